@@ -1,1 +1,69 @@
-"""Airlock."""
+"""Airlock's metadata database: ORM models, engines and sessions, migrations, secrets at rest.
+
+Control zone only (DESIGN §1): nothing outside the scheduler and the API servers imports this.
+"""
+
+from airlock.db.base import Base, StrEnumString, UtcDateTime, utcnow
+from airlock.db.crypto import SecretBox, SecretDecryptError, generate_secret_key
+from airlock.db.engine import make_engine, make_session_factory, normalize_url
+from airlock.db.ids import new_task_instance_id, new_uuid7
+from airlock.db.migrate import alembic_config, current, downgrade, upgrade
+from airlock.db.models import (
+    DEFAULT_POOL_NAME,
+    DEFAULT_POOL_SLOTS,
+    RETURN_VALUE_KEY,
+    Bundle,
+    BundleFile,
+    Connection,
+    Dag,
+    DagRun,
+    DagSource,
+    DagVersion,
+    ParseImportError,
+    Pool,
+    RevokedToken,
+    TaskInstance,
+    TaskInstanceHistory,
+    User,
+    Variable,
+    XCom,
+)
+from airlock.db.state import transition
+
+__all__ = [
+    "DEFAULT_POOL_NAME",
+    "DEFAULT_POOL_SLOTS",
+    "RETURN_VALUE_KEY",
+    "Base",
+    "Bundle",
+    "BundleFile",
+    "Connection",
+    "Dag",
+    "DagRun",
+    "DagSource",
+    "DagVersion",
+    "ParseImportError",
+    "Pool",
+    "RevokedToken",
+    "SecretBox",
+    "SecretDecryptError",
+    "StrEnumString",
+    "TaskInstance",
+    "TaskInstanceHistory",
+    "User",
+    "UtcDateTime",
+    "Variable",
+    "XCom",
+    "alembic_config",
+    "current",
+    "downgrade",
+    "generate_secret_key",
+    "make_engine",
+    "make_session_factory",
+    "new_task_instance_id",
+    "new_uuid7",
+    "normalize_url",
+    "transition",
+    "upgrade",
+    "utcnow",
+]

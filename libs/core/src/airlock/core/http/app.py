@@ -1,0 +1,92 @@
+"""The configuration every Airlock API app starts from.
+
+Each service's ``create_app`` lists its route handlers and guards and calls ``build_app``; this
+module adds what they must all have alike: the URL prefix, the OpenAPI document at
+``{prefix}/openapi.json``, bearer-token auth for the app's audience, a health endpoint, a body-size
+limit and problem-details errors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import msgspec
+from litestar import Litestar, Router, get
+from litestar.datastructures import State
+from litestar.middleware import DefineMiddleware
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin
+from litestar.types import ControllerRouterHandler, Guard
+
+from airlock.core.http.auth import BearerTokenMiddleware
+from airlock.core.http.problems import EXCEPTION_HANDLERS, Problem
+from airlock.core.tokens import TokenVerifier
+
+API_VERSION = "0.1.0"
+
+
+class Health(msgspec.Struct, kw_only=True):
+    status: str
+    app: str
+    version: str
+    database: str
+
+
+class ApiAppConfig(msgspec.Struct, kw_only=True):
+    name: str
+    title: str
+    prefix: str
+    audience: str
+    verifier: TokenVerifier
+    route_handlers: Sequence[ControllerRouterHandler]
+    max_body_bytes: int
+    #: Raises if the app cannot serve (e.g. the DB is unreachable); called by the health endpoint.
+    probe: Callable[[], None]
+    guards: Sequence[Guard] = ()
+    state: dict[str, Any] = msgspec.field(default_factory=dict)
+    on_shutdown: Sequence[Callable[[], Any]] = ()
+    dependencies: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+def build_app(config: ApiAppConfig) -> Litestar:
+    probe = config.probe
+
+    @get("/health", exclude_from_auth=True, operation_id="GetHealth", sync_to_thread=True, tags=["health"])
+    def health() -> Health:
+        try:
+            probe()
+        except Exception as exc:
+            raise Problem(503, f"{config.name} API cannot reach its database: {exc}", slug="unhealthy") from None
+        return Health(status="ok", app=config.name, version=API_VERSION, database="ok")
+
+    api = Router(
+        path=config.prefix,
+        route_handlers=[
+            health,
+            Router(path="/", route_handlers=list(config.route_handlers), guards=list(config.guards)),
+        ],
+    )
+    openapi_path = f"{config.prefix}/openapi"
+    auth = DefineMiddleware(
+        BearerTokenMiddleware,
+        verifier=config.verifier,
+        audience=config.audience,
+        exclude=[f"^{openapi_path}"],
+    )
+    return Litestar(
+        route_handlers=[api],
+        middleware=[auth],
+        dependencies=config.dependencies,
+        exception_handlers=EXCEPTION_HANDLERS,
+        request_max_body_size=config.max_body_bytes,
+        openapi_config=OpenAPIConfig(
+            title=config.title,
+            version=API_VERSION,
+            path=openapi_path,
+            render_plugins=[ScalarRenderPlugin()],
+        ),
+        state=State(config.state),
+        on_shutdown=list(config.on_shutdown),
+        debug=False,
+    )

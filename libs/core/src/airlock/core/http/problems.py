@@ -1,0 +1,132 @@
+"""RFC 9457 problem details for every error an Airlock API returns.
+
+Handlers raise ``Problem`` (or any Litestar ``HTTPException``) and the client receives
+``application/problem+json`` with ``type``, ``title``, ``status`` and a ``detail`` that names what
+was wrong. An unexpected exception is logged with its traceback and answered with a 500 problem
+that leaks nothing; every one of those is a bug to fix.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from http import HTTPStatus
+from typing import Any
+
+import msgspec
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, SerializationException, ValidationException
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+
+from airlock.core.tokens.errors import TokenError
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+log = logging.getLogger("airlock.http")
+
+
+class Problem(HTTPException):
+    """An error with a status, a short slug for ``type`` and a detail for people."""
+
+    def __init__(
+        self,
+        status_code: int,
+        detail: str,
+        *,
+        slug: str | None = None,
+        extra: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail=detail, status_code=status_code, extra=extra, headers=headers)
+        self.slug = slug
+
+
+def problem_response(
+    status: int,
+    detail: str,
+    *,
+    slug: str | None = None,
+    extra: dict[str, Any] | list[Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response[dict[str, Any]]:
+    title = HTTPStatus(status).phrase
+    body: dict[str, Any] = {
+        "type": f"https://airlock.dev/problems/{slug or _slug(title)}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+    }
+    if isinstance(extra, dict):
+        body.update({k: v for k, v in extra.items() if k not in body})
+    elif extra:
+        body["errors"] = extra
+    return Response(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
+
+
+def _slug(name: str) -> str:
+    """``Not Found`` and ``WrongAudience`` become ``not-found`` and ``wrong-audience``."""
+    spaced = re.sub(r"(?<=[a-z])(?=[A-Z])", " ", name)
+    return spaced.lower().replace(" ", "-").replace("'", "")
+
+
+def _http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    status = exc.status_code
+    detail = exc.detail
+    extra = exc.extra
+    slug = getattr(exc, "slug", None)
+    if isinstance(exc, ValidationException):
+        status, detail, slug = _classify_validation(exc)
+    elif status == 400 and _caused_by_decoding(exc):
+        detail, slug = f"request body is not valid JSON: {exc.detail}", "malformed-body"
+    elif status == 413:
+        detail = (
+            f"request body is larger than this API accepts ({request.app.request_max_body_size} "
+            "bytes); send less data per request"
+        )
+    return problem_response(status, detail, slug=slug, extra=extra, headers=exc.headers)
+
+
+def _classify_validation(exc: ValidationException) -> tuple[int, str, str]:
+    """Litestar says 400 for both unparseable JSON and a well-formed body of the wrong shape.
+
+    Clients need to tell them apart: the first is 400 ``malformed-body``, the second is 422
+    ``invalid-body`` with the failing field named in ``detail``.
+    """
+    errors = exc.extra if isinstance(exc.extra, list) else []
+    messages = [str(e.get("message", "")) for e in errors if isinstance(e, dict)]
+    if not messages or any("malformed" in m.lower() for m in messages):
+        # No field to blame: the body itself could not be decoded.
+        return 400, f"request body is not valid JSON: {exc.detail}", "malformed-body"
+    fields = [
+        f"{e.get('key') or 'body'}: {e.get('message')}" for e in errors if isinstance(e, dict)
+    ]
+    return 422, "request does not match the expected shape: " + "; ".join(fields), "invalid-body"
+
+
+def _caused_by_decoding(exc: BaseException) -> bool:
+    cause = exc.__cause__ or exc.__context__
+    while cause is not None:
+        if isinstance(cause, msgspec.DecodeError | SerializationException):
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return False
+
+
+def _token_error(request: Request[Any, Any, Any], exc: TokenError) -> Response[Any]:
+    headers = {"WWW-Authenticate": 'Bearer error="invalid_token"'} if exc.status_code == 401 else {}
+    return problem_response(exc.status_code, str(exc), slug=_slug(type(exc).__name__), headers=headers)
+
+
+def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return problem_response(
+        HTTP_500_INTERNAL_SERVER_ERROR,
+        "internal error; the server logged it with this request's path",
+        slug="internal-error",
+    )
+
+
+EXCEPTION_HANDLERS: dict[type[Exception] | int, Any] = {
+    HTTPException: _http_exception,
+    TokenError: _token_error,
+    Exception: _unexpected,
+}

@@ -1,0 +1,213 @@
+"""One typed settings object for every Airlock process.
+
+Settings come from three places, later ones winning: the defaults below, an ``airlock.toml`` file
+(``AIRLOCK_CONFIG``, else ``./airlock.toml`` when present) and ``AIRLOCK_<SECTION>__<KEY>``
+environment variables. Each service reads only its own section; processes outside the control zone
+are started without a ``[database]`` URL or a signing key, so nothing there can find the DB.
+
+A setting that is unknown or has the wrong type is an error that names it: a typo must never be
+silently ignored.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import msgspec
+
+ENV_PREFIX = "AIRLOCK_"
+#: Environment variables with the prefix that are not settings (the test suite's own knobs).
+_NON_SETTING_PREFIXES = ("AIRLOCK_TEST_",)
+_TOP_LEVEL_ENV = {"AIRLOCK_HOME": "home", "AIRLOCK_ZONE": "zone", "AIRLOCK_CONFIG": None}
+
+Zone = Literal["control", "execution", "processing", "public"]
+ApiName = Literal["web", "execution", "internal"]
+ALL_APIS: tuple[ApiName, ...] = ("web", "execution", "internal")
+
+
+class SettingsError(ValueError):
+    """A setting is unknown, malformed or has the wrong type; the message names it."""
+
+
+class _Section(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    pass
+
+
+class DatabaseSettings(_Section):
+    #: SQLAlchemy URL. Empty means the embedded SQLite file under AIRLOCK_HOME (control zone only).
+    url: str | None = None
+    sqlite_busy_timeout_ms: int = 5000
+    pool_size: int = 10
+
+
+class ApiSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = 8080
+    apps: list[ApiName] = msgspec.field(default_factory=lambda: list(ALL_APIS))
+
+
+class WebSettings(_Section):
+    max_body_bytes: int = 1_000_000
+    user_token_ttl_s: int = 12 * 3600
+
+
+class ExecutionSettings(_Section):
+    max_body_bytes: int = 5_000_000
+    task_token_ttl_s: int = 600
+
+
+class InternalSettings(_Section):
+    max_body_bytes: int = 64_000_000
+    #: Largest compressed DAG blob the server accepts, and the largest size it may declare.
+    max_dag_blob_bytes: int = 8_000_000
+    max_dag_decompressed_bytes: int = 64_000_000
+
+
+class AuthSettings(_Section):
+    """Token keys. Only the control plane holds the private key; verifiers need the public one."""
+
+    private_key_file: str | None = None
+    public_key_file: str | None = None
+    issuer: str = "airlock"
+    leeway_s: int = 10
+
+
+class SecretsSettings(_Section):
+    """The key that encrypts connection passwords and secret variables at rest."""
+
+    key_file: str | None = None
+
+
+class LoggingSettings(_Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+
+class TelemetrySettings(_Section):
+    otlp_endpoint: str | None = None
+    service_namespace: str = "airlock"
+
+
+class ZoneError(RuntimeError):
+    """Something only the control zone may have was asked for outside it."""
+
+
+class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    home: str = ".airlock"
+    #: The network zone this process runs in (DESIGN §1); each service command sets its own.
+    zone: Zone = "control"
+    database: DatabaseSettings = msgspec.field(default_factory=DatabaseSettings)
+    api: ApiSettings = msgspec.field(default_factory=ApiSettings)
+    web: WebSettings = msgspec.field(default_factory=WebSettings)
+    execution: ExecutionSettings = msgspec.field(default_factory=ExecutionSettings)
+    internal: InternalSettings = msgspec.field(default_factory=InternalSettings)
+    auth: AuthSettings = msgspec.field(default_factory=AuthSettings)
+    secrets: SecretsSettings = msgspec.field(default_factory=SecretsSettings)
+    logging: LoggingSettings = msgspec.field(default_factory=LoggingSettings)
+    telemetry: TelemetrySettings = msgspec.field(default_factory=TelemetrySettings)
+
+    @property
+    def home_path(self) -> Path:
+        return Path(self.home).expanduser().resolve()
+
+    @property
+    def private_key_path(self) -> Path:
+        return _under_home(self, self.auth.private_key_file, "keys/jwt_signing.pem")
+
+    @property
+    def public_key_path(self) -> Path:
+        return _under_home(self, self.auth.public_key_file, "keys/jwt_public.pem")
+
+    @property
+    def secrets_key_path(self) -> Path:
+        return _under_home(self, self.secrets.key_file, "keys/secrets.key")
+
+    def database_url(self) -> str:
+        """The DB URL for control-zone processes: the configured one, else the embedded SQLite."""
+        if self.zone != "control":
+            raise ZoneError(
+                f"this process runs in the {self.zone} zone, which has no database access; "
+                "use the Airlock APIs instead"
+            )
+        if self.database.url:
+            return self.database.url
+        return f"sqlite:///{self.home_path / 'airlock.db'}"
+
+
+def _under_home(settings: Settings, configured: str | None, default: str) -> Path:
+    path = Path(configured).expanduser() if configured else Path(default)
+    return path if path.is_absolute() else settings.home_path / path
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None, config_file: str | Path | None = None
+) -> Settings:
+    """Read settings from the TOML file and the environment; raise SettingsError naming a bad one."""
+    env = os.environ if environ is None else environ
+    path = _config_path(env, config_file)
+    raw: dict[str, Any] = {}
+    if path is not None:
+        try:
+            raw = tomllib.loads(path.read_text())
+        except FileNotFoundError:
+            raise SettingsError(f"config file {path} does not exist (from AIRLOCK_CONFIG)") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise SettingsError(f"config file {path} is not valid TOML: {exc}") from None
+    _merge_env(raw, env)
+    source = f"{path} and AIRLOCK_* environment" if path else "AIRLOCK_* environment"
+    try:
+        return msgspec.convert(raw, Settings, strict=False)
+    except msgspec.ValidationError as exc:
+        raise SettingsError(f"invalid setting in {source}: {_readable(exc)}") from None
+
+
+def _config_path(env: Mapping[str, str], explicit: str | Path | None) -> Path | None:
+    if explicit is not None:
+        return Path(explicit)
+    if env.get("AIRLOCK_CONFIG"):
+        return Path(env["AIRLOCK_CONFIG"])
+    local = Path("airlock.toml")
+    return local if local.is_file() else None
+
+
+def _merge_env(raw: dict[str, Any], env: Mapping[str, str]) -> None:
+    sections = {f.name: f.type for f in msgspec.structs.fields(Settings)}
+    for name, value in env.items():
+        if not name.startswith(ENV_PREFIX) or name.startswith(_NON_SETTING_PREFIXES):
+            continue
+        if name in _TOP_LEVEL_ENV:
+            if key := _TOP_LEVEL_ENV[name]:
+                raw[key] = value
+            continue
+        section, sep, key = name[len(ENV_PREFIX) :].lower().partition("__")
+        section_type = sections.get(section)
+        if not sep or not isinstance(section_type, type) or not issubclass(section_type, _Section):
+            raise SettingsError(
+                f"unknown setting {name}: expected AIRLOCK_<SECTION>__<KEY> with a section among "
+                f"{', '.join(s for s, t in sections.items() if t is not str)}, or AIRLOCK_HOME"
+            )
+        known = {f.name: f for f in msgspec.structs.fields(section_type)}
+        if key not in known:
+            raise SettingsError(
+                f"unknown setting {name}: section [{section}] has {', '.join(sorted(known))}"
+            )
+        raw.setdefault(section, {})[key] = _env_value(name, value, known[key].type)
+
+
+def _env_value(name: str, value: str, annotation: Any) -> Any:
+    """Environment values are strings; lists are comma-separated, empty means unset."""
+    origin = getattr(annotation, "__origin__", None)
+    if origin is list:
+        return [item.strip() for item in value.split(",") if item.strip()]
+    if value == "" and "None" in repr(annotation):
+        return None
+    return value
+
+
+def _readable(exc: msgspec.ValidationError) -> str:
+    # msgspec says "... - at `$.api.port`"; turn the JSON path into the TOML key people typed.
+    text = str(exc)
+    return text.replace("`$.", "`").replace("$.", "")

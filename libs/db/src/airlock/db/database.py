@@ -1,0 +1,38 @@
+"""One handle on the metadata DB for a control-zone process: engine, sessions, and the few
+questions every API app asks of it (is the DB up, is this token revoked)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from airlock.db.engine import DEFAULT_SQLITE_BUSY_TIMEOUT_MS, make_engine, make_session_factory
+from airlock.db.models.auth import RevokedToken
+
+
+class Database:
+    def __init__(
+        self, url: str, *, sqlite_busy_timeout_ms: int = DEFAULT_SQLITE_BUSY_TIMEOUT_MS
+    ) -> None:
+        self.engine = make_engine(url, sqlite_busy_timeout_ms=sqlite_busy_timeout_ms)
+        self.sessions = make_session_factory(self.engine)
+
+    def session(self) -> Iterator[Session]:
+        """A request-scoped session (a Litestar generator dependency); handlers commit."""
+        with self.sessions() as session:
+            yield session
+
+    def ping(self) -> None:
+        with self.engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+
+    def is_revoked(self, jti: str) -> bool:
+        with self.sessions() as session:
+            return (
+                session.scalar(select(RevokedToken.jti).where(RevokedToken.jti == jti)) is not None
+            )
+
+    def close(self) -> None:
+        self.engine.dispose()

@@ -1,0 +1,31 @@
+"""Every table of the metadata database; importing this module registers them on ``Base``."""
+
+from airlock.db.models.auth import RevokedToken, User
+from airlock.db.models.bundle import Bundle, BundleFile, ParseImportError
+from airlock.db.models.dag import Dag, DagSource, DagVersion
+from airlock.db.models.dag_run import DagRun
+from airlock.db.models.pool import DEFAULT_POOL_NAME, DEFAULT_POOL_SLOTS, Pool
+from airlock.db.models.secrets import Connection, Variable
+from airlock.db.models.task_instance import TaskInstance, TaskInstanceHistory
+from airlock.db.models.xcom import RETURN_VALUE_KEY, XCom
+
+__all__ = [
+    "DEFAULT_POOL_NAME",
+    "DEFAULT_POOL_SLOTS",
+    "RETURN_VALUE_KEY",
+    "Bundle",
+    "BundleFile",
+    "Connection",
+    "Dag",
+    "DagRun",
+    "DagSource",
+    "DagVersion",
+    "ParseImportError",
+    "Pool",
+    "RevokedToken",
+    "TaskInstance",
+    "TaskInstanceHistory",
+    "User",
+    "Variable",
+    "XCom",
+]

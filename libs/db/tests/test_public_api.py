@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+import airlock.db
+
+
+def test_exported_names_are_pinned():
+    assert sorted(airlock.db.__all__) == sorted(
+        [
+            "DEFAULT_POOL_NAME",
+            "DEFAULT_POOL_SLOTS",
+            "RETURN_VALUE_KEY",
+            "Base",
+            "Bundle",
+            "BundleFile",
+            "Connection",
+            "Dag",
+            "DagRun",
+            "DagSource",
+            "DagVersion",
+            "ParseImportError",
+            "Pool",
+            "RevokedToken",
+            "SecretBox",
+            "SecretDecryptError",
+            "StrEnumString",
+            "TaskInstance",
+            "TaskInstanceHistory",
+            "User",
+            "UtcDateTime",
+            "Variable",
+            "XCom",
+            "alembic_config",
+            "current",
+            "downgrade",
+            "generate_secret_key",
+            "make_engine",
+            "make_session_factory",
+            "new_task_instance_id",
+            "new_uuid7",
+            "normalize_url",
+            "transition",
+            "upgrade",
+            "utcnow",
+        ]
+    )
+    assert all(hasattr(airlock.db, name) for name in airlock.db.__all__)

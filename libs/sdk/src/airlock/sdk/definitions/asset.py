@@ -1,0 +1,194 @@
+"""Assets and asset expressions: what tasks produce and what DAGs wait for.
+
+``Asset("orders")`` and ``Asset(uri="s3://bucket/orders")`` each name an asset (a missing name
+defaults to the URI and vice versa, as in Airflow). ``a & b`` waits for both, ``a | b`` for
+either; lists in ``schedule=[a, b]`` mean *all*. ``AssetWatcher`` attaches an event trigger that
+creates asset events from an external system.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlsplit
+
+from airlock.sdk.bases.trigger import BaseEventTrigger
+from airlock.sdk.exceptions import DagDefinitionError
+
+_MAX_LENGTH = 1500
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*$")
+
+
+class BaseAsset:
+    """Something that can appear in an asset condition."""
+
+    def __and__(self, other: BaseAsset) -> AssetAll:
+        if not isinstance(other, BaseAsset):
+            return NotImplemented
+        return AssetAll(self, other)
+
+    def __or__(self, other: BaseAsset) -> AssetAny:
+        if not isinstance(other, BaseAsset):
+            return NotImplemented
+        return AssetAny(self, other)
+
+    def iter_assets(self) -> Iterator[Asset]:
+        """Every concrete asset in this condition."""
+        return iter(())
+
+    def iter_aliases(self) -> Iterator[AssetAlias]:
+        return iter(())
+
+
+def _check_identifier(kind: str, value: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise DagDefinitionError(f"asset {kind} must be a non-empty string, got {value!r}")
+    if len(value) > _MAX_LENGTH:
+        raise DagDefinitionError(
+            f"asset {kind} {value[:40]!r}… is {len(value)} characters; at most {_MAX_LENGTH}"
+        )
+    if not value.isascii():
+        raise DagDefinitionError(f"asset {kind} {value!r} must be ASCII")
+    return value
+
+
+def _check_uri(uri: str) -> str:
+    _check_identifier("uri", uri)
+    if "://" in uri:
+        scheme = urlsplit(uri).scheme
+        if not _SCHEME.match(scheme):
+            raise DagDefinitionError(f"asset uri {uri!r} has an invalid scheme {scheme!r}")
+        if scheme.lower() in ("airflow", "airlock"):
+            raise DagDefinitionError(
+                f"asset uri {uri!r} uses the reserved scheme {scheme!r}; pick another scheme"
+            )
+    return uri
+
+
+class Asset(BaseAsset):
+    """A piece of data a task updates (``outlets``) or a DAG is scheduled on."""
+
+    def __init__(
+        self,
+        name: str | None = None,
+        uri: str | None = None,
+        *,
+        group: str = "asset",
+        extra: dict[str, Any] | None = None,
+        watchers: list[AssetWatcher] | None = None,
+    ) -> None:
+        if name is None and uri is None:
+            raise DagDefinitionError("an Asset needs a name, a uri, or both")
+        self.name = _check_identifier("name", name if name is not None else str(uri))
+        self.uri = _check_uri(uri if uri is not None else self.name)
+        self.group = group
+        self.extra: dict[str, Any] = dict(extra or {})
+        self.watchers: list[AssetWatcher] = list(watchers or [])
+        for watcher in self.watchers:
+            if not isinstance(watcher, AssetWatcher):
+                raise DagDefinitionError(
+                    f"asset {self.name!r}: watchers must be AssetWatcher objects, "
+                    f"got {type(watcher).__name__}"
+                )
+
+    def iter_assets(self) -> Iterator[Asset]:
+        yield self
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Asset) and (other.name, other.uri, other.group) == (
+            self.name,
+            self.uri,
+            self.group,
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.name, self.uri, self.group))
+
+    def __repr__(self) -> str:
+        return f"Asset(name={self.name!r}, uri={self.uri!r}, group={self.group!r})"
+
+
+class AssetAlias(BaseAsset):
+    """A name that tasks attach concrete assets to at run time."""
+
+    def __init__(self, name: str, group: str = "") -> None:
+        self.name = _check_identifier("alias name", name)
+        self.group = group
+
+    def iter_aliases(self) -> Iterator[AssetAlias]:
+        yield self
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, AssetAlias) and (other.name, other.group) == (
+            self.name,
+            self.group,
+        )
+
+    def __hash__(self) -> int:
+        return hash(("alias", self.name, self.group))
+
+    def __repr__(self) -> str:
+        return f"AssetAlias(name={self.name!r}, group={self.group!r})"
+
+
+class _AssetBooleanCondition(BaseAsset):
+    def __init__(self, *objects: BaseAsset) -> None:
+        for obj in objects:
+            if not isinstance(obj, BaseAsset):
+                raise DagDefinitionError(
+                    f"{type(self).__name__} takes assets, aliases or asset conditions, "
+                    f"got {type(obj).__name__} {obj!r}"
+                )
+        self.objects: list[BaseAsset] = list(objects)
+
+    def iter_assets(self) -> Iterator[Asset]:
+        for obj in self.objects:
+            yield from obj.iter_assets()
+
+    def iter_aliases(self) -> Iterator[AssetAlias]:
+        for obj in self.objects:
+            yield from obj.iter_aliases()
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and other.objects == self.objects  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash((type(self).__name__, tuple(self.objects)))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(map(repr, self.objects))})"
+
+
+class AssetAll(_AssetBooleanCondition):
+    """Satisfied once every member has an event (``a & b``)."""
+
+    def __and__(self, other: BaseAsset) -> AssetAll:
+        if not isinstance(other, BaseAsset):
+            return NotImplemented
+        return AssetAll(*self.objects, other)
+
+
+class AssetAny(_AssetBooleanCondition):
+    """Satisfied once any member has an event (``a | b``)."""
+
+    def __or__(self, other: BaseAsset) -> AssetAny:
+        if not isinstance(other, BaseAsset):
+            return NotImplemented
+        return AssetAny(*self.objects, other)
+
+
+class AssetWatcher:
+    """Runs ``trigger`` in the triggerer; each event it yields becomes an event of the asset."""
+
+    def __init__(self, name: str, trigger: BaseEventTrigger) -> None:
+        if not isinstance(trigger, BaseEventTrigger):
+            raise DagDefinitionError(
+                f"AssetWatcher {name!r}: trigger must be a BaseEventTrigger (an event trigger "
+                f"that reports each external event once), got {type(trigger).__name__}"
+            )
+        self.name = name
+        self.trigger = trigger
+
+    def __repr__(self) -> str:
+        return f"AssetWatcher(name={self.name!r}, trigger={self.trigger!r})"

@@ -1,0 +1,68 @@
+"""``airlock api``: serve any subset of the Web, Execution and Internal APIs in one process."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from airlock.cli.errors import CliError
+from airlock.core.settings import ALL_APIS, Settings, load_settings
+
+
+def register(sub: Any) -> None:
+    parser = sub.add_parser("api", help="serve the Web, Execution and/or Internal API")
+    parser.add_argument("--apps", help="comma-separated subset of web,execution,internal (default: [api] apps)")
+    parser.add_argument("--host", help="interface to listen on (default: [api] host)")
+    parser.add_argument("--port", type=int, help="port to listen on (default: [api] port)")
+    parser.add_argument("--log-level", default="warning", help="uvicorn log level (default warning)")
+    parser.set_defaults(func=serve)
+
+
+def parse_apps(value: str | None, settings: Settings) -> list[str]:
+    if value is None:
+        return list(settings.api.apps)
+    names = [name.strip() for name in value.split(",") if name.strip()]
+    unknown = [name for name in names if name not in ALL_APIS]
+    if unknown or not names:
+        raise CliError(f"--apps {value!r}: choose one or more of {', '.join(ALL_APIS)}")
+    return list(dict.fromkeys(names))
+
+
+def build_asgi(settings: Settings, apps: list[str]) -> Any:
+    """One ASGI app serving ``apps``; they share one connection pool to the DB."""
+    from airlock.cli.compose import ComposedApi
+    from airlock.db.database import Database
+
+    database = Database(
+        settings.database_url(), sqlite_busy_timeout_ms=settings.database.sqlite_busy_timeout_ms
+    )
+    built: dict[str, Any] = {}
+    for name in apps:
+        if name == "web":
+            from airlock.web.app import create_app as create_web
+            built[name] = create_web(settings, database=database)
+        elif name == "execution":
+            from airlock.execution.app import create_app as create_execution
+            built[name] = create_execution(settings, database=database)
+        else:
+            from airlock.internal.app import create_app as create_internal
+            built[name] = create_internal(settings, database=database)
+    return ComposedApi(built)
+
+
+def serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from airlock.core.tokens.keys import KeyFileError
+
+    settings = load_settings()
+    apps = parse_apps(args.apps, settings)
+    host = args.host or settings.api.host
+    port = args.port or settings.api.port
+    try:
+        asgi = build_asgi(settings, apps)
+    except (KeyFileError, FileNotFoundError) as exc:
+        raise CliError(str(exc)) from None
+    print(f"airlock api: serving {', '.join(apps)} on http://{host}:{port}", flush=True)
+    uvicorn.run(asgi, host=host, port=port, log_level=args.log_level, access_log=False)
+    return 0

@@ -1,0 +1,158 @@
+"""``airlock run-all``: the whole of Airlock on one machine, one OS process per service.
+
+It prepares what a first start needs (DB schema, keys, an admin login), then starts every
+service as a child process with only its own zone's settings, and stops them all on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from airlock.core.settings import Settings, Zone, load_settings
+
+
+def register(sub: Any) -> None:
+    parser = sub.add_parser("run-all", help="start every Airlock service on this machine (embedded SQLite by default)")
+    parser.add_argument("--host", help="API interface (default: [api] host)")
+    parser.add_argument("--port", type=int, help="API port (default: [api] port)")
+    parser.set_defaults(func=run_all)
+
+
+def prepare(settings: Settings) -> str | None:
+    """Migrate, create keys, create the first admin. Return its new password, if one was made."""
+    from sqlalchemy import select
+
+    from airlock.cli.users import add_user
+    from airlock.core.secrets_key import ensure_secrets_key
+    from airlock.core.tokens.keys import generate_key_pair
+    from airlock.db import User, make_engine, make_session_factory
+    from airlock.db import migrate as migrations
+
+    settings.home_path.mkdir(parents=True, exist_ok=True)
+    url = settings.database_url()
+    migrations.upgrade(url)
+    generate_key_pair(settings.private_key_path, settings.public_key_path)
+    ensure_secrets_key(settings.secrets_key_path)
+    engine = make_engine(url)
+    with make_session_factory(engine)() as session:
+        has_users = session.scalar(select(User.id).limit(1)) is not None
+    engine.dispose()
+    if has_users:
+        return None
+    password = secrets.token_urlsafe(12)
+    add_user(url, "admin", password, "admin", None)
+    secret_file = settings.home_path / "admin-password.txt"
+    secret_file.write_text(password + "\n")
+    secret_file.chmod(0o600)
+    return password
+
+
+def run_all(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    password = prepare(settings)
+    host = args.host or settings.api.host
+    port = args.port or settings.api.port
+    control_env = zone_env(settings, "control")
+    services = {
+        "api": [sys.executable, "-m", "airlock.cli", "api", "--apps", "web,execution,internal",
+                "--host", host, "--port", str(port)],
+    }
+    print(f"Airlock home: {settings.home_path}")
+    print(f"API: http://{host}:{port}  (web /api/v1, execution /execution, internal /internal)")
+    print(f"OpenAPI: http://{host}:{port}/api/v1/openapi")
+    if password:
+        print(f"Log in as admin with password {password} (also in {settings.home_path / 'admin-password.txt'})")
+    else:
+        print(f"Log in as admin; the first-start password is in {settings.home_path / 'admin-password.txt'}")
+    children = {name: subprocess.Popen(cmd, env=control_env) for name, cmd in services.items()}
+    return _supervise(children)
+
+
+#: Settings sections a process outside the control zone must never receive.
+CONTROL_ONLY_PREFIXES = ("AIRLOCK_DATABASE__", "AIRLOCK_AUTH__PRIVATE_KEY_FILE", "AIRLOCK_SECRETS__")
+
+
+def zone_env(settings: Settings, zone: Zone, base: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment for a child in ``zone``.
+
+    Control-zone children get the settings as they are. Any other child gets no DB or key
+    setting: a config file of its own, written from the settings less the control-only sections,
+    replaces ``airlock.toml`` (which may hold a DB URL), so nothing it runs can find the database.
+    """
+    env = dict(os.environ if base is None else base)
+    env["AIRLOCK_HOME"] = str(settings.home_path)
+    env["AIRLOCK_ZONE"] = zone
+    if zone == "control":
+        return env
+    for name in list(env):
+        if name.startswith(CONTROL_ONLY_PREFIXES):
+            del env[name]
+    env["AIRLOCK_CONFIG"] = str(write_zone_config(settings, zone))
+    return env
+
+
+def write_zone_config(settings: Settings, zone: Zone) -> Path:
+    import msgspec
+    import tomli_w
+
+    # TOML has no null: an unset setting is simply left out.
+    data = {
+        name: {k: v for k, v in section.items() if v is not None}
+        if isinstance(section, dict)
+        else section
+        for name, section in msgspec.to_builtins(settings).items()
+    }
+    for section in ("database", "secrets", "zone", "home"):
+        data.pop(section, None)
+    data["auth"].pop("private_key_file", None)
+    path = settings.home_path / "zones" / f"{zone}.toml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    header = f"# Written by airlock run-all for the {zone} zone: no database, no keys.\n"
+    path.write_text(header + tomli_w.dumps(data))
+    return path
+
+
+def _supervise(children: dict[str, subprocess.Popen[bytes]]) -> int:
+    stopping = False
+
+    def stop(signum: int, _frame: Any) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    exit_code = 0
+    while not stopping:
+        for name, child in children.items():
+            if child.poll() is not None:
+                print(f"airlock run-all: {name} exited with code {child.returncode}; stopping the rest", file=sys.stderr)
+                exit_code = 1
+                stopping = True
+                break
+        time.sleep(0.2)
+    _stop_all(children)
+    print("airlock run-all: stopped")
+    return exit_code
+
+
+def _stop_all(children: dict[str, subprocess.Popen[bytes]], grace_s: float = 10.0) -> None:
+    for child in children.values():
+        if child.poll() is None:
+            child.terminate()
+    deadline = time.monotonic() + grace_s
+    for child in children.values():
+        try:
+            child.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+
+

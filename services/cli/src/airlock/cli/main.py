@@ -1,0 +1,44 @@
+"""The ``airlock`` command: one entry point, one subcommand per job.
+
+Subcommands live in ``airlock.cli.commands``; each module registers its parser and imports the
+heavy parts (Litestar apps, SQLAlchemy) only when it runs, so ``airlock --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from airlock.cli.commands import api, db, keys, run_all, tokens, users
+from airlock.cli.errors import CliError
+from airlock.core.settings import SettingsError
+
+COMMANDS = (api, db, keys, tokens, users, run_all)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="airlock",
+        description="Airlock: a workflow orchestrator whose user code never holds DB credentials.",
+    )
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
+    for command in COMMANDS:
+        command.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except (CliError, SettingsError) as exc:
+        print(f"airlock: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

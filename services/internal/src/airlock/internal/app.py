@@ -1,0 +1,45 @@
+"""The Internal API app factory: what the DAG processor, triggerer and callback processor use
+instead of the database. Every caller holds a service token naming its role and bundles."""
+
+from __future__ import annotations
+
+from litestar import Litestar
+from litestar.di import Provide
+
+from airlock.core.http import ApiAppConfig, build_app, require_kind
+from airlock.core.settings import Settings, load_settings
+from airlock.core.tokens import TokenKind
+from airlock.core.tokens.verifier import verifier_from_settings
+from airlock.db.database import Database
+from airlock.internal.bundles import BundleController
+
+PREFIX = "/internal"
+
+
+def create_app(settings: Settings | None = None, *, database: Database | None = None) -> Litestar:
+    settings = settings or load_settings()
+    db = database or Database(
+        settings.database_url(), sqlite_busy_timeout_ms=settings.database.sqlite_busy_timeout_ms
+    )
+    verifier = verifier_from_settings(
+        settings.public_key_path,
+        issuer=settings.auth.issuer,
+        leeway_s=settings.auth.leeway_s,
+        is_revoked=db.is_revoked,
+    )
+    return build_app(
+        ApiAppConfig(
+            name="internal",
+            title="Airlock Internal API",
+            prefix=PREFIX,
+            audience="internal",
+            verifier=verifier,
+            route_handlers=[BundleController],
+            guards=[require_kind(TokenKind.SERVICE)],
+            max_body_bytes=settings.internal.max_body_bytes,
+            probe=db.ping,
+            dependencies={"session": Provide(db.session)},
+            state={"settings": settings},
+            on_shutdown=[] if database else [db.close],
+        )
+    )

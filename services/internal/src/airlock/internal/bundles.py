@@ -1,0 +1,62 @@
+"""Bundle endpoints: what the server holds for each file of a bundle (DESIGN §4.1).
+
+A service token names the bundles it may touch; asking about any other bundle is 403.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Controller, Request, get
+from litestar.params import Parameter
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from airlock.core.http import Problem, claims_of, require_service_role
+from airlock.core.tokens import ServiceRole
+from airlock.db.models.bundle import BundleFile
+from airlock.models.internal import BundleFileInfo, BundleFilesPage
+
+MAX_PAGE = 1000
+
+
+def ensure_bundle_access(request: Request[Any, Any, Any], bundle: str) -> None:
+    claims = claims_of(request)
+    if not claims.may_touch_bundle(bundle):
+        raise Problem(
+            403,
+            f"this token may touch bundles {claims.bundles}, not {bundle!r}",
+            slug="forbidden-bundle",
+        )
+
+
+class BundleController(Controller):
+    path = "/bundles/{bundle:str}"
+    tags = ["bundles"]
+    guards = [require_service_role(ServiceRole.DAG_PROCESSOR)]
+
+    @get("/files", operation_id="ListBundleFiles", sync_to_thread=True)
+    def list_files(
+        self,
+        request: Request[Any, Any, Any],
+        bundle: str,
+        session: Session,
+        after: str | None = None,
+        limit: Annotated[int, Parameter(ge=1, le=MAX_PAGE)] = 500,
+    ) -> BundleFilesPage:
+        ensure_bundle_access(request, bundle)
+        query = select(BundleFile).where(BundleFile.bundle_name == bundle)
+        if after is not None:
+            query = query.where(BundleFile.relative_path > after)
+        rows = session.scalars(query.order_by(BundleFile.relative_path).limit(limit + 1)).all()
+        files = [
+            BundleFileInfo(
+                relative_path=row.relative_path,
+                content_hash=row.content_hash,
+                last_parsed_at=row.last_parsed_at,
+                dag_ids=list(row.dag_ids or []),
+            )
+            for row in rows[:limit]
+        ]
+        next_after = files[-1].relative_path if len(rows) > limit else None
+        return BundleFilesPage(bundle=bundle, files=files, next_after=next_after)

@@ -1,0 +1,45 @@
+"""The Web API app factory: what people, the UI, the CLI and external systems talk to."""
+
+from __future__ import annotations
+
+from litestar import Litestar
+from litestar.di import Provide
+
+from airlock.core.http import ApiAppConfig, build_app
+from airlock.core.settings import Settings, load_settings
+from airlock.core.tokens.keys import load_private_key
+from airlock.core.tokens.signer import TokenSigner
+from airlock.core.tokens.verifier import verifier_from_settings
+from airlock.db.database import Database
+from airlock.web.auth import AuthController
+
+PREFIX = "/api/v1"
+
+
+def create_app(settings: Settings | None = None, *, database: Database | None = None) -> Litestar:
+    settings = settings or load_settings()
+    db = database or Database(
+        settings.database_url(), sqlite_busy_timeout_ms=settings.database.sqlite_busy_timeout_ms
+    )
+    verifier = verifier_from_settings(
+        settings.public_key_path,
+        issuer=settings.auth.issuer,
+        leeway_s=settings.auth.leeway_s,
+        is_revoked=db.is_revoked,
+    )
+    signer = TokenSigner(load_private_key(settings.private_key_path), settings.auth.issuer)
+    return build_app(
+        ApiAppConfig(
+            name="web",
+            title="Airlock Web API",
+            prefix=PREFIX,
+            audience="web",
+            verifier=verifier,
+            route_handlers=[AuthController],
+            max_body_bytes=settings.web.max_body_bytes,
+            probe=db.ping,
+            dependencies={"session": Provide(db.session)},
+            state={"signer": signer, "settings": settings},
+            on_shutdown=[] if database else [db.close],
+        )
+    )
