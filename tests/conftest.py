@@ -33,17 +33,30 @@ class Home:
     def token(self, kind: TokenKind, sub: str = "tester", ttl_s: int = 600, **claims: Any) -> str:
         return self.signer().issue(kind, sub, ttl_s, **claims)
 
-    def airlock(self, *args: str, stdin: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def airlock(
+        self, *args: str, stdin: str | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "-m", "airlock.cli", *args],
-            env=self.env, input=stdin, capture_output=True, text=True, check=check, timeout=120,
+            env=self.env,
+            input=stdin,
+            capture_output=True,
+            text=True,
+            check=check,
+            timeout=120,
         )
 
 
 def make_home(path: Path, db_url: str) -> Home:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRLOCK_") or k.startswith("AIRLOCK_TEST_")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("AIRLOCK_") or k.startswith("AIRLOCK_TEST_")
+    }
     # A one-second clock leeway keeps the expired-token test short.
-    env.update({"AIRLOCK_HOME": str(path), "AIRLOCK_DATABASE__URL": db_url, "AIRLOCK_AUTH__LEEWAY_S": "1"})
+    env.update(
+        {"AIRLOCK_HOME": str(path), "AIRLOCK_DATABASE__URL": db_url, "AIRLOCK_AUTH__LEEWAY_S": "1"}
+    )
     home = Home(path=path, db_url=db_url, env=env)
     home.airlock("db", "migrate")
     home.airlock("keys", "generate")
@@ -70,15 +83,23 @@ def start_api(home: Home, apps: str, extra_env: dict[str, str] | None = None) ->
     env = {**home.env, **(extra_env or {})}
     process = subprocess.Popen(
         [sys.executable, "-m", "airlock.cli", "api", "--apps", apps, "--port", str(port)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     url = f"http://127.0.0.1:{port}"
-    health = {"web": "/api/v1/health", "execution": "/execution/health", "internal": "/internal/health"}
-    probe = health[apps.split(",")[0]]
+    health = {
+        "web": "/api/v1/health",
+        "execution": "/execution/health",
+        "internal": "/internal/health",
+    }
+    probe = health[apps.split(",", maxsplit=1)[0]]
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"airlock api exited: {process.stderr.read().decode() if process.stderr else ''}")
+            raise RuntimeError(
+                f"airlock api exited: {process.stderr.read().decode() if process.stderr else ''}"
+            )
         try:
             if httpx.get(url + probe, timeout=1).status_code == 200:
                 return ApiServer(url=url, process=process)

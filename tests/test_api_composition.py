@@ -18,7 +18,12 @@ def test_all_three_apps_answer_health(api: ApiServer) -> None:
     with api.client() as client:
         for name, path in HEALTH.items():
             body = client.get(path).json()
-            assert body == {"status": "ok", "app": name, "version": body["version"], "database": "ok"}
+            assert body == {
+                "status": "ok",
+                "app": name,
+                "version": body["version"],
+                "database": "ok",
+            }
 
 
 def test_only_named_app_is_served(home: Home, started: Callable[[Home, str], ApiServer]) -> None:
@@ -31,7 +36,9 @@ def test_only_named_app_is_served(home: Home, started: Callable[[Home, str], Api
             assert "serves: web (/api/v1)" in response.json()["detail"]
 
 
-def test_three_apps_as_three_processes(home: Home, started: Callable[[Home, str], ApiServer]) -> None:
+def test_three_apps_as_three_processes(
+    home: Home, started: Callable[[Home, str], ApiServer]
+) -> None:
     servers = {name: started(home, name) for name in HEALTH}
     assert len({s.url for s in servers.values()}) == 3
     for name, server in servers.items():
@@ -42,8 +49,11 @@ def test_three_apps_as_three_processes(home: Home, started: Callable[[Home, str]
 
 def test_each_app_has_its_own_openapi(api: ApiServer) -> None:
     with api.client() as client:
-        for prefix, title in [("/api/v1", "Airlock Web API"), ("/execution", "Airlock Execution API"),
-                              ("/internal", "Airlock Internal API")]:
+        for prefix, title in [
+            ("/api/v1", "Airlock Web API"),
+            ("/execution", "Airlock Execution API"),
+            ("/internal", "Airlock Internal API"),
+        ]:
             document = client.get(f"{prefix}/openapi/openapi.json").json()
             assert document["openapi"].startswith("3.1")
             assert document["info"]["title"] == title
@@ -51,16 +61,29 @@ def test_each_app_has_its_own_openapi(api: ApiServer) -> None:
 
 
 @pytest.mark.postgres
-def test_api_on_postgres(postgres_url: str, tmp_path: Path, started: Callable[[Home, str], ApiServer]) -> None:
+def test_api_on_postgres(
+    postgres_url: str, tmp_path: Path, started: Callable[[Home, str], ApiServer]
+) -> None:
     home = make_home(tmp_path, postgres_url)
     server = started(home, "web,execution,internal")
     with server.client() as client:
         for path in HEALTH.values():
             assert client.get(path).json()["database"] == "ok"
-        home.airlock("users", "create", "pgadmin", "--role", "admin", "--password-stdin",
-                     stdin="a-long-password\n")
-        login = client.post("/api/v1/auth/token", json={"username": "pgadmin", "password": "a-long-password"})
+        home.airlock(
+            "users",
+            "create",
+            "pgadmin",
+            "--role",
+            "admin",
+            "--password-stdin",
+            stdin="a-long-password\n",
+        )
+        login = client.post(
+            "/api/v1/auth/token", json={"username": "pgadmin", "password": "a-long-password"}
+        )
         assert login.status_code == 200
-        me = client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {login.json()['access_token']}"})
+        me = client.get(
+            "/api/v1/auth/me", headers={"Authorization": f"Bearer {login.json()['access_token']}"}
+        )
         assert me.json()["subject"] == "pgadmin"
         assert me.json()["roles"] == ["admin"]

@@ -48,7 +48,9 @@ def test_good_tokens_are_accepted(api: ApiServer, home: Home) -> None:
         assert client.get(INTERNAL_FILES, headers=bearer(service_token(home))).status_code == 200
         worker = client.get(EXEC_ID, headers=bearer(home.token(TokenKind.WORKER, "w1")))
         assert worker.json()["subject"] == "w1"
-        user = client.get(WEB_ME, headers=bearer(home.token(TokenKind.USER, "ann", roles=["viewer"])))
+        user = client.get(
+            WEB_ME, headers=bearer(home.token(TokenKind.USER, "ann", roles=["viewer"]))
+        )
         assert user.json()["roles"] == ["viewer"]
 
 
@@ -65,8 +67,17 @@ def test_unsigned_alg_none_token_is_401(api: ApiServer) -> None:
         return base64.urlsafe_b64encode(json.dumps(obj).encode()).rstrip(b"=").decode()
 
     now = int(time.time())
-    claims = {"kind": "service", "sub": "x", "aud": "internal", "iss": "airlock", "iat": now,
-              "exp": now + 60, "jti": "none-1", "role": "dag-processor", "bundles": ["team-a"]}
+    claims = {
+        "kind": "service",
+        "sub": "x",
+        "aud": "internal",
+        "iss": "airlock",
+        "iat": now,
+        "exp": now + 60,
+        "jti": "none-1",
+        "role": "dag-processor",
+        "bundles": ["team-a"],
+    }
     token = f"{b64({'alg': 'none', 'typ': 'JWT'})}.{b64(claims)}."
     with api.client() as client:
         problem(client.get(INTERNAL_FILES, headers=bearer(token)), 401, "not valid")
@@ -77,7 +88,9 @@ def test_token_signed_by_another_key_is_401(api: ApiServer) -> None:
         TokenKind.SERVICE, "dp", 60, role="dag-processor", bundles=["team-a"]
     )
     with api.client() as client:
-        problem(client.get(INTERNAL_FILES, headers=bearer(forged)), 401, "signature verification failed")
+        problem(
+            client.get(INTERNAL_FILES, headers=bearer(forged)), 401, "signature verification failed"
+        )
 
 
 def test_garbage_token_is_401(api: ApiServer) -> None:
@@ -138,15 +151,19 @@ def test_service_token_for_another_bundle_is_403(api: ApiServer, home: Home) -> 
 def test_body_over_limit_is_413(api: ApiServer) -> None:
     body = b'{"username": "' + b"a" * 2_000_000 + b'", "password": "x"}'
     with api.client() as client:
-        response = client.post("/api/v1/auth/token", content=body,
-                               headers={"content-type": "application/json"})
+        response = client.post(
+            "/api/v1/auth/token", content=body, headers={"content-type": "application/json"}
+        )
     problem(response, 413, "larger than this API accepts")
 
 
 def test_malformed_json_is_400(api: ApiServer) -> None:
     with api.client() as client:
-        response = client.post("/api/v1/auth/token", content=b'{"username": ',
-                               headers={"content-type": "application/json"})
+        response = client.post(
+            "/api/v1/auth/token",
+            content=b'{"username": ',
+            headers={"content-type": "application/json"},
+        )
     body = problem(response, 400, "not valid JSON")
     assert body["type"].endswith("/malformed-body")
 
@@ -159,13 +176,17 @@ def test_body_of_wrong_shape_is_422_naming_the_field(api: ApiServer) -> None:
 
 def test_query_out_of_range_is_422_naming_it(api: ApiServer, home: Home) -> None:
     with api.client() as client:
-        response = client.get(INTERNAL_FILES + "?limit=1000000", headers=bearer(service_token(home)))
+        response = client.get(
+            INTERNAL_FILES + "?limit=1000000", headers=bearer(service_token(home))
+        )
     problem(response, 422, "limit")
 
 
 def test_wrong_password_is_401(api: ApiServer) -> None:
     with api.client() as client:
-        response = client.post("/api/v1/auth/token", json={"username": "ghost", "password": "nope-nope"})
+        response = client.post(
+            "/api/v1/auth/token", json={"username": "ghost", "password": "nope-nope"}
+        )
     problem(response, 401, "wrong username or password")
 
 

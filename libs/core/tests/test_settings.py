@@ -72,7 +72,9 @@ def test_missing_config_file_named(tmp_path: Path) -> None:
 
 
 def test_test_knobs_are_not_settings() -> None:
-    assert isinstance(load_settings(environ={"AIRLOCK_TEST_PG_URL": "x"}, config_file=None), Settings)
+    assert isinstance(
+        load_settings(environ={"AIRLOCK_TEST_PG_URL": "x"}, config_file=None), Settings
+    )
 
 
 def test_database_url_refused_outside_control_zone() -> None:

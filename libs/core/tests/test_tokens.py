@@ -99,8 +99,16 @@ def _b64(obj: dict[str, object]) -> str:
 
 def test_alg_none_is_refused(verifier: TokenVerifier) -> None:
     now = int(time.time())
-    claims = {"kind": "service", "sub": "x", "aud": "internal", "iss": "airlock",
-              "iat": now, "exp": now + 60, "jti": "j", "role": "dag-processor"}
+    claims = {
+        "kind": "service",
+        "sub": "x",
+        "aud": "internal",
+        "iss": "airlock",
+        "iat": now,
+        "exp": now + 60,
+        "jti": "j",
+        "role": "dag-processor",
+    }
     unsigned = f"{_b64({'alg': 'none', 'typ': 'JWT'})}.{_b64(claims)}."
     with pytest.raises(InvalidToken):
         verifier.verify(unsigned, "internal")
@@ -116,8 +124,15 @@ def test_hmac_token_with_public_key_as_secret_is_refused(
     keys: tuple[Path, Path], verifier: TokenVerifier
 ) -> None:
     now = int(time.time())
-    claims = {"kind": "worker", "sub": "w", "aud": "execution", "iss": "airlock",
-              "iat": now, "exp": now + 60, "jti": "j"}
+    claims = {
+        "kind": "worker",
+        "sub": "w",
+        "aud": "execution",
+        "iss": "airlock",
+        "iat": now,
+        "exp": now + 60,
+        "jti": "j",
+    }
     # The classic key-confusion forgery: HS256 keyed with the (public) verification key.
     header = _b64({"alg": "HS256", "typ": "JWT"}) + "." + _b64(claims)
     mac = hmac.new(keys[1].read_bytes(), header.encode(), hashlib.sha256).digest()
@@ -145,14 +160,24 @@ def test_kind_with_mismatched_audience_claim_is_invalid(
     keys: tuple[Path, Path], verifier: TokenVerifier
 ) -> None:
     now = int(time.time())
-    claims = {"kind": "task", "sub": "t", "aud": "internal", "iss": "airlock",
-              "iat": now, "exp": now + 60, "jti": "j"}
+    claims = {
+        "kind": "task",
+        "sub": "t",
+        "aud": "internal",
+        "iss": "airlock",
+        "iat": now,
+        "exp": now + 60,
+        "jti": "j",
+    }
     token = jwt.encode(claims, load_private_key(keys[0]), algorithm="EdDSA")
     with pytest.raises(InvalidToken, match="a task token cannot have audience"):
         verifier.verify(token, "internal")
 
 
-@pytest.mark.parametrize(("text", "seconds"), [("90", 90), ("15m", 900), ("12h", 43200), ("30d", 2592000), ("2w", 1209600)])
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("90", 90), ("15m", 900), ("12h", 43200), ("30d", 2592000), ("2w", 1209600)],
+)
 def test_durations(text: str, seconds: int) -> None:
     assert parse_duration(text) == seconds
 

@@ -153,7 +153,9 @@ def load_settings(
         try:
             raw = tomllib.loads(path.read_text())
         except FileNotFoundError:
-            raise SettingsError(f"config file {path} does not exist (from AIRLOCK_CONFIG)") from None
+            raise SettingsError(
+                f"config file {path} does not exist (from AIRLOCK_CONFIG)"
+            ) from None
         except tomllib.TOMLDecodeError as exc:
             raise SettingsError(f"config file {path} is not valid TOML: {exc}") from None
     _merge_env(raw, env)

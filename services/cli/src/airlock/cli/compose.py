@@ -10,10 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+# Plain ASGI shapes: the dispatcher only routes, it never looks inside a message.
+Message = dict[str, Any]
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 PREFIXES: Mapping[str, str] = {"web": "/api/v1", "execution": "/execution", "internal": "/internal"}
 
@@ -54,21 +59,21 @@ class ComposedApi:
         async def sender(message: Message) -> None:
             await outbox.put(message)
 
-        tasks = [
-            asyncio.create_task(app({"type": "lifespan", "asgi": {"version": "3.0"}}, receiver(q), sender))  # type: ignore[arg-type]
-            for app, q in zip(apps, inboxes, strict=True)
-        ]
+        async def run(app: ASGIApp, inbox: asyncio.Queue[Message]) -> None:
+            await app({"type": "lifespan", "asgi": {"version": "3.0"}}, receiver(inbox), sender)
+
+        tasks = [asyncio.create_task(run(app, q)) for app, q in zip(apps, inboxes, strict=True)]
         for phase in ("startup", "shutdown"):
             message = await receive()
             if message["type"] != f"lifespan.{phase}":
                 return
             for inbox in inboxes:
                 await inbox.put({"type": f"lifespan.{phase}"})
-            failures = []
+            failures: list[str] = []
             for _ in apps:
                 reply = await outbox.get()
                 if reply["type"].endswith(".failed"):
-                    failures.append(reply.get("message", ""))
+                    failures.append(str(reply.get("message", "")))
             if failures:
                 await send({"type": f"lifespan.{phase}.failed", "message": "; ".join(failures)})
                 break

@@ -40,10 +40,20 @@ class AuthController(Controller):
     path = "/auth"
     tags = ["auth"]
 
-    @post("/token", exclude_from_auth=True, operation_id="CreateToken", status_code=200, sync_to_thread=True)
+    @post(
+        "/token",
+        exclude_from_auth=True,
+        operation_id="CreateToken",
+        status_code=200,
+        sync_to_thread=True,
+    )
     def login(self, data: LoginRequest, session: Session, state: State) -> TokenResponse:
         user = session.scalar(select(User).where(User.username == data.username))
-        if user is None or not user.is_active or not verify_password(user.password_hash, data.password):
+        if (
+            user is None
+            or not user.is_active
+            or not verify_password(user.password_hash, data.password)
+        ):
             raise Problem(401, "wrong username or password", slug="bad-credentials")
         ttl = state["settings"].web.user_token_ttl_s
         signer: TokenSigner = state["signer"]

@@ -52,19 +52,29 @@ class ApiAppConfig(msgspec.Struct, kw_only=True):
 def build_app(config: ApiAppConfig) -> Litestar:
     probe = config.probe
 
-    @get("/health", exclude_from_auth=True, operation_id="GetHealth", sync_to_thread=True, tags=["health"])
+    @get(
+        "/health",
+        exclude_from_auth=True,
+        operation_id="GetHealth",
+        sync_to_thread=True,
+        tags=["health"],
+    )
     def health() -> Health:
         try:
             probe()
         except Exception as exc:
-            raise Problem(503, f"{config.name} API cannot reach its database: {exc}", slug="unhealthy") from None
+            raise Problem(
+                503, f"{config.name} API cannot reach its database: {exc}", slug="unhealthy"
+            ) from None
         return Health(status="ok", app=config.name, version=API_VERSION, database="ok")
 
     api = Router(
         path=config.prefix,
         route_handlers=[
             health,
-            Router(path="/", route_handlers=list(config.route_handlers), guards=list(config.guards)),
+            Router(
+                path="/", route_handlers=list(config.route_handlers), guards=list(config.guards)
+            ),
         ],
     )
     openapi_path = f"{config.prefix}/openapi"

@@ -57,7 +57,11 @@ def require_kind(*kinds: TokenKind) -> Guard:
     def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
         claims = claims_of(connection)
         if claims.kind not in kinds:
-            raise Problem(403, f"a {claims.kind} token may not call this endpoint; it needs: {allowed}", slug="forbidden-token-kind")
+            raise Problem(
+                403,
+                f"a {claims.kind} token may not call this endpoint; it needs: {allowed}",
+                slug="forbidden-token-kind",
+            )
 
     return guard
 
@@ -69,7 +73,11 @@ def require_service_role(*roles: ServiceRole) -> Guard:
         claims = claims_of(connection)
         if claims.kind is not TokenKind.SERVICE or claims.role not in roles:
             held = claims.role or claims.kind
-            raise Problem(403, f"role {held} may not call this endpoint; it needs: {allowed}", slug="forbidden-role")
+            raise Problem(
+                403,
+                f"role {held} may not call this endpoint; it needs: {allowed}",
+                slug="forbidden-role",
+            )
 
     return guard
 

@@ -113,7 +113,9 @@ def _caused_by_decoding(exc: BaseException) -> bool:
 
 def _token_error(request: Request[Any, Any, Any], exc: TokenError) -> Response[Any]:
     headers = {"WWW-Authenticate": 'Bearer error="invalid_token"'} if exc.status_code == 401 else {}
-    return problem_response(exc.status_code, str(exc), slug=_slug(type(exc).__name__), headers=headers)
+    return problem_response(
+        exc.status_code, str(exc), slug=_slug(type(exc).__name__), headers=headers
+    )
 
 
 def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:

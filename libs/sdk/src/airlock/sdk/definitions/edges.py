@@ -54,6 +54,6 @@ class EdgeModifier(DependencyMixin):
         return f"{type(self).__name__}({self.label!r})"
 
 
-def Label(label: str) -> EdgeModifier:  # noqa: N802 - Airflow's public name
+def Label(label: str) -> EdgeModifier:
     """An edge modifier that labels the edges it sits on."""
     return EdgeModifier(label)

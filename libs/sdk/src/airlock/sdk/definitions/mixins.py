@@ -121,3 +121,10 @@ def link(up: AbstractOperator, down: AbstractOperator, label: str | None = None)
     down.upstream_task_ids.add(up.task_id)
     if label is not None and dag is not None:
         dag.set_edge_label(up.task_id, down.task_id, label)
+
+
+class ResolveMixin:
+    """A placeholder resolved when a task runs (an ``XComArg``, a ``@dag`` function argument)."""
+
+    def resolve(self, context: Any) -> Any:
+        raise NotImplementedError

@@ -28,8 +28,8 @@ CRON_PRESETS: dict[str, str] = {
     "@annually": "0 0 1 1 *",
 }
 
-_MONTHS = "JAN FEB MAR APR MAY JUN JUL AUG SEP OCT NOV DEC".split()
-_DAYS = "SUN MON TUE WED THU FRI SAT".split()
+_MONTHS = ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"]
+_DAYS = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"]
 # name, low, high, symbolic names (index + offset = value)
 _FIELDS: list[tuple[str, int, int, list[str], int]] = [
     ("minute", 0, 59, [], 0),

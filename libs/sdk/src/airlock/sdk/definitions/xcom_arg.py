@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from airlock.sdk.definitions.mixins import DependencyMixin
+from airlock.sdk.definitions.mixins import DependencyMixin, ResolveMixin
 
 if TYPE_CHECKING:
     from airlock.sdk.definitions.abstractoperator import AbstractOperator
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 RETURN_VALUE_KEY = "return_value"
 
 
-class XComArg(DependencyMixin):
+class XComArg(DependencyMixin, ResolveMixin):
     """The XCom ``key`` of ``operator``, resolved when a downstream task runs."""
 
     def __init__(self, operator: AbstractOperator, key: str = RETURN_VALUE_KEY) -> None:

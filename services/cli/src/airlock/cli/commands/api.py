@@ -11,10 +11,14 @@ from airlock.core.settings import ALL_APIS, Settings, load_settings
 
 def register(sub: Any) -> None:
     parser = sub.add_parser("api", help="serve the Web, Execution and/or Internal API")
-    parser.add_argument("--apps", help="comma-separated subset of web,execution,internal (default: [api] apps)")
+    parser.add_argument(
+        "--apps", help="comma-separated subset of web,execution,internal (default: [api] apps)"
+    )
     parser.add_argument("--host", help="interface to listen on (default: [api] host)")
     parser.add_argument("--port", type=int, help="port to listen on (default: [api] port)")
-    parser.add_argument("--log-level", default="warning", help="uvicorn log level (default warning)")
+    parser.add_argument(
+        "--log-level", default="warning", help="uvicorn log level (default warning)"
+    )
     parser.set_defaults(func=serve)
 
 
@@ -40,12 +44,15 @@ def build_asgi(settings: Settings, apps: list[str]) -> Any:
     for name in apps:
         if name == "web":
             from airlock.web.app import create_app as create_web
+
             built[name] = create_web(settings, database=database)
         elif name == "execution":
             from airlock.execution.app import create_app as create_execution
+
             built[name] = create_execution(settings, database=database)
         else:
             from airlock.internal.app import create_app as create_internal
+
             built[name] = create_internal(settings, database=database)
     return ComposedApi(built)
 

@@ -11,8 +11,12 @@ from airlock.core.settings import load_settings
 def register(sub: Any) -> None:
     parser = sub.add_parser("db", help="migrate or inspect the metadata database")
     verbs = parser.add_subparsers(metavar="VERB", required=True)
-    verbs.add_parser("migrate", help="upgrade the database schema to the newest revision").set_defaults(func=migrate)
-    verbs.add_parser("current", help="print the database's current schema revision").set_defaults(func=current)
+    verbs.add_parser(
+        "migrate", help="upgrade the database schema to the newest revision"
+    ).set_defaults(func=migrate)
+    verbs.add_parser("current", help="print the database's current schema revision").set_defaults(
+        func=current
+    )
     down = verbs.add_parser("downgrade", help="downgrade the schema to REVISION (e.g. base)")
     down.add_argument("revision")
     down.set_defaults(func=downgrade)

@@ -20,9 +20,15 @@ def register(sub: Any) -> None:
 
 def generate(args: argparse.Namespace) -> int:
     settings = load_settings()
-    made = generate_key_pair(settings.private_key_path, settings.public_key_path, overwrite=args.force)
+    made = generate_key_pair(
+        settings.private_key_path, settings.public_key_path, overwrite=args.force
+    )
     state = "created" if made else "kept existing"
-    print(f"{state} token keys: {settings.private_key_path} (private), {settings.public_key_path} (public)")
+    print(
+        f"{state} token keys: {settings.private_key_path} (private), {settings.public_key_path} (public)"
+    )
     made_secret = ensure_secrets_key(settings.secrets_key_path)
-    print(f"{'created' if made_secret else 'kept existing'} secrets key: {settings.secrets_key_path}")
+    print(
+        f"{'created' if made_secret else 'kept existing'} secrets key: {settings.secrets_key_path}"
+    )
     return 0

@@ -20,7 +20,9 @@ from airlock.core.settings import Settings, Zone, load_settings
 
 
 def register(sub: Any) -> None:
-    parser = sub.add_parser("run-all", help="start every Airlock service on this machine (embedded SQLite by default)")
+    parser = sub.add_parser(
+        "run-all", help="start every Airlock service on this machine (embedded SQLite by default)"
+    )
     parser.add_argument("--host", help="API interface (default: [api] host)")
     parser.add_argument("--port", type=int, help="API port (default: [api] port)")
     parser.set_defaults(func=run_all)
@@ -62,22 +64,40 @@ def run_all(args: argparse.Namespace) -> int:
     port = args.port or settings.api.port
     control_env = zone_env(settings, "control")
     services = {
-        "api": [sys.executable, "-m", "airlock.cli", "api", "--apps", "web,execution,internal",
-                "--host", host, "--port", str(port)],
+        "api": [
+            sys.executable,
+            "-m",
+            "airlock.cli",
+            "api",
+            "--apps",
+            "web,execution,internal",
+            "--host",
+            host,
+            "--port",
+            str(port),
+        ],
     }
     print(f"Airlock home: {settings.home_path}")
     print(f"API: http://{host}:{port}  (web /api/v1, execution /execution, internal /internal)")
     print(f"OpenAPI: http://{host}:{port}/api/v1/openapi")
     if password:
-        print(f"Log in as admin with password {password} (also in {settings.home_path / 'admin-password.txt'})")
+        print(
+            f"Log in as admin with password {password} (also in {settings.home_path / 'admin-password.txt'})"
+        )
     else:
-        print(f"Log in as admin; the first-start password is in {settings.home_path / 'admin-password.txt'}")
+        print(
+            f"Log in as admin; the first-start password is in {settings.home_path / 'admin-password.txt'}"
+        )
     children = {name: subprocess.Popen(cmd, env=control_env) for name, cmd in services.items()}
     return _supervise(children)
 
 
 #: Settings sections a process outside the control zone must never receive.
-CONTROL_ONLY_PREFIXES = ("AIRLOCK_DATABASE__", "AIRLOCK_AUTH__PRIVATE_KEY_FILE", "AIRLOCK_SECRETS__")
+CONTROL_ONLY_PREFIXES = (
+    "AIRLOCK_DATABASE__",
+    "AIRLOCK_AUTH__PRIVATE_KEY_FILE",
+    "AIRLOCK_SECRETS__",
+)
 
 
 def zone_env(settings: Settings, zone: Zone, base: dict[str, str] | None = None) -> dict[str, str]:
@@ -133,7 +153,10 @@ def _supervise(children: dict[str, subprocess.Popen[bytes]]) -> int:
     while not stopping:
         for name, child in children.items():
             if child.poll() is not None:
-                print(f"airlock run-all: {name} exited with code {child.returncode}; stopping the rest", file=sys.stderr)
+                print(
+                    f"airlock run-all: {name} exited with code {child.returncode}; stopping the rest",
+                    file=sys.stderr,
+                )
                 exit_code = 1
                 stopping = True
                 break
@@ -154,5 +177,3 @@ def _stop_all(children: dict[str, subprocess.Popen[bytes]], grace_s: float = 10.
         except subprocess.TimeoutExpired:
             child.kill()
             child.wait()
-
-

@@ -23,12 +23,26 @@ def register(sub: Any) -> None:
     parser = sub.add_parser("tokens", help="issue or revoke API tokens")
     verbs = parser.add_subparsers(metavar="VERB", required=True)
     issue = verbs.add_parser("issue", help="print a new signed token")
-    issue.add_argument("--kind", required=True, choices=[k.value for k in TokenKind if k is not TokenKind.TASK])
-    issue.add_argument("--role", help="service role (dag-processor, triggerer, callback-processor) or user role (admin, op, viewer)")
-    issue.add_argument("--bundle", action="append", dest="bundles", help="bundle the token may touch (repeat for several)")
-    issue.add_argument("--queue", action="append", dest="queues", help="worker queue (repeat for several)")
+    issue.add_argument(
+        "--kind", required=True, choices=[k.value for k in TokenKind if k is not TokenKind.TASK]
+    )
+    issue.add_argument(
+        "--role",
+        help="service role (dag-processor, triggerer, callback-processor) or user role (admin, op, viewer)",
+    )
+    issue.add_argument(
+        "--bundle",
+        action="append",
+        dest="bundles",
+        help="bundle the token may touch (repeat for several)",
+    )
+    issue.add_argument(
+        "--queue", action="append", dest="queues", help="worker queue (repeat for several)"
+    )
     issue.add_argument("--subject", help="who holds it (default: the role or kind)")
-    issue.add_argument("--ttl", default="30d", help="lifetime like 90s, 15m, 12h, 30d (default 30d)")
+    issue.add_argument(
+        "--ttl", default="30d", help="lifetime like 90s, 15m, 12h, 30d (default 30d)"
+    )
     issue.set_defaults(func=issue_token)
     revoke = verbs.add_parser("revoke", help="revoke a token (give the token itself or its jti)")
     revoke.add_argument("token_or_jti")
@@ -53,17 +67,24 @@ def _claims_for(kind: TokenKind, args: argparse.Namespace) -> dict[str, Any]:
     if kind is TokenKind.SERVICE:
         roles = [r.value for r in ServiceRole]
         if args.role not in roles:
-            raise CliError(f"--role {args.role!r} is not a service role; choose from {', '.join(roles)}")
+            raise CliError(
+                f"--role {args.role!r} is not a service role; choose from {', '.join(roles)}"
+            )
         if not args.bundles:
             raise CliError("a service token needs at least one --bundle NAME it may touch")
         return {"role": args.role, "bundles": sorted(set(args.bundles))}
     if kind is TokenKind.USER:
         roles = [r.value for r in UserRole]
         if args.role not in roles:
-            raise CliError(f"--role {args.role!r} is not a user role; choose from {', '.join(roles)}")
+            raise CliError(
+                f"--role {args.role!r} is not a user role; choose from {', '.join(roles)}"
+            )
         if not args.subject:
             raise CliError("a user token needs --subject USERNAME")
-        return {"roles": [args.role], "bundles": sorted(set(args.bundles)) if args.bundles else None}
+        return {
+            "roles": [args.role],
+            "bundles": sorted(set(args.bundles)) if args.bundles else None,
+        }
     if args.role or args.bundles:
         raise CliError("a worker token takes --queue, not --role or --bundle")
     return {"queues": sorted(set(args.queues)) if args.queues else None}

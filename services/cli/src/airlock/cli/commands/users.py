@@ -18,8 +18,17 @@ def register(sub: Any) -> None:
     create = verbs.add_parser("create", help="create a user with a role")
     create.add_argument("username")
     create.add_argument("--role", required=True, choices=[r.value for r in UserRole])
-    create.add_argument("--bundle", action="append", dest="bundles", help="limit the user to this bundle (repeat; default all)")
-    create.add_argument("--password-stdin", action="store_true", help="read the password from stdin (default: prompt)")
+    create.add_argument(
+        "--bundle",
+        action="append",
+        dest="bundles",
+        help="limit the user to this bundle (repeat; default all)",
+    )
+    create.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from stdin (default: prompt)",
+    )
     create.set_defaults(func=create_user)
 
 
@@ -43,5 +52,3 @@ def create_user(args: argparse.Namespace) -> int:
     scope = f" limited to bundles {', '.join(args.bundles)}" if args.bundles else ""
     print(f"created user {args.username} with role {args.role}{scope}")
     return 0
-
-

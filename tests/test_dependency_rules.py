@@ -1,0 +1,110 @@
+"""DESIGN §2's dependency rules, checked by reading every module's imports (ADRs 0002 to 0004).
+
+Imports are read with ``ast``, including those inside functions and under ``TYPE_CHECKING``:
+a rule is about what a package may depend on, not only what it imports at start-up.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE_DIRS = {
+    path.name: path
+    for group in ("libs", "services")
+    for path in (ROOT / group).iterdir()
+    if (path / "src" / "airlock").is_dir()
+}
+USER_CODE_ZONE = ["sdk", "worker", "dag_processor", "triggerer", "callback_processor"]
+API_SERVICES = ["web", "execution", "internal"]
+SIGNING_MODULES = (
+    "airlock.core.tokens.signer",
+    "airlock.core.tokens.keys",
+    "airlock.core.secrets_key",
+)
+
+
+def package_modules(package: str) -> Iterator[Path]:
+    dirs = [d for d in PACKAGE_DIRS.values() if (d / "src" / "airlock" / package).is_dir()]
+    for directory in dirs:
+        yield from (directory / "src" / "airlock" / package).rglob("*.py")
+
+
+def imports_of(path: Path) -> Iterator[tuple[int, str]]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield node.lineno, alias.name
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            yield node.lineno, node.module
+            for alias in node.names:
+                yield node.lineno, f"{node.module}.{alias.name}"
+
+
+def violations(package: str, forbidden: tuple[str, ...]) -> list[str]:
+    found = []
+    for path in package_modules(package):
+        for line, name in imports_of(path):
+            if any(name == f or name.startswith(f + ".") for f in forbidden):
+                found.append(f"{path.relative_to(ROOT)}:{line} imports {name}")
+    return sorted(set(found))
+
+
+def existing(packages: list[str]) -> list[str]:
+    return [p for p in packages if any(package_modules(p))]
+
+
+def test_packages_are_found() -> None:
+    for package in ["models", "db", "core", "sdk", *API_SERVICES, "cli"]:
+        assert any(package_modules(package)), f"no modules found for airlock.{package}"
+
+
+def test_models_import_nothing_of_airlock() -> None:
+    found = [v for v in violations("models", ("airlock",)) if "imports airlock.models" not in v]
+    assert not found, "airlock.models must import nothing else of Airlock:\n" + "\n".join(found)
+
+
+@pytest.mark.parametrize("package", existing(USER_CODE_ZONE))
+def test_user_code_packages_never_import_db_or_signer(package: str) -> None:
+    found = violations(package, ("airlock.db", "sqlalchemy", "alembic", *SIGNING_MODULES))
+    assert not found, f"airlock.{package} crosses a zone boundary:\n" + "\n".join(found)
+
+
+@pytest.mark.parametrize("package", API_SERVICES)
+def test_api_services_never_import_each_other(package: str) -> None:
+    others = tuple(f"airlock.{o}" for o in API_SERVICES if o != package)
+    found = violations(package, others)
+    assert not found, f"airlock.{package} imports another API service:\n" + "\n".join(found)
+
+
+@pytest.mark.parametrize("package", ["models", "db", "core", "sdk", *API_SERVICES])
+def test_only_cli_imports_the_cli(package: str) -> None:
+    assert not violations(package, ("airlock.cli",))
+
+
+def test_libs_never_import_services() -> None:
+    services = tuple(
+        f"airlock.{p}"
+        for p in [
+            *API_SERVICES,
+            "scheduler",
+            "worker",
+            "cli",
+            "dag_processor",
+            "triggerer",
+            "callback_processor",
+        ]
+    )
+    found = [v for lib in ("models", "db", "core", "sdk") for v in violations(lib, services)]
+    assert not found, "a library imports a service:\n" + "\n".join(found)
+
+
+def test_the_checker_sees_a_violation(tmp_path: Path) -> None:
+    module = tmp_path / "bad.py"
+    module.write_text("def f():\n    from sqlalchemy.orm import Session\n")
+    assert any(name.startswith("sqlalchemy") for _, name in imports_of(module))

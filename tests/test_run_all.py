@@ -1,0 +1,65 @@
+"""`airlock run-all` on a fresh home: it migrates, makes keys and an admin, serves the three APIs,
+and stops every child on Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+from tests.conftest import free_port
+
+
+def wait_healthy(url: str, process: subprocess.Popen[str], timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.stdout.read() if process.stdout else ""
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"{url} never became healthy")
+
+
+@pytest.mark.slow
+def test_run_all_serves_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRLOCK_")}
+    env["AIRLOCK_HOME"] = str(tmp_path / "home")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "airlock.cli", "run-all", "--port", str(port)],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(base + "/internal/health", process)
+        for path in ("/api/v1/health", "/execution/health"):
+            assert httpx.get(base + path).json()["status"] == "ok"
+        password = (tmp_path / "home" / "admin-password.txt").read_text().strip()
+        login = httpx.post(
+            base + "/api/v1/auth/token", json={"username": "admin", "password": password}
+        )
+        assert login.status_code == 200
+        children = psutil.Process(process.pid).children(recursive=True)
+        assert children, "run-all starts its services as child processes"
+    finally:
+        process.send_signal(signal.SIGINT)
+        output, _ = process.communicate(timeout=30)
+    assert process.returncode == 0, output
+    assert f"API: http://127.0.0.1:{port}" in output
+    assert "Log in as admin with password" in output
+    assert "stopped" in output
+    assert not [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
