@@ -67,6 +67,24 @@ class InternalSettings(_Section):
     max_dag_decompressed_bytes: int = 64_000_000
 
 
+class DagProcessorSettings(_Section):
+    """The DAG processor (processing zone): reaches the Internal API only."""
+
+    api_url: str = "http://127.0.0.1:8080"
+    #: The service token, inline or in a file (the file wins when both are set).
+    token: str | None = None
+    token_file: str | None = None
+    #: Local-folder bundles: name -> folder. From the environment: ``name=folder,name2=folder2``.
+    bundles: dict[str, str] = msgspec.field(default_factory=dict)
+    parsers: int = 2
+    file_timeout_s: float = 30.0
+    interval_s: float = 5.0
+    batch_max_files: int = 50
+    batch_max_bytes: int = 16_000_000
+    #: A parser process is replaced after this many files, bounding what leaks across files.
+    parser_max_files: int = 100
+
+
 class AuthSettings(_Section):
     """Token keys. Only the control plane holds the private key; verifiers need the public one."""
 
@@ -104,6 +122,7 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     web: WebSettings = msgspec.field(default_factory=WebSettings)
     execution: ExecutionSettings = msgspec.field(default_factory=ExecutionSettings)
     internal: InternalSettings = msgspec.field(default_factory=InternalSettings)
+    dag_processor: DagProcessorSettings = msgspec.field(default_factory=DagProcessorSettings)
     auth: AuthSettings = msgspec.field(default_factory=AuthSettings)
     secrets: SecretsSettings = msgspec.field(default_factory=SecretsSettings)
     logging: LoggingSettings = msgspec.field(default_factory=LoggingSettings)
@@ -200,10 +219,16 @@ def _merge_env(raw: dict[str, Any], env: Mapping[str, str]) -> None:
 
 
 def _env_value(name: str, value: str, annotation: Any) -> Any:
-    """Environment values are strings; lists are comma-separated, empty means unset."""
+    """Environment values are strings; lists are comma-separated, dicts ``k=v,k2=v2``, and an
+    empty value means unset."""
     origin = getattr(annotation, "__origin__", None)
     if origin is list:
         return [item.strip() for item in value.split(",") if item.strip()]
+    if origin is dict:
+        pairs = [item.strip() for item in value.split(",") if item.strip()]
+        if any("=" not in pair for pair in pairs):
+            raise SettingsError(f"{name}={value!r}: expected name=value pairs separated by commas")
+        return dict(pair.split("=", 1) for pair in pairs)
     if value == "" and "None" in repr(annotation):
         return None
     return value

@@ -22,3 +22,67 @@ class BundleFilesPage(msgspec.Struct, kw_only=True, frozen=True):
     bundle: str
     files: list[BundleFileInfo]
     next_after: str | None = None
+
+
+class DagMetadata(msgspec.Struct, kw_only=True, frozen=True):
+    """The few facts about a DAG the server keeps in columns, for lists and scheduling queries.
+
+    Everything else stays inside the opaque blob.
+    """
+
+    dag_id: str
+    fileloc: str
+    relative_fileloc: str
+    schedule: str | None = None
+    timetable_summary: str | None = None
+    description: str | None = None
+    dag_display_name: str | None = None
+    owners: list[str] = msgspec.field(default_factory=list)
+    tags: list[str] = msgspec.field(default_factory=list)
+    max_active_runs: int = 16
+    max_active_tasks: int = 16
+    catchup: bool = False
+    is_paused_upon_creation: bool | None = None
+
+
+class DagUpload(msgspec.Struct, kw_only=True, frozen=True):
+    metadata: DagMetadata
+    #: SHA-256 hex of the serialized DAG before compression: the version's identity.
+    dag_hash: str
+    #: The zstd frame (content size declared in its header) of the msgspec-JSON SerializedDag.
+    blob: bytes
+
+
+class ParsedFile(msgspec.Struct, kw_only=True, frozen=True):
+    """The outcome of parsing one file: its DAGs, or the traceback that stopped it."""
+
+    relative_path: str
+    #: SHA-256 hex of the file's bytes.
+    content_hash: str
+    dags: list[DagUpload] = msgspec.field(default_factory=list)
+    import_error: str | None = None
+    #: The file's text, stored once per content hash so any DAG version can show its source.
+    source: str | None = None
+
+
+class BundleSync(msgspec.Struct, kw_only=True, frozen=True):
+    """One batch from the DAG processor: parsed files and files that are gone."""
+
+    files: list[ParsedFile] = msgspec.field(default_factory=list)
+    deleted_files: list[str] = msgspec.field(default_factory=list)
+
+
+class DagSyncResult(msgspec.Struct, kw_only=True, frozen=True):
+    dag_id: str
+    relative_path: str
+    #: "created" (a new version), "unchanged" (same hash) or "rejected" (see ``reason``).
+    outcome: str
+    version_number: int | None = None
+    reason: str | None = None
+
+
+class BundleSyncResult(msgspec.Struct, kw_only=True, frozen=True):
+    bundle: str
+    dags: list[DagSyncResult]
+    import_errors: int
+    stale_dags: list[str]

@@ -11,7 +11,10 @@ from airlock.core.settings import Settings, load_settings
 from airlock.core.tokens import TokenKind
 from airlock.core.tokens.verifier import verifier_from_settings
 from airlock.db.database import Database
+from airlock.core.secrets_key import read_secrets_keys
+from airlock.db import SecretBox
 from airlock.internal.bundles import BundleController
+from airlock.internal.secrets import SecretsController
 
 PREFIX = "/internal"
 
@@ -34,12 +37,15 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
             prefix=PREFIX,
             audience="internal",
             verifier=verifier,
-            route_handlers=[BundleController],
+            route_handlers=[BundleController, SecretsController],
             guards=[require_kind(TokenKind.SERVICE)],
             max_body_bytes=settings.internal.max_body_bytes,
             probe=db.ping,
             dependencies={"session": Provide(db.session)},
-            state={"settings": settings},
+            state={
+                "settings": settings,
+                "secret_box": SecretBox(read_secrets_keys(settings.secrets_key_path)),
+            },
             on_shutdown=[] if database else [db.close],
         )
     )

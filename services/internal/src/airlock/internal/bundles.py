@@ -7,15 +7,18 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from litestar import Controller, Request, get
+from litestar import Controller, Request, get, put
+from litestar.datastructures import State
 from litestar.params import Parameter
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from airlock.core.http import Problem, claims_of, require_service_role
 from airlock.core.tokens import ServiceRole
 from airlock.db.models.bundle import BundleFile
-from airlock.models.internal import BundleFileInfo, BundleFilesPage
+from airlock.internal.dag_sync import check_blobs, sync_bundle
+from airlock.models.internal import BundleFileInfo, BundleFilesPage, BundleSync, BundleSyncResult
 
 MAX_PAGE = 1000
 
@@ -60,3 +63,30 @@ class BundleController(Controller):
         ]
         next_after = files[-1].relative_path if len(rows) > limit else None
         return BundleFilesPage(bundle=bundle, files=files, next_after=next_after)
+
+    @put("/dags", operation_id="SyncBundleDags", sync_to_thread=True, status_code=200)
+    def sync_dags(
+        self,
+        request: Request[Any, Any, Any],
+        bundle: str,
+        data: BundleSync,
+        session: Session,
+        state: State,
+    ) -> BundleSyncResult:
+        """Upsert parsed DAGs, record import errors and mark DAGs of deleted files stale."""
+        ensure_bundle_access(request, bundle)
+        limits = state["settings"].internal
+        sizes = check_blobs(
+            data,
+            max_blob_bytes=limits.max_dag_blob_bytes,
+            max_decompressed_bytes=limits.max_dag_decompressed_bytes,
+        )
+        try:
+            return sync_bundle(session, bundle, data, sizes)
+        except IntegrityError:
+            session.rollback()
+            raise Problem(
+                409,
+                f"another upload for bundle {bundle!r} changed the same DAGs at the same time; retry",
+                slug="concurrent-upload",
+            ) from None

@@ -77,7 +77,7 @@ def _http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Resp
         status, detail, slug = _classify_validation(exc)
     elif status == 400 and _caused_by_decoding(exc):
         detail, slug = f"request body is not valid JSON: {exc.detail}", "malformed-body"
-    elif status == 413:
+    elif status == 413 and not isinstance(exc, Problem):
         detail = (
             f"request body is larger than this API accepts ({request.app.request_max_body_size} "
             "bytes); send less data per request"

@@ -183,16 +183,6 @@ class BaseOperator(AbstractOperator):
         self._pre_execute_hook = pre_execute
         self._post_execute_hook = post_execute
         self.logger_name = logger_name
-        if self.is_teardown_trigger_rule_misused():
-            raise DagDefinitionError(
-                "trigger_rule 'all_done_setup_success' is reserved for teardown tasks; "
-                "use .as_teardown() or @teardown instead",
-                dag_id=self._dag.dag_id if self._dag else None,
-                task_id=self.task_id,
-            )
-
-    def is_teardown_trigger_rule_misused(self) -> bool:
-        return self.trigger_rule == TriggerRule.ALL_DONE_SETUP_SUCCESS and not self.is_teardown
 
     def _set_xcomargs_dependencies(self) -> None:
         """XComArgs passed in template fields make their tasks upstream of this one."""
@@ -223,9 +213,6 @@ class BaseOperator(AbstractOperator):
 
     def on_kill(self) -> None:
         """Called when the task is killed; release external resources here."""
-
-    def render_template_fields(self, context: Any, jinja_env: Any = None) -> None:
-        super().render_template_fields(context, jinja_env)
 
 
 BaseOperator.__init__ = _apply_defaults(BaseOperator.__init__)  # type: ignore[method-assign]

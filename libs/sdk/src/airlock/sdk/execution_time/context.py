@@ -1,0 +1,221 @@
+"""Building a running task's context, and the ``ti`` object task code talks to.
+
+The runtime (the worker's task runner, or :mod:`airlock.sdk.testing`) describes the run with
+a :class:`DagRunInfo`, wraps the task instance in a :class:`RuntimeTaskInstance`, builds the
+context with :func:`build_context` and runs the task inside :func:`set_current_context` so that
+``get_current_context()`` works from anywhere in task code.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from airlock.sdk.definitions import macros
+from airlock.sdk.definitions.connection import Connection
+from airlock.sdk.definitions.param import NOTSET, ParamsDict
+from airlock.sdk.definitions.variable import Variable
+from airlock.sdk.definitions.xcom_arg import RETURN_VALUE_KEY
+from airlock.sdk.exceptions import AirlockSdkError, ParamValidationError
+from airlock.sdk.execution_time.comms import get_comms
+
+if TYPE_CHECKING:
+    from airlock.sdk.definitions.abstractoperator import AbstractOperator
+    from airlock.sdk.definitions.context import Context
+
+
+@dataclass
+class DagRunInfo:
+    """The run a task instance belongs to (``{{ dag_run }}`` in templates)."""
+
+    dag_id: str
+    run_id: str
+    logical_date: datetime | None = None
+    data_interval_start: datetime | None = None
+    data_interval_end: datetime | None = None
+    run_after: datetime | None = None
+    start_date: datetime | None = None
+    run_type: str = "manual"
+    conf: dict[str, Any] = field(default_factory=dict)
+    triggering_asset_events: dict[str, list[Any]] = field(default_factory=dict)
+
+
+class RuntimeTaskInstance:
+    """The running try of a task (``ti`` / ``task_instance``): identity and XCom access."""
+
+    def __init__(
+        self,
+        *,
+        task: AbstractOperator,
+        dag_id: str,
+        run_id: str,
+        map_index: int = -1,
+        try_number: int = 1,
+        start_date: datetime | None = None,
+        first_poke_at: datetime | None = None,
+        logical_date: datetime | None = None,
+    ) -> None:
+        self.task = task
+        self.task_id = task.task_id
+        self.dag_id = dag_id
+        self.run_id = run_id
+        self.map_index = map_index
+        self.try_number = try_number
+        self.start_date = start_date
+        self.logical_date = logical_date
+        #: When a rescheduling sensor first poked (its timeout counts from there).
+        self.first_poke_at = first_poke_at
+
+    def xcom_push(self, key: str, value: Any) -> None:
+        get_comms("ti.xcom_push").xcom_push(
+            dag_id=self.dag_id,
+            run_id=self.run_id,
+            task_id=self.task_id,
+            key=key,
+            value=value,
+            map_index=self.map_index,
+        )
+
+    def xcom_pull(
+        self,
+        task_ids: str | list[str] | tuple[str, ...] | None = None,
+        dag_id: str | None = None,
+        key: str = RETURN_VALUE_KEY,
+        include_prior_dates: bool = False,
+        *,
+        map_indexes: int | None = None,
+        default: Any = None,
+        run_id: str | None = None,
+    ) -> Any:
+        """One value for one task id, a list of values for a list of task ids.
+
+        ``task_ids=None`` means this task. A mapped upstream's values come back as a list.
+        """
+        comms = get_comms("ti.xcom_pull")
+        ids = [self.task_id] if task_ids is None else task_ids
+        single = isinstance(ids, str)
+        values = []
+        for task_id in [ids] if isinstance(ids, str) else ids:
+            value = comms.xcom_pull(
+                dag_id=dag_id or self.dag_id,
+                run_id=run_id or self.run_id,
+                task_id=task_id,
+                key=key,
+                map_index=map_indexes,
+            )
+            values.append(default if value is None else value)
+        return values[0] if single else values
+
+    def __repr__(self) -> str:
+        return f"<TaskInstance: {self.dag_id}.{self.task_id} {self.run_id} [{self.map_index}]>"
+
+
+class _VariableAccessor:
+    """``{{ var.value.key }}`` / ``{{ var.json.key }}`` / ``{{ var.value.get('k', 'd') }}``."""
+
+    def __init__(self, deserialize_json: bool) -> None:
+        self._json = deserialize_json
+
+    def __getattr__(self, key: str) -> Any:
+        if key.startswith("__"):
+            raise AttributeError(key)
+        return Variable.get(key, deserialize_json=self._json)
+
+    def get(self, key: str, default: Any = NOTSET) -> Any:
+        return Variable.get(key, default=default, deserialize_json=self._json)
+
+
+class _VarNamespace:
+    value = _VariableAccessor(deserialize_json=False)
+    json = _VariableAccessor(deserialize_json=True)
+
+
+class _ConnectionAccessor:
+    """``{{ conn.my_conn.host }}``."""
+
+    def __getattr__(self, conn_id: str) -> Connection:
+        if conn_id.startswith("__"):
+            raise AttributeError(conn_id)
+        return Connection.get(conn_id)
+
+    def get(self, conn_id: str, default: Any = None) -> Any:
+        try:
+            return Connection.get(conn_id)
+        except Exception:
+            return default
+
+
+def run_params(task: AbstractOperator, conf: Mapping[str, Any]) -> ParamsDict:
+    """The DAG's params, overridden by the task's, then by the run's conf; all checked."""
+    params = task.dag.params.copy() if task.dag is not None else ParamsDict()
+    params.update(task.params)  # type: ignore[attr-defined]
+    for key, value in conf.items():
+        if key in params:
+            params[key] = value
+    try:
+        params.validate()
+    except ParamValidationError as exc:
+        raise ParamValidationError(
+            f"DAG '{task.dag_id}': {exc}; fix the run's conf or the param's default"
+        ) from None
+    return params
+
+
+def build_context(task: AbstractOperator, ti: RuntimeTaskInstance, dag_run: DagRunInfo) -> Context:
+    """The context ``task`` runs with, keyed by Airflow's names."""
+    context: Context = {
+        "dag": task.dag,  # type: ignore[typeddict-item]
+        "task": task,
+        "ti": ti,
+        "task_instance": ti,
+        "run_id": dag_run.run_id,
+        "dag_run": dag_run,
+        "conf": dag_run.conf,
+        "params": run_params(task, dag_run.conf),
+        "data_interval_start": dag_run.data_interval_start,
+        "data_interval_end": dag_run.data_interval_end,
+        "task_instance_key_str": f"{ti.dag_id}__{ti.task_id}__{dag_run.run_id}",
+        "inlets": list(getattr(task, "inlets", [])),
+        "outlets": list(getattr(task, "outlets", [])),
+        "var": _VarNamespace(),
+        "conn": _ConnectionAccessor(),
+        "macros": macros,
+        "triggering_asset_events": dag_run.triggering_asset_events,
+        "templates_dict": None,
+    }
+    logical_date = dag_run.logical_date
+    if logical_date is not None:
+        context.update(
+            logical_date=logical_date,
+            ds=logical_date.strftime("%Y-%m-%d"),
+            ds_nodash=logical_date.strftime("%Y%m%d"),
+            ts=logical_date.isoformat(),
+            ts_nodash=logical_date.strftime("%Y%m%dT%H%M%S"),
+            ts_nodash_with_tz=logical_date.isoformat().replace("-", "").replace(":", ""),
+        )
+    return context
+
+
+_context_stack: list[Context] = []
+
+
+@contextlib.contextmanager
+def set_current_context(context: Context) -> Iterator[Context]:
+    """Make ``context`` what ``get_current_context()`` returns while the block runs."""
+    _context_stack.append(context)
+    try:
+        yield context
+    finally:
+        _context_stack.pop()
+
+
+def current_context() -> Context:
+    if not _context_stack:
+        raise AirlockSdkError(
+            "get_current_context() is only available inside a running task; in tests run the "
+            "task with airlock.sdk.testing.run_task(...)"
+        )
+    return _context_stack[-1]

@@ -1,0 +1,1 @@
+"""The standard operators (Airflow keeps them in its ``standard`` provider)."""

@@ -1,0 +1,107 @@
+"""PythonOperator and its branching variants.
+
+The callable receives ``op_args`` positionally, then as keywords ``op_kwargs`` and the context
+entries its signature asks for: a parameter named like a context key (``ti``, ``ds``,
+``params`` …) gets that value, and ``**kwargs`` gets the whole context. ``op_kwargs`` win over
+context keys of the same name.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Collection, Mapping
+from typing import Any
+
+from airlock.sdk.bases.branch import BranchDecision, branch_decision, short_circuit_decision
+from airlock.sdk.definitions.baseoperator import BaseOperator
+from airlock.sdk.exceptions import DagDefinitionError
+
+
+def determine_kwargs(
+    function: Callable[..., Any], args: Collection[Any], available: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The keyword arguments of ``available`` that ``function`` accepts after ``args``."""
+    parameters = inspect.signature(function).parameters
+    positional = [
+        name
+        for name, p in parameters.items()
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+    ]
+    taken = set(positional[: len(args)])
+    if any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
+        return {k: v for k, v in available.items() if k not in taken}
+    return {
+        name: available[name]
+        for name, p in parameters.items()
+        if name in available
+        and name not in taken
+        and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    }
+
+
+class PythonOperator(BaseOperator):
+    """Run a Python callable."""
+
+    template_fields = ("templates_dict", "op_args", "op_kwargs")
+    template_fields_renderers = {"templates_dict": "json", "op_args": "py", "op_kwargs": "py"}
+    ui_color = "#ffefeb"
+
+    def __init__(
+        self,
+        *,
+        python_callable: Callable[..., Any],
+        op_args: Collection[Any] | None = None,
+        op_kwargs: Mapping[str, Any] | None = None,
+        templates_dict: dict[str, Any] | None = None,
+        templates_exts: list[str] | None = None,
+        show_return_value_in_logs: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if not callable(python_callable):
+            raise DagDefinitionError(
+                f"python_callable must be callable, got {python_callable!r}",
+                dag_id=self.dag.dag_id if self.dag else None,
+                task_id=self.task_id,
+            )
+        self.python_callable = python_callable
+        self.op_args = list(op_args or [])
+        self.op_kwargs = dict(op_kwargs or {})
+        self.templates_dict = templates_dict
+        if templates_exts:
+            self.template_ext = templates_exts
+        self.show_return_value_in_logs = show_return_value_in_logs
+
+    def execute(self, context: Any) -> Any:
+        available = {**context, **self.op_kwargs, "templates_dict": self.templates_dict}
+        kwargs = determine_kwargs(self.python_callable, self.op_args, available)
+        return self.python_callable(*self.op_args, **kwargs)
+
+
+class BranchPythonOperator(PythonOperator):
+    """The callable returns the task id(s) to follow; other direct downstream tasks skip."""
+
+    is_branch = True
+
+    def execute(self, context: Any) -> BranchDecision:
+        return branch_decision(self, super().execute(context))
+
+
+class ShortCircuitOperator(PythonOperator):
+    """Continue only if the callable returns something truthy.
+
+    With ``ignore_downstream_trigger_rules=True`` (the default) a falsy result skips every task
+    downstream; with ``False`` only the direct downstream tasks are skipped and trigger rules
+    decide for the rest.
+    """
+
+    is_short_circuit = True
+    ui_color = "#f0ede4"
+
+    def __init__(self, *, ignore_downstream_trigger_rules: bool = True, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.ignore_downstream_trigger_rules = ignore_downstream_trigger_rules
+
+    def execute(self, context: Any) -> BranchDecision:
+        condition = super().execute(context)
+        return short_circuit_decision(self, condition, self.ignore_downstream_trigger_rules)

@@ -1,0 +1,85 @@
+"""``airlock dag-processor``: parse a bundle and upload its DAGs through the Internal API."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import threading
+from pathlib import Path
+from typing import Any
+
+from airlock.cli.errors import CliError
+from airlock.core.settings import load_settings
+
+
+def register(sub: Any) -> None:
+    parser = sub.add_parser(
+        "dag-processor", help="parse a bundle's DAG files and upload them via the Internal API"
+    )
+    parser.add_argument("--bundle", required=True, help="bundle name from [dag_processor] bundles")
+    parser.add_argument(
+        "--once", action="store_true", help="make one pass, print a summary and exit"
+    )
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from airlock.dag_processor.bundle import LocalBundle
+    from airlock.dag_processor.processor import DagProcessor
+    from airlock.sdk.api import ApiError, InternalClient
+
+    settings = load_settings()
+    config = settings.dag_processor
+    if args.bundle not in config.bundles:
+        known = ", ".join(sorted(config.bundles)) or "none"
+        raise CliError(
+            f"bundle {args.bundle!r} is not configured in [dag_processor] bundles (configured: {known})"
+        )
+    token = _token(config.token, config.token_file)
+    logging.basicConfig(
+        level=settings.logging.level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    bundle = LocalBundle(args.bundle, config.bundles[args.bundle])
+    if not bundle.root.is_dir():
+        raise CliError(f"bundle {args.bundle!r}: folder {bundle.root} does not exist")
+    processor = DagProcessor(
+        bundle,
+        InternalClient(config.api_url, token),
+        parsers=config.parsers,
+        file_timeout_s=config.file_timeout_s,
+        parser_max_files=config.parser_max_files,
+        batch_max_files=config.batch_max_files,
+        batch_max_bytes=config.batch_max_bytes,
+    )
+    try:
+        if args.once:
+            report = processor.run_pass()
+            print(f"bundle {args.bundle}: {report.summary()}")
+            for path in report.import_errors:
+                print(f"  import error: {path}")
+            return 0
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        signal.signal(signal.SIGINT, lambda *_: stop.set())
+        processor.run_forever(config.interval_s, stop)
+        return 0
+    except ApiError as exc:
+        raise CliError(f"the Internal API refused the DAG processor: {exc}") from None
+    finally:
+        processor.close()
+
+
+def _token(inline: str | None, file: str | None) -> str:
+    if file:
+        try:
+            return Path(file).expanduser().read_text().strip()
+        except OSError as exc:
+            raise CliError(f"cannot read [dag_processor] token_file {file}: {exc}") from None
+    if inline:
+        return inline
+    raise CliError(
+        "the DAG processor needs a service token: set [dag_processor] token_file or "
+        "AIRLOCK_DAG_PROCESSOR__TOKEN (issue one with `airlock tokens issue --kind service "
+        "--role dag-processor --bundle NAME`)"
+    )

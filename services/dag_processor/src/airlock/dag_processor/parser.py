@@ -1,0 +1,249 @@
+"""The parser process: imports one DAG file at a time and returns its serialized DAGs.
+
+Started by the processor with no token, no DB URL and ``AIRLOCK_ZONE=processing``; the SDK is
+imported once at start, so each file costs only its own import. It speaks the pipe protocol of
+:mod:`airlock.dag_processor.protocol` on private copies of stdin/stdout; the DAG file's own
+prints go to stderr and its reads of stdin find nothing.
+
+What a DAG file may not do here, it cannot: importing the DB layer or the token signer fails with
+an error saying why, and the settings refuse to give a DB URL. A file that calls ``sys.exit`` or
+leaves threads running gets an import error, and the processor replaces this parser.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.abc
+import importlib.util
+import os
+import sys
+import threading
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+from types import ModuleType
+from typing import IO, Any
+
+from airlock.dag_processor.protocol import (
+    ConnectionAnswer,
+    FileParsed,
+    GetConnection,
+    GetVariable,
+    ParseFile,
+    VariableAnswer,
+    read_frame,
+    to_parser_decoder,
+    write_frame,
+)
+from airlock.models.codec import compress, dag_hash, encode_dag
+from airlock.models.internal import DagMetadata, DagUpload
+
+#: Modules a DAG file must never reach (ADR 0001, 0003).
+BLOCKED_MODULES = (
+    "airlock.db",
+    "airlock.core.tokens.signer",
+    "airlock.core.tokens.keys",
+    "airlock.core.secrets_key",
+    "sqlalchemy",
+    "alembic",
+    "psycopg",
+    "psycopg2",
+)
+
+
+class BlockedImportFinder(importlib.abc.MetaPathFinder):
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
+    ) -> None:
+        if any(fullname == m or fullname.startswith(m + ".") for m in BLOCKED_MODULES):
+            raise ImportError(
+                f"{fullname} is not available to DAG files: they are parsed without database "
+                "access or signing keys; read variables and connections with "
+                "airlock.sdk.Variable / Connection instead",
+                name=fullname,
+            )
+
+
+class ParserComms:
+    """Variables and connections for top-level DAG code, asked of the processor."""
+
+    def __init__(self, requests: IO[bytes], replies: IO[bytes]) -> None:
+        self._out = requests
+        self._in = replies
+
+    def get_variable(self, key: str) -> str | None:
+        write_frame(self._out, GetVariable(key=key))
+        answer = to_parser_decoder.decode(read_frame(self._in))
+        assert isinstance(answer, VariableAnswer)
+        return answer.value
+
+    def get_connection(self, conn_id: str) -> Any:
+        from airlock.sdk.execution_time.comms import ConnectionResult
+
+        write_frame(self._out, GetConnection(conn_id=conn_id))
+        answer = to_parser_decoder.decode(read_frame(self._in))
+        assert isinstance(answer, ConnectionAnswer)
+        if answer.connection is None:
+            return None
+        c = answer.connection
+        return ConnectionResult(
+            conn_id=c.conn_id,
+            conn_type=c.conn_type,
+            host=c.host,
+            schema=c.schema,
+            login=c.login,
+            password=c.password,
+            port=c.port,
+            extra=c.extra,
+        )
+
+    def __getattr__(self, name: str) -> Any:
+        def unavailable(*_: Any, **__: Any) -> Any:
+            raise RuntimeError(
+                f"{name} is not available while a DAG file is parsed; only Variable.get and "
+                "Connection.get are (move this call into a task)"
+            )
+
+        return unavailable
+
+
+def parse_file(request: ParseFile) -> FileParsed:
+    from airlock.sdk.definitions import _active
+    from airlock.sdk.definitions.dag import DAG
+    from airlock.sdk.serialization import serialize_dag
+
+    threads_before = {t.ident for t in threading.enumerate()}
+    module_name = "airlock_dagfile_" + hashlib.sha1(request.path.encode()).hexdigest()[:16]
+    _active.clear()
+    must_restart = False
+    import_error: str | None = None
+    uploads: list[DagUpload] = []
+    try:
+        module = _import_file(module_name, request.path)
+        found = {id(v): v for v in vars(module).values() if isinstance(v, DAG)}
+        found.update({id(d): d for d in _active.registered_dags()})
+        for dag in sorted(found.values(), key=lambda d: d.dag_id):
+            uploads.append(
+                _upload(serialize_dag(dag, bundle_root=request.bundle_root), request.relative_path)
+            )
+    except SystemExit as exc:
+        import_error = f"{request.relative_path} called sys.exit({exc.code!r}) while being imported"
+        must_restart = True
+    except BaseException:
+        import_error = _user_traceback(request.path)
+        uploads = []
+    finally:
+        _forget_modules(module_name, request.bundle_root)
+        _active.clear()
+    leftover = [t for t in threading.enumerate() if t.ident not in threads_before and t.is_alive()]
+    if leftover:
+        names = ", ".join(sorted(t.name for t in leftover))
+        import_error = (
+            f"{request.relative_path} left {len(leftover)} thread(s) running after import ({names}); "
+            "start threads inside tasks, not at the top level of a DAG file"
+        )
+        uploads = []
+        must_restart = True
+    return FileParsed(dags=uploads, import_error=import_error, must_restart=must_restart)
+
+
+def _import_file(module_name: str, path: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot import {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _upload(serialized: Any, relative_path: str) -> DagUpload:
+    encoded = encode_dag(serialized)
+    schedule = serialized.schedule
+    metadata = DagMetadata(
+        dag_id=serialized.dag_id,
+        fileloc=serialized.fileloc,
+        relative_fileloc=relative_path,
+        schedule=_schedule_text(schedule),
+        timetable_summary=serialized.timetable_summary,
+        description=serialized.description,
+        dag_display_name=serialized.dag_display_name,
+        owners=list(serialized.owners),
+        tags=list(serialized.tags),
+        max_active_runs=serialized.max_active_runs,
+        max_active_tasks=serialized.max_active_tasks,
+        catchup=serialized.catchup,
+        is_paused_upon_creation=serialized.is_paused_upon_creation,
+    )
+    return DagUpload(metadata=metadata, dag_hash=dag_hash(encoded), blob=compress(encoded))
+
+
+def _schedule_text(schedule: Any) -> str | None:
+    kind = type(schedule).__name__
+    if kind == "CronSchedule":
+        return str(schedule.expr)
+    if kind == "DeltaSchedule":
+        return f"every {schedule.seconds:g}s"
+    if kind == "OnceSchedule":
+        return "@once"
+    if kind == "ContinuousSchedule":
+        return "@continuous"
+    if kind == "AssetSchedule":
+        return "assets"
+    return None
+
+
+def _user_traceback(path: str) -> str:
+    """The traceback from the DAG file's first frame on: the parser's own frames help nobody."""
+    exc_type, exc, tb = sys.exc_info()
+    frames = traceback.extract_tb(tb)
+    start = next((i for i, f in enumerate(frames) if f.filename == path), 0)
+    lines = traceback.format_list(frames[start:])
+    return (
+        "Traceback (most recent call last):\n"
+        + "".join(lines)
+        + "".join(traceback.format_exception_only(exc_type, exc))
+    )
+
+
+def _forget_modules(module_name: str, bundle_root: str) -> None:
+    """Drop the DAG file and any bundle module it imported, so the next file (or the next
+    version of a helper module) is imported fresh."""
+    root = str(Path(bundle_root).resolve())
+    for name, module in list(sys.modules.items()):
+        location = getattr(module, "__file__", None) or ""
+        if name == module_name or (location and location.startswith(root + os.sep)):
+            sys.modules.pop(name, None)
+
+
+def serve() -> None:
+    # Private copies of the pipes for the protocol; the DAG file's stdout goes to stderr and its
+    # stdin is empty, so nothing it does can corrupt a frame.
+    requests_in = os.fdopen(os.dup(0), "rb")
+    replies_out = os.fdopen(os.dup(1), "wb")
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.dup2(2, 1)
+    sys.meta_path.insert(0, BlockedImportFinder())
+
+    import airlock.sdk  # noqa: F401  (pre-import: each file then pays only its own import)
+    from airlock.sdk.execution_time.comms import set_comms
+
+    set_comms(ParserComms(replies_out, requests_in))  # type: ignore[arg-type]
+    while True:
+        try:
+            message = to_parser_decoder.decode(read_frame(requests_in))
+        except EOFError:
+            return
+        if not isinstance(message, ParseFile):
+            continue
+        if message.bundle_root not in sys.path:
+            sys.path.insert(0, message.bundle_root)
+        result = parse_file(message)
+        write_frame(replies_out, result)
+        if result.must_restart:
+            return
+
+
+if __name__ == "__main__":
+    serve()
