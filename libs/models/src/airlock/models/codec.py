@@ -17,6 +17,7 @@ Internal API stores blobs opaque), and :func:`decompress` refuses to produce mor
 from __future__ import annotations
 
 import hashlib
+from typing import Any, TypeVar
 
 import msgspec
 import zstandard
@@ -33,6 +34,7 @@ from airlock.models.dag import (
 MAX_WINDOW_SIZE = 1 << 27
 _STREAM_CHUNK = 1 << 20
 
+_S = TypeVar("_S", bound=msgspec.Struct)
 _encoder = msgspec.json.Encoder(order="sorted")
 _dag_decoder = msgspec.json.Decoder(SerializedDag)
 
@@ -61,14 +63,42 @@ class CorruptPayload(CodecError):
 # --- encoding -----------------------------------------------------------------------------------
 
 
+_scalar_defaults_cache: dict[type, list[tuple[str, Any]]] = {}
+
+
+def _scalar_defaults(cls: type) -> list[tuple[str, Any]]:
+    pairs = _scalar_defaults_cache.get(cls)
+    if pairs is None:
+        pairs = _scalar_defaults_cache[cls] = [
+            (f.name, f.default)
+            for f in msgspec.structs.fields(cls)
+            if isinstance(f.default, str | float) and not isinstance(f.default, bool)
+        ]
+    return pairs
+
+
+def _canonical(obj: _S, **changes: Any) -> _S:
+    """``obj`` with ``changes`` applied and every value equal to its field's default replaced
+    by the default itself, so ``omit_defaults`` drops it (msgspec omits by identity)."""
+    for name, default in _scalar_defaults(type(obj)):
+        value = changes.get(name, getattr(obj, name))
+        if value is not default and type(value) is not bool and value == default:
+            changes[name] = default
+    return msgspec.structs.replace(obj, **changes) if changes else obj
+
+
 def _sorted_task(task: SerializedTask) -> SerializedTask:
-    return msgspec.structs.replace(
-        task, upstream=sorted(set(task.upstream)), downstream=sorted(set(task.downstream))
+    sensor = _canonical(task.sensor) if task.sensor is not None else None
+    return _canonical(
+        task,
+        upstream=sorted(set(task.upstream)),
+        downstream=sorted(set(task.downstream)),
+        sensor=sensor,
     )
 
 
 def _sorted_group(group: SerializedTaskGroup) -> SerializedTaskGroup:
-    return msgspec.structs.replace(group, children=sorted(set(group.children)))
+    return _canonical(group, children=sorted(set(group.children)))
 
 
 def _edge_key(edge: SerializedEdge) -> tuple[str, str, str]:
@@ -81,15 +111,13 @@ def _watcher_key(watcher: SerializedWatcher) -> tuple[str, str, str]:
 
 def normalize_dag(dag: SerializedDag) -> SerializedDag:
     """Return ``dag`` with every order-free list sorted, so equal DAGs encode equally."""
-    return msgspec.structs.replace(
+    return _canonical(
         dag,
         tags=sorted(set(dag.tags)),
         owners=sorted(set(dag.owners)),
         tasks=sorted((_sorted_task(t) for t in dag.tasks), key=lambda t: t.task_id),
         edges=sorted(dag.edges, key=_edge_key),
-        task_groups=sorted(
-            (_sorted_group(g) for g in dag.task_groups), key=lambda g: g.group_id
-        ),
+        task_groups=sorted((_sorted_group(g) for g in dag.task_groups), key=lambda g: g.group_id),
         watchers=sorted(dag.watchers, key=_watcher_key),
     )
 

@@ -162,9 +162,14 @@ class XComRef(_Struct, frozen=True, kw_only=True, omit_defaults=True):
 
 
 class MappedArg(_Struct, frozen=True, kw_only=True, omit_defaults=True):
-    """One expanded argument: a literal list (``values``) or an upstream XCom (``xcom``)."""
+    """One expanded argument: a literal list or an upstream XCom (``xcom``).
+
+    For a literal list ``length`` is its length and ``values`` its elements when they are
+    plain JSON (omitted otherwise: the scheduler needs only the length).
+    """
 
     name: str
+    length: int | None = None
     values: list[Any] | None = None
     xcom: XComRef | None = None
 
@@ -172,13 +177,15 @@ class MappedArg(_Struct, frozen=True, kw_only=True, omit_defaults=True):
 class MappedSpec(_Struct, frozen=True, kw_only=True, omit_defaults=True):
     """How a mapped task fans out.
 
-    ``kind`` is ``"expand"`` (one instance per element of the cross product of ``args``) or
-    ``"expand_kwargs"`` (one instance per element of ``kwargs_values`` or of the list the
-    ``kwargs_xcom`` upstream returns). ``partial_keys`` names the arguments fixed by ``partial``.
+    ``kind`` is ``"expand"`` (one instance per element of the cross product of ``args``, in
+    their order: the last argument varies fastest) or ``"expand_kwargs"`` (one instance per
+    dict of a literal list of ``kwargs_length`` dicts, or of the list the ``kwargs_xcom``
+    upstream returns). ``partial_keys`` names the arguments fixed by ``partial``.
     """
 
     kind: str = "expand"
     args: list[MappedArg] = []
+    kwargs_length: int | None = None
     kwargs_values: list[dict[str, Any]] | None = None
     kwargs_xcom: XComRef | None = None
     partial_keys: list[str] = []

@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from airlock.models.dag import SensorMode
@@ -100,7 +100,7 @@ class BaseSensorOperator(BaseOperator):
         return min(interval, self.max_wait) if self.max_wait is not None else interval
 
     def _timed_out(self, started: datetime) -> None:
-        elapsed = (datetime.now(timezone.utc) - started).total_seconds()
+        elapsed = (datetime.now(UTC) - started).total_seconds()
         if elapsed <= self.timeout:
             return
         message = (
@@ -113,7 +113,7 @@ class BaseSensorOperator(BaseOperator):
 
     def execute(self, context: Any) -> Any:
         ti = context.get("ti")
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         started: datetime = getattr(ti, "first_poke_at", None) or now
         poke_count = 0
         while True:
@@ -133,5 +133,5 @@ class BaseSensorOperator(BaseOperator):
             self._timed_out(started)
             interval = self.next_poke_interval(poke_count)
             if self.reschedule:
-                raise RescheduleRequested(datetime.now(timezone.utc) + timedelta(seconds=interval))
+                raise RescheduleRequested(datetime.now(UTC) + timedelta(seconds=interval))
             self._sleep(interval)

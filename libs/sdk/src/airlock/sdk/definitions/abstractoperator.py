@@ -75,6 +75,31 @@ class AbstractOperator(DependencyMixin, Templater):
 
     task_id: str
     task_group: TaskGroup | None
+    # Set by _apply_task_args for both plain and mapped tasks.
+    trigger_rule: TriggerRule
+    weight_rule: WeightRule
+    retries: int
+    priority_weight: int
+    pool_slots: int
+    retry_delay: timedelta
+    max_retry_delay: timedelta | None
+    execution_timeout: timedelta | None
+    retry_exponential_backoff: bool
+    owner: str
+    pool: str
+    queue: str
+    depends_on_past: bool
+    wait_for_downstream: bool
+    max_active_tis_per_dag: int | None
+    max_active_tis_per_dagrun: int | None
+    do_xcom_push: bool
+    on_execute_callback: list[Callable[..., Any]]
+    on_success_callback: list[Callable[..., Any]]
+    on_failure_callback: list[Callable[..., Any]]
+    on_retry_callback: list[Callable[..., Any]]
+    on_skipped_callback: list[Callable[..., Any]]
+    params: ParamsDict
+    default_args: dict[str, Any]
     custom_operator_name: str | None = None
     ui_color: str = "#fff"
     ui_fgcolor: str = "#000"
@@ -173,7 +198,9 @@ class AbstractOperator(DependencyMixin, Templater):
             self.priority_weight = int(args["priority_weight"])
             self.pool_slots = int(args["pool_slots"])
         except (TypeError, ValueError) as exc:
-            raise fail(f"retries, priority_weight and pool_slots must be integers ({exc})") from None
+            raise fail(
+                f"retries, priority_weight and pool_slots must be integers ({exc})"
+            ) from None
         if self.retries < 0:
             raise fail(f"retries must be 0 or more, got {self.retries}")
         if self.pool_slots < 1:

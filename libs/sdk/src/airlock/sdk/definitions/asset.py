@@ -151,7 +151,7 @@ class _AssetBooleanCondition(BaseAsset):
             yield from obj.iter_aliases()
 
     def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and other.objects == self.objects  # type: ignore[attr-defined]
+        return type(other) is type(self) and other.objects == self.objects
 
     def __hash__(self) -> int:
         return hash((type(self).__name__, tuple(self.objects)))

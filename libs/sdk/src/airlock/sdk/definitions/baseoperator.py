@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import itertools
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -223,7 +224,7 @@ BaseOperator.__init__ = _apply_defaults(BaseOperator.__init__)  # type: ignore[m
 
 def chain(*tasks: DependencyMixin | Sequence[DependencyMixin]) -> None:
     """``chain(a, [b, c], d)``: each element upstream of the next; equal-length lists pair up."""
-    for up, down in zip(tasks, tasks[1:], strict=False):
+    for up, down in itertools.pairwise(tasks):
         up_is_list = not isinstance(up, DependencyMixin)
         down_is_list = not isinstance(down, DependencyMixin)
         if up_is_list and down_is_list:
@@ -247,7 +248,7 @@ def chain_linear(*elements: DependencyMixin | Sequence[DependencyMixin]) -> None
     """Every task of each element upstream of every task of the next element."""
     if len(elements) < 2:
         raise DagDefinitionError("chain_linear() needs at least two elements")
-    for up, down in zip(elements, elements[1:], strict=False):
+    for up, down in itertools.pairwise(elements):
         for u in flatten(up):
             u.set_downstream(flatten(down))
 

@@ -15,7 +15,7 @@ import inspect
 import os
 import sys
 from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime, timedelta, timezone, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING, Any
 
 from airlock.models.dag import TriggerRule
@@ -69,7 +69,7 @@ def _aware(value: Any, name: str, dag_id: str) -> datetime | None:
         raise DagDefinitionError(
             f"{name} must be a datetime, got {type(value).__name__} {value!r}", dag_id=dag_id
         )
-    return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 def _callbacks(value: Any, name: str, dag_id: str) -> list[Callable[..., Any]]:
@@ -92,6 +92,7 @@ class DAG:
         description: str | None = None,
         schedule: Any = None,
         start_date: datetime | None = None,
+        *,
         end_date: datetime | None = None,
         template_searchpath: str | Iterable[str] | None = None,
         template_undefined: Any = None,

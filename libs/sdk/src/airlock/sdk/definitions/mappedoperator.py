@@ -64,9 +64,7 @@ class OperatorPartial:
         function: Callable[..., Any] | None = None,
     ) -> None:
         if "task_id" not in kwargs:
-            raise DagDefinitionError(
-                f"{operator_class.__name__}.partial() needs a task_id"
-            )
+            raise DagDefinitionError(f"{operator_class.__name__}.partial() needs a task_id")
         self.operator_class = operator_class
         self.kwargs = dict(kwargs)
         self.mapped_field = mapped_field
@@ -82,7 +80,7 @@ class OperatorPartial:
             return set(self.kwargs.get(self.mapped_field) or {})
         return set(self.kwargs)
 
-    def _check_name(self, name: str, dag: DAG | None) -> None:
+    def check_name(self, name: str, dag: DAG | None) -> None:
         if name in self._partial_names():
             raise self._fail(
                 f"argument {name!r} is given to both partial() and expand(); pass it to one",
@@ -116,7 +114,7 @@ class OperatorPartial:
         if not mapped_kwargs:
             raise self._fail("expand() needs at least one argument to map over", dag)
         for name, value in mapped_kwargs.items():
-            self._check_name(name, dag)
+            self.check_name(name, dag)
             if not is_mappable_value(value):
                 raise self._fail(
                     f"cannot expand argument {name!r}: expected a list, tuple, dict or the "
@@ -140,7 +138,7 @@ class OperatorPartial:
                         dag,
                     )
                 for name in item:
-                    self._check_name(name, dag)
+                    self.check_name(name, dag)
         else:
             raise self._fail(
                 "expand_kwargs() takes a list of dicts or the output of an upstream task "

@@ -133,7 +133,7 @@ class ParamsDict(MutableMapping[str, Any]):
             {k: copy.copy(p) for k, p in self._params.items()}, self.suppress_exception
         )
 
-    def update(self, other: Any = (), /, **kwargs: Any) -> None:  # type: ignore[override]
+    def update(self, other: Any = (), /, **kwargs: Any) -> None:
         items = other.items_params() if isinstance(other, ParamsDict) else dict(other).items()
         for key, value in items:
             self[key] = value

@@ -30,6 +30,7 @@ class TaskGroup(DependencyMixin):
         prefix_group_id: bool = True,
         parent_group: TaskGroup | None = None,
         dag: DAG | None = None,
+        *,
         default_args: dict[str, Any] | None = None,
         tooltip: str = "",
         ui_color: str = "CornflowerBlue",

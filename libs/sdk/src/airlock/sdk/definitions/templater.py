@@ -137,7 +137,9 @@ class Templater:
             return content.resolve(context)
         if isinstance(content, tuple):
             if type(content) is not tuple:  # a namedtuple keeps its type
-                return type(content)(*(self.render_template(v, context, env, seen) for v in content))
+                return type(content)(
+                    *(self.render_template(v, context, env, seen) for v in content)
+                )
             return tuple(self.render_template(v, context, env, seen) for v in content)
         if isinstance(content, list):
             return [self.render_template(v, context, env, seen) for v in content]

@@ -123,6 +123,8 @@ def _check_item(item: str, spec: tuple[str, int, int, list[str], int]) -> None:
     part = match["range"]
     if part == "?" and name not in ("day-of-month", "day-of-week"):
         raise ValueError("'?' is only allowed in day-of-month and day-of-week")
+    if match["step"] is not None and int(match["step"]) == 0:
+        raise ValueError("a step of 0 never matches")
     if part in ("*", "?"):
         return
     bounds = [_field_value(t, names, offset) for t in part.split("-")]
@@ -131,8 +133,6 @@ def _check_item(item: str, spec: tuple[str, int, int, list[str], int]) -> None:
             raise ValueError(f"{value} is outside {low}-{high}")
     if len(bounds) == 2 and bounds[0] > bounds[1] and name != "day-of-week":
         raise ValueError(f"range {part!r} goes backwards")
-    if match["step"] is not None and int(match["step"]) == 0:
-        raise ValueError("a step of 0 never matches")
 
 
 def validate_cron(expression: str, *, original: str | None = None) -> None:
@@ -180,8 +180,10 @@ def to_timetable(schedule: Any) -> Timetable:
         return DeltaTriggerTimetable(schedule)
     if isinstance(schedule, BaseAsset):
         return AssetTriggeredTimetable(schedule)
-    if isinstance(schedule, Sequence) and schedule and all(
-        isinstance(item, BaseAsset) for item in schedule
+    if (
+        isinstance(schedule, Sequence)
+        and schedule
+        and all(isinstance(item, BaseAsset) for item in schedule)
     ):
         return AssetTriggeredTimetable(AssetAll(*schedule))
     raise DagDefinitionError(

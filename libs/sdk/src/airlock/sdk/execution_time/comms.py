@@ -83,7 +83,7 @@ _comms: Comms | None = None
 
 def set_comms(comms: Comms | None) -> Comms | None:
     """Install ``comms`` for this process; return the previous one (to restore it later)."""
-    global _comms  # noqa: PLW0603 - one comms object per process, by design
+    global _comms
     previous, _comms = _comms, comms
     return previous
 

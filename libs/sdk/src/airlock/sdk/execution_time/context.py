@@ -151,11 +151,11 @@ class _ConnectionAccessor:
 def run_params(task: AbstractOperator, conf: Mapping[str, Any]) -> ParamsDict:
     """The DAG's params, overridden by the task's, then by the run's conf; all checked."""
     params = task.dag.params.copy() if task.dag is not None else ParamsDict()
-    params.update(task.params)  # type: ignore[attr-defined]
-    for key, value in conf.items():
-        if key in params:
-            params[key] = value
+    params.update(task.params)
     try:
+        for key, value in conf.items():
+            if key in params:
+                params[key] = value
         params.validate()
     except ParamValidationError as exc:
         raise ParamValidationError(
@@ -188,14 +188,12 @@ def build_context(task: AbstractOperator, ti: RuntimeTaskInstance, dag_run: DagR
     }
     logical_date = dag_run.logical_date
     if logical_date is not None:
-        context.update(
-            logical_date=logical_date,
-            ds=logical_date.strftime("%Y-%m-%d"),
-            ds_nodash=logical_date.strftime("%Y%m%d"),
-            ts=logical_date.isoformat(),
-            ts_nodash=logical_date.strftime("%Y%m%dT%H%M%S"),
-            ts_nodash_with_tz=logical_date.isoformat().replace("-", "").replace(":", ""),
-        )
+        context["logical_date"] = logical_date
+        context["ds"] = logical_date.strftime("%Y-%m-%d")
+        context["ds_nodash"] = logical_date.strftime("%Y%m%d")
+        context["ts"] = logical_date.isoformat()
+        context["ts_nodash"] = logical_date.strftime("%Y%m%dT%H%M%S")
+        context["ts_nodash_with_tz"] = logical_date.isoformat().replace("-", "").replace(":", "")
     return context
 
 

@@ -12,7 +12,7 @@ import logging
 import os
 import signal
 import subprocess
-from collections.abc import Callable, Container, Mapping
+from collections.abc import Callable, Container, Mapping, Sequence
 from typing import Any
 
 from airlock.sdk.definitions.baseoperator import BaseOperator
@@ -43,9 +43,9 @@ def skip_codes(value: int | Container[int] | None) -> Container[int]:
 class BashOperator(BaseOperator):
     """Run ``bash_command`` in a subprocess."""
 
-    template_fields = ("bash_command", "env", "cwd")
+    template_fields: Sequence[str] = ("bash_command", "env", "cwd")
     template_fields_renderers = {"bash_command": "bash", "env": "json"}
-    template_ext = (".sh", ".bash")
+    template_ext: Sequence[str] = (".sh", ".bash")
     ui_color = "#f0ede4"
 
     def __init__(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
@@ -72,7 +72,7 @@ class TriggerDagRunOperator(BaseOperator):
     def execute(self, context: Any) -> None:
         logical_date = self._logical_date()
         run_id = self.trigger_run_id or (
-            f"manual__{(logical_date or datetime.now(timezone.utc)).isoformat()}"
+            f"manual__{(logical_date or datetime.now(UTC)).isoformat()}"
         )
         try:
             conf = msgspec.json.decode(msgspec.json.encode(self.conf)) if self.conf else {}

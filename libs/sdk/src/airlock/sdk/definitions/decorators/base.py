@@ -93,7 +93,10 @@ class DecoratedOperator(BaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(
-            task_id=task_id, multiple_outputs=multiple_outputs, **(kwargs_to_upstream or {}), **kwargs
+            task_id=task_id,
+            multiple_outputs=multiple_outputs,
+            **(kwargs_to_upstream or {}),
+            **kwargs,
         )
         self.python_callable = python_callable
         self.op_args = list(op_args or [])
@@ -242,6 +245,9 @@ class PartialTaskDecorator:
             )
 
     def expand(self, **kwargs: Any) -> XComArg:
+        dag = self.operator_partial.kwargs.get("dag") or _active.current_dag()
+        for name in kwargs:
+            self.operator_partial.check_name(name, dag)
         self._check_complete(set(kwargs))
         mapped = self.operator_partial.expand(**kwargs)
         self.decorator._apply_role(mapped)

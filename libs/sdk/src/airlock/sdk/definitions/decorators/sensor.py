@@ -37,7 +37,7 @@ class _DecoratedSensorOperator(BaseSensorOperator):
     def poke(self, context: Any) -> bool | PokeReturnValue:
         available = {**context, **self.op_kwargs}
         kwargs = determine_kwargs(self.python_callable, self.op_args, available)
-        return self.python_callable(*self.op_args, **kwargs)  # type: ignore[no-any-return]
+        return self.python_callable(*self.op_args, **kwargs)
 
 
 def sensor_task(python_callable: Callable[..., Any] | None = None, **kwargs: Any) -> Any:

@@ -1,0 +1,1 @@
+"""What users write: DAGs, tasks, assets, params, and the graph between them."""

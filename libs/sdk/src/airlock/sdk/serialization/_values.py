@@ -1,0 +1,62 @@
+"""Turning Python values found in DAG definitions into plain, deterministic JSON values."""
+
+from __future__ import annotations
+
+import enum
+import math
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from airlock.sdk.definitions.mixins import ResolveMixin
+from airlock.sdk.definitions.templater import literal
+
+
+class NotJson(Exception):
+    """The value has no deterministic plain-JSON form."""
+
+
+def to_json(value: Any) -> Any:
+    """A JSON-ready copy of ``value``; raises :class:`NotJson` where there is none.
+
+    Tuples become lists, sets sorted lists, dates ISO strings, timedeltas seconds, enums their
+    value; run-time placeholders (XComArgs, ``@dag`` params) a readable description. Objects
+    whose only text form includes a memory address are refused, so output never varies
+    between processes.
+    """
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        if math.isnan(value) or math.isinf(value):
+            raise NotJson(f"{value!r} has no JSON form")
+        return value
+    if isinstance(value, enum.Enum):
+        return to_json(value.value)
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    if isinstance(value, list | tuple):
+        return [to_json(item) for item in value]
+    if isinstance(value, set | frozenset):
+        items = [to_json(item) for item in value]
+        return sorted(items, key=repr)
+    if isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            if not isinstance(key, str | int | float | bool) or key is None:
+                raise NotJson(f"dict key {key!r} is not a string")
+            out[str(key)] = to_json(item)
+        return out
+    if isinstance(value, literal):
+        return to_json(value.value)
+    if isinstance(value, ResolveMixin):
+        return repr(value)
+    raise NotJson(f"{type(value).__name__} has no JSON form")
+
+
+def to_json_or_omit(value: Any) -> tuple[bool, Any]:
+    """``(True, json)`` or ``(False, None)`` when ``value`` has no JSON form."""
+    try:
+        return True, to_json(value)
+    except NotJson:
+        return False, None
