@@ -138,7 +138,8 @@ def test_misbehaving_files_cost_only_themselves(home: Home, api: ApiServer, tmp_
     assert "called sys.exit(3)" in errors["exits.py"]
     assert "exited with code 7" in errors["hard_exit.py"]
     assert "exited with code -11" in errors["segfault.py"]
-    assert "left 1 thread(s) running" in errors["threads.py"] and "poller" in errors["threads.py"]
+    assert "left 1 thread(s) running" in errors["threads.py"]
+    assert "poller" in errors["threads.py"]
     assert "SyntaxError" in errors["syntax.py"]
     assert "good.py" not in errors
     assert rows(home, Dag, dag_id="dp_survivor"), result.stdout + result.stderr
@@ -248,4 +249,22 @@ def test_processor_for_a_bundle_its_token_does_not_name_fails_clearly(
         check=False,
     )
     assert result.returncode == 2
-    assert "403" in result.stderr and "not 'denied'" in result.stderr
+    assert "403" in result.stderr
+    assert "not 'denied'" in result.stderr
+
+
+def test_every_example_dag_parses(home: Home, api: ApiServer) -> None:
+    examples = Path(__file__).resolve().parents[1] / "deploy" / "dags"
+    result = run_processor(home, api, "examples", examples)
+    assert errors_by_file(home, "examples") == {}, result.stdout
+    dags = {d.dag_id for d in rows(home, Dag, bundle_name="examples")}
+    assert {
+        "taskflow_etl",
+        "dynamic_mapping",
+        "branching",
+        "groups_and_setup",
+        "bash_and_sensor",
+        "assets_producer",
+        "assets_consumer",
+        "assets_any_consumer",
+    } <= dags

@@ -111,7 +111,8 @@ def test_broken_file_keeps_last_good_version_and_deleted_file_goes_stale(
     )
     assert broken.import_errors == 1
     (dag,) = db_rows(home, Dag, dag_id="life_a")
-    assert dag.has_import_errors and not dag.is_stale
+    assert dag.has_import_errors
+    assert not dag.is_stale
     gone = client.sync_bundle("life", BundleSync(deleted_files=["a.py"]))
     assert gone.stale_dags == ["life_a"]
     (dag,) = db_rows(home, Dag, dag_id="life_a")
@@ -186,7 +187,8 @@ def test_variables_and_connections_are_bundle_scoped(api: ApiServer, home: Home)
     assert client.get_variable("team-a", "team_a_var") == "value of team_a_var"
     assert client.get_variable("team-a", "team_b_var") is None, "another team's variable is a 404"
     connection = client.get_connection("team-a", "warehouse")
-    assert connection is not None and connection.password == "s3cret"
+    assert connection is not None
+    assert connection.password == "s3cret"
     other = client_for(api, home, "team-b")
     assert other.get_connection("team-b", "warehouse") is None
     with pytest.raises(ApiError) as refused:

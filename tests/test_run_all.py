@@ -14,7 +14,12 @@ import httpx
 import psutil
 import pytest
 
+from airlock.core.tokens import TokenKind
+from airlock.core.tokens.keys import load_private_key
+from airlock.core.tokens.signer import TokenSigner
 from tests.conftest import free_port
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def wait_healthy(url: str, process: subprocess.Popen[str], timeout_s: float = 60) -> None:
@@ -30,6 +35,23 @@ def wait_healthy(url: str, process: subprocess.Popen[str], timeout_s: float = 60
     raise AssertionError(f"{url} never became healthy")
 
 
+def wait_for_dags(
+    base: str, token: str, process: subprocess.Popen[str], timeout_s: float = 60
+) -> None:
+    """The DAG processor run-all started has uploaded the example bundle."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        assert process.poll() is None
+        files = httpx.get(
+            base + "/internal/bundles/dags/files", headers={"Authorization": f"Bearer {token}"}
+        ).json()
+        dag_ids = {d for f in files["files"] for d in f["dag_ids"]}
+        if "taskflow_etl" in dag_ids:
+            return
+        time.sleep(0.5)
+    raise AssertionError("run-all's DAG processor never uploaded deploy/dags")
+
+
 @pytest.mark.slow
 def test_run_all_serves_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     port = free_port()
@@ -38,7 +60,7 @@ def test_run_all_serves_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     process = subprocess.Popen(
         [sys.executable, "-m", "airlock.cli", "run-all", "--port", str(port)],
         env=env,
-        cwd=tmp_path,
+        cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -53,6 +75,10 @@ def test_run_all_serves_and_stops_on_ctrl_c(tmp_path: Path) -> None:
             base + "/api/v1/auth/token", json={"username": "admin", "password": password}
         )
         assert login.status_code == 200
+        token = TokenSigner(load_private_key(tmp_path / "home" / "keys" / "jwt_signing.pem")).issue(
+            TokenKind.SERVICE, "test", 60, role="dag-processor", bundles=["dags"]
+        )
+        wait_for_dags(base, token, process)
         children = psutil.Process(process.pid).children(recursive=True)
         assert children, "run-all starts its services as child processes"
     finally:
@@ -62,4 +88,5 @@ def test_run_all_serves_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     assert f"API: http://127.0.0.1:{port}" in output
     assert "Log in as admin with password" in output
     assert "stopped" in output
+    assert "DAG processor: bundle dags" in output
     assert not [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]

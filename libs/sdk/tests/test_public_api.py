@@ -50,6 +50,7 @@ EXPECTED = {
     "cross_downstream",
     "dag",
     "get_current_context",
+    "get_parsing_context",
     "literal",
     "macros",
     "setup",

@@ -191,3 +191,12 @@ def test_start_date_and_dates_are_made_aware() -> None:
     assert dag.start_date is not None
     assert dag.start_date.tzinfo is not None
     assert dag.timezone == "UTC"
+
+
+def test_label_is_an_edge_modifier_class() -> None:
+    from airlock.sdk import EdgeModifier
+
+    label = Label("x")
+    assert isinstance(label, Label)
+    assert isinstance(label, EdgeModifier)
+    assert label.label == "x"

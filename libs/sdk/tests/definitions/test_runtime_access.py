@@ -87,3 +87,26 @@ def test_mapped_xcom_pull_returns_all_values(comms: InMemoryComms) -> None:
     assert (
         comms.xcom_pull(dag_id="d", run_id="r", task_id="m", key="return_value", map_index=1) == 10
     )
+
+
+def test_outlet_events_and_parsing_context() -> None:
+    from airlock.sdk import DAG, Asset, AssetAlias, get_parsing_context, task
+    from airlock.sdk.testing import run_task
+
+    orders, alias = Asset("orders"), AssetAlias("exports")
+    seen = {}
+
+    with DAG("events", schedule=None):
+
+        @task(outlets=[orders, alias])
+        def produce(outlet_events=None):
+            outlet_events[orders].extra["rows"] = 3
+            outlet_events[alias].add(Asset("exports/2024"), extra={"part": 1})
+            seen["events"] = outlet_events
+
+        op = produce().operator
+    assert run_task(op).state == "success"
+    events = seen["events"]
+    assert events[orders].extra == {"rows": 3}
+    assert events[alias].asset_alias_events == [(Asset("exports/2024"), {"part": 1})]
+    assert get_parsing_context() == (None, None)

@@ -26,7 +26,7 @@ from airlock.sdk.definitions.baseoperator import (
     cross_downstream,
 )
 from airlock.sdk.definitions.connection import Connection
-from airlock.sdk.definitions.context import Context, get_current_context
+from airlock.sdk.definitions.context import Context, get_current_context, get_parsing_context
 from airlock.sdk.definitions.dag import DAG, dag
 from airlock.sdk.definitions.decorators import setup, task, task_group, teardown
 from airlock.sdk.definitions.edges import EdgeModifier, Label
@@ -95,6 +95,7 @@ __all__ = [
     "cross_downstream",
     "dag",
     "get_current_context",
+    "get_parsing_context",
     "literal",
     "macros",
     "setup",

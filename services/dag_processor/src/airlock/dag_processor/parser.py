@@ -164,7 +164,7 @@ def _upload(serialized: Any, relative_path: str) -> DagUpload:
         dag_id=serialized.dag_id,
         fileloc=serialized.fileloc,
         relative_fileloc=relative_path,
-        schedule=_schedule_text(schedule),
+        schedule=_schedule_text(schedule, serialized.timetable_summary),
         timetable_summary=serialized.timetable_summary,
         description=serialized.description,
         dag_display_name=serialized.dag_display_name,
@@ -178,10 +178,11 @@ def _upload(serialized: Any, relative_path: str) -> DagUpload:
     return DagUpload(metadata=metadata, dag_hash=dag_hash(encoded), blob=compress(encoded))
 
 
-def _schedule_text(schedule: Any) -> str | None:
+def _schedule_text(schedule: Any, summary: str | None) -> str | None:
+    """The schedule as people write it: ``@daily`` stays ``@daily``, not its cron expansion."""
     kind = type(schedule).__name__
     if kind == "CronSchedule":
-        return str(schedule.expr)
+        return summary if summary and summary.startswith("@") else str(schedule.expr)
     if kind == "DeltaSchedule":
         return f"every {schedule.seconds:g}s"
     if kind == "OnceSchedule":
@@ -229,7 +230,7 @@ def serve() -> None:
     import airlock.sdk  # noqa: F401  (pre-import: each file then pays only its own import)
     from airlock.sdk.execution_time.comms import set_comms
 
-    set_comms(ParserComms(replies_out, requests_in))  # type: ignore[arg-type]
+    set_comms(ParserComms(replies_out, requests_in))
     while True:
         try:
             message = to_parser_decoder.decode(read_frame(requests_in))

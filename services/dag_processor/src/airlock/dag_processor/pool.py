@@ -119,7 +119,7 @@ class ParserPool:
                 must_restart=True,
             )
         except (EOFError, BrokenPipeError, OSError, ValueError) as exc:
-            code = parser.process.poll()
+            code = _exit_code(parser)
             how = f"exited with code {code}" if code is not None else f"broke its pipe ({exc})"
             result = FileParsed(
                 dags=[],
@@ -133,7 +133,8 @@ class ParserPool:
 
     def _drive(self, parser: Parser, request: ParseFile) -> FileParsed:
         stdin, stdout = parser.process.stdin, parser.process.stdout
-        assert stdin is not None and stdout is not None
+        assert stdin is not None
+        assert stdout is not None
         write_frame(stdin, request)
         deadline = time.monotonic() + self._timeout_s
         with selectors.DefaultSelector() as selector:
@@ -170,3 +171,11 @@ class ParserPool:
             for parser in self._idle:
                 parser.kill()
             self._idle.clear()
+
+
+def _exit_code(parser: Parser) -> int | None:
+    """The parser's exit code once its pipe closed (it may take a moment to be reaped)."""
+    try:
+        return parser.process.wait(timeout=2)
+    except subprocess.TimeoutExpired:
+        return None

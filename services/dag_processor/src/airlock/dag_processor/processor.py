@@ -69,13 +69,11 @@ class PassCache:
         )
 
     def _cached(self, store: dict[str, Any], key: str, fetch: Callable[[], Any]) -> Any:
+        # Held across the fetch so parsers asking for the same key at once cause one request.
         with self._lock:
-            if key in store:
-                return store[key]
-        value = fetch()
-        with self._lock:
-            store[key] = value
-        return value
+            if key not in store:
+                store[key] = fetch()
+            return store[key]
 
 
 class DagProcessor:

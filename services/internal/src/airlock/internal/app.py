@@ -7,12 +7,12 @@ from litestar import Litestar
 from litestar.di import Provide
 
 from airlock.core.http import ApiAppConfig, build_app, require_kind
+from airlock.core.secrets_key import read_secrets_keys
 from airlock.core.settings import Settings, load_settings
 from airlock.core.tokens import TokenKind
 from airlock.core.tokens.verifier import verifier_from_settings
-from airlock.db.database import Database
-from airlock.core.secrets_key import read_secrets_keys
 from airlock.db import SecretBox
+from airlock.db.database import Database
 from airlock.internal.bundles import BundleController
 from airlock.internal.secrets import SecretsController
 

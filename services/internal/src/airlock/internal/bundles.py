@@ -9,7 +9,8 @@ from typing import Annotated, Any
 
 from litestar import Controller, Request, get, put
 from litestar.datastructures import State
-from litestar.params import Parameter
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -42,10 +43,10 @@ class BundleController(Controller):
     def list_files(
         self,
         request: Request[Any, Any, Any],
-        bundle: str,
-        session: Session,
-        after: str | None = None,
-        limit: Annotated[int, Parameter(ge=1, le=MAX_PAGE)] = 500,
+        bundle: FromPath[str],
+        session: NamedDependency[Session],
+        after: FromQuery[str | None] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE)] = 500,
     ) -> BundleFilesPage:
         ensure_bundle_access(request, bundle)
         query = select(BundleFile).where(BundleFile.bundle_name == bundle)
@@ -68,9 +69,9 @@ class BundleController(Controller):
     def sync_dags(
         self,
         request: Request[Any, Any, Any],
-        bundle: str,
-        data: BundleSync,
-        session: Session,
+        bundle: FromPath[str],
+        data: JSONBody[BundleSync],
+        session: NamedDependency[Session],
         state: State,
     ) -> BundleSyncResult:
         """Upsert parsed DAGs, record import errors and mark DAGs of deleted files stale."""

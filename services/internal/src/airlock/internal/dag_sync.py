@@ -85,7 +85,11 @@ def sync_bundle(
 
 
 def _apply_file(
-    session: Session, bundle: str, file: ParsedFile, sizes: dict[str, int], now: dt.datetime
+    session: Session,
+    bundle: str,
+    file: ParsedFile,
+    sizes: dict[str, int],
+    now: dt.datetime,
 ) -> tuple[list[DagSyncResult], list[str], bool]:
     previous = session.get(BundleFile, (bundle, file.relative_path))
     old_ids = list(previous.dag_ids) if previous else []

@@ -10,6 +10,8 @@ from typing import Any
 
 from litestar import Controller, Request, get
 from litestar.datastructures import State
+from litestar.di import NamedDependency
+from litestar.params import FromPath
 from sqlalchemy.orm import Session
 
 from airlock.core.http import Problem, require_service_role
@@ -30,7 +32,12 @@ class SecretsController(Controller):
 
     @get("/variables/{key:str}", operation_id="GetVariable", sync_to_thread=True)
     def get_variable(
-        self, request: Request[Any, Any, Any], bundle: str, key: str, session: Session, state: State
+        self,
+        request: Request[Any, Any, Any],
+        bundle: FromPath[str],
+        key: FromPath[str],
+        session: NamedDependency[Session],
+        state: State,
     ) -> VariableValue:
         ensure_bundle_access(request, bundle)
         row = session.get(Variable, key)
@@ -47,9 +54,9 @@ class SecretsController(Controller):
     def get_connection(
         self,
         request: Request[Any, Any, Any],
-        bundle: str,
-        conn_id: str,
-        session: Session,
+        bundle: FromPath[str],
+        conn_id: FromPath[str],
+        session: NamedDependency[Session],
         state: State,
     ) -> ConnectionInfo:
         ensure_bundle_access(request, bundle)

@@ -7,6 +7,8 @@ from typing import Any
 import msgspec
 from litestar import Controller, Request, get, post
 from litestar.datastructures import State
+from litestar.di import NamedDependency
+from litestar.params import JSONBody
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -47,7 +49,9 @@ class AuthController(Controller):
         status_code=200,
         sync_to_thread=True,
     )
-    def login(self, data: LoginRequest, session: Session, state: State) -> TokenResponse:
+    def login(
+        self, data: JSONBody[LoginRequest], session: NamedDependency[Session], state: State
+    ) -> TokenResponse:
         user = session.scalar(select(User).where(User.username == data.username))
         if (
             user is None

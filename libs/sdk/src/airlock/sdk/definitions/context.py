@@ -4,18 +4,23 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import TYPE_CHECKING, Any, NamedTuple, TypedDict
 
 if TYPE_CHECKING:
     from airlock.sdk.definitions.abstractoperator import AbstractOperator
     from airlock.sdk.definitions.dag import DAG
     from airlock.sdk.definitions.param import ParamsDict
-    from airlock.sdk.execution_time.context import DagRunInfo, RuntimeTaskInstance
+    from airlock.sdk.execution_time.context import (
+        DagRunInfo,
+        OutletEventAccessors,
+        RuntimeTaskInstance,
+    )
 
 
 class Context(TypedDict, total=False):
     """Keys of a task's context (Airflow's names). Date keys are absent when a run has no
-    logical date."""
+    logical date. ``conf`` is the run's conf (the same as ``dag_run.conf``): unlike Airflow,
+    Airlock exposes no configuration object to task code."""
 
     dag: DAG
     task: AbstractOperator
@@ -41,7 +46,31 @@ class Context(TypedDict, total=False):
     conn: Any
     macros: Any
     triggering_asset_events: Mapping[str, list[Any]]
+    outlet_events: OutletEventAccessors
     templates_dict: dict[str, Any] | None
+
+
+class ParsingContext(NamedTuple):
+    """Which DAG and task the current parse is for (both ``None`` for a full parse).
+
+    A worker that re-parses a DAG file to run one task may set them, so that files generating
+    many DAGs can build only the one needed.
+    """
+
+    dag_id: str | None
+    task_id: str | None
+
+
+_parsing_context = ParsingContext(None, None)
+
+
+def get_parsing_context() -> ParsingContext:
+    return _parsing_context
+
+
+def set_parsing_context(dag_id: str | None, task_id: str | None) -> None:
+    global _parsing_context  # noqa: PLW0603 - one parse per process
+    _parsing_context = ParsingContext(dag_id, task_id)
 
 
 def get_current_context() -> Context:

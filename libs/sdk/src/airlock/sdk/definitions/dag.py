@@ -41,7 +41,7 @@ def _caller_file() -> str:
     frame = sys._getframe(1)
     while frame is not None:
         filename = frame.f_code.co_filename
-        if not os.path.abspath(filename).startswith(_SDK_DIR):
+        if not os.path.abspath(filename).startswith(_SDK_DIR + os.sep):
             return filename
         frame = frame.f_back  # type: ignore[assignment]
     return ""

@@ -54,6 +54,8 @@ class EdgeModifier(DependencyMixin):
         return f"{type(self).__name__}({self.label!r})"
 
 
-def Label(label: str) -> EdgeModifier:
+class Label(EdgeModifier):
     """An edge modifier that labels the edges it sits on."""
-    return EdgeModifier(label)
+
+    def __init__(self, label: str) -> None:
+        super().__init__(label)

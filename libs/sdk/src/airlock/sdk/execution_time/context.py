@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from airlock.sdk.definitions import macros
+from airlock.sdk.definitions.asset import Asset, AssetAlias
 from airlock.sdk.definitions.connection import Connection
 from airlock.sdk.definitions.param import NOTSET, ParamsDict
 from airlock.sdk.definitions.variable import Variable
@@ -148,6 +149,37 @@ class _ConnectionAccessor:
             return default
 
 
+class OutletEventAccessor:
+    """What a task attaches to the event of one outlet: ``extra``, and assets for an alias."""
+
+    def __init__(self) -> None:
+        self.extra: dict[str, Any] = {}
+        self.asset_alias_events: list[tuple[Asset, dict[str, Any]]] = []
+
+    def add(self, asset: Asset, extra: dict[str, Any] | None = None) -> None:
+        """Attach a concrete asset event to this alias outlet."""
+        self.asset_alias_events.append((asset, dict(extra or {})))
+
+
+class OutletEventAccessors:
+    """``outlet_events[asset].extra["rows"] = 3`` / ``outlet_events[alias].add(asset)``.
+
+    The runtime reads :attr:`events` after the task succeeded and reports them with its
+    outlets' asset events.
+    """
+
+    def __init__(self) -> None:
+        self.events: dict[Asset | AssetAlias, OutletEventAccessor] = {}
+
+    def __getitem__(self, key: Asset | AssetAlias) -> OutletEventAccessor:
+        if not isinstance(key, Asset | AssetAlias):
+            raise KeyError(f"outlet_events is keyed by Asset or AssetAlias, got {key!r}")
+        return self.events.setdefault(key, OutletEventAccessor())
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.events
+
+
 def run_params(task: AbstractOperator, conf: Mapping[str, Any]) -> ParamsDict:
     """The DAG's params, overridden by the task's, then by the run's conf; all checked."""
     params = task.dag.params.copy() if task.dag is not None else ParamsDict()
@@ -184,6 +216,7 @@ def build_context(task: AbstractOperator, ti: RuntimeTaskInstance, dag_run: DagR
         "conn": _ConnectionAccessor(),
         "macros": macros,
         "triggering_asset_events": dag_run.triggering_asset_events,
+        "outlet_events": OutletEventAccessors(),
         "templates_dict": None,
     }
     logical_date = dag_run.logical_date

@@ -40,6 +40,7 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=settings.logging.level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     bundle = LocalBundle(args.bundle, config.bundles[args.bundle])
     if not bundle.root.is_dir():
         raise CliError(f"bundle {args.bundle!r}: folder {bundle.root} does not exist")

@@ -62,34 +62,72 @@ def run_all(args: argparse.Namespace) -> int:
     password = prepare(settings)
     host = args.host or settings.api.host
     port = args.port or settings.api.port
-    control_env = zone_env(settings, "control")
-    services = {
-        "api": [
-            sys.executable,
-            "-m",
-            "airlock.cli",
-            "api",
-            "--apps",
-            "web,execution,internal",
-            "--host",
-            host,
-            "--port",
-            str(port),
-        ],
+    api_url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
+    airlock = [sys.executable, "-m", "airlock.cli"]
+    services: dict[str, tuple[list[str], dict[str, str]]] = {
+        "api": (
+            [
+                *airlock,
+                "api",
+                "--apps",
+                "web,execution,internal",
+                "--host",
+                host,
+                "--port",
+                str(port),
+            ],
+            zone_env(settings, "control"),
+        ),
     }
+    bundles = dict(settings.dag_processor.bundles) or _default_bundles()
+    for bundle, folder in sorted(bundles.items()):
+        env = zone_env(settings, "processing")
+        env["AIRLOCK_DAG_PROCESSOR__API_URL"] = api_url
+        env["AIRLOCK_DAG_PROCESSOR__TOKEN_FILE"] = str(
+            _service_token(settings, "dag-processor", bundle)
+        )
+        env["AIRLOCK_DAG_PROCESSOR__BUNDLES"] = f"{bundle}={Path(folder).resolve()}"
+        services[f"dag-processor[{bundle}]"] = (
+            [*airlock, "dag-processor", "--bundle", bundle],
+            env,
+        )
+
+    admin_file = settings.home_path / "admin-password.txt"
     print(f"Airlock home: {settings.home_path}")
-    print(f"API: http://{host}:{port}  (web /api/v1, execution /execution, internal /internal)")
-    print(f"OpenAPI: http://{host}:{port}/api/v1/openapi")
+    print(f"API: {api_url}  (web /api/v1, execution /execution, internal /internal)")
+    print(f"OpenAPI: {api_url}/api/v1/openapi")
     if password:
-        print(
-            f"Log in as admin with password {password} (also in {settings.home_path / 'admin-password.txt'})"
-        )
+        print(f"Log in as admin with password {password} (also in {admin_file})")
     else:
-        print(
-            f"Log in as admin; the first-start password is in {settings.home_path / 'admin-password.txt'}"
-        )
-    children = {name: subprocess.Popen(cmd, env=control_env) for name, cmd in services.items()}
+        print(f"Log in as admin; the first-start password is in {admin_file}")
+    for bundle, folder in sorted(bundles.items()):
+        print(f"DAG processor: bundle {bundle} from {Path(folder).resolve()}")
+    children = {name: subprocess.Popen(cmd, env=env) for name, (cmd, env) in services.items()}
     return _supervise(children)
+
+
+def _default_bundles() -> dict[str, str]:
+    """The example bundle shipped in the repository, when run from its root."""
+    examples = Path("deploy/dags")
+    return {"dags": str(examples)} if examples.is_dir() else {}
+
+
+def _service_token(settings: Settings, role: str, bundle: str) -> Path:
+    """Sign a service token for one bundle and leave it in a file only its owner can read."""
+    from airlock.core.tokens import TokenKind
+    from airlock.core.tokens.keys import load_private_key
+    from airlock.core.tokens.signer import TokenSigner
+
+    signer = TokenSigner(load_private_key(settings.private_key_path), settings.auth.issuer)
+    token = signer.issue(
+        TokenKind.SERVICE, f"run-all-{role}", 30 * 86400, role=role, bundles=[bundle]
+    )
+    path = settings.home_path / "tokens" / f"{role}-{bundle}.token"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(token)
+    return path
 
 
 #: Settings sections a process outside the control zone must never receive.
