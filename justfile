@@ -28,3 +28,7 @@ fmt:
 # export the OpenAPI document of every API into deploy/openapi/
 openapi:
     uv run python -m airlock.cli.openapi_export deploy/openapi
+
+# benchmarks: `just bench dag-processing [--n N | --files DIR] [--runs R]`
+bench NAME *ARGS:
+    uv run python bench/{{replace(NAME, "-", "_")}}.py {{ARGS}}

@@ -268,3 +268,23 @@ def test_every_example_dag_parses(home: Home, api: ApiServer) -> None:
         "assets_consumer",
         "assets_any_consumer",
     } <= dags
+
+
+def test_a_dag_of_ten_thousand_tasks_is_stored(home: Home, api: ApiServer, tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        "huge.py",
+        """
+        from datetime import datetime
+        from airlock.sdk import DAG, EmptyOperator, chain
+        with DAG("dp_huge", schedule=None, start_date=datetime(2026, 1, 1)):
+            chain(*[EmptyOperator(task_id=f"t{i:05d}") for i in range(10_000)])
+        """,
+    )
+    write(tmp_path, "small.py", GOOD.format(dag_id="dp_small_neighbour", tag="x"))
+    run_processor(home, api, "dp-huge", tmp_path, timeout_s=60)
+    assert errors_by_file(home, "dp-huge") == {}
+    (version,) = rows(home, DagVersion, dag_id="dp_huge")
+    assert version.decompressed_size > 10_000 * 50
+    assert version.blob_size < version.decompressed_size / 5
+    assert rows(home, Dag, dag_id="dp_small_neighbour")

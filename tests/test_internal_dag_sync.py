@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import struct
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -26,7 +28,7 @@ from airlock.models.codec import compress, dag_hash, encode_dag
 from airlock.models.dag import SerializedDag
 from airlock.models.internal import BundleSync, DagMetadata, DagUpload, ParsedFile
 from airlock.sdk.api import ApiError, InternalClient
-from tests.conftest import ApiServer, Home
+from tests.conftest import ApiServer, Home, make_home
 
 
 def client_for(
@@ -194,3 +196,51 @@ def test_variables_and_connections_are_bundle_scoped(api: ApiServer, home: Home)
     with pytest.raises(ApiError) as refused:
         other.get_variable("team-a", "team_a_var")
     assert refused.value.status == 403
+
+
+def test_hash_that_does_not_match_the_blob_is_422(api: ApiServer, home: Home) -> None:
+    liar = msgspec.structs.replace(upload("liar", "l.py"), dag_hash="0" * 64)
+    with pytest.raises(ApiError) as refused:
+        client_for(api, home, "blobs").sync_bundle(
+            "blobs", BundleSync(files=[parsed("l.py", liar)])
+        )
+    assert refused.value.status == 422
+    assert "does not match" in refused.value.detail
+    assert "'liar'" in refused.value.detail
+
+
+def test_same_dag_id_in_two_files_of_one_batch_rejects_the_second(
+    api: ApiServer, home: Home
+) -> None:
+    client = client_for(api, home, "twins")
+    result = client.sync_bundle(
+        "twins",
+        BundleSync(
+            files=[
+                parsed("a.py", upload("twin", "a.py")),
+                parsed("b.py", upload("twin", "b.py", "other"), text="b"),
+            ]
+        ),
+    )
+    outcomes = {d.relative_path: d.outcome for d in result.dags}
+    assert outcomes == {"a.py": "created", "b.py": "rejected"}
+    assert result.import_errors == 1
+
+
+@pytest.mark.postgres
+def test_sync_on_postgres(
+    postgres_url: str, tmp_path: Path, started: Callable[[Home, str], ApiServer]
+) -> None:
+    home = make_home(tmp_path, postgres_url)
+    server = started(home, "internal")
+    client = client_for(server, home, "pg")
+    batch = BundleSync(
+        files=[parsed(f"f{i}.py", upload(f"pg_{i}", f"f{i}.py"), text=str(i)) for i in range(20)]
+    )
+    first = client.sync_bundle("pg", batch)
+    assert {d.outcome for d in first.dags} == {"created"}
+    second = client.sync_bundle("pg", batch)
+    assert {d.outcome for d in second.dags} == {"unchanged"}
+    assert len(client.list_bundle_files("pg", page_size=7)) == 20
+    gone = client.sync_bundle("pg", BundleSync(deleted_files=["f0.py", "f1.py"]))
+    assert gone.stale_dags == ["pg_0", "pg_1"]

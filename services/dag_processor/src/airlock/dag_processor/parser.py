@@ -118,6 +118,7 @@ def parse_file(request: ParseFile) -> FileParsed:
     must_restart = False
     import_error: str | None = None
     uploads: list[DagUpload] = []
+    modules_before = set(sys.modules)
     try:
         module = _import_file(module_name, request.path)
         found = {id(v): v for v in vars(module).values() if isinstance(v, DAG)}
@@ -133,7 +134,7 @@ def parse_file(request: ParseFile) -> FileParsed:
         import_error = _user_traceback(request.path)
         uploads = []
     finally:
-        _forget_modules(module_name, request.bundle_root)
+        _forget_modules(set(sys.modules) - modules_before, request.bundle_root)
         _active.clear()
     leftover = [t for t in threading.enumerate() if t.ident not in threads_before and t.is_alive()]
     if leftover:
@@ -207,13 +208,13 @@ def _user_traceback(path: str) -> str:
     )
 
 
-def _forget_modules(module_name: str, bundle_root: str) -> None:
+def _forget_modules(new_modules: set[str], bundle_root: str) -> None:
     """Drop the DAG file and any bundle module it imported, so the next file (or the next
-    version of a helper module) is imported fresh."""
-    root = str(Path(bundle_root).resolve())
-    for name, module in list(sys.modules.items()):
-        location = getattr(module, "__file__", None) or ""
-        if name == module_name or (location and location.startswith(root + os.sep)):
+    version of a helper module) is imported fresh. Library modules it imported stay cached."""
+    root = str(Path(bundle_root).resolve()) + os.sep
+    for name in new_modules:
+        location = getattr(sys.modules.get(name), "__file__", None) or ""
+        if name.startswith("airlock_dagfile_") or location.startswith(root):
             sys.modules.pop(name, None)
 
 

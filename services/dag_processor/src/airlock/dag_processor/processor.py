@@ -11,14 +11,14 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from airlock.dag_processor.bundle import BundleFileEntry, LocalBundle
+from airlock.dag_processor.bundle import LocalBundle
 from airlock.dag_processor.pool import ParserPool
-from airlock.dag_processor.protocol import FileParsed
-from airlock.models.internal import BundleSync, ParsedFile
+from airlock.models.internal import BundleSync, BundleSyncResult, ParsedFile
 from airlock.models.secrets import ConnectionInfo
 from airlock.sdk.api import InternalClient
 
@@ -103,6 +103,7 @@ class DagProcessor:
         self._batch_max_bytes = batch_max_bytes
 
     def run_pass(self) -> PassReport:
+        """One pass. Batches are uploaded (by one thread, in order) while parsing goes on."""
         started = time.monotonic()
         report = PassReport()
         self.cache.clear()
@@ -114,44 +115,53 @@ class DagProcessor:
         deleted = sorted(set(held) - set(local))
         report.unchanged = len(local) - len(changed)
         report.deleted = len(deleted)
-        parsed = self.pool.parse_all(changed, self.bundle.root)
-        report.parsed = len(parsed)
-        for batch in self._batches(parsed, deleted):
-            result = self.client.sync_bundle(self.bundle.name, batch)
+        uploads: list[Future[BundleSyncResult]] = []
+        files: list[ParsedFile] = []
+        size = 0
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="upload") as uploader:
+            for entry, outcome in self.pool.parse_all(changed, self.bundle.root):
+                report.parsed += 1
+                if outcome.import_error:
+                    report.import_errors.append(entry.relative_path)
+                parsed = ParsedFile(
+                    relative_path=entry.relative_path,
+                    content_hash=entry.content_hash,
+                    dags=outcome.dags,
+                    import_error=outcome.import_error,
+                    source=_read_source(entry.path),
+                )
+                weight = sum(len(d.blob) for d in outcome.dags) + len(parsed.source or "")
+                if files and (
+                    len(files) >= self._batch_max_files or size + weight > self._batch_max_bytes
+                ):
+                    uploads.append(
+                        uploader.submit(
+                            self.client.sync_bundle, self.bundle.name, BundleSync(files=files)
+                        )
+                    )
+                    files, size = [], 0
+                files.append(parsed)
+                size += weight
+            if files or deleted:
+                uploads.append(
+                    uploader.submit(
+                        self.client.sync_bundle,
+                        self.bundle.name,
+                        BundleSync(files=files, deleted_files=deleted),
+                    )
+                )
+        for upload in uploads:
+            result = upload.result()
             report.versions_created += [
                 f"{d.dag_id} v{d.version_number}" for d in result.dags if d.outcome == "created"
             ]
             report.stale += result.stale_dags
-        report.import_errors = [
-            entry.relative_path for entry, outcome in parsed if outcome.import_error
-        ]
+            report.import_errors += [
+                f"{d.relative_path} ({d.dag_id})" for d in result.dags if d.outcome == "rejected"
+            ]
+        report.import_errors.sort()
         report.seconds = time.monotonic() - started
         return report
-
-    def _batches(
-        self, parsed: list[tuple[BundleFileEntry, FileParsed]], deleted: list[str]
-    ) -> list[BundleSync]:
-        batches: list[BundleSync] = []
-        files: list[ParsedFile] = []
-        size = 0
-        for entry, outcome in parsed:
-            parsed_file = ParsedFile(
-                relative_path=entry.relative_path,
-                content_hash=entry.content_hash,
-                dags=outcome.dags,
-                import_error=outcome.import_error,
-                source=_read_source(entry.path),
-            )
-            weight = sum(len(d.blob) for d in outcome.dags) + len(parsed_file.source or "")
-            if files and (
-                len(files) >= self._batch_max_files or size + weight > self._batch_max_bytes
-            ):
-                batches.append(BundleSync(files=files))
-                files, size = [], 0
-            files.append(parsed_file)
-            size += weight
-        batches.append(BundleSync(files=files, deleted_files=deleted))
-        return batches if (parsed or deleted) else []
 
     def run_forever(self, interval_s: float, stop: threading.Event) -> None:
         while not stop.is_set():

@@ -1,38 +1,39 @@
 """Apply one DAG-processor batch to the DB (DESIGN §4.1), in one transaction.
 
 The rules:
-- A blob is checked (zstd frame header, declared size, size caps) and stored as is, never decoded.
+- A blob is checked (zstd frame header, declared size, size caps, and that it holds exactly the
+  bytes its ``dag_hash`` names) and stored as uploaded; the JSON inside is never parsed here.
 - A DAG hash never seen for that DAG makes a new version; a known hash makes none.
 - A DAG id owned by another bundle, or by another live file of this bundle, is an import error for
   the newcomer, never an overwrite.
 - A file that fails to import keeps its DAGs at their last good version (flagged
   ``has_import_errors``); DAGs that vanish from a file that did parse, or whose file was deleted,
   become stale.
+
+DAG upload is a hot path (DESIGN §7): the batch is applied with a fixed number of set-based
+statements, whatever its size — no query per DAG.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, insert, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from airlock.core.http import Problem
 from airlock.db import Bundle, BundleFile, Dag, DagSource, DagVersion, ParseImportError
-from airlock.models.codec import CodecError, PayloadTooLarge, check_frame
-from airlock.models.internal import (
-    BundleSync,
-    BundleSyncResult,
-    DagSyncResult,
-    DagUpload,
-    ParsedFile,
-)
+from airlock.models.codec import CodecError, PayloadTooLarge, check_frame, decompress
+from airlock.models.internal import BundleSync, BundleSyncResult, DagSyncResult, DagUpload
 
 
 def check_blobs(
     batch: BundleSync, *, max_blob_bytes: int, max_decompressed_bytes: int
 ) -> dict[str, int]:
-    """Declared decompressed size of every blob; a bad one fails the whole batch, naming it."""
+    """Decompressed size of every blob, by hash; a bad blob fails the whole batch, naming it."""
     sizes: dict[str, int] = {}
     for file in batch.files:
         for upload in file.dags:
@@ -44,20 +45,35 @@ def check_blobs(
                     slug="dag-too-large",
                 )
             try:
-                sizes[upload.dag_hash] = check_frame(upload.blob, max_decompressed_bytes)
+                check_frame(upload.blob, max_decompressed_bytes)
+                content = decompress(upload.blob, max_decompressed_bytes)
             except PayloadTooLarge as exc:
                 raise Problem(413, f"{where}: {exc}", slug="dag-too-large") from None
             except CodecError as exc:
                 raise Problem(
                     422, f"{where}: blob is not a valid zstd frame: {exc}", slug="corrupt-dag-blob"
                 ) from None
-            if len(upload.dag_hash) != 64:
+            actual = hashlib.sha256(content).hexdigest()
+            if actual != upload.dag_hash:
                 raise Problem(
                     422,
-                    f"{where}: dag_hash must be 64 hex characters (SHA-256)",
-                    slug="invalid-body",
+                    f"{where}: dag_hash {upload.dag_hash!r} does not match the blob's content (sha256 {actual})",
+                    slug="dag-hash-mismatch",
                 )
+            sizes[upload.dag_hash] = len(content)
     return sizes
+
+
+@dataclass
+class _Loaded:
+    """What the DB already holds for the DAGs, files and sources a batch mentions."""
+
+    dags: dict[str, Dag]
+    files: dict[str, BundleFile]
+    versions: dict[tuple[str, str], tuple[int, int]]  # (dag_id, hash) -> (id, number)
+    max_version: dict[str, int]
+    sources: set[str]
+    live_paths: dict[str, set[str]] = field(default_factory=dict)  # path -> dag ids it defines
 
 
 def sync_bundle(
@@ -68,182 +84,343 @@ def sync_bundle(
     bundle_row.last_parsed_at = now
     session.add(bundle_row)
     session.flush()
+    loaded = _load(session, bundle, batch)
+
     results: list[DagSyncResult] = []
-    stale: list[str] = []
-    error_count = 0
+    errors: dict[str, str | None] = {}
+    kept_ids: dict[str, list[str]] = {}
+    going_stale: set[tuple[str, str]] = set()  # (path, dag_id)
+    broken_keep: list[str] = []
+    accepted: list[tuple[str, DagUpload]] = []
+    claimed: dict[str, str] = {}  # dag_id -> path, within this batch
     for file in batch.files:
-        outcomes, file_stale, has_error = _apply_file(session, bundle, file, sizes, now)
-        results += outcomes
-        stale += file_stale
-        error_count += has_error
-    for path in batch.deleted_files:
-        stale += _forget_file(session, bundle, path)
-    session.commit()
-    return BundleSyncResult(
-        bundle=bundle, dags=results, import_errors=error_count, stale_dags=sorted(stale)
-    )
+        problems = [file.import_error] if file.import_error else []
+        file_ids: list[str] = []
+        for upload in file.dags:
+            dag_id = upload.metadata.dag_id
+            reason = _ownership_conflict(
+                bundle, file.relative_path, loaded, claimed.get(dag_id), dag_id
+            )
+            if reason:
+                problems.append(reason)
+                results.append(
+                    DagSyncResult(
+                        dag_id=dag_id,
+                        relative_path=file.relative_path,
+                        outcome="rejected",
+                        reason=reason,
+                    )
+                )
+                continue
+            claimed[dag_id] = file.relative_path
+            file_ids.append(dag_id)
+            accepted.append((file.relative_path, upload))
+        errors[file.relative_path] = "\n\n".join(problems) or None
+        old_ids = loaded.live_paths.get(file.relative_path, set())
+        if file.import_error and not file.dags:
+            kept_ids[file.relative_path] = sorted(old_ids)
+            broken_keep += old_ids
+        else:
+            kept_ids[file.relative_path] = sorted(file_ids)
+            going_stale |= {(file.relative_path, d) for d in old_ids - set(file_ids)}
 
-
-def _apply_file(
-    session: Session,
-    bundle: str,
-    file: ParsedFile,
-    sizes: dict[str, int],
-    now: dt.datetime,
-) -> tuple[list[DagSyncResult], list[str], bool]:
-    previous = session.get(BundleFile, (bundle, file.relative_path))
-    old_ids = list(previous.dag_ids) if previous else []
-    if file.source is not None and session.get(DagSource, file.content_hash) is None:
-        session.add(DagSource(content_hash=file.content_hash, source=file.source))
-        session.flush()
-    outcomes = [_upsert_dag(session, bundle, file, upload, sizes, now) for upload in file.dags]
-    accepted = [o.dag_id for o in outcomes if o.outcome != "rejected"]
-    problems = [file.import_error] if file.import_error else []
-    problems += [o.reason for o in outcomes if o.outcome == "rejected" and o.reason]
-    _set_import_error(session, bundle, file.relative_path, "\n\n".join(problems) or None, now)
-    if file.import_error and not file.dags:
-        # A broken file keeps its DAGs at their last good version until it parses again.
-        kept = old_ids
+    _write_sources(session, batch, loaded)
+    file_hashes = {f.relative_path: f.content_hash for f in batch.files}
+    results += _write_dags(session, bundle, accepted, loaded, sizes, file_hashes, now)
+    if broken_keep:
         session.execute(
             update(Dag)
-            .where(Dag.dag_id.in_(kept), Dag.bundle_name == bundle)
+            .where(Dag.dag_id.in_(broken_keep), Dag.bundle_name == bundle)
             .values(has_import_errors=True)
         )
-        stale: list[str] = []
-    else:
-        kept = accepted
-        stale = _mark_stale(session, bundle, file.relative_path, set(old_ids) - set(accepted))
-    row = previous or BundleFile(bundle_name=bundle, relative_path=file.relative_path)
-    row.content_hash = file.content_hash
-    row.last_parsed_at = now
-    row.dag_ids = sorted(kept)
-    session.add(row)
-    session.flush()
-    return outcomes, stale, bool(problems)
+    stale = _mark_stale(session, bundle, going_stale)
+    _write_files(session, bundle, batch, loaded, kept_ids, now)
+    _write_import_errors(session, bundle, errors, now)
+    stale += _forget_files(session, bundle, batch.deleted_files)
+    session.commit()
+    return BundleSyncResult(
+        bundle=bundle,
+        dags=sorted(results, key=lambda r: (r.relative_path, r.dag_id)),
+        import_errors=sum(1 for message in errors.values() if message),
+        stale_dags=sorted(set(stale)),
+    )
 
 
-def _upsert_dag(
-    session: Session,
-    bundle: str,
-    file: ParsedFile,
-    upload: DagUpload,
-    sizes: dict[str, int],
-    now: dt.datetime,
-) -> DagSyncResult:
-    meta = upload.metadata
-    dag = session.get(Dag, meta.dag_id)
-    if dag is not None and (
-        reason := _ownership_conflict(session, bundle, file.relative_path, dag)
-    ):
-        return DagSyncResult(
-            dag_id=meta.dag_id, relative_path=file.relative_path, outcome="rejected", reason=reason
+def _load(session: Session, bundle: str, batch: BundleSync) -> _Loaded:
+    dag_ids = {u.metadata.dag_id for f in batch.files for u in f.dags}
+    paths = {f.relative_path for f in batch.files}
+    files = {
+        row.relative_path: row
+        for row in session.scalars(
+            select(BundleFile).where(
+                BundleFile.bundle_name == bundle, BundleFile.relative_path.in_(paths)
+            )
         )
+    }
+    dags = {row.dag_id: row for row in session.scalars(select(Dag).where(Dag.dag_id.in_(dag_ids)))}
+    # Files elsewhere in the bundle that still define one of these DAG ids.
+    other_paths = {d.relative_fileloc for d in dags.values() if d.bundle_name == bundle} - paths
+    files.update(
+        {
+            row.relative_path: row
+            for row in session.scalars(
+                select(BundleFile).where(
+                    BundleFile.bundle_name == bundle, BundleFile.relative_path.in_(other_paths)
+                )
+            )
+        }
+    )
+    pairs = {(u.metadata.dag_id, u.dag_hash) for f in batch.files for u in f.dags}
+    versions = (
+        {
+            (dag_id, content_hash): (version_id, number)
+            for version_id, dag_id, content_hash, number in session.execute(
+                select(
+                    DagVersion.id,
+                    DagVersion.dag_id,
+                    DagVersion.content_hash,
+                    DagVersion.version_number,
+                ).where(tuple_(DagVersion.dag_id, DagVersion.content_hash).in_(pairs))
+            )
+        }
+        if pairs
+        else {}
+    )
+    # Not dict(result): a Result has .keys(), so dict() would read it as a mapping.
+    max_version: dict[str, int] = {  # noqa: C416
+        dag_id: number
+        for dag_id, number in session.execute(
+            select(DagVersion.dag_id, func.max(DagVersion.version_number))
+            .where(DagVersion.dag_id.in_(dag_ids))
+            .group_by(DagVersion.dag_id)
+        )
+    }
+    hashes = {f.content_hash for f in batch.files if f.source is not None}
+    sources = set(
+        session.scalars(select(DagSource.content_hash).where(DagSource.content_hash.in_(hashes)))
+    )
+    live = {path: set(row.dag_ids or []) for path, row in files.items()}
+    return _Loaded(
+        dags=dags,
+        files=files,
+        versions=versions,
+        max_version=max_version,
+        sources=sources,
+        live_paths=live,
+    )
+
+
+def _ownership_conflict(
+    bundle: str, path: str, loaded: _Loaded, claimed_by: str | None, dag_id: str
+) -> str | None:
+    if claimed_by is not None and claimed_by != path:
+        return f"DAG id {dag_id!r} in {path} is already defined in {claimed_by} of this bundle; rename one of them"
+    dag = loaded.dags.get(dag_id)
     if dag is None:
-        dag = Dag(
-            dag_id=meta.dag_id, bundle_name=bundle, is_paused=bool(meta.is_paused_upon_creation)
-        )
-    dag.fileloc = meta.fileloc
-    dag.relative_fileloc = file.relative_path
-    dag.schedule = meta.schedule
-    dag.timetable_summary = meta.timetable_summary
-    dag.description = meta.description
-    dag.dag_display_name = meta.dag_display_name
-    dag.owners = list(meta.owners)
-    dag.tags = list(meta.tags)
-    dag.max_active_runs = meta.max_active_runs
-    dag.max_active_tasks = meta.max_active_tasks
-    dag.catchup = meta.catchup
-    dag.is_stale = False
-    dag.has_import_errors = False
-    dag.last_parsed_at = now
-    session.add(dag)
-    session.flush()
-    version = session.scalar(
-        select(DagVersion).where(
-            DagVersion.dag_id == meta.dag_id, DagVersion.content_hash == upload.dag_hash
-        )
-    )
-    outcome = "unchanged"
-    if version is None:
-        number = session.scalar(
-            select(func.max(DagVersion.version_number)).where(DagVersion.dag_id == meta.dag_id)
-        )
-        version = DagVersion(
-            dag_id=meta.dag_id,
-            version_number=(number or 0) + 1,
-            content_hash=upload.dag_hash,
-            blob=upload.blob,
-            blob_size=len(upload.blob),
-            decompressed_size=sizes[upload.dag_hash],
-            bundle_name=bundle,
-            source_hash=file.content_hash if session.get(DagSource, file.content_hash) else None,
-        )
-        session.add(version)
-        session.flush()
-        outcome = "created"
-    dag.latest_version_id = version.id
-    return DagSyncResult(
-        dag_id=meta.dag_id,
-        relative_path=file.relative_path,
-        outcome=outcome,
-        version_number=version.version_number,
-    )
-
-
-def _ownership_conflict(session: Session, bundle: str, path: str, dag: Dag) -> str | None:
+        return None
     if dag.bundle_name != bundle:
         return (
-            f"DAG id {dag.dag_id!r} in {path} is already defined by bundle {dag.bundle_name!r} "
+            f"DAG id {dag_id!r} in {path} is already defined by bundle {dag.bundle_name!r} "
             f"({dag.relative_fileloc}); DAG ids must be unique across bundles, so rename one of them"
         )
-    if dag.relative_fileloc != path and not dag.is_stale:
-        other = session.get(BundleFile, (bundle, dag.relative_fileloc))
-        if other is not None and dag.dag_id in other.dag_ids:
-            return (
-                f"DAG id {dag.dag_id!r} in {path} is already defined in {dag.relative_fileloc} of this "
-                "bundle; rename one of them"
-            )
+    if (
+        dag.relative_fileloc != path
+        and not dag.is_stale
+        and dag_id in loaded.live_paths.get(dag.relative_fileloc, set())
+    ):
+        return f"DAG id {dag_id!r} in {path} is already defined in {dag.relative_fileloc} of this bundle; rename one of them"
     return None
 
 
-def _set_import_error(
-    session: Session, bundle: str, path: str, message: str | None, now: dt.datetime
-) -> None:
-    row = session.scalar(
-        select(ParseImportError).where(
-            ParseImportError.bundle_name == bundle, ParseImportError.filename == path
+def _write_sources(session: Session, batch: BundleSync, loaded: _Loaded) -> None:
+    new = {
+        f.content_hash: f.source
+        for f in batch.files
+        if f.source is not None and f.content_hash not in loaded.sources
+    }
+    if new:
+        session.execute(
+            insert(DagSource), [{"content_hash": h, "source": s} for h, s in new.items()]
         )
-    )
-    if message is None:
-        if row is not None:
-            session.delete(row)
-        return
-    row = row or ParseImportError(bundle_name=bundle, filename=path)
-    row.stacktrace = message
-    row.timestamp = now
-    session.add(row)
+        loaded.sources |= set(new)
 
 
-def _mark_stale(session: Session, bundle: str, path: str, dag_ids: set[str]) -> list[str]:
-    if not dag_ids:
+def _write_dags(
+    session: Session,
+    bundle: str,
+    accepted: list[tuple[str, DagUpload]],
+    loaded: _Loaded,
+    sizes: dict[str, int],
+    file_hashes: dict[str, str],
+    now: dt.datetime,
+) -> list[DagSyncResult]:
+    if not accepted:
         return []
-    moved = session.scalars(
-        update(Dag)
-        .where(Dag.dag_id.in_(dag_ids), Dag.bundle_name == bundle, Dag.relative_fileloc == path)
-        .values(is_stale=True)
-        .returning(Dag.dag_id)
-    ).all()
-    return list(moved)
+    columns = []
+    for path, upload in accepted:
+        meta = upload.metadata
+        columns.append(
+            {
+                "dag_id": meta.dag_id,
+                "bundle_name": bundle,
+                "fileloc": meta.fileloc,
+                "relative_fileloc": path,
+                "schedule": meta.schedule,
+                "timetable_summary": meta.timetable_summary,
+                "description": meta.description,
+                "dag_display_name": meta.dag_display_name,
+                "owners": list(meta.owners),
+                "tags": list(meta.tags),
+                "max_active_runs": meta.max_active_runs,
+                "max_active_tasks": meta.max_active_tasks,
+                "catchup": meta.catchup,
+                "is_stale": False,
+                "has_import_errors": False,
+                "last_parsed_at": now,
+            }
+        )
+    new_rows = [
+        c | {"is_paused": bool(u.metadata.is_paused_upon_creation)}
+        for c, (_, u) in zip(columns, accepted, strict=True)
+        if c["dag_id"] not in loaded.dags
+    ]
+    if new_rows:
+        session.execute(insert(Dag), new_rows)
+    existing = [c for c in columns if c["dag_id"] in loaded.dags]
+    if existing:
+        session.execute(update(Dag), existing)
+
+    results: list[DagSyncResult] = []
+    rows: list[dict[str, object]] = []
+    created_from: list[tuple[str, DagUpload]] = []
+    latest: dict[str, int] = {}
+    for path, upload in accepted:
+        dag_id = upload.metadata.dag_id
+        known = loaded.versions.get((dag_id, upload.dag_hash))
+        if known is not None:
+            latest[dag_id] = known[0]
+            results.append(
+                DagSyncResult(
+                    dag_id=dag_id, relative_path=path, outcome="unchanged", version_number=known[1]
+                )
+            )
+            continue
+        number = loaded.max_version.get(dag_id, 0) + 1
+        loaded.max_version[dag_id] = number
+        source_hash = file_hashes[path] if file_hashes[path] in loaded.sources else None
+        rows.append(
+            {
+                "dag_id": dag_id,
+                "version_number": number,
+                "content_hash": upload.dag_hash,
+                "blob": upload.blob,
+                "blob_size": len(upload.blob),
+                "decompressed_size": sizes[upload.dag_hash],
+                "bundle_name": bundle,
+                "source_hash": source_hash,
+                "created_at": now,
+            }
+        )
+        created_from.append((path, upload))
+    if rows:
+        created = session.execute(
+            insert(DagVersion).returning(
+                DagVersion.id, DagVersion.version_number, sort_by_parameter_order=True
+            ),
+            rows,
+        ).all()
+        for (version_id, number), (path, upload) in zip(created, created_from, strict=True):
+            latest[upload.metadata.dag_id] = version_id
+            results.append(
+                DagSyncResult(
+                    dag_id=upload.metadata.dag_id,
+                    relative_path=path,
+                    outcome="created",
+                    version_number=number,
+                )
+            )
+    session.execute(update(Dag), [{"dag_id": d, "latest_version_id": v} for d, v in latest.items()])
+    return results
 
 
-def _forget_file(session: Session, bundle: str, path: str) -> list[str]:
-    row = session.get(BundleFile, (bundle, path))
-    stale = _mark_stale(session, bundle, path, set(row.dag_ids)) if row else []
-    if row is not None:
-        session.delete(row)
+def _write_files(
+    session: Session,
+    bundle: str,
+    batch: BundleSync,
+    loaded: _Loaded,
+    kept_ids: dict[str, list[str]],
+    now: dt.datetime,
+) -> None:
+    rows = [
+        {
+            "bundle_name": bundle,
+            "relative_path": f.relative_path,
+            "content_hash": f.content_hash,
+            "last_parsed_at": now,
+            "dag_ids": kept_ids[f.relative_path],
+        }
+        for f in batch.files
+    ]
+    new = [r for r in rows if r["relative_path"] not in loaded.files]
+    old = [r for r in rows if r["relative_path"] in loaded.files]
+    if new:
+        session.execute(insert(BundleFile), new)
+    if old:
+        session.execute(update(BundleFile), old)
+
+
+def _write_import_errors(
+    session: Session, bundle: str, errors: dict[str, str | None], now: dt.datetime
+) -> None:
+    if not errors:
+        return
     session.execute(
         delete(ParseImportError).where(
-            ParseImportError.bundle_name == bundle, ParseImportError.filename == path
+            ParseImportError.bundle_name == bundle, ParseImportError.filename.in_(errors)
+        )
+    )
+    failed = [
+        {"bundle_name": bundle, "filename": p, "stacktrace": m, "timestamp": now}
+        for p, m in errors.items()
+        if m
+    ]
+    if failed:
+        session.execute(insert(ParseImportError), failed)
+
+
+def _mark_stale(session: Session, bundle: str, pairs: Iterable[tuple[str, str]]) -> list[str]:
+    pairs = list(pairs)
+    if not pairs:
+        return []
+    return list(
+        session.scalars(
+            update(Dag)
+            .where(tuple_(Dag.relative_fileloc, Dag.dag_id).in_(pairs), Dag.bundle_name == bundle)
+            .values(is_stale=True)
+            .returning(Dag.dag_id)
+        )
+    )
+
+
+def _forget_files(session: Session, bundle: str, paths: list[str]) -> list[str]:
+    if not paths:
+        return []
+    rows = session.scalars(
+        select(BundleFile).where(
+            BundleFile.bundle_name == bundle, BundleFile.relative_path.in_(paths)
+        )
+    ).all()
+    stale = _mark_stale(
+        session, bundle, [(row.relative_path, d) for row in rows for d in row.dag_ids]
+    )
+    session.execute(
+        delete(BundleFile).where(
+            BundleFile.bundle_name == bundle, BundleFile.relative_path.in_(paths)
+        )
+    )
+    session.execute(
+        delete(ParseImportError).where(
+            ParseImportError.bundle_name == bundle, ParseImportError.filename.in_(paths)
         )
     )
     return stale

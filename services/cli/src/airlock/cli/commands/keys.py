@@ -7,7 +7,6 @@ from typing import Any
 
 from airlock.core.secrets_key import ensure_secrets_key
 from airlock.core.settings import load_settings
-from airlock.core.tokens.keys import generate_key_pair
 
 
 def register(sub: Any) -> None:
@@ -19,6 +18,8 @@ def register(sub: Any) -> None:
 
 
 def generate(args: argparse.Namespace) -> int:
+    from airlock.core.tokens.keys import generate_key_pair
+
     settings = load_settings()
     made = generate_key_pair(
         settings.private_key_path, settings.public_key_path, overwrite=args.force

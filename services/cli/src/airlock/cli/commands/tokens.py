@@ -9,14 +9,10 @@ import argparse
 import time
 from typing import Any
 
-import jwt
-
 from airlock.cli.errors import CliError
 from airlock.core.durations import parse_duration
 from airlock.core.settings import load_settings
 from airlock.core.tokens import ServiceRole, TokenKind, UserRole
-from airlock.core.tokens.keys import load_private_key, load_public_key
-from airlock.core.tokens.signer import TokenSigner
 
 
 def register(sub: Any) -> None:
@@ -50,6 +46,9 @@ def register(sub: Any) -> None:
 
 
 def issue_token(args: argparse.Namespace) -> int:
+    from airlock.core.tokens.keys import load_private_key
+    from airlock.core.tokens.signer import TokenSigner
+
     settings = load_settings()
     kind = TokenKind(args.kind)
     try:
@@ -105,6 +104,10 @@ def revoke_token(args: argparse.Namespace) -> int:
 
 def _jti_and_expiry(value: str, settings: Any) -> tuple[str, Any]:
     from datetime import UTC, datetime, timedelta
+
+    import jwt
+
+    from airlock.core.tokens.keys import load_public_key
 
     if value.count(".") != 2:
         # A bare jti: keep the row for the longest lifetime a token could have.

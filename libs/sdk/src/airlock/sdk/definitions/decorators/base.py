@@ -36,6 +36,15 @@ def check_call_arguments(
     task_id: str,
 ) -> None:
     """Raise if the call can never bind to ``function`` (context parameters are optional)."""
+    code = getattr(function, "__code__", None)
+    if (
+        code is not None
+        and not args
+        and not kwargs
+        and code.co_argcount == 0
+        and code.co_kwonlyargcount == 0
+    ):
+        return  # nothing to bind; skips inspect.signature, a hot spot when parsing many DAGs
     signature = inspect.signature(function)
     try:
         bound = signature.bind_partial(*args, **kwargs)

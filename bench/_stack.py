@@ -1,0 +1,117 @@
+"""Helpers the benchmarks share: a fresh Airlock home, API processes, process-tree memory."""
+
+from __future__ import annotations
+
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import psutil
+
+AIRLOCK = [sys.executable, "-m", "airlock.cli"]
+
+
+@dataclass
+class Home:
+    path: Path
+    env: dict[str, str]
+
+    def run(self, *args: str) -> str:
+        return subprocess.run(
+            [*AIRLOCK, *args], env=self.env, check=True, capture_output=True, text=True
+        ).stdout
+
+
+def fresh_home(db_url: str | None = None) -> Home:
+    path = Path(tempfile.mkdtemp(prefix="airlock-bench-"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRLOCK_")}
+    env["AIRLOCK_HOME"] = str(path)
+    if db_url:
+        env["AIRLOCK_DATABASE__URL"] = db_url
+    home = Home(path, env)
+    home.run("db", "migrate")
+    home.run("keys", "generate")
+    return home
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def api(home: Home, apps: str) -> Iterator[str]:
+    port = free_port()
+    process = subprocess.Popen(
+        [*AIRLOCK, "api", "--apps", apps, "--port", str(port)],
+        env=home.env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    probe = {
+        "web": "/api/v1/health",
+        "execution": "/execution/health",
+        "internal": "/internal/health",
+    }[apps.split(",", maxsplit=1)[0]]
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(url + probe, timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise RuntimeError("the API did not start")
+            time.sleep(0.05)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+class TreeMemory:
+    """Samples the summed RSS of a process and its descendants until stopped."""
+
+    def __init__(self, pid: int, every_s: float = 0.02) -> None:
+        self.peak_bytes = 0
+        self._pid = pid
+        self._every = every_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            try:
+                root = psutil.Process(self._pid)
+                procs = [root, *root.children(recursive=True)]
+                total = 0
+                for proc in procs:
+                    with suppress(psutil.Error):
+                        total += proc.memory_info().rss
+                self.peak_bytes = max(self.peak_bytes, total)
+            except psutil.Error:
+                return
+            self._stop.wait(self._every)
+
+    def stop(self) -> float:
+        self._stop.set()
+        self._thread.join()
+        return self.peak_bytes / 2**20
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
