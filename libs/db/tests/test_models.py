@@ -15,18 +15,22 @@ def test_table_list():
     assert sorted(Base.metadata.tables) == [
         "bundle",
         "bundle_file",
+        "callback_request",
+        "component_heartbeat",
         "connection",
         "dag",
         "dag_run",
         "dag_source",
         "dag_version",
         "import_error",
+        "log_chunk",
         "pool",
         "revoked_token",
         "task_instance",
         "task_instance_history",
         "user_account",
         "variable",
+        "worker",
         "xcom",
     ]
 

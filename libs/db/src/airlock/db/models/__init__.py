@@ -5,6 +5,7 @@ from airlock.db.models.bundle import Bundle, BundleFile, ParseImportError
 from airlock.db.models.dag import Dag, DagSource, DagVersion
 from airlock.db.models.dag_run import DagRun
 from airlock.db.models.pool import DEFAULT_POOL_NAME, DEFAULT_POOL_SLOTS, Pool
+from airlock.db.models.runtime import CallbackRequest, ComponentHeartbeat, LogChunk, Worker
 from airlock.db.models.secrets import Connection, Variable
 from airlock.db.models.task_instance import TaskInstance, TaskInstanceHistory
 from airlock.db.models.xcom import RETURN_VALUE_KEY, XCom
@@ -15,11 +16,14 @@ __all__ = [
     "RETURN_VALUE_KEY",
     "Bundle",
     "BundleFile",
+    "CallbackRequest",
+    "ComponentHeartbeat",
     "Connection",
     "Dag",
     "DagRun",
     "DagSource",
     "DagVersion",
+    "LogChunk",
     "ParseImportError",
     "Pool",
     "RevokedToken",
@@ -27,5 +31,6 @@ __all__ = [
     "TaskInstanceHistory",
     "User",
     "Variable",
+    "Worker",
     "XCom",
 ]

@@ -74,6 +74,12 @@ class TaskInstance(Base):
     next_retry_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
     next_method: Mapped[str | None] = mapped_column(String(1000))
     next_kwargs: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    #: The worker that took this queued task from the Execution API, and when (a lease: a
+    #: claimed task that never starts running is handed out again after the lease expires).
+    claimed_by: Mapped[str | None] = mapped_column(String(ID_LENGTH))
+    claimed_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    #: When a reschedule-mode sensor first poked; its timeout counts from here.
+    first_poke_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
 
 
 class TaskInstanceHistory(Base):
