@@ -1,0 +1,186 @@
+"""Payloads of the Execution API: workloads for workers, and what a task runner may say and ask
+about its own task instance (DESIGN §4.2, §5).
+
+The contract in short:
+
+- A worker (worker token) long-polls ``POST /execution/workloads/next`` with a
+  :class:`WorkloadRequest` and receives a :class:`WorkloadBatch`. Each :class:`Workload` carries a
+  *task token* bound to that one task instance (``sub`` = task instance id).
+- With the task token, the runner calls, for its own task instance only:
+  ``PATCH /execution/task-instances/{id}/run`` (:class:`TaskStart` → :class:`TaskRunContext`;
+  queued → running), ``PUT .../heartbeat`` (:class:`Heartbeat` → :class:`HeartbeatReply`, which
+  may carry a refreshed token and says whether to keep running), ``PATCH .../state``
+  (:data:`TaskOutcome`), ``POST .../logs`` (:class:`LogBatch`), ``PUT .../xcoms/{key}``
+  (:class:`XComValue`).
+- Reads, limited to the task's own bundle: ``GET /execution/xcoms/{dag_id}/{run_id}/{task_id}/{key}``
+  (query ``map_index``; → :class:`XComValue`), ``GET/PUT/DELETE /execution/variables/{key}``
+  (:class:`VariableValue` from ``airlock.models.secrets``), ``GET /execution/connections/{conn_id}``
+  (:class:`ConnectionInfo`), ``GET /execution/dag-runs/{dag_id}/{run_id}`` (:class:`DagRunInfo`),
+  ``GET /execution/dag-runs/{dag_id}/previous?before=<run_id>``, and
+  ``POST /execution/dag-runs/{dag_id}`` (:class:`TriggerDagRun` → :class:`DagRunInfo`).
+- Every state change is conditional on the expected current state: a retried call that already
+  happened answers as it did (idempotent); a stale one gets 409.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import msgspec
+
+from airlock.models.states import DagRunState, TaskInstanceState
+
+
+class _Struct(msgspec.Struct, kw_only=True, frozen=True):
+    pass
+
+
+class WorkloadRequest(_Struct):
+    worker: str
+    queues: list[str] = msgspec.field(default_factory=lambda: ["default"])
+    #: How many tasks the worker can start now.
+    slots: int = 1
+    #: How long the server may hold the request open when nothing is queued.
+    wait_s: float = 10.0
+
+
+class DagRunInfo(_Struct):
+    dag_id: str
+    run_id: str
+    run_type: str
+    state: DagRunState
+    logical_date: dt.datetime | None = None
+    data_interval_start: dt.datetime | None = None
+    data_interval_end: dt.datetime | None = None
+    run_after: dt.datetime | None = None
+    start_date: dt.datetime | None = None
+    end_date: dt.datetime | None = None
+    conf: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+class TaskInstanceRef(_Struct):
+    id: str
+    dag_id: str
+    run_id: str
+    task_id: str
+    map_index: int = -1
+    try_number: int = 1
+    max_tries: int = 0
+    queue: str = "default"
+    pool: str = "default_pool"
+
+
+class Workload(_Struct):
+    ti: TaskInstanceRef
+    #: The task token: audience ``execution``, bound to ``ti.id``; refreshed by heartbeats.
+    token: str
+    bundle: str
+    #: Where the DAG file lives inside the bundle, and the DAG version the run uses.
+    relative_fileloc: str
+    dag_version_id: int
+    dag_run: DagRunInfo
+    execution_timeout_s: float | None = None
+    #: For a mapped task: how many instances the run has (the runner picks its element).
+    map_length: int | None = None
+
+
+class WorkloadBatch(_Struct):
+    workloads: list[Workload]
+
+
+class TaskStart(_Struct):
+    hostname: str
+    pid: int
+    start_date: dt.datetime
+
+
+class TaskRunContext(_Struct):
+    """What the runner needs beyond the workload once the task is running."""
+
+    dag_run: DagRunInfo
+    try_number: int
+    max_tries: int
+    #: When a reschedule-mode sensor first poked (its timeout counts from here).
+    first_poke_at: dt.datetime | None = None
+
+
+class Heartbeat(_Struct):
+    hostname: str
+    pid: int
+
+
+class HeartbeatReply(_Struct):
+    #: False when the task was cleared, marked or timed out: the worker must kill it.
+    keep_running: bool
+    state: TaskInstanceState | None = None
+    #: A fresh task token, when the current one is close to expiry.
+    token: str | None = None
+
+
+class AssetEventOut(_Struct):
+    """An asset update a successful task emits (its outlets)."""
+
+    name: str
+    uri: str
+    extra: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+class TaskSucceeded(_Struct, tag="success", tag_field="state"):
+    end_date: dt.datetime
+    asset_events: list[AssetEventOut] = msgspec.field(default_factory=list)
+    #: Downstream task ids a branch or short-circuit decided to skip.
+    skip_task_ids: list[str] = msgspec.field(default_factory=list)
+
+
+class TaskFailed(_Struct, tag="failed", tag_field="state"):
+    end_date: dt.datetime
+    error: str | None = None
+    #: True for failures that must not be retried (the task asked to fail for good).
+    no_retry: bool = False
+
+
+class TaskSkipped(_Struct, tag="skipped", tag_field="state"):
+    end_date: dt.datetime
+
+
+class TaskRescheduled(_Struct, tag="up_for_reschedule", tag_field="state"):
+    reschedule_date: dt.datetime
+    end_date: dt.datetime
+
+
+class TaskDeferred(_Struct, tag="deferred", tag_field="state"):
+    trigger_classpath: str
+    trigger_kwargs: dict[str, Any] = msgspec.field(default_factory=dict)
+    next_method: str = "execute_complete"
+    next_kwargs: dict[str, Any] = msgspec.field(default_factory=dict)
+    timeout_s: float | None = None
+
+
+TaskOutcome = TaskSucceeded | TaskFailed | TaskSkipped | TaskRescheduled | TaskDeferred
+
+
+class TaskStateReply(_Struct):
+    """The state the task instance ended in (``failed`` may have become ``up_for_retry``)."""
+
+    state: TaskInstanceState
+
+
+class LogBatch(_Struct):
+    try_number: int
+    #: Sequence number of this batch within the try; a batch sent twice is stored once.
+    seq: int
+    lines: list[str]
+
+
+class XComValue(_Struct):
+    key: str
+    #: Any JSON value.
+    value: Any = None
+
+
+class TriggerDagRun(_Struct):
+    run_id: str | None = None
+    conf: dict[str, Any] = msgspec.field(default_factory=dict)
+    logical_date: dt.datetime | None = None
+    reset_dag_run: bool = False
