@@ -36,7 +36,7 @@ class _Struct(msgspec.Struct, kw_only=True, frozen=True):
     pass
 
 
-class WorkloadRequest(_Struct):
+class WorkloadRequest(_Struct, frozen=True, kw_only=True):
     worker: str
     queues: list[str] = msgspec.field(default_factory=lambda: ["default"])
     #: How many tasks the worker can start now.
@@ -45,7 +45,7 @@ class WorkloadRequest(_Struct):
     wait_s: float = 10.0
 
 
-class DagRunInfo(_Struct):
+class DagRunInfo(_Struct, frozen=True, kw_only=True):
     dag_id: str
     run_id: str
     run_type: str
@@ -59,7 +59,7 @@ class DagRunInfo(_Struct):
     conf: dict[str, Any] = msgspec.field(default_factory=dict)
 
 
-class TaskInstanceRef(_Struct):
+class TaskInstanceRef(_Struct, frozen=True, kw_only=True):
     id: str
     dag_id: str
     run_id: str
@@ -71,7 +71,7 @@ class TaskInstanceRef(_Struct):
     pool: str = "default_pool"
 
 
-class Workload(_Struct):
+class Workload(_Struct, frozen=True, kw_only=True):
     ti: TaskInstanceRef
     #: The task token: audience ``execution``, bound to ``ti.id``; refreshed by heartbeats.
     token: str
@@ -85,17 +85,17 @@ class Workload(_Struct):
     map_length: int | None = None
 
 
-class WorkloadBatch(_Struct):
+class WorkloadBatch(_Struct, frozen=True, kw_only=True):
     workloads: list[Workload]
 
 
-class TaskStart(_Struct):
+class TaskStart(_Struct, frozen=True, kw_only=True):
     hostname: str
     pid: int
     start_date: dt.datetime
 
 
-class TaskRunContext(_Struct):
+class TaskRunContext(_Struct, frozen=True, kw_only=True):
     """What the runner needs beyond the workload once the task is running."""
 
     dag_run: DagRunInfo
@@ -105,12 +105,12 @@ class TaskRunContext(_Struct):
     first_poke_at: dt.datetime | None = None
 
 
-class Heartbeat(_Struct):
+class Heartbeat(_Struct, frozen=True, kw_only=True):
     hostname: str
     pid: int
 
 
-class HeartbeatReply(_Struct):
+class HeartbeatReply(_Struct, frozen=True, kw_only=True):
     #: False when the task was cleared, marked or timed out: the worker must kill it.
     keep_running: bool
     state: TaskInstanceState | None = None
@@ -118,7 +118,7 @@ class HeartbeatReply(_Struct):
     token: str | None = None
 
 
-class AssetEventOut(_Struct):
+class AssetEventOut(_Struct, frozen=True, kw_only=True):
     """An asset update a successful task emits (its outlets)."""
 
     name: str
@@ -126,30 +126,32 @@ class AssetEventOut(_Struct):
     extra: dict[str, Any] = msgspec.field(default_factory=dict)
 
 
-class TaskSucceeded(_Struct, tag="success", tag_field="state"):
+class TaskSucceeded(_Struct, frozen=True, kw_only=True, tag="success", tag_field="state"):
     end_date: dt.datetime
     asset_events: list[AssetEventOut] = msgspec.field(default_factory=list)
     #: Downstream task ids a branch or short-circuit decided to skip.
     skip_task_ids: list[str] = msgspec.field(default_factory=list)
 
 
-class TaskFailed(_Struct, tag="failed", tag_field="state"):
+class TaskFailed(_Struct, frozen=True, kw_only=True, tag="failed", tag_field="state"):
     end_date: dt.datetime
     error: str | None = None
     #: True for failures that must not be retried (the task asked to fail for good).
     no_retry: bool = False
 
 
-class TaskSkipped(_Struct, tag="skipped", tag_field="state"):
+class TaskSkipped(_Struct, frozen=True, kw_only=True, tag="skipped", tag_field="state"):
     end_date: dt.datetime
 
 
-class TaskRescheduled(_Struct, tag="up_for_reschedule", tag_field="state"):
+class TaskRescheduled(
+    _Struct, frozen=True, kw_only=True, tag="up_for_reschedule", tag_field="state"
+):
     reschedule_date: dt.datetime
     end_date: dt.datetime
 
 
-class TaskDeferred(_Struct, tag="deferred", tag_field="state"):
+class TaskDeferred(_Struct, frozen=True, kw_only=True, tag="deferred", tag_field="state"):
     trigger_classpath: str
     trigger_kwargs: dict[str, Any] = msgspec.field(default_factory=dict)
     next_method: str = "execute_complete"
@@ -160,26 +162,26 @@ class TaskDeferred(_Struct, tag="deferred", tag_field="state"):
 TaskOutcome = TaskSucceeded | TaskFailed | TaskSkipped | TaskRescheduled | TaskDeferred
 
 
-class TaskStateReply(_Struct):
+class TaskStateReply(_Struct, frozen=True, kw_only=True):
     """The state the task instance ended in (``failed`` may have become ``up_for_retry``)."""
 
     state: TaskInstanceState
 
 
-class LogBatch(_Struct):
+class LogBatch(_Struct, frozen=True, kw_only=True):
     try_number: int
     #: Sequence number of this batch within the try; a batch sent twice is stored once.
     seq: int
     lines: list[str]
 
 
-class XComValue(_Struct):
+class XComValue(_Struct, frozen=True, kw_only=True):
     key: str
     #: Any JSON value.
     value: Any = None
 
 
-class TriggerDagRun(_Struct):
+class TriggerDagRun(_Struct, frozen=True, kw_only=True):
     run_id: str | None = None
     conf: dict[str, Any] = msgspec.field(default_factory=dict)
     logical_date: dt.datetime | None = None
