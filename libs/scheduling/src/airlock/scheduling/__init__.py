@@ -1,0 +1,1 @@
+"""Scheduling decisions shared by the scheduler and the Execution API (control zone)."""

@@ -1,0 +1,1 @@
+"""The Airlock scheduler service."""
