@@ -58,6 +58,12 @@ class WebSettings(_Section):
 class ExecutionSettings(_Section):
     max_body_bytes: int = 5_000_000
     task_token_ttl_s: int = 600
+    #: How often a waiting long-poll re-checks the DB for work queued by another process.
+    poll_interval_ms: int = 50
+    #: Longest a long-poll for workloads is held open.
+    max_wait_s: float = 30.0
+    #: A claimed task that has not started running by then is handed out again.
+    claim_lease_s: float = 60.0
 
 
 class InternalSettings(_Section):
@@ -83,6 +89,32 @@ class DagProcessorSettings(_Section):
     batch_max_bytes: int = 16_000_000
     #: A parser process is replaced after this many files, bounding what leaks across files.
     parser_max_files: int = 100
+
+
+class SchedulerSettings(_Section):
+    """The scheduler (control zone)."""
+
+    name: str = "scheduler"
+    #: Longest sleep between loops when nothing wakes the scheduler earlier.
+    loop_interval_s: float = 1.0
+    #: A running task whose heartbeat is older than this is failed or retried (a zombie).
+    task_heartbeat_timeout_s: float = 60.0
+    max_tis_per_loop: int = 512
+
+
+class WorkerSettings(_Section):
+    """A worker (execution zone): reaches the Execution API only."""
+
+    api_url: str = "http://127.0.0.1:8080"
+    token: str | None = None
+    token_file: str | None = None
+    name: str | None = None
+    queues: list[str] = msgspec.field(default_factory=lambda: ["default"])
+    concurrency: int = 16
+    #: Local-folder bundles the worker loads DAG files from: name -> folder.
+    bundles: dict[str, str] = msgspec.field(default_factory=dict)
+    heartbeat_s: float = 5.0
+    log_batch_s: float = 0.5
 
 
 class AuthSettings(_Section):
@@ -123,6 +155,8 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     execution: ExecutionSettings = msgspec.field(default_factory=ExecutionSettings)
     internal: InternalSettings = msgspec.field(default_factory=InternalSettings)
     dag_processor: DagProcessorSettings = msgspec.field(default_factory=DagProcessorSettings)
+    scheduler: SchedulerSettings = msgspec.field(default_factory=SchedulerSettings)
+    worker: WorkerSettings = msgspec.field(default_factory=WorkerSettings)
     auth: AuthSettings = msgspec.field(default_factory=AuthSettings)
     secrets: SecretsSettings = msgspec.field(default_factory=SecretsSettings)
     logging: LoggingSettings = msgspec.field(default_factory=LoggingSettings)
