@@ -117,6 +117,15 @@ class WorkerSettings(_Section):
     log_batch_s: float = 0.5
 
 
+class ClientSettings(_Section):
+    """The `airlock` CLI's verbs that talk to the Web API (public zone)."""
+
+    api_url: str = "http://127.0.0.1:8080"
+    #: A user or API token; else the one `airlock login` saved under AIRLOCK_HOME.
+    token: str | None = None
+    token_file: str | None = None
+
+
 class AuthSettings(_Section):
     """Token keys. Only the control plane holds the private key; verifiers need the public one."""
 
@@ -157,6 +166,7 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     dag_processor: DagProcessorSettings = msgspec.field(default_factory=DagProcessorSettings)
     scheduler: SchedulerSettings = msgspec.field(default_factory=SchedulerSettings)
     worker: WorkerSettings = msgspec.field(default_factory=WorkerSettings)
+    client: ClientSettings = msgspec.field(default_factory=ClientSettings)
     auth: AuthSettings = msgspec.field(default_factory=AuthSettings)
     secrets: SecretsSettings = msgspec.field(default_factory=SecretsSettings)
     logging: LoggingSettings = msgspec.field(default_factory=LoggingSettings)

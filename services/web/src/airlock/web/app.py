@@ -11,7 +11,9 @@ from airlock.core.tokens.keys import load_private_key
 from airlock.core.tokens.signer import TokenSigner
 from airlock.core.tokens.verifier import verifier_from_settings
 from airlock.db.database import Database
+from airlock.scheduling import DagCache
 from airlock.web.auth import AuthController
+from airlock.web.runs import DagRunController
 
 PREFIX = "/api/v1"
 
@@ -35,11 +37,11 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
             prefix=PREFIX,
             audience="web",
             verifier=verifier,
-            route_handlers=[AuthController],
+            route_handlers=[AuthController, DagRunController],
             max_body_bytes=settings.web.max_body_bytes,
             probe=db.ping,
             dependencies={"session": Provide(db.session)},
-            state={"signer": signer, "settings": settings},
+            state={"signer": signer, "settings": settings, "dag_cache": DagCache()},
             on_shutdown=[] if database else [db.close],
         )
     )

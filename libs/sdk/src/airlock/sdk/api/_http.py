@@ -32,7 +32,9 @@ class HttpSession:
     ) -> None:
         self._client = httpx.Client(
             base_url=base_url.rstrip("/"),
-            headers={"Authorization": f"Bearer {token}", "User-Agent": "airlock-sdk"},
+            headers={"Authorization": f"Bearer {token}", "User-Agent": "airlock-sdk"}
+            if token
+            else {"User-Agent": "airlock-sdk"},
             transport=transport,
             timeout=timeout_s,
         )

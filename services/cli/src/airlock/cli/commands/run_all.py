@@ -79,6 +79,7 @@ def run_all(args: argparse.Namespace) -> int:
             zone_env(settings, "control"),
         ),
     }
+    services["scheduler"] = ([*airlock, "scheduler"], zone_env(settings, "control"))
     bundles = dict(settings.dag_processor.bundles) or _default_bundles()
     for bundle, folder in sorted(bundles.items()):
         env = zone_env(settings, "processing")
@@ -92,6 +93,14 @@ def run_all(args: argparse.Namespace) -> int:
             env,
         )
 
+    worker_env = zone_env(settings, "execution")
+    worker_env["AIRLOCK_WORKER__API_URL"] = api_url
+    worker_env["AIRLOCK_WORKER__TOKEN_FILE"] = str(_worker_token(settings))
+    worker_env["AIRLOCK_WORKER__BUNDLES"] = ",".join(
+        f"{name}={Path(folder).resolve()}" for name, folder in sorted(bundles.items())
+    )
+    services["worker"] = ([*airlock, "worker"], worker_env)
+
     admin_file = settings.home_path / "admin-password.txt"
     print(f"Airlock home: {settings.home_path}")
     print(f"API: {api_url}  (web /api/v1, execution /execution, internal /internal)")
@@ -100,6 +109,8 @@ def run_all(args: argparse.Namespace) -> int:
         print(f"Log in as admin with password {password} (also in {admin_file})")
     else:
         print(f"Log in as admin; the first-start password is in {admin_file}")
+    print(f"  airlock login -u admin --password-stdin < {admin_file}")
+    print("  airlock dags trigger taskflow_etl --wait")
     for bundle, folder in sorted(bundles.items()):
         print(f"DAG processor: bundle {bundle} from {Path(folder).resolve()}")
     children = {name: subprocess.Popen(cmd, env=env) for name, (cmd, env) in services.items()}
@@ -115,14 +126,30 @@ def _default_bundles() -> dict[str, str]:
 def _service_token(settings: Settings, role: str, bundle: str) -> Path:
     """Sign a service token for one bundle and leave it in a file only its owner can read."""
     from airlock.core.tokens import TokenKind
+
+    token = _signer(settings).issue(
+        TokenKind.SERVICE, f"run-all-{role}", 30 * 86400, role=role, bundles=[bundle]
+    )
+    return _write_token(settings, f"{role}-{bundle}", token)
+
+
+def _worker_token(settings: Settings) -> Path:
+    from airlock.core.tokens import TokenKind
+
+    return _write_token(
+        settings, "worker", _signer(settings).issue(TokenKind.WORKER, "run-all-worker", 30 * 86400)
+    )
+
+
+def _signer(settings: Settings) -> Any:
     from airlock.core.tokens.keys import load_private_key
     from airlock.core.tokens.signer import TokenSigner
 
-    signer = TokenSigner(load_private_key(settings.private_key_path), settings.auth.issuer)
-    token = signer.issue(
-        TokenKind.SERVICE, f"run-all-{role}", 30 * 86400, role=role, bundles=[bundle]
-    )
-    path = settings.home_path / "tokens" / f"{role}-{bundle}.token"
+    return TokenSigner(load_private_key(settings.private_key_path), settings.auth.issuer)
+
+
+def _write_token(settings: Settings, name: str, token: str) -> Path:
+    path = settings.home_path / "tokens" / f"{name}.token"
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:

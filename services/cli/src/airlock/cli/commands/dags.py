@@ -1,0 +1,143 @@
+"""``airlock login`` and ``airlock dags trigger``: everyday verbs over the Web API."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import os
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from airlock.cli.errors import CliError
+from airlock.core.settings import Settings, load_settings
+
+TERMINAL_RUN_STATES = {"success", "failed"}
+
+
+def register(sub: Any) -> None:
+    login = sub.add_parser(
+        "login", help="log in to the Web API and keep the token for later commands"
+    )
+    login.add_argument("--username", "-u", required=True)
+    login.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    login.set_defaults(func=run_login)
+
+    dags = sub.add_parser("dags", help="trigger and follow DAG runs through the Web API")
+    verbs = dags.add_subparsers(metavar="VERB", required=True)
+    trigger = verbs.add_parser("trigger", help="start a run of DAG_ID")
+    trigger.add_argument("dag_id")
+    trigger.add_argument("--conf", default="{}", help="JSON object passed to the run as its conf")
+    trigger.add_argument("--run-id", help="run id (default: manual__<time>)")
+    trigger.add_argument(
+        "--wait", action="store_true", help="follow the run; exit 0 on success, 1 on failure"
+    )
+    trigger.add_argument(
+        "--timeout", type=float, default=3600.0, help="give up waiting after this many seconds"
+    )
+    trigger.set_defaults(func=run_trigger)
+
+
+def token_path(settings: Settings) -> Path:
+    return settings.home_path / "cli-token"
+
+
+def run_login(args: argparse.Namespace) -> int:
+    from airlock.sdk.api import ApiError
+    from airlock.sdk.api.web import login
+
+    settings = load_settings()
+    password = (
+        sys.stdin.readline().rstrip("\n") if args.password_stdin else getpass.getpass("password: ")
+    )
+    try:
+        token = login(settings.client.api_url, args.username, password)
+    except ApiError as exc:
+        raise CliError(f"login failed: {exc.detail}") from None
+    path = token_path(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(token)
+    print(f"logged in as {args.username}; token saved in {path}")
+    return 0
+
+
+def client_token(settings: Settings) -> str:
+    if settings.client.token:
+        return settings.client.token
+    path = Path(settings.client.token_file) if settings.client.token_file else token_path(settings)
+    try:
+        return path.read_text().strip()
+    except OSError:
+        raise CliError(
+            "not logged in: run `airlock login -u USER` (or set AIRLOCK_CLIENT__TOKEN)"
+        ) from None
+
+
+def run_trigger(args: argparse.Namespace) -> int:
+    from airlock.models.web import DagRunCreate
+    from airlock.sdk.api import ApiError
+    from airlock.sdk.api.web import WebClient
+
+    try:
+        conf = json.loads(args.conf)
+    except json.JSONDecodeError as exc:
+        raise CliError(f"--conf is not valid JSON: {exc}") from None
+    if not isinstance(conf, dict):
+        raise CliError("--conf must be a JSON object, like '{\"key\": 1}'")
+    settings = load_settings()
+    client = WebClient(settings.client.api_url, client_token(settings), retries=3)
+    try:
+        started = time.monotonic()
+        run = client.trigger(args.dag_id, DagRunCreate(run_id=args.run_id, conf=conf))
+        print(
+            f"triggered {run.dag_id} run {run.run_id} (DAG version {run.dag_version_number})",
+            flush=True,
+        )
+        if not args.wait:
+            return 0
+        return _follow(client, run.dag_id, run.run_id, started, args.timeout)
+    except ApiError as exc:
+        raise CliError(exc.detail if exc.status < 500 else str(exc)) from None
+    finally:
+        client.close()
+
+
+def _follow(client: Any, dag_id: str, run_id: str, started: float, timeout_s: float) -> int:
+    interactive = sys.stdout.isatty()
+    last = ""
+    delay = 0.02
+    while True:
+        listing = client.task_instances(dag_id, run_id)
+        counts = Counter(str(ti.state) if ti.state else "none" for ti in listing.task_instances)
+        done = counts["success"] + counts["skipped"]
+        failed = counts["failed"] + counts["upstream_failed"]
+        running = counts["running"] + counts["queued"]
+        total = len(listing.task_instances)
+        line = f"{done} done, {running} running, {failed} failed of {total} tasks"
+        if line != last:
+            print(
+                ("\r" + line + "   ") if interactive else line,
+                end="" if interactive else "\n",
+                flush=True,
+            )
+            last = line
+        if str(listing.run_state) in TERMINAL_RUN_STATES:
+            elapsed = time.monotonic() - started
+            if interactive:
+                print()
+            print(f"run {run_id}: {listing.run_state} in {elapsed:.2f} s")
+            for ti in listing.task_instances:
+                if str(ti.state) in ("failed", "upstream_failed"):
+                    print(
+                        f"  {ti.task_id}{'' if ti.map_index < 0 else f'[{ti.map_index}]'}: {ti.state}"
+                    )
+            return 0 if str(listing.run_state) == "success" else 1
+        if time.monotonic() - started > timeout_s:
+            raise CliError(f"run {run_id} still {listing.run_state} after {timeout_s:g} s")
+        time.sleep(delay)
+        delay = min(delay * 1.5, 0.5)
