@@ -8,7 +8,19 @@ from airlock.core.tokens import TokenVerifier
 from airlock.core.tokens.keys import load_public_key
 from tests.conftest import Home
 
-SUBCOMMANDS = ["api", "db", "keys", "tokens", "users", "run-all"]
+SUBCOMMANDS = [
+    "api",
+    "dag-processor",
+    "dags",
+    "db",
+    "keys",
+    "login",
+    "tokens",
+    "users",
+    "run-all",
+    "scheduler",
+    "worker",
+]
 
 
 def test_help_lists_every_subcommand_with_one_line(home: Home) -> None:

@@ -114,7 +114,7 @@ def run_all(args: argparse.Namespace) -> int:
     for bundle, folder in sorted(bundles.items()):
         print(f"DAG processor: bundle {bundle} from {Path(folder).resolve()}")
     children = {name: subprocess.Popen(cmd, env=env) for name, (cmd, env) in services.items()}
-    return _supervise(children)
+    return _supervise(children, services)
 
 
 def _default_bundles() -> dict[str, str]:
@@ -205,7 +205,16 @@ def write_zone_config(settings: Settings, zone: Zone) -> Path:
     return path
 
 
-def _supervise(children: dict[str, subprocess.Popen[bytes]]) -> int:
+#: A service that dies is restarted, unless it died this many times within RESTART_WINDOW_S.
+MAX_RESTARTS = 5
+RESTART_WINDOW_S = 60.0
+
+
+def _supervise(
+    children: dict[str, subprocess.Popen[bytes]],
+    commands: dict[str, tuple[list[str], dict[str, str]]],
+) -> int:
+    """Keep every service up until Ctrl-C; restart one that dies, give up if it keeps dying."""
     stopping = False
 
     def stop(signum: int, _frame: Any) -> None:
@@ -215,16 +224,27 @@ def _supervise(children: dict[str, subprocess.Popen[bytes]]) -> int:
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
     exit_code = 0
+    deaths: dict[str, list[float]] = {name: [] for name in children}
     while not stopping:
-        for name, child in children.items():
-            if child.poll() is not None:
+        for name, child in list(children.items()):
+            if child.poll() is None:
+                continue
+            now = time.monotonic()
+            deaths[name] = [t for t in deaths[name] if now - t < RESTART_WINDOW_S] + [now]
+            if len(deaths[name]) > MAX_RESTARTS:
                 print(
-                    f"airlock run-all: {name} exited with code {child.returncode}; stopping the rest",
+                    f"airlock run-all: {name} keeps exiting (code {child.returncode}); stopping the rest",
                     file=sys.stderr,
                 )
                 exit_code = 1
                 stopping = True
                 break
+            print(
+                f"airlock run-all: {name} exited with code {child.returncode}; restarting it",
+                file=sys.stderr,
+            )
+            command, env = commands[name]
+            children[name] = subprocess.Popen(command, env=env)
         time.sleep(0.2)
     _stop_all(children)
     print("airlock run-all: stopped")
