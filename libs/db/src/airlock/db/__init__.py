@@ -7,7 +7,6 @@ from airlock.db.base import Base, StrEnumString, UtcDateTime, utcnow
 from airlock.db.crypto import SecretBox, SecretDecryptError, generate_secret_key
 from airlock.db.engine import make_engine, make_session_factory, normalize_url
 from airlock.db.ids import new_task_instance_id, new_uuid7
-from airlock.db.migrate import alembic_config, current, downgrade, upgrade
 from airlock.db.models import (
     DEFAULT_POOL_NAME,
     DEFAULT_POOL_SLOTS,
@@ -75,3 +74,12 @@ __all__ = [
     "upgrade",
     "utcnow",
 ]
+
+
+def __getattr__(name: str) -> object:
+    """Migrations import Alembic, which a serving process never needs: load them on first use."""
+    if name in {"alembic_config", "current", "downgrade", "upgrade"}:
+        from airlock.db import migrate
+
+        return getattr(migrate, name)
+    raise AttributeError(f"module 'airlock.db' has no attribute {name!r}")

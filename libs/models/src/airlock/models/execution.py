@@ -14,12 +14,17 @@ The contract in short:
   (:class:`XComValue`).
 - Reads, limited to the task's own bundle: ``GET /execution/xcoms/{dag_id}/{run_id}/{task_id}/{key}``
   (query ``map_index``; → :class:`XComValue`), ``GET/PUT/DELETE /execution/variables/{key}``
-  (:class:`VariableValue` from ``airlock.models.secrets``), ``GET /execution/connections/{conn_id}``
+  (→ :class:`VariableValue` from ``airlock.models.secrets``; PUT sends :class:`VariableWrite`),
+  ``GET /execution/connections/{conn_id}``
   (:class:`ConnectionInfo`), ``GET /execution/dag-runs/{dag_id}/{run_id}`` (:class:`DagRunInfo`),
   ``GET /execution/dag-runs/{dag_id}/previous?before=<run_id>``, and
   ``POST /execution/dag-runs/{dag_id}`` (:class:`TriggerDagRun` → :class:`DagRunInfo`).
 - Every state change is conditional on the expected current state: a retried call that already
   happened answers as it did (idempotent); a stale one gets 409.
+- The runner identifies itself by ``hostname`` and ``pid`` in :class:`TaskStart`; heartbeats must
+  send the same pair, else the reply says ``keep_running: false`` (another process owns the try).
+- Without ``map_index``, pulling the XCom of a mapped task returns the list of all its instances'
+  values; ``previous`` takes an optional ``state`` query to find e.g. the last successful run.
 """
 
 from __future__ import annotations
@@ -179,6 +184,14 @@ class XComValue(_Struct, frozen=True, kw_only=True):
     key: str
     #: Any JSON value.
     value: Any = None
+
+
+class VariableWrite(_Struct, frozen=True, kw_only=True):
+    """A variable a task sets; it belongs to the task's bundle unless it already exists globally."""
+
+    value: str
+    #: Kept as it was when not given.
+    description: str | None = None
 
 
 class TriggerDagRun(_Struct, frozen=True, kw_only=True):

@@ -1,1 +1,121 @@
-"""Scheduling decisions shared by the scheduler and the Execution API (control zone)."""
+"""Scheduling decisions over the metadata DB, shared by the scheduler and the APIs (control zone).
+
+Every function takes a synchronous SQLAlchemy ``Session`` and works inside the caller's
+transaction; **the caller commits** (or rolls back). Queries are set-based: a pass over a run
+costs a fixed number of statements whatever its number of task instances.
+
+Public API
+==========
+
+``DagCache(max_entries=256)``
+    ``get(session, dag_version_id) -> SerializedDag``; ``graph(...) -> DagGraph`` (the same with
+    precomputed order, leaves, setup scopes); ``task(session, dag_version_id, task_id) ->
+    SerializedTask``. Decodes each version's blob once; thread-safe; share one per process.
+
+``create_dag_run(session, dag_id, *, run_type, conf=None, logical_date=None, data_interval=None,
+run_id=None, note=None, triggered_by=None, dag_cache, now=None) -> DagRun``
+    A **queued** run of the DAG's latest version, with one stateless task instance per task.
+    Raises ``DagNotFound`` (404), ``DagStale`` / ``DagRunExists`` (409). To start it at once
+    (what an API trigger should do), call ``schedule_run`` on it in the same transaction.
+
+``schedule_run(session, run, dag_cache, now, *, queue=True) -> ScheduleResult``
+    One pass over a run: start it (queued → running, under ``max_active_runs``), create missing
+    task instances, expand mapped tasks, apply trigger rules / skips / setup-teardown scope,
+    complete empty tasks, make retries and reschedules that are due schedulable, queue what fits
+    (pools, ``max_active_tasks`` per run, per-task limits, priority), end the run and queue its
+    callback. ``ScheduleResult.queued`` holds the ids it queued.
+
+``finish_task(session, ti_id, outcome, dag_cache, now) -> TaskInstanceState``
+    Apply a runner's ``TaskOutcome`` to a *running* task instance, then ``schedule_run`` its run
+    (the next task is queued in the same transaction); the state it ended in (``failed`` may be
+    ``up_for_retry``). A repeated report answers the same state; any other report on a
+    non-running instance raises ``StateConflict`` (409); ``TaskInstanceNotFound`` (404). Reschedule and deferral keep the try open (``first_poke_at`` /
+    ``next_method`` stay set, so the next start does not count a new try).
+
+``needs_scheduling(session, run, dag_cache, now) -> bool``
+    Whether ``schedule_run`` would change anything, judged by reading only (no lock): the
+    scheduler's cheap check before re-examining a run.
+
+``queue_scheduled(session, dag_cache, now, *, limit=512) -> list[str]``
+    Queue ``scheduled`` instances across all running runs by priority (the scheduler loop's step).
+
+``fail_zombies(session, now, heartbeat_timeout_s, dag_cache=None) -> list[str]``,
+``fail_timed_out(session, now, dag_cache=None, *, grace_s=30) -> list[str]``,
+``expire_claims(session, now, lease_s) -> int``
+    Running tasks with a stale heartbeat / past ``execution_timeout`` fail like a failure report
+    (retried if tries remain); claims on queued tasks older than the lease are released.
+
+``next_run_info(dag, after, *, now=None) -> NextRun | None``
+    The next time-based run (``logical_date``, ``data_interval``, ``run_after``) after the run
+    whose ``run_after`` is ``after`` (Airflow 3 trigger-timetable semantics; see ``schedules``).
+
+Learning what was queued
+========================
+
+``schedule_run`` returns the ids it queued; ``finish_task`` returns only the state. Either way,
+every id
+queued in a session is announced **after that session commits** to the listeners registered with
+``add_queue_listener(fn)`` (``fn(ti_ids: tuple[str, ...])``; thread-safe; dropped on rollback).
+An Execution API process registers one listener that wakes its long-polls.
+
+Concurrency
+===========
+
+Each pass locks its run first (an ``UPDATE`` of ``dag_run.last_scheduling_decision``: the row lock
+on PostgreSQL, the write lock on SQLite); state changes are conditional updates; pool rows are
+locked (PostgreSQL) while slots are counted. Several schedulers and API servers may run at once.
+"""
+
+from airlock.scheduling.dag_cache import DagCache
+from airlock.scheduling.errors import (
+    DagNotFound,
+    DagRunExists,
+    DagStale,
+    DagVersionNotFound,
+    SchedulingError,
+    StateConflict,
+    TaskInstanceNotFound,
+    TaskNotInDag,
+)
+from airlock.scheduling.finish import finish_task, retry_delay_s
+from airlock.scheduling.graph import DagGraph
+from airlock.scheduling.housekeeping import expire_claims, fail_timed_out, fail_zombies
+from airlock.scheduling.listeners import add_queue_listener, remove_queue_listener
+from airlock.scheduling.locking import try_lock_run
+from airlock.scheduling.queueing import queue_scheduled
+from airlock.scheduling.run_pass import ScheduleResult, needs_scheduling, schedule_run
+from airlock.scheduling.runs import create_dag_run
+from airlock.scheduling.schedules import DataInterval, NextRun, next_run_info
+from airlock.scheduling.trigger_rules import Decision, UpstreamCounts, decide
+
+__all__ = [
+    "DagCache",
+    "DagGraph",
+    "DagNotFound",
+    "DagRunExists",
+    "DagStale",
+    "DagVersionNotFound",
+    "DataInterval",
+    "Decision",
+    "NextRun",
+    "ScheduleResult",
+    "SchedulingError",
+    "StateConflict",
+    "TaskInstanceNotFound",
+    "TaskNotInDag",
+    "UpstreamCounts",
+    "add_queue_listener",
+    "create_dag_run",
+    "decide",
+    "expire_claims",
+    "fail_timed_out",
+    "fail_zombies",
+    "finish_task",
+    "needs_scheduling",
+    "next_run_info",
+    "queue_scheduled",
+    "remove_queue_listener",
+    "retry_delay_s",
+    "schedule_run",
+    "try_lock_run",
+]

@@ -10,11 +10,22 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from airlock.cli.commands import api, dag_processor, dags, db, keys, run_all, tokens, users
+from airlock.cli.commands import (
+    api,
+    dag_processor,
+    dags,
+    db,
+    keys,
+    run_all,
+    scheduler,
+    tokens,
+    users,
+    worker,
+)
 from airlock.cli.errors import CliError
 from airlock.core.settings import SettingsError
 
-COMMANDS = (api, dag_processor, dags, db, keys, tokens, users, run_all)
+COMMANDS = (api, dag_processor, dags, db, keys, scheduler, tokens, users, worker, run_all)
 
 
 def build_parser() -> argparse.ArgumentParser:

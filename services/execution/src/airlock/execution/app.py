@@ -1,17 +1,72 @@
-"""The Execution API app factory: the only door workers and running tasks have into Airlock."""
+"""The Execution API app factory: the only door workers and running tasks have into Airlock.
+
+Workers hold a worker token, which may only ask for workloads (and check itself at
+``/identity``). Each workload carries a task token bound to one task instance and its bundle;
+everything else here needs that token (DESIGN §4.2, §5).
+"""
 
 from __future__ import annotations
 
-from litestar import Litestar
-from litestar.di import Provide
+from typing import Any
 
-from airlock.core.http import ApiAppConfig, build_app
+from litestar import Litestar, Request, Response, Router
+from litestar.di import Provide
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
+
+from airlock.core.http import ApiAppConfig, build_app, problem_response
+from airlock.core.secrets_key import read_secrets_keys
 from airlock.core.settings import Settings, load_settings
+from airlock.core.tokens.keys import load_private_key
+from airlock.core.tokens.signer import TokenSigner
 from airlock.core.tokens.verifier import verifier_from_settings
+from airlock.db import SecretBox
 from airlock.db.database import Database
+from airlock.execution.connections import get_connection
+from airlock.execution.dag_runs import DagRunController
+from airlock.execution.handout import Handout
 from airlock.execution.identity import get_identity
+from airlock.execution.logs import send_logs
+from airlock.execution.notifier import work_queued
+from airlock.execution.task_instances import TaskInstanceController
+from airlock.execution.task_tokens import TaskTokens
+from airlock.execution.variables import VariableController
+from airlock.execution.workloads import next_workloads
+from airlock.execution.xcoms import pull_xcom, push_xcom
+from airlock.scheduling import DagCache, SchedulingError
 
 PREFIX = "/execution"
+
+
+def _database_busy(request: Request[Any, Any, Any], exc: OperationalError) -> Response[Any]:
+    return problem_response(
+        503,
+        "the database is busy or unreachable; retry with backoff",
+        slug="database-busy",
+        headers={"Retry-After": "1"},
+    )
+
+
+def _concurrent_write(request: Request[Any, Any, Any], exc: IntegrityError) -> Response[Any]:
+    return problem_response(
+        409,
+        "a concurrent request changed the same row; read the current state and retry",
+        slug="concurrent-write",
+    )
+
+
+def _unstorable(request: Request[Any, Any, Any], exc: DataError) -> Response[Any]:
+    return problem_response(
+        422,
+        "a value in this request cannot be stored: too long, out of range, or holding a NUL "
+        f"character ({type(exc.orig).__name__})",
+        slug="unstorable-value",
+    )
+
+
+def _scheduling_refusal(request: Request[Any, Any, Any], exc: SchedulingError) -> Response[Any]:
+    """What a handler did not map itself: missing things are 404, the rest conflicts."""
+    status = 404 if isinstance(exc, LookupError) else 409
+    return problem_response(status, str(exc), slug="scheduling-refused")
 
 
 def create_app(settings: Settings | None = None, *, database: Database | None = None) -> Litestar:
@@ -25,6 +80,30 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         leeway_s=settings.auth.leeway_s,
         is_revoked=db.is_revoked,
     )
+    signer = TokenSigner(load_private_key(settings.private_key_path), settings.auth.issuer)
+    tokens = TaskTokens(signer, settings.execution.task_token_ttl_s)
+    dag_cache = DagCache()
+    work_queued.listen_to_scheduling()
+    handlers = Router(
+        path="/",
+        route_handlers=[
+            get_identity,
+            next_workloads,
+            TaskInstanceController,
+            send_logs,
+            push_xcom,
+            pull_xcom,
+            VariableController,
+            get_connection,
+            DagRunController,
+        ],
+        exception_handlers={
+            OperationalError: _database_busy,
+            IntegrityError: _concurrent_write,
+            DataError: _unstorable,
+            SchedulingError: _scheduling_refusal,
+        },
+    )
     return build_app(
         ApiAppConfig(
             name="execution",
@@ -32,11 +111,20 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
             prefix=PREFIX,
             audience="execution",
             verifier=verifier,
-            route_handlers=[get_identity],
+            route_handlers=[handlers],
             max_body_bytes=settings.execution.max_body_bytes,
             probe=db.ping,
             dependencies={"session": Provide(db.session)},
-            state={"settings": settings},
+            state={
+                "settings": settings,
+                "secret_box": SecretBox(read_secrets_keys(settings.secrets_key_path)),
+                "dag_cache": dag_cache,
+                "task_tokens": tokens,
+                "work_queued": work_queued,
+                "handout": Handout(
+                    db.sessions, tokens, dag_cache, settings.execution.claim_lease_s
+                ),
+            },
             on_shutdown=[] if database else [db.close],
         )
     )

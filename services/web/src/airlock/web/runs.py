@@ -56,19 +56,22 @@ class DagRunController(Controller):
                 slug="dag-stale",
             )
         cache: DagCache = state["dag_cache"]
+        now = dt.datetime.now(dt.UTC)
         try:
             run = create_dag_run(
                 session,
                 dag_id,
                 run_type=DagRunType.MANUAL,
                 conf=dict(data.conf),
-                logical_date=data.logical_date,
+                # As Airflow's UI does: a manual run's logical date is "now" unless given, so
+                # templates such as {{ ds }} render.
+                logical_date=data.logical_date or now,
                 run_id=data.run_id,
                 note=data.note,
                 triggered_by=claims_of(request).sub,
                 dag_cache=cache,
             )
-            schedule_run(session, run, cache, dt.datetime.now(dt.UTC))
+            schedule_run(session, run, cache, now)
             session.commit()
         except DagRunExists as exc:
             session.rollback()

@@ -10,6 +10,7 @@ if "httpx" not in sys.modules:
     sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
 
 from airlock.sdk.api.errors import ApiError
+from airlock.sdk.api.execution import ExecutionClient
 from airlock.sdk.api.internal import InternalClient
 
-__all__ = ["ApiError", "InternalClient"]
+__all__ = ["ApiError", "ExecutionClient", "InternalClient"]

@@ -1,0 +1,333 @@
+"""``finish_task``: apply what a task's runner reported, then schedule the rest of its run.
+
+Called by the Execution API when a runner ends its try (``PATCH …/state``), inside the request's
+transaction: the next task of the run is queued before the commit, so a waiting worker can take
+it at once (DESIGN §7: task hand-off).
+
+Outcomes, from ``running`` only:
+
+==================  ===============================================================================
+outcome             new state
+==================  ===============================================================================
+TaskSucceeded       ``success``; task ids in ``skip_task_ids`` (downstream of the task: a branch's
+                    unfollowed paths, a short-circuit's downstream) are skipped
+TaskFailed          ``up_for_retry`` with ``next_retry_at`` if a try remains and not ``no_retry``,
+                    else ``failed`` (then, with ``fail_fast``, the rest of the run is stopped)
+TaskSkipped         ``skipped``
+TaskRescheduled     ``up_for_reschedule`` until ``reschedule_date`` (``first_poke_at`` kept);
+                    ``failed`` (``skipped`` with ``soft_fail``) once the sensor's timeout is over
+TaskDeferred        ``deferred``, with ``next_method`` / ``next_kwargs`` (trigger rows: later)
+==================  ===============================================================================
+
+Tries: ``try_number`` counts the tries started (the Execution API adds one when a task starts
+running). A reschedule or a deferral does not end the try: ``first_poke_at`` / ``next_method``
+stay set, which tells the Execution API that the next start continues the same try; every other
+outcome ends the try, clears both, and leaves one ``task_instance_history`` row.
+
+Retry delay: ``retry_delay``; with ``retry_exponential_backoff``, ``retry_delay * 2^(try - 1)``;
+capped by ``max_retry_delay`` when set and always by one day. No jitter.
+
+Idempotence: the same report sent again answers the state the first one produced (matched by its
+``end_date`` against the try's history row, or by the reschedule date / next method), even if a
+later try is already running; any other report for a task instance that is not ``running`` is
+:class:`~airlock.scheduling.errors.StateConflict` (409).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any
+
+from sqlalchemy import Row, insert, select, update
+from sqlalchemy.orm import Session
+
+from airlock.db import TaskInstance, TaskInstanceHistory, transition
+from airlock.models.dag import SerializedTask
+from airlock.models.execution import (
+    TaskDeferred,
+    TaskFailed,
+    TaskOutcome,
+    TaskRescheduled,
+    TaskSkipped,
+    TaskSucceeded,
+)
+from airlock.models.states import TaskInstanceState as TIS
+from airlock.scheduling.callbacks import queue_task_callback
+from airlock.scheduling.dag_cache import DagCache
+from airlock.scheduling.errors import StateConflict, TaskInstanceNotFound
+from airlock.scheduling.graph import DagGraph
+from airlock.scheduling.locking import lock_run_by_key
+from airlock.scheduling.run_pass import schedule_run
+from airlock.scheduling.run_state import UNFINISHED_STATES
+
+log = logging.getLogger(__name__)
+
+#: Longest retry delay, whatever the task says (Airflow's bound too).
+MAX_RETRY_DELAY_S = 24 * 3600.0
+
+_COLUMNS = (
+    TaskInstance.id,
+    TaskInstance.dag_id,
+    TaskInstance.run_id,
+    TaskInstance.task_id,
+    TaskInstance.map_index,
+    TaskInstance.state,
+    TaskInstance.try_number,
+    TaskInstance.max_tries,
+    TaskInstance.start_date,
+    TaskInstance.hostname,
+    TaskInstance.dag_version_id,
+    TaskInstance.next_retry_at,
+    TaskInstance.next_method,
+    TaskInstance.next_kwargs,
+    TaskInstance.first_poke_at,
+    TaskInstance.last_heartbeat_at,
+)
+
+
+def retry_delay_s(task: SerializedTask, try_number: int) -> float:
+    """Seconds to wait before the try after ``try_number`` (which just failed)."""
+    delay = task.retry_delay
+    if task.retry_exponential_backoff:
+        delay = task.retry_delay * 2 ** min(max(try_number - 1, 0), 62)
+    if task.max_retry_delay is not None:
+        delay = min(delay, task.max_retry_delay)
+    return max(0.0, min(delay, MAX_RETRY_DELAY_S))
+
+
+def finish_task(
+    session: Session, ti_id: str, outcome: TaskOutcome, dag_cache: DagCache, now: dt.datetime
+) -> TIS:
+    """Apply ``outcome`` to the running task instance ``ti_id``; the state it ended in.
+
+    The caller commits; task instances this queued are announced to the queue listeners then.
+    """
+    key = session.execute(
+        select(TaskInstance.dag_id, TaskInstance.run_id).where(TaskInstance.id == ti_id)
+    ).one_or_none()
+    if key is None:
+        raise TaskInstanceNotFound(f"task instance {ti_id!r} does not exist")
+    run = lock_run_by_key(session, key.dag_id, key.run_id, now)
+    ti = load_task_instance(session, ti_id)
+    if run is None or ti is None:
+        raise TaskInstanceNotFound(f"task instance {ti_id!r} does not exist")
+    replayed = _replayed(session, ti, outcome)
+    if replayed is not None:
+        return replayed
+    if ti.state is not TIS.RUNNING:
+        raise StateConflict(
+            f"task instance {ti_id} is {ti.state.value if ti.state else 'without state'}, not "
+            f"running; a {_kind(outcome)} report applies only to a running task",
+            current=ti.state.value if ti.state else None,
+        )
+    graph = dag_cache.graph(session, ti.dag_version_id)
+    task = graph.task(ti.task_id)
+    if task is None:
+        raise StateConflict(
+            f"task {ti.task_id!r} is not in the DAG version of task instance {ti_id}", ti.state
+        )
+    state = apply_outcome(session, ti, task, graph, outcome, now)
+    schedule_run(session, run, dag_cache, now)
+    return state
+
+
+def apply_outcome(
+    session: Session,
+    ti: Row[Any],
+    task: SerializedTask,
+    graph: DagGraph,
+    outcome: TaskOutcome,
+    now: dt.datetime,
+) -> TIS:
+    """Move a running task instance per ``outcome`` (run already locked); its new state."""
+    state, values = _target(ti, task, outcome, now)
+    if not transition(session, TaskInstance, {"id": ti.id}, TIS.RUNNING, values):
+        fresh = load_task_instance(session, ti.id)
+        current = fresh.state if fresh else None
+        raise StateConflict(
+            f"task instance {ti.id} left running while its {_kind(outcome)} report was applied",
+            current=current.value if current else None,
+        )
+    ends_try = state not in (TIS.UP_FOR_RESCHEDULE, TIS.DEFERRED)
+    if ends_try:
+        _record_try(session, ti, state, values)
+    error = outcome.error if isinstance(outcome, TaskFailed) else None
+    queue_task_callback(
+        session,
+        task,
+        dag_id=ti.dag_id,
+        run_id=ti.run_id,
+        map_index=ti.map_index,
+        try_number=ti.try_number,
+        dag_version_id=ti.dag_version_id,
+        state=state,
+        now=now,
+        error=error,
+    )
+    if isinstance(outcome, TaskSucceeded) and outcome.skip_task_ids:
+        _skip_downstream(session, ti, graph, outcome.skip_task_ids, now)
+    if state is TIS.FAILED and graph.dag.fail_fast:
+        _stop_the_rest(session, ti, graph, now)
+    return state
+
+
+def _target(
+    ti: Row[Any], task: SerializedTask, outcome: TaskOutcome, now: dt.datetime
+) -> tuple[TIS, dict[str, Any]]:
+    if isinstance(outcome, TaskDeferred):
+        return TIS.DEFERRED, {
+            "state": TIS.DEFERRED,
+            "next_method": outcome.next_method,
+            "next_kwargs": dict(outcome.next_kwargs),
+        }
+    end = _utc(outcome.end_date)
+    if isinstance(outcome, TaskRescheduled):
+        first_poke = ti.first_poke_at or ti.start_date or end
+        sensor = task.sensor
+        if sensor is None or (end - first_poke).total_seconds() < sensor.timeout:
+            return TIS.UP_FOR_RESCHEDULE, {
+                "state": TIS.UP_FOR_RESCHEDULE,
+                "next_retry_at": _utc(outcome.reschedule_date),
+                "first_poke_at": first_poke,
+                "end_date": end,
+            }
+        log.info("sensor %s of %s timed out after %ss", ti.task_id, ti.dag_id, sensor.timeout)
+        state = TIS.SKIPPED if sensor.soft_fail else TIS.FAILED
+    elif isinstance(outcome, TaskSucceeded):
+        state = TIS.SUCCESS
+    elif isinstance(outcome, TaskSkipped):
+        state = TIS.SKIPPED
+    elif not outcome.no_retry and ti.try_number <= ti.max_tries:
+        state = TIS.UP_FOR_RETRY
+    else:
+        state = TIS.FAILED
+    values: dict[str, Any] = {
+        "state": state,
+        "end_date": end,
+        "duration": (end - ti.start_date).total_seconds() if ti.start_date else None,
+        "first_poke_at": None,
+        "next_method": None,
+        "next_kwargs": None,
+    }
+    if state is TIS.UP_FOR_RETRY:
+        values["next_retry_at"] = end + dt.timedelta(seconds=retry_delay_s(task, ti.try_number))
+    return state, values
+
+
+def _record_try(session: Session, ti: Row[Any], state: TIS, values: dict[str, Any]) -> None:
+    session.execute(
+        insert(TaskInstanceHistory).values(
+            task_instance_id=ti.id,
+            try_number=ti.try_number,
+            state=state,
+            dag_version_id=ti.dag_version_id,
+            start_date=ti.start_date,
+            end_date=values.get("end_date"),
+            duration=values.get("duration"),
+            hostname=ti.hostname,
+        )
+    )
+
+
+def _replayed(session: Session, ti: Row[Any], outcome: TaskOutcome) -> TIS | None:
+    """The state an identical earlier report produced, if ``outcome`` is such a repeat."""
+    if isinstance(outcome, TaskDeferred):
+        same = ti.next_method == outcome.next_method and (ti.next_kwargs or {}) == dict(
+            outcome.next_kwargs
+        )
+        return TIS.DEFERRED if ti.state is TIS.DEFERRED and same else None
+    if (
+        isinstance(outcome, TaskRescheduled)
+        and ti.state is TIS.UP_FOR_RESCHEDULE
+        and ti.next_retry_at == _utc(outcome.reschedule_date)
+    ):
+        return TIS.UP_FOR_RESCHEDULE
+    if ti.state is TIS.RUNNING and ti.try_number <= 1:
+        return None  # nothing ended yet: cannot be a repeat
+    recorded = session.execute(
+        select(TaskInstanceHistory.state)
+        .where(
+            TaskInstanceHistory.task_instance_id == ti.id,
+            TaskInstanceHistory.end_date == _utc(outcome.end_date),
+            TaskInstanceHistory.state.in_(_ENDS_OF[type(outcome)]),
+        )
+        .order_by(TaskInstanceHistory.try_number.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+    return recorded
+
+
+#: The states a try may have ended in after each kind of report (a sensor's reschedule becomes a
+#: failure, or a skip with ``soft_fail``, once its timeout is over).
+_ENDS_OF: dict[type, tuple[TIS, ...]] = {
+    TaskSucceeded: (TIS.SUCCESS,),
+    TaskFailed: (TIS.FAILED, TIS.UP_FOR_RETRY),
+    TaskSkipped: (TIS.SKIPPED,),
+    TaskRescheduled: (TIS.FAILED, TIS.SKIPPED),
+}
+
+
+def _skip_downstream(
+    session: Session, ti: Row[Any], graph: DagGraph, skip_ids: list[str], now: dt.datetime
+) -> None:
+    below = graph.descendants(ti.task_id)
+    allowed = sorted(set(skip_ids) & below)
+    ignored = sorted(set(skip_ids) - below)
+    if ignored:
+        log.warning(
+            "task %s of %s asked to skip %s, which are not downstream of it; ignored",
+            ti.task_id,
+            ti.dag_id,
+            ignored,
+        )
+    if not allowed:
+        return
+    session.execute(
+        update(TaskInstance)
+        .where(
+            TaskInstance.dag_id == ti.dag_id,
+            TaskInstance.run_id == ti.run_id,
+            TaskInstance.task_id.in_(allowed),
+            TaskInstance.state.is_(None) | (TaskInstance.state == TIS.SCHEDULED),
+        )
+        .values(state=TIS.SKIPPED, end_date=now)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _stop_the_rest(session: Session, ti: Row[Any], graph: DagGraph, now: dt.datetime) -> None:
+    """``fail_fast``: fail running tasks and skip unstarted ones, teardowns excepted."""
+    keep = [tid for tid, task in graph.tasks.items() if task.is_teardown] + [ti.task_id]
+    of_run = (
+        (TaskInstance.dag_id == ti.dag_id)
+        & (TaskInstance.run_id == ti.run_id)
+        & TaskInstance.task_id.not_in(keep)
+    )
+    session.execute(
+        update(TaskInstance)
+        .where(of_run, TaskInstance.state == TIS.RUNNING)
+        .values(state=TIS.FAILED, end_date=now)
+        .execution_options(synchronize_session=False)
+    )
+    unstarted = [s for s in UNFINISHED_STATES if s not in (None, TIS.RUNNING)]
+    session.execute(
+        update(TaskInstance)
+        .where(of_run, TaskInstance.state.in_(unstarted) | TaskInstance.state.is_(None))
+        .values(state=TIS.SKIPPED, end_date=now)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def load_task_instance(session: Session, ti_id: str) -> Row[Any] | None:
+    return session.execute(select(*_COLUMNS).where(TaskInstance.id == ti_id)).one_or_none()
+
+
+def _kind(outcome: TaskOutcome) -> str:
+    return type(outcome).__name__
+
+
+def _utc(value: dt.datetime) -> dt.datetime:
+    if value.tzinfo is None:
+        return value.replace(tzinfo=dt.UTC)
+    return value.astimezone(dt.UTC)

@@ -1,0 +1,71 @@
+"""Serialize the scheduling of one DAG run across processes.
+
+Whoever schedules a run first *writes* its row (``last_scheduling_decision = now``). On
+PostgreSQL that takes the row lock until commit, so a runner's ``finish_task`` and the scheduler
+examining the same run take turns, and the second one sees what the first committed (two sibling
+tasks finishing at once cannot both miss that their common downstream task is ready). On SQLite
+the first write takes the database's write lock, which has the same effect. Everything after the
+lock is therefore decided on fresh, stable data.
+
+The scheduler loop instead *skips* runs another scheduler holds (``FOR UPDATE SKIP LOCKED`` on
+PostgreSQL; SQLite runs one writer at a time anyway).
+
+Lock order, everywhere: DAG run → task instances → DAG row (only to start a queued run) → pools
+(name order). Keeping one order is what keeps concurrent schedulers and API servers free of
+deadlocks.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import cast
+
+from sqlalchemy import CursorResult, select, update
+from sqlalchemy.orm import Session
+
+from airlock.db import DagRun
+
+
+def lock_run(session: Session, run_pk: int, now: dt.datetime) -> DagRun | None:
+    """Lock the run (waiting for another holder) and return it freshly loaded; None if gone."""
+    result = cast(
+        CursorResult[object],
+        session.execute(
+            update(DagRun)
+            .where(DagRun.id == run_pk)
+            .values(last_scheduling_decision=now)
+            .execution_options(synchronize_session=False)
+        ),
+    )
+    if result.rowcount == 0:
+        return None
+    return session.scalars(
+        select(DagRun).where(DagRun.id == run_pk).execution_options(populate_existing=True)
+    ).one()
+
+
+def lock_run_by_key(session: Session, dag_id: str, run_id: str, now: dt.datetime) -> DagRun | None:
+    result = cast(
+        CursorResult[object],
+        session.execute(
+            update(DagRun)
+            .where(DagRun.dag_id == dag_id, DagRun.run_id == run_id)
+            .values(last_scheduling_decision=now)
+            .execution_options(synchronize_session=False)
+        ),
+    )
+    if result.rowcount == 0:
+        return None
+    return session.scalars(
+        select(DagRun)
+        .where(DagRun.dag_id == dag_id, DagRun.run_id == run_id)
+        .execution_options(populate_existing=True)
+    ).one()
+
+
+def try_lock_run(session: Session, run_pk: int) -> DagRun | None:
+    """Lock the run unless another transaction holds it (then None): the scheduler's way."""
+    statement = select(DagRun).where(DagRun.id == run_pk).execution_options(populate_existing=True)
+    if session.get_bind().dialect.name == "postgresql":
+        statement = statement.with_for_update(skip_locked=True)
+    return session.scalars(statement).one_or_none()

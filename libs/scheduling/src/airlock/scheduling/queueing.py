@@ -1,0 +1,247 @@
+"""Move ``scheduled`` task instances to ``queued``, within every limit, highest priority first.
+
+Limits honoured, all counting instances that are ``queued`` or ``running`` (a pool with
+``include_deferred`` also counts ``deferred`` ones):
+
+- the pool's slots (each instance takes its ``pool_slots``; ``slots = -1`` is unlimited; an
+  instance in a pool that does not exist stays ``scheduled`` and is logged);
+- the DAG's ``max_active_tasks``, per DAG run (Airflow 3's meaning);
+- the task's ``max_active_tis_per_dagrun`` and ``max_active_tis_per_dag``.
+
+Candidates are taken by ``priority_weight`` (descending), then by their run's ``run_after``, then
+by map index; what does not fit stays ``scheduled`` for a later pass.
+
+Two processes queueing into the same pool at once could both see the same free slot. On
+PostgreSQL the pool rows are therefore locked (``SELECT … FOR UPDATE``, in name order) before the
+slots are counted, which makes queueing into one pool a short critical section; SQLite's single
+writer gives the same guarantee. The final ``UPDATE … WHERE state = 'scheduled'`` makes a
+candidate that moved meanwhile drop out instead of being queued twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import and_, func, select, tuple_, update
+from sqlalchemy.orm import Session
+
+from airlock.db import Dag, DagRun, Pool, TaskInstance
+from airlock.models.states import DagRunState
+from airlock.models.states import TaskInstanceState as TIS
+from airlock.scheduling.dag_cache import DagCache
+from airlock.scheduling.listeners import record_queued
+from airlock.scheduling.ti_rows import CHUNK
+
+log = logging.getLogger(__name__)
+
+_ACTIVE = (TIS.QUEUED, TIS.RUNNING)
+
+
+@dataclass(slots=True, frozen=True)
+class Candidate:
+    ti_id: str
+    dag_id: str
+    run_id: str
+    task_id: str
+    map_index: int
+    pool: str
+    pool_slots: int
+    priority_weight: int
+    run_after: dt.datetime
+    max_active_tasks: int
+    max_active_tis_per_dagrun: int | None = None
+    max_active_tis_per_dag: int | None = None
+
+
+def queue_candidates(
+    session: Session, candidates: Sequence[Candidate], now: dt.datetime, *, limit: int | None = None
+) -> list[str]:
+    """Queue as many ``candidates`` as the limits allow; the ids actually queued."""
+    if not candidates:
+        return []
+    open_slots = _open_pool_slots(session, {c.pool for c in candidates})
+    per_run, per_run_task = _active_per_run(session, {(c.dag_id, c.run_id) for c in candidates})
+    per_dag_task = _active_per_dag_task(
+        session, {(c.dag_id, c.task_id) for c in candidates if c.max_active_tis_per_dag}
+    )
+    chosen: list[str] = []
+    unknown_pools: set[str] = set()
+    for c in sorted(candidates, key=lambda c: (-c.priority_weight, c.run_after, c.map_index)):
+        if limit is not None and len(chosen) >= limit:
+            break
+        slots = open_slots.get(c.pool)
+        if slots is None:
+            unknown_pools.add(c.pool)
+            continue
+        run_key = (c.dag_id, c.run_id)
+        run_task_key = (c.dag_id, c.run_id, c.task_id)
+        dag_task_key = (c.dag_id, c.task_id)
+        if (
+            (slots >= 0 and slots < c.pool_slots)
+            or per_run[run_key] >= c.max_active_tasks
+            or (
+                c.max_active_tis_per_dagrun
+                and per_run_task[run_task_key] >= c.max_active_tis_per_dagrun
+            )
+            or (c.max_active_tis_per_dag and per_dag_task[dag_task_key] >= c.max_active_tis_per_dag)
+        ):
+            continue
+        chosen.append(c.ti_id)
+        if slots >= 0:
+            open_slots[c.pool] = slots - c.pool_slots
+        per_run[run_key] += 1
+        per_run_task[run_task_key] += 1
+        per_dag_task[dag_task_key] += 1
+    for pool in sorted(unknown_pools):
+        log.warning(
+            "pool %r does not exist; its task instances stay scheduled until it is created", pool
+        )
+    return mark_queued(session, chosen, now)
+
+
+def mark_queued(session: Session, ti_ids: Sequence[str], now: dt.datetime) -> list[str]:
+    """``scheduled`` → ``queued`` for ``ti_ids`` (a fresh claim lease); the ids that moved."""
+    queued: list[str] = []
+    for start in range(0, len(ti_ids), CHUNK):
+        chunk = list(ti_ids[start : start + CHUNK])
+        moved = session.scalars(
+            update(TaskInstance)
+            .where(TaskInstance.id.in_(chunk), TaskInstance.state == TIS.SCHEDULED)
+            .values(state=TIS.QUEUED, queued_at=now, claimed_by=None, claimed_at=None)
+            .returning(TaskInstance.id)
+            .execution_options(synchronize_session=False)
+        )
+        queued.extend(moved)
+    record_queued(session, queued)
+    return queued
+
+
+def _open_pool_slots(session: Session, pools: Iterable[str]) -> dict[str, int]:
+    """Free slots per existing pool (-1: unlimited), with the pool rows locked on PostgreSQL."""
+    names = sorted(pools)
+    rows = session.execute(
+        select(Pool.name, Pool.slots, Pool.include_deferred)
+        .where(Pool.name.in_(names))
+        .order_by(Pool.name)
+        .with_for_update()
+    ).all()
+    used: dict[tuple[str, TIS | None], int] = {
+        (pool, state): int(total)
+        for pool, state, total in session.execute(
+            select(TaskInstance.pool, TaskInstance.state, func.sum(TaskInstance.pool_slots))
+            .where(
+                TaskInstance.pool.in_(names),
+                TaskInstance.state.in_([*_ACTIVE, TIS.DEFERRED]),
+            )
+            .group_by(TaskInstance.pool, TaskInstance.state)
+        )
+    }
+    free: dict[str, int] = {}
+    for name, slots, include_deferred in rows:
+        if slots < 0:
+            free[name] = -1
+            continue
+        counted = [*_ACTIVE, TIS.DEFERRED] if include_deferred else list(_ACTIVE)
+        free[name] = max(0, slots - sum(used.get((name, state), 0) for state in counted))
+    return free
+
+
+def _active_per_run(
+    session: Session, runs: set[tuple[str, str]]
+) -> tuple[defaultdict[tuple[str, str], int], defaultdict[tuple[str, str, str], int]]:
+    per_run: defaultdict[tuple[str, str], int] = defaultdict(int)
+    per_run_task: defaultdict[tuple[str, str, str], int] = defaultdict(int)
+    if len(runs) == 1:
+        ((dag_id, run_id),) = runs
+        run_filter = and_(TaskInstance.dag_id == dag_id, TaskInstance.run_id == run_id)
+    else:
+        run_filter = tuple_(TaskInstance.dag_id, TaskInstance.run_id).in_(sorted(runs))
+    result = session.execute(
+        select(TaskInstance.dag_id, TaskInstance.run_id, TaskInstance.task_id, func.count())
+        .where(run_filter, TaskInstance.state.in_(_ACTIVE))
+        .group_by(TaskInstance.dag_id, TaskInstance.run_id, TaskInstance.task_id)
+    )
+    for dag_id, run_id, task_id, count in result:
+        per_run[(dag_id, run_id)] += count
+        per_run_task[(dag_id, run_id, task_id)] += count
+    return per_run, per_run_task
+
+
+def _active_per_dag_task(
+    session: Session, keys: set[tuple[str, str]]
+) -> defaultdict[tuple[str, str], int]:
+    counts: defaultdict[tuple[str, str], int] = defaultdict(int)
+    if not keys:
+        return counts
+    result = session.execute(
+        select(TaskInstance.dag_id, TaskInstance.task_id, func.count())
+        .where(
+            tuple_(TaskInstance.dag_id, TaskInstance.task_id).in_(sorted(keys)),
+            TaskInstance.state.in_(_ACTIVE),
+        )
+        .group_by(TaskInstance.dag_id, TaskInstance.task_id)
+    )
+    for dag_id, task_id, count in result:
+        counts[(dag_id, task_id)] = count
+    return counts
+
+
+def queue_scheduled(
+    session: Session, dag_cache: DagCache, now: dt.datetime, *, limit: int = 512
+) -> list[str]:
+    """Queue ``scheduled`` task instances of all running runs, by priority across runs.
+
+    The scheduler loop's queueing step (its per-run passes leave ready instances ``scheduled``):
+    a pool slot goes to the highest ``priority_weight`` among every run's waiting instances.
+    """
+    rows = session.execute(
+        select(
+            TaskInstance.id,
+            TaskInstance.dag_id,
+            TaskInstance.run_id,
+            TaskInstance.task_id,
+            TaskInstance.map_index,
+            TaskInstance.pool,
+            TaskInstance.pool_slots,
+            TaskInstance.priority_weight,
+            TaskInstance.dag_version_id,
+            DagRun.run_after,
+            Dag.max_active_tasks,
+        )
+        .join(
+            DagRun, (DagRun.dag_id == TaskInstance.dag_id) & (DagRun.run_id == TaskInstance.run_id)
+        )
+        .join(Dag, Dag.dag_id == TaskInstance.dag_id)
+        .where(
+            TaskInstance.state == TIS.SCHEDULED,
+            DagRun.state == DagRunState.RUNNING,
+            Dag.is_paused.is_(False),
+        )
+        .order_by(TaskInstance.priority_weight.desc(), DagRun.run_after, TaskInstance.map_index)
+        .limit(limit * 4)
+    ).all()
+    candidates = []
+    for row in rows:
+        graph = dag_cache.graph(session, row.dag_version_id)
+        task = graph.task(row.task_id)
+        candidates.append(
+            Candidate(
+                ti_id=row.id,
+                dag_id=row.dag_id,
+                run_id=row.run_id,
+                task_id=row.task_id,
+                map_index=row.map_index,
+                pool=row.pool,
+                pool_slots=row.pool_slots,
+                priority_weight=row.priority_weight,
+                run_after=row.run_after,
+                max_active_tasks=row.max_active_tasks,
+                max_active_tis_per_dagrun=task.max_active_tis_per_dagrun if task else None,
+                max_active_tis_per_dag=task.max_active_tis_per_dag if task else None,
+            )
+        )
+    return queue_candidates(session, candidates, now, limit=limit)

@@ -1,0 +1,229 @@
+"""``schedule_run``: one scheduling pass over one DAG run, in the caller's transaction.
+
+The pass locks the run (:mod:`airlock.scheduling.locking`), starts it if it is queued and the
+DAG has room under ``max_active_runs``, creates the task instances it lacks, decides every
+not-yet-started instance (:mod:`airlock.scheduling.evaluation`), writes the changes in bulk,
+queues what may run now (:mod:`airlock.scheduling.queueing`), and ends the run when its task
+instances say so (:mod:`airlock.scheduling.run_state`).
+
+It is called by the scheduler loop for every active run, by the Web/Execution APIs right after
+creating a run (so its first tasks are queued at once), and by ``finish_task`` after every task
+(so the next task is queued in the same transaction as the end of the previous one). Runs of a
+paused DAG are evaluated (their end state still gets decided) but not started and not queued.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy import func, select, tuple_
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
+
+from airlock.db import Dag, DagRun, transition
+from airlock.models.states import DagRunState
+from airlock.models.states import TaskInstanceState as TIS
+from airlock.scheduling.dag_cache import DagCache
+from airlock.scheduling.evaluation import evaluate, group_by_task
+from airlock.scheduling.graph import DagGraph
+from airlock.scheduling.locking import lock_run
+from airlock.scheduling.mapping import MapLengthResolver
+from airlock.scheduling.queueing import Candidate, queue_candidates
+from airlock.scheduling.run_state import decide_run_state, end_run, skip_unfinished, timed_out
+from airlock.scheduling.ti_rows import TiRow, insert_rows, load_rows, new_row, write_changes
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleResult:
+    """What one pass did to a run."""
+
+    #: The run's state after the pass.
+    run_state: DagRunState
+    #: Task instances this pass queued: wake workers for them once the transaction committed.
+    queued: tuple[str, ...] = ()
+    #: Task instances created or moved to another state (queued ones included).
+    changed: int = 0
+    #: Task instances left ``scheduled``, waiting for a pool slot or a concurrency limit.
+    waiting: int = 0
+    #: True when this pass started the run (queued → running).
+    started: bool = False
+    #: True when this pass ended the run (→ success or failed).
+    finished: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class _DagLimits:
+    is_paused: bool
+    max_active_runs: int
+    max_active_tasks: int
+
+
+def schedule_run(
+    session: Session, run: DagRun, dag_cache: DagCache, now: dt.datetime, *, queue: bool = True
+) -> ScheduleResult:
+    """Run one scheduling pass over ``run``; the caller commits.
+
+    With ``queue=False`` ready task instances are left ``scheduled`` (the scheduler loop queues
+    across all runs at once, by priority: :func:`airlock.scheduling.queue_scheduled`).
+    """
+    locked = lock_run(session, run.id, now)
+    if locked is None or locked.state not in (DagRunState.QUEUED, DagRunState.RUNNING):
+        return ScheduleResult(run_state=locked.state if locked else run.state)
+    run = locked
+    graph = dag_cache.graph(session, run.dag_version_id)
+    limits = _dag_limits(session, run.dag_id, graph, lock=run.state is DagRunState.QUEUED)
+    started = False
+    if run.state is DagRunState.QUEUED:
+        if limits.is_paused or not _may_start(session, run, limits.max_active_runs):
+            return ScheduleResult(run_state=DagRunState.QUEUED)
+        _start(session, run, now)
+        started = True
+    if timed_out(graph, run, now):
+        skip_unfinished(session, run, now)
+        finished = end_run(session, run, graph, DagRunState.FAILED, "timed_out", now)
+        return ScheduleResult(run_state=run.state, started=started, finished=finished)
+
+    rows = load_rows(session, run.dag_id, run.run_id)
+    by_task = group_by_task(rows)
+    missing = [new_row(task, -1) for tid, task in graph.tasks.items() if tid not in by_task]
+    for row in missing:
+        rows.append(row)
+        by_task[row.task_id].append(row)
+    resolver = MapLengthResolver(session, run.dag_id, run.run_id, graph, by_task)
+    created = evaluate(graph, rows, now, resolver, by_task)
+    fresh = [*missing, *created]
+    insert_rows(
+        session,
+        fresh,
+        dag_id=run.dag_id,
+        run_id=run.run_id,
+        dag_version_id=run.dag_version_id,
+        tasks=graph.tasks,
+        now=now,
+    )
+    changed = len(fresh) + write_changes(session, rows, now)
+
+    queued: list[str] = []
+    if queue and not limits.is_paused:
+        queued = _queue_run(session, run, graph, rows, limits, now)
+        changed += len(queued)
+    finished = False
+    if run.state is DagRunState.RUNNING:
+        decided = decide_run_state(graph, rows)
+        if decided is not None:
+            finished = end_run(session, run, graph, decided[0], decided[1], now)
+    waiting = sum(1 for row in rows if row.state is TIS.SCHEDULED)
+    return ScheduleResult(
+        run_state=run.state,
+        queued=tuple(queued),
+        changed=changed,
+        waiting=waiting,
+        started=started,
+        finished=finished,
+    )
+
+
+def needs_scheduling(session: Session, run: DagRun, dag_cache: DagCache, now: dt.datetime) -> bool:
+    """Whether a pass over ``run`` would change anything, judged without locking it.
+
+    The scheduler asks this before :func:`schedule_run`, so re-examining a run that nothing
+    happened to is a plain read: it takes no row lock on PostgreSQL and, above all, not SQLite's
+    single write lock, which the APIs need for every task hand-off. Ready instances left
+    ``scheduled`` do not count (the scheduler queues those separately).
+    """
+    if run.state is DagRunState.QUEUED:
+        return True
+    if run.state is not DagRunState.RUNNING:
+        return False
+    graph = dag_cache.graph(session, run.dag_version_id)
+    if timed_out(graph, run, now):
+        return True
+    rows = load_rows(session, run.dag_id, run.run_id)
+    by_task = group_by_task(rows)
+    if any(tid not in by_task for tid in graph.tasks):
+        return True
+    resolver = MapLengthResolver(session, run.dag_id, run.run_id, graph, by_task)
+    if evaluate(graph, rows, now, resolver, by_task) or any(row.changed for row in rows):
+        return True
+    return decide_run_state(graph, rows) is not None
+
+
+def _dag_limits(session: Session, dag_id: str, graph: DagGraph, *, lock: bool) -> _DagLimits:
+    statement = select(Dag.is_paused, Dag.max_active_runs, Dag.max_active_tasks).where(
+        Dag.dag_id == dag_id
+    )
+    if lock:  # starting a run: serialize max_active_runs checks of one DAG
+        statement = statement.with_for_update()
+    row = session.execute(statement).one_or_none()
+    if row is None:
+        return _DagLimits(False, graph.dag.max_active_runs, graph.dag.max_active_tasks)
+    return _DagLimits(row.is_paused, row.max_active_runs, row.max_active_tasks)
+
+
+def _may_start(session: Session, run: DagRun, max_active_runs: int) -> bool:
+    """Room under ``max_active_runs`` for this run, queued runs ahead of it going first."""
+    running = session.scalar(
+        select(func.count())
+        .select_from(DagRun)
+        .where(DagRun.dag_id == run.dag_id, DagRun.state == DagRunState.RUNNING)
+    )
+    ahead = session.scalar(
+        select(func.count())
+        .select_from(DagRun)
+        .where(
+            DagRun.dag_id == run.dag_id,
+            DagRun.state == DagRunState.QUEUED,
+            tuple_(DagRun.run_after, DagRun.id) < tuple_(run.run_after, run.id),
+        )
+    )
+    return (running or 0) + (ahead or 0) < max_active_runs
+
+
+def _start(session: Session, run: DagRun, now: dt.datetime) -> None:
+    transition(
+        session,
+        DagRun,
+        {"id": run.id},
+        DagRunState.QUEUED,
+        {"state": DagRunState.RUNNING, "start_date": now},
+    )
+    set_committed_value(run, "state", DagRunState.RUNNING)
+    set_committed_value(run, "start_date", now)
+
+
+def _queue_run(
+    session: Session,
+    run: DagRun,
+    graph: DagGraph,
+    rows: list[TiRow],
+    limits: _DagLimits,
+    now: dt.datetime,
+) -> list[str]:
+    candidates = []
+    for row in rows:
+        if row.state is not TIS.SCHEDULED:
+            continue
+        task = graph.tasks[row.task_id]
+        candidates.append(
+            Candidate(
+                ti_id=row.id,
+                dag_id=run.dag_id,
+                run_id=run.run_id,
+                task_id=row.task_id,
+                map_index=row.map_index,
+                pool=row.pool,
+                pool_slots=row.pool_slots,
+                priority_weight=row.priority_weight,
+                run_after=run.run_after,
+                max_active_tasks=limits.max_active_tasks,
+                max_active_tis_per_dagrun=task.max_active_tis_per_dagrun,
+                max_active_tis_per_dag=task.max_active_tis_per_dag,
+            )
+        )
+    queued = queue_candidates(session, candidates, now)
+    done = set(queued)
+    for row in rows:
+        if row.id in done:
+            row.state = row.original_state = TIS.QUEUED
+    return queued

@@ -1,0 +1,190 @@
+"""Task instances of one run as plain rows in memory, and writing back what changed, in bulk.
+
+A scheduling pass reads every task instance of the run in one query, decides in memory, then
+writes the differences with one ``UPDATE … WHERE id IN (…) AND state = <old>`` per kind of change
+and one multi-row ``INSERT`` for new instances: the number of statements depends on how many
+*kinds* of change there were, never on how many task instances changed (DESIGN §7). The rows are
+not ORM objects, so nothing is left stale in the caller's identity map.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import CursorResult, insert, select, update
+from sqlalchemy.orm import Session
+
+from airlock.db import TaskInstance, new_task_instance_id
+from airlock.models.dag import SerializedTask
+from airlock.models.states import TaskInstanceState as TIS
+
+log = logging.getLogger(__name__)
+
+#: Bound on ids per ``IN (…)`` list (SQLite allows 32766 parameters per statement).
+CHUNK = 500
+
+
+@dataclass(slots=True)
+class TiRow:
+    id: str
+    task_id: str
+    map_index: int
+    state: TIS | None
+    try_number: int = 0
+    max_tries: int = 0
+    next_retry_at: dt.datetime | None = None
+    pool: str = "default_pool"
+    pool_slots: int = 1
+    priority_weight: int = 1
+    #: What the row was when read (to write only differences, conditionally).
+    original_state: TIS | None = None
+    original_map_index: int = -1
+    is_new: bool = False
+    #: Why the pass set this state, when it is not obvious (a failed expansion).
+    reason: str | None = field(default=None, compare=False)
+
+    @property
+    def changed(self) -> bool:
+        return self.state != self.original_state or self.map_index != self.original_map_index
+
+
+_COLUMNS = (
+    TaskInstance.id,
+    TaskInstance.task_id,
+    TaskInstance.map_index,
+    TaskInstance.state,
+    TaskInstance.try_number,
+    TaskInstance.max_tries,
+    TaskInstance.next_retry_at,
+    TaskInstance.pool,
+    TaskInstance.pool_slots,
+    TaskInstance.priority_weight,
+)
+
+
+def load_rows(session: Session, dag_id: str, run_id: str) -> list[TiRow]:
+    result = session.execute(
+        select(*_COLUMNS).where(TaskInstance.dag_id == dag_id, TaskInstance.run_id == run_id)
+    )
+    return [
+        TiRow(
+            id=r.id,
+            task_id=r.task_id,
+            map_index=r.map_index,
+            state=r.state,
+            try_number=r.try_number,
+            max_tries=r.max_tries,
+            next_retry_at=r.next_retry_at,
+            pool=r.pool,
+            pool_slots=r.pool_slots,
+            priority_weight=r.priority_weight,
+            original_state=r.state,
+            original_map_index=r.map_index,
+        )
+        for r in result
+    ]
+
+
+def new_row(task: SerializedTask, map_index: int) -> TiRow:
+    return TiRow(
+        id=new_task_instance_id(),
+        task_id=task.task_id,
+        map_index=map_index,
+        state=None,
+        max_tries=task.retries,
+        pool=task.pool,
+        pool_slots=task.pool_slots,
+        priority_weight=task.priority_weight_total,
+        original_map_index=map_index,
+        is_new=True,
+    )
+
+
+def insert_rows(
+    session: Session,
+    rows: Iterable[TiRow],
+    *,
+    dag_id: str,
+    run_id: str,
+    dag_version_id: int,
+    tasks: Mapping[str, SerializedTask],
+    now: dt.datetime,
+) -> None:
+    values = []
+    for row in rows:
+        task = tasks[row.task_id]
+        values.append(
+            {
+                "id": row.id,
+                "dag_id": dag_id,
+                "run_id": run_id,
+                "task_id": row.task_id,
+                "map_index": row.map_index,
+                "state": row.state,
+                "try_number": 0,
+                "max_tries": row.max_tries,
+                "pool": row.pool,
+                "pool_slots": row.pool_slots,
+                "queue": task.queue,
+                "priority_weight": row.priority_weight,
+                "operator": task.operator_name,
+                "dag_version_id": dag_version_id,
+                **_terminal_dates(row.state, now),
+            }
+        )
+        row.original_state = row.state
+        row.original_map_index = row.map_index
+        row.is_new = False
+    if values:
+        session.execute(insert(TaskInstance), values)
+
+
+def _terminal_dates(state: TIS | None, now: dt.datetime) -> dict[str, Any]:
+    if state is TIS.SUCCESS:  # an empty task: done without running
+        return {"start_date": now, "end_date": now, "duration": 0.0}
+    if state in (TIS.SKIPPED, TIS.UPSTREAM_FAILED, TIS.FAILED, TIS.REMOVED):
+        return {"end_date": now}
+    return {}
+
+
+def write_changes(session: Session, rows: Sequence[TiRow], now: dt.datetime) -> int:
+    """Write the state (and map index) changes of existing rows; the number of rows moved."""
+    groups: dict[tuple[TIS | None, TIS | None, bool], list[TiRow]] = defaultdict(list)
+    for row in rows:
+        if not row.is_new and row.changed:
+            remapped = row.map_index != row.original_map_index
+            groups[(row.original_state, row.state, remapped)].append(row)
+    moved = 0
+    for (old, new, remapped), members in groups.items():
+        values: dict[str, Any] = {"state": new, **_terminal_dates(new, now)}
+        if remapped:  # a mapped task's placeholder (map index -1) becomes its index 0
+            values["map_index"] = 0
+        for start in range(0, len(members), CHUNK):
+            chunk = members[start : start + CHUNK]
+            ids = [row.id for row in chunk]
+            state_is = TaskInstance.state.is_(None) if old is None else TaskInstance.state == old
+            result = session.execute(
+                update(TaskInstance)
+                .where(TaskInstance.id.in_(ids), state_is)
+                .values(values)
+                .execution_options(synchronize_session=False)
+            )
+            assert isinstance(result, CursorResult)
+            moved += result.rowcount
+            if result.rowcount != len(ids):
+                log.warning(
+                    "%d of %d task instances left state %s before the scheduler moved them to %s",
+                    len(ids) - result.rowcount,
+                    len(ids),
+                    old,
+                    new,
+                )
+        for row in members:
+            row.original_state = row.state
+            row.original_map_index = row.map_index
+    return moved

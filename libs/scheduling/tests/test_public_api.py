@@ -1,0 +1,41 @@
+"""The package's public names are pinned: changing them is a decision, not an accident."""
+
+from __future__ import annotations
+
+import airlock.scheduling
+
+
+def test_exported_names() -> None:
+    assert sorted(airlock.scheduling.__all__) == [
+        "DagCache",
+        "DagGraph",
+        "DagNotFound",
+        "DagRunExists",
+        "DagStale",
+        "DagVersionNotFound",
+        "DataInterval",
+        "Decision",
+        "NextRun",
+        "ScheduleResult",
+        "SchedulingError",
+        "StateConflict",
+        "TaskInstanceNotFound",
+        "TaskNotInDag",
+        "UpstreamCounts",
+        "add_queue_listener",
+        "create_dag_run",
+        "decide",
+        "expire_claims",
+        "fail_timed_out",
+        "fail_zombies",
+        "finish_task",
+        "needs_scheduling",
+        "next_run_info",
+        "queue_scheduled",
+        "remove_queue_listener",
+        "retry_delay_s",
+        "schedule_run",
+        "try_lock_run",
+    ]
+    for name in airlock.scheduling.__all__:
+        assert getattr(airlock.scheduling, name) is not None

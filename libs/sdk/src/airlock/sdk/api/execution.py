@@ -1,0 +1,260 @@
+"""Client for the Execution API: what a worker and its task supervisors say to Airlock.
+
+A worker builds one with its worker token to poll for workloads; a supervisor builds one per
+task with the workload's task token (or calls :meth:`ExecutionClient.set_token`). A heartbeat
+reply that carries a refreshed token is adopted here, so the caller never holds an expiring one.
+
+Every call is retried with backoff on connection errors, 429 and 5xx answers; the server makes
+each of them idempotent (DESIGN §8). A 409 is never retried: it means the task's state moved
+elsewhere, and the caller must act on that (stop, or report it), not insist.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Collection
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+import msgspec
+
+from airlock.models.execution import (
+    DagRunInfo,
+    Heartbeat,
+    HeartbeatReply,
+    LogBatch,
+    TaskOutcome,
+    TaskRunContext,
+    TaskStart,
+    TaskStateReply,
+    TriggerDagRun,
+    VariableWrite,
+    WorkloadBatch,
+    WorkloadRequest,
+    XComValue,
+)
+from airlock.models.secrets import ConnectionInfo, VariableValue
+from airlock.sdk.api._http import _problem
+from airlock.sdk.api.errors import ApiError
+
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+#: Extra read time a long-poll gets beyond what it asked the server to wait.
+LONG_POLL_MARGIN_S = 10.0
+
+
+class ExecutionClient:
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        timeout_s: float = 30.0,
+        retries: int = 5,
+        backoff_s: float = 0.2,
+        max_backoff_s: float = 5.0,
+    ) -> None:
+        self._client = httpx.Client(
+            base_url=base_url.rstrip("/"),
+            headers={"User-Agent": "airlock-sdk"},
+            transport=transport,
+            timeout=timeout_s,
+        )
+        self._timeout_s = timeout_s
+        self._retries = retries
+        self._backoff_s = backoff_s
+        self._max_backoff_s = max_backoff_s
+        self.set_token(token)
+
+    # --- workers ---------------------------------------------------------------------------
+
+    def next_workloads(self, request: WorkloadRequest) -> WorkloadBatch:
+        """Wait up to ``request.wait_s`` for queued tasks (needs a worker token)."""
+        timeout = httpx.Timeout(self._timeout_s, read=request.wait_s + LONG_POLL_MARGIN_S)
+        response = self._request("POST", "/execution/workloads/next", body=request, timeout=timeout)
+        return msgspec.json.decode(response.content, type=WorkloadBatch)
+
+    # --- the task's own instance (task token) ----------------------------------------------
+
+    def start(self, ti_id: str, start: TaskStart) -> TaskRunContext:
+        response = self._request("PATCH", f"{_ti(ti_id)}/run", body=start)
+        return msgspec.json.decode(response.content, type=TaskRunContext)
+
+    def heartbeat(self, ti_id: str, beat: Heartbeat) -> HeartbeatReply:
+        response = self._request("PUT", f"{_ti(ti_id)}/heartbeat", body=beat)
+        reply = msgspec.json.decode(response.content, type=HeartbeatReply)
+        if reply.token:
+            self.set_token(reply.token)
+        return reply
+
+    def finish(self, ti_id: str, outcome: TaskOutcome) -> TaskStateReply:
+        response = self._request("PATCH", f"{_ti(ti_id)}/state", body=outcome)
+        return msgspec.json.decode(response.content, type=TaskStateReply)
+
+    def send_logs(self, ti_id: str, batch: LogBatch) -> None:
+        self._request("POST", f"{_ti(ti_id)}/logs", body=batch)
+
+    def push_xcom(self, ti_id: str, key: str, value: Any) -> None:
+        self._request(
+            "PUT", f"{_ti(ti_id)}/xcoms/{_seg(key)}", body=XComValue(key=key, value=value)
+        )
+
+    # --- reads and writes within the task's bundle -----------------------------------------
+
+    def pull_xcom(
+        self,
+        dag_id: str,
+        run_id: str,
+        task_id: str,
+        key: str = "return_value",
+        map_index: int | None = None,
+    ) -> Any:
+        """The value, or None when there is none; for a mapped task without ``map_index``, the
+        list of all its instances' values."""
+        path = f"/execution/xcoms/{_seg(dag_id)}/{_seg(run_id)}/{_seg(task_id)}/{_seg(key)}"
+        params = {} if map_index is None else {"map_index": map_index}
+        response = self._request("GET", path, params=params, accept={404})
+        if response.status_code == 404:
+            return None
+        return msgspec.json.decode(response.content, type=XComValue).value
+
+    def get_variable(self, key: str) -> str | None:
+        response = self._request("GET", f"/execution/variables/{_seg(key)}", accept={404})
+        if response.status_code == 404:
+            return None
+        return msgspec.json.decode(response.content, type=VariableValue).value
+
+    def set_variable(self, key: str, value: str, description: str | None = None) -> None:
+        self._request(
+            "PUT",
+            f"/execution/variables/{_seg(key)}",
+            body=VariableWrite(value=value, description=description),
+        )
+
+    def delete_variable(self, key: str) -> None:
+        """Delete the variable; one that does not exist (for this bundle) is already gone."""
+        self._request("DELETE", f"/execution/variables/{_seg(key)}", accept={404})
+
+    def get_connection(self, conn_id: str) -> ConnectionInfo | None:
+        response = self._request("GET", f"/execution/connections/{_seg(conn_id)}", accept={404})
+        if response.status_code == 404:
+            return None
+        return msgspec.json.decode(response.content, type=ConnectionInfo)
+
+    def get_dag_run(self, dag_id: str, run_id: str) -> DagRunInfo | None:
+        response = self._request(
+            "GET", f"/execution/dag-runs/{_seg(dag_id)}/{_seg(run_id)}", accept={404}
+        )
+        if response.status_code == 404:
+            return None
+        return msgspec.json.decode(response.content, type=DagRunInfo)
+
+    def previous_dag_run(
+        self, dag_id: str, before_run_id: str, state: str | None = None
+    ) -> DagRunInfo | None:
+        params = {"before": before_run_id} | ({"state": state} if state else {})
+        response = self._request(
+            "GET", f"/execution/dag-runs/{_seg(dag_id)}/previous", params=params, accept={404}
+        )
+        if response.status_code == 404:
+            return None
+        return msgspec.json.decode(response.content, type=DagRunInfo)
+
+    def trigger_dag_run(self, dag_id: str, request: TriggerDagRun) -> DagRunInfo:
+        """Create a run of another DAG of this bundle.
+
+        The run id is chosen here when not given, so a retry after a lost answer finds the run
+        the first attempt made (and returns it) instead of creating a second one.
+        """
+        if request.run_id is None:
+            when = request.logical_date or dt.datetime.now(dt.UTC)
+            request = msgspec.structs.replace(request, run_id=f"manual__{when.isoformat()}")
+        path = f"/execution/dag-runs/{_seg(dag_id)}"
+        response, attempts = self._call("POST", path, body=request, accept={409})
+        if response.status_code == 409:
+            assert request.run_id is not None
+            earlier = self.get_dag_run(dag_id, request.run_id) if attempts > 1 else None
+            if earlier is None:
+                raise _error("POST", response)
+            return earlier
+        return msgspec.json.decode(response.content, type=DagRunInfo)
+
+    # --- plumbing --------------------------------------------------------------------------
+
+    def set_token(self, token: str) -> None:
+        self._token = token
+        self._client.headers["Authorization"] = f"Bearer {token}"
+
+    @property
+    def token(self) -> str:
+        return self._token
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> ExecutionClient:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        params: dict[str, Any] | None = None,
+        timeout: httpx.Timeout | None = None,
+        accept: Collection[int] = (),
+    ) -> httpx.Response:
+        return self._call(method, path, body=body, params=params, timeout=timeout, accept=accept)[0]
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        params: dict[str, Any] | None = None,
+        timeout: httpx.Timeout | None = None,
+        accept: Collection[int] = (),
+    ) -> tuple[httpx.Response, int]:
+        """Send with retries; return the response and how many attempts it took. Statuses in
+        ``accept`` are returned rather than raised."""
+        content = msgspec.json.encode(body) if body is not None else None
+        headers = {"Content-Type": "application/json"} if content is not None else None
+        options: dict[str, Any] = {} if timeout is None else {"timeout": timeout}
+        delay = self._backoff_s
+        for attempt in range(1, self._retries + 2):
+            last = attempt > self._retries
+            try:
+                response = self._client.request(
+                    method, path, content=content, params=params, headers=headers, **options
+                )
+            except httpx.TransportError:
+                if last:
+                    raise
+            else:
+                status = response.status_code
+                if status < 400 or status in accept:
+                    return response, attempt
+                if status not in RETRY_STATUSES or last:
+                    raise _error(method, response)
+            time.sleep(delay)
+            delay = min(delay * 2, self._max_backoff_s)
+        raise AssertionError("unreachable")
+
+
+def _error(method: str, response: httpx.Response) -> ApiError:
+    return ApiError(method, str(response.url), response.status_code, _problem(response))
+
+
+def _ti(ti_id: str) -> str:
+    return f"/execution/task-instances/{_seg(ti_id)}"
+
+
+def _seg(value: str) -> str:
+    return quote(value, safe="")

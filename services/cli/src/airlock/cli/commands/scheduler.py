@@ -1,0 +1,45 @@
+"""``airlock scheduler``: run the scheduler loop against the metadata DB (control zone only)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import threading
+from typing import Any
+
+from airlock.core.settings import load_settings
+
+
+def register(sub: Any) -> None:
+    parser = sub.add_parser(
+        "scheduler", help="create DAG runs and queue their tasks (control zone: needs the DB)"
+    )
+    parser.add_argument(
+        "--once", action="store_true", help="make one pass, print what it did and exit"
+    )
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from airlock.db.database import Database
+    from airlock.scheduler import Scheduler
+
+    settings = load_settings()
+    url = settings.database_url()
+    logging.basicConfig(
+        level=settings.logging.level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    database = Database(url, sqlite_busy_timeout_ms=settings.database.sqlite_busy_timeout_ms)
+    scheduler = Scheduler.from_settings(settings, database.sessions)
+    try:
+        if args.once:
+            print(scheduler.run_once())
+            return 0
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        signal.signal(signal.SIGINT, lambda *_: stop.set())
+        scheduler.run_forever(stop)
+        return 0
+    finally:
+        database.close()

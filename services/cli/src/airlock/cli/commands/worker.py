@@ -1,0 +1,92 @@
+"""``airlock worker``: run tasks pulled from the Execution API (execution zone, no DB)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import threading
+from pathlib import Path
+from typing import Any
+
+from airlock.cli.errors import CliError
+from airlock.core.settings import load_settings
+
+
+def register(sub: Any) -> None:
+    parser = sub.add_parser(
+        "worker", help="pull tasks from the Execution API and run them in supervised processes"
+    )
+    parser.add_argument(
+        "--concurrency", type=int, help="tasks run at once (default: [worker] concurrency)"
+    )
+    parser.add_argument(
+        "--queues", help="comma-separated queues to take tasks from (default: [worker] queues)"
+    )
+    parser.add_argument("--name", help="this worker's name (default: [worker] name, else host-pid)")
+    parser.add_argument(
+        "--task-memory-mb",
+        type=float,
+        help="kill a task whose process uses more resident memory than this (default: no limit)",
+    )
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from airlock.sdk.api import ApiError
+    from airlock.worker.hardening import forget_environment_variable, protect_memory
+    from airlock.worker.supervisor import Worker, WorkerRefused
+
+    settings = load_settings()
+    config = settings.worker
+    token = _token(config.token, config.token_file)
+    # Tasks run as this user: keep the token out of what they could read of this process.
+    forget_environment_variable("AIRLOCK_WORKER__TOKEN")
+    protect_memory()
+    concurrency = args.concurrency if args.concurrency is not None else config.concurrency
+    if concurrency < 1:
+        raise CliError(f"--concurrency must be at least 1, got {concurrency}")
+    queues = [q.strip() for q in args.queues.split(",") if q.strip()] if args.queues else None
+    for name, folder in config.bundles.items():
+        if not Path(folder).expanduser().is_dir():
+            raise CliError(f"[worker] bundles: folder {folder} of bundle {name!r} does not exist")
+    logging.basicConfig(
+        level=settings.logging.level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    worker = Worker(
+        api_url=config.api_url,
+        token=token,
+        name=args.name or config.name,
+        queues=queues or config.queues,
+        concurrency=concurrency,
+        bundles=config.bundles,
+        heartbeat_s=config.heartbeat_s,
+        log_batch_s=config.log_batch_s,
+        # A [worker] task_memory_mb setting, once the settings have one, is the default.
+        task_memory_limit_mb=args.task_memory_mb or getattr(config, "task_memory_mb", None),
+    )
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    try:
+        worker.run(stop)
+    except WorkerRefused as exc:
+        raise CliError(str(exc)) from None
+    except ApiError as exc:
+        raise CliError(f"the Execution API refused the worker: {exc}") from None
+    return 0
+
+
+def _token(inline: str | None, file: str | None) -> str:
+    if file:
+        try:
+            return Path(file).expanduser().read_text().strip()
+        except OSError as exc:
+            raise CliError(f"cannot read [worker] token_file {file}: {exc}") from None
+    if inline:
+        return inline
+    raise CliError(
+        "the worker needs a worker token: set [worker] token_file or AIRLOCK_WORKER__TOKEN "
+        "(issue one with `airlock tokens issue --kind worker`)"
+    )

@@ -1,0 +1,113 @@
+"""Variables for running tasks: read, write and delete those of the task's bundle and the global
+ones (no bundle). A variable of another bundle answers 404 to every verb, exactly as a missing
+one, so its existence never leaks and it can never be overwritten.
+
+A variable a task creates belongs to the task's bundle. Values are encrypted at rest.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, delete, get, put
+from litestar.datastructures import State
+from litestar.di import NamedDependency
+from litestar.params import JSONBody
+from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy import delete as sql_delete
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from airlock.core.http import Problem, require_kind
+from airlock.core.tokens import TokenKind
+from airlock.db import SecretBox, Variable
+from airlock.execution.access import Ident, token_bundle
+from airlock.models.execution import VariableWrite
+from airlock.models.secrets import VariableValue
+
+
+def _visible(bundle: str) -> ColumnElement[bool]:
+    return or_(Variable.bundle_name.is_(None), Variable.bundle_name == bundle)
+
+
+def _not_found(key: str, bundle: str) -> Problem:
+    return Problem(
+        404, f"variable {key!r} does not exist for bundle {bundle!r}", slug="variable-not-found"
+    )
+
+
+class VariableController(Controller):
+    path = "/variables/{key:str}"
+    tags = ["variables"]
+    guards = [require_kind(TokenKind.TASK)]
+
+    @get("/", operation_id="GetVariableForTask", sync_to_thread=True)
+    def get_variable(
+        self,
+        request: Request[Any, Any, Any],
+        key: Ident,
+        session: NamedDependency[Session],
+        state: State,
+    ) -> VariableValue:
+        bundle = token_bundle(request)
+        row = session.scalar(select(Variable).where(Variable.key == key, _visible(bundle)))
+        if row is None:
+            raise _not_found(key, bundle)
+        box: SecretBox = state["secret_box"]
+        return VariableValue(key=key, value=row.get_value(box))
+
+    @put("/", operation_id="SetVariableFromTask", sync_to_thread=True, status_code=204)
+    def set_variable(
+        self,
+        request: Request[Any, Any, Any],
+        key: Ident,
+        data: JSONBody[VariableWrite],
+        session: NamedDependency[Session],
+        state: State,
+    ) -> None:
+        """Create the variable in the task's bundle, or update it where the task may see it.
+
+        One ``INSERT … ON CONFLICT DO UPDATE … WHERE visible``: concurrent writers cannot race
+        into another bundle's variable.
+        """
+        bundle = token_bundle(request)
+        box: SecretBox = state["secret_box"]
+        row = Variable(key=key, bundle_name=bundle, description=data.description)
+        row.set_value(data.value, box)
+        dialect = session.get_bind().dialect.name
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        statement = insert(Variable).values(
+            key=key,
+            value=row.value,
+            description=data.description,
+            bundle_name=bundle,
+            is_encrypted=row.is_encrypted,
+        )
+        upsert = statement.on_conflict_do_update(
+            index_elements=[Variable.key],
+            set_={
+                "value": statement.excluded.value,
+                "is_encrypted": statement.excluded.is_encrypted,
+                "description": func.coalesce(statement.excluded.description, Variable.description),
+            },
+            where=_visible(bundle),
+        ).returning(Variable.key)
+        if session.scalar(upsert) is None:
+            session.rollback()
+            raise _not_found(key, bundle)
+        session.commit()
+
+    @delete("/", operation_id="DeleteVariableFromTask", sync_to_thread=True, status_code=204)
+    def delete_variable(
+        self, request: Request[Any, Any, Any], key: Ident, session: NamedDependency[Session]
+    ) -> None:
+        bundle = token_bundle(request)
+        gone = session.scalar(
+            sql_delete(Variable)
+            .where(Variable.key == key, _visible(bundle))
+            .returning(Variable.key)
+        )
+        if gone is None:
+            session.rollback()
+            raise _not_found(key, bundle)
+        session.commit()

@@ -1,0 +1,293 @@
+"""Workload hand-out: what a worker's long-poll claims, in which order, how fast it wakes, and
+that no task is ever handed to two polls."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+
+from airlock.core.tokens import TokenKind
+from airlock.core.tokens.verifier import verifier_from_settings
+from airlock.db import TaskInstance, Worker
+from airlock.execution.notifier import work_queued
+from airlock.models.states import DagRunState, TaskInstanceState
+
+from .conftest import ExecEnv, task
+
+
+def poll(env: ExecEnv, token: str | None = None, **request: Any) -> list[dict[str, Any]]:
+    body = {"worker": "w1", "wait_s": 0} | request
+    response = env.call("POST", "/workloads/next", token or env.worker_token(), body)
+    assert response.status_code == 200, response.text
+    workloads: list[dict[str, Any]] = response.json()["workloads"]
+    return workloads
+
+
+def test_claims_by_priority_then_queue_time_only_from_requested_queues(env: ExecEnv) -> None:
+    env.add_dag("prio", tasks=[task(f"t{i}") for i in range(5)])
+    env.add_run("prio")
+    base = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    low = env.add_ti("prio", "t0", priority_weight=1, queued_at=base)
+    high = env.add_ti("prio", "t1", priority_weight=5, queued_at=base)
+    mid_late = env.add_ti("prio", "t2", priority_weight=3, queued_at=base + dt.timedelta(1))
+    mid_early = env.add_ti("prio", "t3", priority_weight=3, queued_at=base)
+    gpu = env.add_ti("prio", "t4", priority_weight=9, queue="gpu")
+
+    first = poll(env, slots=3)
+    assert [w["ti"]["id"] for w in first] == [high, mid_early, mid_late]
+    assert [w["ti"]["id"] for w in poll(env, slots=3)] == [low]
+    assert poll(env, slots=3) == []
+    assert [w["ti"]["id"] for w in poll(env, queues=["gpu", "other"])] == [gpu]
+
+
+def test_claim_records_the_worker_and_its_heartbeat(env: ExecEnv) -> None:
+    env.add_dag("claims")
+    env.add_run("claims")
+    ti_id = env.add_ti("claims")
+    poll(env, worker="box-7", queues=["default", "io"])
+    claimed = env.ti(ti_id)
+    assert claimed.claimed_by == "box-7"
+    assert claimed.claimed_at is not None
+    assert claimed.state is TaskInstanceState.QUEUED, "a claim is a lease, not a state"
+    (worker,) = env.rows(Worker, name="box-7")
+    assert worker.queues == ["default", "io"]
+    before = worker.last_heartbeat_at
+    poll(env, worker="box-7", queues=["default"])
+    (worker,) = env.rows(Worker, name="box-7")
+    assert worker.last_heartbeat_at > before
+    assert worker.queues == ["default"]
+
+
+def test_workload_describes_its_task_and_carries_a_token_bound_to_it(env: ExecEnv) -> None:
+    env.add_dag(
+        "described",
+        bundle="team-b",
+        tasks=[task("slow", execution_timeout=90.0), task("mapped")],
+    )
+    env.add_run("described", conf={"x": 1})
+    slow = env.add_ti("described", "slow", max_tries=2, pool="small")
+    for index in range(3):
+        env.add_ti("described", "mapped", map_index=index, priority_weight=0)
+
+    workloads = poll(env, slots=10)
+    by_task = {(w["ti"]["task_id"], w["ti"]["map_index"]): w for w in workloads}
+    assert len(by_task) == 4
+    first = by_task[("slow", -1)]
+    assert first["ti"] | {"id": None} == {
+        "id": None,
+        "dag_id": "described",
+        "run_id": "manual__1",
+        "task_id": "slow",
+        "map_index": -1,
+        "try_number": 1,
+        "max_tries": 2,
+        "queue": "default",
+        "pool": "small",
+    }
+    assert first["bundle"] == "team-b"
+    assert first["relative_fileloc"] == "described.py"
+    assert first["execution_timeout_s"] == 90.0
+    assert first["map_length"] is None
+    assert first["dag_run"]["conf"] == {"x": 1}
+    assert {by_task[("mapped", i)]["map_length"] for i in range(3)} == {3}
+
+    verifier = verifier_from_settings(
+        env.settings.public_key_path, issuer="airlock", leeway_s=0, is_revoked=None
+    )
+    claims = verifier.verify(first["token"], "execution")
+    assert claims.kind is TokenKind.TASK
+    assert (claims.sub, claims.dag_id, claims.run_id, claims.bundle) == (
+        slow,
+        "described",
+        "manual__1",
+        "team-b",
+    )
+    assert claims.exp - claims.iat == env.settings.execution.task_token_ttl_s
+
+
+@pytest.mark.parametrize("env_options", [{"claim_lease_s": "0.3"}])
+def test_a_claim_that_never_started_is_handed_out_again_after_its_lease(env: ExecEnv) -> None:
+    env.add_dag("lease")
+    env.add_run("lease")
+    ti_id = env.add_ti("lease")
+    assert [w["ti"]["id"] for w in poll(env, worker="dies")] == [ti_id]
+    assert poll(env, worker="lives") == []
+    time.sleep(0.4)
+    assert [w["ti"]["id"] for w in poll(env, worker="lives")] == [ti_id]
+    assert env.ti(ti_id).claimed_by == "lives"
+
+
+def test_a_claim_made_before_the_task_was_queued_again_does_not_hold(env: ExecEnv) -> None:
+    env.add_dag("requeued")
+    env.add_run("requeued")
+    now = dt.datetime.now(dt.UTC)
+    ti_id = env.add_ti(
+        "requeued", claimed_by="old-worker", claimed_at=now - dt.timedelta(seconds=5), queued_at=now
+    )
+    assert [w["ti"]["id"] for w in poll(env)] == [ti_id]
+
+
+def test_only_queued_tasks_are_handed_out(env: ExecEnv) -> None:
+    env.add_dag("states", tasks=[task(s) for s in ("a", "b", "c", "d")])
+    env.add_run("states")
+    env.add_ti("states", "a", state=TaskInstanceState.SCHEDULED)
+    env.add_ti("states", "b", state=TaskInstanceState.RUNNING)
+    env.add_ti("states", "c", state=None)
+    queued = env.add_ti("states", "d")
+    assert [w["ti"]["id"] for w in poll(env, slots=10)] == [queued]
+
+
+@pytest.mark.parametrize("env_options", [{"max_wait_s": "0.3"}])
+def test_an_empty_poll_waits_at_most_max_wait_s(env: ExecEnv) -> None:
+    started = time.monotonic()
+    assert poll(env, wait_s=30) == []
+    assert 0.25 <= time.monotonic() - started < 2
+
+
+def test_an_empty_poll_waits_wait_s(env: ExecEnv) -> None:
+    started = time.monotonic()
+    assert poll(env, wait_s=0.3) == []
+    assert 0.25 <= time.monotonic() - started < 2
+
+
+def _poll_in_background(env: ExecEnv, wait_s: float) -> tuple[threading.Thread, dict[str, Any]]:
+    result: dict[str, Any] = {}
+
+    def run() -> None:
+        result["workloads"] = poll(env, wait_s=wait_s)
+        result["at"] = time.monotonic()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    time.sleep(0.3)  # the poll has found nothing and waits
+    return thread, result
+
+
+@pytest.mark.parametrize("env_options", [{"poll_interval_ms": "10000"}])
+def test_a_waiting_poll_wakes_at_once_when_this_process_queues_work(env: ExecEnv) -> None:
+    """The re-check interval is 10 s here: only the notifier can wake the poll in time."""
+    env.add_dag("wake", tasks=[task("warm-up"), task("t1")])
+    env.add_run("wake")
+    env.add_ti("wake", "warm-up")
+    assert len(poll(env)) == 1  # the first hand-out decodes the DAG; time the next one
+    thread, result = _poll_in_background(env, wait_s=20)
+    ti_id = env.add_ti("wake")
+    queued_at = time.monotonic()
+    work_queued.notify()
+    thread.join(10)
+    assert [w["ti"]["id"] for w in result["workloads"]] == [ti_id]
+    assert result["at"] - queued_at < 0.5  # the DB re-check is 10 s away
+
+
+@pytest.mark.parametrize("env_options", [{"poll_interval_ms": "50"}])
+def test_a_waiting_poll_finds_work_queued_by_another_process(env: ExecEnv) -> None:
+    """No notification (another process queued it): the DB re-check finds it."""
+    env.add_dag("recheck", tasks=[task("warm-up"), task("t1")])
+    env.add_run("recheck")
+    env.add_ti("recheck", "warm-up")
+    assert len(poll(env)) == 1  # the first hand-out decodes the DAG; time the next one
+    thread, result = _poll_in_background(env, wait_s=20)
+    ti_id = env.add_ti("recheck")
+    queued_at = time.monotonic()
+    thread.join(10)
+    assert [w["ti"]["id"] for w in result["workloads"]] == [ti_id]
+    assert result["at"] - queued_at < 1.0  # re-checks every 50 ms, out of a 20 s wait
+
+
+def test_concurrent_polls_never_receive_the_same_task(env: ExecEnv) -> None:
+    env.add_dag("race", tasks=[task(f"t{i}") for i in range(60)])
+    env.add_run("race")
+    ids = {env.add_ti("race", f"t{i}", priority_weight=i % 4) for i in range(60)}
+    tokens = [env.worker_token(f"w{n}") for n in range(8)]
+    barrier = threading.Barrier(len(tokens))
+
+    def drain(token: str) -> list[str]:
+        barrier.wait()
+        got: list[str] = []
+        while batch := poll(env, token, worker=token[-12:], slots=3, wait_s=0):
+            got += [w["ti"]["id"] for w in batch]
+        return got
+
+    with ThreadPoolExecutor(len(tokens)) as pool:
+        handed = [ti for got in pool.map(drain, tokens) for ti in got]
+    assert Counter(handed).most_common(1)[0][1] == 1, "a task was handed out twice"
+    assert set(handed) == ids
+    assert {ti.claimed_by for ti in env.rows(TaskInstance, dag_id="race")} <= {
+        t[-12:] for t in tokens
+    }
+
+
+def test_only_a_worker_token_gets_workloads(env: ExecEnv, expect_problem: Any) -> None:
+    env.add_dag("kinds")
+    env.add_run("kinds")
+    ti_id = env.add_ti("kinds")
+    body = {"worker": "w1", "wait_s": 0}
+    expect_problem(
+        env.call("POST", "/workloads/next", env.task_token(ti_id), body), 403, "task token"
+    )
+    assert env.ti(ti_id).claimed_by is None
+
+
+def test_a_worker_token_for_some_queues_may_not_ask_for_others(
+    env: ExecEnv, expect_problem: Any
+) -> None:
+    token = env.worker_token("w1", queues=["default"])
+    assert env.call("POST", "/workloads/next", token, {"worker": "w1", "wait_s": 0}).is_success
+    response = env.call(
+        "POST", "/workloads/next", token, {"worker": "w1", "queues": ["gpu"], "wait_s": 0}
+    )
+    expect_problem(response, 403, "'gpu'")
+
+
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        ({"worker": "w1", "slots": 0}, "slots"),
+        ({"worker": "w1", "wait_s": -1}, "wait_s"),
+        ({"worker": "w1", "queues": []}, "queues"),
+        ({"worker": ""}, "worker"),
+        ({"slots": 1}, "worker"),
+        ({"worker": "w1", "slots": "many"}, "slots"),
+    ],
+)
+def test_bad_requests_are_422(
+    env: ExecEnv, expect_problem: Any, body: dict[str, Any], says: str
+) -> None:
+    expect_problem(env.call("POST", "/workloads/next", env.worker_token(), body), 422, says)
+
+
+@pytest.mark.parametrize("env_options", [{"poll_interval_ms": "10000"}])
+def test_finishing_a_task_hands_the_next_one_to_a_waiting_poll_at_once(env: ExecEnv) -> None:
+    """Task hand-off: the success report queues the downstream task in the same transaction and
+    the commit wakes the waiting poll (the DB re-check is 10 s away)."""
+    env.add_dag(
+        "chain", tasks=[task("first", downstream=["second"]), task("second", upstream=["first"])]
+    )
+    trigger = env.call("POST", "/dag-runs/chain", _any_task_token(env, "chain"), {"run_id": "r1"})
+    assert trigger.status_code == 201, trigger.text
+    (first,) = poll(env)
+    assert first["ti"]["task_id"] == "first"
+    ti_id, token = first["ti"]["id"], first["token"]
+    start = {"hostname": "h", "pid": 1, "start_date": dt.datetime.now(dt.UTC).isoformat()}
+    assert env.call("PATCH", f"/task-instances/{ti_id}/run", token, start).status_code == 200
+
+    thread, result = _poll_in_background(env, wait_s=20)
+    done = {"state": "success", "end_date": dt.datetime.now(dt.UTC).isoformat()}
+    finished = env.call("PATCH", f"/task-instances/{ti_id}/state", token, done)
+    reported_at = time.monotonic()
+    assert finished.json() == {"state": "success"}
+    thread.join(10)
+    assert [w["ti"]["task_id"] for w in result["workloads"]] == ["second"]
+    assert result["at"] - reported_at < 0.5
+
+
+def _any_task_token(env: ExecEnv, dag_id: str) -> str:
+    """A task token of the DAG's bundle (trigger needs one); its task instance is irrelevant."""
+    env.add_run(dag_id, "seed", state=DagRunState.SUCCESS)
+    return env.task_token(env.add_ti(dag_id, "first", "seed", state=TaskInstanceState.SUCCESS))

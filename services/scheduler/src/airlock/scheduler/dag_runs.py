@@ -1,0 +1,166 @@
+"""Time-scheduled DAG runs: keep each DAG's ``next_dagrun*`` columns right, create runs when due.
+
+``dag.next_dagrun_create_after`` is the one column the loop asks "is anything due?" of (it is
+indexed with ``is_paused`` and ``is_stale``). It is computed from the DAG's latest version and its
+latest *scheduled* run (:func:`airlock.scheduling.next_run_info`) whenever the scheduler sees a
+DAG it has not computed yet, a new version of it, or a DAG that was unpaused (so a DAG without
+catch-up resumes at its latest tick, not at the one it was paused on). A DAG with no time-based
+schedule gets ``NULL`` and is never due.
+
+Creating a due run: the DAG row is locked (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so two
+schedulers never create the same run), the run is created unless the DAG already has
+``max_active_runs`` queued or running runs (one, for ``@continuous``), and ``next_dagrun*`` moves
+on to the following tick. A run id that already exists (a manual run took it) is skipped over.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from airlock.db import Dag, DagRun
+from airlock.models.dag import ContinuousSchedule
+from airlock.models.states import DagRunState, DagRunType
+from airlock.scheduling import DagCache, DagRunExists, create_dag_run, next_run_info
+
+log = logging.getLogger(__name__)
+
+_NO_NEXT_RUN: dict[str, Any] = {
+    "next_dagrun": None,
+    "next_dagrun_data_interval_start": None,
+    "next_dagrun_data_interval_end": None,
+    "next_dagrun_create_after": None,
+}
+
+
+class NextRunTracker:
+    """Remembers, per DAG, the (version, paused) its ``next_dagrun*`` were computed for."""
+
+    def __init__(self, cache: DagCache) -> None:
+        self._cache = cache
+        self._computed: dict[str, tuple[int, bool]] = {}
+
+    def refresh(self, session: Session, now: dt.datetime) -> int:
+        """Recompute ``next_dagrun*`` of DAGs that are new, changed or unpaused; how many."""
+        rows = session.execute(
+            select(Dag.dag_id, Dag.latest_version_id, Dag.is_paused).where(
+                Dag.latest_version_id.is_not(None), Dag.is_stale.is_(False)
+            )
+        ).all()
+        updated = 0
+        for dag_id, version_id, is_paused in rows:
+            if version_id is None:
+                continue
+            key = (version_id, is_paused)
+            if self._computed.get(dag_id) == key:
+                continue
+            if not is_paused:
+                set_next_run(session, self._cache, dag_id, version_id, now)
+                updated += 1
+            self._computed[dag_id] = key
+        return updated
+
+
+def set_next_run(
+    session: Session,
+    cache: DagCache,
+    dag_id: str,
+    version_id: int,
+    now: dt.datetime,
+    *,
+    after: dt.datetime | None = None,
+) -> dt.datetime | None:
+    """Store the DAG's next time-based run after ``after`` (default: its latest scheduled run)."""
+    dag = cache.get(session, version_id)
+    if after is None:
+        after = session.scalar(
+            select(func.max(DagRun.run_after)).where(
+                DagRun.dag_id == dag_id, DagRun.run_type == DagRunType.SCHEDULED
+            )
+        )
+    info = next_run_info(dag, after, now=now)
+    values = _NO_NEXT_RUN
+    if info is not None:
+        values = {
+            "next_dagrun": info.logical_date,
+            "next_dagrun_data_interval_start": info.data_interval.start,
+            "next_dagrun_data_interval_end": info.data_interval.end,
+            "next_dagrun_create_after": info.run_after,
+        }
+    session.execute(
+        update(Dag)
+        .where(Dag.dag_id == dag_id)
+        .values(values)
+        .execution_options(synchronize_session=False)
+    )
+    return info.run_after if info else None
+
+
+def create_due_runs(
+    session: Session, cache: DagCache, now: dt.datetime, *, limit: int = 50
+) -> list[DagRun]:
+    """Create the runs that are due now; the caller commits."""
+    due = (
+        select(
+            Dag.dag_id,
+            Dag.latest_version_id,
+            Dag.max_active_runs,
+            Dag.next_dagrun,
+            Dag.next_dagrun_data_interval_start,
+            Dag.next_dagrun_data_interval_end,
+        )
+        .where(
+            Dag.is_paused.is_(False),
+            Dag.is_stale.is_(False),
+            Dag.next_dagrun_create_after <= now,
+        )
+        .order_by(Dag.next_dagrun_create_after)
+        .limit(limit)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        due = due.with_for_update(skip_locked=True)
+    created = []
+    for row in session.execute(due).all():
+        if row.latest_version_id is None or row.next_dagrun is None:
+            continue
+        dag = cache.get(session, row.latest_version_id)
+        room = 1 if isinstance(dag.schedule, ContinuousSchedule) else row.max_active_runs
+        if _active_runs(session, row.dag_id) >= room:
+            continue
+        interval = (row.next_dagrun_data_interval_start, row.next_dagrun_data_interval_end)
+        try:
+            run = create_dag_run(
+                session,
+                row.dag_id,
+                run_type=DagRunType.SCHEDULED,
+                logical_date=row.next_dagrun,
+                data_interval=interval if None not in interval else None,
+                triggered_by="scheduler",
+                dag_cache=cache,
+                now=now,
+            )
+            created.append(run)
+            log.info("created run %s of %s", run.run_id, row.dag_id)
+        except DagRunExists as exc:
+            log.info("not creating a scheduled run: %s", exc)
+        after = row.next_dagrun_data_interval_end or row.next_dagrun
+        set_next_run(session, cache, row.dag_id, row.latest_version_id, now, after=after)
+    return created
+
+
+def _active_runs(session: Session, dag_id: str) -> int:
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(DagRun)
+            .where(
+                DagRun.dag_id == dag_id,
+                DagRun.state.in_([DagRunState.QUEUED, DagRunState.RUNNING]),
+            )
+        )
+        or 0
+    )

@@ -1,0 +1,90 @@
+"""What the supervisor does for a task process that asks: one Execution API call per request.
+
+The task process sends requests over its channel (:mod:`airlock.sdk.execution_time.protocol`);
+:func:`answer` makes the call with the task's own client — the token never leaves the supervisor —
+and turns the result, or the refusal, into the reply frame. The API scopes every call to the
+task's token (its own task instance for writes, its bundle for reads), so the supervisor needs no
+policy of its own: a task asking for something it may not have gets the API's 403 as an error.
+"""
+
+from __future__ import annotations
+
+import httpx
+
+from airlock.models.execution import TaskInstanceRef, TriggerDagRun
+from airlock.sdk.api import ApiError, ExecutionClient
+from airlock.sdk.execution_time.protocol import (
+    Ack,
+    ConnectionReply,
+    DagRunReply,
+    DeleteVariable,
+    ErrorReply,
+    GetConnection,
+    GetDagRunState,
+    GetVariable,
+    PullXCom,
+    PushXCom,
+    SetVariable,
+    TaskRequest,
+    ToTask,
+    TriggerRun,
+    VariableReply,
+    XComReply,
+)
+
+
+def answer(client: ExecutionClient, ti: TaskInstanceRef, request: TaskRequest) -> ToTask:
+    """The reply to ``request``; API refusals and outages become an :class:`ErrorReply`."""
+    try:
+        return _call(client, ti, request)
+    except ApiError as exc:
+        reason = (
+            "already_exists"
+            if isinstance(request, TriggerRun) and exc.status == 409
+            else ("not_found" if exc.status == 404 else "refused")
+        )
+        return ErrorReply(
+            message=f"the Execution API answered {exc.status}: {exc.detail}", reason=reason
+        )
+    except httpx.HTTPError as exc:
+        return ErrorReply(
+            message=f"the Execution API is unreachable from the worker ({exc!r}); try again later",
+            reason="unavailable",
+        )
+
+
+def _call(client: ExecutionClient, ti: TaskInstanceRef, request: TaskRequest) -> ToTask:
+    match request:
+        case GetVariable(key=key):
+            return VariableReply(value=client.get_variable(key))
+        case SetVariable(key=key, value=value, description=description):
+            client.set_variable(key, value, description)
+            return Ack()
+        case DeleteVariable(key=key):
+            client.delete_variable(key)
+            return Ack()
+        case GetConnection(conn_id=conn_id):
+            return ConnectionReply(connection=client.get_connection(conn_id))
+        case PushXCom(key=key, value=value):
+            client.push_xcom(ti.id, key, value)
+            return Ack()
+        case PullXCom():
+            value = client.pull_xcom(
+                request.dag_id, request.run_id, request.task_id, request.key, request.map_index
+            )
+            return XComReply(value=value)
+        case TriggerRun():
+            run = client.trigger_dag_run(
+                request.dag_id,
+                TriggerDagRun(
+                    run_id=request.run_id,
+                    conf=request.conf,
+                    logical_date=request.logical_date,
+                    reset_dag_run=request.reset_dag_run,
+                ),
+            )
+            return DagRunReply(run_id=run.run_id, state=str(run.state))
+        case GetDagRunState(dag_id=dag_id, run_id=run_id):
+            info = client.get_dag_run(dag_id, run_id)
+            return DagRunReply(run_id=run_id, state=str(info.state) if info is not None else None)
+    raise AssertionError(f"unhandled request {type(request).__name__}")

@@ -1,0 +1,250 @@
+"""The worker's supervisor: pulls workloads and runs each task in a process that holds no token.
+
+Three kinds of process make a worker:
+
+- this **supervisor** (``airlock worker``): it holds the worker token, long-polls
+  ``POST /execution/workloads/next`` for as many tasks as it has free slots, and for each task
+  makes every API call with that task's own token (:mod:`airlock.worker.task_run`);
+- the **zygote** (:mod:`airlock.worker.zygote`), started with an environment scrubbed of
+  everything of Airlock's, which has the SDK imported and forks task processes on request;
+- one **task process** per running task, which runs user code and can reach Airlock only by
+  asking the supervisor over a private socket.
+
+Why the task never sees its token: a token in a task's environment, arguments or memory can be
+read by the task's code, by any library it imports and by anything it starts, and used to act as
+that task (or, for the worker token, to take other tasks' workloads). So the token stays where
+user code never runs: the supervisor. The task process is forked from the zygote, which was
+started without any token and never received one; the supervisor sends it only what the task
+needs to run and the answers to its requests. The ``airlock worker`` command also keeps the
+supervisor's own memory and environment out of reach of same-user tasks
+(:mod:`airlock.worker.hardening`).
+
+The worker holds no DB URL and never imports the DB layer (ADR 0001, 0003).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+
+from airlock.models.execution import Workload, WorkloadRequest
+from airlock.sdk.api import ApiError, ExecutionClient
+from airlock.worker.task_run import TaskRun, TaskRunConfig
+from airlock.worker.zygote_client import ZygoteClient
+
+log = logging.getLogger("airlock.worker")
+
+#: How long one poll may wait on the server; a stopping worker waits for the last one.
+POLL_WAIT_S = 5.0
+#: Back-off while the Execution API is unreachable.
+RECONNECT_MIN_S = 0.5
+RECONNECT_MAX_S = 15.0
+
+
+class WorkerRefused(RuntimeError):
+    """The Execution API refused the worker token: retrying cannot help."""
+
+
+class _KeepOpen(httpx.BaseTransport):
+    """One connection pool for every per-task client: closing a client leaves it open."""
+
+    def __init__(self, transport: httpx.BaseTransport) -> None:
+        self.transport = transport
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        return self.transport.handle_request(request)
+
+    def close(self) -> None:
+        pass
+
+
+class Worker:
+    def __init__(
+        self,
+        *,
+        api_url: str,
+        token: str,
+        name: str | None = None,
+        queues: Sequence[str] = ("default",),
+        concurrency: int = 16,
+        bundles: Mapping[str, str] | None = None,
+        heartbeat_s: float = 5.0,
+        log_batch_s: float = 0.5,
+        task_memory_limit_mb: float | None = None,
+        shutdown_grace_s: float = 5.0,
+        transport: httpx.BaseTransport | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        if concurrency < 1:
+            raise ValueError(f"concurrency must be at least 1, got {concurrency}")
+        self.name = name or f"{socket.gethostname()}-{os.getpid()}"
+        self.queues = list(queues)
+        self.concurrency = concurrency
+        self._api_url = api_url
+        self._token = token
+        self._shutdown_grace_s = shutdown_grace_s
+        self._transport = _KeepOpen(
+            transport
+            or httpx.HTTPTransport(
+                limits=httpx.Limits(max_connections=None, max_keepalive_connections=concurrency + 4)
+            )
+        )
+        self.config = TaskRunConfig(
+            hostname=socket.gethostname(),
+            bundles={
+                name: str(Path(folder).expanduser().resolve())
+                for name, folder in (bundles or {}).items()
+            },
+            heartbeat_s=heartbeat_s,
+            log_batch_s=log_batch_s,
+            memory_limit_bytes=int(task_memory_limit_mb * 2**20) if task_memory_limit_mb else None,
+        )
+        self.zygote = ZygoteClient(environ=environ)
+        self._executor = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="task")
+        self._cond = threading.Condition()
+        self._free = concurrency
+        self._running: set[TaskRun] = set()
+        self._stopping = threading.Event()
+        self._grace_over = threading.Event()
+        self.tasks_started = 0
+
+    def client(self, token: str) -> ExecutionClient:
+        return ExecutionClient(self._api_url, token, transport=self._transport)
+
+    # --- the main loop ------------------------------------------------------------------------
+    def run(self, stop: threading.Event) -> None:
+        """Serve workloads until ``stop`` is set, then shut down; raises :class:`WorkerRefused`."""
+        self.zygote.start()
+        log.info(
+            "worker %s polling %s for queues %s with %d slots",
+            self.name,
+            self._api_url,
+            ",".join(self.queues),
+            self.concurrency,
+        )
+        refused: list[WorkerRefused] = []
+        poller = threading.Thread(target=self._poll, args=(refused,), name="poller", daemon=True)
+        poller.start()
+        try:
+            while not stop.wait(0.2) and poller.is_alive():
+                pass
+        finally:
+            self._shutdown(poller)
+        if refused:
+            raise refused[0]
+
+    def _poll(self, refused: list[WorkerRefused]) -> None:
+        client = self.client(self._token)
+        delay = RECONNECT_MIN_S
+        outage_since: float | None = None
+        try:
+            while not self._stopping.is_set():
+                with self._cond:
+                    self._cond.wait_for(lambda: self._free > 0 or self._stopping.is_set())
+                    slots = self._free
+                if self._stopping.is_set():
+                    return
+                request = WorkloadRequest(
+                    worker=self.name, queues=self.queues, slots=slots, wait_s=POLL_WAIT_S
+                )
+                try:
+                    batch = client.next_workloads(request)
+                except ApiError as exc:
+                    if exc.status in (401, 403):
+                        refused.append(
+                            WorkerRefused(
+                                f"the Execution API at {self._api_url} refused the worker token: "
+                                f"{exc.detail}; issue a worker token with `airlock tokens issue "
+                                "--kind worker` and set [worker] token_file"
+                            )
+                        )
+                        return
+                    error: Exception = exc
+                except httpx.HTTPError as exc:
+                    error = exc
+                else:
+                    if outage_since is not None:
+                        log.info(
+                            "the Execution API at %s answers again after %.0f s",
+                            self._api_url,
+                            time.monotonic() - outage_since,
+                        )
+                        outage_since, delay = None, RECONNECT_MIN_S
+                    for workload in batch.workloads:
+                        self._launch(workload)
+                    continue
+                if outage_since is None:
+                    outage_since = time.monotonic()
+                log.warning(
+                    "cannot get work from the Execution API at %s (%s); retrying in %.1f s",
+                    self._api_url,
+                    error,
+                    delay,
+                )
+                if self._stopping.wait(delay):
+                    return
+                delay = min(delay * 2, RECONNECT_MAX_S)
+        finally:
+            client.close()
+
+    def _launch(self, workload: Workload) -> None:
+        if self._grace_over.is_set():
+            # Too late to run it; the hand-out lease gives it to another worker.
+            log.warning(
+                "not starting %s.%s: the worker is stopping",
+                workload.ti.dag_id,
+                workload.ti.task_id,
+            )
+            return
+        run = TaskRun(workload, self.config, self.zygote, self.client)
+        with self._cond:
+            self._free -= 1
+            self._running.add(run)
+            self.tasks_started += 1
+        try:
+            self._executor.submit(self._run_task, run)
+        except RuntimeError:  # the executor shut down under a late poll
+            self._forget(run)
+
+    def _forget(self, run: TaskRun) -> None:
+        with self._cond:
+            self._running.discard(run)
+            self._free += 1
+            self._cond.notify_all()
+
+    def _run_task(self, run: TaskRun) -> None:
+        try:
+            run.run()
+        finally:
+            self._forget(run)
+
+    # --- stopping -----------------------------------------------------------------------------
+    def _shutdown(self, poller: threading.Thread) -> None:
+        self._stopping.set()
+        with self._cond:
+            self._cond.notify_all()
+            busy = len(self._running)
+        if busy:
+            log.info(
+                "stopping: waiting up to %g s for %d running task(s)", self._shutdown_grace_s, busy
+            )
+        deadline = time.monotonic() + self._shutdown_grace_s
+        poller.join(max(0.0, deadline - time.monotonic()))
+        with self._cond:
+            self._cond.wait_for(lambda: not self._running, max(0.0, deadline - time.monotonic()))
+            self._grace_over.set()
+            left = list(self._running)
+        for run in left:
+            run.abandon()
+        self._executor.shutdown(wait=True)
+        self.zygote.close()
+        self._transport.transport.close()
+        log.info("worker %s stopped", self.name)

@@ -1,0 +1,279 @@
+"""The zygote: a process that has the SDK imported and forks one task process per request.
+
+Why it exists: a fresh Python process pays ~0.2 s importing the SDK before a task's first line
+runs; a fork of a process that already did costs ~2 ms. Why it is a separate process and not the
+supervisor itself: the supervisor holds the worker token and every task token, and a fork of it
+would carry them in memory. The zygote is started with :func:`zygote_environment` — the worker's
+environment less every ``AIRLOCK_*`` variable — so it never sees a token, a config path or a DB
+URL, and neither can anything forked from it.
+
+Protocol: one ``AF_UNIX``/``SOCK_SEQPACKET`` socket pair to the supervisor, one msgpack record per
+message (records keep their boundaries, so no length prefix is needed) and file descriptors passed
+alongside with ``SCM_RIGHTS``:
+
+- zygote → supervisor, once: :class:`Ready`;
+- supervisor → zygote: :class:`Fork` with the task's end of its channel and the write end of its
+  output pipe; the zygote preloads the task's DAG file (see
+  :mod:`airlock.sdk.execution_time.dag_files`), forks, and answers :class:`Forked` with the pid
+  and a pidfd (a handle on exactly that process, safe from pid reuse) or :class:`ForkFailed`;
+- zygote → supervisor: :class:`Exited` with the wait status of each task process it reaps.
+
+In the task process, file descriptors 1 and 2 become the output pipe, the process gets its own
+session (so its subprocesses can be killed as a group), dies with the zygote
+(``PR_SET_PDEATHSIG``) and is the first thing the kernel's OOM killer picks. When the supervisor
+goes away — even by SIGKILL — the zygote reads end of file, kills every task's process group and
+exits, so no task outlives its worker.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import gc
+import importlib
+import importlib.abc
+import os
+import selectors
+import signal
+import socket
+import sys
+import traceback
+from collections.abc import Mapping, Sequence
+from types import ModuleType
+
+import msgspec
+
+#: Largest record on the zygote channel; every message is a few hundred bytes.
+MAX_RECORD = 64 * 1024
+_PR_SET_PDEATHSIG = 1
+
+#: Modules task code must never reach (ADR 0001, 0003): no DB layer, no token signer.
+BLOCKED_MODULES = (
+    "airlock.db",
+    "airlock.core.tokens.signer",
+    "airlock.core.tokens.keys",
+    "airlock.core.secrets_key",
+    "sqlalchemy",
+    "alembic",
+    "psycopg",
+    "psycopg2",
+)
+#: Imported once by the zygote so task processes start with them loaded.
+PRELOADED_MODULES = (
+    "airlock.sdk",
+    "airlock.sdk.execution_time.task_runner",
+    "jinja2",
+    "jinja2.ext",
+    "jinja2.nativetypes",
+    "json",
+    "subprocess",
+)
+
+
+class _Record(msgspec.Struct, frozen=True, array_like=True, tag_field="kind"):
+    pass
+
+
+class Ready(_Record, frozen=True, tag="ready"):
+    pid: int
+
+
+class Fork(_Record, frozen=True, tag="fork"):
+    """Sent with two descriptors: the task's channel end and its output pipe's write end."""
+
+    request_id: int
+    #: The DAG file to have imported before forking, and its bundle's folder.
+    dag_file: str | None = None
+    bundle_root: str | None = None
+
+
+class Forked(_Record, frozen=True, tag="forked"):
+    """Sent with one descriptor: a pidfd of the new task process."""
+
+    request_id: int
+    pid: int
+
+
+class ForkFailed(_Record, frozen=True, tag="fork_failed"):
+    request_id: int
+    error: str
+
+
+class Exited(_Record, frozen=True, tag="exited"):
+    pid: int
+    #: The raw wait status (``os.waitstatus_to_exitcode`` makes it a return code).
+    status: int
+
+
+ToZygote = Fork
+FromZygote = Ready | Forked | ForkFailed | Exited
+to_zygote_decoder = msgspec.msgpack.Decoder(ToZygote)
+from_zygote_decoder = msgspec.msgpack.Decoder(FromZygote)
+
+
+def zygote_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    """The worker's environment without anything of Airlock's: no token, no config, no DB."""
+    env = {k: v for k, v in environ.items() if not k.startswith("AIRLOCK_")}
+    env["AIRLOCK_ZONE"] = "execution"
+    env.pop("PYTHONSTARTUP", None)
+    return env
+
+
+class BlockedImportFinder(importlib.abc.MetaPathFinder):
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
+    ) -> None:
+        if any(fullname == m or fullname.startswith(m + ".") for m in BLOCKED_MODULES):
+            raise ImportError(
+                f"{fullname} is not available to tasks: they run without database access or "
+                "signing keys; use airlock.sdk's Variable, Connection and XCom instead",
+                name=fullname,
+            )
+
+
+class _Zygote:
+    def __init__(self, control: socket.socket) -> None:
+        self.control = control
+        self.children: set[int] = set()
+        self.wakeup_r, self.wakeup_w = os.pipe()
+        os.set_blocking(self.wakeup_w, False)
+        signal.set_wakeup_fd(self.wakeup_w, warn_on_full_buffer=False)
+        signal.signal(signal.SIGCHLD, lambda *_: None)
+
+    def send(self, record: _Record, fds: Sequence[int] = ()) -> None:
+        socket.send_fds(self.control, [msgspec.msgpack.encode(record)], list(fds))
+
+    def serve(self) -> None:
+        selector = selectors.DefaultSelector()
+        selector.register(self.control, selectors.EVENT_READ, "control")
+        selector.register(self.wakeup_r, selectors.EVENT_READ, "sigchld")
+        self.send(Ready(pid=os.getpid()))
+        while True:
+            for key, _ in selector.select():
+                if key.data == "sigchld":
+                    os.read(self.wakeup_r, 4096)
+                    self.reap()
+                elif not self.handle_request():
+                    self.kill_all()
+                    return
+
+    def handle_request(self) -> bool:
+        try:
+            data, fds, _, _ = socket.recv_fds(self.control, MAX_RECORD, 2)
+        except ConnectionError:
+            return False
+        if not data:
+            return False
+        try:
+            request = to_zygote_decoder.decode(data)
+        except msgspec.DecodeError:
+            for fd in fds:
+                os.close(fd)
+            return True
+        if len(fds) != 2:
+            for fd in fds:
+                os.close(fd)
+            self.send(ForkFailed(request_id=request.request_id, error="expected 2 descriptors"))
+            return True
+        self.fork(request, fds[0], fds[1])
+        return True
+
+    def fork(self, request: Fork, task_fd: int, output_fd: int) -> None:
+        if request.dag_file and request.bundle_root:
+            from airlock.sdk.execution_time import dag_files
+
+            dag_files.preload(request.dag_file, request.bundle_root)
+        zygote_pid = os.getpid()
+        try:
+            pid = os.fork()
+        except OSError as exc:
+            os.close(task_fd)
+            os.close(output_fd)
+            self.send(ForkFailed(request_id=request.request_id, error=f"fork failed: {exc}"))
+            return
+        if pid == 0:
+            self.become_task(zygote_pid, task_fd, output_fd)
+        os.close(task_fd)
+        os.close(output_fd)
+        self.children.add(pid)
+        pidfd = os.pidfd_open(pid)
+        try:
+            self.send(Forked(request_id=request.request_id, pid=pid), [pidfd])
+        finally:
+            os.close(pidfd)
+
+    def become_task(self, zygote_pid: int, task_fd: int, output_fd: int) -> None:
+        """In the new process: detach from the zygote, wire the output, run the task."""
+        exit_code = 70
+        try:
+            signal.set_wakeup_fd(-1)
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            self.control.close()
+            os.close(self.wakeup_r)
+            os.close(self.wakeup_w)
+            os.setsid()
+            _set_parent_death_signal(signal.SIGKILL)
+            if os.getppid() != zygote_pid:
+                os._exit(exit_code)  # the zygote died between fork and prctl
+            with contextlib.suppress(OSError), open("/proc/self/oom_score_adj", "w") as f:
+                f.write("1000")
+            os.dup2(output_fd, 1)
+            os.dup2(output_fd, 2)
+            os.close(output_fd)
+            os.set_inheritable(task_fd, False)
+            from airlock.sdk.execution_time import task_runner
+
+            task_runner.main(socket.socket(fileno=task_fd))
+        except BaseException:
+            traceback.print_exc()
+        finally:
+            os._exit(exit_code)
+
+    def reap(self) -> None:
+        while self.children:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            self.children.discard(pid)
+            with contextlib.suppress(OSError):
+                self.send(Exited(pid=pid, status=status))
+
+    def kill_all(self) -> None:
+        """The supervisor is gone: no task may keep running without one."""
+        for pid in self.children:
+            for kill in (os.killpg, os.kill):
+                with contextlib.suppress(OSError):
+                    kill(pid, signal.SIGKILL)
+
+
+def _set_parent_death_signal(signum: int) -> None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, int(signum), 0, 0, 0)
+
+
+def main(argv: Sequence[str]) -> None:
+    control = socket.socket(fileno=int(argv[0]))
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+    # Ctrl-C in the worker's terminal is the supervisor's to handle; the zygote stops when the
+    # supervisor closes the channel.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sys.meta_path.insert(0, BlockedImportFinder())
+    for name in PRELOADED_MODULES:
+        importlib.import_module(name)
+    from airlock.sdk.execution_time import task_runner
+
+    task_runner.configure_process()
+    task_runner.warm_up()
+    # Objects imported so far are never collected: freezing them keeps the garbage collector
+    # from touching (and so copying) their pages in every forked task.
+    gc.freeze()
+    _Zygote(control).serve()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
