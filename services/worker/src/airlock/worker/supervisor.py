@@ -29,6 +29,7 @@ import os
 import socket
 import threading
 import time
+from collections import deque
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -79,6 +80,7 @@ class Worker:
         heartbeat_s: float = 5.0,
         log_batch_s: float = 0.5,
         task_memory_limit_mb: float | None = None,
+        prefetch: int | None = None,
         shutdown_grace_s: float = 5.0,
         transport: httpx.BaseTransport | None = None,
         environ: Mapping[str, str] | None = None,
@@ -109,11 +111,15 @@ class Worker:
         )
         self.zygote = ZygoteClient(environ=environ)
         self._executor = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="task")
+        #: Workloads taken beyond the free slots while the queues are busy, so that a slot that
+        #: frees starts its next task at once and polls take several tasks each.
+        self.prefetch = max(1, concurrency // 2) if prefetch is None else prefetch
         self._cond = threading.Condition()
         self._free = concurrency
+        self._backlog: deque[Workload] = deque()
+        self._busy_queues = False
         self._running: set[TaskRun] = set()
         self._stopping = threading.Event()
-        self._grace_over = threading.Event()
         self.tasks_started = 0
 
     def client(self, token: str) -> ExecutionClient:
@@ -148,8 +154,8 @@ class Worker:
         try:
             while not self._stopping.is_set():
                 with self._cond:
-                    self._cond.wait_for(lambda: self._free > 0 or self._stopping.is_set())
-                    slots = self._free
+                    self._cond.wait_for(lambda: self._wanted() > 0 or self._stopping.is_set())
+                    slots = self._wanted()
                 if self._stopping.is_set():
                     return
                 request = WorkloadRequest(
@@ -178,8 +184,10 @@ class Worker:
                             time.monotonic() - outage_since,
                         )
                         outage_since, delay = None, RECONNECT_MIN_S
-                    for workload in batch.workloads:
-                        self._launch(workload)
+                    with self._cond:
+                        self._busy_queues = len(batch.workloads) >= slots
+                        self._backlog.extend(batch.workloads)
+                        self._dispatch()
                     continue
                 if outage_since is None:
                     outage_since = time.monotonic()
@@ -195,36 +203,34 @@ class Worker:
         finally:
             client.close()
 
-    def _launch(self, workload: Workload) -> None:
-        if self._grace_over.is_set():
-            # Too late to run it; the hand-out lease gives it to another worker.
-            log.warning(
-                "not starting %s.%s: the worker is stopping",
-                workload.ti.dag_id,
-                workload.ti.task_id,
-            )
-            return
-        run = TaskRun(workload, self.config, self.zygote, self.client)
-        with self._cond:
+    def _wanted(self) -> int:
+        """How many workloads to ask for now (0: do not poll). Called holding the lock."""
+        allowance = self.prefetch if self._busy_queues else 0
+        wanted = self._free + allowance - len(self._backlog)
+        if self._free > len(self._backlog):
+            return wanted  # a slot would stay idle: ask at once
+        # The backlog covers every free slot: top it up only by halves, so that one poll takes
+        # several tasks rather than one per finished task.
+        return wanted if wanted >= max(1, allowance // 2) else 0
+
+    def _dispatch(self) -> None:
+        """Start backlog workloads in free slots. Called holding the lock."""
+        while self._free > 0 and self._backlog and not self._stopping.is_set():
+            run = TaskRun(self._backlog.popleft(), self.config, self.zygote, self.client)
             self._free -= 1
             self._running.add(run)
             self.tasks_started += 1
-        try:
             self._executor.submit(self._run_task, run)
-        except RuntimeError:  # the executor shut down under a late poll
-            self._forget(run)
-
-    def _forget(self, run: TaskRun) -> None:
-        with self._cond:
-            self._running.discard(run)
-            self._free += 1
-            self._cond.notify_all()
+        self._cond.notify_all()
 
     def _run_task(self, run: TaskRun) -> None:
         try:
             run.run()
         finally:
-            self._forget(run)
+            with self._cond:
+                self._running.discard(run)
+                self._free += 1
+                self._dispatch()
 
     # --- stopping -----------------------------------------------------------------------------
     def _shutdown(self, poller: threading.Thread) -> None:
@@ -240,8 +246,11 @@ class Worker:
         poller.join(max(0.0, deadline - time.monotonic()))
         with self._cond:
             self._cond.wait_for(lambda: not self._running, max(0.0, deadline - time.monotonic()))
-            self._grace_over.set()
             left = list(self._running)
+            if self._backlog:
+                # Taken but never started: their hand-out leases give them to a worker again.
+                log.warning("not starting %d task(s) taken from the queue", len(self._backlog))
+                self._backlog.clear()
         for run in left:
             run.abandon()
         self._executor.shutdown(wait=True)
