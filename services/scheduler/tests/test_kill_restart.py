@@ -61,6 +61,8 @@ def _wait_until_scheduling(env: Env, process: subprocess.Popen[bytes]) -> None:
             row = session.get(ComponentHeartbeat, ("scheduler", "scheduler"))
         if row is not None and row.info.get("pid") == process.pid:
             return
+        if process.poll() is not None:
+            raise AssertionError(f"the scheduler exited with {process.returncode}")
         time.sleep(0.05)
     raise AssertionError("the scheduler process did not start its loop")
 

@@ -10,9 +10,10 @@ lock is therefore decided on fresh, stable data.
 The scheduler loop instead *skips* runs another scheduler holds (``FOR UPDATE SKIP LOCKED`` on
 PostgreSQL; SQLite runs one writer at a time anyway).
 
-Lock order, everywhere: DAG run → task instances → DAG row (only to start a queued run) → pools
+Lock order, everywhere: DAG run → DAG row (only to start a queued run) → task instances → pools
 (name order). Keeping one order is what keeps concurrent schedulers and API servers free of
-deadlocks.
+deadlocks; the scheduler's queueing across runs takes no run lock and starts at task instances,
+skipping the ones another transaction holds.
 """
 
 from __future__ import annotations

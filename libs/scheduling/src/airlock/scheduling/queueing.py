@@ -12,10 +12,11 @@ Candidates are taken by ``priority_weight`` (descending), then by their run's ``
 by map index; what does not fit stays ``scheduled`` for a later pass.
 
 Two processes queueing into the same pool at once could both see the same free slot. On
-PostgreSQL the pool rows are therefore locked (``SELECT … FOR UPDATE``, in name order) before the
-slots are counted, which makes queueing into one pool a short critical section; SQLite's single
-writer gives the same guarantee. The final ``UPDATE … WHERE state = 'scheduled'`` makes a
-candidate that moved meanwhile drop out instead of being queued twice.
+PostgreSQL the candidates' rows are locked first (``FOR UPDATE SKIP LOCKED``: rows another
+queueing transaction holds are left to it), then the pool rows (``FOR UPDATE``, in name order)
+before the slots are counted, which makes queueing into one pool a short critical section;
+SQLite's single writer gives the same guarantee. The final ``UPDATE … WHERE state =
+'scheduled'`` makes a candidate that moved meanwhile drop out instead of being queued twice.
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ def queue_candidates(
     session: Session, candidates: Sequence[Candidate], now: dt.datetime, *, limit: int | None = None
 ) -> list[str]:
     """Queue as many ``candidates`` as the limits allow; the ids actually queued."""
+    candidates = _lock_candidates(session, candidates)
     if not candidates:
         return []
     open_slots = _open_pool_slots(session, {c.pool for c in candidates})
@@ -118,6 +120,29 @@ def mark_queued(session: Session, ti_ids: Sequence[str], now: dt.datetime) -> li
         queued.extend(moved)
     record_queued(session, queued)
     return queued
+
+
+def _lock_candidates(session: Session, candidates: Sequence[Candidate]) -> Sequence[Candidate]:
+    """On PostgreSQL, lock the candidates' rows, leaving out those another transaction holds.
+
+    Task instance rows are always locked before pool rows (by everyone), so a transaction
+    holding a pool lock never waits for a task instance: no deadlock between a scheduler
+    queueing across runs and an API server queueing within one.
+    """
+    if not candidates or session.get_bind().dialect.name != "postgresql":
+        return candidates
+    locked: set[str] = set()
+    ids = [c.ti_id for c in candidates]
+    for start in range(0, len(ids), CHUNK):
+        locked.update(
+            session.scalars(
+                select(TaskInstance.id)
+                .where(TaskInstance.id.in_(ids[start : start + CHUNK]))
+                .where(TaskInstance.state == TIS.SCHEDULED)
+                .with_for_update(skip_locked=True)
+            )
+        )
+    return [c for c in candidates if c.ti_id in locked]
 
 
 def _open_pool_slots(session: Session, pools: Iterable[str]) -> dict[str, int]:

@@ -165,6 +165,14 @@ class ParserPool:
         with self._lock:
             self._idle.append(parser)
 
+    def release_idle(self) -> None:
+        """Stop the parsers that wait for work: a processor whose files rarely change holds no
+        parser memory between changes (the next change starts them again, ~0.2 s)."""
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for parser in idle:
+            parser.kill()
+
     def close(self) -> None:
         self._executor.shutdown(wait=True)
         with self._lock:

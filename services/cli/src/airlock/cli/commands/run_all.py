@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from airlock.cli.errors import CliError
 from airlock.core.settings import Settings, Zone, load_settings
 
 
@@ -25,6 +26,7 @@ def register(sub: Any) -> None:
     )
     parser.add_argument("--host", help="API interface (default: [api] host)")
     parser.add_argument("--port", type=int, help="API port (default: [api] port)")
+    parser.add_argument("--prepare-only", action="store_true", help=argparse.SUPPRESS)
     parser.set_defaults(func=run_all)
 
 
@@ -59,7 +61,19 @@ def prepare(settings: Settings) -> str | None:
 
 def run_all(args: argparse.Namespace) -> int:
     settings = load_settings()
-    password = prepare(settings)
+    if args.prepare_only:
+        prepare(settings)
+        return 0
+    # Preparing imports SQLAlchemy, Alembic and Argon2; a child does it so that this supervisor,
+    # which lives as long as the stack, stays small.
+    admin_file = settings.home_path / "admin-password.txt"
+    first_start = not admin_file.exists()
+    prepared = subprocess.run(
+        [sys.executable, "-m", "airlock.cli", "run-all", "--prepare-only"], check=False
+    )
+    if prepared.returncode != 0:
+        raise CliError("could not prepare the database, keys and admin login (see the error above)")
+    password = admin_file.read_text().strip() if first_start and admin_file.exists() else None
     host = args.host or settings.api.host
     port = args.port or settings.api.port
     api_url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
@@ -101,7 +115,6 @@ def run_all(args: argparse.Namespace) -> int:
     )
     services["worker"] = ([*airlock, "worker"], worker_env)
 
-    admin_file = settings.home_path / "admin-password.txt"
     print(f"Airlock home: {settings.home_path}")
     print(f"API: {api_url}  (web /api/v1, execution /execution, internal /internal)")
     print(f"OpenAPI: {api_url}/api/v1/openapi")
