@@ -49,7 +49,7 @@ DAG_FILE = """
 import ctypes, json, os, subprocess, sys, time
 from datetime import timedelta
 from pathlib import Path
-from airlock.sdk import dag, task
+from airlock.sdk import Variable, dag, task
 
 PIDS = Path(__file__).with_name("sleeper.json")
 
@@ -113,7 +113,19 @@ def {dag_id}():
             "readable_jwts": found,
         }}
 
-    hello(); segfault(); exits(); hard_exit(); hog(); hangs(); sleeper(); naps(); inspect()
+    @task
+    def uses_the_api(ti=None):
+        Variable.set("worker_test_key", "set by a task")
+        seen = Variable.get("worker_test_key")
+        Variable.delete("worker_test_key")
+        ti.xcom_push("mine", {{"n": 5}})
+        return {{
+            "variable": seen,
+            "after_delete": Variable.get("worker_test_key", default=None),
+            "xcom": ti.xcom_pull(key="mine"),
+        }}
+
+    uses_the_api(); hello(); segfault(); exits(); hard_exit(); hog(); hangs(); sleeper(); naps(); inspect()
 
 {dag_id}()
 """
@@ -345,6 +357,17 @@ def test_a_task_runs_and_its_result_and_output_reach_the_api(rig: Rig) -> None:
     assert ti.try_number == 1
     assert ti.pid is not None
     assert ti.pid != rig.workers[0].pid, "it ran in its own process"
+
+
+def test_a_task_reaches_variables_and_xcoms_through_its_supervisor(rig: Rig) -> None:
+    rig.start_worker()
+    (ti_id,) = rig.queue_tasks("uses_the_api")
+    assert rig.wait_done([ti_id]) == {"uses_the_api": TaskInstanceState.SUCCESS}, rig.logs(ti_id)
+    assert rig.xcom(ti_id) == {
+        "variable": "set by a task",
+        "after_delete": None,
+        "xcom": {"n": 5},
+    }
 
 
 def test_tasks_that_crash_exit_eat_memory_or_hang_fail_and_the_worker_keeps_serving(

@@ -18,6 +18,7 @@ from airlock.scheduling import (
     DagStale,
     add_queue_listener,
     create_dag_run,
+    needs_scheduling,
     remove_queue_listener,
     schedule_run,
 )
@@ -255,3 +256,24 @@ def test_missing_task_instances_are_created(sqlite_env: Env) -> None:
         session.commit()
     sqlite_env.schedule(run)
     assert sqlite_env.states(run)["c"] is None
+
+
+def test_needs_scheduling_is_true_only_when_a_pass_would_change_something(
+    sqlite_env: Env,
+) -> None:
+    env = sqlite_env
+    env.install(make_dag("ns", [task("a", retries=1, retry_delay=10.0), task("b", ["a"])]))
+    with env.sessions() as session:
+        fresh = create_dag_run(session, "ns", run_type="manual", dag_cache=env.cache, now=T0)
+        assert needs_scheduling(session, fresh, env.cache, T0)  # queued: it may start
+        session.rollback()
+    run = env.trigger("ns", now=T0)
+    with env.sessions() as session:
+        assert not needs_scheduling(session, session.get_one(DagRun, run.id), env.cache, T0)
+    a = env.ti(run, "a")
+    env.start(a.id)
+    env.finish(a.id, fail())
+    with env.sessions() as session:
+        stored = session.get_one(DagRun, run.id)
+        assert not needs_scheduling(session, stored, env.cache, T0 + dt.timedelta(seconds=5))
+        assert needs_scheduling(session, stored, env.cache, T0 + dt.timedelta(seconds=10))

@@ -12,7 +12,7 @@ from airlock.scheduling.trigger_rules import decide_setup_scope
 
 from .conftest import Env, fail, make_dag, succeed, task
 
-S, F, K, UF, R, N, RUN_ = (
+S, F, K, UF, R, N, RM = (
     TIS.SUCCESS,
     TIS.FAILED,
     TIS.SKIPPED,
@@ -71,8 +71,8 @@ CASES = [
     (TR.ALL_SKIPPED, [K, S], SKIP),
     (TR.ALL_SKIPPED, [F, N], SKIP),
     # removed upstream instances do not count
-    (TR.ALL_SUCCESS, [S, RUN_], GO),
-    (TR.ALL_SKIPPED, [K, RUN_], GO),
+    (TR.ALL_SUCCESS, [S, RM], GO),
+    (TR.ALL_SKIPPED, [K, RM], GO),
 ]
 
 
@@ -117,7 +117,7 @@ def test_all_done_setup_success(
 
 @pytest.mark.parametrize(
     ("states", "expected"),
-    [([S], None), ([S, F], UPF), ([UF], UPF), ([K, S], SKIP), ([R], W), ([S, RUN_], None)],
+    [([S], None), ([S, F], UPF), ([UF], UPF), ([K, S], SKIP), ([R], W), ([S, RM], None)],
 )
 def test_setup_scope(states: list[TIS | None], expected: Decision | None) -> None:
     assert decide_setup_scope(states) is expected

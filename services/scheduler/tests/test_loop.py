@@ -212,3 +212,23 @@ def _within(seconds: float, condition: object) -> bool:
             return True
         time.sleep(0.01)
     return False
+
+
+def test_a_tick_a_manual_run_already_took_is_skipped(sqlite_env: Env) -> None:
+    env = sqlite_env
+    start = (utcnow() - HOUR / 2).replace(microsecond=0)
+    env.install(
+        make_dag(
+            "taken",
+            [task("t")],
+            schedule=DeltaSchedule(seconds=3600),
+            start_date=start,
+            catchup=True,
+        )
+    )
+    with env.sessions() as session:
+        create_dag_run(session, "taken", run_type="manual", logical_date=start, dag_cache=env.cache)
+        session.commit()
+    _scheduler(env).run_once()
+    assert [r.run_type for r in env.runs("taken")] == [DagRunType.MANUAL]
+    assert env.dag("taken").next_dagrun == start + HOUR

@@ -24,7 +24,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Callable
 
-from airlock.models.dag import SerializedTask
+from airlock.models.dag import SerializedTask, TriggerRule
 from airlock.models.states import TaskInstanceState as TIS
 from airlock.scheduling.graph import DagGraph
 from airlock.scheduling.mapping import MapLengthError
@@ -94,7 +94,7 @@ def evaluate(
 
 def _decide(graph: DagGraph, task: SerializedTask, by_task: dict[str, list[TiRow]]) -> Decision:
     indirect = graph.indirect_setups.get(task.task_id)
-    if indirect and task.trigger_rule != "always":
+    if indirect and task.trigger_rule is not TriggerRule.ALWAYS:
         states = (row.state for setup in indirect for row in by_task.get(setup, ()))
         imposed = decide_setup_scope(states)
         if imposed is not None:

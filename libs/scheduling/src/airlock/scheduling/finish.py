@@ -57,8 +57,8 @@ from airlock.scheduling.callbacks import queue_task_callback
 from airlock.scheduling.dag_cache import DagCache
 from airlock.scheduling.errors import StateConflict, TaskInstanceNotFound
 from airlock.scheduling.graph import DagGraph
-from airlock.scheduling.locking import lock_run_by_key
-from airlock.scheduling.run_pass import schedule_run
+from airlock.scheduling.locking import lock_run_of_task_instance
+from airlock.scheduling.run_pass import schedule_locked_run
 from airlock.scheduling.run_state import UNFINISHED_STATES
 
 log = logging.getLogger(__name__)
@@ -103,13 +103,8 @@ def finish_task(
 
     The caller commits; task instances this queued are announced to the queue listeners then.
     """
-    key = session.execute(
-        select(TaskInstance.dag_id, TaskInstance.run_id).where(TaskInstance.id == ti_id)
-    ).one_or_none()
-    if key is None:
-        raise TaskInstanceNotFound(f"task instance {ti_id!r} does not exist")
-    run = lock_run_by_key(session, key.dag_id, key.run_id, now)
-    ti = load_task_instance(session, ti_id)
+    run = lock_run_of_task_instance(session, ti_id, now)
+    ti = load_task_instance(session, ti_id) if run is not None else None
     if run is None or ti is None:
         raise TaskInstanceNotFound(f"task instance {ti_id!r} does not exist")
     replayed = _replayed(session, ti, outcome)
@@ -128,7 +123,7 @@ def finish_task(
             f"task {ti.task_id!r} is not in the DAG version of task instance {ti_id}", ti.state
         )
     state = apply_outcome(session, ti, task, graph, outcome, now)
-    schedule_run(session, run, dag_cache, now)
+    schedule_locked_run(session, run, dag_cache, now)
     return state
 
 

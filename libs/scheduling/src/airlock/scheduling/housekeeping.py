@@ -27,8 +27,8 @@ from airlock.models.execution import TaskFailed
 from airlock.models.states import TaskInstanceState as TIS
 from airlock.scheduling.dag_cache import DagCache
 from airlock.scheduling.finish import apply_outcome, load_task_instance
-from airlock.scheduling.locking import lock_run_by_key
-from airlock.scheduling.run_pass import schedule_run
+from airlock.scheduling.locking import lock_run_of_task_instance
+from airlock.scheduling.run_pass import schedule_locked_run
 
 log = logging.getLogger(__name__)
 
@@ -131,13 +131,8 @@ def _fail_running(
 ) -> list[str]:
     failed = []
     for ti_id in ids:
-        key = session.execute(
-            select(TaskInstance.dag_id, TaskInstance.run_id).where(TaskInstance.id == ti_id)
-        ).one_or_none()
-        if key is None:
-            continue
-        run = lock_run_by_key(session, key.dag_id, key.run_id, now)
-        ti = load_task_instance(session, ti_id)
+        run = lock_run_of_task_instance(session, ti_id, now)
+        ti = load_task_instance(session, ti_id) if run is not None else None
         if run is None or ti is None or ti.state is not TIS.RUNNING or not still(ti):
             continue
         graph = cache.graph(session, ti.dag_version_id)
@@ -154,6 +149,6 @@ def _fail_running(
             error,
             state.value,
         )
-        schedule_run(session, run, cache, now)
+        schedule_locked_run(session, run, cache, now)
         failed.append(ti_id)
     return failed

@@ -5,7 +5,8 @@ PostgreSQL that takes the row lock until commit, so a runner's ``finish_task`` a
 examining the same run take turns, and the second one sees what the first committed (two sibling
 tasks finishing at once cannot both miss that their common downstream task is ready). On SQLite
 the first write takes the database's write lock, which has the same effect. Everything after the
-lock is therefore decided on fresh, stable data.
+lock is therefore decided on fresh, stable data. The ``UPDATE … RETURNING`` both locks and reads
+the run in one round trip.
 
 The scheduler loop instead *skips* runs another scheduler holds (``FOR UPDATE SKIP LOCKED`` on
 PostgreSQL; SQLite runs one writer at a time anyway).
@@ -19,49 +20,33 @@ skipping the ones another transaction holds.
 from __future__ import annotations
 
 import datetime as dt
-from typing import cast
 
-from sqlalchemy import CursorResult, select, update
+from sqlalchemy import ColumnElement, select, tuple_, update
 from sqlalchemy.orm import Session
 
-from airlock.db import DagRun
+from airlock.db import DagRun, TaskInstance
 
 
 def lock_run(session: Session, run_pk: int, now: dt.datetime) -> DagRun | None:
     """Lock the run (waiting for another holder) and return it freshly loaded; None if gone."""
-    result = cast(
-        CursorResult[object],
-        session.execute(
-            update(DagRun)
-            .where(DagRun.id == run_pk)
-            .values(last_scheduling_decision=now)
-            .execution_options(synchronize_session=False)
-        ),
-    )
-    if result.rowcount == 0:
-        return None
-    return session.scalars(
-        select(DagRun).where(DagRun.id == run_pk).execution_options(populate_existing=True)
-    ).one()
+    return _lock(session, DagRun.id == run_pk, now)
+
+
+def lock_run_of_task_instance(session: Session, ti_id: str, now: dt.datetime) -> DagRun | None:
+    """Lock the run a task instance belongs to, as :func:`lock_run`; None if there is none."""
+    of_ti = select(TaskInstance.dag_id, TaskInstance.run_id).where(TaskInstance.id == ti_id)
+    return _lock(session, tuple_(DagRun.dag_id, DagRun.run_id).in_(of_ti), now)
 
 
 def lock_run_by_key(session: Session, dag_id: str, run_id: str, now: dt.datetime) -> DagRun | None:
-    result = cast(
-        CursorResult[object],
-        session.execute(
-            update(DagRun)
-            .where(DagRun.dag_id == dag_id, DagRun.run_id == run_id)
-            .values(last_scheduling_decision=now)
-            .execution_options(synchronize_session=False)
-        ),
-    )
-    if result.rowcount == 0:
-        return None
+    return _lock(session, (DagRun.dag_id == dag_id) & (DagRun.run_id == run_id), now)
+
+
+def _lock(session: Session, where: ColumnElement[bool], now: dt.datetime) -> DagRun | None:
     return session.scalars(
-        select(DagRun)
-        .where(DagRun.dag_id == dag_id, DagRun.run_id == run_id)
-        .execution_options(populate_existing=True)
-    ).one()
+        update(DagRun).where(where).values(last_scheduling_decision=now).returning(DagRun),
+        execution_options={"populate_existing": True, "synchronize_session": False},
+    ).one_or_none()
 
 
 def try_lock_run(session: Session, run_pk: int) -> DagRun | None:

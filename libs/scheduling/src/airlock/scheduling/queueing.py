@@ -26,8 +26,9 @@ import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import and_, func, select, tuple_, update
+from sqlalchemy import ScalarSelect, and_, func, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from airlock.db import Dag, DagRun, Pool, TaskInstance
@@ -58,15 +59,29 @@ class Candidate:
     max_active_tis_per_dag: int | None = None
 
 
+RunActivity = tuple[defaultdict[tuple[str, str], int], defaultdict[tuple[str, str, str], int]]
+
+
 def queue_candidates(
-    session: Session, candidates: Sequence[Candidate], now: dt.datetime, *, limit: int | None = None
+    session: Session,
+    candidates: Sequence[Candidate],
+    now: dt.datetime,
+    *,
+    limit: int | None = None,
+    activity: RunActivity | None = None,
 ) -> list[str]:
-    """Queue as many ``candidates`` as the limits allow; the ids actually queued."""
+    """Queue as many ``candidates`` as the limits allow; the ids actually queued.
+
+    ``activity`` — active instances per run and per (run, task) — is counted here unless the
+    caller already knows it (a pass over one locked run has every instance in memory).
+    """
     candidates = _lock_candidates(session, candidates)
     if not candidates:
         return []
     open_slots = _open_pool_slots(session, {c.pool for c in candidates})
-    per_run, per_run_task = _active_per_run(session, {(c.dag_id, c.run_id) for c in candidates})
+    per_run, per_run_task = activity or _active_per_run(
+        session, {(c.dag_id, c.run_id) for c in candidates}
+    )
     per_dag_task = _active_per_dag_task(
         session, {(c.dag_id, c.task_id) for c in candidates if c.max_active_tis_per_dag}
     )
@@ -147,37 +162,42 @@ def _lock_candidates(session: Session, candidates: Sequence[Candidate]) -> Seque
 
 def _open_pool_slots(session: Session, pools: Iterable[str]) -> dict[str, int]:
     """Free slots per existing pool (-1: unlimited), with the pool rows locked on PostgreSQL."""
-    names = sorted(pools)
-    rows = session.execute(
-        select(Pool.name, Pool.slots, Pool.include_deferred)
-        .where(Pool.name.in_(names))
-        .order_by(Pool.name)
-        .with_for_update()
-    ).all()
-    used: dict[tuple[str, TIS | None], int] = {
-        (pool, state): int(total)
-        for pool, state, total in session.execute(
-            select(TaskInstance.pool, TaskInstance.state, func.sum(TaskInstance.pool_slots))
-            .where(
-                TaskInstance.pool.in_(names),
-                TaskInstance.state.in_([*_ACTIVE, TIS.DEFERRED]),
-            )
-            .group_by(TaskInstance.pool, TaskInstance.state)
+
+    def used(*states: TIS) -> ScalarSelect[Any]:
+        return (
+            select(func.coalesce(func.sum(TaskInstance.pool_slots), 0))
+            .where(TaskInstance.pool == Pool.name, TaskInstance.state.in_(states))
+            .scalar_subquery()
         )
-    }
+
+    rows = session.execute(
+        select(Pool.name, Pool.slots, Pool.include_deferred, used(*_ACTIVE), used(TIS.DEFERRED))
+        .where(Pool.name.in_(sorted(pools)))
+        .order_by(Pool.name)
+        .with_for_update(of=Pool)
+    ).all()
     free: dict[str, int] = {}
-    for name, slots, include_deferred in rows:
+    for name, slots, include_deferred, active, deferred in rows:
         if slots < 0:
             free[name] = -1
             continue
-        counted = [*_ACTIVE, TIS.DEFERRED] if include_deferred else list(_ACTIVE)
-        free[name] = max(0, slots - sum(used.get((name, state), 0) for state in counted))
+        free[name] = max(0, slots - int(active) - (int(deferred) if include_deferred else 0))
     return free
 
 
-def _active_per_run(
-    session: Session, runs: set[tuple[str, str]]
-) -> tuple[defaultdict[tuple[str, str], int], defaultdict[tuple[str, str, str], int]]:
+def activity_of(rows: Iterable[tuple[str, str, str, TIS | None]]) -> RunActivity:
+    """Active (queued or running) instances per run and per (run, task), from known rows of
+    ``(dag_id, run_id, task_id, state)``."""
+    per_run: defaultdict[tuple[str, str], int] = defaultdict(int)
+    per_run_task: defaultdict[tuple[str, str, str], int] = defaultdict(int)
+    for dag_id, run_id, task_id, state in rows:
+        if state in _ACTIVE:
+            per_run[(dag_id, run_id)] += 1
+            per_run_task[(dag_id, run_id, task_id)] += 1
+    return per_run, per_run_task
+
+
+def _active_per_run(session: Session, runs: set[tuple[str, str]]) -> RunActivity:
     per_run: defaultdict[tuple[str, str], int] = defaultdict(int)
     per_run_task: defaultdict[tuple[str, str, str], int] = defaultdict(int)
     if len(runs) == 1:

@@ -29,7 +29,7 @@ from airlock.scheduling.evaluation import evaluate, group_by_task
 from airlock.scheduling.graph import DagGraph
 from airlock.scheduling.locking import lock_run
 from airlock.scheduling.mapping import MapLengthResolver
-from airlock.scheduling.queueing import Candidate, queue_candidates
+from airlock.scheduling.queueing import Candidate, activity_of, queue_candidates
 from airlock.scheduling.run_state import decide_run_state, end_run, skip_unfinished, timed_out
 from airlock.scheduling.ti_rows import TiRow, insert_rows, load_rows, new_row, write_changes
 
@@ -68,9 +68,17 @@ def schedule_run(
     across all runs at once, by priority: :func:`airlock.scheduling.queue_scheduled`).
     """
     locked = lock_run(session, run.id, now)
-    if locked is None or locked.state not in (DagRunState.QUEUED, DagRunState.RUNNING):
-        return ScheduleResult(run_state=locked.state if locked else run.state)
-    run = locked
+    if locked is None:
+        return ScheduleResult(run_state=run.state)
+    return schedule_locked_run(session, locked, dag_cache, now, queue=queue)
+
+
+def schedule_locked_run(
+    session: Session, run: DagRun, dag_cache: DagCache, now: dt.datetime, *, queue: bool = True
+) -> ScheduleResult:
+    """:func:`schedule_run` for a run this transaction has already locked (and just loaded)."""
+    if run.state not in (DagRunState.QUEUED, DagRunState.RUNNING):
+        return ScheduleResult(run_state=run.state)
     graph = dag_cache.graph(session, run.dag_version_id)
     limits = _dag_limits(session, run.dag_id, graph, lock=run.state is DagRunState.QUEUED)
     started = False
@@ -221,7 +229,8 @@ def _queue_run(
                 max_active_tis_per_dag=task.max_active_tis_per_dag,
             )
         )
-    queued = queue_candidates(session, candidates, now)
+    activity = activity_of((run.dag_id, run.run_id, row.task_id, row.state) for row in rows)
+    queued = queue_candidates(session, candidates, now, activity=activity)
     done = set(queued)
     for row in rows:
         if row.id in done:

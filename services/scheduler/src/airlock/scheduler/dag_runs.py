@@ -7,25 +7,27 @@ DAG it has not computed yet, a new version of it, or a DAG that was unpaused (so
 catch-up resumes at its latest tick, not at the one it was paused on). A DAG with no time-based
 schedule gets ``NULL`` and is never due.
 
-Creating a due run: the DAG row is locked (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so two
-schedulers never create the same run), the run is created unless the DAG already has
-``max_active_runs`` queued or running runs (one, for ``@continuous``), and ``next_dagrun*`` moves
-on to the following tick. A run id that already exists (a manual run took it) is skipped over.
+Creating a due run: unless the DAG already has ``max_active_runs`` queued or running runs (one,
+for ``@continuous``), ``next_dagrun*`` moves on to the following tick — conditionally on still
+naming this run, which is what lets exactly one scheduler create it — and the run is created. On
+PostgreSQL the DAG rows are also locked (``FOR UPDATE SKIP LOCKED``) so schedulers share the due
+DAGs instead of queueing behind each other. A run id that already exists (a manual run took it)
+is skipped over.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, select, update
+from sqlalchemy import CursorResult, case, func, select, update
 from sqlalchemy.orm import Session
 
 from airlock.db import Dag, DagRun
-from airlock.models.dag import ContinuousSchedule
+from airlock.models.dag import ContinuousSchedule, SerializedDag
 from airlock.models.states import DagRunState, DagRunType
-from airlock.scheduling import DagCache, DagRunExists, create_dag_run, next_run_info
+from airlock.scheduling import DagCache, DagRunExists, NextRun, create_dag_run, next_run_info
 
 log = logging.getLogger(__name__)
 
@@ -38,14 +40,32 @@ _NO_NEXT_RUN: dict[str, Any] = {
 
 
 class NextRunTracker:
-    """Remembers, per DAG, the (version, paused) its ``next_dagrun*`` were computed for."""
+    """Remembers, per DAG, the (version, paused) its ``next_dagrun*`` were computed for.
+
+    The DAG table is scanned only when a one-row summary of it (how many DAGs, the newest
+    version id, how many are paused or stale) differs from the last scan's.
+    """
 
     def __init__(self, cache: DagCache) -> None:
         self._cache = cache
         self._computed: dict[str, tuple[int, bool]] = {}
+        self._summary: tuple[Any, ...] | None = None
 
     def refresh(self, session: Session, now: dt.datetime) -> int:
         """Recompute ``next_dagrun*`` of DAGs that are new, changed or unpaused; how many."""
+        summary = tuple(
+            session.execute(
+                select(
+                    func.count(),
+                    func.max(Dag.latest_version_id),
+                    func.sum(case((Dag.is_paused, 1), else_=0)),
+                    func.sum(case((Dag.is_stale, 1), else_=0)),
+                )
+            ).one()
+        )
+        if summary == self._summary:
+            return 0
+        self._summary = summary
         rows = session.execute(
             select(Dag.dag_id, Dag.latest_version_id, Dag.is_paused).where(
                 Dag.latest_version_id.is_not(None), Dag.is_stale.is_(False)
@@ -83,21 +103,24 @@ def set_next_run(
             )
         )
     info = next_run_info(dag, after, now=now)
-    values = _NO_NEXT_RUN
-    if info is not None:
-        values = {
-            "next_dagrun": info.logical_date,
-            "next_dagrun_data_interval_start": info.data_interval.start,
-            "next_dagrun_data_interval_end": info.data_interval.end,
-            "next_dagrun_create_after": info.run_after,
-        }
     session.execute(
         update(Dag)
         .where(Dag.dag_id == dag_id)
-        .values(values)
+        .values(_next_run_values(info))
         .execution_options(synchronize_session=False)
     )
     return info.run_after if info else None
+
+
+def _next_run_values(info: NextRun | None) -> dict[str, Any]:
+    if info is None:
+        return _NO_NEXT_RUN
+    return {
+        "next_dagrun": info.logical_date,
+        "next_dagrun_data_interval_start": info.data_interval.start,
+        "next_dagrun_data_interval_end": info.data_interval.end,
+        "next_dagrun_create_after": info.run_after,
+    }
 
 
 def create_due_runs(
@@ -131,6 +154,8 @@ def create_due_runs(
         room = 1 if isinstance(dag.schedule, ContinuousSchedule) else row.max_active_runs
         if _active_runs(session, row.dag_id) >= room:
             continue
+        if not _claim(session, dag, row, now):
+            continue  # another scheduler created this run
         interval = (row.next_dagrun_data_interval_start, row.next_dagrun_data_interval_end)
         try:
             run = create_dag_run(
@@ -143,13 +168,32 @@ def create_due_runs(
                 dag_cache=cache,
                 now=now,
             )
-            created.append(run)
-            log.info("created run %s of %s", run.run_id, row.dag_id)
         except DagRunExists as exc:
             log.info("not creating a scheduled run: %s", exc)
-        after = row.next_dagrun_data_interval_end or row.next_dagrun
-        set_next_run(session, cache, row.dag_id, row.latest_version_id, now, after=after)
+            continue
+        created.append(run)
+        log.info("created run %s of %s", run.run_id, row.dag_id)
     return created
+
+
+def _claim(session: Session, dag: SerializedDag, row: Any, now: dt.datetime) -> bool:
+    """Move the DAG's ``next_dagrun*`` past the run about to be created, if no one else did.
+
+    The update is conditional on ``next_dagrun`` still being the run's logical date, so of two
+    schedulers that both saw the DAG due (SQLite has no ``SKIP LOCKED``) only one creates it.
+    """
+    after = row.next_dagrun_data_interval_end or row.next_dagrun
+    info = next_run_info(dag, after, now=now)
+    result = cast(
+        CursorResult[object],
+        session.execute(
+            update(Dag)
+            .where(Dag.dag_id == row.dag_id, Dag.next_dagrun == row.next_dagrun)
+            .values(_next_run_values(info))
+            .execution_options(synchronize_session=False)
+        ),
+    )
+    return result.rowcount > 0
 
 
 def _active_runs(session: Session, dag_id: str) -> int:

@@ -89,7 +89,7 @@ class Scheduler:
         max_runs_per_loop: int = 100,
         housekeeping_interval_s: float = 5.0,
         timeout_grace_s: float = 30.0,
-        poll_s: float = 0.1,
+        poll_s: float = 0.2,
         dag_cache: DagCache | None = None,
     ) -> None:
         self._sessions = sessions

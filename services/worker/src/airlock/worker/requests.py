@@ -9,6 +9,8 @@ policy of its own: a task asking for something it may not have gets the API's 40
 
 from __future__ import annotations
 
+import logging
+
 import httpx
 
 from airlock.models.execution import TaskInstanceRef, TriggerDagRun
@@ -32,6 +34,8 @@ from airlock.sdk.execution_time.protocol import (
     XComReply,
 )
 
+log = logging.getLogger("airlock.worker")
+
 
 def answer(client: ExecutionClient, ti: TaskInstanceRef, request: TaskRequest) -> ToTask:
     """The reply to ``request``; API refusals and outages become an :class:`ErrorReply`."""
@@ -50,6 +54,12 @@ def answer(client: ExecutionClient, ti: TaskInstanceRef, request: TaskRequest) -
         return ErrorReply(
             message=f"the Execution API is unreachable from the worker ({exc!r}); try again later",
             reason="unavailable",
+        )
+    except Exception as exc:
+        log.exception("could not answer a task's %s", type(request).__name__)
+        return ErrorReply(
+            message=f"the worker could not answer {type(request).__name__}: {exc!r}",
+            reason="refused",
         )
 
 

@@ -224,7 +224,8 @@ class TaskRun:
                 sock.sendall(encode_frame(Abort(reason=str(exc))))
             self._zygote.wait_exit(process, self._config.kill_grace_s)
             return
-        sock.sendall(encode_frame(RunTask(context=context)))
+        with contextlib.suppress(OSError):  # a process that already died is reported below
+            sock.sendall(encode_frame(RunTask(context=context)))
         _Loop(self, client, logs, process, sock, output_r, nonce).run()
 
     def _fail_without_process(self, client: ExecutionClient, logs: LogShipper, error: str) -> None:
@@ -373,7 +374,9 @@ class _Loop:
         if isinstance(message, TaskDone):
             self._on_done(message.outcome)
             return
-        self.sock.sendall(encode_frame(answer(self.client, self.run_.ti, message)))
+        reply = encode_frame(answer(self.client, self.run_.ti, message))
+        with contextlib.suppress(OSError):  # it died waiting: its exit is reported
+            self.sock.sendall(reply)
 
     def _on_done(self, outcome: TaskOutcome) -> None:
         if self.done is not None:

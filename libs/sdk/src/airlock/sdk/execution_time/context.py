@@ -96,7 +96,7 @@ class RuntimeTaskInstance:
         ``task_ids=None`` means this task. A mapped upstream's values come back as a list.
         """
         comms = get_comms("ti.xcom_pull")
-        ids = [self.task_id] if task_ids is None else task_ids
+        ids = self.task_id if task_ids is None else task_ids
         single = isinstance(ids, str)
         values = []
         for task_id in [ids] if isinstance(ids, str) else ids:

@@ -1,0 +1,62 @@
+"""The supervisor's polling: how many workloads it asks for, and how it behaves while the
+Execution API cannot be reached."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from airlock.worker.supervisor import Worker
+
+
+@pytest.fixture
+def worker() -> Iterator[Worker]:
+    worker = Worker(api_url="http://127.0.0.1:9", token="t", concurrency=8, prefetch=4)
+    yield worker
+    worker.zygote.close()
+
+
+def wanted(worker: Worker, *, free: int, backlog: int, busy: bool) -> int:
+    worker._free = free
+    worker._backlog.extend([None] * backlog)  # type: ignore[list-item]
+    worker._busy_queues = busy
+    try:
+        return worker._wanted()
+    finally:
+        worker._backlog.clear()
+
+
+def test_free_slots_are_asked_for_at_once(worker: Worker) -> None:
+    assert wanted(worker, free=8, backlog=0, busy=False) == 8
+    assert wanted(worker, free=1, backlog=0, busy=False) == 1
+
+
+def test_busy_queues_add_a_prefetch(worker: Worker) -> None:
+    assert wanted(worker, free=8, backlog=0, busy=True) == 12
+    assert wanted(worker, free=0, backlog=0, busy=True) == 4
+
+
+def test_a_prefetch_is_topped_up_by_halves_not_one_by_one(worker: Worker) -> None:
+    assert wanted(worker, free=0, backlog=3, busy=True) == 0
+    assert wanted(worker, free=0, backlog=2, busy=True) == 2
+    assert wanted(worker, free=0, backlog=0, busy=False) == 0, "idle queues: no prefetch"
+
+
+def test_an_unreachable_api_is_reported_and_retried_until_stopped(
+    worker: Worker, caplog: pytest.LogCaptureFixture
+) -> None:
+    stop = threading.Event()
+    with caplog.at_level(logging.WARNING, logger="airlock.worker"):
+        thread = threading.Thread(target=worker.run, args=(stop,))
+        thread.start()
+        threading.Timer(2.0, stop.set).start()
+        thread.join(30)
+    assert not thread.is_alive()
+    messages = [r.getMessage() for r in caplog.records]
+    assert any(
+        "cannot get work from the Execution API at http://127.0.0.1:9" in m for m in messages
+    ), messages
+    assert worker.zygote.pid is None, "the zygote was stopped with the worker"
