@@ -115,6 +115,8 @@ class WorkerSettings(_Section):
     bundles: dict[str, str] = msgspec.field(default_factory=dict)
     heartbeat_s: float = 5.0
     log_batch_s: float = 0.5
+    #: Kill a task whose own memory (RSS) grows past this many MB; unset means no cap.
+    task_memory_mb: int | None = None
 
 
 class ClientSettings(_Section):

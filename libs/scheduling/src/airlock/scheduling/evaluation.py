@@ -22,7 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 
 from airlock.models.dag import SerializedTask, TriggerRule
 from airlock.models.states import TaskInstanceState as TIS
@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 MapLength = Callable[[SerializedTask], int]
 
 _WAITING_FOR_DATE = (TIS.UP_FOR_RETRY, TIS.UP_FOR_RESCHEDULE)
-_DECIDED = {Decision.SKIP: TIS.SKIPPED, Decision.UPSTREAM_FAILED: TIS.UPSTREAM_FAILED}
+DECIDED = {Decision.SKIP: TIS.SKIPPED, Decision.UPSTREAM_FAILED: TIS.UPSTREAM_FAILED}
 
 
 def group_by_task(rows: list[TiRow]) -> dict[str, list[TiRow]]:
@@ -73,12 +73,12 @@ def evaluate(
         if not pending:
             continue
         task = graph.tasks[task_id]
-        decision = _decide(graph, task, by_task)
+        decision = decide_task(graph, task, by_task)
         if decision is Decision.WAIT:
             continue
         if decision is not Decision.RUN:
             for row in pending:
-                row.state = _DECIDED[decision]
+                row.state = DECIDED[decision]
             continue
         placeholder = next((r for r in pending if task.mapped and r.map_index == -1), None)
         if placeholder is not None:
@@ -92,7 +92,11 @@ def evaluate(
     return created
 
 
-def _decide(graph: DagGraph, task: SerializedTask, by_task: dict[str, list[TiRow]]) -> Decision:
+def decide_task(
+    graph: DagGraph, task: SerializedTask, by_task: Mapping[str, Sequence[TiRow]]
+) -> Decision:
+    """What ``task``'s not-yet-started instances may do, given the rows of its direct upstream
+    tasks and of the setups whose scope it is in (``by_task`` must hold them)."""
     indirect = graph.indirect_setups.get(task.task_id)
     if indirect and task.trigger_rule is not TriggerRule.ALWAYS:
         states = (row.state for setup in indirect for row in by_task.get(setup, ()))

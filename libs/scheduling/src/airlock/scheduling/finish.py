@@ -42,7 +42,7 @@ from typing import Any
 from sqlalchemy import Row, insert, select, update
 from sqlalchemy.orm import Session
 
-from airlock.db import TaskInstance, TaskInstanceHistory, transition
+from airlock.db import DagRun, TaskInstance, TaskInstanceHistory, transition
 from airlock.models.dag import SerializedTask
 from airlock.models.execution import (
     TaskDeferred,
@@ -57,9 +57,10 @@ from airlock.scheduling.callbacks import queue_task_callback
 from airlock.scheduling.dag_cache import DagCache
 from airlock.scheduling.errors import StateConflict, TaskInstanceNotFound
 from airlock.scheduling.graph import DagGraph
+from airlock.scheduling.incremental import schedule_after_end
 from airlock.scheduling.locking import lock_run_of_task_instance
 from airlock.scheduling.run_pass import schedule_locked_run
-from airlock.scheduling.run_state import UNFINISHED_STATES
+from airlock.scheduling.run_state import PROGRESSING_STATES, UNFINISHED_STATES
 
 log = logging.getLogger(__name__)
 
@@ -123,8 +124,34 @@ def finish_task(
             f"task {ti.task_id!r} is not in the DAG version of task instance {ti_id}", ti.state
         )
     state = apply_outcome(session, ti, task, graph, outcome, now)
-    schedule_locked_run(session, run, dag_cache, now)
+    ended = [ti.task_id]
+    if isinstance(outcome, TaskSucceeded) and outcome.skip_task_ids:
+        ended += sorted(set(outcome.skip_task_ids) & graph.descendants(ti.task_id))
+    schedule_after(session, run, graph, dag_cache, ended, state, now, due=_due(ti, task, outcome))
     return state
+
+
+def schedule_after(
+    session: Session,
+    run: DagRun,
+    graph: DagGraph,
+    dag_cache: DagCache,
+    ended: list[str],
+    state: TIS,
+    now: dt.datetime,
+    *,
+    due: dt.datetime | None = None,
+) -> None:
+    """Schedule ``run`` (locked) after an instance of ``ended[0]`` moved to ``state`` (due for
+    its retry or reschedule at ``due``) and the tasks ``ended[1:]`` were skipped: incrementally
+    when that is enough, else with a full pass (:mod:`airlock.scheduling.incremental`)."""
+    full = (state is TIS.FAILED and graph.dag.fail_fast) or (  # the rest of the run stopped
+        # a retry or reschedule due at once: the full pass schedules it
+        state in (TIS.UP_FOR_RETRY, TIS.UP_FOR_RESCHEDULE) and (due is None or due <= now)
+    )
+    progressing = state in PROGRESSING_STATES  # waiting for its retry, rescheduled, deferred
+    if full or not schedule_after_end(session, run, graph, ended, now, progressing=progressing):
+        schedule_locked_run(session, run, dag_cache, now)
 
 
 def apply_outcome(
@@ -208,6 +235,16 @@ def _target(
     if state is TIS.UP_FOR_RETRY:
         values["next_retry_at"] = end + dt.timedelta(seconds=retry_delay_s(task, ti.try_number))
     return state, values
+
+
+def _due(ti: Row[Any], task: SerializedTask, outcome: TaskOutcome) -> dt.datetime | None:
+    """When a try that ended up for retry or rescheduled may start again (as :func:`_target`
+    sets ``next_retry_at``)."""
+    if isinstance(outcome, TaskRescheduled):
+        return _utc(outcome.reschedule_date)
+    if isinstance(outcome, TaskFailed):
+        return _utc(outcome.end_date) + dt.timedelta(seconds=retry_delay_s(task, ti.try_number))
+    return None
 
 
 def _record_try(session: Session, ti: Row[Any], state: TIS, values: dict[str, Any]) -> None:

@@ -75,6 +75,27 @@ class DagGraph:
     def descendants(self, task_id: str) -> frozenset[str]:
         return self._descendants.get(task_id, frozenset())
 
+    @cached_property
+    def position(self) -> Mapping[str, int]:
+        """Each task's index in :attr:`order`."""
+        return {task_id: index for index, task_id in enumerate(self.order)}
+
+    def affected_by(self, task_id: str) -> frozenset[str]:
+        """The tasks whose readiness may change when an instance of ``task_id`` ends: its direct
+        downstream tasks and, for a setup, the tasks in its scope (:attr:`indirect_setups`)."""
+        return self._affected.get(task_id, frozenset())
+
+    @cached_property
+    def _affected(self) -> Mapping[str, frozenset[str]]:
+        found: dict[str, set[str]] = {
+            task_id: {d for d in task.downstream if d in self.tasks}
+            for task_id, task in self.tasks.items()
+        }
+        for task_id, setups in self.indirect_setups.items():
+            for setup in setups:
+                found[setup].add(task_id)
+        return {task_id: frozenset(ids) for task_id, ids in found.items()}
+
     def teardowns_of(self, setup_id: str) -> tuple[str, ...]:
         task = self.tasks[setup_id]
         return tuple(d for d in task.downstream if d in self.tasks and self.tasks[d].is_teardown)

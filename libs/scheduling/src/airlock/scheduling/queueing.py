@@ -197,6 +197,11 @@ def activity_of(rows: Iterable[tuple[str, str, str, TIS | None]]) -> RunActivity
     return per_run, per_run_task
 
 
+def active_per_run(session: Session, dag_id: str, run_id: str) -> RunActivity:
+    """Active (queued or running) instances of one run, as :func:`activity_of` counts them."""
+    return _active_per_run(session, {(dag_id, run_id)})
+
+
 def _active_per_run(session: Session, runs: set[tuple[str, str]]) -> RunActivity:
     per_run: defaultdict[tuple[str, str], int] = defaultdict(int)
     per_run_task: defaultdict[tuple[str, str, str], int] = defaultdict(int)

@@ -53,7 +53,7 @@ class ScheduleResult:
 
 
 @dataclass(frozen=True, slots=True)
-class _DagLimits:
+class DagLimits:
     is_paused: bool
     max_active_runs: int
     max_active_tasks: int
@@ -80,7 +80,7 @@ def schedule_locked_run(
     if run.state not in (DagRunState.QUEUED, DagRunState.RUNNING):
         return ScheduleResult(run_state=run.state)
     graph = dag_cache.graph(session, run.dag_version_id)
-    limits = _dag_limits(session, run.dag_id, graph, lock=run.state is DagRunState.QUEUED)
+    limits = dag_limits(session, run.dag_id, graph, lock=run.state is DagRunState.QUEUED)
     started = False
     if run.state is DagRunState.QUEUED:
         if limits.is_paused or not _may_start(session, run, limits.max_active_runs):
@@ -157,7 +157,7 @@ def needs_scheduling(session: Session, run: DagRun, dag_cache: DagCache, now: dt
     return decide_run_state(graph, rows) is not None
 
 
-def _dag_limits(session: Session, dag_id: str, graph: DagGraph, *, lock: bool) -> _DagLimits:
+def dag_limits(session: Session, dag_id: str, graph: DagGraph, *, lock: bool) -> DagLimits:
     statement = select(Dag.is_paused, Dag.max_active_runs, Dag.max_active_tasks).where(
         Dag.dag_id == dag_id
     )
@@ -165,8 +165,8 @@ def _dag_limits(session: Session, dag_id: str, graph: DagGraph, *, lock: bool) -
         statement = statement.with_for_update()
     row = session.execute(statement).one_or_none()
     if row is None:
-        return _DagLimits(False, graph.dag.max_active_runs, graph.dag.max_active_tasks)
-    return _DagLimits(row.is_paused, row.max_active_runs, row.max_active_tasks)
+        return DagLimits(False, graph.dag.max_active_runs, graph.dag.max_active_tasks)
+    return DagLimits(row.is_paused, row.max_active_runs, row.max_active_tasks)
 
 
 def _may_start(session: Session, run: DagRun, max_active_runs: int) -> bool:
@@ -205,7 +205,7 @@ def _queue_run(
     run: DagRun,
     graph: DagGraph,
     rows: list[TiRow],
-    limits: _DagLimits,
+    limits: DagLimits,
     now: dt.datetime,
 ) -> list[str]:
     candidates = []

@@ -32,7 +32,7 @@ from airlock.scheduling.ti_rows import TiRow
 log = logging.getLogger(__name__)
 
 #: Unfinished states from which an instance still moves without the scheduler's help.
-_PROGRESSING = frozenset(
+PROGRESSING_STATES = frozenset(
     {
         TIS.SCHEDULED,
         TIS.QUEUED,
@@ -64,7 +64,7 @@ def decide_run_state(graph: DagGraph, rows: Sequence[TiRow]) -> tuple[DagRunStat
         if any(row.task_id in leaves and row.state in _FAILED for row in rows):
             return DagRunState.FAILED, "task_failure"
         return DagRunState.SUCCESS, "success"
-    if not any(row.state in _PROGRESSING for row in unfinished):
+    if not any(row.state in PROGRESSING_STATES for row in unfinished):
         stuck = sorted({row.task_id for row in unfinished})
         log.warning("run deadlocked: tasks %s can never run", stuck)
         return DagRunState.FAILED, "deadlock"

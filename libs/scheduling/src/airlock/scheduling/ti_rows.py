@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -67,10 +67,18 @@ _COLUMNS = (
 )
 
 
-def load_rows(session: Session, dag_id: str, run_id: str) -> list[TiRow]:
-    result = session.execute(
-        select(*_COLUMNS).where(TaskInstance.dag_id == dag_id, TaskInstance.run_id == run_id)
+def load_rows(
+    session: Session, dag_id: str, run_id: str, task_ids: Collection[str] | None = None
+) -> list[TiRow]:
+    """The run's task instances (only those of ``task_ids``, when given)."""
+    statement = select(*_COLUMNS).where(
+        TaskInstance.dag_id == dag_id, TaskInstance.run_id == run_id
     )
+    wanted: Collection[str] | None = None
+    if task_ids is not None and len(task_ids) <= CHUNK:
+        statement = statement.where(TaskInstance.task_id.in_(sorted(task_ids)))
+    elif task_ids is not None:  # too many to list: read the run, keep theirs
+        wanted = set(task_ids)
     return [
         TiRow(
             id=r.id,
@@ -86,7 +94,8 @@ def load_rows(session: Session, dag_id: str, run_id: str) -> list[TiRow]:
             original_state=r.state,
             original_map_index=r.map_index,
         )
-        for r in result
+        for r in session.execute(statement)
+        if wanted is None or r.task_id in wanted
     ]
 
 
