@@ -63,8 +63,8 @@ def run(args: argparse.Namespace) -> int:
         bundles=config.bundles,
         heartbeat_s=config.heartbeat_s,
         log_batch_s=config.log_batch_s,
-        # A [worker] task_memory_mb setting, once the settings have one, is the default.
-        task_memory_limit_mb=args.task_memory_mb or getattr(config, "task_memory_mb", None),
+        # The flag wins over the [worker] task_memory_mb setting.
+        task_memory_limit_mb=args.task_memory_mb or config.task_memory_mb,
     )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
