@@ -154,7 +154,9 @@ def _import_file(module_name: str, path: str) -> ModuleType:
         raise ImportError(f"cannot import {path}")
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
-    spec.loader.exec_module(module)
+    # Compiled from the source every time: a cached .pyc is trusted by whole-second mtime and
+    # size, so a DAG file edited within a second to the same length would parse stale.
+    exec(compile(Path(path).read_bytes(), path, "exec", dont_inherit=True), module.__dict__)
     return module
 
 
@@ -227,6 +229,7 @@ def serve() -> None:
     os.dup2(devnull, 0)
     os.dup2(2, 1)
     sys.meta_path.insert(0, BlockedImportFinder())
+    sys.dont_write_bytecode = True  # never leave __pycache__ folders in a user's bundle
 
     import airlock.sdk  # noqa: F401  (pre-import: each file then pays only its own import)
     from airlock.sdk.execution_time.comms import set_comms

@@ -143,7 +143,9 @@ def _exec_module(name: str, path: str) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     try:
-        spec.loader.exec_module(module)
+        # Compiled from the source every time: a cached .pyc is trusted by whole-second mtime
+        # and size, so a DAG file edited within a second to the same length would run stale.
+        exec(compile(Path(path).read_bytes(), path, "exec", dont_inherit=True), module.__dict__)
     except BaseException:
         sys.modules.pop(name, None)
         raise
