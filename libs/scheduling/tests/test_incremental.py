@@ -7,17 +7,19 @@ forced after every end, and must agree on every state after every step."""
 from __future__ import annotations
 
 import random
+import threading
+from collections.abc import Callable
 
 import pytest
 from sqlalchemy import func, select
 
-from airlock.db import TaskInstance
+from airlock.db import CallbackRequest, TaskInstance
 from airlock.models.dag import MappedArg, MappedSpec, SerializedDag, SerializedTask, TriggerRule
 from airlock.models.execution import TaskOutcome, TaskSkipped
 from airlock.models.states import DagRunState
 from airlock.models.states import TaskInstanceState as TIS
+from airlock.scheduling import StateConflict, incremental
 from airlock.scheduling import finish as finish_module
-from airlock.scheduling import incremental
 
 from .conftest import T0, Env, fail, make_dag, succeed, task
 
@@ -132,6 +134,7 @@ def _lockstep(env: Env, seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
         env.finish(ti.id, outcome)
         monkeypatch.setattr(finish_module, "schedule_after_end", lambda *a, **k: False)
         env.finish(twin.id, outcome)
+        monkeypatch.undo()
         assert _snapshot(env, "fast") == _snapshot(env, "full"), f"after {ti.task_id}"
         assert env.run_state(fast) == env.run_state(full)
     else:
@@ -169,3 +172,109 @@ def test_a_chain_hands_off_without_full_passes(
     run = env.trigger("chain")
     assert env.work(run) is DagRunState.SUCCESS
     assert count_full_passes[0] == 1
+
+
+def _finish_concurrently(
+    env: Env,
+    run_id: str,
+    outcome_of: Callable[[TaskInstance], TaskOutcome] = lambda ti: succeed(),
+    *,
+    conflicts_allowed: bool = False,
+) -> None:
+    """Workers in threads: start and finish every queued task instance of the run at once, round
+    after round, with no scheduler (finish_task alone must move the run to its end)."""
+    for _ in range(50):
+        with env.sessions() as session:
+            queued = session.scalars(
+                select(TaskInstance).where(
+                    TaskInstance.run_id == run_id, TaskInstance.state == TIS.QUEUED
+                )
+            ).all()
+        if not queued:
+            return
+        for ti in queued:
+            env.start(ti.id)
+        barrier = threading.Barrier(len(queued))
+        errors: list[BaseException] = []
+
+        def end(ti: TaskInstance, barrier: threading.Barrier, errors: list[BaseException]) -> None:
+            try:
+                barrier.wait()
+                env.finish(ti.id, outcome_of(ti))
+            except StateConflict as exc:
+                if not conflicts_allowed:
+                    errors.append(exc)
+            except BaseException as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=end, args=(ti, barrier, errors)) for ti in queued]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        assert errors == []
+    raise AssertionError("the run did not settle")
+
+
+def test_siblings_ending_at_once_never_miss_their_join(env: Env) -> None:
+    """The one end that completes the join's upstream sees the others' ends (the run's lock)."""
+    width = 12
+    env.install(
+        make_dag(
+            "fan",
+            [
+                task("start"),
+                *[task(f"w{i:02d}", ["start"]) for i in range(width)],
+                task("join", [f"w{i:02d}" for i in range(width)]),
+                *[task(f"leaf{i:02d}") for i in range(width)],
+            ],
+            max_active_tasks=64,
+        )
+    )
+    run = env.trigger("fan")
+    _finish_concurrently(env, run.run_id)
+    assert set(env.states(run).values()) == {TIS.SUCCESS}
+    assert env.run_state(run) is DagRunState.SUCCESS
+
+
+def test_a_wide_run_ending_at_once_ends_once(env: Env) -> None:
+    """Independent tasks ending at once: each queues one waiting task into the slot it freed,
+    the last of them ends the run, and exactly one end of it queues its callback."""
+    env.install(
+        make_dag(
+            "flat",
+            [task(f"t{i:02d}") for i in range(40)],
+            max_active_tasks=8,
+            has_on_success_callback=True,
+        )
+    )
+    run = env.trigger("flat")
+    _finish_concurrently(env, run.run_id)
+    assert set(env.states(run).values()) == {TIS.SUCCESS}
+    assert env.run_state(run) is DagRunState.SUCCESS
+    with env.sessions() as session:
+        kinds = session.scalars(select(CallbackRequest.kind)).all()
+    assert kinds == ["dag_success"]
+
+
+def test_fail_fast_with_tasks_ending_at_once_neither_deadlocks_nor_hangs(env: Env) -> None:
+    env.install(
+        make_dag(
+            "ffc",
+            [*[task(f"t{i:02d}") for i in range(10)], task("after", ["t00"])],
+            fail_fast=True,
+            max_active_tasks=16,
+        )
+    )
+    run = env.trigger("ffc")
+    # t03's failure fails the others still running: their own reports then conflict.
+    _finish_concurrently(
+        env,
+        run.run_id,
+        lambda ti: fail() if ti.task_id == "t03" else succeed(),
+        conflicts_allowed=True,
+    )
+    states = env.states(run)
+    assert states["t03"] is TIS.FAILED
+    assert all(state in (TIS.SUCCESS, TIS.FAILED, TIS.SKIPPED) for state in states.values())
+    assert env.run_state(run) is DagRunState.FAILED

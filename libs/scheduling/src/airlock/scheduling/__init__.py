@@ -26,11 +26,15 @@ run_id=None, note=None, triggered_by=None, dag_cache, now=None) -> DagRun``
     callback. ``ScheduleResult.queued`` holds the ids it queued.
 
 ``finish_task(session, ti_id, outcome, dag_cache, now) -> TaskInstanceState``
-    Apply a runner's ``TaskOutcome`` to a *running* task instance, then ``schedule_run`` its run
-    (the next task is queued in the same transaction); the state it ended in (``failed`` may be
-    ``up_for_retry``). A repeated report answers the same state; any other report on a
-    non-running instance raises ``StateConflict`` (409); ``TaskInstanceNotFound`` (404). Reschedule and deferral keep the try open (``first_poke_at`` /
-    ``next_method`` stay set, so the next start does not count a new try).
+    Apply a runner's ``TaskOutcome`` to a *running* task instance, then schedule what that end
+    changes in its run — incrementally: the task's downstream tasks, the slot it freed, the
+    run's end; a full ``schedule_run`` pass only when that cannot be decided cheaply
+    (``airlock.scheduling.incremental``). The next task is queued in the same transaction. It
+    answers the state the task ended in (``failed`` may be ``up_for_retry``). A repeated report
+    answers the same state; any other report on a non-running instance raises
+    ``StateConflict`` (409); ``TaskInstanceNotFound`` (404). Reschedule and deferral keep the
+    try open (``first_poke_at`` / ``next_method`` stay set, so the next start does not count a
+    new try).
 
 ``needs_scheduling(session, run, dag_cache, now) -> bool``
     Whether ``schedule_run`` would change anything, judged by reading only (no lock): the

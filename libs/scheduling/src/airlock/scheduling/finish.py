@@ -36,13 +36,14 @@ later try is already running; any other report for a task instance that is not `
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 from typing import Any
 
-from sqlalchemy import Row, insert, select, update
+from sqlalchemy import Insert, Update, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
-from airlock.db import DagRun, TaskInstance, TaskInstanceHistory, transition
+from airlock.db import TaskInstance, TaskInstanceHistory
 from airlock.models.dag import SerializedTask
 from airlock.models.execution import (
     TaskDeferred,
@@ -58,9 +59,10 @@ from airlock.scheduling.dag_cache import DagCache
 from airlock.scheduling.errors import StateConflict, TaskInstanceNotFound
 from airlock.scheduling.graph import DagGraph
 from airlock.scheduling.incremental import schedule_after_end
-from airlock.scheduling.locking import lock_run_of_task_instance
-from airlock.scheduling.run_pass import schedule_locked_run
+from airlock.scheduling.locking import LockedRun, load_locked_run, lock_run_for_task_end
+from airlock.scheduling.run_pass import DagLimits, schedule_locked_run
 from airlock.scheduling.run_state import PROGRESSING_STATES, UNFINISHED_STATES
+from airlock.scheduling.tables import DAG, TI, TI_HISTORY, AnyRow, connection
 
 log = logging.getLogger(__name__)
 
@@ -68,23 +70,89 @@ log = logging.getLogger(__name__)
 MAX_RETRY_DELAY_S = 24 * 3600.0
 
 _COLUMNS = (
-    TaskInstance.id,
-    TaskInstance.dag_id,
-    TaskInstance.run_id,
-    TaskInstance.task_id,
-    TaskInstance.map_index,
-    TaskInstance.state,
-    TaskInstance.try_number,
-    TaskInstance.max_tries,
-    TaskInstance.start_date,
-    TaskInstance.hostname,
-    TaskInstance.dag_version_id,
-    TaskInstance.next_retry_at,
-    TaskInstance.next_method,
-    TaskInstance.next_kwargs,
-    TaskInstance.first_poke_at,
-    TaskInstance.last_heartbeat_at,
+    TI.c.id,
+    TI.c.dag_id,
+    TI.c.run_id,
+    TI.c.task_id,
+    TI.c.map_index,
+    TI.c.state,
+    TI.c.try_number,
+    TI.c.max_tries,
+    TI.c.start_date,
+    TI.c.hostname,
+    TI.c.dag_version_id,
+    TI.c.next_retry_at,
+    TI.c.next_method,
+    TI.c.next_kwargs,
+    TI.c.first_poke_at,
+    TI.c.last_heartbeat_at,
 )
+_LOAD_TI = select(*_COLUMNS).where(TI.c.id == bindparam("ti_id"))
+#: The task instance with its DAG's limits (outer join: a DAG row deleted meanwhile).
+_LOAD_TI_AND_LIMITS = (
+    select(*_COLUMNS, DAG.c.is_paused, DAG.c.max_active_tasks)
+    .select_from(TI.outerjoin(DAG, DAG.c.dag_id == TI.c.dag_id))
+    .where(TI.c.id == bindparam("ti_id"))
+)
+_RECORD_TRY = insert(TI_HISTORY).values(
+    task_instance_id=bindparam("ti_id"),
+    try_number=bindparam("try_number"),
+    state=bindparam("state"),
+    dag_version_id=bindparam("dag_version_id"),
+    start_date=bindparam("start_date"),
+    end_date=bindparam("end_date"),
+    duration=bindparam("duration"),
+    hostname=bindparam("hostname"),
+)
+
+
+@functools.cache
+def _end_statement(keys: tuple[str, ...]) -> Update:
+    """``UPDATE task_instance SET <keys> WHERE id = :ti_id AND state = 'running'``."""
+    return (
+        update(TI)
+        .where(TI.c.id == bindparam("ti_id"), TI.c.state == TIS.RUNNING)
+        .values({key: bindparam(f"new_{key}") for key in keys})
+    )
+
+
+@functools.cache
+def _end_and_record_statement(keys: tuple[str, ...]) -> Insert:
+    """PostgreSQL: :func:`_end_statement` and the try's history row in one statement (the
+    insert inserts nothing when the update matched nothing; what it returns says which)."""
+    moved = (
+        _end_statement(keys)
+        .returning(TI.c.id, TI.c.try_number, TI.c.dag_version_id, TI.c.start_date, TI.c.hostname)
+        .cte("moved")
+    )
+    columns = TI_HISTORY.c
+    return (
+        insert(TI_HISTORY)
+        .from_select(
+            [
+                columns.task_instance_id,
+                columns.try_number,
+                columns.state,
+                columns.dag_version_id,
+                columns.start_date,
+                columns.end_date,
+                columns.duration,
+                columns.hostname,
+            ],
+            select(
+                moved.c.id,
+                moved.c.try_number,
+                bindparam("h_state", type_=columns.state.type),
+                moved.c.dag_version_id,
+                moved.c.start_date,
+                bindparam("h_end_date", type_=columns.end_date.type),
+                bindparam("h_duration", type_=columns.duration.type),
+                moved.c.hostname,
+            ),
+        )
+        .add_cte(moved)
+        .returning(TI_HISTORY.c.task_instance_id)
+    )
 
 
 def retry_delay_s(task: SerializedTask, try_number: int) -> float:
@@ -104,8 +172,14 @@ def finish_task(
 
     The caller commits; task instances this queued are announced to the queue listeners then.
     """
-    run = lock_run_of_task_instance(session, ti_id, now)
-    ti = load_task_instance(session, ti_id) if run is not None else None
+    # Everything from the lock to the commit happens under the run's lock: other ends of tasks
+    # of the run wait meanwhile, so it takes as few round trips as it can.
+    run = lock_run_for_task_end(session, ti_id, now)
+    ti = (
+        connection(session).execute(_LOAD_TI_AND_LIMITS, {"ti_id": ti_id}).one_or_none()
+        if run is not None
+        else None
+    )
     if run is None or ti is None:
         raise TaskInstanceNotFound(f"task instance {ti_id!r} does not exist")
     replayed = _replayed(session, ti, outcome)
@@ -127,13 +201,28 @@ def finish_task(
     ended = [ti.task_id]
     if isinstance(outcome, TaskSucceeded) and outcome.skip_task_ids:
         ended += sorted(set(outcome.skip_task_ids) & graph.descendants(ti.task_id))
-    schedule_after(session, run, graph, dag_cache, ended, state, now, due=_due(ti, task, outcome))
+    limits = (
+        DagLimits(ti.is_paused, graph.dag.max_active_runs, ti.max_active_tasks)
+        if ti.is_paused is not None
+        else None
+    )
+    schedule_after(
+        session,
+        run,
+        graph,
+        dag_cache,
+        ended,
+        state,
+        now,
+        due=_due(ti, task, outcome),
+        limits=limits,
+    )
     return state
 
 
 def schedule_after(
     session: Session,
-    run: DagRun,
+    run: LockedRun,
     graph: DagGraph,
     dag_cache: DagCache,
     ended: list[str],
@@ -141,6 +230,7 @@ def schedule_after(
     now: dt.datetime,
     *,
     due: dt.datetime | None = None,
+    limits: DagLimits | None = None,
 ) -> None:
     """Schedule ``run`` (locked) after an instance of ``ended[0]`` moved to ``state`` (due for
     its retry or reschedule at ``due``) and the tasks ``ended[1:]`` were skipped: incrementally
@@ -150,13 +240,15 @@ def schedule_after(
         state in (TIS.UP_FOR_RETRY, TIS.UP_FOR_RESCHEDULE) and (due is None or due <= now)
     )
     progressing = state in PROGRESSING_STATES  # waiting for its retry, rescheduled, deferred
-    if full or not schedule_after_end(session, run, graph, ended, now, progressing=progressing):
-        schedule_locked_run(session, run, dag_cache, now)
+    if full or not schedule_after_end(
+        session, run, graph, ended, now, progressing=progressing, limits=limits
+    ):
+        schedule_locked_run(session, load_locked_run(session, run), dag_cache, now)
 
 
 def apply_outcome(
     session: Session,
-    ti: Row[Any],
+    ti: AnyRow,
     task: SerializedTask,
     graph: DagGraph,
     outcome: TaskOutcome,
@@ -164,15 +256,29 @@ def apply_outcome(
 ) -> TIS:
     """Move a running task instance per ``outcome`` (run already locked); its new state."""
     state, values = _target(ti, task, outcome, now)
-    if not transition(session, TaskInstance, {"id": ti.id}, TIS.RUNNING, values):
+    keys = tuple(values)
+    params = {"ti_id": ti.id, **{f"new_{key}": values[key] for key in keys}}
+    ends_try = state not in (TIS.UP_FOR_RESCHEDULE, TIS.DEFERRED)
+    if ends_try and session.get_bind().dialect.name == "postgresql":
+        # One round trip for both: the run's lock is held meanwhile.
+        params.update(
+            h_state=state, h_end_date=values.get("end_date"), h_duration=values.get("duration")
+        )
+        # (rowcount is not reported for this statement: count what it returns)
+        returned = connection(session).execute(_end_and_record_statement(keys), params)
+        moved = len(returned.all())
+        recorded = True
+    else:
+        moved = connection(session).execute(_end_statement(keys), params).rowcount
+        recorded = False
+    if moved == 0:
         fresh = load_task_instance(session, ti.id)
         current = fresh.state if fresh else None
         raise StateConflict(
             f"task instance {ti.id} left running while its {_kind(outcome)} report was applied",
             current=current.value if current else None,
         )
-    ends_try = state not in (TIS.UP_FOR_RESCHEDULE, TIS.DEFERRED)
-    if ends_try:
+    if ends_try and not recorded:
         _record_try(session, ti, state, values)
     error = outcome.error if isinstance(outcome, TaskFailed) else None
     queue_task_callback(
@@ -195,7 +301,7 @@ def apply_outcome(
 
 
 def _target(
-    ti: Row[Any], task: SerializedTask, outcome: TaskOutcome, now: dt.datetime
+    ti: AnyRow, task: SerializedTask, outcome: TaskOutcome, now: dt.datetime
 ) -> tuple[TIS, dict[str, Any]]:
     if isinstance(outcome, TaskDeferred):
         return TIS.DEFERRED, {
@@ -237,7 +343,7 @@ def _target(
     return state, values
 
 
-def _due(ti: Row[Any], task: SerializedTask, outcome: TaskOutcome) -> dt.datetime | None:
+def _due(ti: AnyRow, task: SerializedTask, outcome: TaskOutcome) -> dt.datetime | None:
     """When a try that ended up for retry or rescheduled may start again (as :func:`_target`
     sets ``next_retry_at``)."""
     if isinstance(outcome, TaskRescheduled):
@@ -247,22 +353,23 @@ def _due(ti: Row[Any], task: SerializedTask, outcome: TaskOutcome) -> dt.datetim
     return None
 
 
-def _record_try(session: Session, ti: Row[Any], state: TIS, values: dict[str, Any]) -> None:
-    session.execute(
-        insert(TaskInstanceHistory).values(
-            task_instance_id=ti.id,
-            try_number=ti.try_number,
-            state=state,
-            dag_version_id=ti.dag_version_id,
-            start_date=ti.start_date,
-            end_date=values.get("end_date"),
-            duration=values.get("duration"),
-            hostname=ti.hostname,
-        )
+def _record_try(session: Session, ti: AnyRow, state: TIS, values: dict[str, Any]) -> None:
+    connection(session).execute(
+        _RECORD_TRY,
+        {
+            "ti_id": ti.id,
+            "try_number": ti.try_number,
+            "state": state,
+            "dag_version_id": ti.dag_version_id,
+            "start_date": ti.start_date,
+            "end_date": values.get("end_date"),
+            "duration": values.get("duration"),
+            "hostname": ti.hostname,
+        },
     )
 
 
-def _replayed(session: Session, ti: Row[Any], outcome: TaskOutcome) -> TIS | None:
+def _replayed(session: Session, ti: AnyRow, outcome: TaskOutcome) -> TIS | None:
     """The state an identical earlier report produced, if ``outcome`` is such a repeat."""
     if isinstance(outcome, TaskDeferred):
         same = ti.next_method == outcome.next_method and (ti.next_kwargs or {}) == dict(
@@ -301,7 +408,7 @@ _ENDS_OF: dict[type, tuple[TIS, ...]] = {
 
 
 def _skip_downstream(
-    session: Session, ti: Row[Any], graph: DagGraph, skip_ids: list[str], now: dt.datetime
+    session: Session, ti: AnyRow, graph: DagGraph, skip_ids: list[str], now: dt.datetime
 ) -> None:
     below = graph.descendants(ti.task_id)
     allowed = sorted(set(skip_ids) & below)
@@ -328,7 +435,7 @@ def _skip_downstream(
     )
 
 
-def _stop_the_rest(session: Session, ti: Row[Any], graph: DagGraph, now: dt.datetime) -> None:
+def _stop_the_rest(session: Session, ti: AnyRow, graph: DagGraph, now: dt.datetime) -> None:
     """``fail_fast``: fail running tasks and skip unstarted ones, teardowns excepted."""
     keep = [tid for tid, task in graph.tasks.items() if task.is_teardown] + [ti.task_id]
     of_run = (
@@ -351,8 +458,8 @@ def _stop_the_rest(session: Session, ti: Row[Any], graph: DagGraph, now: dt.date
     )
 
 
-def load_task_instance(session: Session, ti_id: str) -> Row[Any] | None:
-    return session.execute(select(*_COLUMNS).where(TaskInstance.id == ti_id)).one_or_none()
+def load_task_instance(session: Session, ti_id: str) -> AnyRow | None:
+    return connection(session).execute(_LOAD_TI, {"ti_id": ti_id}).one_or_none()
 
 
 def _kind(outcome: TaskOutcome) -> str:

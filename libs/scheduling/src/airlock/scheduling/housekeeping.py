@@ -17,9 +17,9 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable, Sequence
-from typing import Any, cast
+from typing import cast
 
-from sqlalchemy import CursorResult, Row, func, select, update
+from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.orm import Session
 
 from airlock.db import TaskInstance
@@ -29,6 +29,7 @@ from airlock.scheduling.dag_cache import DagCache
 from airlock.scheduling.finish import apply_outcome, load_task_instance
 from airlock.scheduling.locking import lock_run_of_task_instance
 from airlock.scheduling.run_pass import schedule_locked_run
+from airlock.scheduling.tables import AnyRow
 
 log = logging.getLogger(__name__)
 
@@ -110,10 +111,10 @@ def expire_claims(session: Session, now: dt.datetime, lease_s: float) -> int:
     return result.rowcount
 
 
-def _silent(cutoff: dt.datetime) -> Callable[[Row[Any]], bool]:
+def _silent(cutoff: dt.datetime) -> Callable[[AnyRow], bool]:
     """Re-checked under the run's lock: a heartbeat may have arrived since the selection."""
 
-    def still_silent(ti: Row[Any]) -> bool:
+    def still_silent(ti: AnyRow) -> bool:
         last = ti.last_heartbeat_at or ti.start_date
         return last is None or last < cutoff
 
@@ -127,7 +128,7 @@ def _fail_running(
     error: str,
     cache: DagCache,
     *,
-    still: Callable[[Row[Any]], bool],
+    still: Callable[[AnyRow], bool],
 ) -> list[str]:
     failed = []
     for ti_id in ids:

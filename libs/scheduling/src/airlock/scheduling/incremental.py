@@ -26,28 +26,27 @@ from __future__ import annotations
 
 import datetime as dt
 import heapq
-from collections.abc import Collection, Iterable
+from collections import defaultdict
+from collections.abc import Collection, Iterable, Sequence
 
-from sqlalchemy import exists, select
+from sqlalchemy import Integer, bindparam, exists, func, select
 from sqlalchemy.orm import Session
 
-from airlock.db import DagRun, TaskInstance
 from airlock.models.states import DagRunState
 from airlock.models.states import TaskInstanceState as TIS
 from airlock.scheduling.evaluation import DECIDED, decide_task
 from airlock.scheduling.graph import DagGraph
-from airlock.scheduling.queueing import Candidate, active_per_run, queue_candidates
-from airlock.scheduling.run_pass import dag_limits
+from airlock.scheduling.locking import LockedRun
+from airlock.scheduling.queueing import ACTIVE_STATES, Candidate, active_per_run, queue_candidates
+from airlock.scheduling.run_pass import DagLimits, dag_limits
 from airlock.scheduling.run_state import PROGRESSING_STATES, timed_out
+from airlock.scheduling.tables import TI, AnyRow, connection, one_of
 from airlock.scheduling.ti_rows import TiRow, load_rows, write_changes
 from airlock.scheduling.trigger_rules import Decision
 
-#: Scheduled candidates read per attempt beyond the run's free task slots (a candidate may still
-#: be refused by its pool or a per-task limit; then every waiting one is read).
-_SPARE_CANDIDATES = 16
-
-
-_PROGRESSING = sorted(PROGRESSING_STATES)
+#: Scheduled candidates read beyond the run's free task slots (a candidate may still be refused
+#: by its pool or a per-task limit; if too many are, every waiting one is read).
+_SPARE_CANDIDATES = 4
 
 
 class _FullPassNeeded(Exception):
@@ -56,18 +55,19 @@ class _FullPassNeeded(Exception):
 
 def schedule_after_end(
     session: Session,
-    run: DagRun,
+    run: LockedRun,
     graph: DagGraph,
     ended: Iterable[str],
     now: dt.datetime,
     *,
     progressing: bool = False,
+    limits: DagLimits | None = None,
 ) -> bool:
     """Schedule what the end of instances of the tasks ``ended`` changes in ``run`` (locked by
     this transaction); False when the caller must run the full pass instead.
 
     ``progressing``: the caller knows an instance of the run is still progressing (the one that
-    just ended waits for its retry, say).
+    just ended waits for its retry, say). ``limits``: the DAG's, if the caller read them already.
     """
     if run.state is not DagRunState.RUNNING or timed_out(graph, run, now):
         return False
@@ -75,30 +75,32 @@ def schedule_after_end(
     for task_id in ended:
         frontier |= graph.affected_by(task_id)
     try:
-        made_ready = _decide_downstream(session, run, graph, frontier, now) if frontier else False
+        made_ready = _decide_downstream(session, run, graph, frontier, now) if frontier else 0
     except _FullPassNeeded:
         return False
-    progressing = progressing or made_ready
-    limits = dag_limits(session, run.dag_id, graph, lock=False)
+    progressing = progressing or made_ready > 0
+    if limits is None:
+        limits = dag_limits(session, run.dag_id, graph, lock=False)
     if not limits.is_paused:
-        progressing = _queue_waiting(session, run, graph, limits.max_active_tasks, now) or (
-            progressing
+        progressing = (
+            _queue_waiting(session, run, graph, limits.max_active_tasks, now, made_ready)
+            or progressing
         )
     # Nothing left that moves by itself: the full pass decides how the run ends.
     return progressing or _any_progressing(session, run)
 
 
 def _decide_downstream(
-    session: Session, run: DagRun, graph: DagGraph, frontier: Collection[str], now: dt.datetime
-) -> bool:
+    session: Session, run: LockedRun, graph: DagGraph, frontier: Collection[str], now: dt.datetime
+) -> int:
     """Decide the not-yet-started instances of ``frontier`` and of whatever their decisions end
-    in turn; write the changes. Whether an instance became ``scheduled``."""
+    in turn; write the changes. How many instances became ``scheduled``."""
     position = graph.position
     heap = [(position[task_id], task_id) for task_id in frontier]
     heapq.heapify(heap)
     waiting = set(frontier)
     by_task: dict[str, list[TiRow]] = {}
-    made_ready = False
+    made_ready = 0
     while heap:
         _load_context(session, run, graph, waiting, by_task)
         _, task_id = heapq.heappop(heap)
@@ -119,7 +121,7 @@ def _decide_downstream(
         for row in pending:
             row.state = state
         if state is TIS.SCHEDULED:
-            made_ready = True
+            made_ready += len(pending)
             continue
         for below in graph.affected_by(task_id):
             if below not in waiting:
@@ -131,7 +133,7 @@ def _decide_downstream(
 
 def _load_context(
     session: Session,
-    run: DagRun,
+    run: LockedRun,
     graph: DagGraph,
     task_ids: Iterable[str],
     by_task: dict[str, list[TiRow]],
@@ -154,59 +156,101 @@ def _load_context(
         raise _FullPassNeeded  # a task without its instance: the full pass creates it
 
 
+_OF_RUN = (TI.c.dag_id == bindparam("dag_id"), TI.c.run_id == bindparam("run_id"))
+_ACTIVE = select(func.count()).select_from(TI).where(*_OF_RUN, one_of(TI.c.state, ACTIVE_STATES))
+_CANDIDATES = (
+    select(
+        TI.c.id,
+        TI.c.task_id,
+        TI.c.map_index,
+        TI.c.pool,
+        TI.c.pool_slots,
+        TI.c.priority_weight,
+    )
+    .where(*_OF_RUN, TI.c.state == TIS.SCHEDULED)
+    .order_by(TI.c.priority_weight.desc(), TI.c.map_index, TI.c.task_id)
+)
+_SOME_CANDIDATES = _CANDIDATES.limit(bindparam("page", type_=Integer))
+#: PostgreSQL: one round trip under the run's lock — the first candidates, locked (those another
+#: transaction holds are left to it, as ``queue_candidates`` would), and the active count.
+_LOCKED_CANDIDATES_AND_ACTIVE = (
+    _CANDIDATES.add_columns(_ACTIVE.scalar_subquery().label("active"))
+    .limit(bindparam("page", type_=Integer))
+    .with_for_update(skip_locked=True, of=TI)
+)
+_ANY_PROGRESSING = select(exists().where(*_OF_RUN, one_of(TI.c.state, sorted(PROGRESSING_STATES))))
+
+
 def _queue_waiting(
-    session: Session, run: DagRun, graph: DagGraph, max_active_tasks: int, now: dt.datetime
+    session: Session,
+    run: LockedRun,
+    graph: DagGraph,
+    max_active_tasks: int,
+    now: dt.datetime,
+    made_ready: int = 0,
 ) -> bool:
-    """Queue the run's ``scheduled`` instances that fit now; whether one is queued or running."""
-    activity = active_per_run(session, run.dag_id, run.run_id)
-    active = activity[0][(run.dag_id, run.run_id)]
-    free = max_active_tasks - active
-    if free <= 0:
-        return active > 0
-    page = free + _SPARE_CANDIDATES
-    candidates = _scheduled_candidates(session, run, graph, max_active_tasks, limit=page)
-    if not candidates:
-        return active > 0
-    queued = queue_candidates(session, candidates, now, activity=activity)
-    if len(candidates) == page and len(queued) < free:
+    """Queue the run's ``scheduled`` instances that fit now; whether one is left scheduled,
+    queued or running (False: none, or none known).
+
+    It reads how many of the run's instances are active, then, if the run has room, the first
+    candidates: as many as fit, plus a few spares for those a pool or a per-task limit refuses
+    (and every waiting one if that was not enough). On PostgreSQL, which locks the candidates it
+    reads in the same round trip as the count, "as many as fit" is guessed: the slot the end
+    freed and the instances it made ready (``made_ready``).
+    """
+    key = {"dag_id": run.dag_id, "run_id": run.run_id}
+    locked = session.get_bind().dialect.name == "postgresql"
+    if locked:
+        page = min(1 + made_ready, max_active_tasks) + _SPARE_CANDIDATES
+        params = {**key, "page": page}
+        rows: Sequence[AnyRow] = (
+            connection(session).execute(_LOCKED_CANDIDATES_AND_ACTIVE, params).all()
+        )
+        if not rows:
+            return False
+        active = rows[0].active
+        free = max_active_tasks - active
+        if free <= 0:
+            return True
+    else:
+        active = connection(session).scalar(_ACTIVE, key) or 0
+        free = max_active_tasks - active
+        if free <= 0:
+            return active > 0
+        page = free + _SPARE_CANDIDATES
+        rows = connection(session).execute(_SOME_CANDIDATES, {**key, "page": page}).all()
+        if not rows:
+            return active > 0
+    candidates = _candidates(run, graph, max_active_tasks, rows)
+    per_run: defaultdict[tuple[str, str], int] = defaultdict(int)
+    per_run[(run.dag_id, run.run_id)] = active
+    per_run_task = (
+        active_per_run(session, run.dag_id, run.run_id)[1]
+        if any(c.max_active_tis_per_dagrun for c in candidates)
+        else defaultdict(int)
+    )
+    queued = queue_candidates(
+        session, candidates, now, activity=(per_run, per_run_task), locked=locked
+    )
+    if len(rows) == page and len(queued) < free:
+        # Refusals left room: try every waiting instance.
         tried = {c.ti_id for c in candidates}
         rest = [
             c
-            for c in _scheduled_candidates(session, run, graph, max_active_tasks)
+            for c in _candidates(
+                run, graph, max_active_tasks, connection(session).execute(_CANDIDATES, key)
+            )
             if c.ti_id not in tried
         ]
-        queue_candidates(session, rest, now, activity=activity)
+        queue_candidates(session, rest, now, activity=(per_run, per_run_task))
     return True
 
 
-def _scheduled_candidates(
-    session: Session,
-    run: DagRun,
-    graph: DagGraph,
-    max_active_tasks: int,
-    *,
-    limit: int | None = None,
+def _candidates(
+    run: LockedRun, graph: DagGraph, max_active_tasks: int, rows: Iterable[AnyRow]
 ) -> list[Candidate]:
-    statement = (
-        select(
-            TaskInstance.id,
-            TaskInstance.task_id,
-            TaskInstance.map_index,
-            TaskInstance.pool,
-            TaskInstance.pool_slots,
-            TaskInstance.priority_weight,
-        )
-        .where(
-            TaskInstance.dag_id == run.dag_id,
-            TaskInstance.run_id == run.run_id,
-            TaskInstance.state == TIS.SCHEDULED,
-        )
-        .order_by(TaskInstance.priority_weight.desc(), TaskInstance.map_index, TaskInstance.task_id)
-    )
-    if limit is not None:
-        statement = statement.limit(limit)
     candidates = []
-    for row in session.execute(statement):
+    for row in rows:
         task = graph.tasks.get(row.task_id)
         candidates.append(
             Candidate(
@@ -227,15 +271,6 @@ def _scheduled_candidates(
     return candidates
 
 
-def _any_progressing(session: Session, run: DagRun) -> bool:
-    return bool(
-        session.scalar(
-            select(
-                exists().where(
-                    TaskInstance.dag_id == run.dag_id,
-                    TaskInstance.run_id == run.run_id,
-                    TaskInstance.state.in_(_PROGRESSING),
-                )
-            )
-        )
-    )
+def _any_progressing(session: Session, run: LockedRun) -> bool:
+    key = {"dag_id": run.dag_id, "run_id": run.run_id}
+    return bool(connection(session).scalar(_ANY_PROGRESSING, key))

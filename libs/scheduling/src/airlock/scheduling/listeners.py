@@ -26,7 +26,7 @@ QueueListener = Callable[[tuple[str, ...]], None]
 _listeners: list[QueueListener] = []
 _lock = threading.Lock()
 _PENDING = "airlock.scheduling.queued_ti_ids"
-_HOOKED = "airlock.scheduling.hooked"
+_hooked = threading.Event()
 
 
 def add_queue_listener(listener: QueueListener) -> None:
@@ -47,13 +47,24 @@ def record_queued(session: Session, ti_ids: Iterable[str]) -> None:
     if not ids:
         return
     session.info.setdefault(_PENDING, []).extend(ids)
-    if not session.info.get(_HOOKED):
-        event.listen(session, "after_commit", _after_commit)
-        event.listen(session, "after_soft_rollback", _after_rollback)
-        session.info[_HOOKED] = True
+    _hook()
+
+
+def _hook() -> None:
+    """Listen to every session's commits and rollbacks, once per process (hooking each session
+    that queued something would cost more than the check each commit makes)."""
+    if _hooked.is_set():
+        return
+    with _lock:
+        if not _hooked.is_set():
+            event.listen(Session, "after_commit", _after_commit)
+            event.listen(Session, "after_soft_rollback", _after_rollback)
+            _hooked.set()
 
 
 def _after_commit(session: Session) -> None:
+    if _PENDING not in session.info:
+        return
     ids = tuple(session.info.pop(_PENDING, ()))
     if not ids:
         return
@@ -67,5 +78,5 @@ def _after_commit(session: Session) -> None:
 
 
 def _after_rollback(session: Session, previous_transaction: object) -> None:
-    if not session.in_transaction():
+    if _PENDING in session.info and not session.in_transaction():
         session.info.pop(_PENDING, None)

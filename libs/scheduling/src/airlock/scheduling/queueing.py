@@ -28,19 +28,22 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ScalarSelect, and_, func, select, tuple_, update
+from sqlalchemy import ScalarSelect, bindparam, func, select, tuple_, update
 from sqlalchemy.orm import Session
 
-from airlock.db import Dag, DagRun, Pool, TaskInstance
+from airlock.db import Dag, DagRun, TaskInstance
 from airlock.models.states import DagRunState
 from airlock.models.states import TaskInstanceState as TIS
 from airlock.scheduling.dag_cache import DagCache
 from airlock.scheduling.listeners import record_queued
+from airlock.scheduling.tables import POOL, TI, connection, one_of
 from airlock.scheduling.ti_rows import CHUNK
 
 log = logging.getLogger(__name__)
 
-_ACTIVE = (TIS.QUEUED, TIS.RUNNING)
+#: States that take a slot (of a pool, of the run's or the task's limits).
+ACTIVE_STATES = (TIS.QUEUED, TIS.RUNNING)
+_ACTIVE = ACTIVE_STATES
 
 
 @dataclass(slots=True, frozen=True)
@@ -69,13 +72,16 @@ def queue_candidates(
     *,
     limit: int | None = None,
     activity: RunActivity | None = None,
+    locked: bool = False,
 ) -> list[str]:
     """Queue as many ``candidates`` as the limits allow; the ids actually queued.
 
     ``activity`` — active instances per run and per (run, task) — is counted here unless the
     caller already knows it (a pass over one locked run has every instance in memory).
+    ``locked``: the caller read the candidates ``FOR UPDATE SKIP LOCKED`` already.
     """
-    candidates = _lock_candidates(session, candidates)
+    if not locked:
+        candidates = _lock_candidates(session, candidates)
     if not candidates:
         return []
     open_slots = _open_pool_slots(session, {c.pool for c in candidates})
@@ -120,21 +126,40 @@ def queue_candidates(
     return mark_queued(session, chosen, now)
 
 
+_MARK_QUEUED = (
+    update(TI)
+    .where(TI.c.id.in_(bindparam("ids", expanding=True)), TI.c.state == TIS.SCHEDULED)
+    .values(state=TIS.QUEUED, queued_at=bindparam("now"), claimed_by=None, claimed_at=None)
+    .returning(TI.c.id)
+)
+#: The same for one id (an expanding ``IN`` is rendered again at every execution).
+_MARK_ONE_QUEUED = (
+    update(TI)
+    .where(TI.c.id == bindparam("ti_id"), TI.c.state == TIS.SCHEDULED)
+    .values(state=TIS.QUEUED, queued_at=bindparam("now"), claimed_by=None, claimed_at=None)
+    .returning(TI.c.id)
+)
+
+
 def mark_queued(session: Session, ti_ids: Sequence[str], now: dt.datetime) -> list[str]:
     """``scheduled`` → ``queued`` for ``ti_ids`` (a fresh claim lease); the ids that moved."""
     queued: list[str] = []
-    for start in range(0, len(ti_ids), CHUNK):
-        chunk = list(ti_ids[start : start + CHUNK])
-        moved = session.scalars(
-            update(TaskInstance)
-            .where(TaskInstance.id.in_(chunk), TaskInstance.state == TIS.SCHEDULED)
-            .values(state=TIS.QUEUED, queued_at=now, claimed_by=None, claimed_at=None)
-            .returning(TaskInstance.id)
-            .execution_options(synchronize_session=False)
-        )
-        queued.extend(moved)
+    if len(ti_ids) == 1:
+        params = {"ti_id": ti_ids[0], "now": now}
+        queued.extend(connection(session).execute(_MARK_ONE_QUEUED, params).scalars())
+    else:
+        for start in range(0, len(ti_ids), CHUNK):
+            params = {"ids": list(ti_ids[start : start + CHUNK]), "now": now}
+            queued.extend(connection(session).execute(_MARK_QUEUED, params).scalars())
     record_queued(session, queued)
     return queued
+
+
+_LOCK_SCHEDULED = (
+    select(TI.c.id)
+    .where(TI.c.id.in_(bindparam("ids", expanding=True)), TI.c.state == TIS.SCHEDULED)
+    .with_for_update(skip_locked=True)
+)
 
 
 def _lock_candidates(session: Session, candidates: Sequence[Candidate]) -> Sequence[Candidate]:
@@ -149,33 +174,41 @@ def _lock_candidates(session: Session, candidates: Sequence[Candidate]) -> Seque
     locked: set[str] = set()
     ids = [c.ti_id for c in candidates]
     for start in range(0, len(ids), CHUNK):
-        locked.update(
-            session.scalars(
-                select(TaskInstance.id)
-                .where(TaskInstance.id.in_(ids[start : start + CHUNK]))
-                .where(TaskInstance.state == TIS.SCHEDULED)
-                .with_for_update(skip_locked=True)
-            )
-        )
+        chunk = ids[start : start + CHUNK]
+        locked.update(connection(session).execute(_LOCK_SCHEDULED, {"ids": chunk}).scalars())
     return [c for c in candidates if c.ti_id in locked]
+
+
+def _used_slots(*states: TIS) -> ScalarSelect[Any]:
+    return (
+        select(func.coalesce(func.sum(TI.c.pool_slots), 0))
+        .where(TI.c.pool == POOL.c.name, one_of(TI.c.state, states))
+        .scalar_subquery()
+    )
+
+
+_POOL_SLOTS = select(
+    POOL.c.name,
+    POOL.c.slots,
+    POOL.c.include_deferred,
+    _used_slots(*ACTIVE_STATES),
+    _used_slots(TIS.DEFERRED),
+)
+_OPEN_POOL_SLOTS = (
+    _POOL_SLOTS.where(POOL.c.name.in_(bindparam("names", expanding=True)))
+    .order_by(POOL.c.name)
+    .with_for_update(of=POOL)
+)
+_OPEN_SLOTS_OF_POOL = _POOL_SLOTS.where(POOL.c.name == bindparam("name")).with_for_update(of=POOL)
 
 
 def _open_pool_slots(session: Session, pools: Iterable[str]) -> dict[str, int]:
     """Free slots per existing pool (-1: unlimited), with the pool rows locked on PostgreSQL."""
-
-    def used(*states: TIS) -> ScalarSelect[Any]:
-        return (
-            select(func.coalesce(func.sum(TaskInstance.pool_slots), 0))
-            .where(TaskInstance.pool == Pool.name, TaskInstance.state.in_(states))
-            .scalar_subquery()
-        )
-
-    rows = session.execute(
-        select(Pool.name, Pool.slots, Pool.include_deferred, used(*_ACTIVE), used(TIS.DEFERRED))
-        .where(Pool.name.in_(sorted(pools)))
-        .order_by(Pool.name)
-        .with_for_update(of=Pool)
-    ).all()
+    names = sorted(pools)
+    if len(names) == 1:
+        rows = connection(session).execute(_OPEN_SLOTS_OF_POOL, {"name": names[0]}).all()
+    else:
+        rows = connection(session).execute(_OPEN_POOL_SLOTS, {"names": names}).all()
     free: dict[str, int] = {}
     for name, slots, include_deferred, active, deferred in rows:
         if slots < 0:
@@ -202,14 +235,29 @@ def active_per_run(session: Session, dag_id: str, run_id: str) -> RunActivity:
     return _active_per_run(session, {(dag_id, run_id)})
 
 
+_ACTIVE_IN_RUN = (
+    select(TI.c.task_id, func.count())
+    .where(
+        TI.c.dag_id == bindparam("dag_id"),
+        TI.c.run_id == bindparam("run_id"),
+        one_of(TI.c.state, ACTIVE_STATES),
+    )
+    .group_by(TI.c.task_id)
+)
+
+
 def _active_per_run(session: Session, runs: set[tuple[str, str]]) -> RunActivity:
     per_run: defaultdict[tuple[str, str], int] = defaultdict(int)
     per_run_task: defaultdict[tuple[str, str, str], int] = defaultdict(int)
     if len(runs) == 1:
         ((dag_id, run_id),) = runs
-        run_filter = and_(TaskInstance.dag_id == dag_id, TaskInstance.run_id == run_id)
-    else:
-        run_filter = tuple_(TaskInstance.dag_id, TaskInstance.run_id).in_(sorted(runs))
+        for task_id, count in connection(session).execute(
+            _ACTIVE_IN_RUN, {"dag_id": dag_id, "run_id": run_id}
+        ):
+            per_run[(dag_id, run_id)] += count
+            per_run_task[(dag_id, run_id, task_id)] += count
+        return per_run, per_run_task
+    run_filter = tuple_(TaskInstance.dag_id, TaskInstance.run_id).in_(sorted(runs))
     result = session.execute(
         select(TaskInstance.dag_id, TaskInstance.run_id, TaskInstance.task_id, func.count())
         .where(run_filter, TaskInstance.state.in_(_ACTIVE))
@@ -274,8 +322,14 @@ def queue_scheduled(
         .order_by(TaskInstance.priority_weight.desc(), DagRun.run_after, TaskInstance.map_index)
         .limit(limit * 4)
     ).all()
+    # Runs at their max_active_tasks take nothing now: leave their instances alone rather than
+    # lock them (an API server ending a task of that run queues into the slot it frees, and
+    # would have to skip instances this transaction holds).
+    activity = _active_per_run(session, {(row.dag_id, row.run_id) for row in rows})
     candidates = []
     for row in rows:
+        if activity[0][(row.dag_id, row.run_id)] >= row.max_active_tasks:
+            continue
         graph = dag_cache.graph(session, row.dag_version_id)
         task = graph.task(row.task_id)
         candidates.append(
@@ -294,4 +348,5 @@ def queue_scheduled(
                 max_active_tis_per_dag=task.max_active_tis_per_dag if task else None,
             )
         )
+    # (counted again once the pools are locked: queueing into the same pools waits for that)
     return queue_candidates(session, candidates, now, limit=limit)

@@ -7,9 +7,10 @@ queues what may run now (:mod:`airlock.scheduling.queueing`), and ends the run w
 instances say so (:mod:`airlock.scheduling.run_state`).
 
 It is called by the scheduler loop for every active run, by the Web/Execution APIs right after
-creating a run (so its first tasks are queued at once), and by ``finish_task`` after every task
-(so the next task is queued in the same transaction as the end of the previous one). Runs of a
-paused DAG are evaluated (their end state still gets decided) but not started and not queued.
+creating a run (so its first tasks are queued at once), and by ``finish_task`` after a task's end
+when the incremental scheduling of :mod:`airlock.scheduling.incremental` cannot decide (the run's
+end, a mapped task to expand, ``fail_fast``…). Runs of a paused DAG are evaluated (their end
+state still gets decided) but not started and not queued.
 """
 
 from __future__ import annotations

@@ -27,6 +27,7 @@ from airlock.models.states import TERMINAL_TASK_STATES, DagRunState
 from airlock.models.states import TaskInstanceState as TIS
 from airlock.scheduling.callbacks import queue_dag_callback
 from airlock.scheduling.graph import DagGraph
+from airlock.scheduling.locking import LockedRun
 from airlock.scheduling.ti_rows import TiRow
 
 log = logging.getLogger(__name__)
@@ -71,7 +72,7 @@ def decide_run_state(graph: DagGraph, rows: Sequence[TiRow]) -> tuple[DagRunStat
     return None
 
 
-def timed_out(graph: DagGraph, run: DagRun, now: dt.datetime) -> bool:
+def timed_out(graph: DagGraph, run: DagRun | LockedRun, now: dt.datetime) -> bool:
     timeout = graph.dag.dagrun_timeout
     if not timeout or run.state is not DagRunState.RUNNING or run.start_date is None:
         return False

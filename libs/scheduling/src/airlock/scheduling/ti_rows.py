@@ -10,18 +10,20 @@ not ORM objects, so nothing is left stale in the caller's identity map.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import CursorResult, insert, select, update
+from sqlalchemy import Update, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from airlock.db import TaskInstance, new_task_instance_id
 from airlock.models.dag import SerializedTask
 from airlock.models.states import TaskInstanceState as TIS
+from airlock.scheduling.tables import TI, connection
 
 log = logging.getLogger(__name__)
 
@@ -54,29 +56,33 @@ class TiRow:
 
 
 _COLUMNS = (
-    TaskInstance.id,
-    TaskInstance.task_id,
-    TaskInstance.map_index,
-    TaskInstance.state,
-    TaskInstance.try_number,
-    TaskInstance.max_tries,
-    TaskInstance.next_retry_at,
-    TaskInstance.pool,
-    TaskInstance.pool_slots,
-    TaskInstance.priority_weight,
+    TI.c.id,
+    TI.c.task_id,
+    TI.c.map_index,
+    TI.c.state,
+    TI.c.try_number,
+    TI.c.max_tries,
+    TI.c.next_retry_at,
+    TI.c.pool,
+    TI.c.pool_slots,
+    TI.c.priority_weight,
 )
+_OF_RUN = select(*_COLUMNS).where(
+    TI.c.dag_id == bindparam("dag_id"), TI.c.run_id == bindparam("run_id")
+)
+_OF_RUN_TASKS = _OF_RUN.where(TI.c.task_id.in_(bindparam("task_ids", expanding=True)))
 
 
 def load_rows(
     session: Session, dag_id: str, run_id: str, task_ids: Collection[str] | None = None
 ) -> list[TiRow]:
     """The run's task instances (only those of ``task_ids``, when given)."""
-    statement = select(*_COLUMNS).where(
-        TaskInstance.dag_id == dag_id, TaskInstance.run_id == run_id
-    )
+    params: dict[str, Any] = {"dag_id": dag_id, "run_id": run_id}
+    statement = _OF_RUN
     wanted: Collection[str] | None = None
     if task_ids is not None and len(task_ids) <= CHUNK:
-        statement = statement.where(TaskInstance.task_id.in_(sorted(task_ids)))
+        statement = _OF_RUN_TASKS
+        params["task_ids"] = sorted(task_ids)
     elif task_ids is not None:  # too many to list: read the run, keep theirs
         wanted = set(task_ids)
     return [
@@ -94,7 +100,7 @@ def load_rows(
             original_state=r.state,
             original_map_index=r.map_index,
         )
-        for r in session.execute(statement)
+        for r in connection(session).execute(statement, params)
         if wanted is None or r.task_id in wanted
     ]
 
@@ -161,6 +167,28 @@ def _terminal_dates(state: TIS | None, now: dt.datetime) -> dict[str, Any]:
     return {}
 
 
+@functools.cache
+def _move_statement(from_no_state: bool, keys: tuple[str, ...]) -> Update:
+    """``UPDATE task_instance SET <keys> WHERE id IN :ids AND state = :old`` (or no state)."""
+    state_is = TI.c.state.is_(None) if from_no_state else TI.c.state == bindparam("old")
+    return (
+        update(TI)
+        .where(TI.c.id.in_(bindparam("ids", expanding=True)), state_is)
+        .values({key: bindparam(f"new_{key}") for key in keys})
+    )
+
+
+@functools.cache
+def _move_one_statement(from_no_state: bool, keys: tuple[str, ...]) -> Update:
+    """:func:`_move_statement` for one id (an expanding ``IN`` is rendered at every execution)."""
+    state_is = TI.c.state.is_(None) if from_no_state else TI.c.state == bindparam("old")
+    return (
+        update(TI)
+        .where(TI.c.id == bindparam("ti_id"), state_is)
+        .values({key: bindparam(f"new_{key}") for key in keys})
+    )
+
+
 def write_changes(session: Session, rows: Sequence[TiRow], now: dt.datetime) -> int:
     """Write the state (and map index) changes of existing rows; the number of rows moved."""
     groups: dict[tuple[TIS | None, TIS | None, bool], list[TiRow]] = defaultdict(list)
@@ -173,17 +201,17 @@ def write_changes(session: Session, rows: Sequence[TiRow], now: dt.datetime) -> 
         values: dict[str, Any] = {"state": new, **_terminal_dates(new, now)}
         if remapped:  # a mapped task's placeholder (map index -1) becomes its index 0
             values["map_index"] = 0
+        params = {f"new_{key}": value for key, value in values.items()}
+        if old is not None:
+            params["old"] = old
         for start in range(0, len(members), CHUNK):
-            chunk = members[start : start + CHUNK]
-            ids = [row.id for row in chunk]
-            state_is = TaskInstance.state.is_(None) if old is None else TaskInstance.state == old
-            result = session.execute(
-                update(TaskInstance)
-                .where(TaskInstance.id.in_(ids), state_is)
-                .values(values)
-                .execution_options(synchronize_session=False)
-            )
-            assert isinstance(result, CursorResult)
+            ids = [row.id for row in members[start : start + CHUNK]]
+            if len(ids) == 1:
+                statement = _move_one_statement(old is None, tuple(values))
+                result = connection(session).execute(statement, {**params, "ti_id": ids[0]})
+            else:
+                statement = _move_statement(old is None, tuple(values))
+                result = connection(session).execute(statement, {**params, "ids": ids})
             moved += result.rowcount
             if result.rowcount != len(ids):
                 log.warning(

@@ -7,10 +7,15 @@ everything else here needs that token (DESIGN §4.2, §5).
 
 from __future__ import annotations
 
+import datetime as dt
+import math
+import threading
+import time
 from typing import Any
 
 from litestar import Litestar, Request, Response, Router
 from litestar.di import Provide
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 
 from airlock.core.http import ApiAppConfig, build_app, problem_response
@@ -27,6 +32,7 @@ from airlock.execution.handout import Handout
 from airlock.execution.identity import get_identity
 from airlock.execution.logs import send_logs
 from airlock.execution.notifier import work_queued
+from airlock.execution.tables import REVOKED_TOKEN
 from airlock.execution.task_instances import TaskInstanceController
 from airlock.execution.task_tokens import TaskTokens
 from airlock.execution.variables import VariableController
@@ -69,6 +75,44 @@ def _scheduling_refusal(request: Request[Any, Any, Any], exc: SchedulingError) -
     return problem_response(status, str(exc), slug="scheduling-refused")
 
 
+#: How stale the Execution API's copy of the revoked token ids may be.
+REVOCATION_MAX_AGE_S = 1.0
+
+
+class RevokedTokens:
+    """``is_revoked`` for the Execution API: the set of revoked token ids, read again at most
+    every ``max_age_s``.
+
+    Every request asks (workers and running tasks call several times per task), on the event
+    loop: a query each time cost more than the rest of token verification. The price is that a
+    revocation reaches the Execution API within ``max_age_s`` instead of at once.
+    """
+
+    _QUERY = select(REVOKED_TOKEN.c.jti).where(REVOKED_TOKEN.c.expires_at > bindparam("now"))
+
+    def __init__(self, db: Database, max_age_s: float = REVOCATION_MAX_AGE_S) -> None:
+        self._engine = db.engine
+        self._max_age_s = max_age_s
+        self._lock = threading.Lock()
+        self._jtis: frozenset[str] = frozenset()
+        self._read_at = -math.inf
+
+    def __call__(self, jti: str) -> bool:
+        if time.monotonic() - self._read_at > self._max_age_s:
+            self._refresh()
+        return jti in self._jtis
+
+    def _refresh(self) -> None:
+        with self._lock:
+            started = time.monotonic()
+            if started - self._read_at <= self._max_age_s:
+                return  # another thread just did
+            with self._engine.connect() as connection:
+                rows = connection.execute(self._QUERY, {"now": dt.datetime.now(dt.UTC)})
+                self._jtis = frozenset(rows.scalars())
+            self._read_at = started
+
+
 def create_app(settings: Settings | None = None, *, database: Database | None = None) -> Litestar:
     settings = settings or load_settings()
     db = database or Database(
@@ -78,7 +122,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         settings.public_key_path,
         issuer=settings.auth.issuer,
         leeway_s=settings.auth.leeway_s,
-        is_revoked=db.is_revoked,
+        is_revoked=RevokedTokens(db),
     )
     signer = TokenSigner(load_private_key(settings.private_key_path), settings.auth.issuer)
     tokens = TaskTokens(signer, settings.execution.task_token_ttl_s)

@@ -17,6 +17,7 @@ from airlock.core.http import Problem, claims_of, require_kind
 from airlock.core.tokens import TokenKind
 from airlock.db import DagRun
 from airlock.execution.access import Ident, bundle_dag, token_bundle
+from airlock.execution.tables import AnyRow
 from airlock.execution.timestamps import aware
 from airlock.models.execution import DagRunInfo, TriggerDagRun
 from airlock.models.states import DagRunState, DagRunType
@@ -30,7 +31,8 @@ from airlock.scheduling import (
 )
 
 
-def dag_run_info(run: DagRun) -> DagRunInfo:
+def dag_run_info(run: DagRun | AnyRow) -> DagRunInfo:
+    """The run as a task sees it (an ORM object, or a row of ``tables.RUN_INFO_COLUMNS``)."""
     return DagRunInfo(
         dag_id=run.dag_id,
         run_id=run.run_id,

@@ -17,15 +17,17 @@ Hand-out is a hot path (DESIGN §7): a fixed number of statements per poll, what
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, or_, select, update
+from sqlalchemy import ColumnElement, Insert, Integer, Update, bindparam, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
-from airlock.db import Dag, DagRun, TaskInstance, Worker
+from airlock.db import TaskInstance
 from airlock.execution.dag_runs import dag_run_info
+from airlock.execution.tables import DAG, DAG_RUN, RUN_INFO_COLUMNS, TI, WORKER, AnyRow
 from airlock.execution.task_instances import continues_try
 from airlock.execution.task_tokens import TaskTokens
 from airlock.models.execution import TaskInstanceRef, Workload
@@ -33,16 +35,40 @@ from airlock.models.states import TaskInstanceState
 from airlock.scheduling import DagCache, DagVersionNotFound, TaskNotInDag
 
 
-def _claimable(queues: Sequence[str], lease_cutoff: dt.datetime) -> list[ColumnElement[bool]]:
+def _claimable(one_queue: bool) -> list[ColumnElement[bool]]:
     return [
-        TaskInstance.state == TaskInstanceState.QUEUED,
-        TaskInstance.queue.in_(list(queues)),
+        TI.c.state == TaskInstanceState.QUEUED,
+        # (an expanding IN is rendered again at every execution: one queue is the usual case)
+        TI.c.queue == bindparam("one_queue")
+        if one_queue
+        else TI.c.queue.in_(bindparam("queues", expanding=True)),
         or_(
-            TaskInstance.claimed_at.is_(None),
-            TaskInstance.claimed_at < lease_cutoff,
-            TaskInstance.claimed_at < TaskInstance.queued_at,
+            TI.c.claimed_at.is_(None),
+            TI.c.claimed_at < bindparam("cutoff"),
+            TI.c.claimed_at < TI.c.queued_at,
         ),
     ]
+
+
+_PEEK = {one: select(TI.c.id).where(*_claimable(one)).limit(1) for one in (True, False)}
+
+
+@functools.cache
+def _claim_statement(dialect: str, one_queue: bool) -> Update:
+    chosen = (
+        select(TI.c.id)
+        .where(*_claimable(one_queue))
+        .order_by(TI.c.priority_weight.desc(), TI.c.queued_at, TI.c.id)
+        .limit(bindparam("slots", type_=Integer))
+    )
+    if dialect == "postgresql":
+        chosen = chosen.with_for_update(skip_locked=True)
+    return (
+        update(TI)
+        .where(TI.c.id.in_(chosen.scalar_subquery()), *_claimable(one_queue))
+        .values(claimed_by=bindparam("worker"), claimed_at=bindparam("now"))
+        .returning(TI.c.id)
+    )
 
 
 def claim_task_instances(
@@ -57,45 +83,71 @@ def claim_task_instances(
 
     Most polls find nothing: they look with a read first, which on SQLite takes no write lock.
     """
-    cutoff = now - dt.timedelta(seconds=lease_s)
-    peek = select(TaskInstance.id).where(*_claimable(queues, cutoff)).limit(1)
-    if session.scalar(peek) is None:
+    one_queue = len(queues) == 1
+    params: dict[str, Any] = {"cutoff": now - dt.timedelta(seconds=lease_s)}
+    if one_queue:
+        params["one_queue"] = queues[0]
+    else:
+        params["queues"] = list(queues)
+    connection = session.connection()
+    if connection.scalar(_PEEK[one_queue], params) is None:
         return []
-    chosen = (
-        select(TaskInstance.id)
-        .where(*_claimable(queues, cutoff))
-        .order_by(TaskInstance.priority_weight.desc(), TaskInstance.queued_at, TaskInstance.id)
-        .limit(slots)
+    claim = _claim_statement(connection.dialect.name, one_queue)
+    params.update(slots=slots, worker=worker, now=now)
+    return list(connection.execute(claim, params).scalars())
+
+
+@functools.cache
+def _touch_statement(dialect: str) -> Insert:
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(WORKER).values(
+        name=bindparam("worker"),
+        queues=bindparam("queues", type_=WORKER.c.queues.type),
+        started_at=bindparam("now"),
+        last_heartbeat_at=bindparam("now"),
     )
-    if session.get_bind().dialect.name == "postgresql":
-        chosen = chosen.with_for_update(skip_locked=True)
-    claim = (
-        update(TaskInstance)
-        .where(TaskInstance.id.in_(chosen.scalar_subquery()), *_claimable(queues, cutoff))
-        .values(claimed_by=worker, claimed_at=now)
-        .returning(TaskInstance.id)
-        .execution_options(synchronize_session=False)
+    return statement.on_conflict_do_update(
+        index_elements=[WORKER.c.name],
+        set_={
+            "queues": statement.excluded.queues,
+            "last_heartbeat_at": statement.excluded.last_heartbeat_at,
+        },
     )
-    return list(session.scalars(claim))
 
 
 def touch_worker(session: Session, name: str, queues: Sequence[str], now: dt.datetime) -> None:
     """Record that ``name`` is alive and which queues it serves (one upsert)."""
-    values: dict[str, Any] = {
-        "name": name,
-        "queues": list(queues),
-        "started_at": now,
-        "last_heartbeat_at": now,
-    }
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(Worker).values(values)
-    session.execute(
-        statement.on_conflict_do_update(
-            index_elements=[Worker.name],
-            set_={"queues": statement.excluded.queues, "last_heartbeat_at": now},
-        )
+    connection = session.connection()
+    connection.execute(
+        _touch_statement(connection.dialect.name),
+        {"worker": name, "queues": list(queues), "now": now},
     )
+
+
+_WORKLOADS = (
+    select(
+        TI.c.id,
+        TI.c.task_id,
+        TI.c.map_index,
+        TI.c.try_number,
+        TI.c.max_tries,
+        TI.c.queue,
+        TI.c.pool,
+        TI.c.dag_version_id,
+        TI.c.next_method,
+        TI.c.first_poke_at,
+        *RUN_INFO_COLUMNS,
+        DAG.c.bundle_name,
+        DAG.c.relative_fileloc,
+    )
+    .select_from(
+        TI.join(
+            DAG_RUN, (DAG_RUN.c.dag_id == TI.c.dag_id) & (DAG_RUN.c.run_id == TI.c.run_id)
+        ).join(DAG, DAG.c.dag_id == TI.c.dag_id)
+    )
+    .where(TI.c.id.in_(bindparam("ids", expanding=True)))
+    .order_by(TI.c.priority_weight.desc(), TI.c.queued_at, TI.c.id)
+)
 
 
 def build_workloads(
@@ -104,48 +156,39 @@ def build_workloads(
     """One workload per claimed task instance, in the claim's priority order."""
     if not ti_ids:
         return []
-    rows = session.execute(
-        select(TaskInstance, DagRun, Dag)
-        .join(
-            DagRun,
-            (DagRun.dag_id == TaskInstance.dag_id) & (DagRun.run_id == TaskInstance.run_id),
-        )
-        .join(Dag, Dag.dag_id == TaskInstance.dag_id)
-        .where(TaskInstance.id.in_(list(ti_ids)))
-        .order_by(TaskInstance.priority_weight.desc(), TaskInstance.queued_at, TaskInstance.id)
-    ).all()
-    lengths = _map_lengths(session, [ti for ti, _, _ in rows if ti.map_index >= 0])
+    rows = session.connection().execute(_WORKLOADS, {"ids": list(ti_ids)}).all()
+    lengths = _map_lengths(session, [row for row in rows if row.map_index >= 0])
     workloads = []
-    for ti, run, dag in rows:
+    for row in rows:
         workloads.append(
             Workload(
                 ti=TaskInstanceRef(
-                    id=ti.id,
-                    dag_id=ti.dag_id,
-                    run_id=ti.run_id,
-                    task_id=ti.task_id,
-                    map_index=ti.map_index,
+                    id=row.id,
+                    dag_id=row.dag_id,
+                    run_id=row.run_id,
+                    task_id=row.task_id,
+                    map_index=row.map_index,
                     # The try this hand-out runs, as the run endpoint will count it.
-                    try_number=ti.try_number + (0 if continues_try(ti) else 1),
-                    max_tries=ti.max_tries,
-                    queue=ti.queue,
-                    pool=ti.pool,
+                    try_number=row.try_number + (0 if continues_try(row) else 1),
+                    max_tries=row.max_tries,
+                    queue=row.queue,
+                    pool=row.pool,
                 ),
                 token=tokens.issue(
-                    ti.id, dag_id=ti.dag_id, run_id=ti.run_id, bundle=dag.bundle_name
+                    row.id, dag_id=row.dag_id, run_id=row.run_id, bundle=row.bundle_name
                 ),
-                bundle=dag.bundle_name,
-                relative_fileloc=dag.relative_fileloc,
-                dag_version_id=ti.dag_version_id,
-                dag_run=dag_run_info(run),
-                execution_timeout_s=_execution_timeout(session, dag_cache, ti),
-                map_length=lengths.get((ti.dag_id, ti.run_id, ti.task_id)),
+                bundle=row.bundle_name,
+                relative_fileloc=row.relative_fileloc,
+                dag_version_id=row.dag_version_id,
+                dag_run=dag_run_info(row),
+                execution_timeout_s=_execution_timeout(session, dag_cache, row),
+                map_length=lengths.get((row.dag_id, row.run_id, row.task_id)),
             )
         )
     return workloads
 
 
-def _execution_timeout(session: Session, dag_cache: DagCache, ti: TaskInstance) -> float | None:
+def _execution_timeout(session: Session, dag_cache: DagCache, ti: AnyRow) -> float | None:
     try:
         return dag_cache.task(session, ti.dag_version_id, ti.task_id).execution_timeout
     except (TaskNotInDag, DagVersionNotFound):
@@ -153,9 +196,7 @@ def _execution_timeout(session: Session, dag_cache: DagCache, ti: TaskInstance) 
         return None
 
 
-def _map_lengths(
-    session: Session, mapped: Sequence[TaskInstance]
-) -> dict[tuple[str, str, str], int]:
+def _map_lengths(session: Session, mapped: Sequence[AnyRow]) -> dict[tuple[str, str, str], int]:
     """How many instances each mapped task of these runs has."""
     if not mapped:
         return {}

@@ -16,13 +16,14 @@ from litestar import Controller, Request, patch, put
 from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
-from sqlalchemy import ColumnElement, case, delete, select
+from sqlalchemy import ColumnElement, bindparam, case, delete, update
 from sqlalchemy.orm import Session
 
 from airlock.core.http import Problem, claims_of
-from airlock.db import DagRun, TaskInstance, XCom, transition
+from airlock.db import TaskInstance, transition
 from airlock.execution.access import own_task_instance
 from airlock.execution.dag_runs import dag_run_info
+from airlock.execution.tables import RUN_INFO, TI, XCOM, AnyRow, one_of
 from airlock.execution.task_tokens import TaskTokens
 from airlock.execution.timestamps import aware
 from airlock.models.execution import (
@@ -40,7 +41,7 @@ from airlock.scheduling import DagCache, StateConflict, TaskInstanceNotFound, fi
 STARTABLE = (TaskInstanceState.QUEUED, TaskInstanceState.RESTARTING)
 
 
-def continues_try(ti: TaskInstance) -> bool:
+def continues_try(ti: TaskInstance | AnyRow) -> bool:
     """Whether starting ``ti`` continues its current try rather than beginning a new one: it
     resumes after a deferral (``next_method``) or a reschedule-mode sensor pokes again
     (``first_poke_at``); ``airlock.scheduling.finish_task`` leaves those set for this."""
@@ -49,10 +50,43 @@ def continues_try(ti: TaskInstance) -> bool:
 
 def _next_try_number() -> ColumnElement[int]:
     """The try a start runs, as :func:`continues_try` decides, in SQL for the conditional update."""
-    continues = (TaskInstance.try_number > 0) & (
-        TaskInstance.next_method.is_not(None) | TaskInstance.first_poke_at.is_not(None)
+    continues = (TI.c.try_number > 0) & (
+        TI.c.next_method.is_not(None) | TI.c.first_poke_at.is_not(None)
     )
-    return case((continues, TaskInstance.try_number), else_=TaskInstance.try_number + 1)
+    return case((continues, TI.c.try_number), else_=TI.c.try_number + 1)
+
+
+#: queued (or restarting) → running, counting the try; what the reply and the XCom reset need.
+_START = (
+    update(TI)
+    .where(TI.c.id == bindparam("ti_id"), one_of(TI.c.state, STARTABLE))
+    .values(
+        state=TaskInstanceState.RUNNING,
+        try_number=_next_try_number(),
+        hostname=bindparam("hostname"),
+        pid=bindparam("pid"),
+        start_date=bindparam("start_date"),
+        end_date=None,
+        duration=None,
+        last_heartbeat_at=bindparam("now"),
+    )
+    .returning(
+        TI.c.dag_id,
+        TI.c.run_id,
+        TI.c.task_id,
+        TI.c.map_index,
+        TI.c.try_number,
+        TI.c.max_tries,
+        TI.c.first_poke_at,
+        TI.c.next_method,
+    )
+)
+_DELETE_XCOMS = delete(XCOM).where(
+    XCOM.c.dag_id == bindparam("dag_id"),
+    XCOM.c.run_id == bindparam("run_id"),
+    XCOM.c.task_id == bindparam("task_id"),
+    XCOM.c.map_index == bindparam("map_index"),
+)
 
 
 def _load(session: Session, ti_id: str) -> TaskInstance:
@@ -80,47 +114,47 @@ class TaskInstanceController(Controller):
         without counting another try; from anywhere else, or in any other state, it is a 409.
         """
         start_date = aware(data.start_date, "start_date")
-        moved = transition(
-            session,
-            TaskInstance,
-            {"id": ti_id},
-            STARTABLE,
+        connection = session.connection()
+        ti: TaskInstance | AnyRow | None = connection.execute(
+            _START,
             {
-                "state": TaskInstanceState.RUNNING,
-                "try_number": _next_try_number(),
+                "ti_id": ti_id,
                 "hostname": data.hostname,
                 "pid": data.pid,
                 "start_date": start_date,
-                "end_date": None,
-                "duration": None,
-                "last_heartbeat_at": dt.datetime.now(dt.UTC),
+                "now": dt.datetime.now(dt.UTC),
             },
-        )
-        ti = _load(session, ti_id)
-        if moved and ti.next_method is None and ti.first_poke_at is None:
-            # A new try starts from a clean slate; a resumed one keeps what it pushed so far.
-            session.execute(
-                delete(XCom).where(
-                    XCom.dag_id == ti.dag_id,
-                    XCom.run_id == ti.run_id,
-                    XCom.task_id == ti.task_id,
-                    XCom.map_index == ti.map_index,
+        ).one_or_none()
+        if ti is not None:
+            if ti.next_method is None and ti.first_poke_at is None:
+                # A new try starts from a clean slate; a resumed one keeps what it pushed so far.
+                connection.execute(
+                    _DELETE_XCOMS,
+                    {
+                        "dag_id": ti.dag_id,
+                        "run_id": ti.run_id,
+                        "task_id": ti.task_id,
+                        "map_index": ti.map_index,
+                    },
                 )
-            )
-        same_runner = ti.hostname == data.hostname and ti.pid == data.pid
-        if not moved and not (ti.state is TaskInstanceState.RUNNING and same_runner):
-            session.rollback()
-            elsewhere = (
-                f" by {ti.hostname} (pid {ti.pid})" if ti.state is TaskInstanceState.RUNNING else ""
-            )
-            raise Problem(
-                409,
-                f"task instance {ti_id} is {ti.state or 'without state'}{elsewhere}; only a "
-                "queued task can start",
-                slug="ti-not-queued",
-                extra={"current_state": ti.state},
-            )
-        run = _run_of(session, ti)
+        else:
+            ti = _load(session, ti_id)
+            same_runner = ti.hostname == data.hostname and ti.pid == data.pid
+            if not (ti.state is TaskInstanceState.RUNNING and same_runner):
+                session.rollback()
+                elsewhere = (
+                    f" by {ti.hostname} (pid {ti.pid})"
+                    if ti.state is TaskInstanceState.RUNNING
+                    else ""
+                )
+                raise Problem(
+                    409,
+                    f"task instance {ti_id} is {ti.state or 'without state'}{elsewhere}; only a "
+                    "queued task can start",
+                    slug="ti-not-queued",
+                    extra={"current_state": ti.state},
+                )
+        run = connection.execute(RUN_INFO, {"dag_id": ti.dag_id, "run_id": ti.run_id}).one()
         session.commit()
         return TaskRunContext(
             dag_run=dag_run_info(run),
@@ -189,14 +223,6 @@ class TaskInstanceController(Controller):
             session.rollback()
             raise Problem(404, str(exc), slug="ti-not-found") from None
         return TaskStateReply(state=ended)
-
-
-def _run_of(session: Session, ti: TaskInstance) -> DagRun:
-    run = session.scalar(
-        select(DagRun).where(DagRun.dag_id == ti.dag_id, DagRun.run_id == ti.run_id)
-    )
-    assert run is not None, "a task instance always has its run (foreign key)"
-    return run
 
 
 def _check_outcome(outcome: TaskOutcome) -> None:
