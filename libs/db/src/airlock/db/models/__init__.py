@@ -1,6 +1,6 @@
 """Every table of the metadata database; importing this module registers them on ``Base``."""
 
-from airlock.db.models.auth import RevokedToken, User
+from airlock.db.models.auth import ApiToken, RevokedToken, User
 from airlock.db.models.bundle import Bundle, BundleFile, ParseImportError
 from airlock.db.models.dag import Dag, DagSource, DagVersion
 from airlock.db.models.dag_run import DagRun
@@ -14,6 +14,7 @@ __all__ = [
     "DEFAULT_POOL_NAME",
     "DEFAULT_POOL_SLOTS",
     "RETURN_VALUE_KEY",
+    "ApiToken",
     "Bundle",
     "BundleFile",
     "CallbackRequest",
