@@ -9,6 +9,7 @@ from airlock.sdk.definitions.decorators.bash import bash_task
 from airlock.sdk.definitions.decorators.python import branch_task, python_task, short_circuit_task
 from airlock.sdk.definitions.decorators.sensor import sensor_task
 from airlock.sdk.definitions.decorators.setup_teardown import setup, teardown
+from airlock.sdk.definitions.decorators.stub import stub_task
 from airlock.sdk.definitions.decorators.task_group import task_group
 
 
@@ -28,6 +29,7 @@ class TaskDecoratorCollection:
     short_circuit = staticmethod(short_circuit_task)
     sensor = staticmethod(sensor_task)
     bash = staticmethod(bash_task)
+    stub = staticmethod(stub_task)
 
 
 task = TaskDecoratorCollection()
