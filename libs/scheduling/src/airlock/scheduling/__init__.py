@@ -62,6 +62,13 @@ queued in a session is announced **after that session commits** to the listeners
 ``add_queue_listener(fn)`` (``fn(ti_ids: tuple[str, ...])``; thread-safe; dropped on rollback).
 An Execution API process registers one listener that wakes its long-polls.
 
+``clear_task_instances(session, dag_id, run_id, dag_cache, now, *, task_ids=None, map_indexes=None,
+upstream=False, downstream=False, only_failed=False, dry_run=False) -> RunChange``
+    Give task instances of a run back no state so they run again (``airlock.scheduling.clearing``).
+``mark_task_instances(..., state, dag_cache, now, *, task_ids, ...)``, ``mark_run(..., state, now)``
+    Set a task instance's or a run's outcome by hand (``airlock.scheduling.marking``). Raise
+    ``DagRunNotFound`` (404) / ``TaskNotInDag`` (400).
+
 Concurrency
 ===========
 
@@ -70,6 +77,12 @@ on PostgreSQL, the write lock on SQLite); state changes are conditional updates;
 locked (PostgreSQL) while slots are counted. Several schedulers and API servers may run at once.
 """
 
+from airlock.scheduling.clearing import (
+    AffectedTask,
+    DagRunNotFound,
+    RunChange,
+    clear_task_instances,
+)
 from airlock.scheduling.dag_cache import DagCache
 from airlock.scheduling.errors import (
     DagNotFound,
@@ -86,6 +99,7 @@ from airlock.scheduling.graph import DagGraph
 from airlock.scheduling.housekeeping import expire_claims, fail_timed_out, fail_zombies
 from airlock.scheduling.listeners import add_queue_listener, remove_queue_listener
 from airlock.scheduling.locking import try_lock_run
+from airlock.scheduling.marking import mark_run, mark_task_instances
 from airlock.scheduling.queueing import queue_scheduled
 from airlock.scheduling.run_pass import ScheduleResult, needs_scheduling, schedule_run
 from airlock.scheduling.runs import create_dag_run
@@ -93,15 +107,18 @@ from airlock.scheduling.schedules import DataInterval, NextRun, next_run_info
 from airlock.scheduling.trigger_rules import Decision, UpstreamCounts, decide
 
 __all__ = [
+    "AffectedTask",
     "DagCache",
     "DagGraph",
     "DagNotFound",
     "DagRunExists",
+    "DagRunNotFound",
     "DagStale",
     "DagVersionNotFound",
     "DataInterval",
     "Decision",
     "NextRun",
+    "RunChange",
     "ScheduleResult",
     "SchedulingError",
     "StateConflict",
@@ -109,12 +126,15 @@ __all__ = [
     "TaskNotInDag",
     "UpstreamCounts",
     "add_queue_listener",
+    "clear_task_instances",
     "create_dag_run",
     "decide",
     "expire_claims",
     "fail_timed_out",
     "fail_zombies",
     "finish_task",
+    "mark_run",
+    "mark_task_instances",
     "needs_scheduling",
     "next_run_info",
     "queue_scheduled",
