@@ -156,6 +156,42 @@ def test_revoked_token_is_refused(signer: TokenSigner, keys: tuple[Path, Path]) 
         verifier.verify(token, "internal")
 
 
+def test_a_remembered_token_still_expires(signer: TokenSigner, verifier: TokenVerifier) -> None:
+    token = signer.issue(TokenKind.WORKER, "w", 1)
+    assert verifier.verify(token, "execution").sub == "w"
+    time.sleep(2.1)
+    with pytest.raises(ExpiredToken):
+        verifier.verify(token, "execution")
+
+
+def test_a_remembered_token_is_still_refused_elsewhere_and_once_revoked(
+    signer: TokenSigner, keys: tuple[Path, Path]
+) -> None:
+    token = signer.issue(TokenKind.TASK, "ti-1", 60)
+    jti = jwt.decode(token, options={"verify_signature": False})["jti"]
+    revoked: set[str] = set()
+    verifier = TokenVerifier(load_public_key(keys[1]), is_revoked=revoked.__contains__)
+    assert verifier.verify(token, "execution").jti == jti
+    with pytest.raises(WrongAudience):
+        verifier.verify(token, "internal")
+    revoked.add(jti)
+    with pytest.raises(RevokedToken):
+        verifier.verify(token, "execution")
+
+
+def test_a_tampered_copy_of_a_remembered_token_is_refused(
+    signer: TokenSigner, verifier: TokenVerifier
+) -> None:
+    token = signer.issue(TokenKind.WORKER, "w", 60)
+    verifier.verify(token, "execution")
+    header, payload, signature = token.split(".")
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    claims["sub"] = "someone-else"
+    forged_payload = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
+    with pytest.raises(InvalidToken):
+        verifier.verify(f"{header}.{forged_payload}.{signature}", "execution")
+
+
 def test_kind_with_mismatched_audience_claim_is_invalid(
     keys: tuple[Path, Path], verifier: TokenVerifier
 ) -> None:

@@ -88,7 +88,9 @@ class ParserPool:
         self._get_variable = get_variable
         self._get_connection = get_connection
         self._cwd = cwd
-        self._idle: list[Parser] = [Parser(cwd) for _ in range(size)]
+        # Parsers start on demand (a pass's threads start them side by side) and stop after the
+        # pass: see release_idle.
+        self._idle: list[Parser] = []
         self._lock = threading.Lock()
         self._executor = ThreadPoolExecutor(max_workers=size, thread_name_prefix="parser")
         self.restarts = 0

@@ -169,8 +169,8 @@ class DagProcessor:
                 report = self.run_pass()
                 if report.parsed or report.deleted:
                     log.info("bundle %s: %s", self.bundle.name, report.summary())
-                else:
-                    self.pool.release_idle()
+                # Between passes that find changes the processor holds no parser memory.
+                self.pool.release_idle()
             except Exception:
                 log.exception(
                     "bundle %s: pass failed; retrying in %.0f s", self.bundle.name, interval_s

@@ -3,10 +3,17 @@
 The algorithm is pinned to EdDSA, so an unsigned (``alg: none``) or HMAC token is refused before
 any claim is read. The audience is checked last, after the signature, so a 403 for a wrong
 audience is only ever given to a token we really issued.
+
+Verifying an Ed25519 signature costs more than the rest of a small request, and a runner sends the
+same task token several times (start, heartbeats, logs, state), so a token whose signature was
+checked is remembered (its exact text, so nothing else can match it). Everything that can change
+while it is remembered is still checked on every use: expiry, audience and revocation.
 """
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,6 +25,8 @@ from airlock.core.tokens.claims import AUDIENCE_BY_KIND, TokenClaims
 from airlock.core.tokens.errors import ExpiredToken, InvalidToken, RevokedToken, WrongAudience
 
 _REQUIRED = ["exp", "iat", "sub", "aud", "iss", "jti"]
+#: Tokens whose signature was verified, remembered by their text; the oldest go first.
+CACHE_SIZE = 4096
 
 
 class TokenVerifier:
@@ -33,8 +42,30 @@ class TokenVerifier:
         self._issuer = issuer
         self._leeway = leeway_s
         self._is_revoked = is_revoked
+        self._verified: dict[str, TokenClaims] = {}
+        self._lock = threading.Lock()
 
     def verify(self, token: str, audience: str) -> TokenClaims:
+        claims = self._verified.get(token)
+        if claims is None:
+            claims = self._check_signature(token)
+            with self._lock:
+                if len(self._verified) >= CACHE_SIZE:
+                    del self._verified[next(iter(self._verified))]
+                self._verified[token] = claims
+        elif claims.exp + self._leeway < time.time():
+            raise ExpiredToken("token has expired; obtain a new one")
+        if claims.aud != audience:
+            raise WrongAudience(
+                f"this is a {claims.kind} token for the {claims.aud} API; "
+                f"the {audience} API needs a token issued for it"
+            )
+        if self._is_revoked is not None and self._is_revoked(claims.jti):
+            raise RevokedToken(f"token {claims.jti} has been revoked")
+        return claims
+
+    def _check_signature(self, token: str) -> TokenClaims:
+        """The claims of ``token`` once its signature, issuer, times and shape are checked."""
         try:
             payload = jwt.decode(
                 token,
@@ -54,13 +85,6 @@ class TokenVerifier:
             raise InvalidToken(f"token claims are malformed: {exc}") from None
         if AUDIENCE_BY_KIND.get(claims.kind) != claims.aud:
             raise InvalidToken(f"a {claims.kind} token cannot have audience {claims.aud!r}")
-        if claims.aud != audience:
-            raise WrongAudience(
-                f"this is a {claims.kind} token for the {claims.aud} API; "
-                f"the {audience} API needs a token issued for it"
-            )
-        if self._is_revoked is not None and self._is_revoked(claims.jti):
-            raise RevokedToken(f"token {claims.jti} has been revoked")
         return claims
 
 
