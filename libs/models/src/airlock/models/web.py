@@ -49,13 +49,25 @@ class TaskInstanceView(msgspec.Struct, kw_only=True, frozen=True):
     end_date: dt.datetime | None = None
     duration: float | None = None
     hostname: str | None = None
+    dag_id: str | None = None
+    run_id: str | None = None
+    pool: str | None = None
+    pool_slots: int | None = None
+    queue: str | None = None
+    priority_weight: int | None = None
+    dag_version_id: int | None = None
 
 
 class TaskInstanceList(msgspec.Struct, kw_only=True, frozen=True):
+    """A page of task instances: of one run, or across runs (``dag_id``/``run_id`` ``"~"``)."""
+
     dag_id: str
     run_id: str
-    run_state: DagRunState
+    #: The run's state when the list is of one run.
+    run_state: DagRunState | None = None
     task_instances: list[TaskInstanceView]
+    #: How many task instances match (all pages).
+    total_entries: int = 0
 
 
 class LogPage(msgspec.Struct, kw_only=True, frozen=True):
@@ -67,3 +79,80 @@ class LogPage(msgspec.Struct, kw_only=True, frozen=True):
     next_cursor: int
     #: True once the try has ended and every line is in.
     complete: bool
+
+
+class DagRunCollection(msgspec.Struct, kw_only=True, frozen=True):
+    dag_runs: list[DagRunView]
+    total_entries: int
+
+
+class DagRunPatch(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """Mark a run ``success`` or ``failed``, and/or replace its note (``""`` removes it)."""
+
+    state: DagRunState | None = None
+    note: str | None = None
+
+
+class DagRunClear(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """Clear a run's task instances so they run again. As in Airflow, ``dry_run`` is the default:
+    the answer lists what would be cleared; send ``"dry_run": false`` to do it."""
+
+    dry_run: bool = True
+    only_failed: bool = False
+
+
+class TaskInstanceRef(msgspec.Struct, kw_only=True, frozen=True):
+    """A task instance a clear or a mark applied to, with the state it had before."""
+
+    dag_id: str
+    run_id: str
+    task_id: str
+    map_index: int
+    state: TaskInstanceState | None
+
+
+class ClearResult(msgspec.Struct, kw_only=True, frozen=True):
+    dry_run: bool
+    task_instances: list[TaskInstanceRef]
+    total_entries: int
+    #: The run after the change (absent for a dry run of several runs).
+    dag_run: DagRunView | None = None
+
+
+class ClearTaskInstances(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """Clear tasks of one run (``dag_run_id``); ``task_ids`` empty means every task."""
+
+    dag_run_id: str
+    task_ids: list[str] = msgspec.field(default_factory=list)
+    map_indexes: list[int] | None = None
+    include_upstream: bool = False
+    include_downstream: bool = False
+    only_failed: bool = False
+    dry_run: bool = True
+
+
+class TaskInstancePatch(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """Mark a task instance ``success``, ``failed`` or ``skipped`` (and, on request, its up- or
+    downstream tasks in the run)."""
+
+    new_state: TaskInstanceState
+    include_upstream: bool = False
+    include_downstream: bool = False
+    dry_run: bool = False
+
+
+class TaskInstanceTry(msgspec.Struct, kw_only=True, frozen=True):
+    """One try of a task instance: finished ones from the history, the current one live."""
+
+    try_number: int
+    state: TaskInstanceState | None
+    start_date: dt.datetime | None = None
+    end_date: dt.datetime | None = None
+    duration: float | None = None
+    hostname: str | None = None
+    dag_version_id: int | None = None
+
+
+class TaskInstanceDetail(msgspec.Struct, kw_only=True, frozen=True):
+    task_instance: TaskInstanceView
+    tries: list[TaskInstanceTry]

@@ -6,14 +6,21 @@ from litestar import Litestar
 from litestar.di import Provide
 
 from airlock.core.http import ApiAppConfig, build_app
+from airlock.core.secrets_key import read_secrets_keys
 from airlock.core.settings import Settings, load_settings
 from airlock.core.tokens.keys import load_private_key
 from airlock.core.tokens.signer import TokenSigner
 from airlock.core.tokens.verifier import verifier_from_settings
+from airlock.db import SecretBox
 from airlock.db.database import Database
-from airlock.scheduling import DagCache
 from airlock.web.auth import AuthController
+from airlock.web.connections import ConnectionController
+from airlock.web.health import HealthController
+from airlock.web.pools import PoolController
 from airlock.web.runs import DagRunController
+from airlock.web.task_instances import ClearTaskInstancesController, TaskInstanceController
+from airlock.web.variables import VariableController
+from airlock.web.xcoms import XComController
 
 PREFIX = "/api/v1"
 
@@ -37,11 +44,26 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
             prefix=PREFIX,
             audience="web",
             verifier=verifier,
-            route_handlers=[AuthController, DagRunController],
+            route_handlers=[
+                AuthController,
+                DagRunController,
+                TaskInstanceController,
+                ClearTaskInstancesController,
+                XComController,
+                VariableController,
+                ConnectionController,
+                PoolController,
+                HealthController,
+            ],
             max_body_bytes=settings.web.max_body_bytes,
             probe=db.ping,
             dependencies={"session": Provide(db.session)},
-            state={"signer": signer, "settings": settings, "dag_cache": DagCache()},
+            # No DAG cache: the Web API keeps no DAG between requests (airlock.web.runs).
+            state={
+                "signer": signer,
+                "settings": settings,
+                "secret_box": SecretBox(read_secrets_keys(settings.secrets_key_path)),
+            },
             on_shutdown=[] if database else [db.close],
         )
     )

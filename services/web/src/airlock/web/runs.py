@@ -1,37 +1,191 @@
-"""DAG runs for people and the CLI: trigger one, read its state, its task instances and logs.
+"""DAG runs for people and the CLI: list, trigger, read, mark, clear, annotate and delete them.
 
+``/dags/~/dagRuns`` lists the runs of every DAG the caller may see, as Airflow's ``~`` does.
 Triggering creates the run and queues its first tasks in the same transaction
 (``airlock.scheduling``), so a worker can start them at once instead of waiting for the
-scheduler's next loop.
+scheduler's next loop; clearing does the same for the cleared tasks. Marking and clearing are
+``airlock.scheduling`` decisions (:mod:`airlock.scheduling.clearing`, ``marking``): rows move,
+and the scheduler carries on from them.
+
+The Web API keeps no DAG in memory between requests (issue 5): a request that needs a DAG's
+structure decodes its version from the DB with a cache that lives as long as the request.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any
 
-from litestar import Controller, Request, get, post
-from litestar.datastructures import State
+from litestar import Controller, Request, delete, get, patch, post
 from litestar.di import NamedDependency
-from litestar.params import FromPath, FromQuery, JSONBody
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from airlock.core.http import Problem, claims_of, require_user_role
 from airlock.core.tokens import UserRole
-from airlock.db import DagRun, DagVersion, LogChunk, TaskInstance
-from airlock.models.states import TERMINAL_TASK_STATES, DagRunType, TaskInstanceState
-from airlock.models.web import DagRunCreate, DagRunView, LogPage, TaskInstanceList, TaskInstanceView
-from airlock.scheduling import DagCache, DagRunExists, create_dag_run, schedule_run
+from airlock.db import Dag, DagRun, DagVersion, TaskInstance
+from airlock.models.states import DagRunState, DagRunType
+from airlock.models.web import (
+    ClearResult,
+    DagRunClear,
+    DagRunCollection,
+    DagRunCreate,
+    DagRunPatch,
+    DagRunView,
+    TaskInstanceRef,
+    TaskInstanceView,
+)
+from airlock.scheduling import (
+    DagCache,
+    DagNotFound,
+    DagRunExists,
+    DagRunNotFound,
+    DagStale,
+    RunChange,
+    SchedulingError,
+    StateConflict,
+    TaskNotInDag,
+    clear_task_instances,
+    create_dag_run,
+    mark_run,
+    schedule_run,
+)
 from airlock.web.access import visible_dag
+from airlock.web.listing import Sorting, page_of
 
-LOG_PAGE_CHUNKS = 200
+#: ``dag_id`` (or ``run_id``) meaning "every one the caller may see", as in Airflow.
+ANY = "~"
+
+RUN_SORT = Sorting(
+    {
+        "id": DagRun.id,
+        "dag_id": DagRun.dag_id,
+        "run_id": DagRun.run_id,
+        "state": DagRun.state,
+        "run_type": DagRun.run_type,
+        "logical_date": DagRun.logical_date,
+        "run_after": DagRun.run_after,
+        "queued_at": DagRun.queued_at,
+        "start_date": DagRun.start_date,
+        "end_date": DagRun.end_date,
+    },
+    default="-run_after",
+    tiebreak=[DagRun.id],
+)
+
+
+def request_dag_cache() -> DagCache:
+    """A DAG cache for one request: nothing decoded outlives it (the Web API is stateless)."""
+    return DagCache(max_entries=4)
+
+
+@contextmanager
+def scheduling_problems(session: Session) -> Iterator[None]:
+    """Roll back and answer a problem for what ``airlock.scheduling`` refuses."""
+    try:
+        yield
+    except SchedulingError as exc:
+        session.rollback()
+        if isinstance(exc, DagRunNotFound | DagNotFound):
+            raise Problem(404, str(exc), slug="dag-run-not-found") from None
+        if isinstance(exc, TaskNotInDag):
+            raise Problem(400, str(exc), slug="task-not-in-dag") from None
+        if isinstance(exc, DagRunExists):
+            raise Problem(409, str(exc), slug="dag-run-exists") from None
+        if isinstance(exc, DagStale | StateConflict):
+            raise Problem(409, str(exc), slug="state-conflict") from None
+        raise Problem(409, str(exc), slug="scheduling-refused") from None
+    except ValueError as exc:
+        session.rollback()
+        raise Problem(400, str(exc), slug="bad-value") from None
+
+
+def aware(value: dt.datetime | None, name: str) -> dt.datetime | None:
+    """A query's datetime must say its timezone: naive ones are refused, not guessed."""
+    if value is not None and (value.tzinfo is None or value.utcoffset() is None):
+        raise Problem(
+            400,
+            f"{name}={value.isoformat()} has no timezone; add one, e.g. "
+            f"{value.replace(tzinfo=dt.UTC).isoformat()}",
+            slug="naive-datetime",
+        )
+    return value
+
+
+def visible_bundles(request: Request[Any, Any, Any]) -> list[str] | None:
+    """The bundles the caller is limited to, or None for all."""
+    return claims_of(request).bundles
+
+
+def scope_to_dags(request: Request[Any, Any, Any], session: Session, dag_id: str) -> Any:
+    """A WHERE clause on a ``dag_id`` column: one visible DAG (404 otherwise), or ``~``: every
+    DAG of the caller's bundles."""
+    if dag_id != ANY:
+        visible_dag(request, session, dag_id)
+        return None
+    bundles = visible_bundles(request)
+    if bundles is None:
+        return None
+    return select(Dag.dag_id).where(Dag.bundle_name.in_(bundles))
 
 
 class DagRunController(Controller):
     path = "/dags/{dag_id:str}/dagRuns"
     tags = ["dag runs"]
     guards = [require_user_role(UserRole.VIEWER)]
+
+    @get("/", operation_id="ListDagRuns", sync_to_thread=True)
+    def list_runs(
+        self,
+        request: Request[Any, Any, Any],
+        dag_id: FromPath[str],
+        session: NamedDependency[Session],
+        run_states: Annotated[list[DagRunState] | None, QueryParameter(name="state")] = None,
+        run_type: FromQuery[list[DagRunType] | None] = None,
+        logical_date_gte: FromQuery[dt.datetime | None] = None,
+        logical_date_lte: FromQuery[dt.datetime | None] = None,
+        start_date_gte: FromQuery[dt.datetime | None] = None,
+        start_date_lte: FromQuery[dt.datetime | None] = None,
+        end_date_gte: FromQuery[dt.datetime | None] = None,
+        end_date_lte: FromQuery[dt.datetime | None] = None,
+        run_after_gte: FromQuery[dt.datetime | None] = None,
+        run_after_lte: FromQuery[dt.datetime | None] = None,
+        limit: FromQuery[int | None] = None,
+        offset: FromQuery[int | None] = None,
+        order_by: FromQuery[str | None] = None,
+    ) -> DagRunCollection:
+        """Runs of one DAG, or of every DAG the caller may see (``dag_id`` ``~``)."""
+        order = RUN_SORT.parse(order_by)
+        query = select(DagRun, DagVersion.version_number).outerjoin(
+            DagVersion, DagVersion.id == DagRun.dag_version_id
+        )
+        scope = scope_to_dags(request, session, dag_id)
+        if dag_id != ANY:
+            query = query.where(DagRun.dag_id == dag_id)
+        elif scope is not None:
+            query = query.where(DagRun.dag_id.in_(scope))
+        if run_states:
+            query = query.where(DagRun.state.in_(run_states))
+        if run_type:
+            query = query.where(DagRun.run_type.in_(run_type))
+        ranges = [
+            (DagRun.logical_date, logical_date_gte, logical_date_lte, "logical_date"),
+            (DagRun.start_date, start_date_gte, start_date_lte, "start_date"),
+            (DagRun.end_date, end_date_gte, end_date_lte, "end_date"),
+            (DagRun.run_after, run_after_gte, run_after_lte, "run_after"),
+        ]
+        for column, low, high, name in ranges:
+            if aware(low, f"{name}_gte") is not None:
+                query = query.where(column >= low)
+            if aware(high, f"{name}_lte") is not None:
+                query = query.where(column <= high)
+        rows, total = page_of(session, query, order, limit, offset)
+        return DagRunCollection(
+            dag_runs=[run_view(run, number) for run, number in rows], total_entries=total
+        )
 
     @post(
         "/",
@@ -46,7 +200,6 @@ class DagRunController(Controller):
         dag_id: FromPath[str],
         data: JSONBody[DagRunCreate],
         session: NamedDependency[Session],
-        state: State,
     ) -> DagRunView:
         dag = visible_dag(request, session, dag_id)
         if dag.is_stale or dag.latest_version_id is None:
@@ -55,9 +208,9 @@ class DagRunController(Controller):
                 f"DAG {dag_id!r} is no longer in its bundle; it cannot be triggered",
                 slug="dag-stale",
             )
-        cache: DagCache = state["dag_cache"]
+        cache = request_dag_cache()
         now = dt.datetime.now(dt.UTC)
-        try:
+        with scheduling_problems(session):
             run = create_dag_run(
                 session,
                 dag_id,
@@ -73,10 +226,7 @@ class DagRunController(Controller):
             )
             schedule_run(session, run, cache, now)
             session.commit()
-        except DagRunExists as exc:
-            session.rollback()
-            raise Problem(409, str(exc), slug="dag-run-exists") from None
-        return _run_view(session, run)
+        return load_run_view(session, run)
 
     @get("/{run_id:str}", operation_id="GetDagRun", sync_to_thread=True)
     def get_run(
@@ -87,101 +237,141 @@ class DagRunController(Controller):
         session: NamedDependency[Session],
     ) -> DagRunView:
         visible_dag(request, session, dag_id)
-        return _run_view(session, _run(session, dag_id, run_id))
+        return load_run_view(session, find_run(session, dag_id, run_id))
 
-    @get("/{run_id:str}/taskInstances", operation_id="ListRunTaskInstances", sync_to_thread=True)
-    def task_instances(
-        self,
-        request: Request[Any, Any, Any],
-        dag_id: FromPath[str],
-        run_id: FromPath[str],
-        session: NamedDependency[Session],
-    ) -> TaskInstanceList:
-        visible_dag(request, session, dag_id)
-        run = _run(session, dag_id, run_id)
-        rows = session.scalars(
-            select(TaskInstance)
-            .where(TaskInstance.dag_id == dag_id, TaskInstance.run_id == run_id)
-            .order_by(TaskInstance.task_id, TaskInstance.map_index)
-        ).all()
-        return TaskInstanceList(
-            dag_id=dag_id,
-            run_id=run_id,
-            run_state=run.state,
-            task_instances=[_ti_view(ti) for ti in rows],
-        )
-
-    @get(
-        "/{run_id:str}/taskInstances/{task_id:str}/logs/{try_number:int}",
-        operation_id="GetTaskLogs",
+    @patch(
+        "/{run_id:str}",
+        operation_id="PatchDagRun",
+        guards=[require_user_role(UserRole.OP)],
         sync_to_thread=True,
     )
-    def logs(
+    def patch_run(
         self,
         request: Request[Any, Any, Any],
         dag_id: FromPath[str],
         run_id: FromPath[str],
-        task_id: FromPath[str],
-        try_number: FromPath[int],
+        data: JSONBody[DagRunPatch],
         session: NamedDependency[Session],
-        map_index: FromQuery[int] = -1,
-        cursor: FromQuery[int] = 0,
-    ) -> LogPage:
+    ) -> DagRunView:
+        """Mark the run ``success`` or ``failed`` (its unfinished tasks follow), and/or set its
+        note."""
         visible_dag(request, session, dag_id)
-        ti = session.scalar(
-            select(TaskInstance).where(
-                TaskInstance.dag_id == dag_id,
-                TaskInstance.run_id == run_id,
-                TaskInstance.task_id == task_id,
-                TaskInstance.map_index == map_index,
+        run = find_run(session, dag_id, run_id)
+        if data.state is None and data.note is None:
+            raise Problem(400, "nothing to change: send state and/or note", slug="empty-patch")
+        with scheduling_problems(session):
+            if data.state is not None:
+                run = mark_run(session, dag_id, run_id, data.state, dt.datetime.now(dt.UTC)).run
+            if data.note is not None:
+                run.note = data.note or None
+            session.commit()
+        return load_run_view(session, run)
+
+    @post(
+        "/{run_id:str}/clear",
+        operation_id="ClearDagRun",
+        guards=[require_user_role(UserRole.OP)],
+        sync_to_thread=True,
+        status_code=200,
+    )
+    def clear(
+        self,
+        request: Request[Any, Any, Any],
+        dag_id: FromPath[str],
+        run_id: FromPath[str],
+        data: JSONBody[DagRunClear],
+        session: NamedDependency[Session],
+    ) -> ClearResult:
+        """Clear the run's task instances (only the failed ones with ``only_failed``) so they
+        run again; with ``dry_run`` (the default) only say which would be cleared."""
+        visible_dag(request, session, dag_id)
+        cache = request_dag_cache()
+        now = dt.datetime.now(dt.UTC)
+        with scheduling_problems(session):
+            change = clear_task_instances(
+                session,
+                dag_id,
+                run_id,
+                cache,
+                now,
+                only_failed=data.only_failed,
+                dry_run=data.dry_run,
             )
-        )
-        if ti is None:
-            raise Problem(
-                404,
-                f"task {task_id!r} (map index {map_index}) not found in run {run_id!r}",
-                slug="task-instance-not-found",
-            )
-        chunks = session.execute(
-            select(LogChunk.id, LogChunk.lines)
-            .where(
-                LogChunk.task_instance_id == ti.id,
-                LogChunk.try_number == try_number,
-                LogChunk.id > cursor,
-            )
-            .order_by(LogChunk.id)
-            .limit(LOG_PAGE_CHUNKS)
-        ).all()
-        lines = [line for _, text in chunks for line in text.split("\n")]
-        next_cursor = chunks[-1][0] if chunks else cursor
-        finished = try_number < ti.try_number or (
-            ti.state in TERMINAL_TASK_STATES or ti.state is TaskInstanceState.UP_FOR_RETRY
-        )
-        return LogPage(
-            task_id=task_id,
-            try_number=try_number,
-            lines=lines,
-            next_cursor=next_cursor,
-            complete=finished and len(chunks) < LOG_PAGE_CHUNKS,
-        )
+            return finish_clear(session, change, cache, now, dry_run=data.dry_run)
+
+    @delete(
+        "/{run_id:str}",
+        operation_id="DeleteDagRun",
+        guards=[require_user_role(UserRole.OP)],
+        sync_to_thread=True,
+    )
+    def delete_run(
+        self,
+        request: Request[Any, Any, Any],
+        dag_id: FromPath[str],
+        run_id: FromPath[str],
+        session: NamedDependency[Session],
+    ) -> None:
+        """Delete the run with its task instances, their tries, logs and XComs."""
+        visible_dag(request, session, dag_id)
+        session.delete(find_run(session, dag_id, run_id))
+        session.commit()
 
 
-def _run(session: Session, dag_id: str, run_id: str) -> DagRun:
-    run = session.scalar(select(DagRun).where(DagRun.dag_id == dag_id, DagRun.run_id == run_id))
+def finish_clear(
+    session: Session, change: RunChange, cache: DagCache, now: dt.datetime, *, dry_run: bool
+) -> ClearResult:
+    """Queue what the clear made ready (same transaction), commit, and describe it."""
+    if not dry_run:
+        schedule_run(session, change.run, cache, now)
+        session.commit()
+    else:
+        session.rollback()
+    refs = [
+        TaskInstanceRef(
+            dag_id=change.run.dag_id,
+            run_id=change.run.run_id,
+            task_id=ti.task_id,
+            map_index=ti.map_index,
+            state=ti.state,
+        )
+        for ti in change.task_instances
+    ]
+    return ClearResult(
+        dry_run=dry_run,
+        task_instances=refs,
+        total_entries=len(refs),
+        dag_run=load_run_view(session, find_run(session, change.run.dag_id, change.run.run_id)),
+    )
+
+
+def find_run(session: Session, dag_id: str, run_id: str) -> DagRun:
+    run = session.scalar(
+        select(DagRun)
+        .where(DagRun.dag_id == dag_id, DagRun.run_id == run_id)
+        .execution_options(populate_existing=True)
+    )
     if run is None:
         raise Problem(404, f"DAG run {run_id!r} of {dag_id!r} not found", slug="dag-run-not-found")
     return run
 
 
-def _run_view(session: Session, run: DagRun) -> DagRunView:
-    version = session.get(DagVersion, run.dag_version_id)
+def load_run_view(session: Session, run: DagRun) -> DagRunView:
+    session.refresh(run)
+    number = session.scalar(
+        select(DagVersion.version_number).where(DagVersion.id == run.dag_version_id)
+    )
+    return run_view(run, number)
+
+
+def run_view(run: DagRun, version_number: int | None) -> DagRunView:
     return DagRunView(
         dag_id=run.dag_id,
         run_id=run.run_id,
         state=run.state,
         run_type=str(run.run_type),
         dag_version_id=run.dag_version_id,
-        dag_version_number=version.version_number if version else None,
+        dag_version_number=version_number,
         logical_date=run.logical_date,
         data_interval_start=run.data_interval_start,
         data_interval_end=run.data_interval_end,
@@ -195,7 +385,7 @@ def _run_view(session: Session, run: DagRun) -> DagRunView:
     )
 
 
-def _ti_view(ti: TaskInstance) -> TaskInstanceView:
+def ti_view(ti: TaskInstance) -> TaskInstanceView:
     return TaskInstanceView(
         id=ti.id,
         task_id=ti.task_id,
@@ -209,4 +399,11 @@ def _ti_view(ti: TaskInstance) -> TaskInstanceView:
         end_date=ti.end_date,
         duration=ti.duration,
         hostname=ti.hostname,
+        dag_id=ti.dag_id,
+        run_id=ti.run_id,
+        pool=ti.pool,
+        pool_slots=ti.pool_slots,
+        queue=ti.queue,
+        priority_weight=ti.priority_weight,
+        dag_version_id=ti.dag_version_id,
     )

@@ -1,0 +1,118 @@
+"""Who is alive: each component's last heartbeat, and the version of the Web API.
+
+The scheduler, DAG processors, triggerers and callback processors write a
+``component_heartbeat`` row (kind, name); workers their ``worker`` row. A component is
+``healthy`` when its last heartbeat is more recent than ``stale_after_s`` (default 60 s), and a
+kind with no live component is ``unhealthy``. The database's own health is whether this query ran.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from importlib import metadata
+
+import msgspec
+from litestar import Controller, get
+from litestar.di import NamedDependency
+from litestar.params import FromQuery
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from airlock.core.http import Problem, require_user_role
+from airlock.core.http.app import API_VERSION
+from airlock.core.tokens import UserRole
+from airlock.db import ComponentHeartbeat, Worker
+
+#: The kinds answered even when none has ever run, so a missing scheduler shows.
+EXPECTED_KINDS = ("scheduler", "dag-processor", "triggerer", "callback-processor")
+DEFAULT_STALE_AFTER_S = 60.0
+
+
+class ComponentStatus(msgspec.Struct, kw_only=True, frozen=True):
+    kind: str
+    name: str
+    status: str
+    last_heartbeat_at: dt.datetime
+    started_at: dt.datetime | None = None
+    hostname: str | None = None
+
+
+class KindStatus(msgspec.Struct, kw_only=True, frozen=True):
+    #: ``healthy`` when one component of the kind beat recently, else ``unhealthy``.
+    status: str
+    latest_heartbeat_at: dt.datetime | None = None
+
+
+class MonitorHealth(msgspec.Struct, kw_only=True, frozen=True):
+    metadatabase: KindStatus
+    #: Per kind: scheduler, dag-processor, triggerer, callback-processor, worker.
+    kinds: dict[str, KindStatus]
+    components: list[ComponentStatus]
+
+
+class VersionInfo(msgspec.Struct, kw_only=True, frozen=True):
+    version: str
+    api_version: str
+
+
+class HealthController(Controller):
+    path = "/"
+    tags = ["health"]
+    guards = [require_user_role(UserRole.VIEWER)]
+
+    @get("/monitor/health", operation_id="GetComponentHealth", sync_to_thread=True)
+    def component_health(
+        self,
+        session: NamedDependency[Session],
+        stale_after_s: FromQuery[float] = DEFAULT_STALE_AFTER_S,
+    ) -> MonitorHealth:
+        if not 0 < stale_after_s <= 86_400:
+            raise Problem(
+                400, f"stale_after_s must be in (0, 86400], not {stale_after_s}", slug="bad-value"
+            )
+        now = dt.datetime.now(dt.UTC)
+        cutoff = now - dt.timedelta(seconds=stale_after_s)
+        components = [
+            ComponentStatus(
+                kind=row.kind,
+                name=row.name,
+                status="healthy" if row.last_heartbeat_at >= cutoff else "unhealthy",
+                last_heartbeat_at=row.last_heartbeat_at,
+                started_at=row.started_at,
+                hostname=(row.info or {}).get("hostname"),
+            )
+            for row in session.scalars(
+                select(ComponentHeartbeat).order_by(
+                    ComponentHeartbeat.kind, ComponentHeartbeat.name
+                )
+            )
+        ]
+        components += [
+            ComponentStatus(
+                kind="worker",
+                name=row.name,
+                status="healthy" if row.last_heartbeat_at >= cutoff else "unhealthy",
+                last_heartbeat_at=row.last_heartbeat_at,
+                started_at=row.started_at,
+            )
+            for row in session.scalars(select(Worker).order_by(Worker.name))
+        ]
+        kinds: dict[str, KindStatus] = {}
+        for kind in (*EXPECTED_KINDS, "worker", *(c.kind for c in components)):
+            mine = [c.last_heartbeat_at for c in components if c.kind == kind]
+            latest = max(mine, default=None)
+            healthy = latest is not None and latest >= cutoff
+            kinds[kind] = KindStatus(
+                status="healthy" if healthy else "unhealthy", latest_heartbeat_at=latest
+            )
+        return MonitorHealth(
+            metadatabase=KindStatus(status="healthy"), kinds=kinds, components=components
+        )
+
+    @get("/version", operation_id="GetVersion", sync_to_thread=True)
+    def version(self) -> VersionInfo:
+        try:
+            package = metadata.version("airlock-web")
+        except metadata.PackageNotFoundError:
+            package = API_VERSION
+        return VersionInfo(version=package, api_version=API_VERSION)

@@ -1,0 +1,199 @@
+"""Variables: configuration tasks read at run time. Viewers read, admins write.
+
+Values are encrypted at rest (``airlock.db`` :class:`~airlock.db.SecretBox`) whatever their key;
+a value whose key names a secret is masked in every answer (:mod:`airlock.web.secrets_access`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from litestar import Controller, Request, delete, get, patch, post
+from litestar.datastructures import State
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery, JSONBody
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from airlock.core.http import Problem, claims_of, require_user_role
+from airlock.core.tokens import UserRole
+from airlock.db import SecretBox, SecretDecryptError, Variable
+from airlock.web.listing import Sorting, page_of
+from airlock.web.secrets_access import MASK, check_writable, is_sensitive, may_read
+
+KEY_MAX = 250
+VARIABLE_SORT = Sorting(
+    {"key": Variable.key, "bundle_name": Variable.bundle_name}, default="key", tiebreak=[]
+)
+
+
+class VariableView(msgspec.Struct, kw_only=True, frozen=True):
+    key: str
+    #: The value, or ``***`` when the key names a secret.
+    value: str
+    description: str | None = None
+    bundle_name: str | None = None
+    is_encrypted: bool = False
+
+
+class VariableCollection(msgspec.Struct, kw_only=True, frozen=True):
+    variables: list[VariableView]
+    total_entries: int
+
+
+class VariableCreate(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    key: str
+    value: str
+    description: str | None = None
+    #: Only this bundle's tasks may read it; none: every bundle's.
+    bundle_name: str | None = None
+
+
+class VariablePatch(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    value: str | None = None
+    description: str | None = None
+
+
+class VariableController(Controller):
+    path = "/variables"
+    tags = ["variables"]
+    guards = [require_user_role(UserRole.VIEWER)]
+
+    @get("/", operation_id="ListVariables", sync_to_thread=True)
+    def list_variables(
+        self,
+        request: Request[Any, Any, Any],
+        session: NamedDependency[Session],
+        state: State,
+        variable_key_pattern: FromQuery[str | None] = None,
+        limit: FromQuery[int | None] = None,
+        offset: FromQuery[int | None] = None,
+        order_by: FromQuery[str | None] = None,
+    ) -> VariableCollection:
+        """Variables the caller may see; ``variable_key_pattern`` matches keys containing it."""
+        order = VARIABLE_SORT.parse(order_by)
+        query = select(Variable)
+        bundles = claims_of(request).bundles
+        if bundles is not None:
+            query = query.where(
+                or_(Variable.bundle_name.is_(None), Variable.bundle_name.in_(bundles))
+            )
+        if variable_key_pattern:
+            query = query.where(Variable.key.contains(variable_key_pattern, autoescape=True))
+        rows, total = page_of(session, query, order, limit, offset)
+        box: SecretBox = state["secret_box"]
+        return VariableCollection(variables=[_view(v, box) for v in rows], total_entries=total)
+
+    @get("/{key:str}", operation_id="GetVariable", sync_to_thread=True)
+    def get_variable(
+        self,
+        request: Request[Any, Any, Any],
+        key: FromPath[str],
+        session: NamedDependency[Session],
+        state: State,
+    ) -> VariableView:
+        return _view(_find(request, session, key), state["secret_box"])
+
+    @post(
+        "/",
+        operation_id="CreateVariable",
+        guards=[require_user_role(UserRole.ADMIN)],
+        sync_to_thread=True,
+        status_code=201,
+    )
+    def create_variable(
+        self,
+        request: Request[Any, Any, Any],
+        data: JSONBody[VariableCreate],
+        session: NamedDependency[Session],
+        state: State,
+        overwrite: FromQuery[bool] = False,
+    ) -> VariableView:
+        """Create a variable; with ``overwrite=true``, replace one that exists (``airlock
+        variables set``)."""
+        if not data.key or len(data.key) > KEY_MAX:
+            raise Problem(
+                422, f"a variable key has 1 to {KEY_MAX} characters", slug="bad-variable-key"
+            )
+        check_writable(request, data.bundle_name, "variable")
+        box: SecretBox = state["secret_box"]
+        row = session.get(Variable, data.key)
+        if row is not None:
+            if not overwrite or not may_read(request, row.bundle_name):
+                raise Problem(
+                    409,
+                    f"variable {data.key!r} exists; change it with PATCH, or pass overwrite=true",
+                    slug="variable-exists",
+                )
+            check_writable(request, row.bundle_name, "variable")
+        else:
+            row = Variable(key=data.key)
+            session.add(row)
+        row.set_value(data.value, box)
+        row.description = data.description
+        row.bundle_name = data.bundle_name
+        session.commit()
+        return _view(row, box)
+
+    @patch(
+        "/{key:str}",
+        operation_id="PatchVariable",
+        guards=[require_user_role(UserRole.ADMIN)],
+        sync_to_thread=True,
+    )
+    def patch_variable(
+        self,
+        request: Request[Any, Any, Any],
+        key: FromPath[str],
+        data: JSONBody[VariablePatch],
+        session: NamedDependency[Session],
+        state: State,
+    ) -> VariableView:
+        row = _find(request, session, key)
+        check_writable(request, row.bundle_name, "variable")
+        box: SecretBox = state["secret_box"]
+        if data.value is not None:
+            row.set_value(data.value, box)
+        if data.description is not None:
+            row.description = data.description or None
+        session.commit()
+        return _view(row, box)
+
+    @delete(
+        "/{key:str}",
+        operation_id="DeleteVariable",
+        guards=[require_user_role(UserRole.ADMIN)],
+        sync_to_thread=True,
+    )
+    def delete_variable(
+        self, request: Request[Any, Any, Any], key: FromPath[str], session: NamedDependency[Session]
+    ) -> None:
+        row = _find(request, session, key)
+        check_writable(request, row.bundle_name, "variable")
+        session.delete(row)
+        session.commit()
+
+
+def _find(request: Request[Any, Any, Any], session: Session, key: str) -> Variable:
+    row = session.get(Variable, key)
+    if row is None or not may_read(request, row.bundle_name):
+        raise Problem(404, f"variable {key!r} not found", slug="variable-not-found")
+    return row
+
+
+def _view(row: Variable, box: SecretBox) -> VariableView:
+    if is_sensitive(row.key):
+        value = MASK
+    else:
+        try:
+            value = row.get_value(box)
+        except SecretDecryptError:
+            value = MASK
+    return VariableView(
+        key=row.key,
+        value=value,
+        description=row.description,
+        bundle_name=row.bundle_name,
+        is_encrypted=row.is_encrypted,
+    )

@@ -1,0 +1,110 @@
+"""XComs of a task instance, read-only: what a task published for later tasks of its run.
+
+Values are the JSON documents the SDK stored; they are returned parsed (``value``), so a client
+reads them like any other field.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import msgspec
+from litestar import Controller, Request, get
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from airlock.core.http import Problem, require_user_role
+from airlock.core.tokens import UserRole
+from airlock.db import XCom
+from airlock.web.access import visible_dag
+from airlock.web.listing import Sorting, page_of
+
+XCOM_SORT = Sorting(
+    {"key": XCom.key, "map_index": XCom.map_index, "timestamp": XCom.timestamp},
+    default="key",
+    tiebreak=[XCom.map_index],
+)
+
+
+class XComEntry(msgspec.Struct, kw_only=True, frozen=True):
+    dag_id: str
+    run_id: str
+    task_id: str
+    map_index: int
+    key: str
+    timestamp: dt.datetime
+    value: Any = None
+
+
+class XComCollection(msgspec.Struct, kw_only=True, frozen=True):
+    xcom_entries: list[XComEntry]
+    total_entries: int
+
+
+class XComController(Controller):
+    path = "/dags/{dag_id:str}/dagRuns/{run_id:str}/taskInstances/{task_id:str}/xcomEntries"
+    tags = ["xcoms"]
+    guards = [require_user_role(UserRole.VIEWER)]
+
+    @get("/", operation_id="ListXComEntries", sync_to_thread=True)
+    def list_xcoms(
+        self,
+        request: Request[Any, Any, Any],
+        dag_id: FromPath[str],
+        run_id: FromPath[str],
+        task_id: FromPath[str],
+        session: NamedDependency[Session],
+        map_index: FromQuery[int | None] = None,
+        limit: FromQuery[int | None] = None,
+        offset: FromQuery[int | None] = None,
+        order_by: FromQuery[str | None] = None,
+    ) -> XComCollection:
+        order = XCOM_SORT.parse(order_by)
+        visible_dag(request, session, dag_id)
+        query = select(XCom).where(
+            XCom.dag_id == dag_id, XCom.run_id == run_id, XCom.task_id == task_id
+        )
+        if map_index is not None:
+            query = query.where(XCom.map_index == map_index)
+        rows, total = page_of(session, query, order, limit, offset)
+        return XComCollection(xcom_entries=[_entry(x) for x in rows], total_entries=total)
+
+    @get("/{key:str}", operation_id="GetXComEntry", sync_to_thread=True)
+    def get_xcom(
+        self,
+        request: Request[Any, Any, Any],
+        dag_id: FromPath[str],
+        run_id: FromPath[str],
+        task_id: FromPath[str],
+        key: FromPath[str],
+        session: NamedDependency[Session],
+        map_index: FromQuery[int] = -1,
+    ) -> XComEntry:
+        visible_dag(request, session, dag_id)
+        row = session.get(XCom, (dag_id, run_id, task_id, map_index, key))
+        if row is None:
+            raise Problem(
+                404,
+                f"task {task_id!r} (map index {map_index}) of run {run_id!r} has no XCom {key!r}",
+                slug="xcom-not-found",
+            )
+        return _entry(row)
+
+
+def _entry(row: XCom) -> XComEntry:
+    try:
+        value = msgspec.json.decode(row.value)
+    except msgspec.DecodeError:
+        value = row.value
+    return XComEntry(
+        dag_id=row.dag_id,
+        run_id=row.run_id,
+        task_id=row.task_id,
+        map_index=row.map_index,
+        key=row.key,
+        timestamp=row.timestamp,
+        value=value,
+    )
