@@ -12,11 +12,13 @@ from collections.abc import Sequence
 
 from airlock.cli.commands import (
     api,
+    config_values,
     dag_processor,
     dags,
     db,
     keys,
     run_all,
+    runs,
     scheduler,
     tokens,
     users,
@@ -25,7 +27,20 @@ from airlock.cli.commands import (
 from airlock.cli.errors import CliError
 from airlock.core.settings import SettingsError
 
-COMMANDS = (api, dag_processor, dags, db, keys, scheduler, tokens, users, worker, run_all)
+COMMANDS = (
+    api,
+    dag_processor,
+    dags,
+    runs,
+    config_values,
+    db,
+    keys,
+    scheduler,
+    tokens,
+    users,
+    worker,
+    run_all,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,87 @@
+"""`airlock runs list`, `tasks logs`, `variables set/get` and `connections add` as a person types
+them, against a real `airlock api --apps web` process."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ApiServer, Home, make_home, start_api, stop
+
+SECRET = "cli-secret-never-printed"
+
+
+@pytest.fixture(scope="module")
+def logged_in(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Home, ApiServer]]:
+    path: Path = tmp_path_factory.mktemp("cli-web")
+    home = make_home(path, f"sqlite:///{path / 'airlock.db'}")
+    server = start_api(home, "web")
+    home.env["AIRLOCK_CLIENT__API_URL"] = server.url
+    home.airlock(
+        "users", "create", "ann", "--role", "admin", "--password-stdin", stdin="pw-long-enough\n"
+    )
+    home.airlock("login", "-u", "ann", "--password-stdin", stdin="pw-long-enough\n")
+    yield home, server
+    stop(server)
+
+
+def test_variables_set_and_get(logged_in: tuple[Home, ApiServer]) -> None:
+    home, _ = logged_in
+    home.airlock("variables", "set", "region", "eu-west-1")
+    assert home.airlock("variables", "get", "region").stdout == "eu-west-1\n"
+    home.airlock("variables", "set", "region", "--value-stdin", stdin="us-east-1\n")
+    shown = json.loads(home.airlock("variables", "get", "region", "--output", "json").stdout)
+    assert shown["value"] == "us-east-1"
+    missing = home.airlock("variables", "get", "nope", check=False)
+    assert missing.returncode == 2
+    assert "'nope' not found" in missing.stderr
+
+
+def test_connections_add_masks_the_password(logged_in: tuple[Home, ApiServer]) -> None:
+    home, _ = logged_in
+    added = home.airlock(
+        "connections",
+        "add",
+        "warehouse",
+        "--conn-type",
+        "postgres",
+        "--host",
+        "db.internal",
+        "--port",
+        "5432",
+        "--password-stdin",
+        stdin=SECRET + "\n",
+    )
+    assert "db.internal" in added.stdout
+    assert SECRET not in added.stdout
+    assert "***" in added.stdout
+    bad = home.airlock(
+        "connections", "add", "x", "--conn-type", "http", "--extra", "{oops", check=False
+    )
+    assert bad.returncode == 2
+    assert "--extra is not valid JSON" in bad.stderr
+
+
+def test_runs_list_and_task_logs_of_unknown_things(logged_in: tuple[Home, ApiServer]) -> None:
+    home, _ = logged_in
+    page = json.loads(home.airlock("runs", "list", "--output", "json").stdout)
+    assert page == {"dag_runs": [], "total_entries": 0}
+    assert home.airlock("runs", "list").stdout.split() == [
+        "DAG_ID",
+        "RUN_ID",
+        "STATE",
+        "RUN_TYPE",
+        "DAG_VERSION_NUMBER",
+        "START_DATE",
+    ]
+    unknown = home.airlock("runs", "list", "--dag", "ghost", check=False)
+    assert unknown.returncode == 2
+    assert "'ghost' not found" in unknown.stderr
+    logs = home.airlock("tasks", "logs", "ghost", "r1", "t1", check=False)
+    assert logs.returncode == 2
+    assert "not found" in logs.stderr
+    bad_sort = home.airlock("runs", "list", "--order-by", "secret", check=False)
+    assert "sort by one of" in bad_sort.stderr
