@@ -25,9 +25,11 @@ fmt:
     uv run ruff format .
     uv run ruff check --fix .
 
-# export the OpenAPI document of every API into deploy/openapi/
+# export the OpenAPI document of every API into deploy/openapi/, and regenerate the Node.js
+# runner's client from the Execution API's
 openapi:
     uv run python -m airlock.cli.openapi_export deploy/openapi
+    if command -v node >/dev/null; then node libs/runner-node/scripts/generate-api.mjs; fi
 
 # benchmarks: `just bench dag-processing [--n N | --files DIR] [--runs R]`
 bench NAME *ARGS:
