@@ -14,6 +14,8 @@ import { API_VERSION, OPERATIONS } from "./api.generated.js";
 /** @typedef {import("./api.generated.js").Requests} Requests */
 /** @typedef {import("./api.generated.js").Responses} Responses */
 
+/** The request header naming the client's API version; responses carry the server's head. */
+export const VERSION_HEADER = "Airlock-API-Version";
 export const RETRY_STATUSES = new Set([429, 500, 502, 503, 504]);
 /** Extra time a long-poll gets beyond what it asked the server to wait. */
 export const LONG_POLL_MARGIN_MS = 10_000;
@@ -44,6 +46,8 @@ export class ApiError extends Error {
  * @property {number} [maxBackoffMs=5000]
  * @property {string | null} [apiVersion] sent as Airlock-API-Version (default: the generated one)
  * @property {typeof fetch} [fetch] the transport (default: the global fetch)
+ * @property {(message: string) => void} [onWarning] told once when the server is older than
+ *   the client (it answers with an older head version than the one the client speaks)
  */
 
 export class ExecutionClient {
@@ -61,6 +65,9 @@ export class ExecutionClient {
     this.maxBackoffMs = options.maxBackoffMs ?? 5_000;
     this.apiVersion = options.apiVersion === undefined ? API_VERSION : options.apiVersion;
     this.fetch = options.fetch ?? globalThis.fetch;
+    this.onWarning = options.onWarning ?? ((message) => process.emitWarning(message));
+    /** Shared with the task clients made by withToken, so the warning comes once. */
+    this.versionCheck = { warned: false };
   }
 
   /**
@@ -185,7 +192,7 @@ export class ExecutionClient {
       Accept: "application/json",
       "User-Agent": "airlock-runner-node",
     });
-    if (this.apiVersion) headers["Airlock-API-Version"] = this.apiVersion;
+    if (this.apiVersion) headers[VERSION_HEADER] = this.apiVersion;
     const payload = body === undefined ? undefined : JSON.stringify(body);
     if (payload !== undefined) headers["Content-Type"] = "application/json";
     let delay = this.backoffMs;
@@ -207,6 +214,7 @@ export class ExecutionClient {
         if (options.signal?.aborted || last) throw error;
       }
       if (response !== undefined) {
+        this.checkServerVersion(response.headers.get(VERSION_HEADER));
         const status = response.status;
         if (status < 400) {
           const text = await response.text();
@@ -224,6 +232,20 @@ export class ExecutionClient {
       await sleep(delay, options.signal);
       delay = Math.min(delay * 2, this.maxBackoffMs);
     }
+  }
+
+  /**
+   * Warn once when the server's head version is older than the version this client speaks:
+   * the server must be at least as new as its clients.
+   * @param {string | null} served
+   */
+  checkServerVersion(served) {
+    if (!served || !this.apiVersion || served >= this.apiVersion || this.versionCheck.warned) return;
+    this.versionCheck.warned = true;
+    this.onWarning(
+      `the Execution API at ${this.baseUrl} is older than this runner: it serves API version ` +
+        `${served} at most, the runner speaks ${this.apiVersion}; upgrade the server first`,
+    );
   }
 
   /**

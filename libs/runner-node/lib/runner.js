@@ -68,7 +68,10 @@ export class Runner {
     this.pollWaitS = options.pollWaitS ?? POLL_WAIT_S;
     this.shutdownGraceMs = (options.shutdownGraceS ?? 5) * 1000;
     this.log = options.log ?? stderrLog;
-    this.client = new ExecutionClient(options.apiUrl, options.token, options.client);
+    this.client = new ExecutionClient(options.apiUrl, options.token, {
+      onWarning: (message) => this.log.warn(message),
+      ...options.client,
+    });
     /** @type {import("./task-run.js").TaskRunConfig} */
     this.config = {
       tasks: options.tasks,

@@ -65,3 +65,29 @@ test("a heartbeat's refreshed token replaces the one in use", async () => {
   assert.equal(copy.token, "other");
   assert.equal(client.token, "fresh");
 });
+
+test("a server older than the client is warned about once, by every client it made", async () => {
+  const api = fakeApi([["PUT", /\/heartbeat$/, () => ({ body: { keep_running: true } })]], {
+    "Airlock-API-Version": "2026-11-01",
+  });
+  const warnings = [];
+  const client = new ExecutionClient("http://api", "tok", {
+    ...FAST,
+    fetch: api.fetch,
+    apiVersion: "2026-11-21",
+    onWarning: (message) => warnings.push(message),
+  });
+  await client.heartbeat("ti-1", { hostname: "h", pid: 1 });
+  await client.withToken("task").heartbeat("ti-2", { hostname: "h", pid: 1 });
+  assert.equal(warnings.length, 1);
+  assert.match(warnings[0], /serves API version 2026-11-01 at most, the runner speaks 2026-11-21/);
+
+  const same = new ExecutionClient("http://api", "tok", {
+    ...FAST,
+    fetch: api.fetch,
+    apiVersion: "2026-11-01",
+    onWarning: (message) => warnings.push(message),
+  });
+  await same.heartbeat("ti-3", { hostname: "h", pid: 1 });
+  assert.equal(warnings.length, 1);
+});

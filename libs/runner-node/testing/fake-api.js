@@ -3,8 +3,9 @@
 
 /**
  * @param {Array<[string, RegExp, (request: {body: any, url: URL, headers: Headers}) => {status?: number, body?: any}]>} routes
+ * @param {Record<string, string>} [replyHeaders] sent with every answer
  */
-export function fakeApi(routes) {
+export function fakeApi(routes, replyHeaders = {}) {
   const calls = [];
   /** @type {typeof fetch} */
   const fetch = async (input, init = {}) => {
@@ -16,7 +17,7 @@ export function fakeApi(routes) {
       if (method === init.method && pattern.test(url.pathname)) {
         const { status = 200, body: reply } = answer({ body, url, headers });
         const text = reply === undefined ? null : JSON.stringify(reply);
-        return new Response(text, { status, headers: { "Content-Type": "application/json" } });
+        return new Response(text, { status, headers: { "Content-Type": "application/json", ...replyHeaders } });
       }
     }
     return new Response(JSON.stringify({ status: 404, detail: `no route ${init.method} ${url.pathname}` }), {
