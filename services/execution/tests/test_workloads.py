@@ -91,7 +91,7 @@ def test_workload_describes_its_task_and_carries_a_token_bound_to_it(env: ExecEn
         "pool": "small",
     }
     assert first["bundle"] == "team-b"
-    assert first["relative_fileloc"] == "described.py"
+    assert first["dag_rel_path"] == "described.py"
     assert first["execution_timeout_s"] == 90.0
     assert first["map_length"] is None
     assert first["dag_run"]["conf"] == {"x": 1}

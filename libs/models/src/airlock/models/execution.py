@@ -81,8 +81,9 @@ class Workload(_Struct, frozen=True, kw_only=True):
     #: The task token: audience ``execution``, bound to ``ti.id``; refreshed by heartbeats.
     token: str
     bundle: str
-    #: Where the DAG file lives inside the bundle, and the DAG version the run uses.
-    relative_fileloc: str
+    #: Where the DAG file lives inside the bundle (``relative_fileloc`` before API version
+    #: 2026-11-21), and the DAG version the run uses.
+    dag_rel_path: str
     dag_version_id: int
     dag_run: DagRunInfo
     execution_timeout_s: float | None = None
@@ -108,6 +109,9 @@ class TaskRunContext(_Struct, frozen=True, kw_only=True):
     max_tries: int
     #: When a reschedule-mode sensor first poked (its timeout counts from here).
     first_poke_at: dt.datetime | None = None
+    #: Whether this try failing would leave the task up for retry (unless the task fails for
+    #: good); since API version 2026-11-21.
+    should_retry: bool = False
 
 
 class Heartbeat(_Struct, frozen=True, kw_only=True):

@@ -38,6 +38,7 @@ from airlock.execution.task_tokens import TaskTokens
 from airlock.execution.variables import VariableController
 from airlock.execution.workloads import next_workloads
 from airlock.execution.xcoms import pull_xcom, push_xcom
+from airlock.models.versions import EXECUTION_VERSIONS
 from airlock.scheduling import DagCache, SchedulingError
 
 PREFIX = "/execution"
@@ -170,5 +171,6 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
                 ),
             },
             on_shutdown=[] if database else [db.close],
+            versions=EXECUTION_VERSIONS,
         )
     )

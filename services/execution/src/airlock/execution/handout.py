@@ -178,7 +178,7 @@ def build_workloads(
                     row.id, dag_id=row.dag_id, run_id=row.run_id, bundle=row.bundle_name
                 ),
                 bundle=row.bundle_name,
-                relative_fileloc=row.relative_fileloc,
+                dag_rel_path=row.relative_fileloc,
                 dag_version_id=row.dag_version_id,
                 dag_run=dag_run_info(row),
                 execution_timeout_s=_execution_timeout(session, dag_cache, row),

@@ -161,6 +161,7 @@ class TaskInstanceController(Controller):
             try_number=ti.try_number,
             max_tries=ti.max_tries,
             first_poke_at=ti.first_poke_at,
+            should_retry=ti.try_number <= ti.max_tries,
         )
 
     @put("/heartbeat", operation_id="HeartbeatTaskInstance", sync_to_thread=True)

@@ -15,6 +15,7 @@ from airlock.db import SecretBox
 from airlock.db.database import Database
 from airlock.internal.bundles import BundleController
 from airlock.internal.secrets import SecretsController
+from airlock.models.versions import INTERNAL_VERSIONS
 
 PREFIX = "/internal"
 
@@ -47,5 +48,6 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
                 "secret_box": SecretBox(read_secrets_keys(settings.secrets_key_path)),
             },
             on_shutdown=[] if database else [db.close],
+            versions=INTERNAL_VERSIONS,
         )
     )

@@ -169,7 +169,7 @@ class TaskRun:
                 process = self._zygote.fork(
                     theirs,
                     output_w,
-                    dag_file=os.path.join(bundle_root, workload.relative_fileloc),
+                    dag_file=os.path.join(bundle_root, workload.dag_rel_path),
                     bundle_root=bundle_root,
                 )
             except ZygoteUnavailable as exc:
@@ -205,7 +205,7 @@ class TaskRun:
                     ti=self.ti,
                     bundle=workload.bundle,
                     bundle_root=bundle_root,
-                    relative_fileloc=workload.relative_fileloc,
+                    relative_fileloc=workload.dag_rel_path,
                     dag_run=workload.dag_run,
                     map_length=workload.map_length,
                 )

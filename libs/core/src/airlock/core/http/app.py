@@ -3,7 +3,8 @@
 Each service's ``create_app`` lists its route handlers and guards and calls ``build_app``; this
 module adds what they must all have alike: the URL prefix, the OpenAPI document at
 ``{prefix}/openapi.json``, bearer-token auth for the app's audience, a health endpoint, a body-size
-limit and problem-details errors.
+limit, problem-details errors, and for the Execution and Internal APIs their dated versions
+(:mod:`airlock.core.http.versioning`).
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ from litestar.types import ControllerRouterHandler, Guard
 
 from airlock.core.http.auth import BearerTokenMiddleware
 from airlock.core.http.problems import EXCEPTION_HANDLERS, Problem
+from airlock.core.http.versioning import install_versioning
 from airlock.core.tokens import TokenVerifier
+from airlock.models.versioning import ApiVersions
 
 API_VERSION = "0.1.0"
 
@@ -47,6 +50,8 @@ class ApiAppConfig(msgspec.Struct, kw_only=True):
     state: dict[str, Any] = msgspec.field(default_factory=dict)
     on_shutdown: Sequence[Callable[[], Any]] = ()
     dependencies: dict[str, Any] = msgspec.field(default_factory=dict)
+    #: The API's dated versions (ADR 0007); None for an API without them (the Web API).
+    versions: ApiVersions | None = None
 
 
 def build_app(config: ApiAppConfig) -> Litestar:
@@ -84,7 +89,7 @@ def build_app(config: ApiAppConfig) -> Litestar:
         audience=config.audience,
         exclude=[f"^{openapi_path}"],
     )
-    return Litestar(
+    app = Litestar(
         route_handlers=[api],
         middleware=[auth],
         dependencies=config.dependencies,
@@ -100,3 +105,6 @@ def build_app(config: ApiAppConfig) -> Litestar:
         on_shutdown=list(config.on_shutdown),
         debug=False,
     )
+    if config.versions is not None:
+        install_versioning(app, config.versions, config.prefix, config.max_body_bytes)
+    return app

@@ -225,7 +225,9 @@ def execute_task(task: AbstractOperator, start: StartTask, run: TaskRunContext) 
         log.error("Task called sys.exit(%r)", exc.code)
         return TaskFailed(end_date=_now(), error=f"the task called sys.exit({exc.code!r})")
     except BaseException as exc:
-        log.exception("Task failed with exception")
+        log.exception(
+            "Task failed with exception%s", "; it will be retried" if run.should_retry else ""
+        )
         return TaskFailed(end_date=_now(), error=_summary(exc))
 
 
