@@ -42,6 +42,13 @@ AIRFLOW = {
     "idle_pss_mb": 908.0,
     "peak_pss_mb": 2300.0,
 }
+#: How often a run's state is polled (Airflow's figures polled every 0.2 s; this adds at most
+#: 20 ms to a figure and keeps the poller from loading the API it measures).
+POLL_S = 0.02
+#: Idle memory: after the warm-up run, let the stack settle, then the median of a few samples
+#: (Airflow's idle figure is the median of 3 samples 5 s apart, 60 s after start).
+IDLE_SETTLE_S = 5.0
+IDLE_SAMPLES = 3
 PG_ADMIN = os.environ.get("AIRLOCK_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
@@ -160,7 +167,7 @@ class Stack:
             if state in ("success", "failed"):
                 elapsed = time.perf_counter() - started
                 break
-            time.sleep(0.005)
+            time.sleep(POLL_S)
         if state != "success":
             raise RuntimeError(f"{dag_id} run {run_id} ended {state}")
         return elapsed, self.client.get(
@@ -194,8 +201,12 @@ def measure(db_url: str | None, runs: int) -> dict[str, float]:
     stack = Stack(db_url)
     try:
         stack.run("bench_single")  # warm-up
-        time.sleep(1.0)
-        idle = pss_mb(stack.pids())
+        time.sleep(IDLE_SETTLE_S)
+        samples = []
+        for _ in range(IDLE_SAMPLES):
+            samples.append(pss_mb(stack.pids()))
+            time.sleep(1.0)
+        idle = statistics.median(samples)
         parallel, peaks = [], []
         for _ in range(runs):
             peak = [0.0]

@@ -41,7 +41,8 @@ class DatabaseSettings(_Section):
     #: SQLAlchemy URL. Empty means the embedded SQLite file under AIRLOCK_HOME (control zone only).
     url: str | None = None
     sqlite_busy_timeout_ms: int = 5000
-    pool_size: int = 10
+    #: Connections each control-zone process keeps open (as many again in a burst).
+    pool_size: int = 20
 
 
 class ApiSettings(_Section):

@@ -5,13 +5,14 @@ database dump or backup does not reveal them. A :class:`SecretBox` holds one or 
 the first encrypts, every key may decrypt. Rotating the key is therefore: put the new key first,
 keep the old one after it, re-encrypt (:meth:`SecretBox.rotate`), then drop the old key.
 Only control-zone processes hold these keys (DESIGN §1).
+
+``cryptography`` is imported when a box is made, not with this module: the scheduler never
+touches a secret and need not carry the library in memory.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-
-from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 
 class SecretDecryptError(Exception):
@@ -20,6 +21,8 @@ class SecretDecryptError(Exception):
 
 def generate_secret_key() -> bytes:
     """A new random key (44 url-safe base64 bytes) for :class:`SecretBox`."""
+    from cryptography.fernet import Fernet
+
     return Fernet.generate_key()
 
 
@@ -31,6 +34,9 @@ class SecretBox:
             raise ValueError(
                 "SecretBox needs at least one key; create one with airlock.db.generate_secret_key()"
             )
+        from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+
+        self._invalid = InvalidToken
         fernets = []
         for position, key in enumerate(keys):
             try:
@@ -49,7 +55,7 @@ class SecretBox:
     def decrypt(self, token: bytes) -> str:
         try:
             return self._fernet.decrypt(token).decode("utf-8")
-        except InvalidToken:
+        except self._invalid:
             raise SecretDecryptError(
                 "cannot decrypt a stored secret with the configured secrets key(s): it was "
                 "encrypted with another key (wrong key, or a rotated-out key was removed). "
@@ -60,7 +66,7 @@ class SecretBox:
         """Re-encrypt ``token`` with the first key (it may have been written with any key)."""
         try:
             return self._fernet.rotate(token)
-        except InvalidToken:
+        except self._invalid:
             raise SecretDecryptError(
                 "cannot re-encrypt a stored secret: none of the configured secrets keys "
                 "decrypts it. Configure the key it was written with, after the current one."

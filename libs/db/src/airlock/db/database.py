@@ -8,15 +8,26 @@ from collections.abc import Iterator
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from airlock.db.engine import DEFAULT_SQLITE_BUSY_TIMEOUT_MS, make_engine, make_session_factory
+from airlock.db.engine import (
+    DEFAULT_POOL_SIZE,
+    DEFAULT_SQLITE_BUSY_TIMEOUT_MS,
+    make_engine,
+    make_session_factory,
+)
 from airlock.db.models.auth import RevokedToken
 
 
 class Database:
     def __init__(
-        self, url: str, *, sqlite_busy_timeout_ms: int = DEFAULT_SQLITE_BUSY_TIMEOUT_MS
+        self,
+        url: str,
+        *,
+        sqlite_busy_timeout_ms: int = DEFAULT_SQLITE_BUSY_TIMEOUT_MS,
+        pool_size: int = DEFAULT_POOL_SIZE,
     ) -> None:
-        self.engine = make_engine(url, sqlite_busy_timeout_ms=sqlite_busy_timeout_ms)
+        self.engine = make_engine(
+            url, sqlite_busy_timeout_ms=sqlite_busy_timeout_ms, pool_size=pool_size
+        )
         self.sessions = make_session_factory(self.engine)
 
     def session(self) -> Iterator[Session]:

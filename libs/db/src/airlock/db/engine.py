@@ -20,6 +20,7 @@ from sqlalchemy import URL, Engine, create_engine, event, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 DEFAULT_SQLITE_BUSY_TIMEOUT_MS = 5000
+DEFAULT_POOL_SIZE = 20
 
 
 def normalize_url(url: str | URL) -> URL:
@@ -35,12 +36,22 @@ def make_engine(
     *,
     echo: bool = False,
     sqlite_busy_timeout_ms: int = DEFAULT_SQLITE_BUSY_TIMEOUT_MS,
+    pool_size: int = DEFAULT_POOL_SIZE,
 ) -> Engine:
-    """Create the engine for an Airlock metadata database URL."""
+    """Create the engine for an Airlock metadata database URL.
+
+    ``pool_size`` connections are kept open once made, as many again may be opened in a burst.
+    An API server's request threads each hold one while they work: a pool smaller than the
+    usual concurrency opens and closes a connection per request (on PostgreSQL a server
+    process each time).
+    """
     parsed = normalize_url(url)
+    pool = {"pool_size": pool_size, "max_overflow": pool_size}
     if parsed.get_backend_name() == "sqlite":
-        return _make_sqlite_engine(parsed, echo=echo, busy_timeout_ms=sqlite_busy_timeout_ms)
-    return create_engine(parsed, echo=echo, pool_pre_ping=True)
+        return _make_sqlite_engine(
+            parsed, echo=echo, busy_timeout_ms=sqlite_busy_timeout_ms, pool=pool
+        )
+    return create_engine(parsed, echo=echo, pool_pre_ping=True, **pool)
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
@@ -48,11 +59,19 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False)
 
 
-def _make_sqlite_engine(url: URL, *, echo: bool, busy_timeout_ms: int) -> Engine:
+def _make_sqlite_engine(
+    url: URL, *, echo: bool, busy_timeout_ms: int, pool: dict[str, int]
+) -> Engine:
     database = url.database
     if database and database != ":memory:" and not database.startswith("file:"):
         Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, echo=echo, connect_args={"check_same_thread": False})
+    in_memory = not database or database == ":memory:" or "mode=memory" in str(url)
+    engine = create_engine(
+        url,
+        echo=echo,
+        connect_args={"check_same_thread": False},
+        **({} if in_memory else pool),
+    )
 
     @event.listens_for(engine, "connect")
     def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import gc
 import importlib
 import importlib.abc
@@ -249,9 +250,13 @@ class _Zygote:
                     kill(pid, signal.SIGKILL)
 
 
+@functools.cache
+def _libc() -> ctypes.CDLL:
+    return ctypes.CDLL(None, use_errno=True)
+
+
 def _set_parent_death_signal(signum: int) -> None:
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, int(signum), 0, 0, 0)
+    _libc().prctl(_PR_SET_PDEATHSIG, int(signum), 0, 0, 0)
 
 
 def main(argv: Sequence[str]) -> None:
@@ -269,6 +274,7 @@ def main(argv: Sequence[str]) -> None:
 
     task_runner.configure_process()
     task_runner.warm_up()
+    _libc()  # opened once here rather than in every task process
     # Objects imported so far are never collected: freezing them keeps the garbage collector
     # from touching (and so copying) their pages in every forked task.
     gc.freeze()

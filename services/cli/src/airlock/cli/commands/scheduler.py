@@ -30,7 +30,11 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=settings.logging.level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    database = Database(url, sqlite_busy_timeout_ms=settings.database.sqlite_busy_timeout_ms)
+    database = Database(
+        url,
+        sqlite_busy_timeout_ms=settings.database.sqlite_busy_timeout_ms,
+        pool_size=settings.database.pool_size,
+    )
     scheduler = Scheduler.from_settings(settings, database.sessions)
     try:
         if args.once:
