@@ -90,6 +90,7 @@ class Stack:
     web: httpx.Client
     run_all: subprocess.Popen[str]
     runner: subprocess.Popen[str]
+    runner_log: Path
 
     def trigger(self, dag_id: str, timeout_s: float = 90) -> tuple[str, dict[str, Any]]:
         """Trigger a run of ``dag_id`` (waiting for its upload) and wait for its end."""
@@ -128,9 +129,7 @@ class Stack:
         return lines
 
     def runner_output(self) -> str:
-        if self.runner.poll() is None:
-            return "(the runner is still running)"
-        return self.runner.stdout.read() if self.runner.stdout else ""
+        return self.runner_log.read_text()
 
 
 @pytest.fixture(scope="module")
@@ -141,6 +140,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     shutil.copy(ROOT / "deploy" / "dags" / "mixed_languages.py", dags)
     shutil.copy(FIXTURES / "node_failing.py", dags)
     home = base / "home"
+    runner_log = base / "runner-node.log"
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIRLOCK_")}
@@ -175,29 +175,30 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         ).stdout.strip()
         runner_env = {k: v for k, v in os.environ.items() if not k.startswith("AIRLOCK_")}
         runner_env["AIRLOCK_WORKER__TOKEN"] = token
-        runner = subprocess.Popen(
-            [
-                node(),
-                str(RUNNER / "lib" / "cli.js"),
-                "--tasks",
-                str(ROOT / "deploy" / "dags" / "mixed_languages.mjs"),
-                "--tasks",
-                str(FIXTURES / "tasks.mjs"),
-                "--queues",
-                "node",
-                "--api-url",
-                url,
-                "--heartbeat-s",
-                "1",
-                "--log-batch-s",
-                "0.2",
-            ],
-            env=runner_env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        yield Stack(url, web, run_all, runner)
+        with runner_log.open("w") as output:
+            runner = subprocess.Popen(
+                [
+                    node(),
+                    str(RUNNER / "lib" / "cli.js"),
+                    "--tasks",
+                    str(ROOT / "deploy" / "dags" / "mixed_languages.mjs"),
+                    "--tasks",
+                    str(FIXTURES / "tasks.mjs"),
+                    "--queues",
+                    "node",
+                    "--api-url",
+                    url,
+                    "--heartbeat-s",
+                    "1",
+                    "--log-batch-s",
+                    "0.2",
+                ],
+                env=runner_env,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+        yield Stack(url, web, run_all, runner, runner_log)
     finally:
         if runner is not None:
             runner.send_signal(signal.SIGTERM)
@@ -242,6 +243,7 @@ def test_xcoms_flow_python_to_javascript_to_python(stack: Stack) -> None:
         "load": "success",
     }
     assert tis["summarize"]["operator"] == "@task.stub"
+    assert f"mixed_languages.summarize run {run_id}: success in" in stack.runner_output()
     # The JavaScript task read extract's XCom and shipped its console output as its log ...
     js_log = stack.log("mixed_languages", run_id, "summarize", 1)
     assert any(line.startswith("summing 3 orders in EUR on Node.js v") for line in js_log), js_log
