@@ -4,8 +4,9 @@ A worker builds one with its worker token to poll for workloads; a supervisor bu
 task with the workload's task token (or calls :meth:`ExecutionClient.set_token`). A heartbeat
 reply that carries a refreshed token is adopted here, so the caller never holds an expiring one.
 
-Every call is retried with backoff on connection errors, 429 and 5xx answers; the server makes
-each of them idempotent (DESIGN §8). A 409 is never retried: it means the task's state moved
+Every request says which version of the Execution API this client speaks
+(``Airlock-API-Version``, ADR 0007). Every call is retried with backoff on connection errors, 429
+and 5xx answers; the server makes each of them idempotent (DESIGN §8). A 409 is never retried: it means the task's state moved
 elsewhere, and the caller must act on that (stop, or report it), not insist.
 """
 
@@ -36,7 +37,8 @@ from airlock.models.execution import (
     XComValue,
 )
 from airlock.models.secrets import ConnectionInfo, VariableValue
-from airlock.sdk.api._http import _problem
+from airlock.models.versions.execution import HEAD as API_VERSION
+from airlock.sdk.api._http import ServerVersionCheck, _problem, version_headers
 from airlock.sdk.api.errors import ApiError
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -58,10 +60,11 @@ class ExecutionClient:
     ) -> None:
         self._client = httpx.Client(
             base_url=base_url.rstrip("/"),
-            headers={"User-Agent": "airlock-sdk"},
+            headers={"User-Agent": "airlock-sdk"} | version_headers(API_VERSION),
             transport=transport,
             timeout=timeout_s,
         )
+        self._check_version = ServerVersionCheck("Execution", API_VERSION)
         self._timeout_s = timeout_s
         self._retries = retries
         self._backoff_s = backoff_s
@@ -238,6 +241,7 @@ class ExecutionClient:
                 if last:
                     raise
             else:
+                self._check_version(response)
                 status = response.status_code
                 if status < 400 or status in accept:
                     return response, attempt

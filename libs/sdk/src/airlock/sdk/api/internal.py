@@ -9,6 +9,7 @@ import msgspec
 
 from airlock.models.internal import BundleFileInfo, BundleFilesPage, BundleSync, BundleSyncResult
 from airlock.models.secrets import ConnectionInfo, VariableValue
+from airlock.models.versions.internal import HEAD as API_VERSION
 from airlock.sdk.api._http import HttpSession
 from airlock.sdk.api.errors import ApiError
 
@@ -22,7 +23,13 @@ class InternalClient:
         transport: httpx.BaseTransport | None = None,
         **options: float,
     ) -> None:
-        self._http = HttpSession(base_url, token, transport=transport, **options)  # type: ignore[arg-type]
+        self._http = HttpSession(
+            base_url,
+            token,
+            transport=transport,
+            api=("Internal", API_VERSION),
+            **options,  # type: ignore[arg-type]
+        )
 
     def list_bundle_files(self, bundle: str, page_size: int = 1000) -> list[BundleFileInfo]:
         files: list[BundleFileInfo] = []
