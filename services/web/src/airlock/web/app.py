@@ -10,15 +10,20 @@ from airlock.core.secrets_key import read_secrets_keys
 from airlock.core.settings import Settings, load_settings
 from airlock.core.tokens.keys import load_private_key
 from airlock.core.tokens.signer import TokenSigner
-from airlock.core.tokens.verifier import verifier_from_settings
 from airlock.db import SecretBox
 from airlock.db.database import Database
+from airlock.web.api_tokens import ApiTokenController
 from airlock.web.auth import AuthController
 from airlock.web.connections import ConnectionController
+from airlock.web.dag_versions import DagSourceController, DagVersionController
+from airlock.web.dags import DagController
 from airlock.web.health import HealthController
+from airlock.web.import_errors import ImportErrorController
 from airlock.web.pools import PoolController
 from airlock.web.runs import DagRunController
 from airlock.web.task_instances import ClearTaskInstancesController, TaskInstanceController
+from airlock.web.user_tokens import UserTokenVerifier
+from airlock.web.users import UserController
 from airlock.web.variables import VariableController
 from airlock.web.xcoms import XComController
 
@@ -30,12 +35,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     db = database or Database(
         settings.database_url(), sqlite_busy_timeout_ms=settings.database.sqlite_busy_timeout_ms
     )
-    verifier = verifier_from_settings(
-        settings.public_key_path,
-        issuer=settings.auth.issuer,
-        leeway_s=settings.auth.leeway_s,
-        is_revoked=db.is_revoked,
-    )
+    verifier = UserTokenVerifier(settings, db)
     signer = TokenSigner(load_private_key(settings.private_key_path), settings.auth.issuer)
     return build_app(
         ApiAppConfig(
@@ -46,6 +46,12 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
             verifier=verifier,
             route_handlers=[
                 AuthController,
+                ApiTokenController,
+                UserController,
+                DagController,
+                DagVersionController,
+                DagSourceController,
+                ImportErrorController,
                 DagRunController,
                 TaskInstanceController,
                 ClearTaskInstancesController,

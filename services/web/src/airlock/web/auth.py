@@ -17,6 +17,7 @@ from airlock.core.passwords import verify_password
 from airlock.core.tokens import TokenKind
 from airlock.core.tokens.signer import TokenSigner
 from airlock.db import User
+from airlock.web.user_tokens import wait_past_cut_off
 
 
 class LoginRequest(msgspec.Struct, forbid_unknown_fields=True):
@@ -59,6 +60,7 @@ class AuthController(Controller):
             or not verify_password(user.password_hash, data.password)
         ):
             raise Problem(401, "wrong username or password", slug="bad-credentials")
+        wait_past_cut_off(user.tokens_valid_after)
         ttl = state["settings"].web.user_token_ttl_s
         signer: TokenSigner = state["signer"]
         token = signer.issue(

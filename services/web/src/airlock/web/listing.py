@@ -21,6 +21,9 @@ from sqlalchemy.orm import Session
 
 from airlock.core.http import Problem
 
+#: A SELECT of any number of columns or entities.
+AnySelect = Select[*tuple[Any, ...]]
+
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 1000
 
@@ -83,7 +86,7 @@ def check_offset(offset: int | None) -> int:
 
 def page_of(
     session: Session,
-    query: Select[Any],
+    query: AnySelect,
     order: Sequence[ColumnElement[Any]],
     limit: int | None,
     offset: int | None,
@@ -99,7 +102,7 @@ def page_of(
     return rows, int(total or 0)
 
 
-def _is_entity(query: Select[Any]) -> bool:
+def _is_entity(query: AnySelect) -> bool:
     """Whether ``query`` selects one ORM entity (``select(Dag)``) rather than columns."""
     descriptions = query.column_descriptions
     return len(descriptions) == 1 and descriptions[0].get("expr") is descriptions[0].get("entity")

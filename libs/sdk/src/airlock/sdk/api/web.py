@@ -9,6 +9,7 @@ import httpx
 import msgspec
 
 from airlock.models.web import DagRunCreate, DagRunView, LogPage, TaskInstanceList
+from airlock.models.web_dags import DagDetail, DagList, DagView
 from airlock.sdk.api._http import HttpSession
 
 
@@ -67,6 +68,23 @@ class WebClient:
             params={"map_index": map_index, "cursor": cursor},
         )
         return msgspec.json.decode(response.content, type=LogPage)
+
+    def list_dags(self, **filters: Any) -> DagList:
+        """One page of DAGs; ``filters`` are the list's query parameters (``search``,
+        ``tags``, ``owners``, ``bundle_name``, ``paused``, ``limit``, ``order_by`` …)."""
+        params = {k: v for k, v in filters.items() if v is not None}
+        response = self._http.request("GET", "/api/v1/dags", params=params)
+        return msgspec.json.decode(response.content, type=DagList)
+
+    def get_dag(self, dag_id: str) -> DagDetail:
+        response = self._http.request("GET", f"/api/v1/dags/{_seg(dag_id)}")
+        return msgspec.json.decode(response.content, type=DagDetail)
+
+    def set_paused(self, dag_id: str, is_paused: bool) -> DagView:
+        response = self._http.request(
+            "PATCH", f"/api/v1/dags/{_seg(dag_id)}", body={"is_paused": is_paused}
+        )
+        return msgspec.json.decode(response.content, type=DagView)
 
     def close(self) -> None:
         self._http.close()

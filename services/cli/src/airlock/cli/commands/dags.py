@@ -1,4 +1,5 @@
-"""``airlock login`` and ``airlock dags trigger``: everyday verbs over the Web API."""
+"""``airlock login`` and ``airlock dags trigger|list|show|pause|unpause``: everyday verbs over
+the Web API."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from airlock.cli.errors import CliError
+from airlock.cli.output import add_output_option, print_record, print_table
 from airlock.core.settings import Settings, load_settings
 
 TERMINAL_RUN_STATES = {"success", "failed"}
@@ -26,7 +28,7 @@ def register(sub: Any) -> None:
     login.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
     login.set_defaults(func=run_login)
 
-    dags = sub.add_parser("dags", help="trigger and follow DAG runs through the Web API")
+    dags = sub.add_parser("dags", help="list, show, pause and trigger DAGs through the Web API")
     verbs = dags.add_subparsers(metavar="VERB", required=True)
     trigger = verbs.add_parser("trigger", help="start a run of DAG_ID")
     trigger.add_argument("dag_id")
@@ -39,6 +41,36 @@ def register(sub: Any) -> None:
         "--timeout", type=float, default=3600.0, help="give up waiting after this many seconds"
     )
     trigger.set_defaults(func=run_trigger)
+
+    listing = verbs.add_parser("list", help="list DAGs with their last run and next run")
+    listing.add_argument("--search", help="substring of the DAG id or display name")
+    listing.add_argument("--tag", action="append", dest="tags", help="has this tag (repeat)")
+    listing.add_argument("--owner", action="append", dest="owners", help="owned by (repeat)")
+    listing.add_argument("--bundle", action="append", dest="bundles", help="in bundle (repeat)")
+    paused = listing.add_mutually_exclusive_group()
+    paused.add_argument("--paused", action="store_true", default=None, help="only paused DAGs")
+    paused.add_argument(
+        "--active", dest="paused", action="store_false", help="only DAGs that are not paused"
+    )
+    listing.add_argument("--stale", action="store_true", help="only DAGs gone from their bundle")
+    listing.add_argument(
+        "--import-errors", action="store_true", help="only DAGs whose file fails to import"
+    )
+    listing.add_argument("--order-by", help="sort key, '-' for descending (default dag_id)")
+    listing.add_argument("--limit", type=int, default=100, help="page size (default 100)")
+    listing.add_argument("--offset", type=int, default=0, help="skip this many DAGs")
+    add_output_option(listing)
+    listing.set_defaults(func=run_list, paused=None)
+
+    show = verbs.add_parser("show", help="show one DAG: schedule, versions, last run")
+    show.add_argument("dag_id")
+    add_output_option(show)
+    show.set_defaults(func=run_show)
+
+    for verb, paused_value in (("pause", True), ("unpause", False)):
+        toggle = verbs.add_parser(verb, help=f"{verb} DAG_ID (needs the op role)")
+        toggle.add_argument("dag_id")
+        toggle.set_defaults(func=run_set_paused, is_paused=paused_value)
 
 
 def token_path(settings: Settings) -> Path:
@@ -141,3 +173,120 @@ def _follow(client: Any, dag_id: str, run_id: str, started: float, timeout_s: fl
             raise CliError(f"run {run_id} still {listing.run_state} after {timeout_s:g} s")
         time.sleep(delay)
         delay = min(delay * 1.5, 0.5)
+
+
+DAG_COLUMNS = [
+    "dag_id",
+    "bundle_name",
+    "is_paused",
+    "timetable_summary",
+    "last_run_state",
+    "last_run_after",
+    "next_dagrun_run_after",
+    "tags",
+]
+DAG_FIELDS = [
+    "dag_id",
+    "dag_display_name",
+    "bundle_name",
+    "relative_fileloc",
+    "description",
+    "owners",
+    "tags",
+    "schedule",
+    "timetable_summary",
+    "timezone",
+    "is_paused",
+    "is_stale",
+    "has_import_errors",
+    "catchup",
+    "max_active_runs",
+    "max_active_tasks",
+    "task_count",
+    "latest_version_number",
+    "last_parsed_time",
+    "last_run_id",
+    "last_run_state",
+    "last_run_after",
+    "next_dagrun_logical_date",
+    "next_dagrun_run_after",
+]
+
+
+def _web_client() -> Any:
+    from airlock.sdk.api.web import WebClient
+
+    settings = load_settings()
+    return WebClient(settings.client.api_url, client_token(settings), retries=3)
+
+
+def _with_last_run(dag: Any) -> dict[str, Any]:
+    """The DAG's fields plus its last run's, flattened for a table."""
+    import msgspec
+
+    row: dict[str, Any] = msgspec.structs.asdict(dag)
+    run = dag.last_run
+    row["last_run_id"] = run.run_id if run else None
+    row["last_run_state"] = run.state if run else None
+    row["last_run_after"] = run.run_after if run else None
+    return row
+
+
+def run_list(args: argparse.Namespace) -> int:
+    from airlock.sdk.api import ApiError
+
+    client = _web_client()
+    try:
+        page = client.list_dags(
+            search=args.search,
+            tags=args.tags,
+            owners=args.owners,
+            bundle_name=args.bundles,
+            paused=args.paused,
+            stale=True if args.stale else None,
+            has_import_errors=True if args.import_errors else None,
+            order_by=args.order_by,
+            limit=args.limit,
+            offset=args.offset,
+        )
+    except ApiError as exc:
+        raise CliError(exc.detail if exc.status < 500 else str(exc)) from None
+    finally:
+        client.close()
+    rows = [_with_last_run(dag) for dag in page.dags]
+    print_table(rows, DAG_COLUMNS, args.output, payload=page)
+    if args.output == "table":
+        shown = f"{args.offset + 1}-{args.offset + len(rows)}" if rows else "none"
+        print(f"({shown} of {page.total_entries} DAGs)", file=sys.stderr)
+    return 0
+
+
+def run_show(args: argparse.Namespace) -> int:
+    from airlock.sdk.api import ApiError
+
+    client = _web_client()
+    try:
+        dag = client.get_dag(args.dag_id)
+    except ApiError as exc:
+        raise CliError(exc.detail if exc.status < 500 else str(exc)) from None
+    finally:
+        client.close()
+    if args.output == "json":
+        print_record(dag, [], "json")
+    else:
+        print_record(_with_last_run(dag), DAG_FIELDS, "table")
+    return 0
+
+
+def run_set_paused(args: argparse.Namespace) -> int:
+    from airlock.sdk.api import ApiError
+
+    client = _web_client()
+    try:
+        dag = client.set_paused(args.dag_id, args.is_paused)
+    except ApiError as exc:
+        raise CliError(exc.detail if exc.status < 500 else str(exc)) from None
+    finally:
+        client.close()
+    print(f"{dag.dag_id} is {'paused' if dag.is_paused else 'unpaused'}")
+    return 0

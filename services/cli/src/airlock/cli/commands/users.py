@@ -13,16 +13,21 @@ from airlock.core.tokens import UserRole
 
 
 def register(sub: Any) -> None:
-    parser = sub.add_parser("users", help="create users who log in to the Web API")
+    parser = sub.add_parser(
+        "users", help="create users who log in to the Web API (manage them via /api/v1/users)"
+    )
     verbs = parser.add_subparsers(metavar="VERB", required=True)
     create = verbs.add_parser("create", help="create a user with a role")
     create.add_argument("username")
     create.add_argument("--role", required=True, choices=[r.value for r in UserRole])
     create.add_argument(
         "--bundle",
+        "--bundles",
         action="append",
         dest="bundles",
-        help="limit the user to this bundle (repeat; default all)",
+        type=_bundle_list,
+        metavar="A,B",
+        help="limit the user to these bundles (comma-separated or repeated; default all)",
     )
     create.add_argument(
         "--password-stdin",
@@ -30,6 +35,13 @@ def register(sub: Any) -> None:
         help="read the password from stdin (default: prompt)",
     )
     create.set_defaults(func=create_user)
+
+
+def _bundle_list(value: str) -> list[str]:
+    names = [name.strip() for name in value.split(",") if name.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError(f"no bundle name in {value!r}")
+    return names
 
 
 def read_password(from_stdin: bool) -> str:
@@ -48,7 +60,8 @@ def create_user(args: argparse.Namespace) -> int:
 
     settings = load_settings()
     password = read_password(args.password_stdin)
-    add_user(settings.database_url(), args.username, password, args.role, args.bundles)
-    scope = f" limited to bundles {', '.join(args.bundles)}" if args.bundles else ""
+    bundles = sorted({name for names in args.bundles for name in names}) if args.bundles else None
+    add_user(settings.database_url(), args.username, password, args.role, bundles)
+    scope = f" limited to bundles {', '.join(bundles)}" if bundles else ""
     print(f"created user {args.username} with role {args.role}{scope}")
     return 0
