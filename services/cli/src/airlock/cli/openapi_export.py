@@ -1,4 +1,6 @@
-"""Write the OpenAPI document of each API to ``deploy/openapi/<api>.json`` (``just openapi``).
+"""Write the OpenAPI document of each API to ``deploy/openapi/<api>.json`` (``just openapi``),
+and for the APIs with dated versions (ADR 0007) one more per older version,
+``<api>-<YYYY-MM-DD>.json``; ``<api>.json`` is the head version's.
 
 The apps are built against a throwaway home (fresh keys, an empty SQLite file) because the
 document depends only on the code; a test compares the files with what the code produces.
@@ -16,6 +18,7 @@ from airlock.core.settings import load_settings
 
 
 def documents() -> dict[str, dict[str, Any]]:
+    from airlock.core.http.versioning import versioned_api
     from airlock.core.secrets_key import ensure_secrets_key
     from airlock.core.tokens.keys import generate_key_pair
     from airlock.db.database import Database
@@ -34,7 +37,15 @@ def documents() -> dict[str, dict[str, Any]]:
                 "execution": create_execution(settings, database=database),
                 "internal": create_internal(settings, database=database),
             }
-            return {name: app.openapi_schema.to_schema() for name, app in apps.items()}
+            documents: dict[str, dict[str, Any]] = {}
+            for name, app in apps.items():
+                versioned = versioned_api(app)
+                if versioned is None:
+                    documents[name] = app.openapi_schema.to_schema()
+                    continue
+                for index, date in enumerate(versioned.versions.dates):
+                    documents[name if index == 0 else f"{name}-{date}"] = versioned.document(index)
+            return documents
         finally:
             database.close()
 
@@ -46,10 +57,19 @@ def render(document: dict[str, Any]) -> str:
 def main(argv: list[str]) -> int:
     target = Path(argv[0] if argv else "deploy/openapi")
     target.mkdir(parents=True, exist_ok=True)
-    for name, document in documents().items():
+    exported = documents()
+    for name, document in exported.items():
         (target / f"{name}.json").write_text(render(document))
         print(f"wrote {target / f'{name}.json'}")
+    for stale in sorted(set(exported_files(target)) - set(exported)):
+        (target / f"{stale}.json").unlink()
+        print(f"removed {target / f'{stale}.json'} (a version no longer served)")
     return 0
+
+
+def exported_files(target: Path) -> list[str]:
+    """The documents in ``target``, by name (``execution``, ``execution-2026-11-01``, …)."""
+    return [path.stem for path in target.glob("*.json")]
 
 
 if __name__ == "__main__":

@@ -184,6 +184,12 @@ class VersionedApi:
         await send({"type": "http.response.body", "body": body})
 
 
+def versioned_api(app: Litestar) -> VersionedApi | None:
+    """The version gates in front of ``app``, if it has dated versions."""
+    handler = app.asgi_handler
+    return handler if isinstance(handler, VersionedApi) else None
+
+
 def endpoints_of(app: Litestar, prefix: str) -> list[Endpoint]:
     """Every HTTP endpoint of ``app`` with the head types of its JSON request and response."""
     endpoints = []
