@@ -13,6 +13,10 @@ POSTGRES_MAX_IDENTIFIER = 63
 
 def test_table_list():
     assert sorted(Base.metadata.tables) == [
+        "api_token",
+        "asset",
+        "asset_dag_run_queue",
+        "asset_event",
         "bundle",
         "bundle_file",
         "callback_request",
@@ -20,6 +24,8 @@ def test_table_list():
         "connection",
         "dag",
         "dag_run",
+        "dag_run_asset_event",
+        "dag_schedule_asset",
         "dag_source",
         "dag_version",
         "import_error",
@@ -28,6 +34,7 @@ def test_table_list():
         "revoked_token",
         "task_instance",
         "task_instance_history",
+        "task_outlet_asset",
         "user_account",
         "variable",
         "worker",

@@ -1,5 +1,13 @@
 """Every table of the metadata database; importing this module registers them on ``Base``."""
 
+from airlock.db.models.asset import (
+    Asset,
+    AssetDagRunQueue,
+    AssetEvent,
+    DagRunAssetEvent,
+    DagScheduleAsset,
+    TaskOutletAsset,
+)
 from airlock.db.models.auth import ApiToken, RevokedToken, User
 from airlock.db.models.bundle import Bundle, BundleFile, ParseImportError
 from airlock.db.models.dag import Dag, DagSource, DagVersion
@@ -15,6 +23,9 @@ __all__ = [
     "DEFAULT_POOL_SLOTS",
     "RETURN_VALUE_KEY",
     "ApiToken",
+    "Asset",
+    "AssetDagRunQueue",
+    "AssetEvent",
     "Bundle",
     "BundleFile",
     "CallbackRequest",
@@ -22,6 +33,8 @@ __all__ = [
     "Connection",
     "Dag",
     "DagRun",
+    "DagRunAssetEvent",
+    "DagScheduleAsset",
     "DagSource",
     "DagVersion",
     "LogChunk",
@@ -30,6 +43,7 @@ __all__ = [
     "RevokedToken",
     "TaskInstance",
     "TaskInstanceHistory",
+    "TaskOutletAsset",
     "User",
     "Variable",
     "Worker",
