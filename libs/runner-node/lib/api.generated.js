@@ -7,7 +7,7 @@
  * (null: the document names no dated version, so requests go without the header = head).
  * @type {string | null}
  */
-export const API_VERSION = null;
+export const API_VERSION = "2026-11-21";
 
 /**
  * @typedef {object} AssetEventOut
@@ -126,6 +126,7 @@ export const API_VERSION = null;
  * @property {DagRunInfo} dag_run
  * @property {string | null} [first_poke_at]
  * @property {number} max_tries
+ * @property {boolean} [should_retry=false]
  * @property {number} try_number
  */
 
@@ -178,11 +179,11 @@ export const API_VERSION = null;
 /**
  * @typedef {object} Workload
  * @property {string} bundle
+ * @property {string} dag_rel_path
  * @property {DagRunInfo} dag_run
  * @property {number} dag_version_id
  * @property {number | null} [execution_timeout_s]
  * @property {number | null} [map_length]
- * @property {string} relative_fileloc
  * @property {TaskInstanceRef} ti
  * @property {string} token
  */
