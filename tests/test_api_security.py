@@ -193,3 +193,51 @@ def test_wrong_password_is_401(api: ApiServer) -> None:
 def test_unknown_path_is_404_problem(api: ApiServer) -> None:
     with api.client() as client:
         problem(client.get("/api/v1/no-such-thing"), 404, "not found")
+
+
+# The Web API's DAG, user and API token endpoints (issue 5): each is refused to a token of
+# another kind, and each write to a role below the one it needs.
+WEB_READS = ["/api/v1/dags", "/api/v1/importErrors", "/api/v1/users", "/api/v1/apiTokens"]
+
+
+@pytest.mark.parametrize("path", WEB_READS)
+@pytest.mark.parametrize(
+    ("kind", "claims"),
+    [
+        (TokenKind.TASK, {"dag_id": "d", "run_id": "r", "bundle": "team-a"}),
+        (TokenKind.SERVICE, {"role": "dag-processor", "bundles": ["team-a"]}),
+        (TokenKind.WORKER, {}),
+    ],
+)
+def test_non_user_tokens_on_the_web_api_are_403(
+    api: ApiServer, home: Home, kind: TokenKind, claims: dict[str, Any], path: str
+) -> None:
+    with api.client() as client:
+        response = client.get(path, headers=bearer(home.token(kind, **claims)))
+        problem(response, 403, f"{kind} token")
+        response = client.post(
+            "/api/v1/apiTokens", json={"name": "x"}, headers=bearer(home.token(kind, **claims))
+        )
+        problem(response, 403, f"{kind} token")
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "needs"),
+    [
+        ("PATCH", "/api/v1/dags/any_dag", {"is_paused": True}, "op"),
+        (
+            "POST",
+            "/api/v1/users",
+            {"username": "u", "password": "p" * 8, "roles": ["admin"]},
+            "admin",
+        ),
+        ("PATCH", "/api/v1/users/someone", {"roles": ["admin"]}, "admin"),
+    ],
+)
+def test_a_viewer_cannot_write(
+    api: ApiServer, home: Home, method: str, path: str, body: dict[str, Any], needs: str
+) -> None:
+    token = home.token(TokenKind.USER, "vic", roles=["viewer"])
+    with api.client() as client:
+        response = client.request(method, path, json=body, headers=bearer(token))
+    problem(response, 403, f"needs the {needs} role")
