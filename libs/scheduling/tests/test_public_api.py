@@ -27,6 +27,8 @@ def test_exported_names() -> None:
         "UpstreamCounts",
         "add_queue_listener",
         "clear_task_instances",
+        "create_asset_event",
+        "create_asset_triggered_runs",
         "create_dag_run",
         "decide",
         "expire_claims",

@@ -69,6 +69,14 @@ upstream=False, downstream=False, only_failed=False, dry_run=False) -> RunChange
     Set a task instance's or a run's outcome by hand (``airlock.scheduling.marking``). Raise
     ``DagRunNotFound`` (404) / ``TaskNotInDag`` (400).
 
+``create_asset_event(session, asset_id, *, source, extra=None, dedup_key=None, now)``
+    Store an event pushed from outside (same ``dedup_key`` for the same asset: the stored event,
+    ``created=False``) and queue it for the asset's consumers (``airlock.scheduling.assets``);
+    a task's outlet events are stored by ``finish_task`` itself.
+``create_asset_triggered_runs(session, dag_cache, now, *, limit=50) -> list[DagRun]``
+    Runs of consumer DAGs whose asset condition the queued events satisfy, consuming them
+    (``airlock.scheduling.asset_runs``).
+
 Concurrency
 ===========
 
@@ -77,6 +85,8 @@ on PostgreSQL, the write lock on SQLite); state changes are conditional updates;
 locked (PostgreSQL) while slots are counted. Several schedulers and API servers may run at once.
 """
 
+from airlock.scheduling.asset_runs import create_asset_triggered_runs
+from airlock.scheduling.assets import create_asset_event
 from airlock.scheduling.clearing import (
     AffectedTask,
     DagRunNotFound,
@@ -127,6 +137,8 @@ __all__ = [
     "UpstreamCounts",
     "add_queue_listener",
     "clear_task_instances",
+    "create_asset_event",
+    "create_asset_triggered_runs",
     "create_dag_run",
     "decide",
     "expire_claims",

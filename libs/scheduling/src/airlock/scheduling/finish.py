@@ -54,6 +54,7 @@ from airlock.models.execution import (
     TaskSucceeded,
 )
 from airlock.models.states import TaskInstanceState as TIS
+from airlock.scheduling.assets import record_outlet_events
 from airlock.scheduling.callbacks import queue_task_callback
 from airlock.scheduling.dag_cache import DagCache
 from airlock.scheduling.errors import StateConflict, TaskInstanceNotFound
@@ -198,6 +199,8 @@ def finish_task(
             f"task {ti.task_id!r} is not in the DAG version of task instance {ti_id}", ti.state
         )
     state = apply_outcome(session, ti, task, graph, outcome, now)
+    if isinstance(outcome, TaskSucceeded) and (task.outlets or outcome.asset_events):
+        record_outlet_events(session, ti, task, outcome.asset_events, now)
     ended = [ti.task_id]
     if isinstance(outcome, TaskSucceeded) and outcome.skip_task_ids:
         ended += sorted(set(outcome.skip_task_ids) & graph.descendants(ti.task_id))

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from airlock.core.http import Problem
 from airlock.db import Bundle, BundleFile, Dag, DagSource, DagVersion, ParseImportError
+from airlock.internal.asset_refs import record_references
 from airlock.models.codec import CodecError, PayloadTooLarge, check_frame, decompress
 from airlock.models.internal import BundleSync, BundleSyncResult, DagSyncResult, DagUpload
 
@@ -127,6 +128,8 @@ def sync_bundle(
     _write_sources(session, batch, loaded)
     file_hashes = {f.relative_path: f.content_hash for f in batch.files}
     results += _write_dags(session, bundle, accepted, loaded, sizes, file_hashes, now)
+    created = {r.dag_id for r in results if r.outcome == "created"}
+    record_references(session, (u for _, u in accepted if u.metadata.dag_id in created), sizes, now)
     if broken_keep:
         session.execute(
             update(Dag)

@@ -4,7 +4,8 @@ One pass (:meth:`Scheduler.run_once`), each step in its own short transaction:
 
 1. heartbeat the ``component_heartbeat`` row (at most once a second);
 2. recompute ``next_dagrun*`` of DAGs that are new, changed or unpaused, and create the
-   time-scheduled runs that are due (:mod:`airlock.scheduler.dag_runs`);
+   time-scheduled runs that are due (:mod:`airlock.scheduler.dag_runs`), then the runs of DAGs
+   whose asset condition queued events satisfy (:mod:`airlock.scheduling.asset_runs`);
 3. examine active runs of unpaused DAGs, least recently examined first, up to
    ``max_runs_per_loop``: a read-only check first (``needs_scheduling``), and only if something
    would change, a pass in its own transaction with the run locked (PostgreSQL: runs another
@@ -38,6 +39,7 @@ from airlock.models.states import DagRunState
 from airlock.scheduler import dag_runs, heartbeat, wakeup
 from airlock.scheduling import (
     DagCache,
+    create_asset_triggered_runs,
     expire_claims,
     fail_timed_out,
     fail_zombies,
@@ -133,6 +135,8 @@ class Scheduler:
             report.next_runs_computed = self._next_runs.refresh(session, now or _utcnow())
             session.commit()
             created = dag_runs.create_due_runs(session, self.cache, now or _utcnow())
+            session.commit()
+            created += create_asset_triggered_runs(session, self.cache, now or _utcnow())
             session.commit()
             report.runs_created = len(created)
         self._examine_runs(report, now)

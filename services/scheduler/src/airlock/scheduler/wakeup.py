@@ -4,7 +4,7 @@ or after ``loop_interval_s`` at the latest.
 The scheduler does not sleep blindly between loops. While idle it asks the database one cheap
 question every ``poll_s`` — a *fingerprint* made of counts and maxima over indexed columns (new
 runs, queued and running runs, scheduled / queued / running task instances, DAG versions and
-pauses) — and loops as soon as the answer changes: a run triggered through an API, a task that
+pauses, asset events waiting for a consumer) — and loops as soon as the answer changes: a run triggered through an API, a task that
 freed a pool slot, a new DAG version. Times known in advance (a retry or reschedule that comes
 due, a DAG's next run) end the wait exactly when they arrive.
 
@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from airlock.db import Dag, DagRun, TaskInstance
+from airlock.db import AssetDagRunQueue, Dag, DagRun, TaskInstance
 from airlock.models.states import DagRunState
 from airlock.models.states import TaskInstanceState as TIS
 
@@ -45,6 +45,7 @@ def fingerprint(session: Session) -> tuple[Any, ...]:
             count_tis(TIS.QUEUED, TIS.RUNNING, TIS.DEFERRED).scalar_subquery(),
             select(func.max(Dag.latest_version_id)).scalar_subquery(),
             select(func.count()).select_from(Dag).where(Dag.is_paused.is_(True)).scalar_subquery(),
+            select(func.count()).select_from(AssetDagRunQueue).scalar_subquery(),
         )
     ).one()
     return tuple(row)

@@ -1,0 +1,127 @@
+"""Asset rows and the DAG ↔ asset references, shared by the Internal API (DAG sync) and
+``airlock.scheduling`` (task outlets).
+
+Assets are global and known by URI. Several writers may meet an unknown URI at once (two DAG
+processors, a task ending while a DAG is stored), so assets are created with ``INSERT … ON
+CONFLICT DO NOTHING`` and read back: whoever wins, every writer gets the same id.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from sqlalchemy import Insert, delete, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from airlock.db.models.asset import Asset, DagScheduleAsset, TaskOutletAsset
+from airlock.models.dag import (
+    AssetAllCond,
+    AssetAnyCond,
+    AssetCondition,
+    AssetRef,
+    AssetSchedule,
+    Schedule,
+)
+
+
+def condition_assets(condition: AssetCondition) -> list[AssetRef]:
+    """Every asset an asset condition names, in order, each once (aliases are not assets)."""
+    found: dict[str, AssetRef] = {}
+    pending: list[AssetCondition] = [condition]
+    while pending:
+        item = pending.pop(0)
+        if isinstance(item, AssetRef):
+            found.setdefault(item.uri, item)
+        elif isinstance(item, AssetAllCond | AssetAnyCond):
+            pending[:0] = item.items
+    return list(found.values())
+
+
+def schedule_assets(schedule: Schedule) -> list[AssetRef]:
+    """The assets a DAG is scheduled on: none unless its schedule is an asset condition."""
+    return condition_assets(schedule.condition) if isinstance(schedule, AssetSchedule) else []
+
+
+def _insert_ignoring_conflicts(session: Session, rows: list[dict[str, Any]]) -> None:
+    statement: Insert
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        statement = postgresql.insert(Asset).on_conflict_do_nothing(index_elements=["uri"])
+    elif dialect == "sqlite":
+        statement = sqlite.insert(Asset).on_conflict_do_nothing(index_elements=["uri"])
+    else:  # pragma: no cover - SQLite and PostgreSQL are the supported databases
+        statement = insert(Asset)
+    session.execute(statement, rows)
+
+
+def ensure_assets(session: Session, refs: Iterable[AssetRef], now: dt.datetime) -> dict[str, int]:
+    """The id of each asset by URI, creating the ones not stored yet."""
+    wanted = {ref.uri: ref for ref in refs}
+    if not wanted:
+        return {}
+    known = _ids_by_uri(session, wanted)
+    missing = [
+        {
+            "uri": ref.uri,
+            "name": ref.name,
+            "group": ref.group,
+            "extra": dict(ref.extra),
+            "created_at": now,
+            "updated_at": now,
+        }
+        for uri, ref in wanted.items()
+        if uri not in known
+    ]
+    if missing:
+        _insert_ignoring_conflicts(session, missing)
+        known = _ids_by_uri(session, wanted)
+    return known
+
+
+def _ids_by_uri(session: Session, uris: Iterable[str]) -> dict[str, int]:
+    rows = session.execute(select(Asset.uri, Asset.id).where(Asset.uri.in_(list(uris))))
+    return {row.uri: row.id for row in rows}
+
+
+def set_dag_asset_references(
+    session: Session,
+    references: Mapping[str, tuple[list[AssetRef], dict[str, list[AssetRef]]]],
+    now: dt.datetime,
+) -> None:
+    """Replace the references of each DAG: ``dag_id → (assets it is scheduled on, task id →
+    assets that task has as outlets)``. A few statements for the whole batch."""
+    if not references:
+        return
+    dag_ids = list(references)
+    every = [
+        ref
+        for scheduled, outlets in references.values()
+        for ref in [*scheduled, *(r for refs in outlets.values() for r in refs)]
+    ]
+    ids = ensure_assets(session, every, now)
+    session.execute(delete(DagScheduleAsset).where(DagScheduleAsset.dag_id.in_(dag_ids)))
+    session.execute(delete(TaskOutletAsset).where(TaskOutletAsset.dag_id.in_(dag_ids)))
+    consumers = [
+        {"asset_id": ids[ref.uri], "dag_id": dag_id, "created_at": now}
+        for dag_id, (scheduled, _) in references.items()
+        for ref in scheduled
+    ]
+    producers = {
+        (ids[ref.uri], dag_id, task_id)
+        for dag_id, (_, outlets) in references.items()
+        for task_id, refs in outlets.items()
+        for ref in refs
+    }
+    if consumers:
+        session.execute(insert(DagScheduleAsset), consumers)
+    if producers:
+        session.execute(
+            insert(TaskOutletAsset),
+            [
+                {"asset_id": a, "dag_id": d, "task_id": t, "created_at": now}
+                for a, d, t in sorted(producers)
+            ],
+        )

@@ -1,0 +1,159 @@
+"""Asset events: store them and queue them for each DAG scheduled on their asset.
+
+Two sources, both inside the caller's transaction:
+
+- a task that ends ``success`` (:func:`record_outlet_events`, called by ``finish_task``): one event
+  per asset among the task's outlets, carrying the ``extra`` the runner reported for it, plus one
+  per asset the runner attached to an alias outlet. The same transaction moves the task to
+  ``success``, so an event exists if and only if the success does; a repeated report is answered
+  before this is reached, so it never makes a second event.
+- an event pushed from outside through the Web API (:func:`create_asset_event`, seed 003's
+  push-based trigger), optionally with a ``dedup_key``: the same key for the same asset answers
+  the event already stored instead of making another.
+
+Every new event is queued (``asset_dag_run_queue``) for each consumer of its asset that is neither
+paused nor stale, as Airflow does; the scheduler turns the queue into runs
+(:mod:`airlock.scheduling.asset_runs`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any
+
+from sqlalchemy import insert, literal, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from airlock.db import AssetDagRunQueue, AssetEvent, Dag, DagScheduleAsset
+from airlock.db.assets import ensure_assets
+from airlock.models.dag import AssetAliasRef, AssetRef, SerializedTask
+from airlock.models.execution import AssetEventOut
+from airlock.scheduling.tables import AnyRow
+
+log = logging.getLogger(__name__)
+
+#: ``asset_event.source`` of an outlet's event.
+TASK_SOURCE = "task"
+
+
+def record_outlet_events(
+    session: Session,
+    ti: AnyRow,
+    task: SerializedTask,
+    reported: list[AssetEventOut],
+    now: dt.datetime,
+) -> list[int]:
+    """Store the events of a task instance that just succeeded; their ids."""
+    extras = {event.uri: dict(event.extra) for event in reported}
+    refs = {ref.uri: ref for ref in task.outlets if isinstance(ref, AssetRef)}
+    has_alias = any(isinstance(ref, AssetAliasRef) for ref in task.outlets)
+    for event in reported:
+        if event.uri in refs:
+            continue
+        if has_alias:
+            refs[event.uri] = AssetRef(name=event.name, uri=event.uri)
+        else:
+            log.warning(
+                "task %s of %s reported an event for asset %r, which is not one of its outlets; "
+                "ignored",
+                ti.task_id,
+                ti.dag_id,
+                event.uri,
+            )
+    if not refs:
+        return []
+    ids = ensure_assets(session, refs.values(), now)
+    rows = [
+        {
+            "asset_id": ids[uri],
+            "extra": extras.get(uri, {}),
+            "source": TASK_SOURCE,
+            "source_task_instance_id": ti.id,
+            "source_dag_id": ti.dag_id,
+            "source_run_id": ti.run_id,
+            "source_task_id": ti.task_id,
+            "source_map_index": ti.map_index,
+            "timestamp": now,
+        }
+        for uri in refs
+    ]
+    return store_events(session, rows, now)
+
+
+def store_events(session: Session, rows: list[dict[str, Any]], now: dt.datetime) -> list[int]:
+    """Insert ``asset_event`` rows and queue them for their assets' consumers; their ids."""
+    event_ids = list(
+        session.scalars(
+            insert(AssetEvent).returning(AssetEvent.id, sort_by_parameter_order=True), rows
+        )
+    )
+    queue_for_consumers(session, event_ids, now)
+    return event_ids
+
+
+def queue_for_consumers(session: Session, event_ids: list[int], now: dt.datetime) -> None:
+    """One queue row per (event, consumer DAG that is neither paused nor stale)."""
+    if not event_ids:
+        return
+    consumers = (
+        select(
+            AssetEvent.id,
+            DagScheduleAsset.dag_id,
+            AssetEvent.asset_id,
+            literal(now, AssetDagRunQueue.created_at.type),
+        )
+        .join(DagScheduleAsset, DagScheduleAsset.asset_id == AssetEvent.asset_id)
+        .join(Dag, Dag.dag_id == DagScheduleAsset.dag_id)
+        .where(
+            AssetEvent.id.in_(event_ids),
+            Dag.is_paused.is_(False),
+            Dag.is_stale.is_(False),
+        )
+    )
+    session.execute(
+        insert(AssetDagRunQueue).from_select(
+            ["event_id", "target_dag_id", "asset_id", "created_at"], consumers
+        )
+    )
+
+
+def create_asset_event(
+    session: Session,
+    asset_id: int,
+    *,
+    source: str,
+    extra: dict[str, Any] | None = None,
+    dedup_key: str | None = None,
+    now: dt.datetime,
+) -> tuple[AssetEvent, bool]:
+    """A pushed event of ``asset_id`` and whether it is new (``False``: ``dedup_key`` named an
+    event already stored, which is returned instead). The caller commits."""
+    if dedup_key is not None:
+        existing = _by_dedup_key(session, asset_id, dedup_key)
+        if existing is not None:
+            return existing, False
+    row = {
+        "asset_id": asset_id,
+        "extra": dict(extra or {}),
+        "source": source,
+        "dedup_key": dedup_key,
+        "timestamp": now,
+    }
+    try:
+        with session.begin_nested():
+            (event_id,) = store_events(session, [row], now)
+    except IntegrityError:
+        # The same key stored concurrently: that one wins.
+        existing = _by_dedup_key(session, asset_id, dedup_key) if dedup_key else None
+        if existing is None:
+            raise
+        return existing, False
+    return session.get_one(AssetEvent, event_id), True
+
+
+def _by_dedup_key(session: Session, asset_id: int, dedup_key: str) -> AssetEvent | None:
+    return session.scalar(
+        select(AssetEvent).where(AssetEvent.asset_id == asset_id, AssetEvent.dedup_key == dedup_key)
+    )
