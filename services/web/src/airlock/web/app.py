@@ -13,6 +13,7 @@ from airlock.core.tokens.signer import TokenSigner
 from airlock.db import SecretBox
 from airlock.db.database import Database
 from airlock.web.api_tokens import ApiTokenController
+from airlock.web.assets import AssetController
 from airlock.web.auth import AuthController
 from airlock.web.connections import ConnectionController
 from airlock.web.dag_versions import DagSourceController, DagVersionController
@@ -52,6 +53,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
                 DagVersionController,
                 DagSourceController,
                 ImportErrorController,
+                AssetController,
                 DagRunController,
                 TaskInstanceController,
                 ClearTaskInstancesController,
