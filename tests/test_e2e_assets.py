@@ -1,0 +1,121 @@
+"""Asset-triggered runs on the whole stack (`airlock run-all` with deploy/dags): a producer run's
+success triggers its consumers' runs, and an asset event pushed through the Web API triggers
+them too — `assets_consumer` (orders & customers) only once both assets have a new event,
+`assets_any_consumer` (orders | customers) on either."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.test_e2e_runs import Stack, stack, trigger  # noqa: F401 (the run-all fixture)
+
+ORDERS = "s3://warehouse/orders.parquet"
+CUSTOMERS = "s3://warehouse/customers.parquet"
+
+
+def web_client(stack: Stack) -> httpx.Client:  # noqa: F811
+    password = (stack.home / "admin-password.txt").read_text().strip()
+    login = httpx.post(
+        f"{stack.url}/api/v1/auth/token", json={"username": "admin", "password": password}
+    )
+    login.raise_for_status()
+    token = login.json()["access_token"]
+    return httpx.Client(
+        base_url=f"{stack.url}/api/v1",
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
+    )
+
+
+def asset_runs(client: httpx.Client, dag_id: str) -> list[dict[str, Any]]:
+    response = client.get(
+        f"/dags/{dag_id}/dagRuns", params={"run_type": "asset_triggered", "order_by": "id"}
+    )
+    response.raise_for_status()
+    runs: list[dict[str, Any]] = response.json()["dag_runs"]
+    return runs
+
+
+def wait_for_runs(
+    client: httpx.Client, dag_id: str, count: int, timeout: float = 90
+) -> list[dict[str, Any]]:
+    """The DAG's asset-triggered runs once ``count`` of them have succeeded."""
+    deadline = time.monotonic() + timeout
+    while True:
+        runs = asset_runs(client, dag_id)
+        if sum(run["state"] == "success" for run in runs) >= count:
+            return runs
+        assert time.monotonic() < deadline, f"{dag_id}: {runs}"
+        time.sleep(0.5)
+
+
+def push(client: httpx.Client, uri: str, dedup_key: str) -> dict[str, Any]:
+    response = client.post(
+        "/assets/events", json={"uri": uri, "dedup_key": dedup_key, "extra": {"from": "test"}}
+    )
+    assert response.status_code in (200, 201), response.text
+    event: dict[str, Any] = response.json()
+    return event
+
+
+def settled(client: httpx.Client, timeout: float = 90) -> tuple[int, int]:
+    """Once no producer or consumer run is active (and stays so for a moment): how many asset
+    runs ``assets_consumer`` and ``assets_any_consumer`` have. (``assets_producer`` is also
+    scheduled ``@daily``, so the scheduler may have run it on its own.)"""
+    deadline = time.monotonic() + timeout
+    last: tuple[int, int] | None = None
+    while True:
+        active = client.get(
+            "/dags/~/dagRuns", params={"state": ["queued", "running"], "limit": 1000}
+        ).json()["dag_runs"]
+        busy = [r for r in active if r["dag_id"].startswith("assets_")]
+        now = (
+            len(asset_runs(client, "assets_consumer")),
+            len(asset_runs(client, "assets_any_consumer")),
+        )
+        if not busy and now == last:
+            return now
+        last = None if busy else now
+        assert time.monotonic() < deadline, busy
+        time.sleep(1.5)
+
+
+@pytest.mark.slow
+def test_producer_success_and_pushed_events_trigger_consumers(stack: Stack) -> None:  # noqa: F811
+    result = trigger(stack, "assets_producer")
+    assert result.returncode == 0, result.stdout + result.stderr
+    with web_client(stack) as client:
+        both = wait_for_runs(client, "assets_consumer", 1)
+        wait_for_runs(client, "assets_any_consumer", 1)
+        assert both[0]["triggered_by"] == "asset"
+
+        assets = client.get("/assets", params={"uri_pattern": "s3://warehouse/"}).json()
+        by_uri = {a["uri"]: a for a in assets["assets"]}
+        assert set(by_uri) == {ORDERS, CUSTOMERS}
+        assert {c["dag_id"] for c in by_uri[ORDERS]["consumers"]} == {
+            "assets_consumer",
+            "assets_any_consumer",
+        }
+        assert [p["dag_id"] for p in by_uri[ORDERS]["producers"]] == ["assets_producer"]
+        events = client.get(
+            "/assets/events", params={"source_dag_id": "assets_producer", "order_by": "id"}
+        ).json()["asset_events"]
+        assert {e["uri"] for e in events} == {ORDERS, CUSTOMERS}
+        assert {r["dag_id"] for e in events for r in e["created_dagruns"]} == {
+            "assets_consumer",
+            "assets_any_consumer",
+        }
+
+        # pushed from outside: orders alone runs the `|` consumer, not the `&` one
+        n_both, n_either = settled(client)
+        first = push(client, ORDERS, "e2e-orders-1")
+        assert push(client, ORDERS, "e2e-orders-1")["id"] == first["id"], "a retried POST"
+        wait_for_runs(client, "assets_any_consumer", n_either + 1)
+        assert settled(client) == (n_both, n_either + 1)
+        push(client, CUSTOMERS, "e2e-customers-1")
+        wait_for_runs(client, "assets_consumer", n_both + 1)
+        assert settled(client) == (n_both + 1, n_either + 2)
