@@ -408,3 +408,22 @@ def test_state_of_a_deleted_task_instance_is_404(
         "PUT", f"/task-instances/{ti_id}/heartbeat", token, {"hostname": "h", "pid": 1}
     )
     expect_problem(reply, 404, "does not exist")
+
+
+def test_a_report_from_a_try_that_is_over_never_lands_on_the_try_running_now(
+    env: ExecEnv, queued: tuple[str, str]
+) -> None:
+    ti_id, _ = queued
+    old = env.task_token(ti_id, try_number=1)
+    assert start(env, ti_id, old).status_code == 200
+    # Cleared while it ran, queued again and started by another worker as try 2.
+    with env.session() as session:
+        session.get_one(TaskInstance, ti_id).state = TaskInstanceState.QUEUED
+        session.commit()
+    new = env.task_token(ti_id, try_number=2)
+    assert start(env, ti_id, new, hostname="host-2", pid=200).status_code == 200
+    late = finish(env, ti_id, old, end("success"))
+    assert late.status_code == 409, late.text
+    assert "try 1" in late.json()["detail"]
+    assert env.ti(ti_id).state is TaskInstanceState.RUNNING
+    assert finish(env, ti_id, new, end("success")).json() == {"state": "success"}

@@ -167,9 +167,19 @@ def retry_delay_s(task: SerializedTask, try_number: int) -> float:
 
 
 def finish_task(
-    session: Session, ti_id: str, outcome: TaskOutcome, dag_cache: DagCache, now: dt.datetime
+    session: Session,
+    ti_id: str,
+    outcome: TaskOutcome,
+    dag_cache: DagCache,
+    now: dt.datetime,
+    *,
+    try_number: int | None = None,
 ) -> TIS:
     """Apply ``outcome`` to the running task instance ``ti_id``; the state it ended in.
+
+    ``try_number`` is the try the report is about (the task token's): a report from a try that
+    is over — the task was cleared and runs again elsewhere — is a conflict, never applied to
+    the try that runs now.
 
     The caller commits; task instances this queued are announced to the queue listeners then.
     """
@@ -183,6 +193,12 @@ def finish_task(
     )
     if run is None or ti is None:
         raise TaskInstanceNotFound(f"task instance {ti_id!r} does not exist")
+    if try_number is not None and try_number != ti.try_number:
+        raise StateConflict(
+            f"a {_kind(outcome)} report for try {try_number} of task instance {ti_id}, which "
+            f"is on try {ti.try_number} now; the report is not applied",
+            current=ti.state.value if ti.state else None,
+        )
     replayed = _replayed(session, ti, outcome)
     if replayed is not None:
         return replayed

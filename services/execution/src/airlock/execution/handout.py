@@ -160,6 +160,8 @@ def build_workloads(
     lengths = _map_lengths(session, [row for row in rows if row.map_index >= 0])
     workloads = []
     for row in rows:
+        # The try this hand-out runs, as the run endpoint will count it.
+        try_number = row.try_number + (0 if continues_try(row) else 1)
         workloads.append(
             Workload(
                 ti=TaskInstanceRef(
@@ -168,14 +170,17 @@ def build_workloads(
                     run_id=row.run_id,
                     task_id=row.task_id,
                     map_index=row.map_index,
-                    # The try this hand-out runs, as the run endpoint will count it.
-                    try_number=row.try_number + (0 if continues_try(row) else 1),
+                    try_number=try_number,
                     max_tries=row.max_tries,
                     queue=row.queue,
                     pool=row.pool,
                 ),
                 token=tokens.issue(
-                    row.id, dag_id=row.dag_id, run_id=row.run_id, bundle=row.bundle_name
+                    row.id,
+                    dag_id=row.dag_id,
+                    run_id=row.run_id,
+                    bundle=row.bundle_name,
+                    try_number=try_number,
                 ),
                 bundle=row.bundle_name,
                 dag_rel_path=row.relative_fileloc,

@@ -198,6 +198,7 @@ class TaskInstanceController(Controller):
     @patch("/state", operation_id="FinishTaskInstance", sync_to_thread=True)
     def finish(
         self,
+        request: Request[Any, Any, Any],
         ti_id: FromPath[str],
         data: JSONBody[TaskOutcome],
         session: NamedDependency[Session],
@@ -213,7 +214,14 @@ class TaskInstanceController(Controller):
         _check_outcome(data)
         cache: DagCache = state["dag_cache"]
         try:
-            ended = finish_task(session, ti_id, data, cache, dt.datetime.now(dt.UTC))
+            ended = finish_task(
+                session,
+                ti_id,
+                data,
+                cache,
+                dt.datetime.now(dt.UTC),
+                try_number=claims_of(request).try_number,
+            )
             session.commit()
         except StateConflict as exc:
             session.rollback()

@@ -18,9 +18,16 @@ class TaskTokens:
         self._signer = signer
         self.ttl_s = ttl_s
 
-    def issue(self, ti_id: str, *, dag_id: str, run_id: str, bundle: str) -> str:
+    def issue(self, ti_id: str, *, dag_id: str, run_id: str, bundle: str, try_number: int) -> str:
+        """A token for running try ``try_number`` of task instance ``ti_id``."""
         return self._signer.issue(
-            TokenKind.TASK, ti_id, self.ttl_s, dag_id=dag_id, run_id=run_id, bundle=bundle
+            TokenKind.TASK,
+            ti_id,
+            self.ttl_s,
+            dag_id=dag_id,
+            run_id=run_id,
+            bundle=bundle,
+            try_number=try_number,
         )
 
     def refresh(self, claims: TokenClaims) -> str | None:
@@ -34,4 +41,5 @@ class TaskTokens:
             dag_id=claims.dag_id,
             run_id=claims.run_id,
             bundle=claims.bundle,
+            try_number=claims.try_number,
         )

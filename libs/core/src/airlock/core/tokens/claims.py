@@ -60,6 +60,8 @@ class TokenClaims(msgspec.Struct, kw_only=True, frozen=True):
     dag_id: str | None = None
     run_id: str | None = None
     bundle: str | None = None
+    #: A task token's try: reports made with it apply to that try only.
+    try_number: int | None = None
 
     def may_touch_bundle(self, bundle: str) -> bool:
         return self.bundles is None or bundle in self.bundles
