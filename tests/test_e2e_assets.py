@@ -1,6 +1,6 @@
 """Asset-triggered runs on the whole stack (`airlock run-all` with deploy/dags): a producer run's
 success triggers its consumers' runs, and an asset event pushed through the Web API triggers
-them too — `assets_consumer` (orders & customers) only once both assets have a new event,
+them too (and `airlock assets list` shows them) — `assets_consumer` (orders & customers) only once both assets have a new event,
 `assets_any_consumer` (orders | customers) on either."""
 
 from __future__ import annotations
@@ -119,3 +119,22 @@ def test_producer_success_and_pushed_events_trigger_consumers(stack: Stack) -> N
         push(client, CUSTOMERS, "e2e-customers-1")
         wait_for_runs(client, "assets_consumer", n_both + 1)
         assert settled(client) == (n_both + 1, n_either + 2)
+
+    listed = stack.airlock("assets", "list", "--uri", "warehouse", check=True)
+    lines = listed.stdout.splitlines()
+    assert lines[0].split() == [
+        "ID",
+        "URI",
+        "NAME",
+        "GROUP",
+        "CONSUMERS",
+        "PRODUCERS",
+        "LAST_EVENT_AT",
+    ]
+    assert [line.split()[1:6] for line in lines[1:]] == [
+        [CUSTOMERS, "customers", "asset", "2", "1"],
+        [ORDERS, "orders", "asset", "2", "1"],
+    ]
+    as_json = stack.airlock("assets", "list", "--output", "json", "--name", "nothing-like-it")
+    assert as_json.returncode == 0, as_json.stderr
+    assert '"total_entries": 0' in as_json.stdout

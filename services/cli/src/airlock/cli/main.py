@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from airlock.cli.commands import (
     api,
+    assets,
     config_values,
     dag_processor,
     dags,
@@ -32,6 +33,7 @@ COMMANDS = (
     dag_processor,
     dags,
     runs,
+    assets,
     config_values,
     db,
     keys,

@@ -1,0 +1,49 @@
+"""``airlock assets list``: the assets the Web API knows, with how many DAGs consume and produce
+each."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from airlock.cli.commands.web_calls import web_session
+from airlock.cli.output import add_output_option, print_table
+
+ASSET_COLUMNS = ["id", "uri", "name", "group", "consumers", "producers", "last_event_at"]
+
+
+def register(sub: Any) -> None:
+    assets = sub.add_parser("assets", help="list assets through the Web API")
+    verbs = assets.add_subparsers(metavar="VERB", required=True)
+    listing = verbs.add_parser("list", help="list assets, by URI")
+    listing.add_argument("--uri", help="only assets whose URI contains this text")
+    listing.add_argument("--name", help="only assets whose name contains this text")
+    listing.add_argument("--limit", type=int, default=50, help="page size (default 50)")
+    listing.add_argument("--offset", type=int, default=0, help="skip this many assets")
+    listing.add_argument("--order-by", default="uri", help="sort key, '-' for descending")
+    add_output_option(listing)
+    listing.set_defaults(func=run_list)
+
+
+def run_list(args: argparse.Namespace) -> int:
+    params: dict[str, Any] = {"limit": args.limit, "offset": args.offset, "order_by": args.order_by}
+    if args.uri:
+        params["uri_pattern"] = args.uri
+    if args.name:
+        params["name_pattern"] = args.name
+    with web_session() as session:
+        page = session.request("GET", "/api/v1/assets", params=params).json()
+    rows = [
+        asset
+        | {
+            "consumers": len(asset["consumers"]),
+            "producers": len({p["dag_id"] for p in asset["producers"]}),
+        }
+        for asset in page["assets"]
+    ]
+    print_table(rows, ASSET_COLUMNS, args.output, payload=page)
+    if args.output == "table" and page["total_entries"] > args.offset + len(page["assets"]):
+        shown = args.offset + len(page["assets"])
+        print(f"({shown} of {page['total_entries']}; --offset {shown} for more)", file=sys.stderr)
+    return 0
