@@ -92,7 +92,7 @@ class DagVersionList(msgspec.Struct, kw_only=True, frozen=True):
     total_entries: int
 
 
-class GraphNode(msgspec.Struct, kw_only=True, frozen=True):
+class GraphNode(msgspec.Struct, kw_only=True, frozen=True, gc=False):
     """A task in the graph; ``group_id`` is the innermost task group holding it."""
 
     id: str
@@ -106,13 +106,13 @@ class GraphNode(msgspec.Struct, kw_only=True, frozen=True):
     ui_color: str | None = None
 
 
-class GraphEdge(msgspec.Struct, kw_only=True, frozen=True):
+class GraphEdge(msgspec.Struct, kw_only=True, frozen=True, gc=False):
     source_id: str
     target_id: str
     label: str | None = None
 
 
-class GraphTaskGroup(msgspec.Struct, kw_only=True, frozen=True):
+class GraphTaskGroup(msgspec.Struct, kw_only=True, frozen=True, gc=False):
     """A task group; ``children`` are the task and group ids directly inside it."""
 
     group_id: str

@@ -20,10 +20,10 @@ from sqlalchemy.orm import Session
 from airlock.core.http import Problem, require_user_role
 from airlock.core.tokens import UserRole
 from airlock.db import DagSource, DagVersion
-from airlock.models.codec import CodecError, decode_dag, decompress
+from airlock.models.codec import CodecError, decompress
 from airlock.models.web_dags import DagGraph, DagSourceView, DagVersionList, DagVersionView
 from airlock.web.access import visible_dag
-from airlock.web.dag_graph import graph_of
+from airlock.web.dag_graph import graph_of_blob
 from airlock.web.dags import MAX_DECOMPRESSED_BYTES
 from airlock.web.listing import Sorting, page_of
 
@@ -126,10 +126,9 @@ class DagVersionController(Controller):
     ) -> DagGraph:
         blob = _blob(request, session, dag_id, version_number)
         try:
-            serialized = decode_dag(blob, MAX_DECOMPRESSED_BYTES)
+            return graph_of_blob(blob, version_number, MAX_DECOMPRESSED_BYTES)
         except CodecError as exc:
             raise _unreadable(dag_id, version_number, exc) from None
-        return graph_of(serialized, version_number)
 
 
 class DagSourceController(Controller):
