@@ -118,6 +118,15 @@ def _token_error(request: Request[Any, Any, Any], exc: TokenError) -> Response[A
     )
 
 
+def _out_of_range(request: Request[Any, Any, Any], exc: OverflowError) -> Response[Any]:
+    """A number too large for the database (an id of 20 digits in a path): the client's mistake."""
+    return problem_response(
+        422,
+        f"a number in this request is out of the range the server can store or look up: {exc}",
+        slug="value-out-of-range",
+    )
+
+
 def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return problem_response(
@@ -130,5 +139,6 @@ def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any
 EXCEPTION_HANDLERS: dict[type[Exception] | int, Any] = {
     HTTPException: _http_exception,
     TokenError: _token_error,
+    OverflowError: _out_of_range,
     Exception: _unexpected,
 }
