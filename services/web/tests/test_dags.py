@@ -198,3 +198,15 @@ def test_import_errors_are_listed_within_the_team_scope(web: Any, expect_problem
     expect_problem(
         web.call("GET", "/importErrors?order_by=stacktrace", web.token("viewer")), 400, "sort"
     )
+
+
+def test_nul_characters_are_refused_not_crashed_on(dags: Any, expect_problem: Any) -> None:
+    token = dags.token("admin")
+    for name in ("search", "tags", "owners", "bundle_name", "dag_id_pattern"):
+        response = dags.call("GET", "/dags", token, params={name: "a\x00b"})
+        expect_problem(response, 400, f"{name} must not contain NUL")
+    expect_problem(dags.call("GET", "/dags/etl%00daily", token), 404, "not found")
+    expect_problem(dags.call("GET", "/importErrors?filename_pattern=%00", token), 400, "NUL")
+    body = {"username": "a\x00b", "password": "long-enough", "roles": ["op"]}
+    expect_problem(dags.call("POST", "/users", token, json=body), 400, "username must not")
+    expect_problem(dags.call("GET", "/users/a%00b", token), 400, "username must not")

@@ -13,7 +13,8 @@ from airlock.db import Dag
 
 
 def visible_dag(request: Request[Any, Any, Any], session: Session, dag_id: str) -> Dag:
-    dag = session.get(Dag, dag_id)
+    # No DAG id holds a NUL character (and PostgreSQL refuses to compare one).
+    dag = None if "\x00" in dag_id else session.get(Dag, dag_id)
     if dag is None or not claims_of(request).may_touch_bundle(dag.bundle_name):
         raise Problem(404, f"DAG {dag_id!r} not found", slug="dag-not-found")
     return dag

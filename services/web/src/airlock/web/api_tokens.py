@@ -28,6 +28,7 @@ from airlock.core.tokens.signer import TokenSigner
 from airlock.db import ApiToken, RevokedToken, User
 from airlock.db.base import ID_LENGTH
 from airlock.models.web_users import ApiTokenCreate, ApiTokenCreated, ApiTokenList, ApiTokenView
+from airlock.web.filters import plain_text
 from airlock.web.listing import Sorting, page_of
 from airlock.web.user_tokens import wait_past_cut_off
 
@@ -78,6 +79,8 @@ class ApiTokenController(Controller):
                 "(create it with `airlock users create`)",
                 slug="not-a-user",
             )
+        plain_text("name", data.name)
+        plain_text("bundles", data.bundles)
         name = data.name.strip()
         if not name or len(name) > ID_LENGTH:
             raise Problem(400, f"name must be 1 to {ID_LENGTH} characters", slug="bad-name")
@@ -133,6 +136,7 @@ class ApiTokenController(Controller):
     ) -> ApiTokenList:
         """Your API tokens (an admin sees everyone's; ``username`` narrows to one user's)."""
         claims = claims_of(request)
+        plain_text("username", username)
         query = select(ApiToken, User.username).join(User, User.id == ApiToken.user_id)
         if not _is_admin(claims):
             if username is not None and username != claims.sub:

@@ -24,7 +24,7 @@ from airlock.db import Dag, DagRun, DagVersion
 from airlock.models.codec import CodecError, decode_dag
 from airlock.models.web_dags import DagDetail, DagList, DagPatch, DagRunSummary, DagView
 from airlock.web.access import visible_dag
-from airlock.web.filters import contains, json_list_has
+from airlock.web.filters import contains, json_list_has, plain_text
 from airlock.web.listing import Sorting, page_of
 
 #: Largest serialized DAG the Web API decodes (the Internal API's upload limit).
@@ -85,6 +85,15 @@ class DagController(Controller):
                 f"tags_match_mode must be 'any' or 'all', not {tags_match_mode!r}",
                 slug="bad-filter",
             )
+        for name, value in (
+            ("search", search),
+            ("dag_id_pattern", dag_id_pattern),
+            ("dag_display_name_pattern", dag_display_name_pattern),
+            ("tags", tags),
+            ("owners", owners),
+            ("bundle_name", bundle_name),
+        ):
+            plain_text(name, value)
         query = select(Dag)
         bundles = claims_of(request).bundles
         if bundles is not None:

@@ -12,6 +12,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, exists, func, select
 from sqlalchemy.orm import Session
 
+from airlock.core.http import Problem
+
 
 def contains(column: ColumnElement[Any] | Any, text: str) -> ColumnElement[bool]:
     """Case-insensitive substring match; the user's ``%`` and ``_`` match only themselves."""
@@ -26,3 +28,10 @@ def json_list_has(session: Session, column: Any, value: str) -> ColumnElement[bo
     function = func.json_each if dialect == "sqlite" else func.json_array_elements_text
     elements = function(column).table_valued("value")
     return exists(select(1).select_from(elements).where(elements.c.value == value))
+
+
+def plain_text(name: str, value: str | list[str] | None) -> None:
+    """Refuse a NUL character, which no stored text holds (and PostgreSQL cannot even compare)."""
+    values = [value] if isinstance(value, str) else value or []
+    if any("\x00" in item for item in values):
+        raise Problem(400, f"{name} must not contain NUL (\\x00) characters", slug="bad-text")

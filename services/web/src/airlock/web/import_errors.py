@@ -18,7 +18,7 @@ from airlock.core.http import Problem, claims_of, require_user_role
 from airlock.core.tokens import UserRole
 from airlock.db import ParseImportError
 from airlock.models.web_dags import ImportErrorList, ImportErrorView
-from airlock.web.filters import contains
+from airlock.web.filters import contains, plain_text
 from airlock.web.listing import Sorting, page_of
 
 IMPORT_ERROR_SORTING = Sorting(
@@ -49,6 +49,8 @@ class ImportErrorController(Controller):
         bundle_name: FromQuery[list[str] | None] = None,
         filename_pattern: FromQuery[str | None] = None,
     ) -> ImportErrorList:
+        plain_text("bundle_name", bundle_name)
+        plain_text("filename_pattern", filename_pattern)
         query = select(ParseImportError)
         bundles = claims_of(request).bundles
         if bundles is not None:

@@ -27,7 +27,7 @@ from airlock.core.tokens import UserRole
 from airlock.db import ApiToken, RevokedToken, User
 from airlock.db.base import ID_LENGTH
 from airlock.models.web_users import UserCreate, UserList, UserPatch, UserView
-from airlock.web.filters import contains, json_list_has
+from airlock.web.filters import contains, json_list_has, plain_text
 from airlock.web.listing import Sorting, page_of
 
 USER_SORTING = Sorting(
@@ -65,6 +65,8 @@ class UserController(Controller):
         role: FromQuery[str | None] = None,
         is_active: FromQuery[bool | None] = None,
     ) -> UserList:
+        plain_text("username_pattern", username_pattern)
+        plain_text("role", role)
         query = select(User)
         if username_pattern:
             query = query.where(contains(User.username, username_pattern))
@@ -79,6 +81,7 @@ class UserController(Controller):
     def create_user(
         self, data: JSONBody[UserCreate], session: NamedDependency[Session]
     ) -> UserView:
+        plain_text("username", data.username)
         username = data.username.strip()
         if not username or len(username) > ID_LENGTH or username != data.username:
             raise Problem(
@@ -170,6 +173,7 @@ def user_view(user: User) -> UserView:
 
 
 def _user(session: Session, username: str) -> User:
+    plain_text("username", username)
     user = session.scalar(select(User).where(User.username == username))
     if user is None:
         raise Problem(404, f"user {username!r} not found", slug="user-not-found")
@@ -197,6 +201,7 @@ def _check_roles(roles: list[str]) -> list[str]:
 def _check_bundles(bundles: list[str] | None) -> list[str] | None:
     if bundles is None:
         return None
+    plain_text("bundles", bundles)
     if not bundles or any(not b.strip() or len(b) > ID_LENGTH for b in bundles):
         raise Problem(
             400,
