@@ -68,3 +68,40 @@ def test_session_objects_stay_readable_after_commit(sqlite_url: str):
         session.commit()
     engine.dispose()
     assert (bundle.name, bundle.kind) == ("local", "local")
+
+
+def test_sqlite_writers_of_one_process_take_turns_without_busy_errors(tmp_path: Path):
+    """Many threads writing at once with a busy timeout of 0: SQLite alone would refuse all
+    but one ("database is locked"); queued on the process's write lock every write lands."""
+    import threading
+
+    from airlock.db import upgrade
+
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    upgrade(url)
+    engine = make_engine(url, sqlite_busy_timeout_ms=0)
+    sessions = make_session_factory(engine)
+    errors: list[Exception] = []
+
+    def write(i: int) -> None:
+        try:
+            with sessions() as session:
+                session.add(Bundle(name=f"b{i}"))
+                session.flush()
+                if i % 3 == 0:  # a rolled-back writer gives the lock back too
+                    session.rollback()
+                    return
+                session.commit()
+        except Exception as exc:  # collected for the assertion
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(i,)) for i in range(24)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    with sessions() as session:
+        names = set(session.scalars(text("SELECT name FROM bundle")).all())
+    engine.dispose()
+    assert errors == []
+    assert names == {f"b{i}" for i in range(24) if i % 3}

@@ -13,6 +13,7 @@ the same everywhere:
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -84,4 +85,45 @@ def _make_sqlite_engine(
         finally:
             cursor.close()
 
+    _queue_writers(engine, max(busy_timeout_ms / 1000, WRITE_TURN_TIMEOUT_S))
     return engine
+
+
+_WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE")
+#: Longest a writer waits for its turn in this process before trying SQLite's lock anyway.
+WRITE_TURN_TIMEOUT_S = 30.0
+
+
+def _queue_writers(engine: Engine, timeout_s: float) -> None:
+    """Let one connection of this process write at a time; the others wait their turn.
+
+    SQLite has one writer per database. Without this, request threads that write at once
+    collide on SQLite's lock, and the loser's busy handler sleeps in growing steps (1, 2, 5,
+    10 ms…) however soon the lock frees; under a burst of task ends those sleeps add up. A
+    connection takes this lock before its first write and gives it back when it goes back to
+    the pool (after its transaction ended), so a waiting writer starts the
+    moment the last one commits. Other processes (the scheduler) still meet SQLite's own lock
+    and busy timeout, and so does a writer that waited ``timeout_s`` here (a transaction left
+    open that long is a bug; the waiter then fails as it would have without the queue).
+    """
+    lock = threading.Lock()
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _before_write(
+        conn: Any, _cursor: Any, statement: str, _params: Any, _context: Any, _many: bool
+    ) -> None:
+        info = conn.info
+        if not info.get("writing") and statement.lstrip()[:7].upper().startswith(_WRITES):
+            info["writing"] = lock.acquire(timeout=timeout_s)
+
+    # Given back once the connection is back in the pool: after its COMMIT or ROLLBACK has
+    # run (a Connection's "commit" event comes before the COMMIT itself).
+    @event.listens_for(engine, "checkin")
+    def _returned(_dbapi_connection: Any, record: Any) -> None:
+        if record.info.pop("writing", False):
+            lock.release()
+
+    @event.listens_for(engine, "invalidate")
+    def _dropped(_dbapi_connection: Any, record: Any, _exception: Any) -> None:
+        if record.info.pop("writing", False):
+            lock.release()
