@@ -49,6 +49,7 @@ def test_exported_names_are_pinned():
             "new_task_instance_id",
             "new_uuid7",
             "normalize_url",
+            "upsert_insert",
             "transition",
             "upgrade",
             "utcnow",

@@ -5,7 +5,7 @@ Control zone only (DESIGN §1): nothing outside the scheduler and the API server
 
 from airlock.db.base import Base, StrEnumString, UtcDateTime, utcnow
 from airlock.db.crypto import SecretBox, SecretDecryptError, generate_secret_key
-from airlock.db.engine import make_engine, make_session_factory, normalize_url
+from airlock.db.engine import make_engine, make_session_factory, normalize_url, upsert_insert
 from airlock.db.ids import new_task_instance_id, new_uuid7
 from airlock.db.models import (
     DEFAULT_POOL_NAME,
@@ -86,6 +86,7 @@ __all__ = [
     "normalize_url",
     "transition",
     "upgrade",
+    "upsert_insert",
     "utcnow",
 ]
 

@@ -13,9 +13,9 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from sqlalchemy import Insert, delete, insert, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from airlock.db.engine import upsert_insert
 from airlock.db.models.asset import Asset, DagScheduleAsset, TaskOutletAsset
 from airlock.models.dag import (
     AssetAllCond,
@@ -48,10 +48,8 @@ def schedule_assets(schedule: Schedule) -> list[AssetRef]:
 def _insert_ignoring_conflicts(session: Session, rows: list[dict[str, Any]]) -> None:
     statement: Insert
     dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        statement = postgresql.insert(Asset).on_conflict_do_nothing(index_elements=["uri"])
-    elif dialect == "sqlite":
-        statement = sqlite.insert(Asset).on_conflict_do_nothing(index_elements=["uri"])
+    if dialect in ("postgresql", "sqlite"):
+        statement = upsert_insert(dialect)(Asset).on_conflict_do_nothing(index_elements=["uri"])
     else:  # pragma: no cover - SQLite and PostgreSQL are the supported databases
         statement = insert(Asset)
     session.execute(statement, rows)

@@ -14,6 +14,7 @@ the same everywhere:
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,19 @@ def make_engine(
             parsed, echo=echo, busy_timeout_ms=sqlite_busy_timeout_ms, pool=pool
         )
     return create_engine(parsed, echo=echo, pool_pre_ping=True, **pool)
+
+
+def upsert_insert(dialect: str) -> Callable[..., Any]:
+    """``insert`` of ``dialect``, the one with ``ON CONFLICT`` (``on_conflict_do_nothing`` /
+    ``on_conflict_do_update``): SQLite's unless it is PostgreSQL. Imported when first asked
+    for, so a SQLite deployment never loads the PostgreSQL dialect (2 MB a process)."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+
+        return postgresql_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -22,10 +22,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import ColumnElement, Insert, Integer, Update, bindparam, func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
-from airlock.db import TaskInstance
+from airlock.db import TaskInstance, upsert_insert
 from airlock.execution.dag_runs import dag_run_info
 from airlock.execution.tables import DAG, DAG_RUN, RUN_INFO_COLUMNS, TI, WORKER, AnyRow
 from airlock.execution.task_instances import continues_try
@@ -99,7 +98,7 @@ def claim_task_instances(
 
 @functools.cache
 def _touch_statement(dialect: str) -> Insert:
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    insert = upsert_insert(dialect)
     statement = insert(WORKER).values(
         name=bindparam("worker"),
         queues=bindparam("queues", type_=WORKER.c.queues.type),

@@ -15,12 +15,11 @@ from litestar.di import NamedDependency
 from litestar.params import JSONBody
 from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy import delete as sql_delete
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from airlock.core.http import Problem, require_kind
 from airlock.core.tokens import TokenKind
-from airlock.db import SecretBox, Variable
+from airlock.db import SecretBox, Variable, upsert_insert
 from airlock.execution.access import Ident, token_bundle
 from airlock.models.execution import VariableWrite
 from airlock.models.secrets import VariableValue
@@ -75,7 +74,7 @@ class VariableController(Controller):
         row = Variable(key=key, bundle_name=bundle, description=data.description)
         row.set_value(data.value, box)
         dialect = session.get_bind().dialect.name
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        insert = upsert_insert(dialect)
         statement = insert(Variable).values(
             key=key,
             value=row.value,

@@ -15,12 +15,11 @@ from litestar import Request, get, put
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from airlock.core.http import Problem, require_kind
 from airlock.core.tokens import TokenKind
-from airlock.db import TaskInstance, XCom
+from airlock.db import TaskInstance, XCom, upsert_insert
 from airlock.execution.access import Ident, XComKey, bundle_dag, own_task_instance, token_bundle
 from airlock.models.execution import XComValue
 
@@ -48,7 +47,7 @@ def push_xcom(
         raise Problem(404, f"task instance {ti_id} does not exist", slug="ti-not-found")
     value = msgspec.json.encode(data.value).decode()
     now = dt.datetime.now(dt.UTC)
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    insert = upsert_insert(session.get_bind().dialect.name)
     statement = insert(XCom).values(
         dag_id=ti.dag_id,
         run_id=ti.run_id,

@@ -7,10 +7,9 @@ import os
 import socket
 from typing import Any
 
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from airlock.db import ComponentHeartbeat
+from airlock.db import ComponentHeartbeat, upsert_insert
 
 KIND = "scheduler"
 
@@ -25,7 +24,7 @@ def beat(session: Session, name: str, now: dt.datetime, *, starting: bool = Fals
         "info": {"hostname": socket.gethostname(), "pid": os.getpid()},
     }
     dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    insert = upsert_insert(dialect)
     statement = insert(ComponentHeartbeat).values(values)
     changes: dict[str, Any] = {"last_heartbeat_at": now}
     if starting:
