@@ -4,6 +4,12 @@ Handlers raise ``Problem`` (or any Litestar ``HTTPException``) and the client re
 ``application/problem+json`` with ``type``, ``title``, ``status`` and a ``detail`` that names what
 was wrong. An unexpected exception is logged with its traceback and answered with a 500 problem
 that leaks nothing; every one of those is a bug to fix.
+
+Two kinds of database error are not bugs and get their own answer: the database being down,
+unreachable or busy (a 503 with ``Retry-After``; clients retry it) and a value the database
+cannot store or compare, such as a NUL character in PostgreSQL text (a 400 naming the driver's
+reason). They arrive as SQLAlchemy exceptions, recognised by name so this package need not
+import SQLAlchemy.
 """
 
 from __future__ import annotations
@@ -127,7 +133,40 @@ def _out_of_range(request: Request[Any, Any, Any], exc: OverflowError) -> Respon
     )
 
 
+def _database_problem(request: Request[Any, Any, Any], exc: Exception) -> Response[Any] | None:
+    if not type(exc).__module__.startswith("sqlalchemy."):
+        return None
+    kind = type(exc).__name__
+    if getattr(exc, "connection_invalidated", False) or kind == "OperationalError":
+        log.warning(
+            "database unavailable on %s %s: %s", request.method, request.url.path, _reason(exc)
+        )
+        return problem_response(
+            503,
+            "the database is unavailable or busy; try again shortly",
+            slug="database-unavailable",
+            headers={"Retry-After": "1"},
+        )
+    if kind == "DataError":
+        return problem_response(
+            400,
+            f"a value in this request cannot be stored or compared: {_reason(exc)}",
+            slug="bad-value",
+        )
+    return None
+
+
+def _reason(exc: Exception) -> str:
+    """The driver's own message, first line only (never the SQL or its parameters)."""
+    original = getattr(exc, "orig", None) or exc
+    lines = str(original).strip().splitlines()
+    return lines[0] if lines else type(original).__name__
+
+
 def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    database = _database_problem(request, exc)
+    if database is not None:
+        return database
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return problem_response(
         HTTP_500_INTERNAL_SERVER_ERROR,
