@@ -30,6 +30,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         issuer=settings.auth.issuer,
         leeway_s=settings.auth.leeway_s,
         is_revoked=db.is_revoked,
+        blocking=True,
     )
     return build_app(
         ApiAppConfig(

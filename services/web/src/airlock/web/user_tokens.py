@@ -33,6 +33,7 @@ class UserTokenVerifier(TokenVerifier):
             load_public_key(settings.public_key_path),
             issuer=settings.auth.issuer,
             leeway_s=settings.auth.leeway_s,
+            blocking=True,
         )
         self._db = db
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import anyio.to_thread
 from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException
 from litestar.handlers.base import BaseRouteHandler
@@ -40,7 +41,13 @@ class BearerTokenMiddleware(AbstractAuthenticationMiddleware):
                 f"missing bearer token: send 'Authorization: Bearer <token>' "
                 f"with a token issued for the {self.audience} API"
             )
-        claims = self.verifier.verify(token.strip(), self.audience)
+        if self.verifier.blocking:
+            # A DB query: in a worker thread, so that the event loop serves other requests.
+            claims = await anyio.to_thread.run_sync(
+                self.verifier.verify, token.strip(), self.audience
+            )
+        else:
+            claims = self.verifier.verify(token.strip(), self.audience)
         return AuthenticationResult(user=claims.sub, auth=claims)
 
 

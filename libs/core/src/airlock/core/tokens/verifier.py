@@ -37,7 +37,11 @@ class TokenVerifier:
         issuer: str = "airlock",
         leeway_s: int = 10,
         is_revoked: Callable[[str], bool] | None = None,
+        blocking: bool = False,
     ) -> None:
+        #: Whether :meth:`verify` may wait on I/O (a DB query): callers on an event loop then
+        #: run it in a thread.
+        self.blocking = blocking
         self._key = public_key
         self._issuer = issuer
         self._leeway = leeway_s
@@ -89,10 +93,19 @@ class TokenVerifier:
 
 
 def verifier_from_settings(
-    public_key_path: Path, *, issuer: str, leeway_s: int, is_revoked: Callable[[str], bool] | None
+    public_key_path: Path,
+    *,
+    issuer: str,
+    leeway_s: int,
+    is_revoked: Callable[[str], bool] | None,
+    blocking: bool = False,
 ) -> TokenVerifier:
     from airlock.core.tokens.keys import load_public_key
 
     return TokenVerifier(
-        load_public_key(public_key_path), issuer=issuer, leeway_s=leeway_s, is_revoked=is_revoked
+        load_public_key(public_key_path),
+        issuer=issuer,
+        leeway_s=leeway_s,
+        is_revoked=is_revoked,
+        blocking=blocking,
     )
