@@ -3,7 +3,9 @@
 Requests are generated from the published OpenAPI documents (deploy/openapi/, which
 tests/test_openapi_export.py keeps equal to what the code serves), valid and invalid, sent with a
 valid token of each kind the API accepts and with none. A run fails on any 5xx and on any
-response that does not match the document. Examples are few per operation, to keep the whole
+response that does not match the document: a status it does not list, a media type it does not
+name, or a body off the schema, errors included (every 4xx is an application/problem+json
+``Problem``, airlock.core.http.problem_docs). Examples are few per operation, to keep the whole
 module near a minute: this finds crashes and undocumented shapes, not every corner.
 """
 
@@ -18,7 +20,11 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import response_schema_conformance
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from airlock.core.tokens import TokenKind
 from tests.conftest import ApiServer, Home, start_api, stop
@@ -26,8 +32,13 @@ from tests.conftest import ApiServer, Home, start_api, stop
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
-EXAMPLES = 8
-CHECKS = [not_a_server_error, response_schema_conformance]
+EXAMPLES = 15
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+]
 FUZZ = settings(
     max_examples=EXAMPLES,
     deadline=None,

@@ -82,6 +82,16 @@ export const API_VERSION = "2026-11-21";
  */
 
 /**
+ * @typedef {object} Problem
+ * @property {string} detail
+ * @property {Array<any>} [errors]
+ * @property {number} status
+ * @property {Array<string>} [supported_versions]
+ * @property {string} title
+ * @property {string} type
+ */
+
+/**
  * @typedef {object} TaskDeferred
  * @property {Record<string, any>} [next_kwargs]
  * @property {string} [next_method="execute_complete"]

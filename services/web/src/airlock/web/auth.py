@@ -12,7 +12,7 @@ from litestar.params import JSONBody
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from airlock.core.http import Problem, claims_of
+from airlock.core.http import Problem, claims_of, problems
 from airlock.core.passwords import verify_password
 from airlock.core.tokens import TokenKind
 from airlock.core.tokens.signer import TokenSigner
@@ -48,6 +48,7 @@ class AuthController(Controller):
         exclude_from_auth=True,
         operation_id="CreateToken",
         status_code=200,
+        responses=problems(401),
         sync_to_thread=True,
     )
     def login(

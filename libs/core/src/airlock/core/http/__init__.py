@@ -8,6 +8,7 @@ from airlock.core.http.auth import (
     require_service_role,
     require_user_role,
 )
+from airlock.core.http.problem_docs import problems
 from airlock.core.http.problems import Problem, problem_response
 
 __all__ = [
@@ -16,6 +17,7 @@ __all__ = [
     "build_app",
     "claims_of",
     "problem_response",
+    "problems",
     "require_kind",
     "require_service_role",
     "require_user_role",

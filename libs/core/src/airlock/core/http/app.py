@@ -3,7 +3,8 @@
 Each service's ``create_app`` lists its route handlers and guards and calls ``build_app``; this
 module adds what they must all have alike: the URL prefix, the OpenAPI document at
 ``{prefix}/openapi.json``, bearer-token auth for the app's audience, a health endpoint, a body-size
-limit, problem-details errors, and for the Execution and Internal APIs their dated versions
+limit, problem-details errors (documented for every operation:
+:mod:`airlock.core.http.problem_docs`), and for the Execution and Internal APIs their dated versions
 (:mod:`airlock.core.http.versioning`).
 """
 
@@ -21,6 +22,7 @@ from litestar.openapi.plugins import ScalarRenderPlugin
 from litestar.types import ControllerRouterHandler, Guard
 
 from airlock.core.http.auth import BearerTokenMiddleware
+from airlock.core.http.problem_docs import document_problems
 from airlock.core.http.problems import EXCEPTION_HANDLERS, Problem
 from airlock.core.http.versioning import install_versioning
 from airlock.core.tokens import TokenVerifier
@@ -105,6 +107,7 @@ def build_app(config: ApiAppConfig) -> Litestar:
         on_shutdown=list(config.on_shutdown),
         debug=False,
     )
+    document_problems(app, versioned=config.versions is not None)
     if config.versions is not None:
         install_versioning(app, config.versions, config.prefix, config.max_body_bytes)
     return app
