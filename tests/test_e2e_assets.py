@@ -1,7 +1,8 @@
 """Asset-triggered runs on the whole stack (`airlock run-all` with deploy/dags): a producer run's
 success triggers its consumers' runs, and an asset event pushed through the Web API triggers
 them too (and `airlock assets list` shows them) — `assets_consumer` (orders & customers) only once both assets have a new event,
-`assets_any_consumer` (orders | customers) on either."""
+`assets_any_consumer` (orders | customers) on either. A consumer's task sees the events that
+triggered its run (``context["triggering_asset_events"]``)."""
 
 from __future__ import annotations
 
@@ -53,6 +54,28 @@ def wait_for_runs(
         time.sleep(0.5)
 
 
+def assert_consumer_saw_the_producer(client: httpx.Client, run_id: str) -> None:
+    """``build_report`` returns its ``context["triggering_asset_events"]`` as an XCom: events of
+    both assets, each from the producer's task."""
+    response = client.get(
+        f"/dags/assets_consumer/dagRuns/{run_id}/taskInstances/build_report/xcomEntries/return_value"
+    )
+    assert response.status_code == 200, response.text
+    seen: dict[str, list[dict[str, Any]]] = response.json()["value"]
+    assert set(seen) == {ORDERS, CUSTOMERS}
+    producer_runs = client.get("/dags/assets_producer/dagRuns", params={"order_by": "id"}).json()[
+        "dag_runs"
+    ]
+    # One event per asset and producer run (the scheduler may have run the @daily producer too).
+    for uri in (ORDERS, CUSTOMERS):
+        assert seen[uri], uri
+        for event in seen[uri]:
+            assert event["source_dag_id"] == "assets_producer"
+            assert event["source_task_id"] == "refresh_tables"
+            assert event["source_run_id"] in {run["run_id"] for run in producer_runs}
+            assert event["timestamp"]
+
+
 def push(client: httpx.Client, uri: str, dedup_key: str) -> dict[str, Any]:
     response = client.post(
         "/assets/events", json={"uri": uri, "dedup_key": dedup_key, "extra": {"from": "test"}}
@@ -92,6 +115,7 @@ def test_producer_success_and_pushed_events_trigger_consumers(stack: Stack) -> N
         both = wait_for_runs(client, "assets_consumer", 1)
         wait_for_runs(client, "assets_any_consumer", 1)
         assert both[0]["triggered_by"] == "asset"
+        assert_consumer_saw_the_producer(client, both[0]["run_id"])
 
         assets = client.get("/assets", params={"uri_pattern": "s3://warehouse/"}).json()
         by_uri = {a["uri"]: a for a in assets["assets"]}

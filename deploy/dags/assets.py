@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from airlock.sdk import DAG, Asset, task
 
@@ -24,9 +25,24 @@ with DAG(
 
 with DAG(dag_id="assets_consumer", schedule=orders & customers, tags=["example", "assets"]):
 
-    @task
-    def build_report() -> None:
-        print("report built")
+    @task(multiple_outputs=False)
+    def build_report(triggering_asset_events: Any = None) -> dict[str, list[dict[str, Any]]]:
+        """Report which asset events triggered this run (returned as one XCom, by asset URI)."""
+        seen = {
+            asset.uri: [
+                {
+                    "source_dag_id": event.source_dag_id,
+                    "source_task_id": event.source_task_id,
+                    "source_run_id": event.source_run_id,
+                    "extra": event.extra,
+                    "timestamp": event.timestamp.isoformat(),
+                }
+                for event in events
+            ]
+            for asset, events in triggering_asset_events.items()
+        }
+        print(f"report built from {sum(map(len, seen.values()))} asset events")
+        return seen
 
     build_report()
 

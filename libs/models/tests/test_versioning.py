@@ -340,3 +340,44 @@ def test_each_version_has_its_own_openapi_document() -> None:
     assert job["properties"]["priority"] == {"type": "integer"}
     assert job["required"] == ["title"]
     assert "2026-02-01: Jobs have names" in oldest["info"]["description"]
+
+
+class Tag(msgspec.Struct, kw_only=True):
+    text: str
+
+
+class Card(msgspec.Struct, kw_only=True):
+    title: str
+    tags: list[Tag] = msgspec.field(default_factory=list)
+
+
+CARD_VERSIONS = ApiVersions(
+    "Cards",
+    [
+        Version("2026-02-01", "Cards have tags.", changes=(FieldAdded(Card, "tags"),)),
+        Version("2026-01-01", "The first."),
+    ],
+)
+
+
+def test_a_component_only_a_newer_field_uses_is_left_out_of_an_older_document() -> None:
+    _, components = msgspec.json.schema_components(
+        [Card], ref_template="#/components/schemas/{name}"
+    )
+    card = {"$ref": "#/components/schemas/Card"}
+    head_document = {
+        "openapi": "3.1.0",
+        "info": {"title": "Cards", "version": "0.1.0"},
+        "paths": {
+            "/api/cards": {
+                "get": {"responses": {"200": {"content": {"application/json": {"schema": card}}}}}
+            }
+        },
+        "components": {"schemas": {**components, "Unused": {"type": "object"}}},
+    }
+    head = versioned_document(head_document, CARD_VERSIONS, 0, "/api")
+    assert set(head["components"]["schemas"]) == {"Card", "Tag", "Unused"}
+    older = versioned_document(head_document, CARD_VERSIONS, 1, "/api")
+    assert set(older["components"]["schemas"]["Card"]["properties"]) == {"title"}
+    # Tag only served the new field; a component head did not use either is not touched.
+    assert set(older["components"]["schemas"]) == {"Card", "Unused"}

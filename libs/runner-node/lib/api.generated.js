@@ -137,6 +137,7 @@ export const API_VERSION = "2026-11-21";
  * @property {string | null} [first_poke_at]
  * @property {number} max_tries
  * @property {boolean} [should_retry=false]
+ * @property {Array<TriggeringAssetEvent>} [triggering_asset_events]
  * @property {number} try_number
  */
 
@@ -172,6 +173,18 @@ export const API_VERSION = "2026-11-21";
  * @property {string | null} [logical_date]
  * @property {boolean} [reset_dag_run=false]
  * @property {string | null} [run_id]
+ */
+
+/**
+ * @typedef {object} TriggeringAssetEvent
+ * @property {Record<string, any>} [extra]
+ * @property {string} name
+ * @property {string | null} [source_dag_id]
+ * @property {number | null} [source_map_index]
+ * @property {string | null} [source_run_id]
+ * @property {string | null} [source_task_id]
+ * @property {string} timestamp
+ * @property {string} uri
  */
 
 /**

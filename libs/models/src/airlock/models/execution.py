@@ -101,6 +101,21 @@ class TaskStart(_Struct, frozen=True, kw_only=True):
     start_date: dt.datetime
 
 
+class TriggeringAssetEvent(_Struct, frozen=True, kw_only=True):
+    """An asset event that triggered the task's run (ADR 0008): Airflow 3's
+    ``AssetEventDagRunReference``, with the asset's URI and name flattened in."""
+
+    uri: str
+    name: str
+    extra: dict[str, Any] = msgspec.field(default_factory=dict)
+    timestamp: dt.datetime
+    #: The task try that emitted the event; all None for an event pushed through the Web API.
+    source_dag_id: str | None = None
+    source_task_id: str | None = None
+    source_run_id: str | None = None
+    source_map_index: int | None = None
+
+
 class TaskRunContext(_Struct, frozen=True, kw_only=True):
     """What the runner needs beyond the workload once the task is running."""
 
@@ -112,6 +127,9 @@ class TaskRunContext(_Struct, frozen=True, kw_only=True):
     #: Whether this try failing would leave the task up for retry (unless the task fails for
     #: good); since API version 2026-11-21.
     should_retry: bool = False
+    #: The asset events an ``asset_triggered`` run consumed, oldest first (empty for other
+    #: runs); since API version 2026-11-21.
+    triggering_asset_events: list[TriggeringAssetEvent] = msgspec.field(default_factory=list)
 
 
 class Heartbeat(_Struct, frozen=True, kw_only=True):

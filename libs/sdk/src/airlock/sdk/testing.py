@@ -10,14 +10,15 @@
 
 :class:`InMemoryComms` implements :class:`~airlock.sdk.execution_time.comms.Comms` with dicts;
 XCom values go through a JSON round trip, as they would through the real API, so a value that
-would not survive the trip fails in tests too.
+would not survive the trip fails in tests too. A consumer of assets is tested with
+``run_task(task, triggering_asset_events=[TriggeringAssetEvent(asset=orders, timestamp=now)])``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -34,9 +35,19 @@ from airlock.sdk.execution_time.comms import Comms, ConnectionResult
 from airlock.sdk.execution_time.context import (
     DagRunInfo,
     RuntimeTaskInstance,
+    TriggeringAssetEvent,
+    TriggeringAssetEventsAccessor,
     build_context,
     set_current_context,
 )
+
+__all__ = [
+    "InMemoryComms",
+    "TaskOutcome",
+    "TriggeringAssetEvent",
+    "run_task",
+    "use_comms",
+]
 
 _XComKey = tuple[str, str, str, str, int]
 
@@ -161,6 +172,7 @@ def run_task(
     try_number: int = 1,
     data_interval: tuple[datetime, datetime] | None = None,
     comms: Comms | None = None,
+    triggering_asset_events: Iterable[TriggeringAssetEvent] = (),
 ) -> TaskOutcome:
     """Render and execute one task as the runtime would, pushing its XComs.
 
@@ -177,6 +189,7 @@ def run_task(
             data_interval_start=data_interval[0] if data_interval else logical_date,
             data_interval_end=data_interval[1] if data_interval else logical_date,
             conf=dict(conf or {}),
+            triggering_asset_events=TriggeringAssetEventsAccessor(triggering_asset_events),
         )
         if isinstance(task, MappedOperator):
             probe = RuntimeTaskInstance(task=task, dag_id=dag_id, run_id=run.run_id)

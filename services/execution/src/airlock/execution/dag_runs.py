@@ -1,5 +1,8 @@
 """DAG-run reads and triggers for running tasks: the run a task belongs to, the run before it, and
-``TriggerDagRunOperator`` (DESIGN §4.2). All limited to DAGs of the task token's bundle."""
+``TriggerDagRunOperator`` (DESIGN §4.2). All limited to DAGs of the task token's bundle.
+
+A task of an asset-triggered run also learns the asset events its run consumed
+(:func:`triggering_asset_events`, given when the task starts)."""
 
 from __future__ import annotations
 
@@ -15,11 +18,11 @@ from sqlalchemy.orm import Session
 
 from airlock.core.http import Problem, claims_of, require_kind
 from airlock.core.tokens import TokenKind
-from airlock.db import DagRun
+from airlock.db import Asset, AssetEvent, DagRun, DagRunAssetEvent
 from airlock.execution.access import Ident, bundle_dag, token_bundle
 from airlock.execution.tables import AnyRow
 from airlock.execution.timestamps import aware
-from airlock.models.execution import DagRunInfo, TriggerDagRun
+from airlock.models.execution import DagRunInfo, TriggerDagRun, TriggeringAssetEvent
 from airlock.models.states import DagRunState, DagRunType
 from airlock.scheduling import (
     DagCache,
@@ -46,6 +49,44 @@ def dag_run_info(run: DagRun | AnyRow) -> DagRunInfo:
         end_date=run.end_date,
         conf=dict(run.conf or {}),
     )
+
+
+def triggering_asset_events(session: Session, run: DagRun | AnyRow) -> list[TriggeringAssetEvent]:
+    """The asset events ``run`` consumed, oldest first; none (and no query) unless it is an
+    ``asset_triggered`` run."""
+    if run.run_type != DagRunType.ASSET_TRIGGERED:
+        return []
+    rows = session.execute(
+        select(
+            Asset.uri,
+            Asset.name,
+            AssetEvent.extra,
+            AssetEvent.timestamp,
+            AssetEvent.source_dag_id,
+            AssetEvent.source_task_id,
+            AssetEvent.source_run_id,
+            AssetEvent.source_map_index,
+        )
+        .select_from(DagRun)
+        .join(DagRunAssetEvent, DagRunAssetEvent.dag_run_id == DagRun.id)
+        .join(AssetEvent, AssetEvent.id == DagRunAssetEvent.event_id)
+        .join(Asset, Asset.id == AssetEvent.asset_id)
+        .where(DagRun.dag_id == run.dag_id, DagRun.run_id == run.run_id)
+        .order_by(AssetEvent.timestamp, AssetEvent.id)
+    )
+    return [
+        TriggeringAssetEvent(
+            uri=row.uri,
+            name=row.name,
+            extra=dict(row.extra or {}),
+            timestamp=row.timestamp,
+            source_dag_id=row.source_dag_id,
+            source_task_id=row.source_task_id,
+            source_run_id=row.source_run_id,
+            source_map_index=row.source_map_index,
+        )
+        for row in rows
+    ]
 
 
 def _find_run(session: Session, dag_id: str, run_id: str) -> DagRun | None:

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from airlock.core.http import Problem, claims_of
 from airlock.db import TaskInstance, transition
 from airlock.execution.access import own_task_instance
-from airlock.execution.dag_runs import dag_run_info
+from airlock.execution.dag_runs import dag_run_info, triggering_asset_events
 from airlock.execution.tables import RUN_INFO, TI, XCOM, AnyRow, one_of
 from airlock.execution.task_tokens import TaskTokens
 from airlock.execution.timestamps import aware
@@ -155,6 +155,7 @@ class TaskInstanceController(Controller):
                     extra={"current_state": ti.state},
                 )
         run = connection.execute(RUN_INFO, {"dag_id": ti.dag_id, "run_id": ti.run_id}).one()
+        events = triggering_asset_events(session, run)
         session.commit()
         return TaskRunContext(
             dag_run=dag_run_info(run),
@@ -162,6 +163,7 @@ class TaskInstanceController(Controller):
             max_tries=ti.max_tries,
             first_poke_at=ti.first_poke_at,
             should_retry=ti.try_number <= ti.max_tries,
+            triggering_asset_events=events,
         )
 
     @put("/heartbeat", operation_id="HeartbeatTaskInstance", sync_to_thread=True)

@@ -3,7 +3,8 @@
 The web framework documents the head handlers; this turns that document (a plain dict, OpenAPI
 3.1) into what a client of version ``index`` sees: its field names and types in the component
 schemas, only the endpoints it has, at its paths, and ``info.version`` set to its date. Head's own
-document goes through here too (``index=0``), which drops endpoints removed at head.
+document goes through here too (``index=0``), which drops endpoints removed at head. A component
+that only a newer field or endpoint used is left out too: the client never meets it.
 """
 
 from __future__ import annotations
@@ -32,11 +33,33 @@ def versioned_document(
             if isinstance(change, FieldAdded | FieldRemoved | FieldRenamed | FieldRetyped):
                 _undo_field(change, _component(schemas, change.schema), schemas)
     document["paths"] = _paths(document.get("paths", {}), versions, index, prefix)
+    for name in _reachable(head_document) - _reachable(document):
+        del schemas[name]
     date = versions.dates[index]
     info = document.setdefault("info", {})
     info["version"] = date
     info["description"] = _description(versions, index)
     return document
+
+
+def _reachable(document: dict[str, Any]) -> set[str]:
+    """The component schemas ``document``'s paths use, directly or through other components."""
+    schemas = document.get("components", {}).get("schemas", {})
+    found: set[str] = set()
+    pending: list[Any] = [document.get("paths", {})]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, dict):
+            ref = value.get("$ref")
+            if isinstance(ref, str) and ref.startswith(_REF.format(name="")):
+                name = ref.removeprefix(_REF.format(name=""))
+                if name not in found and name in schemas:
+                    found.add(name)
+                    pending.append(schemas[name])
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            pending.extend(value)
+    return found
 
 
 def _component(schemas: dict[str, Any], schema: type) -> dict[str, Any]:

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
         DagRunInfo,
         OutletEventAccessors,
         RuntimeTaskInstance,
+        TriggeringAssetEventsAccessor,
     )
 
 
@@ -45,7 +46,7 @@ class Context(TypedDict, total=False):
     var: Any
     conn: Any
     macros: Any
-    triggering_asset_events: Mapping[str, list[Any]]
+    triggering_asset_events: TriggeringAssetEventsAccessor
     outlet_events: OutletEventAccessors
     templates_dict: dict[str, Any] | None
 

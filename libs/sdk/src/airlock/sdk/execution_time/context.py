@@ -9,7 +9,7 @@ context with :func:`build_context` and runs the task inside :func:`set_current_c
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -28,6 +28,69 @@ if TYPE_CHECKING:
     from airlock.sdk.definitions.context import Context
 
 
+@dataclass(frozen=True)
+class TriggeringAssetEvent:
+    """An asset event that triggered this run (Airflow 3's ``AssetEventDagRunReference``).
+
+    ``source_*`` name the task try that emitted it; they are None for an event pushed from
+    outside (the Web API's create-asset-event endpoint).
+    """
+
+    asset: Asset
+    timestamp: datetime
+    extra: dict[str, Any] = field(default_factory=dict)
+    source_dag_id: str | None = None
+    source_task_id: str | None = None
+    source_run_id: str | None = None
+    source_map_index: int | None = None
+
+
+class TriggeringAssetEventsAccessor(Mapping[Asset, list[TriggeringAssetEvent]]):
+    """``context["triggering_asset_events"]``: per asset, the events that triggered the run,
+    oldest first; empty unless the run is asset-triggered.
+
+    Index it with an ``Asset`` (matched by URI) or with a URI or name::
+
+        for event in triggering_asset_events[Asset(uri="s3://warehouse/orders")]:
+            print(event.source_dag_id, event.extra)
+    """
+
+    def __init__(self, events: Iterable[TriggeringAssetEvent] = ()) -> None:
+        self._by_uri: dict[str, tuple[Asset, list[TriggeringAssetEvent]]] = {}
+        for event in events:
+            self._by_uri.setdefault(event.asset.uri, (event.asset, []))[1].append(event)
+
+    def __getitem__(self, key: Asset | str) -> list[TriggeringAssetEvent]:
+        if isinstance(key, Asset):
+            uri = key.uri
+        elif isinstance(key, str):
+            uri = key if key in self._by_uri else self._uri_of_name(key)
+        else:
+            raise KeyError(f"triggering_asset_events is keyed by Asset, URI or name; got {key!r}")
+        if uri not in self._by_uri:
+            raise KeyError(
+                f"no event of asset {key!r} triggered this run; it was triggered by "
+                f"{sorted(self._by_uri) or 'no asset event'}"
+            )
+        return self._by_uri[uri][1]
+
+    def _uri_of_name(self, name: str) -> str:
+        for uri, (asset, _) in self._by_uri.items():
+            if asset.name == name:
+                return uri
+        return name
+
+    def __iter__(self) -> Iterator[Asset]:
+        return (asset for asset, _ in self._by_uri.values())
+
+    def __len__(self) -> int:
+        return len(self._by_uri)
+
+    def __repr__(self) -> str:
+        counts = {asset.uri: len(events) for asset, events in self._by_uri.values()}
+        return f"TriggeringAssetEventsAccessor({counts})"
+
+
 @dataclass
 class DagRunInfo:
     """The run a task instance belongs to (``{{ dag_run }}`` in templates)."""
@@ -41,7 +104,9 @@ class DagRunInfo:
     start_date: datetime | None = None
     run_type: str = "manual"
     conf: dict[str, Any] = field(default_factory=dict)
-    triggering_asset_events: dict[str, list[Any]] = field(default_factory=dict)
+    triggering_asset_events: TriggeringAssetEventsAccessor = field(
+        default_factory=TriggeringAssetEventsAccessor
+    )
 
 
 class RuntimeTaskInstance:

@@ -44,6 +44,7 @@ from airlock.models.execution import (
     TaskSucceeded,
 )
 from airlock.models.execution import DagRunInfo as DagRunPayload
+from airlock.models.execution import TriggeringAssetEvent as TriggeringEventPayload
 from airlock.models.states import DagRunState
 from airlock.sdk.bases.branch import BranchDecision
 from airlock.sdk.definitions.asset import Asset, AssetAlias
@@ -61,6 +62,8 @@ from airlock.sdk.execution_time.context import (
     DagRunInfo,
     OutletEventAccessors,
     RuntimeTaskInstance,
+    TriggeringAssetEvent,
+    TriggeringAssetEventsAccessor,
     build_context,
     set_current_context,
 )
@@ -233,7 +236,7 @@ def execute_task(task: AbstractOperator, start: StartTask, run: TaskRunContext) 
 
 def _execute(task: AbstractOperator, start: StartTask, run: TaskRunContext) -> TaskOutcome:
     ref = start.ti
-    dag_run = dag_run_info(run.dag_run)
+    dag_run = dag_run_info(run.dag_run, run.triggering_asset_events)
     if isinstance(task, MappedOperator):
         probe = RuntimeTaskInstance(task=task, dag_id=ref.dag_id, run_id=ref.run_id)
         expanded = task.expand_kwargs_at(build_context(task, probe, dag_run), ref.map_index)
@@ -270,8 +273,11 @@ def _execute(task: AbstractOperator, start: StartTask, run: TaskRunContext) -> T
     )
 
 
-def dag_run_info(payload: DagRunPayload) -> DagRunInfo:
-    """The API's description of the run, as the context's ``dag_run``."""
+def dag_run_info(
+    payload: DagRunPayload, triggering: list[TriggeringEventPayload] | None = None
+) -> DagRunInfo:
+    """The API's description of the run, as the context's ``dag_run``, with the asset events
+    that triggered it (``triggering_asset_events``)."""
     return DagRunInfo(
         dag_id=payload.dag_id,
         run_id=payload.run_id,
@@ -282,6 +288,18 @@ def dag_run_info(payload: DagRunPayload) -> DagRunInfo:
         start_date=payload.start_date,
         run_type=payload.run_type,
         conf=dict(payload.conf),
+        triggering_asset_events=TriggeringAssetEventsAccessor(
+            TriggeringAssetEvent(
+                asset=Asset(name=event.name, uri=event.uri),
+                timestamp=event.timestamp,
+                extra=dict(event.extra),
+                source_dag_id=event.source_dag_id,
+                source_task_id=event.source_task_id,
+                source_run_id=event.source_run_id,
+                source_map_index=event.source_map_index,
+            )
+            for event in triggering or ()
+        ),
     )
 
 

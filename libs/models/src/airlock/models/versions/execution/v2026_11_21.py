@@ -1,11 +1,14 @@
 """Execution API 2026-11-21: the DAG file's path gets Airflow 3's name, and a running task learns
-whether a failure would be retried.
+whether a failure would be retried and which asset events triggered its run.
 
 - ``Workload.relative_fileloc`` is now ``Workload.dag_rel_path`` (the name Airflow 3 workloads
   use for the DAG file's path inside its bundle). Workers of 2026-11-01 still receive
   ``relative_fileloc``.
 - ``TaskRunContext.should_retry`` is new: true when this try failing would leave the task up for
   retry rather than failed. Workers of 2026-11-01 do not receive it.
+- ``TaskRunContext.triggering_asset_events`` is new: the asset events an asset-triggered run
+  consumed (ADR 0008), which the SDK shows as ``context["triggering_asset_events"]``. Workers of
+  2026-11-01 do not receive it.
 """
 
 from airlock.models.execution import TaskRunContext, Workload
@@ -13,9 +16,11 @@ from airlock.models.versioning import FieldAdded, FieldRenamed, Version
 
 VERSION = Version(
     "2026-11-21",
-    "Workload.relative_fileloc is renamed dag_rel_path; TaskRunContext gains should_retry.",
+    "Workload.relative_fileloc is renamed dag_rel_path; TaskRunContext gains should_retry and "
+    "triggering_asset_events.",
     changes=(
         FieldRenamed(Workload, old="relative_fileloc", new="dag_rel_path"),
         FieldAdded(TaskRunContext, "should_retry"),
+        FieldAdded(TaskRunContext, "triggering_asset_events"),
     ),
 )
