@@ -266,6 +266,15 @@ def postgres_url() -> str | None:
     return PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
 
 
+def drop_database(url: str) -> None:
+    """Drop the database :func:`postgres_url` made (its stack has stopped)."""
+    import psycopg
+
+    name = url.rsplit("/", 1)[1]
+    with psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=3) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=3)
@@ -275,7 +284,10 @@ def main() -> None:
     if args.db in ("sqlite", "both"):
         results["sqlite"] = measure(None, args.runs)
     if args.db in ("postgres", "both") and (url := postgres_url()):
-        results["postgres"] = measure(url, args.runs)
+        try:
+            results["postgres"] = measure(url, args.runs)
+        finally:
+            drop_database(url)
     for db, figures in results.items():
         print(
             f"[{db}] (a) 200 parallel: {figures['parallel_200_s']} s, {figures['tasks_per_s']} tasks/s "
