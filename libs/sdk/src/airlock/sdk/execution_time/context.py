@@ -136,6 +136,13 @@ class RuntimeTaskInstance:
         self.first_poke_at = first_poke_at
 
     def xcom_push(self, key: str, value: Any) -> None:
+        if "/" in key:
+            # The key travels as one segment of the Execution API's URL path.
+            raise ValueError(
+                f"XCom key {key!r} contains '/', which an XCom key cannot hold; use another "
+                "separator (a task returning a dict pushes each of its keys as an XCom when it "
+                "has multiple_outputs)"
+            )
         get_comms("ti.xcom_push").xcom_push(
             dag_id=self.dag_id,
             run_id=self.run_id,
