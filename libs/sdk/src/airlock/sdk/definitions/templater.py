@@ -110,11 +110,13 @@ class Templater:
     def render_template_fields(
         self, context: Mapping[str, Any], jinja_env: jinja2.Environment | None = None
     ) -> None:
-        """Render every template field in place."""
-        env = jinja_env or self.get_template_env()
+        """Render every template field in place (a task with none set makes no Jinja
+        environment: most ``@task`` functions take no templated arguments)."""
+        env = jinja_env
         for name in self.template_fields:
             value = getattr(self, name)
             if value:
+                env = env or self.get_template_env()
                 setattr(self, name, self.render_template(value, context, env, set()))
 
     def render_template(
