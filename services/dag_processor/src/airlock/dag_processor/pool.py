@@ -88,9 +88,10 @@ class ParserPool:
         self._get_variable = get_variable
         self._get_connection = get_connection
         self._cwd = cwd
-        # Parsers start on demand (a pass's threads start them side by side) and stop after the
-        # pass: see release_idle.
-        self._idle: list[Parser] = []
+        # Started now, so that their interpreters boot while the processor lists the bundle;
+        # a pass's threads start any more they need, and every pass ends by stopping them (see
+        # release_idle), so an idle processor holds no parser memory.
+        self._idle: list[Parser] = [Parser(cwd) for _ in range(size)]
         self._lock = threading.Lock()
         self._executor = ThreadPoolExecutor(max_workers=size, thread_name_prefix="parser")
         self.restarts = 0
