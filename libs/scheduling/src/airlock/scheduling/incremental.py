@@ -249,26 +249,7 @@ def _queue_waiting(
 def _candidates(
     run: LockedRun, graph: DagGraph, max_active_tasks: int, rows: Iterable[AnyRow]
 ) -> list[Candidate]:
-    candidates = []
-    for row in rows:
-        task = graph.tasks.get(row.task_id)
-        candidates.append(
-            Candidate(
-                ti_id=row.id,
-                dag_id=run.dag_id,
-                run_id=run.run_id,
-                task_id=row.task_id,
-                map_index=row.map_index,
-                pool=row.pool,
-                pool_slots=row.pool_slots,
-                priority_weight=row.priority_weight,
-                run_after=run.run_after,
-                max_active_tasks=max_active_tasks,
-                max_active_tis_per_dagrun=task.max_active_tis_per_dagrun if task else None,
-                max_active_tis_per_dag=task.max_active_tis_per_dag if task else None,
-            )
-        )
-    return candidates
+    return [Candidate.of(run, row, graph.tasks.get(row.task_id), max_active_tasks) for row in rows]
 
 
 def _any_progressing(session: Session, run: LockedRun) -> bool:

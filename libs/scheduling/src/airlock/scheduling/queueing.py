@@ -32,6 +32,7 @@ from sqlalchemy import ScalarSelect, bindparam, func, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from airlock.db import Dag, DagRun, TaskInstance
+from airlock.models.dag import SerializedTask
 from airlock.models.states import DagRunState
 from airlock.models.states import TaskInstanceState as TIS
 from airlock.scheduling.dag_cache import DagCache
@@ -60,6 +61,27 @@ class Candidate:
     max_active_tasks: int
     max_active_tis_per_dagrun: int | None = None
     max_active_tis_per_dag: int | None = None
+
+    @classmethod
+    def of(
+        cls, run: Any, row: Any, task: SerializedTask | None, max_active_tasks: int
+    ) -> Candidate:
+        """The candidate for task instance ``row`` (id, task_id, map_index, pool, pool_slots,
+        priority_weight) of ``run``; ``task`` is its task in the run's DAG version, if any."""
+        return cls(
+            ti_id=row.id,
+            dag_id=run.dag_id,
+            run_id=run.run_id,
+            task_id=row.task_id,
+            map_index=row.map_index,
+            pool=row.pool,
+            pool_slots=row.pool_slots,
+            priority_weight=row.priority_weight,
+            run_after=run.run_after,
+            max_active_tasks=max_active_tasks,
+            max_active_tis_per_dagrun=task.max_active_tis_per_dagrun if task else None,
+            max_active_tis_per_dag=task.max_active_tis_per_dag if task else None,
+        )
 
 
 RunActivity = tuple[defaultdict[tuple[str, str], int], defaultdict[tuple[str, str, str], int]]

@@ -209,27 +209,11 @@ def _queue_run(
     limits: DagLimits,
     now: dt.datetime,
 ) -> list[str]:
-    candidates = []
-    for row in rows:
-        if row.state is not TIS.SCHEDULED:
-            continue
-        task = graph.tasks[row.task_id]
-        candidates.append(
-            Candidate(
-                ti_id=row.id,
-                dag_id=run.dag_id,
-                run_id=run.run_id,
-                task_id=row.task_id,
-                map_index=row.map_index,
-                pool=row.pool,
-                pool_slots=row.pool_slots,
-                priority_weight=row.priority_weight,
-                run_after=run.run_after,
-                max_active_tasks=limits.max_active_tasks,
-                max_active_tis_per_dagrun=task.max_active_tis_per_dagrun,
-                max_active_tis_per_dag=task.max_active_tis_per_dag,
-            )
-        )
+    candidates = [
+        Candidate.of(run, row, graph.tasks[row.task_id], limits.max_active_tasks)
+        for row in rows
+        if row.state is TIS.SCHEDULED
+    ]
     activity = activity_of((run.dag_id, run.run_id, row.task_id, row.state) for row in rows)
     queued = queue_candidates(session, candidates, now, activity=activity)
     done = set(queued)
