@@ -3,10 +3,7 @@ questions every API app asks of it (is the DB up, is this token revoked)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 from sqlalchemy import select, text
-from sqlalchemy.orm import Session
 
 from airlock.db.engine import (
     DEFAULT_POOL_SIZE,
@@ -30,10 +27,10 @@ class Database:
         )
         self.sessions = make_session_factory(self.engine)
 
-    def session(self) -> Iterator[Session]:
-        """A request-scoped session (a Litestar generator dependency); handlers commit."""
-        with self.sessions() as session:
-            yield session
+    @property
+    def is_sqlite(self) -> bool:
+        """An embedded SQLite file, as opposed to a database server."""
+        return self.engine.dialect.name == "sqlite"
 
     def ping(self) -> None:
         with self.engine.connect() as connection:

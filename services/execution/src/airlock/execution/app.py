@@ -14,7 +14,6 @@ import time
 from typing import Any
 
 from litestar import Litestar, Request, Response, Router
-from litestar.di import Provide
 from sqlalchemy import bindparam, select
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 
@@ -159,7 +158,8 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
             route_handlers=[handlers],
             max_body_bytes=settings.execution.max_body_bytes,
             probe=db.ping,
-            dependencies={"session": Provide(db.session)},
+            sessions=db.sessions,
+            inline_blocking=db.is_sqlite,
             state={
                 "settings": settings,
                 "secret_box": SecretBox(read_secrets_keys(settings.secrets_key_path)),

@@ -13,12 +13,12 @@ import functools
 import time
 from typing import Any
 
-import anyio.to_thread
 from litestar import Request, post
 from litestar.datastructures import State
 from litestar.params import JSONBody
 
 from airlock.core.http import Problem, claims_of, require_kind
+from airlock.core.http.blocking import Blocking
 from airlock.core.settings import ExecutionSettings
 from airlock.core.tokens import TokenKind
 from airlock.db.base import ID_LENGTH
@@ -69,6 +69,7 @@ async def next_workloads(
     settings: ExecutionSettings = state["settings"].execution
     handout: Handout = state["handout"]
     notifier: WorkNotifier = state["work_queued"]
+    blocking: Blocking = state["blocking"]
     deadline = time.monotonic() + min(data.wait_s, settings.max_wait_s)
     attempt = functools.partial(handout.attempt, data.worker, data.queues, data.slots)
     gone = asyncio.ensure_future(_disconnect(request))
@@ -76,7 +77,7 @@ async def next_workloads(
     try:
         while not gone.done():
             seen = notifier.generation
-            workloads = await anyio.to_thread.run_sync(functools.partial(attempt, touch=touch))
+            workloads = await blocking.call(attempt, touch=touch)
             touch = False
             remaining = deadline - time.monotonic()
             if workloads or remaining <= 0:

@@ -4,7 +4,6 @@ instead of the database. Every caller holds a service token naming its role and 
 from __future__ import annotations
 
 from litestar import Litestar
-from litestar.di import Provide
 
 from airlock.core.http import ApiAppConfig, build_app, require_kind
 from airlock.core.secrets_key import read_secrets_keys
@@ -43,7 +42,8 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
             guards=[require_kind(TokenKind.SERVICE)],
             max_body_bytes=settings.internal.max_body_bytes,
             probe=db.ping,
-            dependencies={"session": Provide(db.session)},
+            sessions=db.sessions,
+            inline_blocking=db.is_sqlite,
             state={
                 "settings": settings,
                 "secret_box": SecretBox(read_secrets_keys(settings.secrets_key_path)),

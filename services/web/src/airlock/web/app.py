@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from litestar import Litestar
-from litestar.di import Provide
 
 from airlock.core.http import ApiAppConfig, build_app
 from airlock.core.secrets_key import read_secrets_keys
@@ -65,7 +64,8 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
             ],
             max_body_bytes=settings.web.max_body_bytes,
             probe=db.ping,
-            dependencies={"session": Provide(db.session)},
+            sessions=db.sessions,
+            inline_blocking=db.is_sqlite,
             # No DAG cache: the Web API keeps no DAG between requests (airlock.web.runs).
             state={
                 "signer": signer,

@@ -184,6 +184,9 @@ class _Zygote:
             from airlock.sdk.execution_time import dag_files
 
             dag_files.preload(request.dag_file, request.bundle_root)
+        # Everything the zygote holds now (a DAG file it just imported included) is left out of
+        # the task's garbage collections, which would otherwise write to, and so copy, its pages.
+        gc.freeze()
         zygote_pid = os.getpid()
         try:
             pid = os.fork()

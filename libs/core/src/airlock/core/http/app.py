@@ -11,6 +11,7 @@ limit, problem-details errors (documented for every operation:
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from typing import Any
 
 import msgspec
@@ -22,6 +23,7 @@ from litestar.openapi.plugins import ScalarRenderPlugin
 from litestar.types import ControllerRouterHandler, Guard
 
 from airlock.core.http.auth import BearerTokenMiddleware
+from airlock.core.http.blocking import Blocking, run_handlers_inline, session_dependency
 from airlock.core.http.problem_docs import document_problems
 from airlock.core.http.problems import EXCEPTION_HANDLERS, Problem
 from airlock.core.http.versioning import install_versioning
@@ -52,12 +54,21 @@ class ApiAppConfig(msgspec.Struct, kw_only=True):
     state: dict[str, Any] = msgspec.field(default_factory=dict)
     on_shutdown: Sequence[Callable[[], Any]] = ()
     dependencies: dict[str, Any] = msgspec.field(default_factory=dict)
+    #: The DB session factory behind the handlers' ``session`` dependency, if they have one.
+    sessions: Callable[[], AbstractContextManager[Any]] | None = None
+    #: Run blocking handlers on the event loop instead of in threads (SQLite; see
+    #: :mod:`airlock.core.http.blocking`).
+    inline_blocking: bool = False
     #: The API's dated versions (ADR 0007); None for an API without them (the Web API).
     versions: ApiVersions | None = None
 
 
 def build_app(config: ApiAppConfig) -> Litestar:
     probe = config.probe
+    blocking = Blocking(config.inline_blocking)
+    dependencies = dict(config.dependencies)
+    if config.sessions is not None:
+        dependencies["session"] = session_dependency(config.sessions, config.inline_blocking)
 
     @get(
         "/health",
@@ -90,11 +101,12 @@ def build_app(config: ApiAppConfig) -> Litestar:
         verifier=config.verifier,
         audience=config.audience,
         exclude=[f"^{openapi_path}"],
+        blocking=blocking,
     )
     app = Litestar(
         route_handlers=[api],
         middleware=[auth],
-        dependencies=config.dependencies,
+        dependencies=dependencies,
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=config.max_body_bytes,
         openapi_config=OpenAPIConfig(
@@ -103,10 +115,12 @@ def build_app(config: ApiAppConfig) -> Litestar:
             path=openapi_path,
             render_plugins=[ScalarRenderPlugin()],
         ),
-        state=State(config.state),
+        state=State({**config.state, "blocking": blocking}),
         on_shutdown=list(config.on_shutdown),
         debug=False,
     )
+    if config.inline_blocking:
+        run_handlers_inline(app)
     document_problems(app, versioned=config.versions is not None)
     if config.versions is not None:
         install_versioning(app, config.versions, config.prefix, config.max_body_bytes)

@@ -10,13 +10,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import anyio.to_thread
 from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
 from litestar.types import ASGIApp
 
+from airlock.core.http.blocking import Blocking
 from airlock.core.http.problems import Problem
 from airlock.core.tokens import ServiceRole, TokenClaims, TokenKind, TokenVerifier, UserRole
 
@@ -25,11 +25,18 @@ Guard = Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], None]
 
 class BearerTokenMiddleware(AbstractAuthenticationMiddleware):
     def __init__(
-        self, app: ASGIApp, *, verifier: TokenVerifier, audience: str, exclude: list[str]
+        self,
+        app: ASGIApp,
+        *,
+        verifier: TokenVerifier,
+        audience: str,
+        exclude: list[str],
+        blocking: Blocking | None = None,
     ) -> None:
         super().__init__(app, exclude=exclude)
         self.verifier = verifier
         self.audience = audience
+        self.blocking = blocking or Blocking(inline=False)
 
     async def authenticate_request(
         self, connection: ASGIConnection[Any, Any, Any, Any]
@@ -42,10 +49,8 @@ class BearerTokenMiddleware(AbstractAuthenticationMiddleware):
                 f"with a token issued for the {self.audience} API"
             )
         if self.verifier.blocking:
-            # A DB query: in a worker thread, so that the event loop serves other requests.
-            claims = await anyio.to_thread.run_sync(
-                self.verifier.verify, token.strip(), self.audience
-            )
+            # A DB query: run as the app runs blocking work (airlock.core.http.blocking).
+            claims = await self.blocking.call(self.verifier.verify, token.strip(), self.audience)
         else:
             claims = self.verifier.verify(token.strip(), self.audience)
         return AuthenticationResult(user=claims.sub, auth=claims)

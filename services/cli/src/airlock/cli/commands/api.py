@@ -71,5 +71,15 @@ def serve(args: argparse.Namespace) -> int:
     except (KeyFileError, FileNotFoundError) as exc:
         raise CliError(str(exc)) from None
     print(f"airlock api: serving {', '.join(apps)} on http://{host}:{port}", flush=True)
-    uvicorn.run(asgi, host=host, port=port, log_level=args.log_level, access_log=False)
+    # httptools parses HTTP/1.1 in C and uvloop runs the event loop in C: together they take about
+    # a third off the CPU time of a small request compared to h11 on asyncio's own loop.
+    uvicorn.run(
+        asgi,
+        host=host,
+        port=port,
+        log_level=args.log_level,
+        access_log=False,
+        http="httptools",
+        loop="uvloop",
+    )
     return 0
