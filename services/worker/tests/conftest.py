@@ -14,6 +14,7 @@ import pytest
 from airlock.models.execution import DagRunInfo, TaskInstanceRef, TaskRunContext
 from airlock.models.states import DagRunState
 from airlock.sdk.definitions import _active
+from airlock.sdk.definitions.context import set_parsing_context
 from airlock.sdk.execution_time import dag_files
 from airlock.sdk.execution_time.comms import set_comms
 from airlock.sdk.execution_time.protocol import StartTask
@@ -30,6 +31,9 @@ def _clean_state() -> Iterator[None]:
     set_comms(previous)
     dag_files._cache.clear()
     dag_files._failed.clear()
+    # Loading a task's DAG sets the process's parsing context (once per task process); here
+    # many tasks load in one process.
+    set_parsing_context(None, None)
 
 
 @pytest.fixture

@@ -28,7 +28,9 @@ Ident = Annotated[str, PathParameter(min_length=1, max_length=ID_LENGTH)]
 XComKey = Annotated[str, PathParameter(min_length=1, max_length=512)]
 
 
-def own_task_instance(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+async def own_task_instance(
+    connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler
+) -> None:
     """Guard: a task token, used on the task instance it was issued for."""
     claims = claims_of(connection)
     if claims.kind is not TokenKind.TASK:

@@ -38,7 +38,7 @@ USER_SORTING = Sorting(
 ROLE_NAMES = [role.value for role in UserRole]
 
 
-def require_unscoped_admin(
+async def require_unscoped_admin(
     connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler
 ) -> None:
     if claims_of(connection).bundles is not None:

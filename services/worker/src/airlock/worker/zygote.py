@@ -27,6 +27,7 @@ exits, so no task outlives its worker.
 
 from __future__ import annotations
 
+import _signal
 import contextlib
 import ctypes
 import functools
@@ -41,6 +42,7 @@ import sys
 import traceback
 from collections.abc import Mapping, Sequence
 from types import ModuleType
+from typing import Any
 
 import msgspec
 
@@ -207,11 +209,16 @@ class _Zygote:
             os.close(pidfd)
 
     def become_task(self, zygote_pid: int, task_fd: int, output_fd: int) -> None:
-        """In the new process: detach from the zygote, wire the output, run the task."""
+        """In the new process: detach from the zygote, wire the output, run the task.
+
+        Every page this writes is a page the kernel copies from the zygote, so it sticks to
+        system calls and objects the zygote made ready (``_signal`` rather than ``signal``'s
+        enum wrappers, ``os.write`` rather than a text file).
+        """
         exit_code = 70
         try:
-            signal.set_wakeup_fd(-1)
-            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            _signal.set_wakeup_fd(-1)
+            _signal.signal(_signal.SIGCHLD, _signal.SIG_DFL)
             self.control.close()
             os.close(self.wakeup_r)
             os.close(self.wakeup_w)
@@ -219,15 +226,12 @@ class _Zygote:
             _set_parent_death_signal(signal.SIGKILL)
             if os.getppid() != zygote_pid:
                 os._exit(exit_code)  # the zygote died between fork and prctl
-            with contextlib.suppress(OSError), open("/proc/self/oom_score_adj", "w") as f:
-                f.write("1000")
+            _write_file("/proc/self/oom_score_adj", b"1000")
             os.dup2(output_fd, 1)
             os.dup2(output_fd, 2)
             os.close(output_fd)
             os.set_inheritable(task_fd, False)
-            from airlock.sdk.execution_time import task_runner
-
-            task_runner.main(socket.socket(fileno=task_fd))
+            _task_runner().main(socket.socket(fileno=task_fd))
         except BaseException:
             traceback.print_exc()
         finally:
@@ -254,12 +258,38 @@ class _Zygote:
 
 
 @functools.cache
-def _libc() -> ctypes.CDLL:
-    return ctypes.CDLL(None, use_errno=True)
+def _task_runner() -> Any:
+    """The SDK's task runner, imported by the zygote after its import guard is in place."""
+    from airlock.sdk.execution_time import task_runner
+
+    return task_runner
+
+
+@functools.cache
+def _prctl() -> Any:
+    """libc's ``prctl``, typed once here rather than in every task process."""
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+    prctl.restype = ctypes.c_int
+    return prctl
 
 
 def _set_parent_death_signal(signum: int) -> None:
-    _libc().prctl(_PR_SET_PDEATHSIG, int(signum), 0, 0, 0)
+    _prctl()(_PR_SET_PDEATHSIG, int(signum), 0, 0, 0)
+
+
+def _write_file(path: str, data: bytes) -> None:
+    """Best effort, without Python's file objects (a task process must touch little)."""
+    try:
+        fd = os.open(path, os.O_WRONLY)
+    except OSError:
+        return
+    try:
+        os.write(fd, data)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def main(argv: Sequence[str]) -> None:
@@ -273,11 +303,11 @@ def main(argv: Sequence[str]) -> None:
     sys.meta_path.insert(0, BlockedImportFinder())
     for name in PRELOADED_MODULES:
         importlib.import_module(name)
-    from airlock.sdk.execution_time import task_runner
-
+    task_runner = _task_runner()
     task_runner.configure_process()
     task_runner.warm_up()
-    _libc()  # opened once here rather than in every task process
+    # The zygote's own parent is the supervisor, which ends it anyway; this readies the call.
+    _set_parent_death_signal(0)
     # Objects imported so far are never collected: freezing them keeps the garbage collector
     # from touching (and so copying) their pages in every forked task.
     gc.freeze()

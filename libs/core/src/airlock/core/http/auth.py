@@ -7,7 +7,7 @@ Routes marked ``exclude_from_auth=True`` (health, the OpenAPI document) need no 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from litestar.connection import ASGIConnection
@@ -20,7 +20,9 @@ from airlock.core.http.blocking import Blocking
 from airlock.core.http.problems import Problem
 from airlock.core.tokens import ServiceRole, TokenClaims, TokenKind, TokenVerifier, UserRole
 
-Guard = Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], None]
+#: Guards are coroutines: Litestar runs a synchronous guard in a worker thread, a thread hop
+#: per guard per request for a check that only reads the token's claims.
+Guard = Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], Awaitable[None]]
 
 
 class BearerTokenMiddleware(AbstractAuthenticationMiddleware):
@@ -66,7 +68,7 @@ def claims_of(connection: ASGIConnection[Any, Any, Any, Any]) -> TokenClaims:
 def require_kind(*kinds: TokenKind) -> Guard:
     allowed = ", ".join(kinds)
 
-    def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
         claims = claims_of(connection)
         if claims.kind not in kinds:
             raise Problem(
@@ -81,7 +83,7 @@ def require_kind(*kinds: TokenKind) -> Guard:
 def require_service_role(*roles: ServiceRole) -> Guard:
     allowed = ", ".join(roles)
 
-    def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
         claims = claims_of(connection)
         if claims.kind is not TokenKind.SERVICE or claims.role not in roles:
             held = claims.role or claims.kind
@@ -98,7 +100,7 @@ def require_user_role(minimum: UserRole) -> Guard:
     """Roles are ordered: admin can do what op can, op what viewer can."""
     order = [UserRole.VIEWER, UserRole.OP, UserRole.ADMIN]
 
-    def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
         claims = claims_of(connection)
         rank = max((order.index(r) for r in claims.roles), default=-1)
         if claims.kind is not TokenKind.USER or rank < order.index(minimum):

@@ -20,6 +20,7 @@ push the return value to XCom and send :class:`TaskDone` with the outcome:
 
 from __future__ import annotations
 
+import _signal
 import logging
 import os
 import signal
@@ -159,7 +160,7 @@ def warm_up() -> None:
 
 def main(sock: socket.socket) -> NoReturn:
     """Entry point of a forked task process: run the task, then exit without cleanup."""
-    signal.signal(signal.SIGTERM, _on_sigterm)
+    _signal.signal(_signal.SIGTERM, _on_sigterm)  # without signal.signal's enum conversions
     code = serve(TaskChannel(sock))
     _flush()
     # Skip interpreter teardown: the zygote's atexit handlers and finalizers are not ours, and a

@@ -9,7 +9,8 @@ context keys of the same name.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Collection, Mapping
+import types
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 from airlock.sdk.bases.branch import BranchDecision, branch_decision, short_circuit_decision
@@ -21,22 +22,40 @@ def determine_kwargs(
     function: Callable[..., Any], args: Collection[Any], available: Mapping[str, Any]
 ) -> dict[str, Any]:
     """The keyword arguments of ``available`` that ``function`` accepts after ``args``."""
-    parameters = inspect.signature(function).parameters
-    positional = [
-        name
-        for name, p in parameters.items()
-        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
-    ]
+    positional, by_keyword, any_keyword = _parameters(function)
     taken = set(positional[: len(args)])
-    if any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
+    if any_keyword:
         return {k: v for k, v in available.items() if k not in taken}
-    return {
-        name: available[name]
-        for name, p in parameters.items()
-        if name in available
-        and name not in taken
-        and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
-    }
+    return {name: available[name] for name in by_keyword if name in available and name not in taken}
+
+
+def _parameters(function: Callable[..., Any]) -> tuple[Sequence[str], Sequence[str], bool]:
+    """Names that can be passed by position, names that can be passed by keyword (in order),
+    and whether it takes ``**kwargs``.
+
+    A plain function answers from its code object: ``inspect.signature`` builds a Parameter per
+    argument, which a task process (forked, copying every page it writes) pays for each task.
+    """
+    if (
+        type(function) is types.FunctionType
+        and not hasattr(function, "__wrapped__")
+        and "__signature__" not in function.__dict__
+    ):
+        code = function.__code__
+        names = code.co_varnames
+        n_positional = code.co_argcount
+        n_keyword_only = code.co_kwonlyargcount
+        return (
+            names[:n_positional],
+            names[code.co_posonlyargcount : n_positional + n_keyword_only],
+            bool(code.co_flags & inspect.CO_VARKEYWORDS),
+        )
+    parameters = inspect.signature(function).parameters.values()
+    return (
+        [p.name for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)],
+        [p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)],
+        any(p.kind is p.VAR_KEYWORD for p in parameters),
+    )
 
 
 class PythonOperator(BaseOperator):
