@@ -38,6 +38,7 @@ import httpx
 
 from airlock.models.execution import Workload, WorkloadRequest
 from airlock.sdk.api import ApiError, ExecutionClient
+from airlock.sdk.api.execution import shared_http_client
 from airlock.worker.task_run import TaskRun, TaskRunConfig
 from airlock.worker.zygote_client import ZygoteClient
 
@@ -109,6 +110,8 @@ class Worker:
             log_batch_s=log_batch_s,
             memory_limit_bytes=int(task_memory_limit_mb * 2**20) if task_memory_limit_mb else None,
         )
+        #: One HTTP client for the poller and every task (each request carries its own token).
+        self._http = shared_http_client(api_url, transport=self._transport)
         self.zygote = ZygoteClient(environ=environ)
         self._executor = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="task")
         #: Workloads taken beyond the free slots while the queues are busy, so that a slot that
@@ -123,7 +126,7 @@ class Worker:
         self.tasks_started = 0
 
     def client(self, token: str) -> ExecutionClient:
-        return ExecutionClient(self._api_url, token, transport=self._transport)
+        return ExecutionClient(self._api_url, token, http=self._http)
 
     # --- the main loop ------------------------------------------------------------------------
     def run(self, stop: threading.Event) -> None:
@@ -255,5 +258,6 @@ class Worker:
             run.abandon()
         self._executor.shutdown(wait=True)
         self.zygote.close()
+        self._http.close()
         self._transport.transport.close()
         log.info("worker %s stopped", self.name)

@@ -47,22 +47,25 @@ LONG_POLL_MARGIN_S = 10.0
 
 
 class ExecutionClient:
+    """``http``: an ``httpx.Client`` to share with other ExecutionClients (a worker makes one per
+    task, with that task's token); it carries no token itself and is not closed by :meth:`close`.
+    Without it, the client makes its own, over ``transport`` when given."""
+
     def __init__(
         self,
         base_url: str,
         token: str,
         *,
         transport: httpx.BaseTransport | None = None,
+        http: httpx.Client | None = None,
         timeout_s: float = 30.0,
         retries: int = 5,
         backoff_s: float = 0.2,
         max_backoff_s: float = 5.0,
     ) -> None:
-        self._client = httpx.Client(
-            base_url=base_url.rstrip("/"),
-            headers={"User-Agent": "airlock-sdk"} | version_headers(API_VERSION),
-            transport=transport,
-            timeout=timeout_s,
+        self._owns_client = http is None
+        self._client = http or shared_http_client(
+            base_url, transport=transport, timeout_s=timeout_s
         )
         self._check_version = ServerVersionCheck("Execution", API_VERSION)
         self._timeout_s = timeout_s
@@ -188,14 +191,15 @@ class ExecutionClient:
 
     def set_token(self, token: str) -> None:
         self._token = token
-        self._client.headers["Authorization"] = f"Bearer {token}"
+        self._auth = {"Authorization": f"Bearer {token}"}
 
     @property
     def token(self) -> str:
         return self._token
 
     def close(self) -> None:
-        self._client.close()
+        if self._owns_client:
+            self._client.close()
 
     def __enter__(self) -> ExecutionClient:
         return self
@@ -228,7 +232,7 @@ class ExecutionClient:
         """Send with retries; return the response and how many attempts it took. Statuses in
         ``accept`` are returned rather than raised."""
         content = msgspec.json.encode(body) if body is not None else None
-        headers = {"Content-Type": "application/json"} if content is not None else None
+        headers = self._auth | _JSON if content is not None else self._auth
         options: dict[str, Any] = {} if timeout is None else {"timeout": timeout}
         delay = self._backoff_s
         for attempt in range(1, self._retries + 2):
@@ -250,6 +254,22 @@ class ExecutionClient:
             time.sleep(delay)
             delay = min(delay * 2, self._max_backoff_s)
         raise AssertionError("unreachable")
+
+
+def shared_http_client(
+    base_url: str, *, transport: httpx.BaseTransport | None = None, timeout_s: float = 30.0
+) -> httpx.Client:
+    """An ``httpx.Client`` for the Execution API that any number of ExecutionClients may share
+    (each sends its own token)."""
+    return httpx.Client(
+        base_url=base_url.rstrip("/"),
+        headers={"User-Agent": "airlock-sdk"} | version_headers(API_VERSION),
+        transport=transport,
+        timeout=timeout_s,
+    )
+
+
+_JSON = {"Content-Type": "application/json"}
 
 
 def _error(method: str, response: httpx.Response) -> ApiError:

@@ -23,7 +23,6 @@ from __future__ import annotations
 import _signal
 import logging
 import os
-import signal
 import socket
 import sys
 import traceback
