@@ -11,46 +11,132 @@ too). Layout, after Airflow's task SDK:
   its context;
 - ``serialization/`` — DAG → ``airlock.models.dag.SerializedDag``;
 - ``testing`` — an in-memory API and ``run_task`` for users' own tests.
+
+Names are imported when first used (PEP 562): a process that only talks to the APIs
+(``airlock.sdk.api``, as the worker's supervisor and the DAG processor do) does not load the
+authoring API. :func:`preload` imports them all, for processes that fork or parse many files.
 """
 
-from airlock.models.dag import TriggerRule, WeightRule
-from airlock.sdk.bases.branch import BranchDecision
-from airlock.sdk.bases.sensor import BaseSensorOperator, PokeReturnValue
-from airlock.sdk.bases.trigger import BaseEventTrigger, BaseTrigger, TriggerEvent
-from airlock.sdk.definitions import macros
-from airlock.sdk.definitions.asset import Asset, AssetAlias, AssetAll, AssetAny, AssetWatcher
-from airlock.sdk.definitions.baseoperator import (
-    BaseOperator,
-    chain,
-    chain_linear,
-    cross_downstream,
-)
-from airlock.sdk.definitions.connection import Connection
-from airlock.sdk.definitions.context import Context, get_current_context, get_parsing_context
-from airlock.sdk.definitions.dag import DAG, dag
-from airlock.sdk.definitions.decorators import setup, task, task_group, teardown
-from airlock.sdk.definitions.edges import EdgeModifier, Label
-from airlock.sdk.definitions.mappedoperator import MappedOperator
-from airlock.sdk.definitions.param import Param, ParamsDict
-from airlock.sdk.definitions.taskgroup import TaskGroup
-from airlock.sdk.definitions.templater import literal
-from airlock.sdk.definitions.timetables import CronTriggerTimetable, DeltaTriggerTimetable
-from airlock.sdk.definitions.variable import Variable
-from airlock.sdk.definitions.xcom_arg import XComArg
-from airlock.sdk.exceptions import (
-    AirlockSdkError,
-    DagDefinitionError,
-    ParamValidationError,
-    RescheduleRequested,
-)
-from airlock.sdk.operators.bash import BashOperator
-from airlock.sdk.operators.empty import EmptyOperator
-from airlock.sdk.operators.python import (
-    BranchPythonOperator,
-    PythonOperator,
-    ShortCircuitOperator,
-)
-from airlock.sdk.operators.trigger_dagrun import TriggerDagRunOperator
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from airlock.models.dag import TriggerRule, WeightRule
+    from airlock.sdk.bases.branch import BranchDecision
+    from airlock.sdk.bases.sensor import BaseSensorOperator, PokeReturnValue
+    from airlock.sdk.bases.trigger import BaseEventTrigger, BaseTrigger, TriggerEvent
+    from airlock.sdk.definitions import macros
+    from airlock.sdk.definitions.asset import Asset, AssetAlias, AssetAll, AssetAny, AssetWatcher
+    from airlock.sdk.definitions.baseoperator import (
+        BaseOperator,
+        chain,
+        chain_linear,
+        cross_downstream,
+    )
+    from airlock.sdk.definitions.connection import Connection
+    from airlock.sdk.definitions.context import Context, get_current_context, get_parsing_context
+    from airlock.sdk.definitions.dag import DAG, dag
+    from airlock.sdk.definitions.decorators import setup, task, task_group, teardown
+    from airlock.sdk.definitions.edges import EdgeModifier, Label
+    from airlock.sdk.definitions.mappedoperator import MappedOperator
+    from airlock.sdk.definitions.param import Param, ParamsDict
+    from airlock.sdk.definitions.taskgroup import TaskGroup
+    from airlock.sdk.definitions.templater import literal
+    from airlock.sdk.definitions.timetables import CronTriggerTimetable, DeltaTriggerTimetable
+    from airlock.sdk.definitions.variable import Variable
+    from airlock.sdk.definitions.xcom_arg import XComArg
+    from airlock.sdk.exceptions import (
+        AirlockSdkError,
+        DagDefinitionError,
+        ParamValidationError,
+        RescheduleRequested,
+    )
+    from airlock.sdk.operators.bash import BashOperator
+    from airlock.sdk.operators.empty import EmptyOperator
+    from airlock.sdk.operators.python import (
+        BranchPythonOperator,
+        PythonOperator,
+        ShortCircuitOperator,
+    )
+    from airlock.sdk.operators.trigger_dagrun import TriggerDagRunOperator
+
+#: Each public name and the module it lives in.
+_EXPORTS: dict[str, str] = {
+    "AirlockSdkError": "airlock.sdk.exceptions",
+    "Asset": "airlock.sdk.definitions.asset",
+    "AssetAlias": "airlock.sdk.definitions.asset",
+    "AssetAll": "airlock.sdk.definitions.asset",
+    "AssetAny": "airlock.sdk.definitions.asset",
+    "AssetWatcher": "airlock.sdk.definitions.asset",
+    "BaseEventTrigger": "airlock.sdk.bases.trigger",
+    "BaseOperator": "airlock.sdk.definitions.baseoperator",
+    "BaseSensorOperator": "airlock.sdk.bases.sensor",
+    "BaseTrigger": "airlock.sdk.bases.trigger",
+    "BashOperator": "airlock.sdk.operators.bash",
+    "BranchDecision": "airlock.sdk.bases.branch",
+    "BranchPythonOperator": "airlock.sdk.operators.python",
+    "Connection": "airlock.sdk.definitions.connection",
+    "Context": "airlock.sdk.definitions.context",
+    "CronTriggerTimetable": "airlock.sdk.definitions.timetables",
+    "DAG": "airlock.sdk.definitions.dag",
+    "DagDefinitionError": "airlock.sdk.exceptions",
+    "DeltaTriggerTimetable": "airlock.sdk.definitions.timetables",
+    "EdgeModifier": "airlock.sdk.definitions.edges",
+    "EmptyOperator": "airlock.sdk.operators.empty",
+    "Label": "airlock.sdk.definitions.edges",
+    "MappedOperator": "airlock.sdk.definitions.mappedoperator",
+    "Param": "airlock.sdk.definitions.param",
+    "ParamValidationError": "airlock.sdk.exceptions",
+    "ParamsDict": "airlock.sdk.definitions.param",
+    "PokeReturnValue": "airlock.sdk.bases.sensor",
+    "PythonOperator": "airlock.sdk.operators.python",
+    "RescheduleRequested": "airlock.sdk.exceptions",
+    "ShortCircuitOperator": "airlock.sdk.operators.python",
+    "TaskGroup": "airlock.sdk.definitions.taskgroup",
+    "TriggerDagRunOperator": "airlock.sdk.operators.trigger_dagrun",
+    "TriggerEvent": "airlock.sdk.bases.trigger",
+    "TriggerRule": "airlock.models.dag",
+    "Variable": "airlock.sdk.definitions.variable",
+    "WeightRule": "airlock.models.dag",
+    "XComArg": "airlock.sdk.definitions.xcom_arg",
+    "chain": "airlock.sdk.definitions.baseoperator",
+    "chain_linear": "airlock.sdk.definitions.baseoperator",
+    "cross_downstream": "airlock.sdk.definitions.baseoperator",
+    "dag": "airlock.sdk.definitions.dag",
+    "get_current_context": "airlock.sdk.definitions.context",
+    "get_parsing_context": "airlock.sdk.definitions.context",
+    "literal": "airlock.sdk.definitions.templater",
+    "macros": "airlock.sdk.definitions",
+    "setup": "airlock.sdk.definitions.decorators",
+    "task": "airlock.sdk.definitions.decorators",
+    "task_group": "airlock.sdk.definitions.decorators",
+    "teardown": "airlock.sdk.definitions.decorators",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'airlock.sdk' has no attribute {name!r}")
+    if name == "macros":
+        value: Any = importlib.import_module(f"{module}.macros")
+    else:
+        value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])
+
+
+def preload() -> None:
+    """Import the whole authoring API now."""
+    for name in __all__:
+        __getattr__(name)
+
 
 __all__ = [
     "DAG",

@@ -231,7 +231,9 @@ def serve() -> None:
     sys.meta_path.insert(0, BlockedImportFinder())
     sys.dont_write_bytecode = True  # never leave __pycache__ folders in a user's bundle
 
-    import airlock.sdk  # noqa: F401  (pre-import: each file then pays only its own import)
+    import airlock.sdk
+
+    airlock.sdk.preload()  # each file then pays only its own import
     from airlock.sdk.execution_time.comms import set_comms
 
     set_comms(ParserComms(replies_out, requests_in))

@@ -303,6 +303,7 @@ def main(argv: Sequence[str]) -> None:
     sys.meta_path.insert(0, BlockedImportFinder())
     for name in PRELOADED_MODULES:
         importlib.import_module(name)
+    importlib.import_module("airlock.sdk").preload()
     task_runner = _task_runner()
     task_runner.configure_process()
     task_runner.warm_up()

@@ -61,11 +61,13 @@ def prepare(settings: Settings) -> str | None:
 
 def run_all(args: argparse.Namespace) -> int:
     settings = load_settings()
+    bundles = dict(settings.dag_processor.bundles) or _default_bundles()
     if args.prepare_only:
         prepare(settings)
+        _issue_tokens(settings, bundles)
         return 0
-    # Preparing imports SQLAlchemy, Alembic and Argon2; a child does it so that this supervisor,
-    # which lives as long as the stack, stays small.
+    # Preparing imports SQLAlchemy, Alembic and Argon2, and signing tokens cryptography; a child
+    # does both, so that this supervisor, which lives as long as the stack, stays small.
     admin_file = settings.home_path / "admin-password.txt"
     first_start = not admin_file.exists()
     prepared = subprocess.run(
@@ -94,12 +96,11 @@ def run_all(args: argparse.Namespace) -> int:
         ),
     }
     services["scheduler"] = ([*airlock, "scheduler"], zone_env(settings, "control"))
-    bundles = dict(settings.dag_processor.bundles) or _default_bundles()
     for bundle, folder in sorted(bundles.items()):
         env = zone_env(settings, "processing")
         env["AIRLOCK_DAG_PROCESSOR__API_URL"] = api_url
         env["AIRLOCK_DAG_PROCESSOR__TOKEN_FILE"] = str(
-            _service_token(settings, "dag-processor", bundle)
+            _token_path(settings, f"dag-processor-{bundle}")
         )
         env["AIRLOCK_DAG_PROCESSOR__BUNDLES"] = f"{bundle}={Path(folder).resolve()}"
         services[f"dag-processor[{bundle}]"] = (
@@ -109,7 +110,7 @@ def run_all(args: argparse.Namespace) -> int:
 
     worker_env = zone_env(settings, "execution")
     worker_env["AIRLOCK_WORKER__API_URL"] = api_url
-    worker_env["AIRLOCK_WORKER__TOKEN_FILE"] = str(_worker_token(settings))
+    worker_env["AIRLOCK_WORKER__TOKEN_FILE"] = str(_token_path(settings, "worker"))
     worker_env["AIRLOCK_WORKER__BUNDLES"] = ",".join(
         f"{name}={Path(folder).resolve()}" for name, folder in sorted(bundles.items())
     )
@@ -136,38 +137,38 @@ def _default_bundles() -> dict[str, str]:
     return {"dags": str(examples)} if examples.is_dir() else {}
 
 
-def _service_token(settings: Settings, role: str, bundle: str) -> Path:
-    """Sign a service token for one bundle and leave it in a file only its owner can read."""
+def _issue_tokens(settings: Settings, bundles: dict[str, str]) -> None:
+    """A service token per bundle for its DAG processor, and the worker's token, each in a
+    file only its owner can read (:func:`_token_path`)."""
     from airlock.core.tokens import TokenKind
-
-    token = _signer(settings).issue(
-        TokenKind.SERVICE, f"run-all-{role}", 30 * 86400, role=role, bundles=[bundle]
-    )
-    return _write_token(settings, f"{role}-{bundle}", token)
-
-
-def _worker_token(settings: Settings) -> Path:
-    from airlock.core.tokens import TokenKind
-
-    return _write_token(
-        settings, "worker", _signer(settings).issue(TokenKind.WORKER, "run-all-worker", 30 * 86400)
-    )
-
-
-def _signer(settings: Settings) -> Any:
     from airlock.core.tokens.keys import load_private_key
     from airlock.core.tokens.signer import TokenSigner
 
-    return TokenSigner(load_private_key(settings.private_key_path), settings.auth.issuer)
+    signer = TokenSigner(load_private_key(settings.private_key_path), settings.auth.issuer)
+    month = 30 * 86400
+    for bundle in bundles:
+        token = signer.issue(
+            TokenKind.SERVICE,
+            "run-all-dag-processor",
+            month,
+            role="dag-processor",
+            bundles=[bundle],
+        )
+        _write_token(_token_path(settings, f"dag-processor-{bundle}"), token)
+    _write_token(
+        _token_path(settings, "worker"), signer.issue(TokenKind.WORKER, "run-all-worker", month)
+    )
 
 
-def _write_token(settings: Settings, name: str, token: str) -> Path:
-    path = settings.home_path / "tokens" / f"{name}.token"
+def _token_path(settings: Settings, name: str) -> Path:
+    return settings.home_path / "tokens" / f"{name}.token"
+
+
+def _write_token(path: Path, token: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:
         handle.write(token)
-    return path
 
 
 #: Settings sections a process outside the control zone must never receive.
