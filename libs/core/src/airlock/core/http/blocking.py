@@ -21,12 +21,12 @@ right after the handler returns or raises, never handed to a thread.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractContextManager
 from typing import Any, ParamSpec, TypeVar
 
-import anyio.to_thread
 from litestar import Litestar
 from litestar.di import Provide
 from litestar.handlers import HTTPRouteHandler
@@ -46,7 +46,10 @@ class Blocking:
     async def call(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         if self.inline:
             return fn(*args, **kwargs)
-        return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs))
+        # The loop's default executor: the threads Litestar runs sync handlers in, so one
+        # process keeps one small pool rather than two.
+        call = functools.partial(fn, *args, **kwargs)
+        return await asyncio.get_running_loop().run_in_executor(None, call)
 
 
 def session_dependency(
