@@ -126,8 +126,9 @@ class TaskInstanceController(Controller):
             },
         ).one_or_none()
         if ti is not None:
-            if ti.next_method is None and ti.first_poke_at is None:
+            if ti.next_method is None and ti.first_poke_at is None and ti.try_number > 1:
                 # A new try starts from a clean slate; a resumed one keeps what it pushed so far.
+                # (Only a try can push, so before a first try there is nothing to delete.)
                 connection.execute(
                     _DELETE_XCOMS,
                     {

@@ -183,9 +183,7 @@ class _Zygote:
 
     def fork(self, request: Fork, task_fd: int, output_fd: int) -> None:
         if request.dag_file and request.bundle_root:
-            from airlock.sdk.execution_time import dag_files
-
-            dag_files.preload(request.dag_file, request.bundle_root)
+            _dag_files().preload(request.dag_file, request.bundle_root)
         # Everything the zygote holds now (a DAG file it just imported included) is left out of
         # the task's garbage collections, which would otherwise write to, and so copy, its pages.
         gc.freeze()
@@ -263,6 +261,13 @@ def _task_runner() -> Any:
     from airlock.sdk.execution_time import task_runner
 
     return task_runner
+
+
+@functools.cache
+def _dag_files() -> Any:
+    from airlock.sdk.execution_time import dag_files
+
+    return dag_files
 
 
 @functools.cache
