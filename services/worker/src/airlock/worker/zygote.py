@@ -279,6 +279,14 @@ def _prctl() -> Any:
     return prctl
 
 
+def _give_back_free_memory() -> None:
+    """Return the heap pages that imports and the warm-up freed to the kernel (glibc keeps them
+    otherwise), so neither the zygote nor any task forked from it carries them."""
+    trim = getattr(ctypes.CDLL(None), "malloc_trim", None)  # glibc only
+    if trim is not None:
+        trim(0)
+
+
 def _set_parent_death_signal(signum: int) -> None:
     _prctl()(_PR_SET_PDEATHSIG, int(signum), 0, 0, 0)
 
@@ -317,6 +325,7 @@ def main(argv: Sequence[str]) -> None:
     # Objects imported so far are never collected: freezing them keeps the garbage collector
     # from touching (and so copying) their pages in every forked task.
     gc.freeze()
+    _give_back_free_memory()
     _Zygote(control).serve()
 
 
