@@ -55,19 +55,6 @@ class WorkerRefused(RuntimeError):
     """The Execution API refused the worker token: retrying cannot help."""
 
 
-class _KeepOpen(httpx.BaseTransport):
-    """One connection pool for every per-task client: closing a client leaves it open."""
-
-    def __init__(self, transport: httpx.BaseTransport) -> None:
-        self.transport = transport
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        return self.transport.handle_request(request)
-
-    def close(self) -> None:
-        pass
-
-
 class Worker:
     def __init__(
         self,
@@ -94,12 +81,6 @@ class Worker:
         self._api_url = api_url
         self._token = token
         self._shutdown_grace_s = shutdown_grace_s
-        self._transport = _KeepOpen(
-            transport
-            or httpx.HTTPTransport(
-                limits=httpx.Limits(max_connections=None, max_keepalive_connections=concurrency + 4)
-            )
-        )
         self.config = TaskRunConfig(
             hostname=socket.gethostname(),
             bundles={
@@ -110,8 +91,15 @@ class Worker:
             log_batch_s=log_batch_s,
             memory_limit_bytes=int(task_memory_limit_mb * 2**20) if task_memory_limit_mb else None,
         )
-        #: One HTTP client for the poller and every task (each request carries its own token).
-        self._http = shared_http_client(api_url, transport=self._transport)
+        #: One HTTP client (one connection pool) for the poller and every task; each request
+        #: carries its own token, and closing a task's ExecutionClient leaves it open.
+        self._http = shared_http_client(
+            api_url,
+            transport=transport
+            or httpx.HTTPTransport(
+                limits=httpx.Limits(max_connections=None, max_keepalive_connections=concurrency + 4)
+            ),
+        )
         self.zygote = ZygoteClient(environ=environ)
         self._executor = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="task")
         #: Workloads taken beyond the free slots while the queues are busy, so that a slot that
@@ -259,5 +247,4 @@ class Worker:
         self._executor.shutdown(wait=True)
         self.zygote.close()
         self._http.close()
-        self._transport.transport.close()
         log.info("worker %s stopped", self.name)
