@@ -415,11 +415,14 @@ def test_a_task_the_server_stops_is_killed(rig: Rig, tmp_path: Path) -> None:
     rig.start_worker()
     (ti_id,) = rig.queue_tasks("naps")
     rig.wait_for([ti_id], lambda s: s is TaskInstanceState.RUNNING, 30)
+    # The hand-out started it under the worker's pid; the first heartbeat names its process.
+    worker_pid = rig.workers[0].pid
+    assert wait_until(lambda: rig.ti(ti_id).pid not in (None, worker_pid), 10)
+    pid = rig.ti(ti_id).pid
+    assert pid is not None
     with rig.db.sessions() as session:
         session.get_one(TaskInstance, ti_id).state = TaskInstanceState.FAILED
         session.commit()
-    pid = rig.ti(ti_id).pid
-    assert pid is not None
     assert wait_until(lambda: not alive(pid), 5), "killed on the next heartbeat"
     time.sleep(3)
     assert rig.ti(ti_id).state is TaskInstanceState.FAILED
@@ -504,3 +507,27 @@ def start_api_on(home: Home, port: int) -> ApiServer:
             time.sleep(0.1)
     process.kill()
     raise RuntimeError(f"airlock api on {url} did not become healthy in 30 s")
+
+
+def test_tasks_started_for_a_worker_that_is_stopping_are_reported_failed(rig: Rig) -> None:
+    """A poll's reply may bring tasks the hand-out started just as the worker stops: the worker
+    reports them failed (retried when tries remain) rather than leaving them running with no
+    process until their heartbeat times out."""
+    from airlock.models.execution import WorkloadRequest
+    from airlock.worker.supervisor import Worker
+
+    (ti_id,) = rig.queue_tasks("hello", max_tries=1)
+    token = rig.home.token(TokenKind.WORKER, "test-worker")
+    worker = Worker(api_url=rig.api_url, token=token, queues=[rig.queue])
+    try:
+        request = WorkloadRequest(
+            worker=worker.name, queues=[rig.queue], start=1, hostname="h", pid=os.getpid()
+        )
+        batch = worker.client(token).next_workloads(request)
+        assert [w.ti.id for w in batch.workloads] == [ti_id]
+        assert rig.ti(ti_id).state is TaskInstanceState.RUNNING
+        worker._fail_unstarted(batch.workloads)
+    finally:
+        worker.zygote.close()
+    assert rig.ti(ti_id).state is TaskInstanceState.UP_FOR_RETRY
+    assert "the worker stopped before it could start the task" in rig.logs(ti_id)

@@ -65,6 +65,7 @@ export const API_VERSION = "2026-11-21";
  * @typedef {object} Heartbeat
  * @property {string} hostname
  * @property {number} pid
+ * @property {number | null} [task_pid]
  */
 
 /**
@@ -95,6 +96,7 @@ export const API_VERSION = "2026-11-21";
  * @typedef {object} TaskDeferred
  * @property {Record<string, any>} [next_kwargs]
  * @property {string} [next_method="execute_complete"]
+ * @property {number | null} [pid]
  * @property {"deferred"} state
  * @property {number | null} [timeout_s]
  * @property {string} trigger_classpath
@@ -106,6 +108,7 @@ export const API_VERSION = "2026-11-21";
  * @property {string} end_date
  * @property {string | null} [error]
  * @property {boolean} [no_retry=false]
+ * @property {number | null} [pid]
  * @property {"failed"} state
  */
 
@@ -127,6 +130,7 @@ export const API_VERSION = "2026-11-21";
 /**
  * @typedef {object} TaskRescheduled
  * @property {string} end_date
+ * @property {number | null} [pid]
  * @property {string} reschedule_date
  * @property {"up_for_reschedule"} state
  */
@@ -144,6 +148,7 @@ export const API_VERSION = "2026-11-21";
 /**
  * @typedef {object} TaskSkipped
  * @property {string} end_date
+ * @property {number | null} [pid]
  * @property {"skipped"} state
  */
 
@@ -163,6 +168,7 @@ export const API_VERSION = "2026-11-21";
  * @typedef {object} TaskSucceeded
  * @property {Array<AssetEventOut>} [asset_events]
  * @property {string} end_date
+ * @property {number | null} [pid]
  * @property {Array<string>} [skip_task_ids]
  * @property {"success"} state
  */
@@ -202,6 +208,7 @@ export const API_VERSION = "2026-11-21";
 /**
  * @typedef {object} Workload
  * @property {string} bundle
+ * @property {TaskRunContext | null} [context]
  * @property {string} dag_rel_path
  * @property {DagRunInfo} dag_run
  * @property {number} dag_version_id
@@ -218,8 +225,11 @@ export const API_VERSION = "2026-11-21";
 
 /**
  * @typedef {object} WorkloadRequest
+ * @property {string | null} [hostname]
+ * @property {number | null} [pid]
  * @property {Array<string>} [queues]
  * @property {number} [slots=1]
+ * @property {number} [start=0]
  * @property {number} [wait_s=10]
  * @property {string} worker
  */

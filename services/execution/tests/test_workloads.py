@@ -14,7 +14,7 @@ import pytest
 
 from airlock.core.tokens import TokenKind
 from airlock.core.tokens.verifier import verifier_from_settings
-from airlock.db import TaskInstance, Worker
+from airlock.db import TaskInstance, Worker, XCom
 from airlock.execution.notifier import work_queued
 from airlock.models.states import DagRunState, TaskInstanceState
 
@@ -254,6 +254,12 @@ def test_a_worker_token_for_some_queues_may_not_ask_for_others(
         ({"worker": ""}, "worker"),
         ({"slots": 1}, "worker"),
         ({"worker": "w1", "slots": "many"}, "slots"),
+        ({"worker": "w1", "slots": 2, "start": 3, "hostname": "h", "pid": 1}, "start"),
+        ({"worker": "w1", "start": -1}, "start"),
+        ({"worker": "w1", "start": 1}, "hostname"),
+        ({"worker": "w1", "start": 1, "hostname": "h"}, "pid"),
+        ({"worker": "w1", "start": 1, "hostname": "h", "pid": 0}, "pid"),
+        ({"worker": "w1", "start": 1, "hostname": "h" * 1001, "pid": 1}, "hostname"),
     ],
 )
 def test_bad_requests_are_422(
@@ -291,3 +297,94 @@ def _any_task_token(env: ExecEnv, dag_id: str) -> str:
     """A task token of the DAG's bundle (trigger needs one); its task instance is irrelevant."""
     env.add_run(dag_id, "seed", state=DagRunState.SUCCESS)
     return env.task_token(env.add_ti(dag_id, "first", "seed", state=TaskInstanceState.SUCCESS))
+
+
+def test_a_poll_never_takes_more_than_its_slots(env: ExecEnv) -> None:
+    env.add_dag("many", tasks=[task(f"t{i}") for i in range(40)])
+    env.add_run("many")
+    ids = {env.add_ti("many", f"t{i}", priority_weight=i % 3) for i in range(40)}
+    handed: list[str] = []
+    for slots in (1, 2, 5, 1, 7, 3):
+        batch = poll(env, slots=slots)
+        assert len(batch) == slots
+        handed += [w["ti"]["id"] for w in batch]
+    assert len(set(handed)) == len(handed) == 19
+    assert set(handed) <= ids
+
+
+def test_a_poll_can_start_the_tasks_it_runs_at_once(env: ExecEnv) -> None:
+    """``start``: the first workloads (by priority) come back running under the poller's host
+    and pid, with what ``PATCH …/run`` would answer; the rest are only claimed."""
+    env.add_dag("eager", tasks=[task(f"t{i}") for i in range(3)])
+    env.add_run("eager", conf={"k": "v"})
+    first = env.add_ti("eager", "t0", priority_weight=9)
+    second = env.add_ti("eager", "t1", priority_weight=5, max_tries=2)
+    third = env.add_ti("eager", "t2", priority_weight=1)
+
+    batch = poll(env, slots=3, start=2, hostname="box-1", pid=4321)
+    assert [w["ti"]["id"] for w in batch] == [first, second, third]
+    started, also_started, claimed = batch
+    assert started["context"]["try_number"] == started["ti"]["try_number"] == 1
+    assert started["context"]["dag_run"]["conf"] == {"k": "v"}
+    assert also_started["context"]["max_tries"] == 2
+    assert also_started["context"]["should_retry"] is True
+    assert claimed["context"] is None
+    for ti_id in (first, second):
+        ti = env.ti(ti_id)
+        assert (ti.state, ti.try_number, ti.hostname, ti.pid) == (
+            TaskInstanceState.RUNNING,
+            1,
+            "box-1",
+            4321,
+        )
+        assert ti.start_date is not None
+        assert ti.last_heartbeat_at is not None
+    assert env.ti(third).state is TaskInstanceState.QUEUED
+
+    # The started task is its runner's: its heartbeat (same host and pid) keeps it, a start
+    # call from elsewhere is refused, and its token ends it.
+    token = started["token"]
+    beat = env.call(
+        "PUT", f"/task-instances/{first}/heartbeat", token, {"hostname": "box-1", "pid": 4321}
+    )
+    assert beat.json()["keep_running"] is True
+    # Its runner names the task's own process, which becomes the recorded pid.
+    named = {"hostname": "box-1", "pid": 4321, "task_pid": 5555}
+    beat = env.call("PUT", f"/task-instances/{first}/heartbeat", token, named)
+    assert beat.json()["keep_running"] is True, beat.text
+    assert env.ti(first).pid == 5555
+    for body in (named, {"hostname": "box-1", "pid": 5555}):
+        beat = env.call("PUT", f"/task-instances/{first}/heartbeat", token, body)
+        assert beat.json()["keep_running"] is True
+    elsewhere = {"hostname": "box-2", "pid": 5555}
+    beat = env.call("PUT", f"/task-instances/{first}/heartbeat", token, elsewhere)
+    assert beat.json()["keep_running"] is False
+    again = {"hostname": "other", "pid": 1, "start_date": dt.datetime.now(dt.UTC).isoformat()}
+    assert env.call("PATCH", f"/task-instances/{first}/run", token, again).status_code == 409
+    done = {"state": "success", "end_date": dt.datetime.now(dt.UTC).isoformat()}
+    ended = env.call("PATCH", f"/task-instances/{first}/state", token, done)
+    assert ended.json() == {"state": "success"}
+    # An outcome names the process that ran the try (the hand-out recorded its supervisor).
+    failed = {"state": "failed", "end_date": dt.datetime.now(dt.UTC).isoformat(), "pid": 777}
+    ended = env.call("PATCH", f"/task-instances/{second}/state", also_started["token"], failed)
+    assert ended.json() == {"state": "up_for_retry"}
+    assert env.ti(second).pid == 777
+    # The one only claimed starts the usual way.
+    start = {"hostname": "box-1", "pid": 99, "start_date": dt.datetime.now(dt.UTC).isoformat()}
+    assert env.call("PATCH", f"/task-instances/{third}/run", claimed["token"], start).is_success
+
+
+def test_a_new_try_started_by_the_hand_out_starts_without_the_last_ones_xcoms(
+    env: ExecEnv,
+) -> None:
+    env.add_dag("retry", tasks=[task("t1"), task("t2")])
+    env.add_run("retry")
+    ti_id = env.add_ti("retry", "t1", try_number=1, max_tries=3)
+    with env.session() as session:
+        session.add(XCom(dag_id="retry", run_id="manual__1", task_id="t1", key="old", value="1"))
+        session.add(XCom(dag_id="retry", run_id="manual__1", task_id="t2", key="kept", value="2"))
+        session.commit()
+    (workload,) = poll(env, start=1, hostname="h", pid=7)
+    assert workload["ti"]["try_number"] == workload["context"]["try_number"] == 2
+    assert env.ti(ti_id).try_number == 2
+    assert [x.key for x in env.rows(XCom, dag_id="retry")] == ["kept"]

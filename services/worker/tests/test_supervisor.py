@@ -19,30 +19,55 @@ def worker() -> Iterator[Worker]:
     worker.zygote.close()
 
 
-def wanted(worker: Worker, *, free: int, backlog: int, busy: bool) -> int:
+def wanted(
+    worker: Worker, *, free: int, backlog: int, busy: bool, finishing: int = 0
+) -> tuple[int, int]:
+    """What the worker asks for in this situation: (slots, how many of them to start)."""
     worker._free = free
     worker._backlog.extend([None] * backlog)  # type: ignore[list-item]
+    worker._finishing.update(object() for _ in range(finishing))  # type: ignore[misc]
     worker._busy_queues = busy
     try:
-        return worker._wanted()
+        slots = worker._wanted()
+        return slots, worker._startable(slots)
     finally:
         worker._backlog.clear()
+        worker._finishing.clear()
 
 
-def test_free_slots_are_asked_for_at_once(worker: Worker) -> None:
-    assert wanted(worker, free=8, backlog=0, busy=False) == 8
-    assert wanted(worker, free=1, backlog=0, busy=False) == 1
+def test_free_slots_are_asked_for_at_once_and_started_by_the_hand_out(worker: Worker) -> None:
+    assert wanted(worker, free=8, backlog=0, busy=False) == (8, 8)
+    assert wanted(worker, free=1, backlog=0, busy=False) == (1, 1)
 
 
-def test_busy_queues_add_a_prefetch(worker: Worker) -> None:
-    assert wanted(worker, free=8, backlog=0, busy=True) == 12
-    assert wanted(worker, free=0, backlog=0, busy=True) == 4
+def test_slots_of_tasks_that_reported_their_outcome_count_as_free(worker: Worker) -> None:
+    """Their processes are exiting: the poll goes out now, and what it brings is started."""
+    assert wanted(worker, free=0, backlog=0, busy=False, finishing=2) == (2, 2)
+    assert wanted(worker, free=1, backlog=1, busy=False, finishing=1) == (1, 1)
+
+
+def test_busy_queues_add_a_prefetch_that_is_not_started(worker: Worker) -> None:
+    """A prefetched workload waits in the backlog: it must not count as running meanwhile."""
+    assert wanted(worker, free=8, backlog=0, busy=True) == (12, 8)
+    assert wanted(worker, free=0, backlog=0, busy=True) == (4, 0)
+    assert wanted(worker, free=3, backlog=2, busy=True) == (5, 1)
 
 
 def test_a_prefetch_is_topped_up_by_halves_not_one_by_one(worker: Worker) -> None:
-    assert wanted(worker, free=0, backlog=3, busy=True) == 0
-    assert wanted(worker, free=0, backlog=2, busy=True) == 2
-    assert wanted(worker, free=0, backlog=0, busy=False) == 0, "idle queues: no prefetch"
+    assert wanted(worker, free=0, backlog=3, busy=True) == (0, 0)
+    assert wanted(worker, free=0, backlog=2, busy=True) == (2, 0)
+    assert wanted(worker, free=0, backlog=0, busy=False) == (0, 0), "idle queues: no prefetch"
+
+
+def test_no_prefetch_by_default() -> None:
+    """With the hand-out starting what a poll brings, a poll goes out as soon as a task reports
+    its outcome; a prefetch would only add start calls (its workloads are not started)."""
+    worker = Worker(api_url="http://127.0.0.1:9", token="t", concurrency=8)
+    try:
+        assert worker.prefetch == 0
+        assert wanted(worker, free=0, backlog=0, busy=True) == (0, 0)
+    finally:
+        worker.zygote.close()
 
 
 def test_an_unreachable_api_is_reported_and_retried_until_stopped(

@@ -48,6 +48,13 @@ class WorkloadRequest(_Struct, frozen=True, kw_only=True):
     slots: int = 1
     #: How long the server may hold the request open when nothing is queued.
     wait_s: float = 10.0
+    #: How many of the tasks handed out to move to ``running`` at once, under ``hostname`` and
+    #: ``pid`` (the worker's supervisor): a worker asks for this when it has a free slot for
+    #: each and starts them now, saving a ``PATCH …/run`` per task. Their workloads carry
+    #: ``context``; the others are claimed and started as before. Since API version 2026-11-21.
+    start: int = 0
+    hostname: str | None = None
+    pid: int | None = None
 
 
 class DagRunInfo(_Struct, frozen=True, kw_only=True):
@@ -89,6 +96,9 @@ class Workload(_Struct, frozen=True, kw_only=True):
     execution_timeout_s: float | None = None
     #: For a mapped task: how many instances the run has (the runner picks its element).
     map_length: int | None = None
+    #: Set when the hand-out already moved the task to running (``WorkloadRequest.start``): what
+    #: ``PATCH …/run`` would have answered. Since API version 2026-11-21.
+    context: TaskRunContext | None = None
 
 
 class WorkloadBatch(_Struct, frozen=True, kw_only=True):
@@ -134,7 +144,12 @@ class TaskRunContext(_Struct, frozen=True, kw_only=True):
 
 class Heartbeat(_Struct, frozen=True, kw_only=True):
     hostname: str
+    #: The pid the task instance is recorded under (its runner's).
     pid: int
+    #: The task's own process, when the hand-out started the task under its supervisor's pid:
+    #: the server records it as the task's pid, and later heartbeats name either. Since API
+    #: version 2026-11-21.
+    task_pid: int | None = None
 
 
 class HeartbeatReply(_Struct, frozen=True, kw_only=True):
@@ -153,32 +168,38 @@ class AssetEventOut(_Struct, frozen=True, kw_only=True):
     extra: dict[str, Any] = msgspec.field(default_factory=dict)
 
 
-class TaskSucceeded(_Struct, frozen=True, kw_only=True, tag="success", tag_field="state"):
+class _Outcome(_Struct, frozen=True, kw_only=True):
+    #: The process that ran the try, when the task instance was recorded under another (the
+    #: hand-out started it under its supervisor's pid); since API version 2026-11-21.
+    pid: int | None = None
+
+
+class TaskSucceeded(_Outcome, frozen=True, kw_only=True, tag="success", tag_field="state"):
     end_date: dt.datetime
     asset_events: list[AssetEventOut] = msgspec.field(default_factory=list)
     #: Downstream task ids a branch or short-circuit decided to skip.
     skip_task_ids: list[str] = msgspec.field(default_factory=list)
 
 
-class TaskFailed(_Struct, frozen=True, kw_only=True, tag="failed", tag_field="state"):
+class TaskFailed(_Outcome, frozen=True, kw_only=True, tag="failed", tag_field="state"):
     end_date: dt.datetime
     error: str | None = None
     #: True for failures that must not be retried (the task asked to fail for good).
     no_retry: bool = False
 
 
-class TaskSkipped(_Struct, frozen=True, kw_only=True, tag="skipped", tag_field="state"):
+class TaskSkipped(_Outcome, frozen=True, kw_only=True, tag="skipped", tag_field="state"):
     end_date: dt.datetime
 
 
 class TaskRescheduled(
-    _Struct, frozen=True, kw_only=True, tag="up_for_reschedule", tag_field="state"
+    _Outcome, frozen=True, kw_only=True, tag="up_for_reschedule", tag_field="state"
 ):
     reschedule_date: dt.datetime
     end_date: dt.datetime
 
 
-class TaskDeferred(_Struct, frozen=True, kw_only=True, tag="deferred", tag_field="state"):
+class TaskDeferred(_Outcome, frozen=True, kw_only=True, tag="deferred", tag_field="state"):
     trigger_classpath: str
     trigger_kwargs: dict[str, Any] = msgspec.field(default_factory=dict)
     next_method: str = "execute_complete"

@@ -275,6 +275,8 @@ def apply_outcome(
 ) -> TIS:
     """Move a running task instance per ``outcome`` (run already locked); its new state."""
     state, values = _target(ti, task, outcome, now)
+    if outcome.pid is not None:
+        values["pid"] = outcome.pid  # the task's own process (the hand-out named its runner's)
     keys = tuple(values)
     params = {"ti_id": ti.id, **{f"new_{key}": values[key] for key in keys}}
     ends_try = state not in (TIS.UP_FOR_RESCHEDULE, TIS.DEFERRED)

@@ -11,6 +11,13 @@ RETURNING id``. SQLite runs it under the database's single write lock; PostgreSQ
 chosen rows with ``FOR UPDATE SKIP LOCKED`` so concurrent polls pick different rows instead of
 queueing behind each other, and the outer ``WHERE`` re-checks the claim after the lock.
 
+A worker that will start what it takes at once asks for it (``WorkloadRequest.start``): the
+first ``start`` workloads, in priority order, are then moved to ``running`` in the same
+transaction (:func:`~airlock.execution.starting.start_many`) and carry the run context that
+``PATCH …/run`` would have answered, which saves a request and a transaction per task. The rest are
+only claimed: a worker prefetching beyond its free slots must not have tasks counted as running
+while they wait in its backlog.
+
 Hand-out is a hot path (DESIGN §7): a fixed number of statements per poll, whatever the batch.
 """
 
@@ -19,6 +26,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import ColumnElement, Insert, Integer, Update, bindparam, func, or_, select, update
@@ -26,8 +34,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from airlock.db import TaskInstance, upsert_insert
 from airlock.execution.dag_runs import dag_run_info
+from airlock.execution.starting import continues_try, run_context, start_many
 from airlock.execution.tables import DAG, DAG_RUN, RUN_INFO_COLUMNS, TI, WORKER, AnyRow
-from airlock.execution.task_instances import continues_try
 from airlock.execution.task_tokens import TaskTokens
 from airlock.models.execution import TaskInstanceRef, Workload
 from airlock.models.states import TaskInstanceState
@@ -60,13 +68,16 @@ def _claim_statement(dialect: str, one_queue: bool) -> Update:
         .order_by(TI.c.priority_weight.desc(), TI.c.queued_at, TI.c.id)
         .limit(bindparam("slots", type_=Integer))
     )
+    claim = update(TI).values(claimed_by=bindparam("worker"), claimed_at=bindparam("now"))
     if dialect == "postgresql":
-        chosen = chosen.with_for_update(skip_locked=True)
-    return (
-        update(TI)
-        .where(TI.c.id.in_(chosen.scalar_subquery()), *_claimable(one_queue))
-        .values(claimed_by=bindparam("worker"), claimed_at=bindparam("now"))
-        .returning(TI.c.id)
+        # The choice is made once, in a materialized CTE: as an ``IN (subquery)`` PostgreSQL
+        # may run the subquery again for the rows the update has reached, and each run skips
+        # the rows this statement has just claimed (``SKIP LOCKED``), so one claim could take
+        # more than ``slots`` tasks.
+        picked = chosen.with_for_update(skip_locked=True).cte("picked").prefix_with("MATERIALIZED")
+        return claim.where(TI.c.id == picked.c.id, *_claimable(one_queue)).returning(TI.c.id)
+    return claim.where(TI.c.id.in_(chosen.scalar_subquery()), *_claimable(one_queue)).returning(
+        TI.c.id
     )
 
 
@@ -149,18 +160,49 @@ _WORKLOADS = (
 )
 
 
+@dataclass(frozen=True, slots=True)
+class StartAs:
+    """Start the first ``count`` workloads of a hand-out under this runner."""
+
+    count: int
+    hostname: str
+    pid: int
+
+
 def build_workloads(
-    session: Session, ti_ids: Sequence[str], tokens: TaskTokens, dag_cache: DagCache
+    session: Session,
+    ti_ids: Sequence[str],
+    tokens: TaskTokens,
+    dag_cache: DagCache,
+    start: StartAs | None = None,
+    now: dt.datetime | None = None,
 ) -> list[Workload]:
-    """One workload per claimed task instance, in the claim's priority order."""
+    """One workload per claimed task instance, in the claim's priority order; the first
+    ``start.count`` of them started."""
     if not ti_ids:
         return []
-    rows = session.connection().execute(_WORKLOADS, {"ids": list(ti_ids)}).all()
+    connection = session.connection()
+    rows = connection.execute(_WORKLOADS, {"ids": list(ti_ids)}).all()
     lengths = _map_lengths(session, [row for row in rows if row.map_index >= 0])
+    started = (
+        start_many(
+            connection,
+            [row.id for row in rows[: start.count]],
+            start.hostname,
+            start.pid,
+            now or dt.datetime.now(dt.UTC),
+        )
+        if start is not None and start.count > 0
+        else {}
+    )
     workloads = []
     for row in rows:
-        # The try this hand-out runs, as the run endpoint will count it.
-        try_number = row.try_number + (0 if continues_try(row) else 1)
+        begun = started.get(row.id)
+        # The try this hand-out runs, as the run endpoint will count it (or has counted it).
+        if begun is not None:
+            try_number = begun.try_number
+        else:
+            try_number = row.try_number + (0 if continues_try(row) else 1)
         workloads.append(
             Workload(
                 ti=TaskInstanceRef(
@@ -187,6 +229,7 @@ def build_workloads(
                 dag_run=dag_run_info(row),
                 execution_timeout_s=_execution_timeout(session, dag_cache, row),
                 map_length=lengths.get((row.dag_id, row.run_id, row.task_id)),
+                context=None if begun is None else run_context(session, begun, row),
             )
         )
     return workloads
@@ -235,13 +278,19 @@ class Handout:
         self._lease_s = lease_s
 
     def attempt(
-        self, worker: str, queues: Sequence[str], slots: int, *, touch: bool
+        self,
+        worker: str,
+        queues: Sequence[str],
+        slots: int,
+        *,
+        touch: bool,
+        start: StartAs | None = None,
     ) -> list[Workload]:
         now = dt.datetime.now(dt.UTC)
         with self._sessions() as session:
             if touch:
                 touch_worker(session, worker, queues, now)
             ids = claim_task_instances(session, worker, queues, slots, now, self._lease_s)
-            workloads = build_workloads(session, ids, self._tokens, self._dag_cache)
+            workloads = build_workloads(session, ids, self._tokens, self._dag_cache, start, now)
             session.commit()
         return workloads

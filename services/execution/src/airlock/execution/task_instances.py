@@ -16,14 +16,14 @@ from litestar import Controller, Request, patch, put
 from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
-from sqlalchemy import ColumnElement, bindparam, case, delete, update
+from sqlalchemy import bindparam, update
 from sqlalchemy.orm import Session
 
 from airlock.core.http import Problem, claims_of
-from airlock.db import TaskInstance, transition
+from airlock.db import TaskInstance
 from airlock.execution.access import own_task_instance
-from airlock.execution.dag_runs import dag_run_info, triggering_asset_events
-from airlock.execution.tables import RUN_INFO, TI, XCOM, AnyRow, one_of
+from airlock.execution.starting import START_ONE, forget_earlier_try, run_context
+from airlock.execution.tables import RUN_INFO, TI, AnyRow
 from airlock.execution.task_tokens import TaskTokens
 from airlock.execution.timestamps import aware
 from airlock.models.execution import (
@@ -37,55 +37,16 @@ from airlock.models.execution import (
 from airlock.models.states import TaskInstanceState
 from airlock.scheduling import DagCache, StateConflict, TaskInstanceNotFound, finish_task
 
-#: States a runner may start from: queued, or restarting after a clear while it ran.
-STARTABLE = (TaskInstanceState.QUEUED, TaskInstanceState.RESTARTING)
-
-
-def continues_try(ti: TaskInstance | AnyRow) -> bool:
-    """Whether starting ``ti`` continues its current try rather than beginning a new one: it
-    resumes after a deferral (``next_method``) or a reschedule-mode sensor pokes again
-    (``first_poke_at``); ``airlock.scheduling.finish_task`` leaves those set for this."""
-    return ti.try_number > 0 and (ti.next_method is not None or ti.first_poke_at is not None)
-
-
-def _next_try_number() -> ColumnElement[int]:
-    """The try a start runs, as :func:`continues_try` decides, in SQL for the conditional update."""
-    continues = (TI.c.try_number > 0) & (
-        TI.c.next_method.is_not(None) | TI.c.first_poke_at.is_not(None)
-    )
-    return case((continues, TI.c.try_number), else_=TI.c.try_number + 1)
-
-
-#: queued (or restarting) → running, counting the try; what the reply and the XCom reset need.
-_START = (
+#: A heartbeat: still running under this runner (named by either of its pids), and alive now.
+_BEAT = (
     update(TI)
-    .where(TI.c.id == bindparam("ti_id"), one_of(TI.c.state, STARTABLE))
-    .values(
-        state=TaskInstanceState.RUNNING,
-        try_number=_next_try_number(),
-        hostname=bindparam("hostname"),
-        pid=bindparam("pid"),
-        start_date=bindparam("start_date"),
-        end_date=None,
-        duration=None,
-        last_heartbeat_at=bindparam("now"),
+    .where(
+        TI.c.id == bindparam("ti_id"),
+        TI.c.state == TaskInstanceState.RUNNING,
+        TI.c.hostname == bindparam("b_hostname"),
+        TI.c.pid.in_([bindparam("b_pid"), bindparam("b_task_pid")]),
     )
-    .returning(
-        TI.c.dag_id,
-        TI.c.run_id,
-        TI.c.task_id,
-        TI.c.map_index,
-        TI.c.try_number,
-        TI.c.max_tries,
-        TI.c.first_poke_at,
-        TI.c.next_method,
-    )
-)
-_DELETE_XCOMS = delete(XCOM).where(
-    XCOM.c.dag_id == bindparam("dag_id"),
-    XCOM.c.run_id == bindparam("run_id"),
-    XCOM.c.task_id == bindparam("task_id"),
-    XCOM.c.map_index == bindparam("map_index"),
+    .values(last_heartbeat_at=bindparam("now"), pid=bindparam("b_task_pid"))
 )
 
 
@@ -116,7 +77,7 @@ class TaskInstanceController(Controller):
         start_date = aware(data.start_date, "start_date")
         connection = session.connection()
         ti: TaskInstance | AnyRow | None = connection.execute(
-            _START,
+            START_ONE,
             {
                 "ti_id": ti_id,
                 "hostname": data.hostname,
@@ -126,18 +87,7 @@ class TaskInstanceController(Controller):
             },
         ).one_or_none()
         if ti is not None:
-            if ti.next_method is None and ti.first_poke_at is None and ti.try_number > 1:
-                # A new try starts from a clean slate; a resumed one keeps what it pushed so far.
-                # (Only a try can push, so before a first try there is nothing to delete.)
-                connection.execute(
-                    _DELETE_XCOMS,
-                    {
-                        "dag_id": ti.dag_id,
-                        "run_id": ti.run_id,
-                        "task_id": ti.task_id,
-                        "map_index": ti.map_index,
-                    },
-                )
+            forget_earlier_try(connection, ti)
         else:
             ti = _load(session, ti_id)
             same_runner = ti.hostname == data.hostname and ti.pid == data.pid
@@ -156,16 +106,9 @@ class TaskInstanceController(Controller):
                     extra={"current_state": ti.state},
                 )
         run = connection.execute(RUN_INFO, {"dag_id": ti.dag_id, "run_id": ti.run_id}).one()
-        events = triggering_asset_events(session, run)
+        context = run_context(session, ti, run)
         session.commit()
-        return TaskRunContext(
-            dag_run=dag_run_info(run),
-            try_number=ti.try_number,
-            max_tries=ti.max_tries,
-            first_poke_at=ti.first_poke_at,
-            should_retry=ti.try_number <= ti.max_tries,
-            triggering_asset_events=events,
-        )
+        return context
 
     @put("/heartbeat", operation_id="HeartbeatTaskInstance", sync_to_thread=True)
     def heartbeat(
@@ -177,14 +120,26 @@ class TaskInstanceController(Controller):
         state: State,
     ) -> HeartbeatReply:
         """Record that the task is alive; tell the runner to stop when the task is no longer
-        running under it (cleared, failed by the scheduler, or started by another process)."""
-        now = dt.datetime.now(dt.UTC)
-        alive = transition(
-            session,
-            TaskInstance,
-            {"id": ti_id, "hostname": data.hostname, "pid": data.pid},
-            TaskInstanceState.RUNNING,
-            {"last_heartbeat_at": now},
+        running under it (cleared, failed by the scheduler, or started by another process).
+
+        ``task_pid`` names the task's process when the hand-out started the task under its
+        supervisor's pid: it becomes the task's recorded pid, and either pid is the runner's.
+        """
+        task_pid = data.pid if data.task_pid is None else data.task_pid
+        alive = (
+            session.connection()
+            .execute(
+                _BEAT,
+                {
+                    "ti_id": ti_id,
+                    "b_hostname": data.hostname,
+                    "b_pid": data.pid,
+                    "b_task_pid": task_pid,
+                    "now": dt.datetime.now(dt.UTC),
+                },
+            )
+            .rowcount
+            > 0
         )
         if alive:
             session.commit()

@@ -22,11 +22,13 @@ from airlock.core.http.blocking import Blocking
 from airlock.core.settings import ExecutionSettings
 from airlock.core.tokens import TokenKind
 from airlock.db.base import ID_LENGTH
-from airlock.execution.handout import Handout
+from airlock.execution.handout import Handout, StartAs
 from airlock.execution.notifier import WorkNotifier
 from airlock.models.execution import WorkloadBatch, WorkloadRequest
 
 MAX_SLOTS = 1000
+#: ``task_instance.hostname``'s width.
+MAX_HOSTNAME = 1000
 
 
 def _check(request: Request[Any, Any, Any], data: WorkloadRequest) -> None:
@@ -39,6 +41,24 @@ def _check(request: Request[Any, Any, Any], data: WorkloadRequest) -> None:
     if not data.queues or any(not q or len(q) > ID_LENGTH for q in data.queues):
         raise Problem(
             422, f"queues must name at least one queue, got {data.queues}", slug="invalid-body"
+        )
+    if not 0 <= data.start <= data.slots:
+        raise Problem(
+            422,
+            f"start must be between 0 and slots ({data.slots}), got {data.start}",
+            slug="invalid-body",
+        )
+    if data.start and (
+        not data.hostname
+        or len(data.hostname) > MAX_HOSTNAME
+        or data.pid is None
+        or not 0 < data.pid < 2**31
+    ):
+        raise Problem(
+            422,
+            "a request that starts tasks (start > 0) must give the hostname (1 to "
+            f"{MAX_HOSTNAME} characters) and the pid (a positive 32-bit number) that run them",
+            slug="invalid-body",
         )
     if not data.worker or len(data.worker) > ID_LENGTH:
         raise Problem(
@@ -71,7 +91,12 @@ async def next_workloads(
     notifier: WorkNotifier = state["work_queued"]
     blocking: Blocking = state["blocking"]
     deadline = time.monotonic() + min(data.wait_s, settings.max_wait_s)
-    attempt = functools.partial(handout.attempt, data.worker, data.queues, data.slots)
+    start = (
+        StartAs(data.start, data.hostname, data.pid)
+        if data.start and data.hostname and data.pid is not None
+        else None
+    )
+    attempt = functools.partial(handout.attempt, data.worker, data.queues, data.slots, start=start)
     gone = asyncio.ensure_future(_disconnect(request))
     touch = True
     try:

@@ -3,8 +3,9 @@
 Three kinds of process make a worker:
 
 - this **supervisor** (``airlock worker``): it holds the worker token, long-polls
-  ``POST /execution/workloads/next`` for as many tasks as it has free slots, and for each task
-  makes every API call with that task's own token (:mod:`airlock.worker.task_run`);
+  ``POST /execution/workloads/next`` for as many tasks as it has free slots (asking the hand-out
+  to move those it starts at once to ``running``, which saves a start call per task), and for
+  each task makes every API call with that task's own token (:mod:`airlock.worker.task_run`);
 - the **zygote** (:mod:`airlock.worker.zygote`), started with an environment scrubbed of
   everything of Airlock's, which has the SDK imported and forks task processes on request;
 - one **task process** per running task, which runs user code and can reach Airlock only by
@@ -68,7 +69,7 @@ class Worker:
         heartbeat_s: float = 5.0,
         log_batch_s: float = 0.5,
         task_memory_limit_mb: float | None = None,
-        prefetch: int | None = None,
+        prefetch: int = 0,
         shutdown_grace_s: float = 5.0,
         transport: httpx.BaseTransport | None = None,
         environ: Mapping[str, str] | None = None,
@@ -102,14 +103,19 @@ class Worker:
         )
         self.zygote = ZygoteClient(environ=environ)
         self._executor = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="task")
-        #: Workloads taken beyond the free slots while the queues are busy, so that a slot that
-        #: frees starts its next task at once and polls take several tasks each.
-        self.prefetch = max(1, concurrency // 2) if prefetch is None else prefetch
+        #: Workloads taken beyond the free slots while the queues are busy (none by default).
+        #: They wait in the backlog unstarted, and each then costs a start call: since a poll
+        #: goes out the moment a task reports its outcome and the hand-out starts what it brings,
+        #: a prefetch no longer shortens the gap between tasks.
+        self.prefetch = prefetch
         self._cond = threading.Condition()
         self._free = concurrency
         self._backlog: deque[Workload] = deque()
         self._busy_queues = False
         self._running: set[TaskRun] = set()
+        #: Running tasks that have reported their outcome: their processes are exiting, so
+        #: their slots count as free for what the next poll asks (see :meth:`_wanted`).
+        self._finishing: set[TaskRun] = set()
         self._stopping = threading.Event()
         self.tasks_started = 0
 
@@ -147,10 +153,17 @@ class Worker:
                 with self._cond:
                     self._cond.wait_for(lambda: self._wanted() > 0 or self._stopping.is_set())
                     slots = self._wanted()
+                    start = self._startable(slots)
                 if self._stopping.is_set():
                     return
                 request = WorkloadRequest(
-                    worker=self.name, queues=self.queues, slots=slots, wait_s=POLL_WAIT_S
+                    worker=self.name,
+                    queues=self.queues,
+                    slots=slots,
+                    wait_s=POLL_WAIT_S,
+                    start=start,
+                    hostname=self.config.hostname,
+                    pid=os.getpid(),
                 )
                 try:
                     batch = client.next_workloads(request)
@@ -175,10 +188,17 @@ class Worker:
                             time.monotonic() - outage_since,
                         )
                         outage_since, delay = None, RECONNECT_MIN_S
+                    started = [w for w in batch.workloads if w.context is not None]
                     with self._cond:
                         self._busy_queues = len(batch.workloads) >= slots
-                        self._backlog.extend(batch.workloads)
-                        self._dispatch()
+                        stopping = self._stopping.is_set()
+                        if not stopping:
+                            # Started ones first: they are running on the server's books.
+                            self._backlog.extendleft(reversed(started))
+                            self._backlog.extend(w for w in batch.workloads if w.context is None)
+                            self._dispatch()
+                    if stopping:
+                        self._fail_unstarted(started)
                     continue
                 if outage_since is None:
                     outage_since = time.monotonic()
@@ -194,11 +214,23 @@ class Worker:
         finally:
             client.close()
 
+    def _soon_free(self) -> int:
+        """Free slots and slots whose task has reported its outcome. Called holding the lock."""
+        return self._free + len(self._finishing)
+
+    def _startable(self, slots: int) -> int:
+        """How many of ``slots`` workloads the hand-out may start: as many as will take a slot
+        the moment they arrive, or the moment a task that has reported its outcome has exited.
+        (That number does not shrink before the reply comes: only a backlog workload takes a
+        slot.) Called holding the lock."""
+        return min(slots, max(0, self._soon_free() - len(self._backlog)))
+
     def _wanted(self) -> int:
         """How many workloads to ask for now (0: do not poll). Called holding the lock."""
         allowance = self.prefetch if self._busy_queues else 0
-        wanted = self._free + allowance - len(self._backlog)
-        if self._free > len(self._backlog):
+        free = self._soon_free()
+        wanted = free + allowance - len(self._backlog)
+        if free > len(self._backlog):
             return wanted  # a slot would stay idle: ask at once
         # The backlog covers every free slot: top it up only by halves, so that one poll takes
         # several tasks rather than one per finished task.
@@ -207,12 +239,24 @@ class Worker:
     def _dispatch(self) -> None:
         """Start backlog workloads in free slots. Called holding the lock."""
         while self._free > 0 and self._backlog and not self._stopping.is_set():
-            run = TaskRun(self._backlog.popleft(), self.config, self.zygote, self.client)
+            run = TaskRun(
+                self._backlog.popleft(),
+                self.config,
+                self.zygote,
+                self.client,
+                on_reported=self._reported,
+            )
             self._free -= 1
             self._running.add(run)
             self.tasks_started += 1
             self._executor.submit(self._run_task, run)
         self._cond.notify_all()
+
+    def _reported(self, run: TaskRun) -> None:
+        with self._cond:
+            if run in self._running:
+                self._finishing.add(run)
+                self._cond.notify_all()
 
     def _run_task(self, run: TaskRun) -> None:
         try:
@@ -220,8 +264,17 @@ class Worker:
         finally:
             with self._cond:
                 self._running.discard(run)
+                self._finishing.discard(run)
                 self._free += 1
                 self._dispatch()
+
+    def _fail_unstarted(self, workloads: Sequence[Workload]) -> None:
+        """Tasks the hand-out started for this worker that it will not run (it is stopping):
+        report them failed (retried if they have retries left), as a task killed at shutdown."""
+        for workload in workloads:
+            TaskRun(workload, self.config, self.zygote, self.client).fail_unstarted(
+                "the worker stopped before it could start the task"
+            )
 
     # --- stopping -----------------------------------------------------------------------------
     def _shutdown(self, poller: threading.Thread) -> None:
@@ -238,10 +291,12 @@ class Worker:
         with self._cond:
             self._cond.wait_for(lambda: not self._running, max(0.0, deadline - time.monotonic()))
             left = list(self._running)
+            unstarted = [w for w in self._backlog if w.context is not None]
             if self._backlog:
                 # Taken but never started: their hand-out leases give them to a worker again.
                 log.warning("not starting %d task(s) taken from the queue", len(self._backlog))
                 self._backlog.clear()
+        self._fail_unstarted(unstarted)
         for run in left:
             run.abandon()
         self._executor.shutdown(wait=True)

@@ -6,7 +6,8 @@ holding nothing — runs user code and talks only to it over the channel of
 :mod:`airlock.sdk.execution_time.protocol`.
 
 One thread per task runs :meth:`TaskRun.run`: ask the zygote for a task process, send it
-``StartTask`` (it starts loading the DAG file), move the task to ``running`` through the API, send
+``StartTask`` (it starts loading the DAG file), move the task to ``running`` through the API
+(unless the hand-out started it already: its workload then carries the run context), send
 ``RunTask``, then loop on the channel, the output pipe and the process's pidfd until the process
 has exited, meanwhile
 
@@ -38,6 +39,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import httpx
+import msgspec
 
 from airlock.models.execution import (
     Heartbeat,
@@ -91,8 +93,11 @@ class TaskRun:
         config: TaskRunConfig,
         zygote: ZygoteClient,
         make_client: Callable[[str], ExecutionClient],
+        on_reported: Callable[[TaskRun], None] | None = None,
     ) -> None:
         self.workload = workload
+        #: Called once the outcome went out while the process still runs (it is exiting).
+        self._on_reported = on_reported
         self.ti = workload.ti
         self._config = config
         self._zygote = zygote
@@ -105,6 +110,11 @@ class TaskRun:
         self._kill_at: float | None = None
         self.outcome: TaskOutcome | None = None
         self.reported = False
+        #: The hand-out moved the task to running under this supervisor's pid: its first
+        #: heartbeat and its outcome then name the task process (the server records that pid).
+        self.started_by_handout = workload.context is not None
+        #: The pid the server has the task under (None: not started yet).
+        self.recorded_pid: int | None = os.getpid() if self.started_by_handout else None
 
     def __repr__(self) -> str:
         ti = self.ti
@@ -211,38 +221,61 @@ class TaskRun:
                 )
             )
         )
-        start = TaskStart(
-            hostname=self._config.hostname, pid=process.pid, start_date=dt.datetime.now(dt.UTC)
-        )
-        try:
-            context = client.start(self.ti.id, start)
-        except (ApiError, httpx.HTTPError) as exc:
-            # Not ours to run (cleared, or started elsewhere), or the API is down: the hand-out
-            # lease brings it back to a worker later.
-            log.warning("%s: the Execution API did not let it start: %s", self, exc)
-            with contextlib.suppress(OSError):
-                sock.sendall(encode_frame(Abort(reason=str(exc))))
-            self._zygote.wait_exit(process, self._config.kill_grace_s)
-            return
+        context = workload.context
+        if context is None:
+            self.recorded_pid = process.pid
+            start = TaskStart(
+                hostname=self._config.hostname, pid=process.pid, start_date=dt.datetime.now(dt.UTC)
+            )
+            try:
+                context = client.start(self.ti.id, start)
+            except (ApiError, httpx.HTTPError) as exc:
+                # Not ours to run (cleared, or started elsewhere), or the API is down: the
+                # hand-out lease brings it back to a worker later.
+                log.warning("%s: the Execution API did not let it start: %s", self, exc)
+                with contextlib.suppress(OSError):
+                    sock.sendall(encode_frame(Abort(reason=str(exc))))
+                self._zygote.wait_exit(process, self._config.kill_grace_s)
+                return
         with contextlib.suppress(OSError):  # a process that already died is reported below
             sock.sendall(encode_frame(RunTask(context=context)))
         _Loop(self, client, logs, process, sock, output_r, nonce).run()
 
-    def _fail_without_process(self, client: ExecutionClient, logs: LogShipper, error: str) -> None:
-        """Move the task to running and straight to failed, saying why in its log."""
-        log.error("%s: %s", self, error)
+    def fail_unstarted(self, error: str) -> None:
+        """Report a task the hand-out started but that never got a process (the worker is
+        stopping) as failed, saying why in its log; never raises."""
+        client = self._make_client(self.workload.token)
+        logs = LogShipper(
+            lambda batch: client.send_logs(self.ti.id, batch),
+            try_number=self.ti.try_number,
+            batch_s=self._config.log_batch_s,
+        )
         try:
-            client.start(
-                self.ti.id,
-                TaskStart(
-                    hostname=self._config.hostname,
-                    pid=os.getpid(),
-                    start_date=dt.datetime.now(dt.UTC),
-                ),
-            )
-        except (ApiError, httpx.HTTPError) as exc:
-            log.warning("%s: could not start it to report the failure: %s", self, exc)
-            return
+            self._abandon.set()  # one attempt: the worker is on its way out
+            self._fail_without_process(client, logs, error)
+        except Exception:
+            log.exception("%s: could not report that it never started", self)
+        finally:
+            client.close()
+            os.close(self._wake)
+
+    def _fail_without_process(self, client: ExecutionClient, logs: LogShipper, error: str) -> None:
+        """Move the task to running (unless the hand-out did) and straight to failed, saying why
+        in its log."""
+        log.error("%s: %s", self, error)
+        if not self.started_by_handout:
+            try:
+                client.start(
+                    self.ti.id,
+                    TaskStart(
+                        hostname=self._config.hostname,
+                        pid=os.getpid(),
+                        start_date=dt.datetime.now(dt.UTC),
+                    ),
+                )
+            except (ApiError, httpx.HTTPError) as exc:
+                log.warning("%s: could not start it to report the failure: %s", self, exc)
+                return
         logs.note(error)
         logs.flush(final=True)
         self.report(client, TaskFailed(end_date=dt.datetime.now(dt.UTC), error=error))
@@ -387,7 +420,9 @@ class _Loop:
             return
         # Report at once: the scheduler may be waiting on it to queue the next task.
         self.logs.flush(final=False)
-        self.run_.report(self.client, outcome)
+        self.run_.report(self.client, self._with_pid(outcome))
+        if self.run_._on_reported is not None:
+            self.run_._on_reported(self.run_)
 
     def _on_time(self, now: float) -> None:
         run = self.run_
@@ -426,8 +461,14 @@ class _Loop:
     # --- duties -------------------------------------------------------------------------------
     def _heartbeat(self) -> None:
         try:
+            recorded = self.run_.recorded_pid or self.process.pid
             reply = self.client.heartbeat(
-                self.run_.ti.id, Heartbeat(hostname=self.config.hostname, pid=self.process.pid)
+                self.run_.ti.id,
+                Heartbeat(
+                    hostname=self.config.hostname,
+                    pid=recorded,
+                    task_pid=self.process.pid if recorded != self.process.pid else None,
+                ),
             )
         except ApiError as exc:
             if exc.status in GONE_STATUSES:
@@ -440,7 +481,9 @@ class _Loop:
                 "%s: heartbeat failed, the Execution API is unreachable: %s", self.run_, exc
             )
             return
-        if not reply.keep_running:
+        if reply.keep_running:
+            self.run_.recorded_pid = self.process.pid
+        else:
             state = f" (it is {reply.state})" if reply.state else ""
             self._kill("server", f"the server says this task must stop{state}")
 
@@ -490,7 +533,15 @@ class _Loop:
             self.logs.note(error)
             log.warning("%s: %s", run, error)
         self.logs.flush(final=True)
-        run.report(self.client, TaskFailed(end_date=dt.datetime.now(dt.UTC), error=error))
+        run.report(
+            self.client, self._with_pid(TaskFailed(end_date=dt.datetime.now(dt.UTC), error=error))
+        )
+
+    def _with_pid(self, outcome: TaskOutcome) -> TaskOutcome:
+        """The outcome naming the task's process if the server has the task under another (and
+        whatever pid the task process itself put there, never)."""
+        pid = None if self.run_.recorded_pid in (None, self.process.pid) else self.process.pid
+        return outcome if outcome.pid == pid else msgspec.structs.replace(outcome, pid=pid)
 
 
 def describe_exit(returncode: int | None) -> str:
