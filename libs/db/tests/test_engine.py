@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
 
 from airlock.db import Bundle, make_engine, make_session_factory, normalize_url
+from airlock.db import engine as engine_module
 
 
 @pytest.mark.parametrize(
@@ -105,3 +107,46 @@ def test_sqlite_writers_of_one_process_take_turns_without_busy_errors(tmp_path: 
     engine.dispose()
     assert errors == []
     assert names == {f"b{i}" for i in range(24) if i % 3}
+
+
+def _backend_pid(engine: Any) -> int:
+    with engine.connect() as connection:
+        return int(connection.scalar(text("SELECT pg_backend_pid()")))
+
+
+def _terminate(engine: Any, pid: int) -> None:
+    with engine.connect() as connection:
+        connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+
+
+@pytest.mark.postgres
+def test_a_pooled_postgres_connection_that_sat_idle_is_pinged_and_replaced(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server restart or an idle timeout kills pooled connections: one that waited long
+    enough is checked before use, and a dead one replaced, so the caller never sees it."""
+    monkeypatch.setattr(engine_module, "PING_IDLE_AFTER_S", 0.0)
+    engine = make_engine(postgres_url, pool_size=1)
+    admin = make_engine(postgres_url, pool_size=1)
+    try:
+        dead = _backend_pid(engine)
+        _terminate(admin, dead)
+        assert _backend_pid(engine) != dead, "a new connection replaced the dead one"
+    finally:
+        engine.dispose()
+        admin.dispose()
+
+
+@pytest.mark.postgres
+def test_a_busy_postgres_pool_does_not_ping(postgres_url: str) -> None:
+    """A connection back in the pool a moment ago is used as it is: no round trip first."""
+    engine = make_engine(postgres_url, pool_size=1)
+    pings = []
+    real_ping = engine.dialect.do_ping
+    engine.dialect.do_ping = lambda dbapi_connection: pings.append(1) or real_ping(dbapi_connection)  # type: ignore[method-assign]
+    try:
+        for _ in range(5):
+            _backend_pid(engine)
+        assert pings == []
+    finally:
+        engine.dispose()

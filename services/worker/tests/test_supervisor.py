@@ -20,10 +20,17 @@ def worker() -> Iterator[Worker]:
 
 
 def wanted(
-    worker: Worker, *, free: int, backlog: int, busy: bool, finishing: int = 0
+    worker: Worker,
+    *,
+    free: int,
+    backlog: int,
+    busy: bool,
+    finishing: int = 0,
+    in_flight: tuple[int, int] = (0, 0),
 ) -> tuple[int, int]:
     """What the worker asks for in this situation: (slots, how many of them to start)."""
     worker._free = free
+    worker._in_flight, worker._in_flight_start = in_flight
     worker._backlog.extend([None] * backlog)  # type: ignore[list-item]
     worker._finishing.update(object() for _ in range(finishing))  # type: ignore[misc]
     worker._busy_queues = busy
@@ -33,6 +40,7 @@ def wanted(
     finally:
         worker._backlog.clear()
         worker._finishing.clear()
+        worker._in_flight = worker._in_flight_start = 0
 
 
 def test_free_slots_are_asked_for_at_once_and_started_by_the_hand_out(worker: Worker) -> None:
@@ -44,6 +52,14 @@ def test_slots_of_tasks_that_reported_their_outcome_count_as_free(worker: Worker
     """Their processes are exiting: the poll goes out now, and what it brings is started."""
     assert wanted(worker, free=0, backlog=0, busy=False, finishing=2) == (2, 2)
     assert wanted(worker, free=1, backlog=1, busy=False, finishing=1) == (1, 1)
+
+
+def test_a_second_poll_asks_only_for_what_the_one_out_does_not_cover(worker: Worker) -> None:
+    assert wanted(worker, free=3, backlog=0, busy=False, in_flight=(2, 2)) == (1, 1)
+    assert wanted(worker, free=2, backlog=0, busy=False, in_flight=(2, 2)) == (0, 0)
+    assert wanted(worker, free=8, backlog=0, busy=True, in_flight=(4, 4)) == (0, 0), (
+        "a prefetch is topped up by one poll at a time"
+    )
 
 
 def test_busy_queues_add_a_prefetch_that_is_not_started(worker: Worker) -> None:

@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -40,6 +42,9 @@ from airlock.execution.task_tokens import TaskTokens
 from airlock.models.execution import TaskInstanceRef, Workload
 from airlock.models.states import TaskInstanceState
 from airlock.scheduling import DagCache, DagVersionNotFound, TaskNotInDag
+
+#: How fresh a worker's record of being alive is kept (``worker.last_heartbeat_at``).
+TOUCH_EVERY_S = 1.0
 
 
 def _claimable(one_queue: bool) -> list[ColumnElement[bool]]:
@@ -91,7 +96,8 @@ def claim_task_instances(
 ) -> list[str]:
     """Claim up to ``slots`` queued task instances of ``queues`` for ``worker``; their ids.
 
-    Most polls find nothing: they look with a read first, which on SQLite takes no write lock.
+    Most polls find nothing: on SQLite they look with a read first, which takes no write lock
+    (on PostgreSQL the claim itself finds nothing as cheaply, and locks nothing).
     """
     one_queue = len(queues) == 1
     params: dict[str, Any] = {"cutoff": now - dt.timedelta(seconds=lease_s)}
@@ -100,9 +106,10 @@ def claim_task_instances(
     else:
         params["queues"] = list(queues)
     connection = session.connection()
-    if connection.scalar(_PEEK[one_queue], params) is None:
+    dialect = connection.dialect.name
+    if dialect != "postgresql" and connection.scalar(_PEEK[one_queue], params) is None:
         return []
-    claim = _claim_statement(connection.dialect.name, one_queue)
+    claim = _claim_statement(dialect, one_queue)
     params.update(slots=slots, worker=worker, now=now)
     return list(connection.execute(claim, params).scalars())
 
@@ -276,6 +283,22 @@ class Handout:
         self._tokens = tokens
         self._dag_cache = dag_cache
         self._lease_s = lease_s
+        #: When this process last recorded each worker as alive, and with which queues.
+        self._touched: dict[str, tuple[tuple[str, ...], float]] = {}
+        self._touched_lock = threading.Lock()
+
+    def _needs_touch(self, worker: str, queues: Sequence[str]) -> bool:
+        """Whether to record ``worker`` alive now: a busy worker polls many times a second, and
+        its record only needs to be a second fresh (its polls come at least every few seconds)."""
+        key, now = tuple(queues), time.monotonic()
+        with self._touched_lock:
+            last = self._touched.get(worker)
+            if last is not None and last[0] == key and now - last[1] < TOUCH_EVERY_S:
+                return False
+            if len(self._touched) >= 10_000:
+                self._touched.clear()
+            self._touched[worker] = (key, now)
+            return True
 
     def attempt(
         self,
@@ -288,7 +311,7 @@ class Handout:
     ) -> list[Workload]:
         now = dt.datetime.now(dt.UTC)
         with self._sessions() as session:
-            if touch:
+            if touch and self._needs_touch(worker, queues):
                 touch_worker(session, worker, queues, now)
             ids = claim_task_instances(session, worker, queues, slots, now, self._lease_s)
             workloads = build_workloads(session, ids, self._tokens, self._dag_cache, start, now)

@@ -37,7 +37,7 @@ from pathlib import Path
 
 import httpx
 
-from airlock.models.execution import Workload, WorkloadRequest
+from airlock.models.execution import Workload, WorkloadBatch, WorkloadRequest
 from airlock.sdk.api import ApiError, ExecutionClient
 from airlock.sdk.api.execution import shared_http_client
 from airlock.worker.task_run import TaskRun, TaskRunConfig
@@ -47,6 +47,9 @@ log = logging.getLogger("airlock.worker")
 
 #: How long one poll may wait on the server; a stopping worker waits for the last one.
 POLL_WAIT_S = 5.0
+#: Polls a worker keeps in flight at most: slots that free while one poll is out are asked for by
+#: another at once, rather than after the first one answers.
+POLLERS = 2
 #: Back-off while the Execution API is unreachable.
 RECONNECT_MIN_S = 0.5
 RECONNECT_MAX_S = 15.0
@@ -116,6 +119,9 @@ class Worker:
         #: Running tasks that have reported their outcome: their processes are exiting, so
         #: their slots count as free for what the next poll asks (see :meth:`_wanted`).
         self._finishing: set[TaskRun] = set()
+        #: Slots asked for (and of them, to be started) by polls that are out.
+        self._in_flight = 0
+        self._in_flight_start = 0
         self._stopping = threading.Event()
         self.tasks_started = 0
 
@@ -134,13 +140,17 @@ class Worker:
             self.concurrency,
         )
         refused: list[WorkerRefused] = []
-        poller = threading.Thread(target=self._poll, args=(refused,), name="poller", daemon=True)
-        poller.start()
+        pollers = [
+            threading.Thread(target=self._poll, args=(refused,), name=f"poller-{n}", daemon=True)
+            for n in range(POLLERS)
+        ]
+        for poller in pollers:
+            poller.start()
         try:
-            while not stop.wait(0.2) and poller.is_alive():
+            while not stop.wait(0.2) and all(poller.is_alive() for poller in pollers):
                 pass
         finally:
-            self._shutdown(poller)
+            self._shutdown(pollers)
         if refused:
             raise refused[0]
 
@@ -152,10 +162,14 @@ class Worker:
             while not self._stopping.is_set():
                 with self._cond:
                     self._cond.wait_for(lambda: self._wanted() > 0 or self._stopping.is_set())
+                    if self._stopping.is_set():
+                        return
                     slots = self._wanted()
                     start = self._startable(slots)
-                if self._stopping.is_set():
-                    return
+                    # Reserved while the poll is out, so that another poller asks only for the
+                    # rest (and the two never start more than there are slots for).
+                    self._in_flight += slots
+                    self._in_flight_start += start
                 request = WorkloadRequest(
                     worker=self.name,
                     queues=self.queues,
@@ -165,6 +179,7 @@ class Worker:
                     hostname=self.config.hostname,
                     pid=os.getpid(),
                 )
+                batch = None
                 try:
                     batch = client.next_workloads(request)
                 except ApiError as exc:
@@ -180,7 +195,9 @@ class Worker:
                     error: Exception = exc
                 except httpx.HTTPError as exc:
                     error = exc
-                else:
+                finally:
+                    started = self._take(batch, slots, start)
+                if batch is not None:
                     if outage_since is not None:
                         log.info(
                             "the Execution API at %s answers again after %.0f s",
@@ -188,16 +205,7 @@ class Worker:
                             time.monotonic() - outage_since,
                         )
                         outage_since, delay = None, RECONNECT_MIN_S
-                    started = [w for w in batch.workloads if w.context is not None]
-                    with self._cond:
-                        self._busy_queues = len(batch.workloads) >= slots
-                        stopping = self._stopping.is_set()
-                        if not stopping:
-                            # Started ones first: they are running on the server's books.
-                            self._backlog.extendleft(reversed(started))
-                            self._backlog.extend(w for w in batch.workloads if w.context is None)
-                            self._dispatch()
-                    if stopping:
+                    if started:  # the worker is stopping: they will not run here
                         self._fail_unstarted(started)
                     continue
                 if outage_since is None:
@@ -214,6 +222,25 @@ class Worker:
         finally:
             client.close()
 
+    def _take(self, batch: WorkloadBatch | None, slots: int, start: int) -> list[Workload]:
+        """Release a poll's reservation and queue what it brought (``None``: it failed). The
+        started workloads returned are those a stopping worker must report failed."""
+        with self._cond:
+            self._in_flight -= slots
+            self._in_flight_start -= start
+            self._cond.notify_all()
+            if batch is None:
+                return []
+            self._busy_queues = len(batch.workloads) >= slots
+            started = [w for w in batch.workloads if w.context is not None]
+            if self._stopping.is_set():
+                return started
+            # Started ones first: they are running on the server's books.
+            self._backlog.extendleft(reversed(started))
+            self._backlog.extend(w for w in batch.workloads if w.context is None)
+            self._dispatch()
+            return []
+
     def _soon_free(self) -> int:
         """Free slots and slots whose task has reported its outcome. Called holding the lock."""
         return self._free + len(self._finishing)
@@ -223,14 +250,17 @@ class Worker:
         the moment they arrive, or the moment a task that has reported its outcome has exited.
         (That number does not shrink before the reply comes: only a backlog workload takes a
         slot.) Called holding the lock."""
-        return min(slots, max(0, self._soon_free() - len(self._backlog)))
+        return min(slots, max(0, self._soon_free() - len(self._backlog) - self._in_flight_start))
 
     def _wanted(self) -> int:
         """How many workloads to ask for now (0: do not poll). Called holding the lock."""
         allowance = self.prefetch if self._busy_queues else 0
+        if self._in_flight and allowance:
+            return 0  # a prefetch is topped up by one poll at a time
+        covered = len(self._backlog) + self._in_flight
         free = self._soon_free()
-        wanted = free + allowance - len(self._backlog)
-        if free > len(self._backlog):
+        wanted = free + allowance - covered
+        if free > covered:
             return wanted  # a slot would stay idle: ask at once
         # The backlog covers every free slot: top it up only by halves, so that one poll takes
         # several tasks rather than one per finished task.
@@ -277,7 +307,7 @@ class Worker:
             )
 
     # --- stopping -----------------------------------------------------------------------------
-    def _shutdown(self, poller: threading.Thread) -> None:
+    def _shutdown(self, pollers: Sequence[threading.Thread]) -> None:
         self._stopping.set()
         with self._cond:
             self._cond.notify_all()
@@ -287,7 +317,8 @@ class Worker:
                 "stopping: waiting up to %g s for %d running task(s)", self._shutdown_grace_s, busy
             )
         deadline = time.monotonic() + self._shutdown_grace_s
-        poller.join(max(0.0, deadline - time.monotonic()))
+        for poller in pollers:
+            poller.join(max(0.0, deadline - time.monotonic()))
         with self._cond:
             self._cond.wait_for(lambda: not self._running, max(0.0, deadline - time.monotonic()))
             left = list(self._running)
