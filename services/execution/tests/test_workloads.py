@@ -388,3 +388,23 @@ def test_a_new_try_started_by_the_hand_out_starts_without_the_last_ones_xcoms(
     assert workload["ti"]["try_number"] == workload["context"]["try_number"] == 2
     assert env.ti(ti_id).try_number == 2
     assert [x.key for x in env.rows(XCom, dag_id="retry")] == ["kept"]
+
+
+def test_a_heartbeat_from_an_earlier_try_does_not_keep_the_new_one(env: ExecEnv) -> None:
+    """Cleared and started again by the same supervisor (same host, same pid): the earlier try's
+    runner, naming its task process, must not take over the new try."""
+    env.add_dag("again", tasks=[task("t1")])
+    env.add_run("again")
+    ti_id = env.add_ti("again", "t1", max_tries=3)
+    (first,) = poll(env, start=1, hostname="box-1", pid=4321)
+    # Cleared, and queued again.
+    env.set_state(ti_id, TaskInstanceState.QUEUED, queued_at=dt.datetime.now(dt.UTC))
+    (second,) = poll(env, start=1, hostname="box-1", pid=4321)
+    assert second["context"]["try_number"] == 2
+    stale = {"hostname": "box-1", "pid": 4321, "task_pid": 1111}
+    beat = env.call("PUT", f"/task-instances/{ti_id}/heartbeat", first["token"], stale)
+    assert beat.json()["keep_running"] is False
+    fresh = {"hostname": "box-1", "pid": 4321, "task_pid": 2222}
+    beat = env.call("PUT", f"/task-instances/{ti_id}/heartbeat", second["token"], fresh)
+    assert beat.json()["keep_running"] is True
+    assert env.ti(ti_id).pid == 2222

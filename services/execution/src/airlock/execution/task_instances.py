@@ -48,6 +48,9 @@ _BEAT = (
     )
     .values(last_heartbeat_at=bindparam("now"), pid=bindparam("b_task_pid"))
 )
+#: The same, for the try the task token names: a runner of an earlier try (the task was cleared
+#: and started again, maybe by the same supervisor, under the same pid) is not this try's.
+_BEAT_OF_TRY = _BEAT.where(TI.c.try_number == bindparam("b_try_number"))
 
 
 def _load(session: Session, ti_id: str) -> TaskInstance:
@@ -126,18 +129,18 @@ class TaskInstanceController(Controller):
         supervisor's pid: it becomes the task's recorded pid, and either pid is the runner's.
         """
         task_pid = data.pid if data.task_pid is None else data.task_pid
+        try_number = claims_of(request).try_number
+        params = {
+            "ti_id": ti_id,
+            "b_hostname": data.hostname,
+            "b_pid": data.pid,
+            "b_task_pid": task_pid,
+            "b_try_number": try_number,
+            "now": dt.datetime.now(dt.UTC),
+        }
         alive = (
             session.connection()
-            .execute(
-                _BEAT,
-                {
-                    "ti_id": ti_id,
-                    "b_hostname": data.hostname,
-                    "b_pid": data.pid,
-                    "b_task_pid": task_pid,
-                    "now": dt.datetime.now(dt.UTC),
-                },
-            )
+            .execute(_BEAT if try_number is None else _BEAT_OF_TRY, params)
             .rowcount
             > 0
         )

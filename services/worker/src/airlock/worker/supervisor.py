@@ -47,6 +47,8 @@ log = logging.getLogger("airlock.worker")
 
 #: How long one poll may wait on the server; a stopping worker waits for the last one.
 POLL_WAIT_S = 5.0
+#: What a poll may take beyond its wait: the server's own work and the network.
+POLL_MARGIN_S = 2.0
 #: Polls a worker keeps in flight at most: slots that free while one poll is out are asked for by
 #: another at once, rather than after the first one answers.
 POLLERS = 2
@@ -317,8 +319,11 @@ class Worker:
                 "stopping: waiting up to %g s for %d running task(s)", self._shutdown_grace_s, busy
             )
         deadline = time.monotonic() + self._shutdown_grace_s
+        # A poll still out may bring tasks the hand-out started for this worker: wait for it
+        # (a long-poll ends within POLL_WAIT_S), so that they are reported rather than orphaned.
+        polls_end = max(deadline, time.monotonic() + POLL_WAIT_S + POLL_MARGIN_S)
         for poller in pollers:
-            poller.join(max(0.0, deadline - time.monotonic()))
+            poller.join(max(0.0, polls_end - time.monotonic()))
         with self._cond:
             self._cond.wait_for(lambda: not self._running, max(0.0, deadline - time.monotonic()))
             left = list(self._running)

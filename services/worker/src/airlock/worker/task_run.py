@@ -145,8 +145,12 @@ class TaskRun:
         started = time.monotonic()
         try:
             self._run(client, logs)
-        except Exception:
+        except Exception as exc:
             log.exception("%s: the worker failed while supervising it", self)
+            if self.recorded_pid is not None and self.outcome is None:
+                # It is running on the server's books: say it ended, rather than leave it to
+                # the heartbeat check.
+                self._report_supervision_failure(client, logs, exc)
         finally:
             client.close()
             os.close(self._wake)
@@ -240,6 +244,17 @@ class TaskRun:
         with contextlib.suppress(OSError):  # a process that already died is reported below
             sock.sendall(encode_frame(RunTask(context=context)))
         _Loop(self, client, logs, process, sock, output_r, nonce).run()
+
+    def _report_supervision_failure(
+        self, client: ExecutionClient, logs: LogShipper, exc: Exception
+    ) -> None:
+        error = f"the worker failed while supervising the task: {type(exc).__name__}: {exc}"
+        try:
+            logs.note(error)
+            logs.flush(final=True)
+            self.report(client, TaskFailed(end_date=dt.datetime.now(dt.UTC), error=error))
+        except Exception:
+            log.exception("%s: could not report that its supervision failed", self)
 
     def fail_unstarted(self, error: str) -> None:
         """Report a task the hand-out started but that never got a process (the worker is
