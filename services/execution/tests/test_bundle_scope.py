@@ -68,12 +68,15 @@ def test_another_bundles_variable_answers_as_a_missing_one(env: ExecEnv, token: 
 def test_a_new_variable_belongs_to_the_tasks_bundle_and_is_encrypted(
     env: ExecEnv, token: str
 ) -> None:
-    response = env.call("PUT", "/variables/fresh", token, {"value": "v1", "description": "d"})
+    # (A plaintext long enough that the ciphertext's base64 cannot contain it by chance.)
+    plaintext = "a-plaintext-value-of-team-a"
+    body = {"value": plaintext, "description": "d"}
+    response = env.call("PUT", "/variables/fresh", token, body)
     assert response.status_code == 204, response.text
     (row,) = env.rows(Variable, key="fresh")
     assert (row.bundle_name, row.description, row.is_encrypted) == ("team-a", "d", True)
-    assert "v1" not in row.value
-    assert env.call("GET", "/variables/fresh", token).json()["value"] == "v1"
+    assert plaintext not in row.value
+    assert env.call("GET", "/variables/fresh", token).json()["value"] == plaintext
 
 
 def test_updating_keeps_a_variables_bundle_and_description(env: ExecEnv, token: str) -> None:
