@@ -52,6 +52,18 @@ def wait_for_dags(
     raise AssertionError("run-all's DAG processor never uploaded deploy/dags")
 
 
+def schedulers(parent: psutil.Process) -> list[psutil.Process]:
+    """The live scheduler children of ``parent`` (one that just died may linger as a zombie)."""
+    found = []
+    for child in parent.children():
+        try:
+            if "scheduler" in child.cmdline():
+                found.append(child)
+        except psutil.Error:
+            continue
+    return found
+
+
 @pytest.mark.slow
 def test_run_all_serves_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     port = free_port()
@@ -79,7 +91,19 @@ def test_run_all_serves_and_stops_on_ctrl_c(tmp_path: Path) -> None:
             TokenKind.SERVICE, "test", 60, role="dag-processor", bundles=["dags"]
         )
         wait_for_dags(base, token, process)
-        children = psutil.Process(process.pid).children(recursive=True)
+        # The parent that lives as long as the stack is the small, stdlib-only supervisor, and
+        # the services' settings are not on its command line.
+        parent = psutil.Process(process.pid)
+        assert any("stack_supervisor" in part for part in parent.cmdline())
+        assert not [part for part in parent.cmdline() if "AIRLOCK" in part or "sqlite" in part]
+        # A service that dies is started again.
+        (scheduler,) = schedulers(parent)
+        scheduler.kill()
+        deadline = time.monotonic() + 20
+        while not [c for c in schedulers(parent) if c.pid != scheduler.pid]:
+            assert time.monotonic() < deadline, "the scheduler was not restarted"
+            time.sleep(0.2)
+        children = parent.children(recursive=True)
         assert children, "run-all starts its services as child processes"
     finally:
         process.send_signal(signal.SIGINT)
@@ -89,4 +113,5 @@ def test_run_all_serves_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     assert "Log in as admin with password" in output
     assert "stopped" in output
     assert "DAG processor: bundle dags" in output
+    assert "scheduler exited with code -9; restarting it" in output
     assert not [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]

@@ -9,14 +9,13 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 from airlock.cli.errors import CliError
+from airlock.cli.stack_supervisor import exec_supervisor
 from airlock.core.settings import Settings, Zone, load_settings
 
 
@@ -127,8 +126,9 @@ def run_all(args: argparse.Namespace) -> int:
     print("  airlock dags trigger taskflow_etl --wait")
     for bundle, folder in sorted(bundles.items()):
         print(f"DAG processor: bundle {bundle} from {Path(folder).resolve()}")
-    children = {name: subprocess.Popen(cmd, env=env) for name, (cmd, env) in services.items()}
-    return _supervise(children, services)
+    # This process lives as long as the stack: it becomes a small supervisor of the services.
+    exec_supervisor(services)
+    return 0  # (not reached)
 
 
 def _default_bundles() -> dict[str, str]:
@@ -217,62 +217,3 @@ def write_zone_config(settings: Settings, zone: Zone) -> Path:
     header = f"# Written by airlock run-all for the {zone} zone: no database, no keys.\n"
     path.write_text(header + tomli_w.dumps(data))
     return path
-
-
-#: A service that dies is restarted, unless it died this many times within RESTART_WINDOW_S.
-MAX_RESTARTS = 5
-RESTART_WINDOW_S = 60.0
-
-
-def _supervise(
-    children: dict[str, subprocess.Popen[bytes]],
-    commands: dict[str, tuple[list[str], dict[str, str]]],
-) -> int:
-    """Keep every service up until Ctrl-C; restart one that dies, give up if it keeps dying."""
-    stopping = False
-
-    def stop(signum: int, _frame: Any) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
-    exit_code = 0
-    deaths: dict[str, list[float]] = {name: [] for name in children}
-    while not stopping:
-        for name, child in list(children.items()):
-            if child.poll() is None:
-                continue
-            now = time.monotonic()
-            deaths[name] = [t for t in deaths[name] if now - t < RESTART_WINDOW_S] + [now]
-            if len(deaths[name]) > MAX_RESTARTS:
-                print(
-                    f"airlock run-all: {name} keeps exiting (code {child.returncode}); stopping the rest",
-                    file=sys.stderr,
-                )
-                exit_code = 1
-                stopping = True
-                break
-            print(
-                f"airlock run-all: {name} exited with code {child.returncode}; restarting it",
-                file=sys.stderr,
-            )
-            command, env = commands[name]
-            children[name] = subprocess.Popen(command, env=env)
-        time.sleep(0.2)
-    _stop_all(children)
-    print("airlock run-all: stopped")
-    return exit_code
-
-
-def _stop_all(children: dict[str, subprocess.Popen[bytes]], grace_s: float = 10.0) -> None:
-    for child in children.values():
-        if child.poll() is None:
-            child.terminate()
-    deadline = time.monotonic() + grace_s
-    for child in children.values():
-        try:
-            child.wait(max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait()
