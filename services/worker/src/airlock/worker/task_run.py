@@ -136,12 +136,7 @@ class TaskRun:
     # --- the task's life ----------------------------------------------------------------------
     def run(self) -> None:
         """Run the try to its end; never raises."""
-        client = self._make_client(self.workload.token)
-        logs = LogShipper(
-            lambda batch: client.send_logs(self.ti.id, batch),
-            try_number=self.ti.try_number,
-            batch_s=self._config.log_batch_s,
-        )
+        client, logs = self._client_and_logs()
         started = time.monotonic()
         try:
             self._run(client, logs)
@@ -245,6 +240,16 @@ class TaskRun:
             sock.sendall(encode_frame(RunTask(context=context)))
         _Loop(self, client, logs, process, sock, output_r, nonce).run()
 
+    def _client_and_logs(self) -> tuple[ExecutionClient, LogShipper]:
+        """The API client holding this task's token, and its log shipper."""
+        client = self._make_client(self.workload.token)
+        logs = LogShipper(
+            lambda batch: client.send_logs(self.ti.id, batch),
+            try_number=self.ti.try_number,
+            batch_s=self._config.log_batch_s,
+        )
+        return client, logs
+
     def _report_supervision_failure(
         self, client: ExecutionClient, logs: LogShipper, exc: Exception
     ) -> None:
@@ -259,12 +264,7 @@ class TaskRun:
     def fail_unstarted(self, error: str) -> None:
         """Report a task the hand-out started but that never got a process (the worker is
         stopping) as failed, saying why in its log; never raises."""
-        client = self._make_client(self.workload.token)
-        logs = LogShipper(
-            lambda batch: client.send_logs(self.ti.id, batch),
-            try_number=self.ti.try_number,
-            batch_s=self._config.log_batch_s,
-        )
+        client, logs = self._client_and_logs()
         try:
             self._abandon.set()  # one attempt: the worker is on its way out
             self._fail_without_process(client, logs, error)
