@@ -244,12 +244,13 @@ class Worker:
             return []
 
     def _soon_free(self) -> int:
-        """Free slots and slots whose task has reported its outcome. Called holding the lock."""
+        """Free slots and slots whose task has given its outcome (its process is exiting; the
+        report to the API may still be on its way). Called holding the lock."""
         return self._free + len(self._finishing)
 
     def _startable(self, slots: int) -> int:
         """How many of ``slots`` workloads the hand-out may start: as many as will take a slot
-        the moment they arrive, or the moment a task that has reported its outcome has exited.
+        the moment they arrive, or the moment a task that has given its outcome has been reported.
         (That number does not shrink before the reply comes: only a backlog workload takes a
         slot.) Called holding the lock."""
         return min(slots, max(0, self._soon_free() - len(self._backlog) - self._in_flight_start))
@@ -276,7 +277,7 @@ class Worker:
                 self.config,
                 self.zygote,
                 self.client,
-                on_reported=self._reported,
+                on_outcome=self._outcome_given,
             )
             self._free -= 1
             self._running.add(run)
@@ -284,7 +285,7 @@ class Worker:
             self._executor.submit(self._run_task, run)
         self._cond.notify_all()
 
-    def _reported(self, run: TaskRun) -> None:
+    def _outcome_given(self, run: TaskRun) -> None:
         with self._cond:
             if run in self._running:
                 self._finishing.add(run)

@@ -93,11 +93,12 @@ class TaskRun:
         config: TaskRunConfig,
         zygote: ZygoteClient,
         make_client: Callable[[str], ExecutionClient],
-        on_reported: Callable[[TaskRun], None] | None = None,
+        on_outcome: Callable[[TaskRun], None] | None = None,
     ) -> None:
         self.workload = workload
-        #: Called once the outcome went out while the process still runs (it is exiting).
-        self._on_reported = on_reported
+        #: Called when the task process has given its outcome (it is exiting), before the
+        #: outcome is reported to the API.
+        self._on_outcome = on_outcome
         self.ti = workload.ti
         self._config = config
         self._zygote = zygote
@@ -433,11 +434,13 @@ class _Loop:
         self.exit_deadline = time.monotonic() + self.config.kill_grace_s
         if self.run_._kill is not None and self.run_._kill[0] == "server":
             return
+        # The slot is as good as free: the worker's poll for its next task goes out now and
+        # waits at the API for what this report queues, rather than starting after the reply.
+        if self.run_._on_outcome is not None:
+            self.run_._on_outcome(self.run_)
         # Report at once: the scheduler may be waiting on it to queue the next task.
         self.logs.flush(final=False)
         self.run_.report(self.client, self._with_pid(outcome))
-        if self.run_._on_reported is not None:
-            self.run_._on_reported(self.run_)
 
     def _on_time(self, now: float) -> None:
         run = self.run_
