@@ -36,6 +36,11 @@ run_id=None, note=None, triggered_by=None, dag_cache, now=None) -> DagRun``
     try open (``first_poke_at`` / ``next_method`` stay set, so the next start does not count a
     new try).
 
+``finish_tasks(session, ends, dag_cache, now, *, run_key=None) -> list[state | error]``
+    ``finish_task`` for several ``TaskEnd`` of one run in one transaction: the run is locked and
+    scheduled once for all of them. Each end answers its state, or the ``StateConflict`` /
+    ``TaskInstanceNotFound`` that refused it (a refused end writes nothing).
+
 ``needs_scheduling(session, run, dag_cache, now) -> bool``
     Whether ``schedule_run`` would change anything, judged by reading only (no lock): the
     scheduler's cheap check before re-examining a run.
@@ -104,7 +109,7 @@ from airlock.scheduling.errors import (
     TaskInstanceNotFound,
     TaskNotInDag,
 )
-from airlock.scheduling.finish import finish_task, retry_delay_s
+from airlock.scheduling.finish import TaskEnd, finish_task, finish_tasks, retry_delay_s
 from airlock.scheduling.graph import DagGraph
 from airlock.scheduling.housekeeping import expire_claims, fail_timed_out, fail_zombies
 from airlock.scheduling.listeners import add_queue_listener, remove_queue_listener
@@ -132,6 +137,7 @@ __all__ = [
     "ScheduleResult",
     "SchedulingError",
     "StateConflict",
+    "TaskEnd",
     "TaskInstanceNotFound",
     "TaskNotInDag",
     "UpstreamCounts",
@@ -145,6 +151,7 @@ __all__ = [
     "fail_timed_out",
     "fail_zombies",
     "finish_task",
+    "finish_tasks",
     "mark_run",
     "mark_task_instances",
     "needs_scheduling",

@@ -38,6 +38,8 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Insert, Update, bindparam, insert, select, update
@@ -57,10 +59,15 @@ from airlock.models.states import TaskInstanceState as TIS
 from airlock.scheduling.assets import record_outlet_events
 from airlock.scheduling.callbacks import queue_task_callback
 from airlock.scheduling.dag_cache import DagCache
-from airlock.scheduling.errors import StateConflict, TaskInstanceNotFound
+from airlock.scheduling.errors import SchedulingError, StateConflict, TaskInstanceNotFound
 from airlock.scheduling.graph import DagGraph
 from airlock.scheduling.incremental import schedule_after_end
-from airlock.scheduling.locking import LockedRun, load_locked_run, lock_run_for_task_end
+from airlock.scheduling.locking import (
+    LockedRun,
+    load_locked_run,
+    lock_run_by_key_for_task_end,
+    lock_run_for_task_end,
+)
 from airlock.scheduling.run_pass import DagLimits, schedule_locked_run
 from airlock.scheduling.run_state import PROGRESSING_STATES, UNFINISHED_STATES
 from airlock.scheduling.tables import DAG, TI, TI_HISTORY, AnyRow, connection
@@ -89,11 +96,15 @@ _COLUMNS = (
     TI.c.last_heartbeat_at,
 )
 _LOAD_TI = select(*_COLUMNS).where(TI.c.id == bindparam("ti_id"))
-#: The task instance with its DAG's limits (outer join: a DAG row deleted meanwhile).
-_LOAD_TI_AND_LIMITS = (
+#: Task instances of one run with their DAG's limits (outer join: a DAG row deleted meanwhile).
+_LOAD_TIS_AND_LIMITS = (
     select(*_COLUMNS, DAG.c.is_paused, DAG.c.max_active_tasks)
     .select_from(TI.outerjoin(DAG, DAG.c.dag_id == TI.c.dag_id))
-    .where(TI.c.id == bindparam("ti_id"))
+    .where(
+        TI.c.id.in_(bindparam("ids", expanding=True)),
+        TI.c.dag_id == bindparam("dag_id"),
+        TI.c.run_id == bindparam("run_id"),
+    )
 )
 _RECORD_TRY = insert(TI_HISTORY).values(
     task_instance_id=bindparam("ti_id"),
@@ -166,6 +177,16 @@ def retry_delay_s(task: SerializedTask, try_number: int) -> float:
     return max(0.0, min(delay, MAX_RETRY_DELAY_S))
 
 
+@dataclass(frozen=True, slots=True)
+class TaskEnd:
+    """One runner's report of how its try ended: ``outcome`` for task instance ``ti_id``, about
+    try ``try_number`` (the task token's; None: whatever try runs now)."""
+
+    ti_id: str
+    outcome: TaskOutcome
+    try_number: int | None = None
+
+
 def finish_task(
     session: Session,
     ti_id: str,
@@ -183,28 +204,96 @@ def finish_task(
 
     The caller commits; task instances this queued are announced to the queue listeners then.
     """
+    (result,) = finish_tasks(session, [TaskEnd(ti_id, outcome, try_number)], dag_cache, now)
+    if isinstance(result, SchedulingError):
+        raise result
+    return result
+
+
+def finish_tasks(
+    session: Session,
+    ends: Sequence[TaskEnd],
+    dag_cache: DagCache,
+    now: dt.datetime,
+    *,
+    run_key: tuple[str, str] | None = None,
+) -> list[TIS | StateConflict | TaskInstanceNotFound]:
+    """Apply several ends of task instances of one run, then schedule the run once: for each
+    end, the state it ended in, or why it was refused (nothing of a refused end is written).
+
+    Ends of one run arriving together (a wide DAG's tasks ending at once) take the run's lock
+    once instead of once each; everything from the lock to the commit waits for the lock's
+    holder, so the lock is the run's bottleneck. ``run_key`` (dag id, run id) names the run;
+    without it the run is the first end's. An end whose task instance is not in that run is
+    refused as not found. Each task instance may appear once.
+
+    The caller commits; task instances this queued are announced to the queue listeners then.
+    """
+    ids = [end.ti_id for end in ends]
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"each task instance may end once in a batch, got {ids}")
     # Everything from the lock to the commit happens under the run's lock: other ends of tasks
     # of the run wait meanwhile, so it takes as few round trips as it can.
-    run = lock_run_for_task_end(session, ti_id, now)
-    ti = (
-        connection(session).execute(_LOAD_TI_AND_LIMITS, {"ti_id": ti_id}).one_or_none()
-        if run is not None
-        else None
-    )
-    if run is None or ti is None:
-        raise TaskInstanceNotFound(f"task instance {ti_id!r} does not exist")
-    if try_number is not None and try_number != ti.try_number:
+    if run_key is not None:
+        run = lock_run_by_key_for_task_end(session, *run_key, now)
+    else:
+        run = lock_run_for_task_end(session, ids[0], now)
+    rows = {}
+    if run is not None:
+        params = {"ids": ids, "dag_id": run.dag_id, "run_id": run.run_id}
+        rows = {row.id: row for row in connection(session).execute(_LOAD_TIS_AND_LIMITS, params)}
+    results: list[TIS | StateConflict | TaskInstanceNotFound] = []
+    by_version: dict[int, list[_Ended]] = {}
+    for end in ends:
+        ti = rows.get(end.ti_id)
+        if ti is None:
+            results.append(TaskInstanceNotFound(f"task instance {end.ti_id!r} does not exist"))
+            continue
+        try:
+            state, ended = _end_one(session, ti, end, dag_cache, now)
+        except (StateConflict, TaskInstanceNotFound) as exc:
+            results.append(exc)
+            continue
+        results.append(state)
+        if ended is not None:
+            by_version.setdefault(ti.dag_version_id, []).append(ended)
+    if run is not None:
+        for version_ends in by_version.values():
+            _schedule_after(session, run, dag_cache, version_ends, now)
+    return results
+
+
+@dataclass(frozen=True, slots=True)
+class _Ended:
+    """What the scheduling after an applied end needs of it."""
+
+    graph: DagGraph
+    #: The task that ended, then the tasks its success skipped.
+    task_ids: list[str]
+    state: TIS
+    #: When its retry or reschedule is due.
+    due: dt.datetime | None
+    limits: DagLimits | None
+
+
+def _end_one(
+    session: Session, ti: AnyRow, end: TaskEnd, dag_cache: DagCache, now: dt.datetime
+) -> tuple[TIS, _Ended | None]:
+    """Apply one end (its run locked); its state, and what to schedule after it (None: it was
+    a repeat of a report already applied)."""
+    outcome = end.outcome
+    if end.try_number is not None and end.try_number != ti.try_number:
         raise StateConflict(
-            f"a {_kind(outcome)} report for try {try_number} of task instance {ti_id}, which "
-            f"is on try {ti.try_number} now; the report is not applied",
+            f"a {_kind(outcome)} report for try {end.try_number} of task instance {ti.id}, "
+            f"which is on try {ti.try_number} now; the report is not applied",
             current=ti.state.value if ti.state else None,
         )
     replayed = _replayed(session, ti, outcome)
     if replayed is not None:
-        return replayed
+        return replayed, None
     if ti.state is not TIS.RUNNING:
         raise StateConflict(
-            f"task instance {ti_id} is {ti.state.value if ti.state else 'without state'}, not "
+            f"task instance {ti.id} is {ti.state.value if ti.state else 'without state'}, not "
             f"running; a {_kind(outcome)} report applies only to a running task",
             current=ti.state.value if ti.state else None,
         )
@@ -212,55 +301,49 @@ def finish_task(
     task = graph.task(ti.task_id)
     if task is None:
         raise StateConflict(
-            f"task {ti.task_id!r} is not in the DAG version of task instance {ti_id}", ti.state
+            f"task {ti.task_id!r} is not in the DAG version of task instance {ti.id}", ti.state
         )
     state = apply_outcome(session, ti, task, graph, outcome, now)
     if isinstance(outcome, TaskSucceeded) and (task.outlets or outcome.asset_events):
         record_outlet_events(session, ti, task, outcome.asset_events, now)
-    ended = [ti.task_id]
+    task_ids = [ti.task_id]
     if isinstance(outcome, TaskSucceeded) and outcome.skip_task_ids:
-        ended += sorted(set(outcome.skip_task_ids) & graph.descendants(ti.task_id))
+        task_ids += sorted(set(outcome.skip_task_ids) & graph.descendants(ti.task_id))
     limits = (
         DagLimits(ti.is_paused, graph.dag.max_active_runs, ti.max_active_tasks)
         if ti.is_paused is not None
         else None
     )
-    schedule_after(
+    return state, _Ended(graph, task_ids, state, _due(ti, task, outcome), limits)
+
+
+def _schedule_after(
+    session: Session,
+    run: LockedRun,
+    dag_cache: DagCache,
+    ends: Sequence[_Ended],
+    now: dt.datetime,
+) -> None:
+    """Schedule ``run`` (locked) after ``ends`` (of tasks of one DAG version): incrementally
+    when that is enough, else with a full pass (:mod:`airlock.scheduling.incremental`)."""
+    graph = ends[0].graph
+    full = any(
+        (end.state is TIS.FAILED and graph.dag.fail_fast)  # the rest of the run stopped
+        # a retry or reschedule due at once: the full pass schedules it
+        or (end.state in (TIS.UP_FOR_RETRY, TIS.UP_FOR_RESCHEDULE) and (end.due or now) <= now)
+        for end in ends
+    )
+    # waiting for its retry, rescheduled, deferred
+    progressing = any(end.state in PROGRESSING_STATES for end in ends)
+    if full or not schedule_after_end(
         session,
         run,
         graph,
-        dag_cache,
-        ended,
-        state,
+        [task_id for end in ends for task_id in end.task_ids],
         now,
-        due=_due(ti, task, outcome),
-        limits=limits,
-    )
-    return state
-
-
-def schedule_after(
-    session: Session,
-    run: LockedRun,
-    graph: DagGraph,
-    dag_cache: DagCache,
-    ended: list[str],
-    state: TIS,
-    now: dt.datetime,
-    *,
-    due: dt.datetime | None = None,
-    limits: DagLimits | None = None,
-) -> None:
-    """Schedule ``run`` (locked) after an instance of ``ended[0]`` moved to ``state`` (due for
-    its retry or reschedule at ``due``) and the tasks ``ended[1:]`` were skipped: incrementally
-    when that is enough, else with a full pass (:mod:`airlock.scheduling.incremental`)."""
-    full = (state is TIS.FAILED and graph.dag.fail_fast) or (  # the rest of the run stopped
-        # a retry or reschedule due at once: the full pass schedules it
-        state in (TIS.UP_FOR_RETRY, TIS.UP_FOR_RESCHEDULE) and (due is None or due <= now)
-    )
-    progressing = state in PROGRESSING_STATES  # waiting for its retry, rescheduled, deferred
-    if full or not schedule_after_end(
-        session, run, graph, ended, now, progressing=progressing, limits=limits
+        progressing=progressing,
+        limits=ends[0].limits,
+        freed=len(ends),
     ):
         schedule_locked_run(session, load_locked_run(session, run), dag_cache, now)
 

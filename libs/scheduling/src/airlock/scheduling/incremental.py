@@ -62,12 +62,14 @@ def schedule_after_end(
     *,
     progressing: bool = False,
     limits: DagLimits | None = None,
+    freed: int = 1,
 ) -> bool:
     """Schedule what the end of instances of the tasks ``ended`` changes in ``run`` (locked by
     this transaction); False when the caller must run the full pass instead.
 
     ``progressing``: the caller knows an instance of the run is still progressing (the one that
     just ended waits for its retry, say). ``limits``: the DAG's, if the caller read them already.
+    ``freed``: how many of the run's task slots the ends freed (one per task instance ended).
     """
     if run.state is not DagRunState.RUNNING or timed_out(graph, run, now):
         return False
@@ -83,7 +85,7 @@ def schedule_after_end(
         limits = dag_limits(session, run.dag_id, graph, lock=False)
     if not limits.is_paused:
         progressing = (
-            _queue_waiting(session, run, graph, limits.max_active_tasks, now, made_ready)
+            _queue_waiting(session, run, graph, limits.max_active_tasks, now, made_ready + freed)
             or progressing
         )
     # Nothing left that moves by itself: the full pass decides how the run ends.
@@ -187,7 +189,7 @@ def _queue_waiting(
     graph: DagGraph,
     max_active_tasks: int,
     now: dt.datetime,
-    made_ready: int = 0,
+    room: int = 1,
 ) -> bool:
     """Queue the run's ``scheduled`` instances that fit now; whether one is left scheduled,
     queued or running (False: none, or none known).
@@ -195,13 +197,13 @@ def _queue_waiting(
     It reads how many of the run's instances are active, then, if the run has room, the first
     candidates: as many as fit, plus a few spares for those a pool or a per-task limit refuses
     (and every waiting one if that was not enough). On PostgreSQL, which locks the candidates it
-    reads in the same round trip as the count, "as many as fit" is guessed: the slot the end
-    freed and the instances it made ready (``made_ready``).
+    reads in the same round trip as the count, "as many as fit" is guessed: ``room``, the slots
+    the ends freed plus the instances they made ready.
     """
     key = {"dag_id": run.dag_id, "run_id": run.run_id}
     locked = session.get_bind().dialect.name == "postgresql"
     if locked:
-        page = min(1 + made_ready, max_active_tasks) + _SPARE_CANDIDATES
+        page = min(room, max_active_tasks) + _SPARE_CANDIDATES
         params = {**key, "page": page}
         rows: Sequence[AnyRow] = (
             connection(session).execute(_LOCKED_CANDIDATES_AND_ACTIVE, params).all()

@@ -43,13 +43,8 @@ class LockedRun:
     start_date: dt.datetime | None
 
 
-_LOCK_RUN_OF_TI = (
+_LOCK_RUN = (
     update(DAG_RUN)
-    .where(
-        tuple_(DAG_RUN.c.dag_id, DAG_RUN.c.run_id).in_(
-            select(TI.c.dag_id, TI.c.run_id).where(TI.c.id == bindparam("ti_id"))
-        )
-    )
     .values(last_scheduling_decision=bindparam("now"))
     .returning(
         DAG_RUN.c.id,
@@ -61,12 +56,29 @@ _LOCK_RUN_OF_TI = (
         DAG_RUN.c.start_date,
     )
 )
+_LOCK_RUN_OF_TI = _LOCK_RUN.where(
+    tuple_(DAG_RUN.c.dag_id, DAG_RUN.c.run_id).in_(
+        select(TI.c.dag_id, TI.c.run_id).where(TI.c.id == bindparam("ti_id"))
+    )
+)
+_LOCK_RUN_BY_KEY = _LOCK_RUN.where(
+    DAG_RUN.c.dag_id == bindparam("k_dag_id"), DAG_RUN.c.run_id == bindparam("k_run_id")
+)
 
 
 def lock_run_for_task_end(session: Session, ti_id: str, now: dt.datetime) -> LockedRun | None:
     """Lock the run of a task instance like :func:`lock_run_of_task_instance`, reading only
     :class:`LockedRun`'s columns (one prebuilt statement: the hot path of every task's end)."""
     row = connection(session).execute(_LOCK_RUN_OF_TI, {"ti_id": ti_id, "now": now}).one_or_none()
+    return None if row is None else LockedRun(*row)
+
+
+def lock_run_by_key_for_task_end(
+    session: Session, dag_id: str, run_id: str, now: dt.datetime
+) -> LockedRun | None:
+    """:func:`lock_run_for_task_end` for the run ``dag_id`` / ``run_id``."""
+    params = {"k_dag_id": dag_id, "k_run_id": run_id, "now": now}
+    row = connection(session).execute(_LOCK_RUN_BY_KEY, params).one_or_none()
     return None if row is None else LockedRun(*row)
 
 

@@ -32,6 +32,7 @@ from airlock.execution.identity import get_identity
 from airlock.execution.logs import send_logs
 from airlock.execution.notifier import work_queued
 from airlock.execution.tables import REVOKED_TOKEN
+from airlock.execution.task_ends import TaskEnds
 from airlock.execution.task_instances import TaskInstanceController
 from airlock.execution.task_tokens import TaskTokens
 from airlock.execution.variables import VariableController
@@ -166,6 +167,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
                 "dag_cache": dag_cache,
                 "task_tokens": tokens,
                 "work_queued": work_queued,
+                "task_ends": TaskEnds(db.sessions, dag_cache),
                 "handout": Handout(
                     db.sessions, tokens, dag_cache, settings.execution.claim_lease_s
                 ),

@@ -24,6 +24,7 @@ from airlock.db import TaskInstance
 from airlock.execution.access import own_task_instance
 from airlock.execution.starting import START_ONE, forget_earlier_try, run_context
 from airlock.execution.tables import RUN_INFO, TI, AnyRow
+from airlock.execution.task_ends import TaskEnds
 from airlock.execution.task_tokens import TaskTokens
 from airlock.execution.timestamps import aware
 from airlock.models.execution import (
@@ -35,7 +36,7 @@ from airlock.models.execution import (
     TaskStateReply,
 )
 from airlock.models.states import TaskInstanceState
-from airlock.scheduling import DagCache, StateConflict, TaskInstanceNotFound, finish_task
+from airlock.scheduling import StateConflict, TaskEnd, TaskInstanceNotFound
 
 #: A heartbeat: still running under this runner (named by either of its pids), and alive now.
 _BEAT = (
@@ -162,10 +163,10 @@ class TaskInstanceController(Controller):
         request: Request[Any, Any, Any],
         ti_id: FromPath[str],
         data: JSONBody[TaskOutcome],
-        session: NamedDependency[Session],
         state: State,
     ) -> TaskStateReply:
-        """Apply the runner's final word and queue what it unblocks, in one transaction.
+        """Apply the runner's final word and queue what it unblocks, in one transaction (with
+        other ends of the same run that arrive meanwhile: :mod:`airlock.execution.task_ends`).
 
         The same report sent again answers the state the first one produced; any other report
         for a task that is no longer running is a 409 naming its current state. Waiting workload
@@ -173,24 +174,23 @@ class TaskInstanceController(Controller):
         listeners, see :mod:`airlock.execution.notifier`).
         """
         _check_outcome(data)
-        cache: DagCache = state["dag_cache"]
-        try:
-            ended = finish_task(
-                session,
-                ti_id,
-                data,
-                cache,
-                dt.datetime.now(dt.UTC),
-                try_number=claims_of(request).try_number,
+        claims = claims_of(request)
+        if claims.dag_id is None or claims.run_id is None:
+            raise Problem(
+                403,
+                "this task token does not name its DAG run; use one issued by this Airlock",
+                slug="forbidden",
             )
-            session.commit()
+        ends: TaskEnds = state["task_ends"]
+        try:
+            ended = ends.apply(
+                (claims.dag_id, claims.run_id), TaskEnd(ti_id, data, claims.try_number)
+            )
         except StateConflict as exc:
-            session.rollback()
             raise Problem(
                 409, str(exc), slug="ti-state-conflict", extra={"current_state": exc.current}
             ) from None
         except TaskInstanceNotFound as exc:
-            session.rollback()
             raise Problem(404, str(exc), slug="ti-not-found") from None
         return TaskStateReply(state=ended)
 
