@@ -65,7 +65,7 @@ def _count_run_locks(env: ExecEnv) -> list[str]:
 
     def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
         text = statement.upper()
-        if text.lstrip().startswith("UPDATE DAG_RUN") and "RETURNING" in text:
+        if "UPDATE DAG_RUN SET LAST_SCHEDULING_DECISION" in text and "RETURNING" in text:
             seen.append(statement)
 
     event.listen(env.db.engine, "before_cursor_execute", record)

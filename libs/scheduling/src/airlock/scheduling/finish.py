@@ -42,7 +42,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Insert, Update, bindparam, insert, select, update
+from sqlalchemy import Insert, Update, and_, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from airlock.db import TaskInstance, TaskInstanceHistory
@@ -63,6 +63,7 @@ from airlock.scheduling.errors import SchedulingError, StateConflict, TaskInstan
 from airlock.scheduling.graph import DagGraph
 from airlock.scheduling.incremental import schedule_after_end
 from airlock.scheduling.locking import (
+    LOCK_RUN_BY_KEY,
     LockedRun,
     load_locked_run,
     lock_run_by_key_for_task_end,
@@ -106,6 +107,27 @@ _LOAD_TIS_AND_LIMITS = (
         TI.c.run_id == bindparam("run_id"),
     )
 )
+_RUN_COLUMNS = ("id", "dag_id", "run_id", "state", "dag_version_id", "run_after", "start_date")
+_LOCKED = LOCK_RUN_BY_KEY.cte("locked")
+#: PostgreSQL: the run locked as :func:`lock_run_by_key_for_task_end` does, and in the same round
+#: trip its task instances ``ids`` with their DAG's limits (none: one row of NULLs; no run: no
+#: row). The task instances are read as of the statement's start, which may be before the lock
+#: was granted: the end's update re-checks their state and try (``_end_statement``).
+_LOCK_AND_LOAD = select(
+    *(_LOCKED.c[name].label(f"run_{name}") for name in _RUN_COLUMNS),
+    *_COLUMNS,
+    DAG.c.is_paused,
+    DAG.c.max_active_tasks,
+).select_from(
+    _LOCKED.outerjoin(
+        TI.outerjoin(DAG, DAG.c.dag_id == TI.c.dag_id),
+        and_(
+            TI.c.dag_id == _LOCKED.c.dag_id,
+            TI.c.run_id == _LOCKED.c.run_id,
+            TI.c.id.in_(bindparam("ids", expanding=True)),
+        ),
+    )
+)
 _RECORD_TRY = insert(TI_HISTORY).values(
     task_instance_id=bindparam("ti_id"),
     try_number=bindparam("try_number"),
@@ -120,10 +142,15 @@ _RECORD_TRY = insert(TI_HISTORY).values(
 
 @functools.cache
 def _end_statement(keys: tuple[str, ...]) -> Update:
-    """``UPDATE task_instance SET <keys> WHERE id = :ti_id AND state = 'running'``."""
+    """``UPDATE task_instance SET <keys> WHERE id = :ti_id AND state = 'running' AND
+    try_number = :of_try`` (the try read: a task cleared and started again since is left alone)."""
     return (
         update(TI)
-        .where(TI.c.id == bindparam("ti_id"), TI.c.state == TIS.RUNNING)
+        .where(
+            TI.c.id == bindparam("ti_id"),
+            TI.c.state == TIS.RUNNING,
+            TI.c.try_number == bindparam("of_try"),
+        )
         .values({key: bindparam(f"new_{key}") for key in keys})
     )
 
@@ -234,33 +261,61 @@ def finish_tasks(
         raise ValueError(f"each task instance may end once in a batch, got {ids}")
     # Everything from the lock to the commit happens under the run's lock: other ends of tasks
     # of the run wait meanwhile, so it takes as few round trips as it can.
+    run, rows = _lock_and_load(session, ids, now, run_key)
+    results: dict[int, TIS | StateConflict | TaskInstanceNotFound] = {}
+    moves: list[_Move] = []
+    for index, end in enumerate(ends):
+        ti = rows.get(end.ti_id)
+        if ti is None:
+            results[index] = TaskInstanceNotFound(f"task instance {end.ti_id!r} does not exist")
+            continue
+        try:
+            move = _prepare(session, index, ti, end, dag_cache, now)
+        except StateConflict as exc:
+            results[index] = exc
+            continue
+        if isinstance(move, _Move):
+            moves.append(move)
+        else:
+            results[index] = move  # a repeat: the state the first report produced
+    by_version: dict[int, list[_Ended]] = {}
+    moved = _move(session, moves)
+    for move in moves:
+        if move.ti.id not in moved:
+            results[move.index] = _left_running(session, move.ti.id, move.outcome)
+            continue
+        _after_move(session, move, now)
+        results[move.index] = move.state
+        by_version.setdefault(move.ti.dag_version_id, []).append(move.ended(now))
+    if run is not None:
+        for version_ends in by_version.values():
+            _schedule_after(session, run, dag_cache, version_ends, now)
+    return [results[index] for index in range(len(ends))]
+
+
+def _lock_and_load(
+    session: Session, ids: list[str], now: dt.datetime, run_key: tuple[str, str] | None
+) -> tuple[LockedRun | None, dict[str, AnyRow]]:
+    """Lock the run (``run_key``'s, or the first task instance's) and read the task instances
+    ``ids`` of it: one round trip on PostgreSQL given the key, two otherwise."""
+    conn = connection(session)
+    if run_key is not None and conn.dialect.name == "postgresql":
+        params = {"k_dag_id": run_key[0], "k_run_id": run_key[1], "now": now, "ids": ids}
+        found = conn.execute(_LOCK_AND_LOAD, params).all()
+        if not found:
+            return None, {}
+        first = found[0]
+        locked = LockedRun(*(getattr(first, f"run_{name}") for name in _RUN_COLUMNS))
+        return locked, {row.id: row for row in found if row.id is not None}
+    run: LockedRun | None
     if run_key is not None:
         run = lock_run_by_key_for_task_end(session, *run_key, now)
     else:
         run = lock_run_for_task_end(session, ids[0], now)
-    rows = {}
-    if run is not None:
-        params = {"ids": ids, "dag_id": run.dag_id, "run_id": run.run_id}
-        rows = {row.id: row for row in connection(session).execute(_LOAD_TIS_AND_LIMITS, params)}
-    results: list[TIS | StateConflict | TaskInstanceNotFound] = []
-    by_version: dict[int, list[_Ended]] = {}
-    for end in ends:
-        ti = rows.get(end.ti_id)
-        if ti is None:
-            results.append(TaskInstanceNotFound(f"task instance {end.ti_id!r} does not exist"))
-            continue
-        try:
-            state, ended = _end_one(session, ti, end, dag_cache, now)
-        except (StateConflict, TaskInstanceNotFound) as exc:
-            results.append(exc)
-            continue
-        results.append(state)
-        if ended is not None:
-            by_version.setdefault(ti.dag_version_id, []).append(ended)
-    if run is not None:
-        for version_ends in by_version.values():
-            _schedule_after(session, run, dag_cache, version_ends, now)
-    return results
+    if run is None:
+        return None, {}
+    params = {"ids": ids, "dag_id": run.dag_id, "run_id": run.run_id}
+    return run, {row.id: row for row in conn.execute(_LOAD_TIS_AND_LIMITS, params)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,11 +331,40 @@ class _Ended:
     limits: DagLimits | None
 
 
-def _end_one(
-    session: Session, ti: AnyRow, end: TaskEnd, dag_cache: DagCache, now: dt.datetime
-) -> tuple[TIS, _Ended | None]:
-    """Apply one end (its run locked); its state, and what to schedule after it (None: it was
-    a repeat of a report already applied)."""
+@dataclass(slots=True)
+class _Move:
+    """One end, checked and ready to apply: ``ti`` moves to ``state`` with ``values``."""
+
+    index: int
+    ti: AnyRow
+    task: SerializedTask
+    graph: DagGraph
+    outcome: TaskOutcome
+    state: TIS
+    values: dict[str, Any]
+
+    @property
+    def ends_try(self) -> bool:
+        return self.state not in (TIS.UP_FOR_RESCHEDULE, TIS.DEFERRED)
+
+    def ended(self, now: dt.datetime) -> _Ended:
+        ti, outcome = self.ti, self.outcome
+        task_ids = [ti.task_id]
+        if isinstance(outcome, TaskSucceeded) and outcome.skip_task_ids:
+            task_ids += sorted(set(outcome.skip_task_ids) & self.graph.descendants(ti.task_id))
+        limits = (
+            DagLimits(ti.is_paused, self.graph.dag.max_active_runs, ti.max_active_tasks)
+            if ti.is_paused is not None
+            else None
+        )
+        return _Ended(self.graph, task_ids, self.state, _due(ti, self.task, outcome), limits)
+
+
+def _prepare(
+    session: Session, index: int, ti: AnyRow, end: TaskEnd, dag_cache: DagCache, now: dt.datetime
+) -> _Move | TIS:
+    """Check one end (its run locked): the move to make, or the state an identical earlier
+    report produced. Raises :class:`StateConflict` when it may not apply."""
     outcome = end.outcome
     if end.try_number is not None and end.try_number != ti.try_number:
         raise StateConflict(
@@ -290,7 +374,7 @@ def _end_one(
         )
     replayed = _replayed(session, ti, outcome)
     if replayed is not None:
-        return replayed, None
+        return replayed
     if ti.state is not TIS.RUNNING:
         raise StateConflict(
             f"task instance {ti.id} is {ti.state.value if ti.state else 'without state'}, not "
@@ -303,18 +387,103 @@ def _end_one(
         raise StateConflict(
             f"task {ti.task_id!r} is not in the DAG version of task instance {ti.id}", ti.state
         )
-    state = apply_outcome(session, ti, task, graph, outcome, now)
+    state, values = _target(ti, task, outcome, now)
+    if outcome.pid is not None:
+        values["pid"] = outcome.pid  # the task's own process (the hand-out named its runner's)
+    return _Move(index, ti, task, graph, outcome, state, values)
+
+
+def _move(session: Session, moves: Sequence[_Move]) -> set[str]:
+    """Apply ``moves`` (their history rows included); the ids of the task instances that moved
+    (one left ``running`` or its try meanwhile did not).
+
+    On PostgreSQL several moves go in two round trips: the updates in one pipeline (the
+    driver's ``executemany``), the history rows in one insert."""
+    if len(moves) > 1 and session.get_bind().dialect.name == "postgresql":
+        return _move_together(session, moves)
+    return {move.ti.id for move in moves if _move_one(session, move)}
+
+
+def _move_one(session: Session, move: _Move) -> bool:
+    ti, state, values = move.ti, move.state, move.values
+    keys = tuple(values)
+    params = {"ti_id": ti.id, "of_try": ti.try_number, **{f"new_{k}": values[k] for k in keys}}
+    if move.ends_try and session.get_bind().dialect.name == "postgresql":
+        # One round trip for both: the run's lock is held meanwhile.
+        params.update(
+            h_state=state, h_end_date=values.get("end_date"), h_duration=values.get("duration")
+        )
+        # (rowcount is not reported for this statement: count what it returns)
+        returned = connection(session).execute(_end_and_record_statement(keys), params)
+        return len(returned.all()) > 0
+    if connection(session).execute(_end_statement(keys), params).rowcount == 0:
+        return False
+    if move.ends_try:
+        _record_try(session, [move])
+    return True
+
+
+def _move_together(session: Session, moves: Sequence[_Move]) -> set[str]:
+    by_keys: dict[tuple[str, ...], list[_Move]] = {}
+    for move in moves:
+        by_keys.setdefault(tuple(move.values), []).append(move)
+    moved: set[str] = set()
+    for keys, group in by_keys.items():
+        params = [
+            {"ti_id": m.ti.id, "of_try": m.ti.try_number, **{f"new_{k}": m.values[k] for k in keys}}
+            for m in group
+        ]
+        count = connection(session).execute(_end_statement(keys), params).rowcount
+        if count == len(group):
+            moved.update(m.ti.id for m in group)
+        else:  # one left running meanwhile: find which moved (rare)
+            moved.update(_which_moved(session, group))
+    ended = [m for m in moves if m.ends_try and m.ti.id in moved]
+    if ended:
+        _record_try(session, ended)
+    return moved
+
+
+def _which_moved(session: Session, moves: Sequence[_Move]) -> set[str]:
+    now_rows = connection(session).execute(
+        select(TI.c.id, TI.c.state, TI.c.try_number).where(TI.c.id.in_([m.ti.id for m in moves]))
+    )
+    current = {row.id: (row.state, row.try_number) for row in now_rows}
+    return {m.ti.id for m in moves if current.get(m.ti.id) == (m.state, m.ti.try_number)}
+
+
+def _after_move(session: Session, move: _Move, now: dt.datetime) -> None:
+    """What follows a task instance's move: its callback, the skips its success asked for, a
+    fail-fast stop, the asset events of its outlets."""
+    ti, task, graph, outcome, state = move.ti, move.task, move.graph, move.outcome, move.state
+    error = outcome.error if isinstance(outcome, TaskFailed) else None
+    queue_task_callback(
+        session,
+        task,
+        dag_id=ti.dag_id,
+        run_id=ti.run_id,
+        map_index=ti.map_index,
+        try_number=ti.try_number,
+        dag_version_id=ti.dag_version_id,
+        state=state,
+        now=now,
+        error=error,
+    )
+    if isinstance(outcome, TaskSucceeded) and outcome.skip_task_ids:
+        _skip_downstream(session, ti, graph, outcome.skip_task_ids, now)
+    if state is TIS.FAILED and graph.dag.fail_fast:
+        _stop_the_rest(session, ti, graph, now)
     if isinstance(outcome, TaskSucceeded) and (task.outlets or outcome.asset_events):
         record_outlet_events(session, ti, task, outcome.asset_events, now)
-    task_ids = [ti.task_id]
-    if isinstance(outcome, TaskSucceeded) and outcome.skip_task_ids:
-        task_ids += sorted(set(outcome.skip_task_ids) & graph.descendants(ti.task_id))
-    limits = (
-        DagLimits(ti.is_paused, graph.dag.max_active_runs, ti.max_active_tasks)
-        if ti.is_paused is not None
-        else None
+
+
+def _left_running(session: Session, ti_id: str, outcome: TaskOutcome) -> StateConflict:
+    fresh = load_task_instance(session, ti_id)
+    current = fresh.state if fresh else None
+    return StateConflict(
+        f"task instance {ti_id} left running while its {_kind(outcome)} report was applied",
+        current=current.value if current else None,
     )
-    return state, _Ended(graph, task_ids, state, _due(ti, task, outcome), limits)
 
 
 def _schedule_after(
@@ -356,51 +525,15 @@ def apply_outcome(
     outcome: TaskOutcome,
     now: dt.datetime,
 ) -> TIS:
-    """Move a running task instance per ``outcome`` (run already locked); its new state."""
+    """Move a running task instance per ``outcome`` (run already locked), with everything
+    that follows (:func:`_after_move`); its new state."""
     state, values = _target(ti, task, outcome, now)
     if outcome.pid is not None:
-        values["pid"] = outcome.pid  # the task's own process (the hand-out named its runner's)
-    keys = tuple(values)
-    params = {"ti_id": ti.id, **{f"new_{key}": values[key] for key in keys}}
-    ends_try = state not in (TIS.UP_FOR_RESCHEDULE, TIS.DEFERRED)
-    if ends_try and session.get_bind().dialect.name == "postgresql":
-        # One round trip for both: the run's lock is held meanwhile.
-        params.update(
-            h_state=state, h_end_date=values.get("end_date"), h_duration=values.get("duration")
-        )
-        # (rowcount is not reported for this statement: count what it returns)
-        returned = connection(session).execute(_end_and_record_statement(keys), params)
-        moved = len(returned.all())
-        recorded = True
-    else:
-        moved = connection(session).execute(_end_statement(keys), params).rowcount
-        recorded = False
-    if moved == 0:
-        fresh = load_task_instance(session, ti.id)
-        current = fresh.state if fresh else None
-        raise StateConflict(
-            f"task instance {ti.id} left running while its {_kind(outcome)} report was applied",
-            current=current.value if current else None,
-        )
-    if ends_try and not recorded:
-        _record_try(session, ti, state, values)
-    error = outcome.error if isinstance(outcome, TaskFailed) else None
-    queue_task_callback(
-        session,
-        task,
-        dag_id=ti.dag_id,
-        run_id=ti.run_id,
-        map_index=ti.map_index,
-        try_number=ti.try_number,
-        dag_version_id=ti.dag_version_id,
-        state=state,
-        now=now,
-        error=error,
-    )
-    if isinstance(outcome, TaskSucceeded) and outcome.skip_task_ids:
-        _skip_downstream(session, ti, graph, outcome.skip_task_ids, now)
-    if state is TIS.FAILED and graph.dag.fail_fast:
-        _stop_the_rest(session, ti, graph, now)
+        values["pid"] = outcome.pid
+    move = _Move(0, ti, task, graph, outcome, state, values)
+    if not _move_one(session, move):
+        raise _left_running(session, ti.id, outcome)
+    _after_move(session, move, now)
     return state
 
 
@@ -457,19 +590,23 @@ def _due(ti: AnyRow, task: SerializedTask, outcome: TaskOutcome) -> dt.datetime 
     return None
 
 
-def _record_try(session: Session, ti: AnyRow, state: TIS, values: dict[str, Any]) -> None:
+def _record_try(session: Session, moves: Sequence[_Move]) -> None:
+    """The history rows of the tries ``moves`` ended (one insert)."""
     connection(session).execute(
         _RECORD_TRY,
-        {
-            "ti_id": ti.id,
-            "try_number": ti.try_number,
-            "state": state,
-            "dag_version_id": ti.dag_version_id,
-            "start_date": ti.start_date,
-            "end_date": values.get("end_date"),
-            "duration": values.get("duration"),
-            "hostname": ti.hostname,
-        },
+        [
+            {
+                "ti_id": m.ti.id,
+                "try_number": m.ti.try_number,
+                "state": m.state,
+                "dag_version_id": m.ti.dag_version_id,
+                "start_date": m.ti.start_date,
+                "end_date": m.values.get("end_date"),
+                "duration": m.values.get("duration"),
+                "hostname": m.ti.hostname,
+            }
+            for m in moves
+        ],
     )
 
 

@@ -61,7 +61,8 @@ _LOCK_RUN_OF_TI = _LOCK_RUN.where(
         select(TI.c.dag_id, TI.c.run_id).where(TI.c.id == bindparam("ti_id"))
     )
 )
-_LOCK_RUN_BY_KEY = _LOCK_RUN.where(
+#: Lock the run ``:k_dag_id`` / ``:k_run_id`` (``:now``), returning :class:`LockedRun`'s columns.
+LOCK_RUN_BY_KEY = _LOCK_RUN.where(
     DAG_RUN.c.dag_id == bindparam("k_dag_id"), DAG_RUN.c.run_id == bindparam("k_run_id")
 )
 
@@ -78,7 +79,7 @@ def lock_run_by_key_for_task_end(
 ) -> LockedRun | None:
     """:func:`lock_run_for_task_end` for the run ``dag_id`` / ``run_id``."""
     params = {"k_dag_id": dag_id, "k_run_id": run_id, "now": now}
-    row = connection(session).execute(_LOCK_RUN_BY_KEY, params).one_or_none()
+    row = connection(session).execute(LOCK_RUN_BY_KEY, params).one_or_none()
     return None if row is None else LockedRun(*row)
 
 
