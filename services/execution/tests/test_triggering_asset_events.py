@@ -147,3 +147,18 @@ def test_a_2026_11_01_client_does_not_see_the_field(
     context = _start(env, *consumer, **{"Airlock-API-Version": "2026-11-01"})
     assert "triggering_asset_events" not in context
     assert context["dag_run"]["run_id"] == "asset_triggered__1"
+
+
+def test_a_task_the_hand_out_starts_learns_them_too(
+    env: ExecEnv, consumer: tuple[str, str]
+) -> None:
+    body = {"worker": "w1", "wait_s": 0, "slots": 1, "start": 1, "hostname": "h", "pid": 7}
+    response = env.call("POST", "/workloads/next", env.worker_token(), body)
+    (workload,) = response.json()["workloads"]
+    assert workload["ti"]["id"] == consumer[0]
+    events = workload["context"]["triggering_asset_events"]
+    assert [(e["uri"], e["source_dag_id"]) for e in events] == [
+        ("s3://warehouse/orders", "producer"),
+        ("s3://warehouse/customers", None),
+        ("s3://warehouse/orders", None),
+    ]

@@ -374,6 +374,32 @@ def test_a_poll_can_start_the_tasks_it_runs_at_once(env: ExecEnv) -> None:
     assert env.call("PATCH", f"/task-instances/{third}/run", claimed["token"], start).is_success
 
 
+def test_a_poll_that_starts_all_it_takes_gets_them_in_priority_order(env: ExecEnv) -> None:
+    """(On PostgreSQL this is one statement: claim, start, XCom reset and read.)"""
+    env.add_dag("all", tasks=[task("plain"), task("mapped"), task("elsewhere")])
+    env.add_run("all", conf={"k": "v"})
+    low = env.add_ti("all", "plain", priority_weight=1)
+    mapped = [env.add_ti("all", "mapped", map_index=i, priority_weight=5) for i in range(2)]
+    other = env.add_ti("all", "elsewhere", queue="other", priority_weight=3)
+    env.add_ti("all", "elsewhere", queue="unasked", map_index=7, priority_weight=9)
+    batch = poll(env, slots=4, start=4, hostname="box", pid=42, queues=["default", "other"])
+    assert [w["ti"]["id"] for w in batch] == [*mapped, other, low]
+    assert [w["map_length"] for w in batch] == [2, 2, None, None]
+    for workload in batch:
+        assert workload["context"]["try_number"] == workload["ti"]["try_number"] == 1
+        assert workload["context"]["dag_run"]["conf"] == {"k": "v"}
+        assert workload["bundle"] == "team-a"
+        assert workload["dag_rel_path"] == "all.py"
+        ti = env.ti(workload["ti"]["id"])
+        assert (ti.state, ti.hostname, ti.pid, ti.claimed_by) == (
+            TaskInstanceState.RUNNING,
+            "box",
+            42,
+            "w1",
+        )
+    assert poll(env, slots=4, start=4, hostname="box", pid=42, queues=["default", "other"]) == []
+
+
 def test_a_new_try_started_by_the_hand_out_starts_without_the_last_ones_xcoms(
     env: ExecEnv,
 ) -> None:

@@ -31,15 +31,27 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Insert, Integer, Update, bindparam, func, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Insert,
+    Integer,
+    Select,
+    Update,
+    bindparam,
+    delete,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session, sessionmaker
 
 from airlock.db import TaskInstance, upsert_insert
 from airlock.execution.dag_runs import dag_run_info
-from airlock.execution.starting import continues_try, run_context, start_many
-from airlock.execution.tables import DAG, DAG_RUN, RUN_INFO_COLUMNS, TI, WORKER, AnyRow
+from airlock.execution.starting import START_VALUES, continues_try, run_context, start_many
+from airlock.execution.tables import DAG, DAG_RUN, RUN_INFO_COLUMNS, TI, WORKER, XCOM, AnyRow
 from airlock.execution.task_tokens import TaskTokens
-from airlock.models.execution import TaskInstanceRef, Workload
+from airlock.models.execution import TaskInstanceRef, TaskRunContext, Workload
 from airlock.models.states import TaskInstanceState
 from airlock.scheduling import DagCache, DagVersionNotFound, TaskNotInDag
 
@@ -83,6 +95,67 @@ def _claim_statement(dialect: str, one_queue: bool) -> Update:
         return claim.where(TI.c.id == picked.c.id, *_claimable(one_queue)).returning(TI.c.id)
     return claim.where(TI.c.id.in_(chosen.scalar_subquery()), *_claimable(one_queue)).returning(
         TI.c.id
+    )
+
+
+@functools.cache
+def _claim_and_start_statement(one_queue: bool) -> Select[Any]:
+    """PostgreSQL, a poll that starts everything it takes: claim, start, forget an earlier
+    try's XComs and read the workloads, in one statement (committed as it runs).
+
+    ``picked`` chooses as the claim does; ``started`` claims and starts them as
+    :func:`~airlock.execution.starting.start_many` does (the same values, so the same try
+    counting); ``forgotten`` deletes what an earlier try of a new try pushed, as
+    :func:`~airlock.execution.starting.forget_earlier_try` does; the select joins each started
+    instance with its run and DAG as :data:`_WORKLOADS` does.
+    """
+    picked = (
+        select(TI.c.id)
+        .where(*_claimable(one_queue))
+        .order_by(TI.c.priority_weight.desc(), TI.c.queued_at, TI.c.id)
+        .limit(bindparam("slots", type_=Integer))
+        .with_for_update(skip_locked=True)
+        .cte("picked")
+        .prefix_with("MATERIALIZED")
+    )
+    started = (
+        update(TI)
+        .where(TI.c.id == picked.c.id, *_claimable(one_queue))
+        .values(claimed_by=bindparam("worker"), claimed_at=bindparam("now"), **START_VALUES)
+        .returning(*_STARTED_WORKLOAD)
+        .cte("started")
+    )
+    forgotten = (
+        delete(XCOM)
+        .where(
+            XCOM.c.dag_id == started.c.dag_id,
+            XCOM.c.run_id == started.c.run_id,
+            XCOM.c.task_id == started.c.task_id,
+            XCOM.c.map_index == started.c.map_index,
+            started.c.try_number > 1,
+            started.c.next_method.is_(None),
+            started.c.first_poke_at.is_(None),
+        )
+        .cte("forgotten")
+    )
+    return (
+        select(
+            *(
+                started.c[column.name]
+                for column in _STARTED_WORKLOAD
+                if column.name not in _RUN_KEY
+            ),
+            *RUN_INFO_COLUMNS,
+            DAG.c.bundle_name,
+            DAG.c.relative_fileloc,
+        )
+        .select_from(
+            started.join(
+                DAG_RUN,
+                (DAG_RUN.c.dag_id == started.c.dag_id) & (DAG_RUN.c.run_id == started.c.run_id),
+            ).join(DAG, DAG.c.dag_id == started.c.dag_id)
+        )
+        .add_cte(forgotten)
     )
 
 
@@ -140,6 +213,26 @@ def touch_worker(session: Session, name: str, queues: Sequence[str], now: dt.dat
         {"worker": name, "queues": list(queues), "now": now},
     )
 
+
+#: What a started workload is made of, of its task instance (the run's and DAG's columns aside).
+_STARTED_WORKLOAD = (
+    TI.c.id,
+    TI.c.dag_id,
+    TI.c.run_id,
+    TI.c.task_id,
+    TI.c.map_index,
+    TI.c.try_number,
+    TI.c.max_tries,
+    TI.c.queue,
+    TI.c.pool,
+    TI.c.dag_version_id,
+    TI.c.next_method,
+    TI.c.first_poke_at,
+    TI.c.priority_weight,
+    TI.c.queued_at,
+)
+#: Named by the run's columns (``RUN_INFO_COLUMNS``) in a workload row.
+_RUN_KEY = ("dag_id", "run_id")
 
 _WORKLOADS = (
     select(
@@ -210,36 +303,88 @@ def build_workloads(
             try_number = begun.try_number
         else:
             try_number = row.try_number + (0 if continues_try(row) else 1)
-        workloads.append(
-            Workload(
-                ti=TaskInstanceRef(
-                    id=row.id,
-                    dag_id=row.dag_id,
-                    run_id=row.run_id,
-                    task_id=row.task_id,
-                    map_index=row.map_index,
-                    try_number=try_number,
-                    max_tries=row.max_tries,
-                    queue=row.queue,
-                    pool=row.pool,
-                ),
-                token=tokens.issue(
-                    row.id,
-                    dag_id=row.dag_id,
-                    run_id=row.run_id,
-                    bundle=row.bundle_name,
-                    try_number=try_number,
-                ),
-                bundle=row.bundle_name,
-                dag_rel_path=row.relative_fileloc,
-                dag_version_id=row.dag_version_id,
-                dag_run=dag_run_info(row),
-                execution_timeout_s=_execution_timeout(session, dag_cache, row),
-                map_length=lengths.get((row.dag_id, row.run_id, row.task_id)),
-                context=None if begun is None else run_context(session, begun, row),
-            )
-        )
+        context = None if begun is None else run_context(session, begun, row)
+        workloads.append(_workload(session, row, try_number, context, tokens, dag_cache, lengths))
     return workloads
+
+
+def claim_and_start(
+    session: Session,
+    worker: str,
+    queues: Sequence[str],
+    start: StartAs,
+    now: dt.datetime,
+    lease_s: float,
+    tokens: TaskTokens,
+    dag_cache: DagCache,
+) -> list[Workload]:
+    """PostgreSQL, on a session in autocommit: claim and start up to ``start.count`` queued task
+    instances of ``queues`` for ``worker`` in one statement; their workloads, in priority order."""
+    one_queue = len(queues) == 1
+    params: dict[str, Any] = {
+        "cutoff": now - dt.timedelta(seconds=lease_s),
+        "slots": start.count,
+        "worker": worker,
+        "hostname": start.hostname,
+        "pid": start.pid,
+        "start_date": now,
+        "now": now,
+    }
+    if one_queue:
+        params["one_queue"] = queues[0]
+    else:
+        params["queues"] = list(queues)
+    rows = sorted(
+        session.connection().execute(_claim_and_start_statement(one_queue), params),
+        key=lambda row: (-row.priority_weight, row.queued_at, row.id),
+    )
+    lengths = _map_lengths(session, [row for row in rows if row.map_index >= 0])
+    return [
+        _workload(
+            session, row, row.try_number, run_context(session, row, row), tokens, dag_cache, lengths
+        )
+        for row in rows
+    ]
+
+
+def _workload(
+    session: Session,
+    row: AnyRow,
+    try_number: int,
+    context: TaskRunContext | None,
+    tokens: TaskTokens,
+    dag_cache: DagCache,
+    lengths: dict[tuple[str, str, str], int],
+) -> Workload:
+    """The workload of a claimed task instance (a row of :data:`_WORKLOADS`' columns) that
+    runs try ``try_number``; ``context`` if it is started."""
+    return Workload(
+        ti=TaskInstanceRef(
+            id=row.id,
+            dag_id=row.dag_id,
+            run_id=row.run_id,
+            task_id=row.task_id,
+            map_index=row.map_index,
+            try_number=try_number,
+            max_tries=row.max_tries,
+            queue=row.queue,
+            pool=row.pool,
+        ),
+        token=tokens.issue(
+            row.id,
+            dag_id=row.dag_id,
+            run_id=row.run_id,
+            bundle=row.bundle_name,
+            try_number=try_number,
+        ),
+        bundle=row.bundle_name,
+        dag_rel_path=row.relative_fileloc,
+        dag_version_id=row.dag_version_id,
+        dag_run=dag_run_info(row),
+        execution_timeout_s=_execution_timeout(session, dag_cache, row),
+        map_length=lengths.get((row.dag_id, row.run_id, row.task_id)),
+        context=context,
+    )
 
 
 def _execution_timeout(session: Session, dag_cache: DagCache, ti: AnyRow) -> float | None:
@@ -317,14 +462,29 @@ class Handout:
         touch = touch and self._needs_touch(worker, queues)
         ids: list[str] | None = None
         if self._claim_apart:
-            # The claim alone, committed as it runs: most attempts of a waiting poll find
-            # nothing, and then cost one round trip instead of a transaction's three. What it
-            # claims is leased to the worker; the transaction below starts it.
+            # Committed as it runs: most attempts of a waiting poll find nothing, and then cost
+            # one round trip instead of a transaction's three. A poll that starts everything it
+            # takes (the usual case) is one statement in all; otherwise what the claim takes is
+            # leased to the worker, and the transaction below starts what it should.
             with self._sessions() as session:
                 session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+                if touch:
+                    touch_worker(session, worker, queues, now)
+                if start is not None and start.count >= slots:
+                    return claim_and_start(
+                        session,
+                        worker,
+                        queues,
+                        start,
+                        now,
+                        self._lease_s,
+                        self._tokens,
+                        self._dag_cache,
+                    )
                 ids = claim_task_instances(session, worker, queues, slots, now, self._lease_s)
-            if not ids and not touch:
+            if not ids:
                 return []
+            touch = False
         with self._sessions() as session:
             if touch:
                 touch_worker(session, worker, queues, now)

@@ -41,7 +41,8 @@ def _next_try_number() -> ColumnElement[int]:
     return case((continues, TI.c.try_number), else_=TI.c.try_number + 1)
 
 
-_START_VALUES: dict[str, Any] = {
+#: What a start sets (``hostname``, ``pid``, ``start_date`` and ``now`` bound at execution).
+START_VALUES: dict[str, Any] = {
     "state": TaskInstanceState.RUNNING,
     "try_number": _next_try_number(),
     "hostname": bindparam("hostname"),
@@ -66,13 +67,13 @@ _STARTED = (
 START_ONE = (
     update(TI)
     .where(TI.c.id == bindparam("ti_id"), one_of(TI.c.state, STARTABLE))
-    .values(_START_VALUES)
+    .values(START_VALUES)
     .returning(*_STARTED)
 )
 _START_MANY = (
     update(TI)
     .where(TI.c.id.in_(bindparam("ids", expanding=True)), one_of(TI.c.state, STARTABLE))
-    .values(_START_VALUES)
+    .values(START_VALUES)
     .returning(*_STARTED)
 )
 _DELETE_XCOMS = delete(XCOM).where(
