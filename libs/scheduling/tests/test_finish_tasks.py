@@ -4,10 +4,13 @@ freed is filled, a downstream task waiting on several of them is queued once).""
 
 from __future__ import annotations
 
-import pytest
-from sqlalchemy import func, select
+import threading
+import time
 
-from airlock.db import TaskInstanceHistory
+import pytest
+from sqlalchemy import func, select, update
+
+from airlock.db import DagRun, TaskInstance, TaskInstanceHistory
 from airlock.models.states import DagRunState
 from airlock.models.states import TaskInstanceState as TIS
 from airlock.scheduling import StateConflict, TaskEnd, TaskInstanceNotFound, finish_tasks
@@ -123,3 +126,48 @@ def test_with_a_run_key_a_task_instance_of_another_run_is_not_found(env: Env) ->
     assert isinstance(results[1], TaskInstanceNotFound)
     assert env.states(second) == {"a": TIS.RUNNING}
     assert env.run_state(first) is DagRunState.SUCCESS
+
+
+@pytest.mark.parametrize(
+    ("change", "current"),
+    [({"state": TIS.FAILED}, "failed"), ({"try_number": 2}, "running")],  # marked; run again
+)
+def test_an_instance_changed_while_the_batch_waited_for_the_lock_is_refused(
+    env: Env, change: dict, current: str
+) -> None:
+    """PostgreSQL reads a batch's task instances in the statement that waits for the run's
+    lock, so what the lock's holder changed meanwhile is not in what it read: the move itself
+    re-checks, and only the end whose instance is still running applies."""
+    if env.url.startswith("sqlite"):
+        pytest.skip("SQLite: the lock is taken before anything is read (one writer at a time)")
+    env.install(make_dag("raced", [task("a"), task("b")]))
+    run = env.trigger("raced")
+    a, b = env.ti(run, "a"), env.ti(run, "b")
+    env.start(a.id)
+    env.start(b.id)
+    results: list = []
+    with env.sessions() as holder:
+        holder.execute(
+            update(DagRun).where(DagRun.id == run.id).values(last_scheduling_decision=T0)
+        )
+        holder.execute(update(TaskInstance).where(TaskInstance.id == b.id).values(**change))
+        ender = threading.Thread(
+            target=lambda: results.extend(
+                _finish_all(
+                    env,
+                    [TaskEnd(a.id, succeed()), TaskEnd(b.id, succeed())],
+                    run_key=(run.dag_id, run.run_id),
+                )
+            )
+        )
+        ender.start()
+        time.sleep(0.5)  # the batch's statement waits for the run's lock
+        assert ender.is_alive()
+        holder.commit()
+    ender.join(30)
+    assert results[0] is TIS.SUCCESS
+    assert isinstance(results[1], StateConflict)
+    assert results[1].current == current
+    assert env.states(run)["a"] is TIS.SUCCESS
+    assert env.states(run)["b"].value == current
+    assert (_history_rows(env, a.id), _history_rows(env, b.id)) == (1, 0)

@@ -445,11 +445,19 @@ def _move_together(session: Session, moves: Sequence[_Move]) -> set[str]:
 
 
 def _which_moved(session: Session, moves: Sequence[_Move]) -> set[str]:
+    """Which of ``moves`` this transaction made: the instance is in the state, try and end
+    date it set."""
     now_rows = connection(session).execute(
-        select(TI.c.id, TI.c.state, TI.c.try_number).where(TI.c.id.in_([m.ti.id for m in moves]))
+        select(TI.c.id, TI.c.state, TI.c.try_number, TI.c.end_date).where(
+            TI.c.id.in_([m.ti.id for m in moves])
+        )
     )
-    current = {row.id: (row.state, row.try_number) for row in now_rows}
-    return {m.ti.id for m in moves if current.get(m.ti.id) == (m.state, m.ti.try_number)}
+    current = {row.id: (row.state, row.try_number, row.end_date) for row in now_rows}
+    return {
+        m.ti.id
+        for m in moves
+        if current.get(m.ti.id) == (m.state, m.ti.try_number, m.values.get("end_date"))
+    }
 
 
 def _after_move(session: Session, move: _Move, now: dt.datetime) -> None:
