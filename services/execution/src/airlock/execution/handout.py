@@ -6,17 +6,19 @@ until its runner moves it to ``running``. A claim older than ``[execution] claim
 made before the task was last queued (a retry), no longer holds, so a task whose worker died
 between the hand-out and the start is handed out again.
 
-Two polls never receive the same task: the claim is one ``UPDATE … WHERE id IN (SELECT … LIMIT n)
-RETURNING id``. SQLite runs it under the database's single write lock; PostgreSQL locks the
-chosen rows with ``FOR UPDATE SKIP LOCKED`` so concurrent polls pick different rows instead of
-queueing behind each other, and the outer ``WHERE`` re-checks the claim after the lock.
+Two polls never receive the same task: the claim is one ``UPDATE … RETURNING id`` of rows
+chosen by priority. SQLite runs it under the database's single write lock; PostgreSQL chooses
+the rows once, in a materialized CTE, locking them with ``FOR UPDATE SKIP LOCKED`` so concurrent
+polls pick different rows instead of queueing behind each other, and the update re-checks the
+claim after the lock.
 
 A worker that will start what it takes at once asks for it (``WorkloadRequest.start``): the
 first ``start`` workloads, in priority order, are then moved to ``running`` in the same
 transaction (:func:`~airlock.execution.starting.start_many`) and carry the run context that
 ``PATCH …/run`` would have answered, which saves a request and a transaction per task. The rest are
 only claimed: a worker prefetching beyond its free slots must not have tasks counted as running
-while they wait in its backlog.
+while they wait in its backlog. On PostgreSQL a poll that starts everything it takes (the usual
+case) is a single statement, committed as it runs (:func:`claim_and_start`).
 
 Hand-out is a hot path (DESIGN §7): a fixed number of statements per poll, whatever the batch.
 """
