@@ -4,6 +4,7 @@ that no task is ever handed to two polls."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import threading
 import time
 from collections import Counter
@@ -434,3 +435,77 @@ def test_a_heartbeat_from_an_earlier_try_does_not_keep_the_new_one(env: ExecEnv)
     beat = env.call("PUT", f"/task-instances/{ti_id}/heartbeat", second["token"], fresh)
     assert beat.json()["keep_running"] is True
     assert env.ti(ti_id).pid == 2222
+
+
+def _poll_and_hang_up(env: ExecEnv, body: dict[str, Any]) -> list[dict[str, Any]]:
+    """A poll whose worker closes the connection right after sending it; what the app sent."""
+    payload = json.dumps(body).encode()
+    token = env.worker_token()
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/execution/workloads/next",
+        "raw_path": b"/execution/workloads/next",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [
+            (b"host", b"testserver"),
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(payload)).encode()),
+            (b"authorization", f"Bearer {token}".encode()),
+        ],
+        "client": ("127.0.0.1", 1234),
+        "server": ("testserver", 80),
+        "state": {},
+    }
+    messages = [{"type": "http.request", "body": payload, "more_body": False}]
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    with env.client.portal() as portal:
+        portal.call(env.app, scope, receive, send)
+    return sent
+
+
+def test_tasks_taken_for_a_worker_that_hung_up_are_given_back(env: ExecEnv) -> None:
+    """The worker closed its poll's connection while the hand-out took tasks for it: the one
+    started goes back to queued with its try uncounted, the one claimed loses its lease, and
+    the next poll gets both, as if the first had never happened."""
+    env.add_dag("gone", tasks=[task("t1"), task("t2")])
+    env.add_run("gone")
+    first = env.add_ti("gone", "t1", priority_weight=2)
+    second = env.add_ti("gone", "t2", priority_weight=1)
+    body = {"worker": "w1", "wait_s": 0, "slots": 2, "start": 1, "hostname": "h", "pid": 7}
+    sent = _poll_and_hang_up(env, body)
+    reply = json.loads(
+        b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    )
+    assert reply == {"workloads": []}
+    for ti_id in (first, second):
+        ti = env.ti(ti_id)
+        assert (ti.state, ti.try_number, ti.claimed_by, ti.hostname, ti.pid) == (
+            TaskInstanceState.QUEUED,
+            0,
+            None,
+            None,
+            None,
+        )
+    batch = poll(env, slots=2, start=2, hostname="h", pid=8)
+    assert [(w["ti"]["id"], w["ti"]["try_number"]) for w in batch] == [(first, 1), (second, 1)]
+
+
+def test_a_resumed_try_given_back_keeps_its_number(env: ExecEnv) -> None:
+    env.add_dag("sensor", tasks=[task("poke")])
+    env.add_run("sensor")
+    ti_id = env.add_ti("sensor", "poke", try_number=1, first_poke_at=dt.datetime.now(dt.UTC))
+    body = {"worker": "w1", "wait_s": 0, "slots": 1, "start": 1, "hostname": "h", "pid": 7}
+    _poll_and_hang_up(env, body)
+    assert (env.ti(ti_id).state, env.ti(ti_id).try_number) == (TaskInstanceState.QUEUED, 1)

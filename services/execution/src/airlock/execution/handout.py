@@ -40,6 +40,7 @@ from sqlalchemy import (
     Select,
     Update,
     bindparam,
+    case,
     delete,
     func,
     or_,
@@ -415,6 +416,55 @@ def _map_lengths(session: Session, mapped: Sequence[AnyRow]) -> dict[tuple[str, 
     return {(d, r, t): n for d, r, t, n in counts if (d, r, t) in keys}
 
 
+#: A task instance handed out to ``:worker``.
+_TAKEN_BY = (TI.c.id == bindparam("ti_id"), TI.c.claimed_by == bindparam("worker"))
+#: A started workload its worker will never run, back to ``queued`` as it was before the start.
+_UNSTART = (
+    update(TI)
+    .where(
+        *_TAKEN_BY,
+        TI.c.state == TaskInstanceState.RUNNING,
+        TI.c.try_number == bindparam("of_try"),
+    )
+    .values(
+        state=TaskInstanceState.QUEUED,
+        # the try the start counted is not used (a resumed try was not counted)
+        try_number=case(
+            (TI.c.next_method.is_not(None) | TI.c.first_poke_at.is_not(None), TI.c.try_number),
+            else_=TI.c.try_number - 1,
+        ),
+        hostname=None,
+        pid=None,
+        start_date=None,
+        last_heartbeat_at=None,
+        claimed_by=None,
+        claimed_at=None,
+    )
+)
+#: A claimed workload its worker will never start: the lease is dropped.
+_UNCLAIM = (
+    update(TI)
+    .where(*_TAKEN_BY, TI.c.state == TaskInstanceState.QUEUED)
+    .values(claimed_by=None, claimed_at=None)
+)
+
+
+def give_back(session: Session, worker: str, workloads: Sequence[Workload]) -> int:
+    """Undo the hand-out of ``workloads`` to ``worker``, which will never get them (its poll's
+    connection closed while they were taken): started ones are queued again with their try
+    uncounted, claimed ones lose their lease. How many went back. The caller commits."""
+    connection = session.connection()
+    back = 0
+    for workload in workloads:
+        params: dict[str, Any] = {"ti_id": workload.ti.id, "worker": worker}
+        if workload.context is not None:
+            params["of_try"] = workload.ti.try_number
+            back += connection.execute(_UNSTART, params).rowcount
+        else:
+            back += connection.execute(_UNCLAIM, params).rowcount
+    return back
+
+
 class Handout:
     """One claim attempt as the long-poll runs it in a worker thread: its own short session, so
     a poll that waits holds no DB connection."""
@@ -495,3 +545,10 @@ class Handout:
             workloads = build_workloads(session, ids, self._tokens, self._dag_cache, start, now)
             session.commit()
         return workloads
+
+    def give_back(self, worker: str, workloads: Sequence[Workload]) -> int:
+        """:func:`give_back` in a transaction of its own."""
+        with self._sessions() as session:
+            back = give_back(session, worker, workloads)
+            session.commit()
+        return back

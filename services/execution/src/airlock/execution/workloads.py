@@ -4,6 +4,9 @@ The request is held open until work is handed out or ``min(wait_s, [execution] m
 has passed. While it waits it holds neither a thread nor a DB connection: it sleeps on the
 process's :mod:`~airlock.execution.notifier` (work queued by this process wakes it at once) for at
 most ``[execution] poll_interval_ms``, then claims again (work queued by other processes).
+
+A worker that hangs up while tasks are being taken for it never gets them: they are given back
+(:func:`~airlock.execution.handout.give_back`) rather than left started with no one to run them.
 """
 
 from __future__ import annotations
@@ -104,6 +107,13 @@ async def next_workloads(
             seen = notifier.generation
             workloads = await blocking.call(attempt, touch=touch)
             touch = False
+            if workloads:
+                await asyncio.sleep(0)  # let the disconnect watcher see a hang-up that came in
+                if gone.done():
+                    # The worker hung up while they were taken for it: no one would run them.
+                    await blocking.call(handout.give_back, data.worker, workloads)
+                    notifier.notify()
+                    return WorkloadBatch(workloads=[])
             remaining = deadline - time.monotonic()
             if workloads or remaining <= 0:
                 return WorkloadBatch(workloads=workloads)
