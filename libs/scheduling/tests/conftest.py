@@ -33,7 +33,14 @@ from airlock.models.dag import SerializedDag, SerializedTask
 from airlock.models.execution import TaskFailed, TaskOutcome, TaskSucceeded
 from airlock.models.states import DagRunState, DagRunType
 from airlock.models.states import TaskInstanceState as TIS
-from airlock.scheduling import DagCache, create_dag_run, finish_task, schedule_run
+from airlock.scheduling import (
+    DagCache,
+    TaskEnd,
+    create_dag_run,
+    finish_task,
+    finish_tasks,
+    schedule_run,
+)
 
 T0 = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
 
@@ -179,8 +186,21 @@ class Env:
             session.commit()
 
     def finish(self, ti_id: str, outcome: TaskOutcome, now: dt.datetime = T0) -> TIS:
+        """As the Execution API ends a task: a batch of one, keyed by the run its task token
+        names (a task instance that does not exist goes by its id)."""
         with self.sessions() as session:
-            state = finish_task(session, ti_id, outcome, self.cache, now)
+            key = session.execute(
+                select(TaskInstance.dag_id, TaskInstance.run_id).where(TaskInstance.id == ti_id)
+            ).one_or_none()
+            if key is None:
+                state = finish_task(session, ti_id, outcome, self.cache, now)
+            else:
+                (result,) = finish_tasks(
+                    session, [TaskEnd(ti_id, outcome)], self.cache, now, run_key=tuple(key)
+                )
+                if isinstance(result, Exception):
+                    raise result
+                state = result
             session.commit()
             return state
 

@@ -113,10 +113,16 @@ def test_outlets_make_events_that_trigger_consumers(env: Env) -> None:
             .join(Asset, Asset.id == AssetEvent.asset_id)
             .order_by(Asset.uri)
         ).all()
+        produced_by = set(
+            session.execute(select(AssetEvent.source_dag_id, AssetEvent.source_run_id)).all()
+        )
+        producer_runs = set(session.execute(select(DagRun.dag_id, DagRun.run_id)).all())
     assert [tuple(e) for e in events] == [
         (CUSTOMERS.uri, {}, "task", "refresh"),
         (ORDERS.uri, {"rows": 3}, "task", "refresh"),
     ]
+    assert len(produced_by) == 1
+    assert produced_by <= producer_runs
     # 2 events for "both" and "either", 1 for "only_orders"
     assert count(env, AssetDagRunQueue) == 5
     assert sorted(asset_runs(env)) == [

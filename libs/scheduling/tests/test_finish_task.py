@@ -155,15 +155,18 @@ def test_task_callbacks_become_rows(env: Env) -> None:
                 CallbackRequest.try_number,
                 CallbackRequest.payload,
                 CallbackRequest.bundle_name,
+                CallbackRequest.dag_id,
+                CallbackRequest.run_id,
             ).order_by(CallbackRequest.id)
         ).all()
-    assert sorted((k, t, n) for k, t, n, _, _ in rows) == [
+    assert sorted((k, t, n) for k, t, n, *_ in rows) == [
         ("task_failure", "flaky", 2),
         ("task_retry", "flaky", 1),
         ("task_success", "ok", 1),
     ]
     assert rows[-1].payload == {"state": "failed", "error": "still nope"}
     assert {r.bundle_name for r in rows} == {"local"}
+    assert {(r.dag_id, r.run_id) for r in rows} == {("cbs", run.run_id)}
 
 
 def test_a_repeated_report_answers_the_same_and_moves_nothing(env: Env) -> None:

@@ -114,7 +114,7 @@ _LOCKED = LOCK_RUN_BY_KEY.cte("locked")
 #: row). The task instances are read as of the statement's start, which may be before the lock
 #: was granted: the end's update re-checks their state and try (``_end_statement``).
 _LOCK_AND_LOAD = select(
-    *(_LOCKED.c[name].label(f"run_{name}") for name in _RUN_COLUMNS),
+    *(_LOCKED.c[name].label(f"locked_{name}") for name in _RUN_COLUMNS),
     *_COLUMNS,
     DAG.c.is_paused,
     DAG.c.max_active_tasks,
@@ -305,7 +305,7 @@ def _lock_and_load(
         if not found:
             return None, {}
         first = found[0]
-        locked = LockedRun(*(getattr(first, f"run_{name}") for name in _RUN_COLUMNS))
+        locked = LockedRun(*(getattr(first, f"locked_{name}") for name in _RUN_COLUMNS))
         return locked, {row.id: row for row in found if row.id is not None}
     run: LockedRun | None
     if run_key is not None:
