@@ -171,3 +171,29 @@ def test_an_instance_changed_while_the_batch_waited_for_the_lock_is_refused(
     assert env.states(run)["a"] is TIS.SUCCESS
     assert env.states(run)["b"].value == current
     assert (_history_rows(env, a.id), _history_rows(env, b.id)) == (1, 0)
+
+
+def test_a_repeat_that_waited_for_the_lock_behind_its_first_send_answers_as_it(env: Env) -> None:
+    """A retried report reaching another API process while the first is still being applied
+    read the instance as running; once the first has committed it answers as a repeat."""
+    if env.url.startswith("sqlite"):
+        pytest.skip("SQLite: the lock is taken before anything is read (one writer at a time)")
+    env.install(make_dag("retried", [task("a")]))
+    run = env.trigger("retried")
+    a = env.ti(run, "a")
+    env.start(a.id)
+    report = TaskEnd(a.id, succeed(), try_number=1)
+    key = (run.dag_id, run.run_id)
+    results: list = []
+    with env.sessions() as first:
+        assert finish_tasks(first, [report], env.cache, T0, run_key=key) == [TIS.SUCCESS]
+        repeat = threading.Thread(
+            target=lambda: results.extend(_finish_all(env, [report], run_key=key))
+        )
+        repeat.start()
+        time.sleep(0.5)  # the repeat waits for the run's lock
+        assert repeat.is_alive()
+        first.commit()
+    repeat.join(30)
+    assert results == [TIS.SUCCESS]
+    assert _history_rows(env, a.id) == 1

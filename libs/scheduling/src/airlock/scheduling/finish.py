@@ -282,7 +282,7 @@ def finish_tasks(
     moved = _move(session, moves)
     for move in moves:
         if move.ti.id not in moved:
-            results[move.index] = _left_running(session, move.ti.id, move.outcome)
+            results[move.index] = _not_moved(session, move)
             continue
         _after_move(session, move, now)
         results[move.index] = move.state
@@ -485,11 +485,27 @@ def _after_move(session: Session, move: _Move, now: dt.datetime) -> None:
         record_outlet_events(session, ti, task, outcome.asset_events, now)
 
 
-def _left_running(session: Session, ti_id: str, outcome: TaskOutcome) -> StateConflict:
-    fresh = load_task_instance(session, ti_id)
+def _not_moved(session: Session, move: _Move) -> TIS | StateConflict:
+    """The answer to an end whose instance did not move: what it was read as was stale (read
+    before the run's lock was granted). A repeat of a report that has just been applied
+    answers as the first one did; anything else is a conflict."""
+    fresh = load_task_instance(session, move.ti.id)
+    if fresh is not None:
+        replayed = _replayed(session, fresh, move.outcome)
+        if replayed is not None:
+            return replayed
+    return _left_running(session, move.ti.id, move.outcome, fresh)
+
+
+def _left_running(
+    session: Session, ti_id: str, outcome: TaskOutcome, fresh: AnyRow | None = None
+) -> StateConflict:
+    fresh = fresh if fresh is not None else load_task_instance(session, ti_id)
     current = fresh.state if fresh else None
     return StateConflict(
-        f"task instance {ti_id} left running while its {_kind(outcome)} report was applied",
+        f"task instance {ti_id} is no longer running (it is "
+        f"{current.value if current else 'without state'}); its {_kind(outcome)} report is "
+        "not applied",
         current=current.value if current else None,
     )
 
