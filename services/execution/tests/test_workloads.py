@@ -12,10 +12,11 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
+from sqlalchemy import update
 
 from airlock.core.tokens import TokenKind
 from airlock.core.tokens.verifier import verifier_from_settings
-from airlock.db import TaskInstance, Worker, XCom
+from airlock.db import DagVersion, TaskInstance, Worker, XCom
 from airlock.execution.notifier import work_queued
 from airlock.models.states import DagRunState, TaskInstanceState
 
@@ -509,3 +510,26 @@ def test_a_resumed_try_given_back_keeps_its_number(env: ExecEnv) -> None:
     body = {"worker": "w1", "wait_s": 0, "slots": 1, "start": 1, "hostname": "h", "pid": 7}
     _poll_and_hang_up(env, body)
     assert (env.ti(ti_id).state, env.ti(ti_id).try_number) == (TaskInstanceState.QUEUED, 1)
+
+
+def test_a_hand_out_that_fails_after_starting_its_tasks_gives_them_back(env: ExecEnv) -> None:
+    """A stored DAG version that cannot be read fails the poll after the start (on PostgreSQL
+    the start is committed by then): the task is queued again, not left running."""
+    version = env.add_dag("broken", tasks=[task("t1")])
+    env.add_run("broken")
+    ti_id = env.add_ti("broken", "t1")
+    with env.session() as session:
+        session.execute(
+            update(DagVersion).where(DagVersion.id == version).values(blob=b"not a zstd frame")
+        )
+        session.commit()
+    body = {"worker": "w1", "wait_s": 0, "slots": 1, "start": 1, "hostname": "h", "pid": 7}
+    response = env.call("POST", "/workloads/next", env.worker_token(), body)
+    assert response.status_code == 500
+    ti = env.ti(ti_id)
+    assert (ti.state, ti.try_number, ti.hostname, ti.pid) == (
+        TaskInstanceState.QUEUED,
+        0,
+        None,
+        None,
+    )

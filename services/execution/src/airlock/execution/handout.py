@@ -35,6 +35,7 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    Connection,
     Insert,
     Integer,
     Select,
@@ -114,10 +115,14 @@ def _claim_and_start_statement(one_queue: bool) -> Select[Any]:
     """
     picked = (
         select(TI.c.id)
+        # only instances whose run and DAG are there: the select below joins them, and an
+        # instance started but not read would be handed to no one
+        .join(DAG_RUN, (DAG_RUN.c.dag_id == TI.c.dag_id) & (DAG_RUN.c.run_id == TI.c.run_id))
+        .join(DAG, DAG.c.dag_id == TI.c.dag_id)
         .where(*_claimable(one_queue))
         .order_by(TI.c.priority_weight.desc(), TI.c.queued_at, TI.c.id)
         .limit(bindparam("slots", type_=Integer))
-        .with_for_update(skip_locked=True)
+        .with_for_update(skip_locked=True, of=TI)
         .cte("picked")
         .prefix_with("MATERIALIZED")
     )
@@ -339,15 +344,37 @@ def claim_and_start(
         params["queues"] = list(queues)
     rows = sorted(
         session.connection().execute(_claim_and_start_statement(one_queue), params),
-        key=lambda row: (-row.priority_weight, row.queued_at, row.id),
+        key=_priority_order,
     )
-    lengths = _map_lengths(session, [row for row in rows if row.map_index >= 0])
-    return [
-        _workload(
-            session, row, row.try_number, run_context(session, row, row), tokens, dag_cache, lengths
-        )
-        for row in rows
-    ]
+    try:
+        lengths = _map_lengths(session, [row for row in rows if row.map_index >= 0])
+        return [
+            _workload(
+                session,
+                row,
+                row.try_number,
+                run_context(session, row, row),
+                tokens,
+                dag_cache,
+                lengths,
+            )
+            for row in rows
+        ]
+    except Exception:
+        # The start is committed: undo it, or the tasks would wait for a runner that never
+        # comes until the heartbeat check fails them.
+        for row in rows:
+            _unstart(session.connection(), worker, row.id, row.try_number)
+        raise
+
+
+def _priority_order(row: AnyRow) -> tuple[Any, ...]:
+    """The claim's order (``priority_weight`` descending, then ``queued_at``, NULLs last, then
+    id), for rows PostgreSQL returned in any order."""
+    return (-row.priority_weight, row.queued_at is None, row.queued_at or _NO_TIME, row.id)
+
+
+_NO_TIME = dt.datetime.min.replace(tzinfo=dt.UTC)
 
 
 def _workload(
@@ -456,13 +483,17 @@ def give_back(session: Session, worker: str, workloads: Sequence[Workload]) -> i
     connection = session.connection()
     back = 0
     for workload in workloads:
-        params: dict[str, Any] = {"ti_id": workload.ti.id, "worker": worker}
         if workload.context is not None:
-            params["of_try"] = workload.ti.try_number
-            back += connection.execute(_UNSTART, params).rowcount
+            back += _unstart(connection, worker, workload.ti.id, workload.ti.try_number)
         else:
+            params = {"ti_id": workload.ti.id, "worker": worker}
             back += connection.execute(_UNCLAIM, params).rowcount
     return back
+
+
+def _unstart(connection: Connection, worker: str, ti_id: str, try_number: int) -> int:
+    params = {"ti_id": ti_id, "worker": worker, "of_try": try_number}
+    return connection.execute(_UNSTART, params).rowcount
 
 
 class Handout:
