@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
 
-from airlock.worker.supervisor import Worker
+from airlock.worker.supervisor import FINISHING_CREDIT_S, Worker
 
 
 @pytest.fixture
@@ -26,13 +27,15 @@ def wanted(
     backlog: int,
     busy: bool,
     finishing: int = 0,
+    finishing_for_s: float = 0.0,
     in_flight: tuple[int, int] = (0, 0),
 ) -> tuple[int, int]:
     """What the worker asks for in this situation: (slots, how many of them to start)."""
     worker._free = free
     worker._in_flight, worker._in_flight_start = in_flight
     worker._backlog.extend([None] * backlog)  # type: ignore[list-item]
-    worker._finishing.update(object() for _ in range(finishing))  # type: ignore[misc]
+    given = time.monotonic() - finishing_for_s
+    worker._finishing.update((object(), given) for _ in range(finishing))  # type: ignore[misc]
     worker._busy_queues = busy
     try:
         slots = worker._wanted()
@@ -52,6 +55,20 @@ def test_slots_of_tasks_that_reported_their_outcome_count_as_free(worker: Worker
     """Their processes are exiting: the poll goes out now, and what it brings is started."""
     assert wanted(worker, free=0, backlog=0, busy=False, finishing=2) == (2, 2)
     assert wanted(worker, free=1, backlog=1, busy=False, finishing=1) == (1, 1)
+
+
+def test_a_slot_whose_report_takes_long_stops_counting_as_free(worker: Worker) -> None:
+    """A task started for it would wait in the backlog, running on the server's books with no
+    heartbeat, for as long as the report is retried."""
+    stuck = FINISHING_CREDIT_S + 1
+    assert wanted(worker, free=0, backlog=0, busy=False, finishing=2, finishing_for_s=stuck) == (
+        0,
+        0,
+    )
+    assert wanted(worker, free=1, backlog=0, busy=False, finishing=1, finishing_for_s=stuck) == (
+        1,
+        1,
+    )
 
 
 def test_a_second_poll_asks_only_for_what_the_one_out_does_not_cover(worker: Worker) -> None:

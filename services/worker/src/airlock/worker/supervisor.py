@@ -52,6 +52,9 @@ POLL_MARGIN_S = 2.0
 #: Polls a worker keeps in flight at most: slots that free while one poll is out are asked for by
 #: another at once, rather than after the first one answers.
 POLLERS = 2
+#: How long a slot whose task has given its outcome counts as soon free while the outcome is
+#: being reported (normally milliseconds).
+FINISHING_CREDIT_S = 2.0
 #: Back-off while the Execution API is unreachable.
 RECONNECT_MIN_S = 0.5
 RECONNECT_MAX_S = 15.0
@@ -120,7 +123,8 @@ class Worker:
         self._running: set[TaskRun] = set()
         #: Running tasks that have reported their outcome: their processes are exiting, so
         #: their slots count as free for what the next poll asks (see :meth:`_wanted`).
-        self._finishing: set[TaskRun] = set()
+        #: Runs whose task has given its outcome, and when (``time.monotonic()``).
+        self._finishing: dict[TaskRun, float] = {}
         #: Slots asked for (and of them, to be started) by polls that are out.
         self._in_flight = 0
         self._in_flight_start = 0
@@ -246,11 +250,14 @@ class Worker:
     def _soon_free(self) -> int:
         """Free slots and slots whose task has given its outcome (its process is exiting; the
         report to the API may still be on its way). Called holding the lock."""
-        return self._free + len(self._finishing)
+        # A report that takes long (the API refuses it and it is retried) stops counting: a task
+        # started for its slot would wait, started, in the backlog, with no heartbeat.
+        young = time.monotonic() - FINISHING_CREDIT_S
+        return self._free + sum(1 for given in self._finishing.values() if given >= young)
 
     def _startable(self, slots: int) -> int:
         """How many of ``slots`` workloads the hand-out may start: as many as will take a slot
-        the moment they arrive, or the moment a task that has given its outcome has been reported.
+        the moment they arrive, or the moment a task that has given its outcome is reported.
         (That number does not shrink before the reply comes: only a backlog workload takes a
         slot.) Called holding the lock."""
         return min(slots, max(0, self._soon_free() - len(self._backlog) - self._in_flight_start))
@@ -288,7 +295,7 @@ class Worker:
     def _outcome_given(self, run: TaskRun) -> None:
         with self._cond:
             if run in self._running:
-                self._finishing.add(run)
+                self._finishing[run] = time.monotonic()
                 self._cond.notify_all()
 
     def _run_task(self, run: TaskRun) -> None:
@@ -297,7 +304,7 @@ class Worker:
         finally:
             with self._cond:
                 self._running.discard(run)
-                self._finishing.discard(run)
+                self._finishing.pop(run, None)
                 self._free += 1
                 self._dispatch()
 
