@@ -113,16 +113,14 @@ def _claim_and_start_statement(one_queue: bool) -> Select[Any]:
     :func:`~airlock.execution.starting.forget_earlier_try` does; the select joins each started
     instance with its run and DAG as :data:`_WORKLOADS` does.
     """
+    # (The select's inner joins drop no started instance: foreign keys, enforced by PostgreSQL,
+    # tie every task instance to its run and every run to its DAG.)
     picked = (
         select(TI.c.id)
-        # only instances whose run and DAG are there: the select below joins them, and an
-        # instance started but not read would be handed to no one
-        .join(DAG_RUN, (DAG_RUN.c.dag_id == TI.c.dag_id) & (DAG_RUN.c.run_id == TI.c.run_id))
-        .join(DAG, DAG.c.dag_id == TI.c.dag_id)
         .where(*_claimable(one_queue))
         .order_by(TI.c.priority_weight.desc(), TI.c.queued_at, TI.c.id)
         .limit(bindparam("slots", type_=Integer))
-        .with_for_update(skip_locked=True, of=TI)
+        .with_for_update(skip_locked=True)
         .cte("picked")
         .prefix_with("MATERIALIZED")
     )
