@@ -146,11 +146,9 @@ def _claim_and_start_statement(one_queue: bool) -> Select[Any]:
     )
     return (
         select(
-            *(
-                started.c[column.name]
-                for column in _STARTED_WORKLOAD
-                if column.name not in _RUN_KEY
-            ),
+            *(started.c[column.name] for column in _WORKLOAD_COLUMNS),
+            started.c.priority_weight,
+            started.c.queued_at,
             *RUN_INFO_COLUMNS,
             DAG.c.bundle_name,
             DAG.c.relative_fileloc,
@@ -220,11 +218,9 @@ def touch_worker(session: Session, name: str, queues: Sequence[str], now: dt.dat
     )
 
 
-#: What a started workload is made of, of its task instance (the run's and DAG's columns aside).
-_STARTED_WORKLOAD = (
+#: A workload's columns of its task instance (its run's and DAG's aside).
+_WORKLOAD_COLUMNS = (
     TI.c.id,
-    TI.c.dag_id,
-    TI.c.run_id,
     TI.c.task_id,
     TI.c.map_index,
     TI.c.try_number,
@@ -234,28 +230,19 @@ _STARTED_WORKLOAD = (
     TI.c.dag_version_id,
     TI.c.next_method,
     TI.c.first_poke_at,
+)
+#: What the one-statement hand-out's update returns: the workload's columns, what joins the run
+#: and DAG, and the claim's order.
+_STARTED_WORKLOAD = (
+    *_WORKLOAD_COLUMNS,
+    TI.c.dag_id,
+    TI.c.run_id,
     TI.c.priority_weight,
     TI.c.queued_at,
 )
-#: Named by the run's columns (``RUN_INFO_COLUMNS``) in a workload row.
-_RUN_KEY = ("dag_id", "run_id")
 
 _WORKLOADS = (
-    select(
-        TI.c.id,
-        TI.c.task_id,
-        TI.c.map_index,
-        TI.c.try_number,
-        TI.c.max_tries,
-        TI.c.queue,
-        TI.c.pool,
-        TI.c.dag_version_id,
-        TI.c.next_method,
-        TI.c.first_poke_at,
-        *RUN_INFO_COLUMNS,
-        DAG.c.bundle_name,
-        DAG.c.relative_fileloc,
-    )
+    select(*_WORKLOAD_COLUMNS, *RUN_INFO_COLUMNS, DAG.c.bundle_name, DAG.c.relative_fileloc)
     .select_from(
         TI.join(
             DAG_RUN, (DAG_RUN.c.dag_id == TI.c.dag_id) & (DAG_RUN.c.run_id == TI.c.run_id)
