@@ -121,9 +121,9 @@ class Worker:
         self._backlog: deque[Workload] = deque()
         self._busy_queues = False
         self._running: set[TaskRun] = set()
-        #: Running tasks that have reported their outcome: their processes are exiting, so
-        #: their slots count as free for what the next poll asks (see :meth:`_wanted`).
-        #: Runs whose task has given its outcome, and when (``time.monotonic()``).
+        #: Running tasks that have given their outcome, and when (``time.monotonic()``): their
+        #: processes are exiting, so their slots count as free for what the next poll asks
+        #: (see :meth:`_soon_free`).
         self._finishing: dict[TaskRun, float] = {}
         #: Slots asked for (and of them, to be started) by polls that are out.
         self._in_flight = 0
