@@ -26,7 +26,6 @@ from airlock.sdk.execution_time.protocol import (
     from_task_decoder,
     read_frame,
 )
-from airlock.worker.zygote import zygote_environment
 from airlock.worker.zygote_client import TaskProcess, ZygoteClient
 
 pytestmark = pytest.mark.slow
@@ -154,13 +153,6 @@ def wait_until(condition: Callable[[], bool], timeout_s: float = 10) -> bool:
             return True
         time.sleep(0.02)
     return False
-
-
-def test_environment_drops_everything_of_airlock() -> None:
-    env = zygote_environment(
-        {"PATH": "/bin", "AIRLOCK_WORKER__TOKEN": "t", "AIRLOCK_CONFIG": "/x.toml", "HOME": "/h"}
-    )
-    assert env == {"PATH": "/bin", "HOME": "/h", "AIRLOCK_ZONE": "execution"}
 
 
 def test_a_task_process_holds_no_token_and_its_output_is_captured(
