@@ -92,9 +92,7 @@ def test_a_file_past_the_timeout_is_killed_with_what_it_started(
     assert pool.restarts == 1
 
 
-def test_a_file_that_corrupts_the_channel_costs_only_itself(
-    pool: ParserPool, bundle: Path
-) -> None:
+def test_a_file_that_corrupts_the_channel_costs_only_itself(pool: ParserPool, bundle: Path) -> None:
     # The file finds the parser's private copy of the reply pipe and writes garbage to it.
     corrupts = entry(
         bundle,

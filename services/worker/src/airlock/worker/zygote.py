@@ -3,9 +3,10 @@
 Why it exists: a fresh Python process pays ~0.2 s importing the SDK before a task's first line
 runs; a fork of a process that already did costs ~2 ms. Why it is a separate process and not the
 supervisor itself: the supervisor holds the worker token and every task token, and a fork of it
-would carry them in memory. The zygote is started with :func:`zygote_environment` — the worker's
-environment less every ``AIRLOCK_*`` variable — so it never sees a token, a config path or a DB
-URL, and neither can anything forked from it.
+would carry them in memory. The zygote is started with the environment of every supervised child
+(:func:`~airlock.sdk.execution_time.supervised.child_environment`) — the worker's less every
+``AIRLOCK_*`` variable — so it never sees a token, a config path or a DB URL, and neither can
+anything forked from it.
 
 Protocol: one ``AF_UNIX``/``SOCK_SEQPACKET`` socket pair to the supervisor, each record one frame
 of a supervised child's channel (:mod:`airlock.sdk.execution_time.supervised`), with file
@@ -54,6 +55,7 @@ from airlock.sdk.execution_time.supervised import (
     encode_frame,
     enter_sandbox,
     frame_payload,
+    kill_process_group,
     parent_pid,
 )
 
@@ -228,9 +230,7 @@ class _Zygote:
     def kill_all(self) -> None:
         """The supervisor is gone: no task may keep running without one."""
         for pid in self.children:
-            for kill in (os.killpg, os.kill):
-                with contextlib.suppress(OSError):
-                    kill(pid, signal.SIGKILL)
+            kill_process_group(pid)
 
 
 @functools.cache

@@ -32,6 +32,7 @@ from airlock.sdk.execution_time.supervised import (
     decode_message,
     encode_frame,
     frame_payload,
+    kill_process_group,
     start_child,
 )
 from airlock.worker.zygote import (
@@ -93,8 +94,7 @@ class TaskProcess:
 
     def kill_group(self) -> None:
         """SIGKILL what the task started too (it leads its own process group)."""
-        with contextlib.suppress(OSError):
-            os.killpg(self.pid, signal.SIGKILL)
+        kill_process_group(self.pid)
 
     def close(self) -> None:
         with contextlib.suppress(OSError):

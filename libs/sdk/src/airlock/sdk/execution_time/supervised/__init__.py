@@ -13,6 +13,13 @@ share:
   child inherits, the child's own session, death with its parent and OOM priority, and the
   parent's protection of its memory;
 - one way to start, time out, kill (the whole process group) and reap (:mod:`._process`).
+
+A new kind of child (a trigger runner, a callback child) is a module whose entry point first calls
+``enter_sandbox(parent_pid())`` and ``block_imports(...)``, then serves its own message families
+(``Message`` subclasses, one ``msgspec.msgpack.Decoder`` per direction) with ``read_frame`` /
+``write_frame``; its parent starts it with ``start_child(argv, env=child_environment(...),
+stdin=PIPE, stdout=PIPE)``, reads its frames with a deadline, and ``close()``s it — which kills
+its whole group — when it overruns, breaks the channel or is no longer needed.
 """
 
 from airlock.sdk.execution_time.supervised._framing import (
@@ -27,7 +34,7 @@ from airlock.sdk.execution_time.supervised._framing import (
     read_frame,
     write_frame,
 )
-from airlock.sdk.execution_time.supervised._process import Child, start_child
+from airlock.sdk.execution_time.supervised._process import Child, kill_process_group, start_child
 from airlock.sdk.execution_time.supervised._sandbox import (
     BLOCKED_MODULES,
     ORPHAN_EXIT_CODE,
@@ -60,6 +67,7 @@ __all__ = [
     "enter_sandbox",
     "forget_environment_variable",
     "frame_payload",
+    "kill_process_group",
     "parent_pid",
     "protect_memory",
     "read_frame",

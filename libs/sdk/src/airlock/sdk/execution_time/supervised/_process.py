@@ -24,6 +24,13 @@ from typing import IO, Any
 from airlock.sdk.execution_time.supervised._sandbox import PARENT_PID_VARIABLE
 
 
+def kill_process_group(pid: int) -> None:
+    """SIGKILL the process ``pid`` and the process group it leads (what it started)."""
+    for kill in (os.killpg, os.kill):
+        with contextlib.suppress(OSError):
+            kill(pid, signal.SIGKILL)
+
+
 class Child:
     """A started child process: the leader of its own process group, killed as a group."""
 
@@ -64,10 +71,7 @@ class Child:
 
     def kill(self) -> None:
         """SIGKILL the child and everything in its process group."""
-        with contextlib.suppress(OSError):
-            os.killpg(self.pid, signal.SIGKILL)
-        with contextlib.suppress(OSError):
-            self.process.kill()
+        kill_process_group(self.pid)
 
     def close(self) -> None:
         """Kill it (if it still runs), reap it and close its pipes."""
@@ -75,8 +79,7 @@ class Child:
             self.kill()
         self.process.wait()
         # Its group may outlive it: what it started is killed too, now that it is gone.
-        with contextlib.suppress(OSError):
-            os.killpg(self.pid, signal.SIGKILL)
+        kill_process_group(self.pid)
         for stream in (self.process.stdin, self.process.stdout, self.process.stderr):
             if stream is not None:
                 with contextlib.suppress(OSError):

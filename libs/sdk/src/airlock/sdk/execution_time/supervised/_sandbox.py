@@ -117,14 +117,12 @@ def enter_sandbox(
 
 def set_parent_death_signal(signum: int) -> None:
     """Have the kernel send ``signum`` to this process when its parent thread ends (0: none)."""
-    with contextlib.suppress(OSError, AttributeError):
-        _prctl()(_PR_SET_PDEATHSIG, signum, 0, 0, 0)
+    _prctl()(_PR_SET_PDEATHSIG, signum, 0, 0, 0)
 
 
 def protect_memory() -> None:
     """Make this process non-dumpable (Linux; elsewhere a no-op)."""
-    with contextlib.suppress(OSError, AttributeError):
-        _prctl()(_PR_SET_DUMPABLE, 0, 0, 0, 0)
+    _prctl()(_PR_SET_DUMPABLE, 0, 0, 0, 0)
 
 
 def forget_environment_variable(name: str) -> None:
@@ -143,8 +141,11 @@ def forget_environment_variable(name: str) -> None:
 
 @functools.cache
 def _prctl() -> Any:
-    """libc's ``prctl``, looked up and typed once (a zygote does it before forking)."""
-    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    """libc's ``prctl``, looked up and typed once (a zygote does it before forking); a no-op
+    where there is none (not Linux)."""
+    prctl = getattr(ctypes.CDLL(None, use_errno=True), "prctl", None)
+    if prctl is None:
+        return lambda *_: 0
     prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
     prctl.restype = ctypes.c_int
     return prctl
