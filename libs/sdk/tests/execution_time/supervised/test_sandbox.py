@@ -32,6 +32,15 @@ def test_a_child_environment_keeps_nothing_of_airlock_but_its_zone() -> None:
     assert env == {"PATH": "/bin", "HOME": "/h", "AIRLOCK_ZONE": "execution"}
 
 
+def test_a_child_environment_can_be_narrowed_to_named_variables() -> None:
+    env = child_environment(
+        {"PATH": "/bin", "AWS_SECRET_ACCESS_KEY": "k", "AIRLOCK_ZONE": "control"},
+        "processing",
+        only=("PATH", "AIRLOCK_ZONE"),
+    )
+    assert env == {"PATH": "/bin", "AIRLOCK_ZONE": "processing"}
+
+
 def test_the_blocked_modules_are_the_db_layer_and_the_signer() -> None:
     for name in ("airlock.db", "sqlalchemy", "airlock.core.tokens.signer"):
         assert name in BLOCKED_MODULES

@@ -33,6 +33,7 @@ from airlock.dag_processor.protocol import (
 from airlock.models.secrets import ConnectionInfo
 from airlock.sdk.execution_time.supervised import (
     FrameError,
+    child_environment,
     decode_message,
     read_frame,
     start_child,
@@ -50,10 +51,7 @@ class ParseTimeout(Exception):
 
 
 def parser_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k in PASSED_ENV}
-    env["AIRLOCK_ZONE"] = "processing"
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
+    return {**child_environment(os.environ, "processing", only=PASSED_ENV), "PYTHONUNBUFFERED": "1"}
 
 
 class Parser:

@@ -31,7 +31,7 @@ import importlib.abc
 import os
 import signal
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from types import ModuleType
 from typing import Any
 
@@ -80,9 +80,16 @@ def block_imports(refused_to: str, instead: str) -> None:
     sys.meta_path.insert(0, BlockedImportFinder(refused_to, instead))
 
 
-def child_environment(environ: Mapping[str, str], zone: str) -> dict[str, str]:
-    """``environ`` without anything of Airlock's (no token, no config, no DB URL) but the zone."""
-    env = {k: v for k, v in environ.items() if not k.startswith("AIRLOCK_")}
+def child_environment(
+    environ: Mapping[str, str], zone: str, *, only: Collection[str] | None = None
+) -> dict[str, str]:
+    """``environ`` without anything of Airlock's (no token, no config, no DB URL) but the zone;
+    with ``only``, also without any variable it does not name."""
+    env = {
+        k: v
+        for k, v in environ.items()
+        if not k.startswith("AIRLOCK_") and (only is None or k in only)
+    }
     env["AIRLOCK_ZONE"] = zone
     env.pop("PYTHONSTARTUP", None)
     return env
