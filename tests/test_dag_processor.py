@@ -9,6 +9,8 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -57,9 +59,9 @@ def write(folder: Path, name: str, text: str) -> Path:
     return path
 
 
-def run_processor(
-    home: Home, api: ApiServer, bundle: str, folder: Path, timeout_s: float = 3
-) -> subprocess.CompletedProcess[str]:
+def processor_env(
+    home: Home, api: ApiServer, bundle: str, folder: Path, timeout_s: float
+) -> dict[str, str]:
     token = home.token(TokenKind.SERVICE, "dp", role="dag-processor", bundles=[bundle])
     env = {
         k: v
@@ -75,9 +77,15 @@ def run_processor(
             "AIRLOCK_DAG_PROCESSOR__FILE_TIMEOUT_S": str(timeout_s),
         }
     )
+    return env
+
+
+def run_processor(
+    home: Home, api: ApiServer, bundle: str, folder: Path, timeout_s: float = 3
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "airlock.cli", "dag-processor", "--bundle", bundle, "--once"],
-        env=env,
+        env=processor_env(home, api, bundle, folder, timeout_s),
         capture_output=True,
         text=True,
         timeout=120,
@@ -96,6 +104,23 @@ def rows(home: Home, model: type, **where: object) -> list:
 
 def errors_by_file(home: Home, bundle: str) -> dict[str, str]:
     return {e.filename: e.stacktrace for e in rows(home, ParseImportError, bundle_name=bundle)}
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+def wait_until(condition: Callable[[], bool], timeout_s: float = 10) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return False
 
 
 def test_versions_follow_file_changes(home: Home, api: ApiServer, tmp_path: Path) -> None:
@@ -143,6 +168,43 @@ def test_misbehaving_files_cost_only_themselves(home: Home, api: ApiServer, tmp_
     assert "SyntaxError" in errors["syntax.py"]
     assert "good.py" not in errors
     assert rows(home, Dag, dag_id="dp_survivor"), result.stdout + result.stderr
+
+
+def test_no_parser_outlives_a_processor_killed_mid_parse(
+    home: Home, api: ApiServer, tmp_path: Path
+) -> None:
+    pids = tmp_path / "pids"
+    pids.mkdir()
+    for n in range(3):
+        write(
+            tmp_path,
+            f"slow_{n}.py",
+            f"""
+            # airlock dag
+            import os, pathlib, time
+            pathlib.Path({str(pids)!r}, str(os.getpid())).touch()
+            time.sleep(30)
+            print("still parsing after the processor died")
+            """,
+        )
+    processor = subprocess.Popen(
+        [sys.executable, "-m", "airlock.cli", "dag-processor", "--bundle", "dp-kill", "--once"],
+        env=processor_env(home, api, "dp-kill", tmp_path, 60),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        assert wait_until(lambda: len(list(pids.iterdir())) >= 2, 60), "parsing started"
+        processor.kill()
+        # The pipes reach end of file only once no parser holds them any more.
+        out, err = processor.communicate(timeout=10)
+    finally:
+        processor.kill()
+        processor.wait()
+    parsers = [int(p.name) for p in pids.iterdir()]
+    assert wait_until(lambda: not any(alive(pid) for pid in parsers), 5), "no parser survived"
+    assert b"Traceback" not in err, err.decode()
+    assert b"still parsing" not in out + err
 
 
 def test_dag_files_cannot_reach_the_database(home: Home, api: ApiServer, tmp_path: Path) -> None:

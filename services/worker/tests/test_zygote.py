@@ -8,6 +8,8 @@ import os
 import select
 import signal
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -26,7 +28,6 @@ from airlock.sdk.execution_time.protocol import (
     from_task_decoder,
     read_frame,
 )
-from airlock.worker.zygote import zygote_environment
 from airlock.worker.zygote_client import TaskProcess, ZygoteClient
 
 pytestmark = pytest.mark.slow
@@ -142,9 +143,9 @@ class Task:
 def alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except (ProcessLookupError, FileNotFoundError):
         return False
-    return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
 
 
 def wait_until(condition: Callable[[], bool], timeout_s: float = 10) -> bool:
@@ -154,13 +155,6 @@ def wait_until(condition: Callable[[], bool], timeout_s: float = 10) -> bool:
             return True
         time.sleep(0.02)
     return False
-
-
-def test_environment_drops_everything_of_airlock() -> None:
-    env = zygote_environment(
-        {"PATH": "/bin", "AIRLOCK_WORKER__TOKEN": "t", "AIRLOCK_CONFIG": "/x.toml", "HOME": "/h"}
-    )
-    assert env == {"PATH": "/bin", "HOME": "/h", "AIRLOCK_ZONE": "execution"}
 
 
 def test_a_task_process_holds_no_token_and_its_output_is_captured(
@@ -290,3 +284,44 @@ def test_a_task_that_cannot_load_its_dag_fails_with_the_import_error_in_its_log(
     assert isinstance(done.outcome, TaskFailed)
     assert "does_not_exist" in (done.outcome.error or "")
     assert "Traceback" in task.output()
+
+
+SUPERVISOR = """
+import os, socket, sys
+from airlock.worker.zygote_client import ZygoteClient
+
+zygote = ZygoteClient()
+zygote.start()
+ours, theirs = socket.socketpair()
+read_end, write_end = os.pipe()
+waiting = zygote.fork(theirs, write_end)  # a task process waiting for its StartTask
+print(zygote.pid, waiting.pid, flush=True)
+# The zygote now imports a DAG file that never finishes: it reads no channel while it does.
+zygote.fork(theirs, write_end, dag_file=sys.argv[1], bundle_root=sys.argv[2])
+"""
+
+
+def test_no_zygote_or_task_outlives_a_supervisor_killed_while_the_zygote_is_busy(
+    write_dag: Callable[[str, str], Path], bundle: Path, tmp_path: Path
+) -> None:
+    started = tmp_path / "import-started"
+    hangs = write_dag(
+        "hangs.py",
+        f"import pathlib, time\npathlib.Path({str(started)!r}).touch()\ntime.sleep(60)\n",
+    )
+    script = tmp_path / "supervisor.py"
+    script.write_text(SUPERVISOR)
+    supervisor = subprocess.Popen(
+        [sys.executable, str(script), str(hangs), str(bundle)], stdout=subprocess.PIPE
+    )
+    try:
+        assert supervisor.stdout is not None
+        zygote_pid, task_pid = map(int, supervisor.stdout.readline().split())
+        assert wait_until(started.exists, 30)
+        supervisor.kill()
+        supervisor.wait()
+        assert wait_until(lambda: not alive(zygote_pid), 5), "the zygote died with its supervisor"
+        assert wait_until(lambda: not alive(task_pid), 5), "and so did its task process"
+    finally:
+        supervisor.kill()
+        supervisor.wait()

@@ -1,67 +1,48 @@
 """The parser process: imports one DAG file at a time and returns its serialized DAGs.
 
-Started by the processor with no token, no DB URL and ``AIRLOCK_ZONE=processing``; the SDK is
-imported once at start, so each file costs only its own import. It speaks the pipe protocol of
-:mod:`airlock.dag_processor.protocol` on private copies of stdin/stdout; the DAG file's own
-prints go to stderr and its reads of stdin find nothing.
+Started by the processor as a supervised child
+(:mod:`airlock.sdk.execution_time.supervised`) with no token, no DB URL and
+``AIRLOCK_ZONE=processing``; the SDK is imported once at start, so each file costs only its own
+import. It speaks the channel of :mod:`airlock.dag_processor.protocol` on private copies of
+stdin/stdout; the DAG file's own prints go to stderr and its reads of stdin find nothing.
 
 What a DAG file may not do here, it cannot: importing the DB layer or the token signer fails with
 an error saying why, and the settings refuse to give a DB URL. A file that calls ``sys.exit`` or
-leaves threads running gets an import error, and the processor replaces this parser.
+leaves threads running gets an import error, and the processor replaces this parser. The parser
+dies with its processor, even mid-import.
 """
 
 from __future__ import annotations
 
 import hashlib
-import importlib.abc
 import importlib.util
 import os
 import sys
 import threading
 import traceback
-from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import IO, Any
 
 from airlock.dag_processor.protocol import (
+    MAX_FRAME,
     ConnectionAnswer,
     FileParsed,
     GetConnection,
     GetVariable,
     ParseFile,
     VariableAnswer,
-    read_frame,
     to_parser_decoder,
-    write_frame,
 )
 from airlock.models.codec import compress, dag_hash, encode_dag
 from airlock.models.internal import DagMetadata, DagUpload
-
-#: Modules a DAG file must never reach (ADR 0001, 0003).
-BLOCKED_MODULES = (
-    "airlock.db",
-    "airlock.core.tokens.signer",
-    "airlock.core.tokens.keys",
-    "airlock.core.secrets_key",
-    "sqlalchemy",
-    "alembic",
-    "psycopg",
-    "psycopg2",
+from airlock.sdk.execution_time.supervised import (
+    block_imports,
+    enter_sandbox,
+    parent_pid,
+    read_frame,
+    write_frame,
 )
-
-
-class BlockedImportFinder(importlib.abc.MetaPathFinder):
-    def find_spec(
-        self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
-    ) -> None:
-        if any(fullname == m or fullname.startswith(m + ".") for m in BLOCKED_MODULES):
-            raise ImportError(
-                f"{fullname} is not available to DAG files: they are parsed without database "
-                "access or signing keys; read variables and connections with "
-                "airlock.sdk.Variable / Connection instead",
-                name=fullname,
-            )
 
 
 class ParserComms:
@@ -72,16 +53,16 @@ class ParserComms:
         self._in = replies
 
     def get_variable(self, key: str) -> str | None:
-        write_frame(self._out, GetVariable(key=key))
-        answer = to_parser_decoder.decode(read_frame(self._in))
+        write_frame(self._out, GetVariable(key=key), max_frame=MAX_FRAME)
+        answer = to_parser_decoder.decode(read_frame(self._in, max_frame=MAX_FRAME))
         assert isinstance(answer, VariableAnswer)
         return answer.value
 
     def get_connection(self, conn_id: str) -> Any:
         from airlock.sdk.execution_time.comms import ConnectionResult
 
-        write_frame(self._out, GetConnection(conn_id=conn_id))
-        answer = to_parser_decoder.decode(read_frame(self._in))
+        write_frame(self._out, GetConnection(conn_id=conn_id), max_frame=MAX_FRAME)
+        answer = to_parser_decoder.decode(read_frame(self._in, max_frame=MAX_FRAME))
         assert isinstance(answer, ConnectionAnswer)
         if answer.connection is None:
             return None
@@ -221,6 +202,7 @@ def _forget_modules(new_modules: set[str], bundle_root: str) -> None:
 
 
 def serve() -> None:
+    enter_sandbox(parent_pid())
     # Private copies of the pipes for the protocol; the DAG file's stdout goes to stderr and its
     # stdin is empty, so nothing it does can corrupt a frame.
     requests_in = os.fdopen(os.dup(0), "rb")
@@ -228,7 +210,10 @@ def serve() -> None:
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
     os.dup2(2, 1)
-    sys.meta_path.insert(0, BlockedImportFinder())
+    block_imports(
+        "DAG files",
+        "read variables and connections with airlock.sdk.Variable / Connection instead",
+    )
     sys.dont_write_bytecode = True  # never leave __pycache__ folders in a user's bundle
 
     import airlock.sdk
@@ -239,7 +224,7 @@ def serve() -> None:
     set_comms(ParserComms(replies_out, requests_in))
     while True:
         try:
-            message = to_parser_decoder.decode(read_frame(requests_in))
+            message = to_parser_decoder.decode(read_frame(requests_in, max_frame=MAX_FRAME))
         except EOFError:
             return
         if not isinstance(message, ParseFile):
@@ -247,7 +232,7 @@ def serve() -> None:
         if message.bundle_root not in sys.path:
             sys.path.insert(0, message.bundle_root)
         result = parse_file(message)
-        write_frame(replies_out, result)
+        write_frame(replies_out, result, max_frame=MAX_FRAME)
         if result.must_restart:
             return
 

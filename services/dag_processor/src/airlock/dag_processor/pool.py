@@ -1,7 +1,9 @@
 """A pool of pre-started parser processes, each driven by one thread of the processor.
 
-A parser that hangs past the per-file timeout is killed; one that dies (``os._exit``, a segfault)
-or asks to be replaced is restarted. Either way only the file it was parsing gets an import
+Each parser is a supervised child (:mod:`airlock.sdk.execution_time.supervised`): it leads its own
+process group and dies with the processor. A parser that hangs past the per-file timeout is
+killed with its group; one that dies (``os._exit``, a segfault) or asks to be replaced is
+restarted. Either way only the file it was parsing gets an import
 error. Parsers are also replaced after ``max_files`` files to bound what leaks between files.
 """
 
@@ -20,17 +22,23 @@ from pathlib import Path
 
 from airlock.dag_processor.bundle import BundleFileEntry
 from airlock.dag_processor.protocol import (
+    MAX_FRAME,
     ConnectionAnswer,
     FileParsed,
-    GetConnection,
     GetVariable,
     ParseFile,
     VariableAnswer,
     from_parser_decoder,
-    read_frame,
-    write_frame,
 )
 from airlock.models.secrets import ConnectionInfo
+from airlock.sdk.execution_time.supervised import (
+    FrameError,
+    child_environment,
+    decode_message,
+    read_frame,
+    start_child,
+    write_frame,
+)
 
 log = logging.getLogger("airlock.dag_processor")
 
@@ -43,33 +51,24 @@ class ParseTimeout(Exception):
 
 
 def parser_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k in PASSED_ENV}
-    env["AIRLOCK_ZONE"] = "processing"
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
+    return {**child_environment(os.environ, "processing", only=PASSED_ENV), "PYTHONUNBUFFERED": "1"}
 
 
 class Parser:
-    """One parser process and the state of its pipes."""
+    """One parser process and how many files it parsed."""
 
     def __init__(self, cwd: Path) -> None:
-        self.process = subprocess.Popen(
+        self.child = start_child(
             [sys.executable, "-m", "airlock.dag_processor.parser"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             env=parser_env(),
             cwd=cwd,
-            bufsize=0,  # unbuffered: select() must see every byte the parser sent
         )
         self.files_parsed = 0
 
     def kill(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-        self.process.wait()
-        for stream in (self.process.stdin, self.process.stdout):
-            if stream is not None:
-                stream.close()
+        self.child.close()
 
 
 class ParserPool:
@@ -121,8 +120,14 @@ class ParserPool:
                 import_error=f"{entry.relative_path} took longer than {self._timeout_s:g} s to import; the parser was stopped",
                 must_restart=True,
             )
-        except (EOFError, BrokenPipeError, OSError, ValueError) as exc:
-            code = _exit_code(parser)
+        except FrameError as exc:
+            result = FileParsed(
+                dags=[],
+                import_error=f"the parser broke its channel while importing {entry.relative_path}: {exc}",
+                must_restart=True,
+            )
+        except (EOFError, OSError) as exc:
+            code = parser.child.wait(2)  # a parser whose pipe closed may take a moment to be reaped
             how = f"exited with code {code}" if code is not None else f"broke its pipe ({exc})"
             result = FileParsed(
                 dags=[],
@@ -135,10 +140,10 @@ class ParserPool:
         return result
 
     def _drive(self, parser: Parser, request: ParseFile) -> FileParsed:
-        stdin, stdout = parser.process.stdin, parser.process.stdout
+        stdin, stdout = parser.child.stdin, parser.child.stdout
         assert stdin is not None
         assert stdout is not None
-        write_frame(stdin, request)
+        write_frame(stdin, request, max_frame=MAX_FRAME)
         deadline = time.monotonic() + self._timeout_s
         with selectors.DefaultSelector() as selector:
             selector.register(stdout, selectors.EVENT_READ)
@@ -146,22 +151,27 @@ class ParserPool:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or not selector.select(remaining):
                     raise ParseTimeout
-                message = from_parser_decoder.decode(read_frame(stdout))
+                message = decode_message(
+                    from_parser_decoder,
+                    read_frame(stdout, max_frame=MAX_FRAME),
+                    sender="the parser",
+                )
                 if isinstance(message, FileParsed):
                     return message
                 if isinstance(message, GetVariable):
-                    write_frame(stdin, VariableAnswer(value=self._get_variable(message.key)))
-                elif isinstance(message, GetConnection):
-                    write_frame(
-                        stdin, ConnectionAnswer(connection=self._get_connection(message.conn_id))
+                    answer: VariableAnswer | ConnectionAnswer = VariableAnswer(
+                        value=self._get_variable(message.key)
                     )
+                else:
+                    answer = ConnectionAnswer(connection=self._get_connection(message.conn_id))
+                write_frame(stdin, answer, max_frame=MAX_FRAME)
 
     def _checkout(self) -> Parser:
         with self._lock:
             return self._idle.pop() if self._idle else Parser(self._cwd)
 
     def _checkin(self, parser: Parser, *, replace: bool) -> None:
-        if replace or parser.process.poll() is not None:
+        if replace or parser.child.poll() is not None:
             parser.kill()
             self.restarts += 1
             parser = Parser(self._cwd)
@@ -182,11 +192,3 @@ class ParserPool:
             for parser in self._idle:
                 parser.kill()
             self._idle.clear()
-
-
-def _exit_code(parser: Parser) -> int | None:
-    """The parser's exit code once its pipe closed (it may take a moment to be reaped)."""
-    try:
-        return parser.process.wait(timeout=2)
-    except subprocess.TimeoutExpired:
-        return None

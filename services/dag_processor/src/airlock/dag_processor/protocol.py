@@ -1,45 +1,48 @@
-"""The pipe protocol between the DAG processor and its parser processes.
+"""The channel between the DAG processor and its parser processes.
 
-Frames are a 4-byte big-endian length then a msgpack-encoded message. The processor sends
-``ParseFile``; while importing, the parser may ask ``GetVariable`` / ``GetConnection`` (a DAG
-file reading them at top level) and the processor answers; the parser ends with ``FileParsed``.
-The parser never holds the service token: it asks, and the processor decides.
+Frames and messages are those of every supervised child
+(:mod:`airlock.sdk.execution_time.supervised`), over the parser's stdin and a private copy of its
+stdout. The processor sends ``ParseFile``; while importing, the parser may ask ``GetVariable`` /
+``GetConnection`` (a DAG file reading them at top level) and the processor answers; the parser
+ends with ``FileParsed``. The parser never holds the service token: it asks, and the processor
+decides.
 """
 
 from __future__ import annotations
-
-import struct
-from typing import IO
 
 import msgspec
 
 from airlock.models.internal import DagUpload
 from airlock.models.secrets import ConnectionInfo
+from airlock.sdk.execution_time.supervised import Message
+
+#: A file's parsed DAGs travel in one frame; a bundle of large DAGs needs more than the default.
+MAX_FRAME = 256 * 1024 * 1024
 
 
-class ParseFile(msgspec.Struct, tag="parse", frozen=True):
+class ParseFile(Message, frozen=True, tag="parse"):
     path: str
     relative_path: str
     bundle_root: str
 
 
-class VariableAnswer(msgspec.Struct, tag="variable", frozen=True):
+class VariableAnswer(Message, frozen=True, tag="variable"):
     value: str | None
 
 
-class ConnectionAnswer(msgspec.Struct, tag="connection", frozen=True):
+class ConnectionAnswer(Message, frozen=True, tag="connection"):
     connection: ConnectionInfo | None
 
 
-class GetVariable(msgspec.Struct, tag="get_variable", frozen=True):
+class GetVariable(Message, frozen=True, tag="get_variable"):
     key: str
 
 
-class GetConnection(msgspec.Struct, tag="get_connection", frozen=True):
+class GetConnection(Message, frozen=True, tag="get_connection"):
     conn_id: str
 
 
-class FileParsed(msgspec.Struct, tag="parsed", frozen=True):
+class FileParsed(Message, frozen=True, tag="parsed"):
     dags: list[DagUpload]
     import_error: str | None = None
     #: The parser's state can no longer be trusted (threads left, sys.exit): replace it.
@@ -48,36 +51,6 @@ class FileParsed(msgspec.Struct, tag="parsed", frozen=True):
 
 ToParser = ParseFile | VariableAnswer | ConnectionAnswer
 FromParser = GetVariable | GetConnection | FileParsed
-
-_LENGTH = struct.Struct(">I")
-MAX_FRAME = 256 * 1024 * 1024
-
-
-def write_frame(stream: IO[bytes], message: msgspec.Struct) -> None:
-    view = memoryview(_LENGTH.pack(len(payload := msgspec.msgpack.encode(message))) + payload)
-    while view:
-        written = stream.write(view)  # an unbuffered pipe may take only part of it
-        view = view[written if written is not None else len(view) :]
-    stream.flush()
-
-
-def read_exact(stream: IO[bytes], size: int) -> bytes:
-    chunks = []
-    while size:
-        chunk = stream.read(size)
-        if not chunk:
-            raise EOFError("peer closed the pipe")
-        chunks.append(chunk)
-        size -= len(chunk)
-    return b"".join(chunks)
-
-
-def read_frame(stream: IO[bytes]) -> bytes:
-    (size,) = _LENGTH.unpack(read_exact(stream, _LENGTH.size))
-    if size > MAX_FRAME:
-        raise ValueError(f"frame of {size} bytes is over the {MAX_FRAME}-byte limit")
-    return read_exact(stream, size)
-
 
 to_parser_decoder = msgspec.msgpack.Decoder(ToParser)
 from_parser_decoder = msgspec.msgpack.Decoder(FromParser)

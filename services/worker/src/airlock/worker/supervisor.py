@@ -18,7 +18,7 @@ user code never runs: the supervisor. The task process is forked from the zygote
 started without any token and never received one; the supervisor sends it only what the task
 needs to run and the answers to its requests. The ``airlock worker`` command also keeps the
 supervisor's own memory and environment out of reach of same-user tasks
-(:mod:`airlock.worker.hardening`).
+(:mod:`airlock.sdk.execution_time.supervised`).
 
 The worker holds no DB URL and never imports the DB layer (ADR 0001, 0003).
 """

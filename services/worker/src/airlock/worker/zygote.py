@@ -3,13 +3,14 @@
 Why it exists: a fresh Python process pays ~0.2 s importing the SDK before a task's first line
 runs; a fork of a process that already did costs ~2 ms. Why it is a separate process and not the
 supervisor itself: the supervisor holds the worker token and every task token, and a fork of it
-would carry them in memory. The zygote is started with :func:`zygote_environment` — the worker's
-environment less every ``AIRLOCK_*`` variable — so it never sees a token, a config path or a DB
-URL, and neither can anything forked from it.
+would carry them in memory. The zygote is started with the environment of every supervised child
+(:func:`~airlock.sdk.execution_time.supervised.child_environment`) — the worker's less every
+``AIRLOCK_*`` variable — so it never sees a token, a config path or a DB URL, and neither can
+anything forked from it.
 
-Protocol: one ``AF_UNIX``/``SOCK_SEQPACKET`` socket pair to the supervisor, one msgpack record per
-message (records keep their boundaries, so no length prefix is needed) and file descriptors passed
-alongside with ``SCM_RIGHTS``:
+Protocol: one ``AF_UNIX``/``SOCK_SEQPACKET`` socket pair to the supervisor, each record one frame
+of a supervised child's channel (:mod:`airlock.sdk.execution_time.supervised`), with file
+descriptors passed alongside with ``SCM_RIGHTS``:
 
 - zygote → supervisor, once: :class:`Ready`;
 - supervisor → zygote: :class:`Fork` with the task's end of its channel and the write end of its
@@ -18,10 +19,11 @@ alongside with ``SCM_RIGHTS``:
   and a pidfd (a handle on exactly that process, safe from pid reuse) or :class:`ForkFailed`;
 - zygote → supervisor: :class:`Exited` with the wait status of each task process it reaps.
 
-In the task process, file descriptors 1 and 2 become the output pipe, the process gets its own
-session (so its subprocesses can be killed as a group), dies with the zygote
-(``PR_SET_PDEATHSIG``) and is the first thing the kernel's OOM killer picks. When the supervisor
-goes away — even by SIGKILL — the zygote reads end of file, kills every task's process group and
+In the task process, file descriptors 1 and 2 become the output pipe, and it enters the sandbox
+every supervised child enters: its own session (so its subprocesses can be killed as a group),
+death with the zygote (``PR_SET_PDEATHSIG``), first pick of the kernel's OOM killer. When the
+supervisor goes away — even by SIGKILL — the zygote reads end of file or, if it is busy importing
+a DAG file, gets SIGTERM from the kernel; either way it kills every task's process group and
 exits, so no task outlives its worker.
 """
 
@@ -33,34 +35,32 @@ import ctypes
 import functools
 import gc
 import importlib
-import importlib.abc
 import os
 import selectors
 import signal
 import socket
 import sys
 import traceback
-from collections.abc import Mapping, Sequence
-from types import ModuleType
+from collections.abc import Sequence
 from typing import Any
 
 import msgspec
 
-#: Largest record on the zygote channel; every message is a few hundred bytes.
-MAX_RECORD = 64 * 1024
-_PR_SET_PDEATHSIG = 1
-
-#: Modules task code must never reach (ADR 0001, 0003): no DB layer, no token signer.
-BLOCKED_MODULES = (
-    "airlock.db",
-    "airlock.core.tokens.signer",
-    "airlock.core.tokens.keys",
-    "airlock.core.secrets_key",
-    "sqlalchemy",
-    "alembic",
-    "psycopg",
-    "psycopg2",
+from airlock.sdk.execution_time.supervised import (
+    HEADER_SIZE,
+    FrameError,
+    Message,
+    block_imports,
+    decode_message,
+    encode_frame,
+    enter_sandbox,
+    frame_payload,
+    kill_process_group,
+    parent_pid,
 )
+
+#: Largest frame on the zygote channel; every message is a few hundred bytes.
+MAX_RECORD = 64 * 1024
 #: Imported once by the zygote so task processes start with them loaded.
 PRELOADED_MODULES = (
     "airlock.sdk",
@@ -73,15 +73,11 @@ PRELOADED_MODULES = (
 )
 
 
-class _Record(msgspec.Struct, frozen=True, array_like=True, tag_field="kind"):
-    pass
-
-
-class Ready(_Record, frozen=True, tag="ready"):
+class Ready(Message, frozen=True, tag="ready"):
     pid: int
 
 
-class Fork(_Record, frozen=True, tag="fork"):
+class Fork(Message, frozen=True, tag="fork"):
     """Sent with two descriptors: the task's channel end and its output pipe's write end."""
 
     request_id: int
@@ -90,19 +86,19 @@ class Fork(_Record, frozen=True, tag="fork"):
     bundle_root: str | None = None
 
 
-class Forked(_Record, frozen=True, tag="forked"):
+class Forked(Message, frozen=True, tag="forked"):
     """Sent with one descriptor: a pidfd of the new task process."""
 
     request_id: int
     pid: int
 
 
-class ForkFailed(_Record, frozen=True, tag="fork_failed"):
+class ForkFailed(Message, frozen=True, tag="fork_failed"):
     request_id: int
     error: str
 
 
-class Exited(_Record, frozen=True, tag="exited"):
+class Exited(Message, frozen=True, tag="exited"):
     pid: int
     #: The raw wait status (``os.waitstatus_to_exitcode`` makes it a return code).
     status: int
@@ -114,26 +110,6 @@ to_zygote_decoder = msgspec.msgpack.Decoder(ToZygote)
 from_zygote_decoder = msgspec.msgpack.Decoder(FromZygote)
 
 
-def zygote_environment(environ: Mapping[str, str]) -> dict[str, str]:
-    """The worker's environment without anything of Airlock's: no token, no config, no DB."""
-    env = {k: v for k, v in environ.items() if not k.startswith("AIRLOCK_")}
-    env["AIRLOCK_ZONE"] = "execution"
-    env.pop("PYTHONSTARTUP", None)
-    return env
-
-
-class BlockedImportFinder(importlib.abc.MetaPathFinder):
-    def find_spec(
-        self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
-    ) -> None:
-        if any(fullname == m or fullname.startswith(m + ".") for m in BLOCKED_MODULES):
-            raise ImportError(
-                f"{fullname} is not available to tasks: they run without database access or "
-                "signing keys; use airlock.sdk's Variable, Connection and XCom instead",
-                name=fullname,
-            )
-
-
 class _Zygote:
     def __init__(self, control: socket.socket) -> None:
         self.control = control
@@ -142,9 +118,15 @@ class _Zygote:
         os.set_blocking(self.wakeup_w, False)
         signal.set_wakeup_fd(self.wakeup_w, warn_on_full_buffer=False)
         signal.signal(signal.SIGCHLD, lambda *_: None)
+        signal.signal(signal.SIGTERM, self.on_sigterm)
 
-    def send(self, record: _Record, fds: Sequence[int] = ()) -> None:
-        socket.send_fds(self.control, [msgspec.msgpack.encode(record)], list(fds))
+    def send(self, record: Message, fds: Sequence[int] = ()) -> None:
+        socket.send_fds(self.control, [encode_frame(record, max_frame=MAX_RECORD)], list(fds))
+
+    def on_sigterm(self, *_: object) -> None:
+        """The supervisor died (the parent-death signal) or someone stops the zygote."""
+        self.kill_all()
+        os._exit(0)
 
     def serve(self) -> None:
         selector = selectors.DefaultSelector()
@@ -162,14 +144,15 @@ class _Zygote:
 
     def handle_request(self) -> bool:
         try:
-            data, fds, _, _ = socket.recv_fds(self.control, MAX_RECORD, 2)
+            data, fds, _, _ = socket.recv_fds(self.control, HEADER_SIZE + MAX_RECORD, 2)
         except ConnectionError:
             return False
         if not data:
             return False
         try:
-            request = to_zygote_decoder.decode(data)
-        except msgspec.DecodeError:
+            payload = frame_payload(data, max_frame=MAX_RECORD)
+            request = decode_message(to_zygote_decoder, payload, sender="the supervisor")
+        except FrameError:
             for fd in fds:
                 os.close(fd)
             return True
@@ -217,14 +200,11 @@ class _Zygote:
         try:
             _signal.set_wakeup_fd(-1)
             _signal.signal(_signal.SIGCHLD, _signal.SIG_DFL)
+            _signal.signal(_signal.SIGTERM, _signal.SIG_DFL)
             self.control.close()
             os.close(self.wakeup_r)
             os.close(self.wakeup_w)
-            os.setsid()
-            _set_parent_death_signal(signal.SIGKILL)
-            if os.getppid() != zygote_pid:
-                os._exit(exit_code)  # the zygote died between fork and prctl
-            _write_file("/proc/self/oom_score_adj", b"1000")
+            enter_sandbox(zygote_pid)
             os.dup2(output_fd, 1)
             os.dup2(output_fd, 2)
             os.close(output_fd)
@@ -250,9 +230,7 @@ class _Zygote:
     def kill_all(self) -> None:
         """The supervisor is gone: no task may keep running without one."""
         for pid in self.children:
-            for kill in (os.killpg, os.kill):
-                with contextlib.suppress(OSError):
-                    kill(pid, signal.SIGKILL)
+            kill_process_group(pid)
 
 
 @functools.cache
@@ -270,15 +248,6 @@ def _dag_files() -> Any:
     return dag_files
 
 
-@functools.cache
-def _prctl() -> Any:
-    """libc's ``prctl``, typed once here rather than in every task process."""
-    prctl = ctypes.CDLL(None, use_errno=True).prctl
-    prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
-    prctl.restype = ctypes.c_int
-    return prctl
-
-
 def _give_back_free_memory() -> None:
     """Return the heap pages that imports and the warm-up freed to the kernel (glibc keeps them
     otherwise), so neither the zygote nor any task forked from it carries them."""
@@ -287,25 +256,10 @@ def _give_back_free_memory() -> None:
         trim(0)
 
 
-def _set_parent_death_signal(signum: int) -> None:
-    _prctl()(_PR_SET_PDEATHSIG, int(signum), 0, 0, 0)
-
-
-def _write_file(path: str, data: bytes) -> None:
-    """Best effort, without Python's file objects (a task process must touch little)."""
-    try:
-        fd = os.open(path, os.O_WRONLY)
-    except OSError:
-        return
-    try:
-        os.write(fd, data)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def main(argv: Sequence[str]) -> None:
+    # The kernel's SIGTERM when the supervisor dies lets the zygote kill its tasks' groups first;
+    # the zygote's own memory is not the OOM killer's first pick, its tasks are.
+    enter_sandbox(parent_pid(), death_signal=signal.SIGTERM, oom_first=False)
     control = socket.socket(fileno=int(argv[0]))
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
@@ -313,15 +267,13 @@ def main(argv: Sequence[str]) -> None:
     # Ctrl-C in the worker's terminal is the supervisor's to handle; the zygote stops when the
     # supervisor closes the channel.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    sys.meta_path.insert(0, BlockedImportFinder())
+    block_imports("tasks", "use airlock.sdk's Variable, Connection and XCom instead")
     for name in PRELOADED_MODULES:
         importlib.import_module(name)
     importlib.import_module("airlock.sdk").preload()
     task_runner = _task_runner()
     task_runner.configure_process()
     task_runner.warm_up()
-    # The zygote's own parent is the supervisor, which ends it anyway; this readies the call.
-    _set_parent_death_signal(0)
     # Objects imported so far are never collected: freezing them keeps the garbage collector
     # from touching (and so copying) their pages in every forked task.
     gc.freeze()

@@ -18,24 +18,32 @@ import os
 import shutil
 import signal
 import socket
-import subprocess
 import sys
 import tempfile
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-import msgspec
-
+from airlock.sdk.execution_time.supervised import (
+    HEADER_SIZE,
+    Child,
+    FrameError,
+    child_environment,
+    decode_message,
+    encode_frame,
+    frame_payload,
+    kill_process_group,
+    start_child,
+)
 from airlock.worker.zygote import (
     MAX_RECORD,
     Exited,
     Fork,
     Forked,
     ForkFailed,
+    FromZygote,
     Ready,
     from_zygote_decoder,
-    zygote_environment,
 )
 
 log = logging.getLogger("airlock.worker")
@@ -57,8 +65,8 @@ class _Pending:
 class _Generation:
     """One zygote process and what is in flight with it."""
 
-    def __init__(self, process: subprocess.Popen[bytes], sock: socket.socket) -> None:
-        self.process = process
+    def __init__(self, child: Child, sock: socket.socket) -> None:
+        self.child = child
         self.sock = sock
         self.send_lock = threading.Lock()
         self.cond = threading.Condition()
@@ -67,8 +75,7 @@ class _Generation:
         self.dead = False
 
     def kill(self) -> None:
-        with contextlib.suppress(OSError):
-            self.process.kill()
+        self.child.kill()
         with contextlib.suppress(OSError):
             self.sock.shutdown(socket.SHUT_RDWR)
 
@@ -87,8 +94,7 @@ class TaskProcess:
 
     def kill_group(self) -> None:
         """SIGKILL what the task started too (it leads its own process group)."""
-        with contextlib.suppress(OSError):
-            os.killpg(self.pid, signal.SIGKILL)
+        kill_process_group(self.pid)
 
     def close(self) -> None:
         with contextlib.suppress(OSError):
@@ -103,7 +109,7 @@ class ZygoteClient:
         start_timeout_s: float = 60.0,
         fork_timeout_s: float = 30.0,
     ) -> None:
-        self._env = zygote_environment(os.environ if environ is None else environ)
+        self._env = child_environment(os.environ if environ is None else environ, "execution")
         self._start_timeout_s = start_timeout_s
         self._fork_timeout_s = fork_timeout_s
         self._lock = threading.Lock()
@@ -134,28 +140,26 @@ class ZygoteClient:
     def _spawn(self) -> _Generation:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
-            process = subprocess.Popen(
+            child = start_child(
                 [sys.executable, "-m", "airlock.worker.zygote", str(theirs.fileno())],
                 pass_fds=[theirs.fileno()],
                 env=self._env,
                 cwd=self.workdir,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
             )
         finally:
             theirs.close()
-        generation = _Generation(process, ours)
+        generation = _Generation(child, ours)
         ours.settimeout(self._start_timeout_s)
         try:
-            data = ours.recv(MAX_RECORD)
-            ready = from_zygote_decoder.decode(data) if data else None
-        except (OSError, msgspec.DecodeError) as exc:
+            data = ours.recv(HEADER_SIZE + MAX_RECORD)
+            ready = _decode(data) if data else None
+        except (OSError, FrameError) as exc:
             generation.kill()
-            process.wait()
+            child.wait()
             raise ZygoteUnavailable(f"the zygote did not start: {exc}") from exc
         if not isinstance(ready, Ready):
             generation.kill()
-            code = process.wait()
+            code = child.wait()
             raise ZygoteUnavailable(
                 f"the zygote exited with code {code} while starting; its error is in the "
                 "worker's output above"
@@ -175,17 +179,15 @@ class ZygoteClient:
         if generation is not None:
             with contextlib.suppress(OSError):
                 generation.sock.shutdown(socket.SHUT_RDWR)
-            try:
-                generation.process.wait(10)
-            except subprocess.TimeoutExpired:
+            if generation.child.wait(10) is None:
                 generation.kill()
-                generation.process.wait()
+                generation.child.wait()
         shutil.rmtree(self.workdir, ignore_errors=True)
 
     @property
     def pid(self) -> int | None:
         generation = self._generation
-        return generation.process.pid if generation is not None else None
+        return generation.child.pid if generation is not None else None
 
     # --- forks --------------------------------------------------------------------------------
     def fork(
@@ -226,7 +228,7 @@ class ZygoteClient:
             with generation.send_lock:
                 socket.send_fds(
                     generation.sock,
-                    [msgspec.msgpack.encode(request)],
+                    [encode_frame(request, max_frame=MAX_RECORD)],
                     [task_sock.fileno(), output_fd],
                 )
         except OSError as exc:
@@ -258,15 +260,15 @@ class ZygoteClient:
     def _read(self, generation: _Generation) -> None:
         while True:
             try:
-                data, fds, _, _ = socket.recv_fds(generation.sock, MAX_RECORD, 1)
+                data, fds, _, _ = socket.recv_fds(generation.sock, HEADER_SIZE + MAX_RECORD, 1)
             except OSError:
                 break
             if not data:
                 break
             try:
-                message = from_zygote_decoder.decode(data)
-            except msgspec.DecodeError:
-                log.error("the zygote sent an unreadable record; replacing it")
+                message = _decode(data)
+            except FrameError as exc:
+                log.error("%s; replacing the zygote", exc)
                 break
             if isinstance(message, Exited):
                 with generation.cond:
@@ -293,7 +295,7 @@ class ZygoteClient:
         pending.done.set()
 
     def _bury(self, generation: _Generation) -> None:
-        code = generation.process.wait()
+        code = generation.child.wait()
         with generation.cond:
             generation.dead = True
             pending = list(generation.pending.values())
@@ -312,3 +314,9 @@ class ZygoteClient:
                 code,
             )
         generation.sock.close()
+
+
+def _decode(record: bytes) -> FromZygote:
+    payload = frame_payload(record, max_frame=MAX_RECORD)
+    message: FromZygote = decode_message(from_zygote_decoder, payload, sender="the zygote")
+    return message

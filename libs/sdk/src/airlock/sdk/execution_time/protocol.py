@@ -7,8 +7,9 @@ request over this channel and the supervisor decides, calls the API with the tok
 answers with the result only.
 
 Transport: one Unix stream socket pair per task, made by the supervisor; the task's end reaches
-the task process through the zygote's fork. Each frame is a 4-byte big-endian length then one
-msgpack message. The conversation:
+the task process through the zygote's fork. Frames and messages are those of every supervised
+child (:mod:`airlock.sdk.execution_time.supervised`); the framing names are re-exported here for
+the two ends of this channel. The conversation:
 
 1. supervisor → task: :class:`StartTask` (what to load; a per-task ``nonce``). It is written
    before the task process exists, so the task starts loading its DAG file at once.
@@ -19,15 +20,14 @@ msgpack message. The conversation:
 4. task → supervisor: requests (:class:`GetVariable` …), each answered by one reply
    (:class:`VariableReply` … or :class:`ErrorReply`), then :class:`TaskDone` with the outcome.
 
-Messages are tagged ``msgspec`` Structs; every field added later must have a default, so an older
-runner and a newer supervisor keep understanding each other.
+Every field added to a message later must have a default, so an older runner and a newer
+supervisor keep understanding each other.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import struct
-from typing import Any, BinaryIO
+from typing import Any
 
 import msgspec
 
@@ -39,15 +39,21 @@ from airlock.models.execution import (
 )
 from airlock.models.secrets import ConnectionInfo
 
-
-class _Message(msgspec.Struct, frozen=True, array_like=True, tag_field="kind"):
-    pass
-
+# The task channel uses the default frame limit; its two ends import the framing from here.
+from airlock.sdk.execution_time.supervised import (  # noqa: F401
+    HEADER_SIZE,
+    MAX_FRAME,
+    FrameBuffer,
+    FrameError,
+    Message,
+    encode_frame,
+    read_frame,
+)
 
 # --- supervisor → task ------------------------------------------------------------------------
 
 
-class StartTask(_Message, frozen=True, tag="start"):
+class StartTask(Message, frozen=True, tag="start"):
     nonce: str
     ti: TaskInstanceRef
     bundle: str
@@ -58,36 +64,36 @@ class StartTask(_Message, frozen=True, tag="start"):
     map_length: int | None = None
 
 
-class RunTask(_Message, frozen=True, tag="run"):
+class RunTask(Message, frozen=True, tag="run"):
     context: TaskRunContext
 
 
-class Abort(_Message, frozen=True, tag="abort"):
+class Abort(Message, frozen=True, tag="abort"):
     reason: str
 
 
-class VariableReply(_Message, frozen=True, tag="variable"):
+class VariableReply(Message, frozen=True, tag="variable"):
     value: str | None
 
 
-class ConnectionReply(_Message, frozen=True, tag="connection"):
+class ConnectionReply(Message, frozen=True, tag="connection"):
     connection: ConnectionInfo | None
 
 
-class XComReply(_Message, frozen=True, tag="xcom"):
+class XComReply(Message, frozen=True, tag="xcom"):
     value: Any = None
 
 
-class DagRunReply(_Message, frozen=True, tag="dag_run"):
+class DagRunReply(Message, frozen=True, tag="dag_run"):
     run_id: str | None = None
     state: str | None = None
 
 
-class Ack(_Message, frozen=True, tag="ack"):
+class Ack(Message, frozen=True, tag="ack"):
     pass
 
 
-class ErrorReply(_Message, frozen=True, tag="error"):
+class ErrorReply(Message, frozen=True, tag="error"):
     message: str
     #: ``not_found``, ``already_exists``, ``refused`` (the API said no) or ``unavailable``.
     reason: str = "refused"
@@ -109,36 +115,36 @@ ToTask = (
 # --- task → supervisor ------------------------------------------------------------------------
 
 
-class Hello(_Message, frozen=True, tag="hello"):
+class Hello(Message, frozen=True, tag="hello"):
     nonce: str
 
 
-class GetVariable(_Message, frozen=True, tag="get_variable"):
+class GetVariable(Message, frozen=True, tag="get_variable"):
     key: str
 
 
-class SetVariable(_Message, frozen=True, tag="set_variable"):
+class SetVariable(Message, frozen=True, tag="set_variable"):
     key: str
     value: str
     description: str | None = None
 
 
-class DeleteVariable(_Message, frozen=True, tag="delete_variable"):
+class DeleteVariable(Message, frozen=True, tag="delete_variable"):
     key: str
 
 
-class GetConnection(_Message, frozen=True, tag="get_connection"):
+class GetConnection(Message, frozen=True, tag="get_connection"):
     conn_id: str
 
 
-class PushXCom(_Message, frozen=True, tag="push_xcom"):
+class PushXCom(Message, frozen=True, tag="push_xcom"):
     """Always for the task's own task instance: its token may write nothing else."""
 
     key: str
     value: Any = None
 
 
-class PullXCom(_Message, frozen=True, tag="pull_xcom"):
+class PullXCom(Message, frozen=True, tag="pull_xcom"):
     dag_id: str
     run_id: str
     task_id: str
@@ -146,7 +152,7 @@ class PullXCom(_Message, frozen=True, tag="pull_xcom"):
     map_index: int | None = None
 
 
-class TriggerRun(_Message, frozen=True, tag="trigger_run"):
+class TriggerRun(Message, frozen=True, tag="trigger_run"):
     dag_id: str
     run_id: str
     conf: dict[str, Any] = msgspec.field(default_factory=dict)
@@ -154,12 +160,12 @@ class TriggerRun(_Message, frozen=True, tag="trigger_run"):
     reset_dag_run: bool = False
 
 
-class GetDagRunState(_Message, frozen=True, tag="get_dag_run_state"):
+class GetDagRunState(Message, frozen=True, tag="get_dag_run_state"):
     dag_id: str
     run_id: str
 
 
-class TaskDone(_Message, frozen=True, tag="done"):
+class TaskDone(Message, frozen=True, tag="done"):
     outcome: TaskOutcome
 
 
@@ -188,70 +194,5 @@ TaskRequest = (
     | GetDagRunState
 )
 
-# --- frames -----------------------------------------------------------------------------------
-
-_LENGTH = struct.Struct(">I")
-HEADER_SIZE = _LENGTH.size
-#: Largest frame either side accepts: XCom values travel in frames, and the API caps them lower.
-MAX_FRAME = 64 * 1024 * 1024
-
 to_task_decoder = msgspec.msgpack.Decoder(ToTask)
 from_task_decoder = msgspec.msgpack.Decoder(FromTask)
-_encoder = msgspec.msgpack.Encoder()
-
-
-class FrameError(ValueError):
-    """The peer sent something that is not a frame of this protocol."""
-
-
-def encode_frame(message: msgspec.Struct) -> bytes:
-    payload = _encoder.encode(message)
-    if len(payload) > MAX_FRAME:
-        raise FrameError(
-            f"a {type(message).__name__} of {len(payload)} bytes is over the "
-            f"{MAX_FRAME}-byte frame limit"
-        )
-    return _LENGTH.pack(len(payload)) + payload
-
-
-def read_frame(stream: BinaryIO) -> bytes:
-    """One frame's payload from a blocking stream; ``EOFError`` when the peer is gone."""
-    header = _read_exact(stream, HEADER_SIZE)
-    (size,) = _LENGTH.unpack(header)
-    if size > MAX_FRAME:
-        raise FrameError(f"frame of {size} bytes is over the {MAX_FRAME}-byte limit")
-    return _read_exact(stream, size)
-
-
-def _read_exact(stream: BinaryIO, size: int) -> bytes:
-    data = stream.read(size)
-    if data is None or len(data) < size:
-        # A buffered reader returns short only at end of file.
-        raise EOFError("the peer closed the channel")
-    return data
-
-
-class FrameBuffer:
-    """Cuts frames out of bytes that arrive in pieces (the supervisor reads without blocking)."""
-
-    def __init__(self) -> None:
-        self._buffer = bytearray()
-
-    def feed(self, data: bytes) -> list[bytes]:
-        self._buffer += data
-        frames = []
-        while len(self._buffer) >= HEADER_SIZE:
-            (size,) = _LENGTH.unpack_from(self._buffer)
-            if size > MAX_FRAME:
-                raise FrameError(f"frame of {size} bytes is over the {MAX_FRAME}-byte limit")
-            end = HEADER_SIZE + size
-            if len(self._buffer) < end:
-                break
-            frames.append(bytes(self._buffer[HEADER_SIZE:end]))
-            del self._buffer[:end]
-        return frames
-
-    @property
-    def pending(self) -> int:
-        """Bytes of an incomplete frame still waiting for the rest."""
-        return len(self._buffer)

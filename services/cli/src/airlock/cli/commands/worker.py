@@ -34,7 +34,7 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from airlock.sdk.api import ApiError
-    from airlock.worker.hardening import forget_environment_variable, protect_memory
+    from airlock.sdk.execution_time.supervised import forget_environment_variable, protect_memory
     from airlock.worker.supervisor import Worker, WorkerRefused
 
     settings = load_settings()

@@ -1,0 +1,172 @@
+"""What a process that runs user code cannot do, and what its parent hides from it.
+
+In the child (every task process, DAG-file parser, and later trigger runner and callback child):
+
+- :func:`block_imports` makes :data:`BLOCKED_MODULES` — the DB layer and the token signer
+  (ADRs 0001, 0003) — fail to import with an error that says what to use instead;
+- :func:`enter_sandbox` makes the process lead its own session (so one ``killpg`` reaches what it
+  started), die with its parent (``PR_SET_PDEATHSIG``) and be the first pick of the kernel's OOM
+  killer.
+
+In the parent, which holds tokens the child must never see (user code runs as the same Unix user
+and could read the parent through ``/proc``): :func:`protect_memory` makes it non-dumpable, so
+its ``environ``, ``mem`` and ``ptrace`` are refused to its children, and
+:func:`forget_environment_variable` wipes a secret from the initial environment block that
+``/proc/<pid>/environ`` shows. :func:`child_environment` is what a child inherits: nothing of
+Airlock's but its zone.
+
+A task running as root (or with ``CAP_SYS_PTRACE``) can still read its parent's memory: run user
+code as an unprivileged user, and keep a parent's token in a file only the parent can read — such
+as a secret mounted into its container — for isolation a process boundary cannot give.
+
+The ``prctl`` calls are Linux's; elsewhere they do nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import functools
+import importlib.abc
+import os
+import signal
+import sys
+from collections.abc import Collection, Mapping, Sequence
+from types import ModuleType
+from typing import Any
+
+#: Modules user code must never reach (ADR 0001, 0003): no DB layer, no token signer.
+BLOCKED_MODULES = (
+    "airlock.db",
+    "airlock.scheduling",
+    "airlock.core.tokens.signer",
+    "airlock.core.tokens.keys",
+    "airlock.core.secrets_key",
+    "sqlalchemy",
+    "alembic",
+    "psycopg",
+    "psycopg2",
+)
+
+#: The environment variable that tells a started child its parent's pid (see :func:`parent_pid`).
+PARENT_PID_VARIABLE = "AIRLOCK_PARENT_PID"
+#: The exit code of a child that found its parent already gone.
+ORPHAN_EXIT_CODE = 70
+
+_PR_SET_PDEATHSIG = 1
+_PR_SET_DUMPABLE = 4
+
+
+class BlockedImportFinder(importlib.abc.MetaPathFinder):
+    """Refuses :data:`BLOCKED_MODULES`, saying who may not import them and what to use instead."""
+
+    def __init__(self, refused_to: str, instead: str) -> None:
+        self.refused_to = refused_to
+        self.instead = instead
+
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
+    ) -> None:
+        if any(fullname == m or fullname.startswith(m + ".") for m in BLOCKED_MODULES):
+            raise ImportError(
+                f"{fullname} is not available to {self.refused_to}: they run without database "
+                f"access or signing keys; {self.instead}",
+                name=fullname,
+            )
+
+
+def block_imports(refused_to: str, instead: str) -> None:
+    """Install the import guard first on ``sys.meta_path``, before any user code runs."""
+    sys.meta_path.insert(0, BlockedImportFinder(refused_to, instead))
+
+
+def child_environment(
+    environ: Mapping[str, str], zone: str, *, only: Collection[str] | None = None
+) -> dict[str, str]:
+    """``environ`` without anything of Airlock's (no token, no config, no DB URL) but the zone;
+    with ``only``, also without any variable it does not name."""
+    env = {
+        k: v
+        for k, v in environ.items()
+        if not k.startswith("AIRLOCK_") and (only is None or k in only)
+    }
+    env["AIRLOCK_ZONE"] = zone
+    env.pop("PYTHONSTARTUP", None)
+    return env
+
+
+def parent_pid() -> int:
+    """The pid of the process that started this one with :func:`~.start_child`.
+
+    Read from the environment (and removed from it, so what this process forks does not inherit
+    it) rather than from ``os.getppid()``: a parent that died before the child asked would have
+    left it adopted by another process.
+    """
+    return int(os.environ.pop(PARENT_PID_VARIABLE, "0")) or os.getppid()
+
+
+def enter_sandbox(
+    parent: int, *, death_signal: int = signal.SIGKILL, oom_first: bool = True
+) -> None:
+    """In a new child: lead its own session, die with ``parent``, be the OOM killer's first pick.
+
+    Called in a freshly forked task process too, where every page written is a page copied
+    from the zygote: it sticks to system calls and objects made ready in advance.
+    """
+    if os.getsid(0) != os.getpid():
+        os.setsid()
+    set_parent_death_signal(death_signal)
+    if os.getppid() != parent:
+        os._exit(ORPHAN_EXIT_CODE)  # the parent died before the signal was armed
+    if oom_first:
+        _write_file("/proc/self/oom_score_adj", b"1000")
+
+
+def set_parent_death_signal(signum: int) -> None:
+    """Have the kernel send ``signum`` to this process when its parent thread ends (0: none)."""
+    _prctl()(_PR_SET_PDEATHSIG, signum, 0, 0, 0)
+
+
+def protect_memory() -> None:
+    """Make this process non-dumpable (Linux; elsewhere a no-op)."""
+    _prctl()(_PR_SET_DUMPABLE, 0, 0, 0, 0)
+
+
+def forget_environment_variable(name: str) -> None:
+    """Remove ``name`` from the environment and overwrite its value in the initial block."""
+    prefix = f"{name}=".encode()
+    with contextlib.suppress(OSError, AttributeError, ValueError):
+        environ = ctypes.POINTER(ctypes.c_void_p).in_dll(ctypes.CDLL(None), "environ")
+        index = 0
+        while (address := environ[index]) is not None:
+            entry = ctypes.string_at(address)
+            if entry.startswith(prefix):
+                ctypes.memset(address + len(prefix), ord("x"), len(entry) - len(prefix))
+            index += 1
+    os.environ.pop(name, None)
+
+
+@functools.cache
+def _prctl() -> Any:
+    """libc's ``prctl``, looked up and typed once (a zygote does it before forking); a no-op
+    where there is none (not Linux)."""
+    prctl = getattr(ctypes.CDLL(None, use_errno=True), "prctl", None)
+    if prctl is None:
+        return lambda *_: 0
+    prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+    prctl.restype = ctypes.c_int
+    return prctl
+
+
+def _write_file(path: str, data: bytes) -> None:
+    """Best effort, without Python's file objects (a forked task process must touch little)."""
+    try:
+        fd = os.open(path, os.O_WRONLY)
+    except OSError:
+        return
+    try:
+        os.write(fd, data)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
