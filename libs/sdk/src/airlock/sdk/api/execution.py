@@ -139,7 +139,9 @@ class ExecutionClient:
         self._http.request("DELETE", f"/execution/variables/{_seg(key)}", accept={404})
 
     def get_connection(self, conn_id: str) -> ConnectionInfo | None:
-        response = self._http.request("GET", f"/execution/connections/{_seg(conn_id)}", accept={404})
+        response = self._http.request(
+            "GET", f"/execution/connections/{_seg(conn_id)}", accept={404}
+        )
         if response.status_code == 404:
             return None
         return msgspec.json.decode(response.content, type=ConnectionInfo)
