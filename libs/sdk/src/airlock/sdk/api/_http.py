@@ -134,67 +134,37 @@ class HttpSession:
         headers = self._auth | _JSON if content is not None else self._auth
         options: dict[str, Any] = {} if timeout is None else {"timeout": timeout}
         policy = self._retry
-        started = time.monotonic()
-        failure = ""
+        outage = _Outage(method, policy)
         attempt = 0
         while True:
             attempt += 1
-            response: httpx.Response | None = None
+            outcome: httpx.Response | httpx.TransportError
             try:
-                response = self._client.request(
+                outcome = self._client.request(
                     method, path, content=content, params=params, headers=headers, **options
                 )
             except httpx.TransportError as exc:
-                error: httpx.TransportError | None = exc
+                outcome = exc
                 failed = request_of(exc)
                 url = str(failed.url) if failed is not None else path
             else:
-                error = None
-                url = str(response.url)
+                url = str(outcome.url)
                 if self._check_version is not None:
-                    self._check_version(response)
-                status = response.status_code
+                    self._check_version(outcome)
+                status = outcome.status_code
                 if status < 400 or status in accept:
-                    if failure:
-                        log.info(
-                            "%s %s answered %d after %d attempts in %.1f s (%s before)",
-                            method,
-                            url,
-                            status,
-                            attempt,
-                            time.monotonic() - started,
-                            failure,
-                        )
-                    return response, attempt
+                    outage.ended(url, status, attempt)
+                    return outcome, attempt
                 if status not in policy.statuses and status not in retry_also:
-                    raise api_error(method, response)
-            elapsed = time.monotonic() - started
-            wait = policy.wait_s(attempt, response)
+                    raise api_error(method, outcome, attempts=attempt, elapsed_s=outage.elapsed_s())
+            answer = outcome if isinstance(outcome, httpx.Response) else None
+            wait = policy.wait_s(attempt, answer)
+            elapsed = outage.elapsed_s()
             if attempt >= policy.attempts or elapsed + wait > policy.deadline_s:
-                if error is not None:
-                    raise ApiUnreachable(method, url, error, attempt, elapsed) from error
-                assert response is not None
-                raise api_error(method, response, attempts=attempt, elapsed_s=elapsed)
-            this = f"{type(error).__name__}: {error}" if response is None else _status(response)
-            if not failure:
-                log.warning(
-                    "%s %s failed (%s); retrying in %.2f s, for up to %.0f s",
-                    method,
-                    url,
-                    this,
-                    wait,
-                    policy.deadline_s,
-                )
-            else:
-                log.info(
-                    "%s %s failed again (%s, attempt %d); retrying in %.2f s",
-                    method,
-                    url,
-                    this,
-                    attempt,
-                    wait,
-                )
-            failure = this
+                if isinstance(outcome, httpx.Response):
+                    raise api_error(method, outcome, attempts=attempt, elapsed_s=elapsed)
+                raise ApiUnreachable(method, url, outcome, attempt, elapsed) from outcome
+            outage.failed(url, attempt, outcome, wait)
             time.sleep(wait)
 
     def close(self) -> None:
@@ -203,6 +173,58 @@ class HttpSession:
 
 
 _JSON = {"Content-Type": "application/json"}
+
+
+class _Outage:
+    """What one request logs while it is retried: its first failure (a warning), each further
+    wait, and the answer that ends the outage — each once."""
+
+    def __init__(self, method: str, policy: RetryPolicy) -> None:
+        self.method = method
+        self.policy = policy
+        self.started = time.monotonic()
+        self.last = ""
+
+    def elapsed_s(self) -> float:
+        return time.monotonic() - self.started
+
+    def failed(
+        self, url: str, attempt: int, what: httpx.Response | httpx.TransportError, wait: float
+    ) -> None:
+        this = (
+            _status(what) if isinstance(what, httpx.Response) else f"{type(what).__name__}: {what}"
+        )
+        if not self.last:
+            log.warning(
+                "%s %s failed (%s); retrying in %.2f s, for up to %.0f s",
+                self.method,
+                url,
+                this,
+                wait,
+                self.policy.deadline_s,
+            )
+        else:
+            log.info(
+                "%s %s failed again (%s, attempt %d); retrying in %.2f s",
+                self.method,
+                url,
+                this,
+                attempt,
+                wait,
+            )
+        self.last = this
+
+    def ended(self, url: str, status: int, attempt: int) -> None:
+        if self.last:
+            log.info(
+                "%s %s answered %d after %d attempts in %.1f s (%s before)",
+                self.method,
+                url,
+                status,
+                attempt,
+                self.elapsed_s(),
+                self.last,
+            )
 
 
 def api_error(

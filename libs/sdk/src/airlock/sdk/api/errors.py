@@ -9,8 +9,7 @@ import httpx
 
 class ApiError(Exception):
     """The server answered with an error; ``detail`` is its problem-details explanation and
-    ``attempts`` how many times the request was sent (more than one: the error outlasted the
-    retries)."""
+    ``attempts`` how many times the request was sent."""
 
     def __init__(
         self,
@@ -26,7 +25,7 @@ class ApiError(Exception):
         self.problem = problem
         self.attempts = attempts
         self.detail = str(problem.get("detail") or problem.get("title") or "no detail")
-        tried = f" (still {status} after {attempts} attempts in {elapsed_s:.1f} s)" * (attempts > 1)
+        tried = f" (after {attempts} attempts in {elapsed_s:.1f} s)" * (attempts > 1)
         super().__init__(f"{method} {url} -> {status}: {self.detail}{tried}")
 
 

@@ -15,8 +15,8 @@ retry is only whether the answer can change by itself:
 
 Waits grow exponentially from ``first_backoff_s`` up to ``max_backoff_s``, each drawn at random
 between zero and that bound ("full jitter", so that clients failing together do not come back
-together); a ``Retry-After`` on a 429 or 503 replaces the drawn wait. A request stops after
-``attempts`` tries or once the next wait would end past ``deadline_s`` from its first try, and
+together); a ``Retry-After`` on a 429 or 503 is the least wait. A request stops after
+``attempts`` tries, or when the next wait would end past ``deadline_s`` from its first try, and
 raises with the URL, the last status and the number of attempts.
 """
 
@@ -36,9 +36,9 @@ RETRY_AFTER_STATUSES = frozenset({429, 503})
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """How a client retries. The defaults keep a request trying through an outage of about six
-    seconds on average (the mean waits are 0.2, 0.4, 0.8, 1.6 and 2.5 s) and never past
-    ``deadline_s``; ``RetryPolicy(attempts=1)`` never retries."""
+    """How a client retries. The defaults ride out an outage of about five seconds on average
+    (the mean waits are 0.2, 0.4, 0.8, 1.6 and 2.5 s) and never try past ``deadline_s``;
+    ``RetryPolicy(attempts=1)`` never retries."""
 
     attempts: int = 6
     first_backoff_s: float = 0.4
@@ -65,11 +65,10 @@ class RetryPolicy:
 
     def wait_s(self, retry: int, response: httpx.Response | None) -> float:
         """The wait before retry number ``retry`` after ``response`` (None: no answer came)."""
+        drawn = self.backoff_s(retry)
         if response is not None and response.status_code in RETRY_AFTER_STATUSES:
-            asked = retry_after_s(response)
-            if asked is not None:
-                return asked
-        return self.backoff_s(retry)
+            return max(drawn, retry_after_s(response) or 0.0)
+        return drawn
 
 
 def retry_after_s(response: httpx.Response) -> float | None:
