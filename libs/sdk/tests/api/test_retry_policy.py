@@ -15,7 +15,14 @@ import pytest
 
 from airlock.models.internal import BundleSync, BundleSyncResult
 from airlock.models.secrets import VariableValue
-from airlock.sdk.api import ApiError, ApiUnreachable, InternalClient, RetryPolicy
+from airlock.sdk.api import (
+    ApiError,
+    ApiUnreachable,
+    ExecutionClient,
+    InternalClient,
+    RetryPolicy,
+    WebClient,
+)
 from airlock.sdk.api.retry import retry_after_s
 
 VARIABLE = "/internal/bundles/dags/variables/greeting"
@@ -161,7 +168,8 @@ def test_the_deadline_stops_retries_and_the_error_says_where_and_how_often(
         client_for(server, policy).get_variable("dags", "greeting")
     took = time.monotonic() - started
     assert took <= policy.deadline_s + 0.1, "no wait runs past the deadline"
-    assert 1 < gave_up.value.attempts == server.attempts
+    assert took >= policy.deadline_s - policy.max_backoff_s, "it kept trying until then"
+    assert 1 < gave_up.value.attempts == server.attempts < 1000, "the deadline stopped it"
     message = str(gave_up.value)
     assert f"GET http://internal{VARIABLE} -> 502" in message
     assert f"(after {server.attempts} attempts in " in message
@@ -248,3 +256,31 @@ def test_a_policy_that_cannot_work_is_refused() -> None:
         RetryPolicy(attempts=0)
     with pytest.raises(ValueError, match="first_backoff_s <= max_backoff_s"):
         RetryPolicy(first_backoff_s=2.0, max_backoff_s=1.0)
+
+
+def test_a_refusal_after_retries_says_how_many_attempts_it_took(
+    client_for: Callable[..., InternalClient],
+) -> None:
+    server = FlakyServer(503, 400)
+    with pytest.raises(ApiError) as refused:
+        client_for(server).get_variable("dags", "greeting")
+    assert (refused.value.status, refused.value.attempts) == (400, 2)
+    assert "-> 400: flaky 400 (after 2 attempts in " in str(refused.value)
+
+
+@pytest.mark.parametrize("kind", ["execution", "internal", "web"])
+def test_every_client_sends_through_the_same_retrying_path(kind: str) -> None:
+    server = FlakyServer(503, httpx.ConnectError("refused"))
+    transport = httpx.MockTransport(server)
+    if kind == "execution":
+        with ExecutionClient("http://api", "t", transport=transport, retry=FAST) as execution:
+            assert execution.get_variable("greeting") == "hi"
+    elif kind == "internal":
+        internal = InternalClient("http://api", "t", transport=transport, retry=FAST)
+        assert internal.get_variable("dags", "greeting") == "hi"
+        internal.close()
+    else:
+        web = WebClient("http://api", "t", transport=transport, retry=FAST)
+        assert web.request("GET", "/api/v1/variables/greeting").json()["value"] == "hi"
+        web.close()
+    assert server.attempts == 3
