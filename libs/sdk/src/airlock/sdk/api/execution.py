@@ -46,7 +46,8 @@ LONG_POLL_MARGIN_S = 10.0
 class ExecutionClient:
     """``http``: an ``httpx.Client`` to share with other ExecutionClients (a worker makes one per
     task, with that task's token); it carries no token itself and is not closed by :meth:`close`.
-    Without it, the client makes its own, over ``transport`` when given."""
+    Without it, the client makes its own, over ``transport`` when given. ``retry``: how its
+    requests are retried."""
 
     def __init__(
         self,
