@@ -27,7 +27,7 @@ from airlock.db import (
 from airlock.models.codec import compress, dag_hash, encode_dag
 from airlock.models.dag import SerializedDag
 from airlock.models.internal import BundleSync, DagMetadata, DagUpload, ParsedFile
-from airlock.sdk.api import ApiError, InternalClient
+from airlock.sdk.api import ApiError, InternalClient, RetryPolicy
 from tests.conftest import ApiServer, Home, make_home
 
 
@@ -35,7 +35,7 @@ def client_for(
     api: ApiServer, home: Home, *bundles: str, role: str = "dag-processor"
 ) -> InternalClient:
     token = home.token(TokenKind.SERVICE, "dp", role=role, bundles=list(bundles))
-    return InternalClient(api.url, token, retries=0)
+    return InternalClient(api.url, token, retry=RetryPolicy(attempts=1))
 
 
 def upload(dag_id: str, path: str, description: str = "") -> DagUpload:

@@ -24,7 +24,7 @@ from airlock.models.execution import (
     WorkloadRequest,
 )
 from airlock.models.states import TaskInstanceState
-from airlock.sdk.api import ApiError, ExecutionClient
+from airlock.sdk.api import ApiError, ExecutionClient, RetryPolicy
 
 from .conftest import ExecEnv, task
 
@@ -55,7 +55,9 @@ def faulty(
     env: ExecEnv, token: str, fault: Callable[[httpx.Request, int], str | None]
 ) -> tuple[ExecutionClient, FaultyTransport]:
     transport = FaultyTransport(env.transport(), fault)
-    client = ExecutionClient("http://testserver", token, transport=transport, backoff_s=0.01)
+    client = ExecutionClient(
+        "http://testserver", token, transport=transport, retry=RetryPolicy(first_backoff_s=0.01)
+    )
     return client, transport
 
 

@@ -18,7 +18,7 @@ from collections.abc import Callable
 import httpx
 
 from airlock.models.execution import LogBatch
-from airlock.sdk.api.errors import ApiError
+from airlock.sdk.api import ApiError
 
 log = logging.getLogger("airlock.worker")
 

@@ -38,8 +38,7 @@ from pathlib import Path
 import httpx
 
 from airlock.models.execution import Workload, WorkloadBatch, WorkloadRequest
-from airlock.sdk.api import ApiError, ExecutionClient
-from airlock.sdk.api.execution import shared_http_client
+from airlock.sdk.api import ApiError, ExecutionClient, shared_http_client
 from airlock.worker.task_run import TaskRun, TaskRunConfig
 from airlock.worker.zygote_client import ZygoteClient
 
@@ -77,7 +76,6 @@ class Worker:
         heartbeat_s: float = 5.0,
         log_batch_s: float = 0.5,
         task_memory_limit_mb: float | None = None,
-        prefetch: int = 0,
         shutdown_grace_s: float = 5.0,
         transport: httpx.BaseTransport | None = None,
         environ: Mapping[str, str] | None = None,
@@ -111,23 +109,18 @@ class Worker:
         )
         self.zygote = ZygoteClient(environ=environ)
         self._executor = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="task")
-        #: Workloads taken beyond the free slots while the queues are busy (none by default).
-        #: They wait in the backlog unstarted, and each then costs a start call: since a poll
-        #: goes out the moment a task reports its outcome and the hand-out starts what it brings,
-        #: a prefetch no longer shortens the gap between tasks.
-        self.prefetch = prefetch
         self._cond = threading.Condition()
         self._free = concurrency
+        #: Workloads taken and not yet in a slot: they wait here until a task that has given its
+        #: outcome exits (normally milliseconds).
         self._backlog: deque[Workload] = deque()
-        self._busy_queues = False
         self._running: set[TaskRun] = set()
         #: Running tasks that have given their outcome, and when (``time.monotonic()``): their
         #: processes are exiting, so their slots count as free for what the next poll asks
         #: (see :meth:`_soon_free`).
         self._finishing: dict[TaskRun, float] = {}
-        #: Slots asked for (and of them, to be started) by polls that are out.
+        #: Slots asked for by polls that are out.
         self._in_flight = 0
-        self._in_flight_start = 0
         self._stopping = threading.Event()
         self.tasks_started = 0
 
@@ -171,17 +164,17 @@ class Worker:
                     if self._stopping.is_set():
                         return
                     slots = self._wanted()
-                    start = self._startable(slots)
                     # Reserved while the poll is out, so that another poller asks only for the
                     # rest (and the two never start more than there are slots for).
                     self._in_flight += slots
-                    self._in_flight_start += start
                 request = WorkloadRequest(
                     worker=self.name,
                     queues=self.queues,
                     slots=slots,
                     wait_s=POLL_WAIT_S,
-                    start=start,
+                    # Every workload asked for takes a slot the moment it arrives (or the moment
+                    # a task that has given its outcome exits), so the hand-out starts them all.
+                    start=slots,
                     hostname=self.config.hostname,
                     pid=os.getpid(),
                 )
@@ -202,7 +195,7 @@ class Worker:
                 except httpx.HTTPError as exc:
                     error = exc
                 finally:
-                    started = self._take(batch, slots, start)
+                    started = self._take(batch, slots)
                 if batch is not None:
                     if outage_since is not None:
                         log.info(
@@ -228,16 +221,14 @@ class Worker:
         finally:
             client.close()
 
-    def _take(self, batch: WorkloadBatch | None, slots: int, start: int) -> list[Workload]:
+    def _take(self, batch: WorkloadBatch | None, slots: int) -> list[Workload]:
         """Release a poll's reservation and queue what it brought (``None``: it failed). The
         started workloads returned are those a stopping worker must report failed."""
         with self._cond:
             self._in_flight -= slots
-            self._in_flight_start -= start
             self._cond.notify_all()
             if batch is None:
                 return []
-            self._busy_queues = len(batch.workloads) >= slots
             started = [w for w in batch.workloads if w.context is not None]
             if self._stopping.is_set():
                 return started
@@ -255,26 +246,11 @@ class Worker:
         young = time.monotonic() - FINISHING_CREDIT_S
         return self._free + sum(1 for given in self._finishing.values() if given >= young)
 
-    def _startable(self, slots: int) -> int:
-        """How many of ``slots`` workloads the hand-out may start: as many as will take a slot
-        the moment they arrive, or the moment a task that has given its outcome is reported.
-        (That number does not shrink before the reply comes: only a backlog workload takes a
-        slot.) Called holding the lock."""
-        return min(slots, max(0, self._soon_free() - len(self._backlog) - self._in_flight_start))
-
     def _wanted(self) -> int:
-        """How many workloads to ask for now (0: do not poll). Called holding the lock."""
-        allowance = self.prefetch if self._busy_queues else 0
-        if self._in_flight and allowance:
-            return 0  # a prefetch is topped up by one poll at a time
-        covered = len(self._backlog) + self._in_flight
-        free = self._soon_free()
-        wanted = free + allowance - covered
-        if free > covered:
-            return wanted  # a slot would stay idle: ask at once
-        # The backlog covers every free slot: top it up only by halves, so that one poll takes
-        # several tasks rather than one per finished task.
-        return wanted if wanted >= max(1, allowance // 2) else 0
+        """How many workloads to ask for now (0: do not poll): the slots that are or will soon
+        be free and that neither the backlog nor a poll still out will fill. Called holding
+        the lock."""
+        return max(0, self._soon_free() - len(self._backlog) - self._in_flight)
 
     def _dispatch(self) -> None:
         """Start backlog workloads in free slots. Called holding the lock."""

@@ -1,26 +1,28 @@
-"""Requests with bearer auth, retries with backoff and problem-details errors.
-
-Only idempotent calls are retried, and the APIs make every call a client retries idempotent
-(DESIGN §8): connection errors, 409 conflicts from concurrent writers, 429 and 5xx responses are
-tried again with exponential backoff; any other 4xx is the caller's mistake and raised at once.
+"""The one request path of every Airlock API client: bearer auth, the API version header,
+retries by :class:`~airlock.sdk.api.retry.RetryPolicy`, and problem-details errors.
 
 A client of a versioned API (Execution, Internal) sends the version it was written for in
 ``Airlock-API-Version`` on every request, and :class:`ServerVersionCheck` warns once when the
 server says its head is older than that (a server must be at least as new as its clients).
+
+A request that fails and is retried says so in the log, once per event: a warning for the first
+failure, a line for each further wait, and one when the API answers again — so an outage of a few
+seconds that the retries ride out is visible, not silent.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Collection
 from typing import Any
 
 import httpx
 import msgspec
 
-from airlock.sdk.api.errors import ApiError
+from airlock.sdk.api.errors import ApiError, ApiUnreachable, request_of
+from airlock.sdk.api.retry import RetryPolicy
 
-RETRY_STATUSES = frozenset({409, 429, 502, 503, 504})
 VERSION_HEADER = "Airlock-API-Version"
 log = logging.getLogger("airlock.sdk.api")
 
@@ -53,65 +55,194 @@ class ServerVersionCheck:
             )
 
 
-def version_headers(api_version: str | None) -> dict[str, str]:
-    return {VERSION_HEADER: api_version} if api_version else {}
+def new_http_client(
+    base_url: str,
+    *,
+    api_version: str | None = None,
+    transport: httpx.BaseTransport | None = None,
+    timeout_s: float = 30.0,
+) -> httpx.Client:
+    """An ``httpx.Client`` (one connection pool) that any number of sessions may share: each
+    request carries its session's token."""
+    headers = {"User-Agent": "airlock-sdk"}
+    if api_version:
+        headers[VERSION_HEADER] = api_version
+    return httpx.Client(
+        base_url=base_url.rstrip("/"), headers=headers, transport=transport, timeout=timeout_s
+    )
 
 
 class HttpSession:
+    """Requests to one API with one token over ``client``, which is closed with the session
+    only when ``owns_client``. ``api`` is the versioned API's name and the version spoken."""
+
     def __init__(
         self,
-        base_url: str,
+        client: httpx.Client,
         token: str,
         *,
-        transport: httpx.BaseTransport | None = None,
-        timeout_s: float = 30.0,
-        retries: int = 5,
-        backoff_s: float = 0.2,
-        max_backoff_s: float = 5.0,
+        retry: RetryPolicy,
         api: tuple[str, str] | None = None,
+        owns_client: bool = True,
     ) -> None:
-        """``api`` is the versioned API's name and the version this client speaks."""
-        headers = {"User-Agent": "airlock-sdk"} | version_headers(api[1] if api else None)
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
-        self._client = httpx.Client(
-            base_url=base_url.rstrip("/"), headers=headers, transport=transport, timeout=timeout_s
-        )
+        self._client = client
+        self._owns_client = owns_client
+        self._retry = retry
         self._check_version = ServerVersionCheck(*api) if api else None
-        self._retries = retries
-        self._backoff_s = backoff_s
-        self._max_backoff_s = max_backoff_s
+        self.set_token(token)
+
+    def set_token(self, token: str) -> None:
+        self.token = token
+        self._auth = {"Authorization": f"Bearer {token}"} if token else {}
 
     def request(
-        self, method: str, path: str, *, body: Any = None, params: dict[str, Any] | None = None
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        params: dict[str, Any] | None = None,
+        timeout: httpx.Timeout | None = None,
+        accept: Collection[int] = (),
+        retry_also: Collection[int] = (),
     ) -> httpx.Response:
+        return self.call(
+            method,
+            path,
+            body=body,
+            params=params,
+            timeout=timeout,
+            accept=accept,
+            retry_also=retry_also,
+        )[0]
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        params: dict[str, Any] | None = None,
+        timeout: httpx.Timeout | None = None,
+        accept: Collection[int] = (),
+        retry_also: Collection[int] = (),
+    ) -> tuple[httpx.Response, int]:
+        """Send with retries; return the response and how many attempts it took. Statuses in
+        ``accept`` are returned rather than raised; those in ``retry_also`` are retried on top
+        of the policy's."""
         content = msgspec.json.encode(body) if body is not None else None
-        headers = {"Content-Type": "application/json"} if content is not None else None
-        delay = self._backoff_s
-        for attempt in range(self._retries + 1):
-            last = attempt == self._retries
+        headers = self._auth | _JSON if content is not None else self._auth
+        options: dict[str, Any] = {} if timeout is None else {"timeout": timeout}
+        policy = self._retry
+        outage = _Outage(method, policy)
+        attempt = 0
+        while True:
+            attempt += 1
+            outcome: httpx.Response | httpx.TransportError
             try:
-                response = self._client.request(
-                    method, path, content=content, params=params, headers=headers
+                outcome = self._client.request(
+                    method, path, content=content, params=params, headers=headers, **options
                 )
-            except httpx.TransportError:
-                if last:
-                    raise
+            except httpx.TransportError as exc:
+                outcome = exc
+                failed = request_of(exc)
+                url = str(failed.url) if failed is not None else path
             else:
+                url = str(outcome.url)
                 if self._check_version is not None:
-                    self._check_version(response)
-                if response.status_code < 400:
-                    return response
-                if response.status_code not in RETRY_STATUSES or last:
-                    raise ApiError(
-                        method, str(response.url), response.status_code, _problem(response)
-                    )
-            time.sleep(delay)
-            delay = min(delay * 2, self._max_backoff_s)
-        raise AssertionError("unreachable")
+                    self._check_version(outcome)
+                status = outcome.status_code
+                if status < 400 or status in accept:
+                    outage.ended(url, status, attempt)
+                    return outcome, attempt
+                if status not in policy.statuses and status not in retry_also:
+                    raise api_error(method, outcome, attempts=attempt, elapsed_s=outage.elapsed_s())
+            answer = outcome if isinstance(outcome, httpx.Response) else None
+            wait = policy.wait_s(attempt, answer)
+            elapsed = outage.elapsed_s()
+            if attempt >= policy.attempts or elapsed + wait > policy.deadline_s:
+                if isinstance(outcome, httpx.Response):
+                    raise api_error(method, outcome, attempts=attempt, elapsed_s=elapsed)
+                raise ApiUnreachable(method, url, outcome, attempt, elapsed) from outcome
+            outage.failed(url, attempt, outcome, wait)
+            time.sleep(wait)
 
     def close(self) -> None:
-        self._client.close()
+        if self._owns_client:
+            self._client.close()
+
+
+_JSON = {"Content-Type": "application/json"}
+
+
+class _Outage:
+    """What one request logs while it is retried: its first failure (a warning), each further
+    wait, and the answer that ends the outage — each once."""
+
+    def __init__(self, method: str, policy: RetryPolicy) -> None:
+        self.method = method
+        self.policy = policy
+        self.started = time.monotonic()
+        self.last = ""
+
+    def elapsed_s(self) -> float:
+        return time.monotonic() - self.started
+
+    def failed(
+        self, url: str, attempt: int, what: httpx.Response | httpx.TransportError, wait: float
+    ) -> None:
+        this = (
+            _status(what) if isinstance(what, httpx.Response) else f"{type(what).__name__}: {what}"
+        )
+        if not self.last:
+            log.warning(
+                "%s %s failed (%s); retrying in %.2f s, for up to %.0f s",
+                self.method,
+                url,
+                this,
+                wait,
+                self.policy.deadline_s,
+            )
+        else:
+            log.info(
+                "%s %s failed again (%s, attempt %d); retrying in %.2f s",
+                self.method,
+                url,
+                this,
+                attempt,
+                wait,
+            )
+        self.last = this
+
+    def ended(self, url: str, status: int, attempt: int) -> None:
+        if self.last:
+            log.info(
+                "%s %s answered %d after %d attempts in %.1f s (%s before)",
+                self.method,
+                url,
+                status,
+                attempt,
+                self.elapsed_s(),
+                self.last,
+            )
+
+
+def api_error(
+    method: str, response: httpx.Response, *, attempts: int = 1, elapsed_s: float = 0.0
+) -> ApiError:
+    """The error for a refused request, with the server's problem details."""
+    return ApiError(
+        method,
+        str(response.url),
+        response.status_code,
+        _problem(response),
+        attempts=attempts,
+        elapsed_s=elapsed_s,
+    )
+
+
+def _status(response: httpx.Response) -> str:
+    return f"{response.status_code}: {_problem(response).get('detail') or response.reason_phrase}"
 
 
 def _problem(response: httpx.Response) -> dict[str, Any]:

@@ -5,16 +5,14 @@ task with the workload's task token (or calls :meth:`ExecutionClient.set_token`)
 reply that carries a refreshed token is adopted here, so the caller never holds an expiring one.
 
 Every request says which version of the Execution API this client speaks
-(``Airlock-API-Version``, ADR 0007). Every call is retried with backoff on connection errors, 429
-and 5xx answers; the server makes each of them idempotent (DESIGN §8). A 409 is never retried: it means the task's state moved
-elsewhere, and the caller must act on that (stop, or report it), not insist.
+(``Airlock-API-Version``, ADR 0007) and is retried by the clients' one
+:class:`~airlock.sdk.api.retry.RetryPolicy`. A 409 is never retried: it means the task's state
+moved elsewhere, and the caller must act on that (stop, or report it), not insist.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import time
-from collections.abc import Collection
 from typing import Any
 from urllib.parse import quote
 
@@ -38,10 +36,9 @@ from airlock.models.execution import (
 )
 from airlock.models.secrets import ConnectionInfo, VariableValue
 from airlock.models.versions.execution import HEAD as API_VERSION
-from airlock.sdk.api._http import ServerVersionCheck, _problem, version_headers
-from airlock.sdk.api.errors import ApiError
+from airlock.sdk.api._http import HttpSession, api_error, new_http_client
+from airlock.sdk.api.retry import RetryPolicy
 
-RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 #: Extra read time a long-poll gets beyond what it asked the server to wait.
 LONG_POLL_MARGIN_S = 10.0
 
@@ -49,7 +46,8 @@ LONG_POLL_MARGIN_S = 10.0
 class ExecutionClient:
     """``http``: an ``httpx.Client`` to share with other ExecutionClients (a worker makes one per
     task, with that task's token); it carries no token itself and is not closed by :meth:`close`.
-    Without it, the client makes its own, over ``transport`` when given."""
+    Without it, the client makes its own, over ``transport`` when given. ``retry``: how its
+    requests are retried."""
 
     def __init__(
         self,
@@ -59,51 +57,49 @@ class ExecutionClient:
         transport: httpx.BaseTransport | None = None,
         http: httpx.Client | None = None,
         timeout_s: float = 30.0,
-        retries: int = 5,
-        backoff_s: float = 0.2,
-        max_backoff_s: float = 5.0,
+        retry: RetryPolicy = RetryPolicy(),
     ) -> None:
-        self._owns_client = http is None
-        self._client = http or shared_http_client(
-            base_url, transport=transport, timeout_s=timeout_s
+        self._http = HttpSession(
+            http or shared_http_client(base_url, transport=transport, timeout_s=timeout_s),
+            token,
+            retry=retry,
+            api=("Execution", API_VERSION),
+            owns_client=http is None,
         )
-        self._check_version = ServerVersionCheck("Execution", API_VERSION)
         self._timeout_s = timeout_s
-        self._retries = retries
-        self._backoff_s = backoff_s
-        self._max_backoff_s = max_backoff_s
-        self.set_token(token)
 
     # --- workers ---------------------------------------------------------------------------
 
     def next_workloads(self, request: WorkloadRequest) -> WorkloadBatch:
         """Wait up to ``request.wait_s`` for queued tasks (needs a worker token)."""
         timeout = httpx.Timeout(self._timeout_s, read=request.wait_s + LONG_POLL_MARGIN_S)
-        response = self._request("POST", "/execution/workloads/next", body=request, timeout=timeout)
+        response = self._http.request(
+            "POST", "/execution/workloads/next", body=request, timeout=timeout
+        )
         return msgspec.json.decode(response.content, type=WorkloadBatch)
 
     # --- the task's own instance (task token) ----------------------------------------------
 
     def start(self, ti_id: str, start: TaskStart) -> TaskRunContext:
-        response = self._request("PATCH", f"{_ti(ti_id)}/run", body=start)
+        response = self._http.request("PATCH", f"{_ti(ti_id)}/run", body=start)
         return msgspec.json.decode(response.content, type=TaskRunContext)
 
     def heartbeat(self, ti_id: str, beat: Heartbeat) -> HeartbeatReply:
-        response = self._request("PUT", f"{_ti(ti_id)}/heartbeat", body=beat)
+        response = self._http.request("PUT", f"{_ti(ti_id)}/heartbeat", body=beat)
         reply = msgspec.json.decode(response.content, type=HeartbeatReply)
         if reply.token:
             self.set_token(reply.token)
         return reply
 
     def finish(self, ti_id: str, outcome: TaskOutcome) -> TaskStateReply:
-        response = self._request("PATCH", f"{_ti(ti_id)}/state", body=outcome)
+        response = self._http.request("PATCH", f"{_ti(ti_id)}/state", body=outcome)
         return msgspec.json.decode(response.content, type=TaskStateReply)
 
     def send_logs(self, ti_id: str, batch: LogBatch) -> None:
-        self._request("POST", f"{_ti(ti_id)}/logs", body=batch)
+        self._http.request("POST", f"{_ti(ti_id)}/logs", body=batch)
 
     def push_xcom(self, ti_id: str, key: str, value: Any) -> None:
-        self._request(
+        self._http.request(
             "PUT", f"{_ti(ti_id)}/xcoms/{_seg(key)}", body=XComValue(key=key, value=value)
         )
 
@@ -121,19 +117,19 @@ class ExecutionClient:
         list of all its instances' values."""
         path = f"/execution/xcoms/{_seg(dag_id)}/{_seg(run_id)}/{_seg(task_id)}/{_seg(key)}"
         params = {} if map_index is None else {"map_index": map_index}
-        response = self._request("GET", path, params=params, accept={404})
+        response = self._http.request("GET", path, params=params, accept={404})
         if response.status_code == 404:
             return None
         return msgspec.json.decode(response.content, type=XComValue).value
 
     def get_variable(self, key: str) -> str | None:
-        response = self._request("GET", f"/execution/variables/{_seg(key)}", accept={404})
+        response = self._http.request("GET", f"/execution/variables/{_seg(key)}", accept={404})
         if response.status_code == 404:
             return None
         return msgspec.json.decode(response.content, type=VariableValue).value
 
     def set_variable(self, key: str, value: str, description: str | None = None) -> None:
-        self._request(
+        self._http.request(
             "PUT",
             f"/execution/variables/{_seg(key)}",
             body=VariableWrite(value=value, description=description),
@@ -141,16 +137,18 @@ class ExecutionClient:
 
     def delete_variable(self, key: str) -> None:
         """Delete the variable; one that does not exist (for this bundle) is already gone."""
-        self._request("DELETE", f"/execution/variables/{_seg(key)}", accept={404})
+        self._http.request("DELETE", f"/execution/variables/{_seg(key)}", accept={404})
 
     def get_connection(self, conn_id: str) -> ConnectionInfo | None:
-        response = self._request("GET", f"/execution/connections/{_seg(conn_id)}", accept={404})
+        response = self._http.request(
+            "GET", f"/execution/connections/{_seg(conn_id)}", accept={404}
+        )
         if response.status_code == 404:
             return None
         return msgspec.json.decode(response.content, type=ConnectionInfo)
 
     def get_dag_run(self, dag_id: str, run_id: str) -> DagRunInfo | None:
-        response = self._request(
+        response = self._http.request(
             "GET", f"/execution/dag-runs/{_seg(dag_id)}/{_seg(run_id)}", accept={404}
         )
         if response.status_code == 404:
@@ -161,7 +159,7 @@ class ExecutionClient:
         self, dag_id: str, before_run_id: str, state: str | None = None
     ) -> DagRunInfo | None:
         params = {"before": before_run_id} | ({"state": state} if state else {})
-        response = self._request(
+        response = self._http.request(
             "GET", f"/execution/dag-runs/{_seg(dag_id)}/previous", params=params, accept={404}
         )
         if response.status_code == 404:
@@ -178,28 +176,26 @@ class ExecutionClient:
             when = request.logical_date or dt.datetime.now(dt.UTC)
             request = msgspec.structs.replace(request, run_id=f"manual__{when.isoformat()}")
         path = f"/execution/dag-runs/{_seg(dag_id)}"
-        response, attempts = self._call("POST", path, body=request, accept={409})
+        response, attempts = self._http.call("POST", path, body=request, accept={409})
         if response.status_code == 409:
             assert request.run_id is not None
             earlier = self.get_dag_run(dag_id, request.run_id) if attempts > 1 else None
             if earlier is None:
-                raise _error("POST", response)
+                raise api_error("POST", response)
             return earlier
         return msgspec.json.decode(response.content, type=DagRunInfo)
 
     # --- plumbing --------------------------------------------------------------------------
 
     def set_token(self, token: str) -> None:
-        self._token = token
-        self._auth = {"Authorization": f"Bearer {token}"}
+        self._http.set_token(token)
 
     @property
     def token(self) -> str:
-        return self._token
+        return self._http.token
 
     def close(self) -> None:
-        if self._owns_client:
-            self._client.close()
+        self._http.close()
 
     def __enter__(self) -> ExecutionClient:
         return self
@@ -207,73 +203,15 @@ class ExecutionClient:
     def __exit__(self, *_: object) -> None:
         self.close()
 
-    def _request(
-        self,
-        method: str,
-        path: str,
-        *,
-        body: Any = None,
-        params: dict[str, Any] | None = None,
-        timeout: httpx.Timeout | None = None,
-        accept: Collection[int] = (),
-    ) -> httpx.Response:
-        return self._call(method, path, body=body, params=params, timeout=timeout, accept=accept)[0]
-
-    def _call(
-        self,
-        method: str,
-        path: str,
-        *,
-        body: Any = None,
-        params: dict[str, Any] | None = None,
-        timeout: httpx.Timeout | None = None,
-        accept: Collection[int] = (),
-    ) -> tuple[httpx.Response, int]:
-        """Send with retries; return the response and how many attempts it took. Statuses in
-        ``accept`` are returned rather than raised."""
-        content = msgspec.json.encode(body) if body is not None else None
-        headers = self._auth | _JSON if content is not None else self._auth
-        options: dict[str, Any] = {} if timeout is None else {"timeout": timeout}
-        delay = self._backoff_s
-        for attempt in range(1, self._retries + 2):
-            last = attempt > self._retries
-            try:
-                response = self._client.request(
-                    method, path, content=content, params=params, headers=headers, **options
-                )
-            except httpx.TransportError:
-                if last:
-                    raise
-            else:
-                self._check_version(response)
-                status = response.status_code
-                if status < 400 or status in accept:
-                    return response, attempt
-                if status not in RETRY_STATUSES or last:
-                    raise _error(method, response)
-            time.sleep(delay)
-            delay = min(delay * 2, self._max_backoff_s)
-        raise AssertionError("unreachable")
-
 
 def shared_http_client(
     base_url: str, *, transport: httpx.BaseTransport | None = None, timeout_s: float = 30.0
 ) -> httpx.Client:
     """An ``httpx.Client`` for the Execution API that any number of ExecutionClients may share
     (each sends its own token)."""
-    return httpx.Client(
-        base_url=base_url.rstrip("/"),
-        headers={"User-Agent": "airlock-sdk"} | version_headers(API_VERSION),
-        transport=transport,
-        timeout=timeout_s,
+    return new_http_client(
+        base_url, api_version=API_VERSION, transport=transport, timeout_s=timeout_s
     )
-
-
-_JSON = {"Content-Type": "application/json"}
-
-
-def _error(method: str, response: httpx.Response) -> ApiError:
-    return ApiError(method, str(response.url), response.status_code, _problem(response))
 
 
 def _ti(ti_id: str) -> str:

@@ -1,4 +1,9 @@
-"""Client for the Internal API, used by the DAG processor, triggerer and callback processor."""
+"""Client for the Internal API, which the DAG processor uses to list a bundle's files, upload what
+it parsed, and read the bundle's variables and connections for DAG files that ask at parse time.
+
+Like every Airlock client it speaks one version of its API (``Airlock-API-Version``) and retries
+by :class:`~airlock.sdk.api.retry.RetryPolicy`.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +15,8 @@ import msgspec
 from airlock.models.internal import BundleFileInfo, BundleFilesPage, BundleSync, BundleSyncResult
 from airlock.models.secrets import ConnectionInfo, VariableValue
 from airlock.models.versions.internal import HEAD as API_VERSION
-from airlock.sdk.api._http import HttpSession
-from airlock.sdk.api.errors import ApiError
+from airlock.sdk.api._http import HttpSession, new_http_client
+from airlock.sdk.api.retry import RetryPolicy
 
 
 class InternalClient:
@@ -21,14 +26,16 @@ class InternalClient:
         token: str,
         *,
         transport: httpx.BaseTransport | None = None,
-        **options: float,
+        timeout_s: float = 30.0,
+        retry: RetryPolicy = RetryPolicy(),
     ) -> None:
         self._http = HttpSession(
-            base_url,
+            new_http_client(
+                base_url, api_version=API_VERSION, transport=transport, timeout_s=timeout_s
+            ),
             token,
-            transport=transport,
+            retry=retry,
             api=("Internal", API_VERSION),
-            **options,  # type: ignore[arg-type]
         )
 
     def list_bundle_files(self, bundle: str, page_size: int = 1000) -> list[BundleFileInfo]:
@@ -48,29 +55,27 @@ class InternalClient:
             after = page.next_after
 
     def sync_bundle(self, bundle: str, batch: BundleSync) -> BundleSyncResult:
-        response = self._http.request("PUT", f"/internal/bundles/{_seg(bundle)}/dags", body=batch)
+        # A 409 here means another upload of the same bundle changed the same DAGs at the same
+        # moment; the sync is an upsert of the whole batch, so sending it again is the answer.
+        response = self._http.request(
+            "PUT", f"/internal/bundles/{_seg(bundle)}/dags", body=batch, retry_also={409}
+        )
         return msgspec.json.decode(response.content, type=BundleSyncResult)
 
     def get_variable(self, bundle: str, key: str) -> str | None:
-        try:
-            response = self._http.request(
-                "GET", f"/internal/bundles/{_seg(bundle)}/variables/{_seg(key)}"
-            )
-        except ApiError as exc:
-            if exc.status == 404:
-                return None
-            raise
+        response = self._http.request(
+            "GET", f"/internal/bundles/{_seg(bundle)}/variables/{_seg(key)}", accept={404}
+        )
+        if response.status_code == 404:
+            return None
         return msgspec.json.decode(response.content, type=VariableValue).value
 
     def get_connection(self, bundle: str, conn_id: str) -> ConnectionInfo | None:
-        try:
-            response = self._http.request(
-                "GET", f"/internal/bundles/{_seg(bundle)}/connections/{_seg(conn_id)}"
-            )
-        except ApiError as exc:
-            if exc.status == 404:
-                return None
-            raise
+        response = self._http.request(
+            "GET", f"/internal/bundles/{_seg(bundle)}/connections/{_seg(conn_id)}", accept={404}
+        )
+        if response.status_code == 404:
+            return None
         return msgspec.json.decode(response.content, type=ConnectionInfo)
 
     def close(self) -> None:

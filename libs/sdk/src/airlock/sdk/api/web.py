@@ -1,7 +1,10 @@
-"""Client for the Web API's everyday verbs: log in, trigger a run, follow it."""
+"""Client for the Web API's everyday verbs: log in, trigger a run, follow it, list and pause DAGs,
+and any other Web API call through :meth:`WebClient.request`. Retried by
+:class:`~airlock.sdk.api.retry.RetryPolicy`, like every Airlock client."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 from urllib.parse import quote
 
@@ -10,20 +13,29 @@ import msgspec
 
 from airlock.models.web import DagRunCreate, DagRunView, LogPage, TaskInstanceList
 from airlock.models.web_dags import DagDetail, DagList, DagView
-from airlock.sdk.api._http import HttpSession
+from airlock.sdk.api._http import HttpSession, new_http_client
+from airlock.sdk.api.retry import RetryPolicy
+
+#: What a person at a terminal waits for: a few quick tries, not a long outage.
+INTERACTIVE = RetryPolicy(attempts=4, deadline_s=10.0)
 
 
 def login(
-    base_url: str, username: str, password: str, *, transport: httpx.BaseTransport | None = None
+    base_url: str,
+    username: str,
+    password: str,
+    *,
+    transport: httpx.BaseTransport | None = None,
+    retry: RetryPolicy = INTERACTIVE,
 ) -> str:
     """A user token for ``username``; raises ApiError (401) for a wrong password."""
-    session = HttpSession(base_url, "", transport=transport, retries=2)
+    client = WebClient(base_url, "", transport=transport, retry=retry)
     try:
-        response = session.request(
+        response = client.request(
             "POST", "/api/v1/auth/token", body={"username": username, "password": password}
         )
     finally:
-        session.close()
+        client.close()
     return str(response.json()["access_token"])
 
 
@@ -34,9 +46,25 @@ class WebClient:
         token: str,
         *,
         transport: httpx.BaseTransport | None = None,
-        **options: Any,
+        timeout_s: float = 30.0,
+        retry: RetryPolicy = INTERACTIVE,
     ) -> None:
-        self._http = HttpSession(base_url, token, transport=transport, **options)
+        self._http = HttpSession(
+            new_http_client(base_url, transport=transport, timeout_s=timeout_s), token, retry=retry
+        )
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        params: dict[str, Any] | None = None,
+        accept: Collection[int] = (),
+    ) -> httpx.Response:
+        """Any Web API call (``path`` from the root, e.g. ``/api/v1/assets``); raises
+        :class:`~airlock.sdk.api.ApiError` for a refusal not in ``accept``."""
+        return self._http.request(method, path, body=body, params=params, accept=accept)
 
     def trigger(self, dag_id: str, request: DagRunCreate) -> DagRunView:
         response = self._http.request("POST", f"/api/v1/dags/{_seg(dag_id)}/dagRuns", body=request)

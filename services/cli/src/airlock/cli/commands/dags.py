@@ -78,8 +78,7 @@ def token_path(settings: Settings) -> Path:
 
 
 def run_login(args: argparse.Namespace) -> int:
-    from airlock.sdk.api import ApiError
-    from airlock.sdk.api.web import login
+    from airlock.sdk.api import ApiError, login
 
     settings = load_settings()
     password = (
@@ -112,8 +111,7 @@ def client_token(settings: Settings) -> str:
 
 def run_trigger(args: argparse.Namespace) -> int:
     from airlock.models.web import DagRunCreate
-    from airlock.sdk.api import ApiError
-    from airlock.sdk.api.web import WebClient
+    from airlock.sdk.api import ApiError, WebClient
 
     try:
         conf = json.loads(args.conf)
@@ -122,7 +120,7 @@ def run_trigger(args: argparse.Namespace) -> int:
     if not isinstance(conf, dict):
         raise CliError("--conf must be a JSON object, like '{\"key\": 1}'")
     settings = load_settings()
-    client = WebClient(settings.client.api_url, client_token(settings), retries=3)
+    client = WebClient(settings.client.api_url, client_token(settings))
     try:
         started = time.monotonic()
         run = client.trigger(args.dag_id, DagRunCreate(run_id=args.run_id, conf=conf))
@@ -214,10 +212,10 @@ DAG_FIELDS = [
 
 
 def _web_client() -> Any:
-    from airlock.sdk.api.web import WebClient
+    from airlock.sdk.api import WebClient
 
     settings = load_settings()
-    return WebClient(settings.client.api_url, client_token(settings), retries=3)
+    return WebClient(settings.client.api_url, client_token(settings))
 
 
 def _with_last_run(dag: Any) -> dict[str, Any]:

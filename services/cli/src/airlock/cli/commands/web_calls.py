@@ -1,4 +1,4 @@
-"""What the CLI's Web API verbs share: a logged-in HTTP session and error translation."""
+"""What the CLI's Web API verbs share: a logged-in Web API client and error translation."""
 
 from __future__ import annotations
 
@@ -12,15 +12,14 @@ from airlock.cli.errors import CliError
 
 @contextmanager
 def web_session() -> Iterator[Any]:
-    """An HTTP session to the Web API with the saved login (``airlock login``); API errors
-    become CLI errors naming what the server said."""
+    """A Web API client with the saved login (``airlock login``); API errors become CLI errors
+    naming what the server said."""
     from airlock.cli.commands.dags import client_token
     from airlock.core.settings import load_settings
-    from airlock.sdk.api import ApiError
-    from airlock.sdk.api._http import HttpSession
+    from airlock.sdk.api import ApiError, WebClient
 
     settings = load_settings()
-    session = HttpSession(settings.client.api_url, client_token(settings), retries=3)
+    session = WebClient(settings.client.api_url, client_token(settings))
     try:
         yield session
     except ApiError as exc:
