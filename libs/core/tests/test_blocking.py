@@ -13,7 +13,6 @@ from typing import Any
 import httpx
 import pytest
 from litestar import Litestar, get
-from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.params import FromQuery
 
@@ -69,8 +68,7 @@ async def loop_thread() -> dict[str, int]:
 
 
 @get("/offloaded", operation_id="Offloaded")
-async def offloaded(state: State) -> dict[str, int]:
-    blocking: Blocking = state["blocking"]
+async def offloaded(blocking: NamedDependency[Blocking]) -> dict[str, int]:
     return {"thread": await blocking.call(threading.get_ident)}
 
 
