@@ -29,7 +29,7 @@ The contract in short:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 
@@ -219,7 +219,7 @@ class TaskStateReply(_Struct, frozen=True, kw_only=True):
 class LogBatch(_Struct, frozen=True, kw_only=True):
     try_number: int
     #: Sequence number of this batch within the try; a batch sent twice is stored once.
-    seq: int
+    seq: Annotated[int, msgspec.Meta(ge=0)]
     lines: list[str]
 
 

@@ -2,10 +2,11 @@
 
 Each service's ``create_app`` lists its route handlers and guards and calls ``build_app``; this
 module adds what they must all have alike: the URL prefix, the OpenAPI document at
-``{prefix}/openapi.json``, bearer-token auth for the app's audience, a health endpoint, a body-size
-limit, problem-details errors (documented for every operation:
-:mod:`airlock.core.http.problem_docs`), and for the Execution and Internal APIs their dated versions
-(:mod:`airlock.core.http.versioning`).
+``{prefix}/openapi.json``, bearer-token auth for the app's audience, a health endpoint, a
+body-size limit, the factory's collaborators (signer, settings, caches) as typed dependencies
+that handlers declare by name (``secret_box: NamedDependency[SecretBox]``), problem-details
+errors (documented for every operation: :mod:`airlock.core.http.problem_docs`), and for the
+Execution and Internal APIs their dated versions (:mod:`airlock.core.http.versioning`).
 """
 
 from __future__ import annotations
