@@ -28,7 +28,7 @@ from airlock.db import ApiToken, RevokedToken, User
 from airlock.db.base import ID_LENGTH
 from airlock.models.web_users import ApiTokenCreate, ApiTokenCreated, ApiTokenList, ApiTokenView
 from airlock.web.filters import plain_text
-from airlock.web.listing import Sorting, page_of
+from airlock.web.listing import Offset, Sorting, page_of
 from airlock.web.user_tokens import wait_past_cut_off
 
 DEFAULT_TTL = dt.timedelta(days=90)
@@ -127,7 +127,7 @@ class ApiTokenController(Controller):
         request: Request[Any, Any, Any],
         session: NamedDependency[Session],
         limit: FromQuery[int | None] = None,
-        offset: FromQuery[int | None] = None,
+        offset: Offset = None,
         order_by: FromQuery[str | None] = None,
         username: FromQuery[str | None] = None,
         active_only: FromQuery[bool] = False,

@@ -46,7 +46,7 @@ from airlock.models.web_assets import (
     TriggeredRun,
 )
 from airlock.scheduling import create_asset_event
-from airlock.web.listing import Sorting, page_of
+from airlock.web.listing import Offset, Sorting, page_of
 
 ASSET_SORT = Sorting(
     {
@@ -227,7 +227,7 @@ class AssetController(Controller):
         name_pattern: FromQuery[str | None] = None,
         dag_ids: FromQuery[list[str] | None] = None,
         limit: FromQuery[int | None] = None,
-        offset: FromQuery[int | None] = None,
+        offset: Offset = None,
         order_by: FromQuery[str | None] = None,
     ) -> AssetCollection:
         """Assets, optionally those whose URI / name contains a text (case-insensitive) or that
@@ -280,7 +280,7 @@ class AssetController(Controller):
         timestamp_gte: FromQuery[dt.datetime | None] = None,
         timestamp_lte: FromQuery[dt.datetime | None] = None,
         limit: FromQuery[int | None] = None,
-        offset: FromQuery[int | None] = None,
+        offset: Offset = None,
         order_by: FromQuery[str | None] = None,
     ) -> AssetEventCollection:
         """Asset events, newest first unless ``order_by`` says otherwise."""

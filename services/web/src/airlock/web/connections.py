@@ -24,7 +24,7 @@ from airlock.models.web_connections import (
     ConnectionPatch,
     ConnectionView,
 )
-from airlock.web.listing import Sorting, page_of
+from airlock.web.listing import Offset, Sorting, page_of
 from airlock.web.secrets_access import MASK, check_writable, may_read
 
 CONNECTION_SORT = Sorting(
@@ -51,7 +51,7 @@ class ConnectionController(Controller):
         connection_id_pattern: FromQuery[str | None] = None,
         conn_type: FromQuery[str | None] = None,
         limit: FromQuery[int | None] = None,
-        offset: FromQuery[int | None] = None,
+        offset: Offset = None,
         order_by: FromQuery[str | None] = None,
     ) -> ConnectionCollection:
         order = CONNECTION_SORT.parse(order_by)

@@ -19,7 +19,7 @@ from airlock.core.tokens import UserRole
 from airlock.db import DEFAULT_POOL_NAME, Pool, TaskInstance
 from airlock.models.states import TaskInstanceState as TIS
 from airlock.models.web_pools import PoolCollection, PoolCreate, PoolPatch, PoolView
-from airlock.web.listing import Sorting, page_of
+from airlock.web.listing import Offset, Sorting, page_of
 
 POOL_SORT = Sorting({"name": Pool.name, "slots": Pool.slots}, default="name")
 _COUNTED = (TIS.RUNNING, TIS.QUEUED, TIS.SCHEDULED, TIS.DEFERRED)
@@ -36,7 +36,7 @@ class PoolController(Controller):
         session: NamedDependency[Session],
         pool_name_pattern: FromQuery[str | None] = None,
         limit: FromQuery[int | None] = None,
-        offset: FromQuery[int | None] = None,
+        offset: Offset = None,
         order_by: FromQuery[str | None] = None,
     ) -> PoolCollection:
         order = POOL_SORT.parse(order_by)

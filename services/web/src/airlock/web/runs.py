@@ -54,7 +54,7 @@ from airlock.scheduling import (
     schedule_run,
 )
 from airlock.web.access import visible_dag
-from airlock.web.listing import Sorting, page_of
+from airlock.web.listing import Offset, Sorting, page_of
 
 #: ``dag_id`` (or ``run_id``) meaning "every one the caller may see", as in Airflow.
 ANY = "~"
@@ -142,7 +142,7 @@ class DagRunController(Controller):
         run_after_gte: FromQuery[dt.datetime | None] = None,
         run_after_lte: FromQuery[dt.datetime | None] = None,
         limit: FromQuery[int | None] = None,
-        offset: FromQuery[int | None] = None,
+        offset: Offset = None,
         order_by: FromQuery[str | None] = None,
     ) -> DagRunCollection:
         """Runs of one DAG, or of every DAG the caller may see (``dag_id`` ``~``)."""

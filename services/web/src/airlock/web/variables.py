@@ -23,7 +23,7 @@ from airlock.models.web_variables import (
     VariablePatch,
     VariableView,
 )
-from airlock.web.listing import Sorting, page_of
+from airlock.web.listing import Offset, Sorting, page_of
 from airlock.web.secrets_access import MASK, check_writable, is_sensitive, may_read
 
 VARIABLE_SORT = Sorting(
@@ -44,7 +44,7 @@ class VariableController(Controller):
         secret_box: NamedDependency[SecretBox],
         variable_key_pattern: FromQuery[str | None] = None,
         limit: FromQuery[int | None] = None,
-        offset: FromQuery[int | None] = None,
+        offset: Offset = None,
         order_by: FromQuery[str | None] = None,
     ) -> VariableCollection:
         """Variables the caller may see; ``variable_key_pattern`` matches keys containing it."""

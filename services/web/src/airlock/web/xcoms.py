@@ -20,7 +20,7 @@ from airlock.core.tokens import UserRole
 from airlock.db import XCom
 from airlock.models.web_xcoms import XComCollection, XComEntry
 from airlock.web.access import visible_dag
-from airlock.web.listing import Sorting, page_of
+from airlock.web.listing import Offset, Sorting, page_of
 
 XCOM_SORT = Sorting(
     {"key": XCom.key, "map_index": XCom.map_index, "timestamp": XCom.timestamp},
@@ -44,7 +44,7 @@ class XComController(Controller):
         session: NamedDependency[Session],
         map_index: FromQuery[int | None] = None,
         limit: FromQuery[int | None] = None,
-        offset: FromQuery[int | None] = None,
+        offset: Offset = None,
         order_by: FromQuery[str | None] = None,
     ) -> XComCollection:
         order = XCOM_SORT.parse(order_by)
