@@ -13,7 +13,6 @@ from typing import Any
 import httpx
 import pytest
 from litestar import Litestar, get
-from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.params import FromQuery
 
@@ -69,9 +68,20 @@ async def loop_thread() -> dict[str, int]:
 
 
 @get("/offloaded", operation_id="Offloaded")
-async def offloaded(state: State) -> dict[str, int]:
-    blocking: Blocking = state["blocking"]
+async def offloaded(blocking: NamedDependency[Blocking]) -> dict[str, int]:
     return {"thread": await blocking.call(threading.get_ident)}
+
+
+class Marker:
+    """A collaborator the app factory builds once."""
+
+
+MARKER = Marker()
+
+
+@get("/collaborator", operation_id="Collaborator", sync_to_thread=True)
+def collaborator(marker: NamedDependency[Marker]) -> dict[str, bool]:
+    return {"same": marker is MARKER}
 
 
 @pytest.fixture(scope="module")
@@ -92,11 +102,12 @@ def make_app(keys: tuple[Path, Path], inline: bool) -> tuple[Litestar, Recorder,
             prefix="/test",
             audience="execution",
             verifier=verifier,
-            route_handlers=[work, loop_thread, offloaded],
+            route_handlers=[work, loop_thread, offloaded, collaborator],
             max_body_bytes=10_000,
             probe=lambda: None,
             sessions=recorder.sessions,
             inline_blocking=inline,
+            collaborators={"marker": MARKER},
         )
     )
     return app, recorder, verifier
@@ -151,3 +162,12 @@ def test_a_refused_token_is_refused_inline_too(keys: tuple[Path, Path]) -> None:
     responses = asyncio.run(call_many(app, wrong, ["/test/work?number=1"]))
     assert responses[0].status_code in (401, 403)
     assert recorder.threads == set()
+
+
+@pytest.mark.parametrize("inline", [True, False])
+def test_collaborators_are_injected_by_name_as_the_factory_built_them(
+    keys: tuple[Path, Path], inline: bool
+) -> None:
+    app, _, _ = make_app(keys, inline=inline)
+    responses = asyncio.run(call_many(app, token(keys), ["/test/collaborator"] * 3))
+    assert [r.json() for r in responses] == [{"same": True}] * 3, [r.text for r in responses]

@@ -1,17 +1,22 @@
 """Database errors that are not bugs get their own problem: a database that is down or busy is a
-503 the client may retry, a value the database cannot take is a 400. Real drivers, real errors."""
+503 the client may retry, a value the database cannot take is a 400. Real drivers, real errors.
+A datetime without a time zone is the same 422 from a body and from a query string."""
 
 from __future__ import annotations
 
+import datetime as dt
 import sqlite3
 from pathlib import Path
 
+import msgspec
 import pytest
-from litestar import Litestar, get
+from litestar import Litestar, get, post
+from litestar.params import FromQuery, JSONBody
 from litestar.testing import TestClient
 from sqlalchemy import create_engine, text
 
-from airlock.core.http.problems import EXCEPTION_HANDLERS
+from airlock.core.http.problems import EXCEPTION_HANDLERS, require_aware
+from airlock.models.types import AwareDatetime
 
 
 def _client(handler: object) -> TestClient[Litestar]:
@@ -75,3 +80,31 @@ def test_a_value_the_database_cannot_take_is_a_400_naming_why(postgres_url: str)
     assert body["type"].endswith("/bad-value")
     assert "NUL" in body["detail"]
     assert "SELECT" not in body["detail"]
+
+
+class _Window(msgspec.Struct):
+    start: AwareDatetime
+
+
+@pytest.mark.parametrize("where", ["body", "query"])
+def test_a_naive_datetime_is_the_same_422_in_a_body_and_a_query(where: str) -> None:
+    @post("/body", sync_to_thread=False)
+    def in_body(data: JSONBody[_Window]) -> str:
+        return data.start.isoformat()
+
+    @get("/query", sync_to_thread=False)
+    def in_query(start: FromQuery[dt.datetime]) -> str:
+        return str(require_aware(start, "start"))
+
+    app = Litestar(route_handlers=[in_body, in_query], exception_handlers=EXCEPTION_HANDLERS)
+    with TestClient(app) as client:
+        if where == "body":
+            response = client.post("/body", json={"start": "2026-05-01T12:00:00"})
+        else:
+            response = client.get("/query", params={"start": "2026-05-01T12:00:00"})
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    problem = response.json()
+    assert problem["type"] == "https://airlock.dev/problems/naive-datetime"
+    assert problem["detail"].startswith("start has no time zone; send it with an offset")
+    assert [(e["key"], e["source"]) for e in problem["errors"]] == [("start", where)]

@@ -132,7 +132,7 @@ def test_a_timestamp_without_zone_is_422(
     ti_id, token = queued
     body = {"hostname": "h", "pid": 1, "start_date": "2026-05-01T12:00:00"}
     response = env.call("PATCH", f"/task-instances/{ti_id}/run", token, body)
-    expect_problem(response, 422, "start_date 2026-05-01T12:00:00 has no time zone")
+    expect_problem(response, 422, "start_date has no time zone")
 
 
 # --- heartbeat ------------------------------------------------------------------------------

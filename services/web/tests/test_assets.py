@@ -183,8 +183,8 @@ def test_events_filter_and_sort(web: Any, expect_problem: Any) -> None:
     assert none.json()["total_entries"] == 0
     expect_problem(
         web.call("GET", "/assets/events", viewer, params={"timestamp_gte": "2026-01-01T00:00:00"}),
-        400,
-        "no timezone",
+        422,
+        "has no time zone",
     )
 
 

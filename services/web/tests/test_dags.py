@@ -117,7 +117,7 @@ def test_unknown_sort_key_is_400_naming_the_allowed_ones(dags: Any, expect_probl
 
 def test_bad_paging_and_filters_are_4xx(dags: Any, expect_problem: Any) -> None:
     token = dags.token("viewer")
-    expect_problem(dags.call("GET", "/dags?offset=-1", token), 400, "offset")
+    expect_problem(dags.call("GET", "/dags?offset=-1", token), 422, "offset")
     expect_problem(dags.call("GET", "/dags?tags_match_mode=some", token), 400, "tags_match_mode")
     expect_problem(dags.call("GET", "/dags?paused=maybe", token), 422, "paused")
     expect_problem(dags.call("GET", "/dags?limit=lots", token), 422, "limit")

@@ -179,7 +179,7 @@ def test_component_health_and_version(web: Any, expect_problem: Any) -> None:
     ]
     expect_problem(
         web.call("GET", "/monitor/health", web.token("viewer"), params={"stale_after_s": -1}),
-        400,
+        422,
         "stale_after_s",
     )
     assert web.call("GET", "/version", web.token("viewer")).json()["version"]

@@ -9,11 +9,10 @@ from typing import Any
 import msgspec
 import pytest
 
-from airlock.models.execution import DagRunInfo as DagRunPayload
-from airlock.models.execution import TaskRunContext
+from airlock.models.execution import DagRunInfo, TaskRunContext
 from airlock.models.states import DagRunState
 from airlock.sdk import DAG, Asset, task
-from airlock.sdk.execution_time.task_runner import dag_run_info
+from airlock.sdk.execution_time.task_runner import triggering_asset_events
 from airlock.sdk.testing import InMemoryComms, TriggeringAssetEvent, run_task
 
 ORDERS = Asset(name="orders", uri="s3://warehouse/orders.parquet")
@@ -39,7 +38,7 @@ REPLY = b"""{
 
 def test_the_start_reply_becomes_events_per_asset() -> None:
     reply = msgspec.json.decode(REPLY, type=TaskRunContext)
-    events = dag_run_info(reply.dag_run, reply.triggering_asset_events).triggering_asset_events
+    events = triggering_asset_events(reply.triggering_asset_events)
     assert [asset.uri for asset in events] == [
         "s3://warehouse/orders.parquet",
         "file:///tmp/customers",
@@ -64,16 +63,20 @@ def test_the_start_reply_becomes_events_per_asset() -> None:
 
 def test_an_asset_that_did_not_trigger_the_run_is_a_key_error_naming_those_that_did() -> None:
     reply = msgspec.json.decode(REPLY, type=TaskRunContext)
-    events = dag_run_info(reply.dag_run, reply.triggering_asset_events).triggering_asset_events
+    events = triggering_asset_events(reply.triggering_asset_events)
     with pytest.raises(KeyError, match="file:///tmp/customers"):
         events[Asset("invoices")]
 
 
 def test_a_run_not_triggered_by_assets_has_none() -> None:
-    payload = DagRunPayload(
-        dag_id="d", run_id="manual__1", run_type="manual", state=DagRunState.RUNNING
+    reply = TaskRunContext(
+        dag_run=DagRunInfo(
+            dag_id="d", run_id="manual__1", run_type="manual", state=DagRunState.RUNNING
+        ),
+        try_number=1,
+        max_tries=0,
     )
-    events = dag_run_info(payload).triggering_asset_events
+    events = triggering_asset_events(reply.triggering_asset_events)
     assert len(events) == 0
     assert list(events) == []
     assert "orders" not in events

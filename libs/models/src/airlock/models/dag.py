@@ -18,14 +18,13 @@ Compatibility rules, because stored DAG versions outlive the code that wrote the
 from __future__ import annotations
 
 import enum
-from datetime import datetime
-from typing import Annotated, Any, Union
+from typing import Any, Union
 
 import msgspec
 
-FORMAT_VERSION = 1
+from airlock.models.types import AwareDatetime
 
-AwareDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
+FORMAT_VERSION = 1
 
 
 class TriggerRule(enum.StrEnum):

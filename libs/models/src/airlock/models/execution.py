@@ -29,12 +29,12 @@ The contract in short:
 
 from __future__ import annotations
 
-import datetime as dt
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 
 from airlock.models.states import DagRunState, TaskInstanceState
+from airlock.models.types import AwareDatetime
 
 
 class _Struct(msgspec.Struct, kw_only=True, frozen=True):
@@ -62,12 +62,12 @@ class DagRunInfo(_Struct, frozen=True, kw_only=True):
     run_id: str
     run_type: str
     state: DagRunState
-    logical_date: dt.datetime | None = None
-    data_interval_start: dt.datetime | None = None
-    data_interval_end: dt.datetime | None = None
-    run_after: dt.datetime | None = None
-    start_date: dt.datetime | None = None
-    end_date: dt.datetime | None = None
+    logical_date: AwareDatetime | None = None
+    data_interval_start: AwareDatetime | None = None
+    data_interval_end: AwareDatetime | None = None
+    run_after: AwareDatetime | None = None
+    start_date: AwareDatetime | None = None
+    end_date: AwareDatetime | None = None
     conf: dict[str, Any] = msgspec.field(default_factory=dict)
 
 
@@ -108,7 +108,7 @@ class WorkloadBatch(_Struct, frozen=True, kw_only=True):
 class TaskStart(_Struct, frozen=True, kw_only=True):
     hostname: str
     pid: int
-    start_date: dt.datetime
+    start_date: AwareDatetime
 
 
 class TriggeringAssetEvent(_Struct, frozen=True, kw_only=True):
@@ -118,7 +118,7 @@ class TriggeringAssetEvent(_Struct, frozen=True, kw_only=True):
     uri: str
     name: str
     extra: dict[str, Any] = msgspec.field(default_factory=dict)
-    timestamp: dt.datetime
+    timestamp: AwareDatetime
     #: The task try that emitted the event; all None for an event pushed through the Web API.
     source_dag_id: str | None = None
     source_task_id: str | None = None
@@ -133,7 +133,7 @@ class TaskRunContext(_Struct, frozen=True, kw_only=True):
     try_number: int
     max_tries: int
     #: When a reschedule-mode sensor first poked (its timeout counts from here).
-    first_poke_at: dt.datetime | None = None
+    first_poke_at: AwareDatetime | None = None
     #: Whether this try failing would leave the task up for retry (unless the task fails for
     #: good); since API version 2026-11-21.
     should_retry: bool = False
@@ -175,28 +175,28 @@ class _Outcome(_Struct, frozen=True, kw_only=True):
 
 
 class TaskSucceeded(_Outcome, frozen=True, kw_only=True, tag="success", tag_field="state"):
-    end_date: dt.datetime
+    end_date: AwareDatetime
     asset_events: list[AssetEventOut] = msgspec.field(default_factory=list)
     #: Downstream task ids a branch or short-circuit decided to skip.
     skip_task_ids: list[str] = msgspec.field(default_factory=list)
 
 
 class TaskFailed(_Outcome, frozen=True, kw_only=True, tag="failed", tag_field="state"):
-    end_date: dt.datetime
+    end_date: AwareDatetime
     error: str | None = None
     #: True for failures that must not be retried (the task asked to fail for good).
     no_retry: bool = False
 
 
 class TaskSkipped(_Outcome, frozen=True, kw_only=True, tag="skipped", tag_field="state"):
-    end_date: dt.datetime
+    end_date: AwareDatetime
 
 
 class TaskRescheduled(
     _Outcome, frozen=True, kw_only=True, tag="up_for_reschedule", tag_field="state"
 ):
-    reschedule_date: dt.datetime
-    end_date: dt.datetime
+    reschedule_date: AwareDatetime
+    end_date: AwareDatetime
 
 
 class TaskDeferred(_Outcome, frozen=True, kw_only=True, tag="deferred", tag_field="state"):
@@ -219,7 +219,7 @@ class TaskStateReply(_Struct, frozen=True, kw_only=True):
 class LogBatch(_Struct, frozen=True, kw_only=True):
     try_number: int
     #: Sequence number of this batch within the try; a batch sent twice is stored once.
-    seq: int
+    seq: Annotated[int, msgspec.Meta(ge=0)]
     lines: list[str]
 
 
@@ -240,5 +240,5 @@ class VariableWrite(_Struct, frozen=True, kw_only=True):
 class TriggerDagRun(_Struct, frozen=True, kw_only=True):
     run_id: str | None = None
     conf: dict[str, Any] = msgspec.field(default_factory=dict)
-    logical_date: dt.datetime | None = None
+    logical_date: AwareDatetime | None = None
     reset_dag_run: bool = False

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 import msgspec
+
+from airlock.models.types import AwareDatetime
 
 
 class BundleFileInfo(msgspec.Struct, kw_only=True, frozen=True):
@@ -12,7 +12,7 @@ class BundleFileInfo(msgspec.Struct, kw_only=True, frozen=True):
 
     relative_path: str
     content_hash: str
-    last_parsed_at: dt.datetime
+    last_parsed_at: AwareDatetime
     dag_ids: list[str] = msgspec.field(default_factory=list)
 
 

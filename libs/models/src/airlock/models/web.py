@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 import msgspec
 
 from airlock.models.states import DagRunState, TaskInstanceState
+from airlock.models.types import AwareDatetime
 
 
 class DagRunCreate(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
     run_id: str | None = None
     conf: dict[str, Any] = msgspec.field(default_factory=dict)
-    logical_date: dt.datetime | None = None
+    logical_date: AwareDatetime | None = None
     note: str | None = None
 
 
@@ -24,13 +24,13 @@ class DagRunView(msgspec.Struct, kw_only=True, frozen=True):
     run_type: str
     dag_version_id: int
     dag_version_number: int | None = None
-    logical_date: dt.datetime | None = None
-    data_interval_start: dt.datetime | None = None
-    data_interval_end: dt.datetime | None = None
-    run_after: dt.datetime | None = None
-    queued_at: dt.datetime | None = None
-    start_date: dt.datetime | None = None
-    end_date: dt.datetime | None = None
+    logical_date: AwareDatetime | None = None
+    data_interval_start: AwareDatetime | None = None
+    data_interval_end: AwareDatetime | None = None
+    run_after: AwareDatetime | None = None
+    queued_at: AwareDatetime | None = None
+    start_date: AwareDatetime | None = None
+    end_date: AwareDatetime | None = None
     conf: dict[str, Any] = msgspec.field(default_factory=dict)
     note: str | None = None
     triggered_by: str | None = None
@@ -44,9 +44,9 @@ class TaskInstanceView(msgspec.Struct, kw_only=True, frozen=True):
     try_number: int
     max_tries: int
     operator: str | None = None
-    queued_at: dt.datetime | None = None
-    start_date: dt.datetime | None = None
-    end_date: dt.datetime | None = None
+    queued_at: AwareDatetime | None = None
+    start_date: AwareDatetime | None = None
+    end_date: AwareDatetime | None = None
     duration: float | None = None
     hostname: str | None = None
     dag_id: str | None = None
@@ -101,7 +101,7 @@ class DagRunClear(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fiel
     only_failed: bool = False
 
 
-class TaskInstanceRef(msgspec.Struct, kw_only=True, frozen=True):
+class AffectedTaskInstance(msgspec.Struct, kw_only=True, frozen=True):
     """A task instance a clear or a mark applied to, with the state it had before."""
 
     dag_id: str
@@ -113,7 +113,7 @@ class TaskInstanceRef(msgspec.Struct, kw_only=True, frozen=True):
 
 class ClearResult(msgspec.Struct, kw_only=True, frozen=True):
     dry_run: bool
-    task_instances: list[TaskInstanceRef]
+    task_instances: list[AffectedTaskInstance]
     total_entries: int
     #: The run after the change (absent for a dry run of several runs).
     dag_run: DagRunView | None = None
@@ -146,8 +146,8 @@ class TaskInstanceTry(msgspec.Struct, kw_only=True, frozen=True):
 
     try_number: int
     state: TaskInstanceState | None
-    start_date: dt.datetime | None = None
-    end_date: dt.datetime | None = None
+    start_date: AwareDatetime | None = None
+    end_date: AwareDatetime | None = None
     duration: float | None = None
     hostname: str | None = None
     dag_version_id: int | None = None

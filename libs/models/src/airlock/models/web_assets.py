@@ -8,10 +8,11 @@ tasks that have it among their outlets. An event is one update of an asset: by a
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated, Any
 
 import msgspec
+
+from airlock.models.types import AwareDatetime
 
 #: Longest asset URI (the ``asset.uri`` column).
 MAX_URI_LENGTH = 1500
@@ -23,7 +24,7 @@ class AssetConsumer(msgspec.Struct, kw_only=True, frozen=True):
     """A DAG scheduled on the asset."""
 
     dag_id: str
-    created_at: dt.datetime
+    created_at: AwareDatetime
 
 
 class AssetProducer(msgspec.Struct, kw_only=True, frozen=True):
@@ -31,7 +32,7 @@ class AssetProducer(msgspec.Struct, kw_only=True, frozen=True):
 
     dag_id: str
     task_id: str
-    created_at: dt.datetime
+    created_at: AwareDatetime
 
 
 class AssetView(msgspec.Struct, kw_only=True, frozen=True):
@@ -40,11 +41,11 @@ class AssetView(msgspec.Struct, kw_only=True, frozen=True):
     name: str
     group: str
     extra: dict[str, Any]
-    created_at: dt.datetime
-    updated_at: dt.datetime
+    created_at: AwareDatetime
+    updated_at: AwareDatetime
     consumers: list[AssetConsumer] = msgspec.field(default_factory=list)
     producers: list[AssetProducer] = msgspec.field(default_factory=list)
-    last_event_at: dt.datetime | None = None
+    last_event_at: AwareDatetime | None = None
 
 
 class AssetCollection(msgspec.Struct, kw_only=True, frozen=True):
@@ -68,7 +69,7 @@ class AssetEventView(msgspec.Struct, kw_only=True, frozen=True):
     extra: dict[str, Any]
     #: ``task`` for a task's outlet, ``api:<user>`` for an event pushed through this API.
     source: str
-    timestamp: dt.datetime
+    timestamp: AwareDatetime
     source_task_instance_id: str | None = None
     source_dag_id: str | None = None
     source_run_id: str | None = None

@@ -6,12 +6,12 @@ Every field added after the first release has a default, so older clients keep d
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 import msgspec
 
 from airlock.models.states import DagRunState
+from airlock.models.types import AwareDatetime
 
 
 class DagRunSummary(msgspec.Struct, kw_only=True, frozen=True):
@@ -19,10 +19,10 @@ class DagRunSummary(msgspec.Struct, kw_only=True, frozen=True):
 
     run_id: str
     state: DagRunState
-    run_after: dt.datetime
-    logical_date: dt.datetime | None = None
-    start_date: dt.datetime | None = None
-    end_date: dt.datetime | None = None
+    run_after: AwareDatetime
+    logical_date: AwareDatetime | None = None
+    start_date: AwareDatetime | None = None
+    end_date: AwareDatetime | None = None
     dag_version_number: int | None = None
 
 
@@ -40,11 +40,11 @@ class DagView(msgspec.Struct, kw_only=True, frozen=True):
     tags: list[str] = msgspec.field(default_factory=list)
     timetable_summary: str | None = None
     relative_fileloc: str | None = None
-    last_parsed_time: dt.datetime | None = None
-    next_dagrun_logical_date: dt.datetime | None = None
-    next_dagrun_data_interval_start: dt.datetime | None = None
-    next_dagrun_data_interval_end: dt.datetime | None = None
-    next_dagrun_run_after: dt.datetime | None = None
+    last_parsed_time: AwareDatetime | None = None
+    next_dagrun_logical_date: AwareDatetime | None = None
+    next_dagrun_data_interval_start: AwareDatetime | None = None
+    next_dagrun_data_interval_end: AwareDatetime | None = None
+    next_dagrun_run_after: AwareDatetime | None = None
     latest_version_number: int | None = None
     last_run: DagRunSummary | None = None
 
@@ -63,8 +63,8 @@ class DagDetail(DagView, kw_only=True, frozen=True):
     max_active_tasks: int | None = None
     schedule: str | None = None
     timezone: str | None = None
-    start_date: dt.datetime | None = None
-    end_date: dt.datetime | None = None
+    start_date: AwareDatetime | None = None
+    end_date: AwareDatetime | None = None
     dagrun_timeout: float | None = None
     doc_md: str | None = None
     params: dict[str, Any] = msgspec.field(default_factory=dict)
@@ -82,7 +82,7 @@ class DagVersionView(msgspec.Struct, kw_only=True, frozen=True):
     version_number: int
     bundle_name: str
     content_hash: str
-    created_at: dt.datetime
+    created_at: AwareDatetime
     blob_size: int
     source_hash: str | None = None
 
@@ -146,7 +146,7 @@ class ImportErrorView(msgspec.Struct, kw_only=True, frozen=True):
     bundle_name: str
     filename: str
     stack_trace: str
-    timestamp: dt.datetime
+    timestamp: AwareDatetime
 
 
 class ImportErrorList(msgspec.Struct, kw_only=True, frozen=True):

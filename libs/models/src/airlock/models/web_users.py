@@ -7,9 +7,9 @@ or fewer; the token itself appears only in :class:`ApiTokenCreated`, once.
 
 from __future__ import annotations
 
-import datetime as dt
-
 import msgspec
+
+from airlock.models.types import AwareDatetime
 
 
 class UserView(msgspec.Struct, kw_only=True, frozen=True):
@@ -17,7 +17,7 @@ class UserView(msgspec.Struct, kw_only=True, frozen=True):
     roles: list[str]
     bundles: list[str] | None
     is_active: bool
-    created_at: dt.datetime
+    created_at: AwareDatetime
 
 
 class UserList(msgspec.Struct, kw_only=True, frozen=True):
@@ -45,7 +45,7 @@ class ApiTokenCreate(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_f
     """A new API token; roles and bundles default to the creator's own."""
 
     name: str
-    expires_at: dt.datetime | None = None
+    expires_at: AwareDatetime | None = None
     roles: list[str] | None = None
     bundles: list[str] | None = None
 
@@ -56,9 +56,9 @@ class ApiTokenView(msgspec.Struct, kw_only=True, frozen=True):
     username: str
     roles: list[str]
     bundles: list[str] | None
-    created_at: dt.datetime
-    expires_at: dt.datetime
-    revoked_at: dt.datetime | None = None
+    created_at: AwareDatetime
+    expires_at: AwareDatetime
+    revoked_at: AwareDatetime | None = None
     #: ``active``, ``expired`` or ``revoked``.
     status: str = "active"
 
@@ -72,3 +72,25 @@ class ApiTokenCreated(ApiTokenView, kw_only=True, frozen=True):
 class ApiTokenList(msgspec.Struct, kw_only=True, frozen=True):
     api_tokens: list[ApiTokenView]
     total_entries: int
+
+
+class LoginRequest(msgspec.Struct, forbid_unknown_fields=True):
+    username: str
+    password: str
+
+
+class TokenResponse(msgspec.Struct):
+    access_token: str
+    token_type: str
+    expires_in: int
+
+
+class Identity(msgspec.Struct):
+    """Who a token belongs to, as the token says."""
+
+    kind: str
+    subject: str
+    roles: list[str]
+    bundles: list[str] | None
+    #: Seconds since the epoch.
+    expires_at: int

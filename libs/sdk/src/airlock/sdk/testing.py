@@ -25,6 +25,8 @@ from typing import Any
 
 import msgspec
 
+from airlock.models.execution import DagRunInfo
+from airlock.models.states import DagRunState, DagRunType
 from airlock.sdk.bases.branch import BranchDecision
 from airlock.sdk.definitions.abstractoperator import AbstractOperator
 from airlock.sdk.definitions.connection import Connection
@@ -33,7 +35,6 @@ from airlock.sdk.exceptions import AirlockSkipException, DagRunAlreadyExists, Re
 from airlock.sdk.execution_time import comms as _comms
 from airlock.sdk.execution_time.comms import Comms, ConnectionResult
 from airlock.sdk.execution_time.context import (
-    DagRunInfo,
     RuntimeTaskInstance,
     TriggeringAssetEvent,
     TriggeringAssetEventsAccessor,
@@ -188,12 +189,14 @@ def run_task(
             logical_date=logical_date,
             data_interval_start=data_interval[0] if data_interval else logical_date,
             data_interval_end=data_interval[1] if data_interval else logical_date,
+            run_type=DagRunType.MANUAL,
+            state=DagRunState.RUNNING,
             conf=dict(conf or {}),
-            triggering_asset_events=TriggeringAssetEventsAccessor(triggering_asset_events),
         )
+        events = TriggeringAssetEventsAccessor(triggering_asset_events)
         if isinstance(task, MappedOperator):
             probe = RuntimeTaskInstance(task=task, dag_id=dag_id, run_id=run.run_id)
-            expanded = task.expand_kwargs_at(build_context(task, probe, run), map_index)
+            expanded = task.expand_kwargs_at(build_context(task, probe, run, events), map_index)
             runnable: Any = task.unmap(expanded)
         else:
             runnable = copy.copy(task)
@@ -205,7 +208,7 @@ def run_task(
             try_number=try_number,
             logical_date=logical_date,
         )
-        context = build_context(runnable, ti, run)
+        context = build_context(runnable, ti, run, events)
         with set_current_context(context):
             try:
                 runnable.render_template_fields(context)

@@ -129,6 +129,15 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     tokens = TaskTokens(signer, settings.execution.task_token_ttl_s)
     dag_cache = DagCache()
     work_queued.listen_to_scheduling()
+    collaborators: dict[str, Any] = {
+        "execution_settings": settings.execution,
+        "secret_box": SecretBox(read_secrets_keys(settings.secrets_key_path)),
+        "dag_cache": dag_cache,
+        "task_tokens": tokens,
+        "work_queued": work_queued,
+        "task_ends": TaskEnds(db.sessions, dag_cache),
+        "handout": Handout(db.sessions, tokens, dag_cache, settings.execution.claim_lease_s),
+    }
     handlers = Router(
         path="/",
         route_handlers=[
@@ -161,17 +170,10 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
             probe=db.ping,
             sessions=db.sessions,
             inline_blocking=db.is_sqlite,
-            state={
-                "settings": settings,
-                "secret_box": SecretBox(read_secrets_keys(settings.secrets_key_path)),
-                "dag_cache": dag_cache,
-                "task_tokens": tokens,
-                "work_queued": work_queued,
-                "task_ends": TaskEnds(db.sessions, dag_cache),
-                "handout": Handout(
-                    db.sessions, tokens, dag_cache, settings.execution.claim_lease_s
-                ),
-            },
+            collaborators=collaborators,
+            # Read by workloads.py and task_instances.py until they take the collaborators
+            # as dependencies too.
+            state={"settings": settings, **collaborators},
             on_shutdown=[] if database else [db.close],
             versions=EXECUTION_VERSIONS,
         )

@@ -10,7 +10,6 @@ import datetime as dt
 from typing import Annotated, Any
 
 from litestar import Controller, Request, get, post
-from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.params import FromQuery, JSONBody, QueryParameter
 from sqlalchemy import delete, or_, select
@@ -21,7 +20,6 @@ from airlock.core.tokens import TokenKind
 from airlock.db import Asset, AssetEvent, DagRun, DagRunAssetEvent
 from airlock.execution.access import Ident, bundle_dag, token_bundle
 from airlock.execution.tables import AnyRow
-from airlock.execution.timestamps import aware
 from airlock.models.execution import DagRunInfo, TriggerDagRun, TriggeringAssetEvent
 from airlock.models.states import DagRunState, DagRunType
 from airlock.scheduling import (
@@ -160,7 +158,7 @@ class DagRunController(Controller):
         dag_id: Ident,
         data: JSONBody[TriggerDagRun],
         session: NamedDependency[Session],
-        state: State,
+        dag_cache: NamedDependency[DagCache],
     ) -> DagRunInfo:
         """Create a run of a DAG of the same bundle and queue its first tasks at once.
 
@@ -173,8 +171,6 @@ class DagRunController(Controller):
                 f"DAG {dag_id!r} is no longer in its bundle; it cannot be triggered",
                 slug="dag-stale",
             )
-        logical_date = aware(data.logical_date, "logical_date")
-        cache: DagCache = state["dag_cache"]
         if data.reset_dag_run and data.run_id:
             session.execute(
                 delete(DagRun).where(DagRun.dag_id == dag_id, DagRun.run_id == data.run_id)
@@ -185,12 +181,12 @@ class DagRunController(Controller):
                 dag_id,
                 run_type=DagRunType.MANUAL,
                 conf=dict(data.conf),
-                logical_date=logical_date,
+                logical_date=data.logical_date,
                 run_id=data.run_id,
                 triggered_by=f"task:{claims_of(request).sub}",
-                dag_cache=cache,
+                dag_cache=dag_cache,
             )
-            schedule_run(session, run, cache, dt.datetime.now(dt.UTC))
+            schedule_run(session, run, dag_cache, dt.datetime.now(dt.UTC))
             session.commit()
         except DagRunExists as exc:
             session.rollback()

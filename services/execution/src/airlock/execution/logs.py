@@ -43,8 +43,6 @@ def send_logs(
             f"which has started {tries}",
             slug="invalid-try-number",
         )
-    if data.seq < 0:
-        raise Problem(422, f"seq must not be negative, got {data.seq}", slug="invalid-body")
     if not data.lines:
         return
     if session.get_bind().dialect.name == "postgresql":

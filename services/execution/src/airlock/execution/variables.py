@@ -10,16 +10,16 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, Request, delete, get, put
-from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.params import JSONBody
-from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy import ColumnElement, func, or_
 from sqlalchemy import delete as sql_delete
 from sqlalchemy.orm import Session
 
 from airlock.core.http import Problem, require_kind
 from airlock.core.tokens import TokenKind
 from airlock.db import SecretBox, Variable, upsert_insert
+from airlock.db.secret_reads import read_variable
 from airlock.execution.access import Ident, token_bundle
 from airlock.models.execution import VariableWrite
 from airlock.models.secrets import VariableValue
@@ -46,14 +46,13 @@ class VariableController(Controller):
         request: Request[Any, Any, Any],
         key: Ident,
         session: NamedDependency[Session],
-        state: State,
+        secret_box: NamedDependency[SecretBox],
     ) -> VariableValue:
         bundle = token_bundle(request)
-        row = session.scalar(select(Variable).where(Variable.key == key, _visible(bundle)))
-        if row is None:
+        variable = read_variable(session, key, bundle, secret_box)
+        if variable is None:
             raise _not_found(key, bundle)
-        box: SecretBox = state["secret_box"]
-        return VariableValue(key=key, value=row.get_value(box))
+        return variable
 
     @put("/", operation_id="SetVariableFromTask", sync_to_thread=True, status_code=204)
     def set_variable(
@@ -62,7 +61,7 @@ class VariableController(Controller):
         key: Ident,
         data: JSONBody[VariableWrite],
         session: NamedDependency[Session],
-        state: State,
+        secret_box: NamedDependency[SecretBox],
     ) -> None:
         """Create the variable in the task's bundle, or update it where the task may see it.
 
@@ -70,9 +69,8 @@ class VariableController(Controller):
         into another bundle's variable.
         """
         bundle = token_bundle(request)
-        box: SecretBox = state["secret_box"]
         row = Variable(key=key, bundle_name=bundle, description=data.description)
-        row.set_value(data.value, box)
+        row.set_value(data.value, secret_box)
         dialect = session.get_bind().dialect.name
         insert = upsert_insert(dialect)
         statement = insert(Variable).values(

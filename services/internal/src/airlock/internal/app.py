@@ -1,5 +1,13 @@
-"""The Internal API app factory: what the DAG processor, triggerer and callback processor use
-instead of the database. Every caller holds a service token naming its role and bundles."""
+"""The Internal API app factory: the processing zone's door, instead of the database.
+
+What it serves today: a bundle's files as the server holds them and the upload of parsed DAGs
+(:mod:`airlock.internal.bundles`, for the DAG processor), and the variables and connections a
+DAG file reads while it is parsed (:mod:`airlock.internal.secrets`). Every caller holds a service
+token naming its role and bundles.
+
+Not yet: the triggerer's and the callback processor's endpoints (claiming triggers, posting
+their events, leasing and acking callbacks); those services do not exist yet.
+"""
 
 from __future__ import annotations
 
@@ -44,8 +52,8 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
             probe=db.ping,
             sessions=db.sessions,
             inline_blocking=db.is_sqlite,
-            state={
-                "settings": settings,
+            collaborators={
+                "internal_settings": settings.internal,
                 "secret_box": SecretBox(read_secrets_keys(settings.secrets_key_path)),
             },
             on_shutdown=[] if database else [db.close],

@@ -8,7 +8,6 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from litestar import Controller, Request, get, put
-from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from sqlalchemy import select
@@ -16,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from airlock.core.http import Problem, claims_of, require_service_role
+from airlock.core.settings import InternalSettings
 from airlock.core.tokens import ServiceRole
 from airlock.db.models.bundle import BundleFile
 from airlock.internal.dag_sync import check_blobs, sync_bundle
@@ -72,15 +72,14 @@ class BundleController(Controller):
         bundle: FromPath[str],
         data: JSONBody[BundleSync],
         session: NamedDependency[Session],
-        state: State,
+        internal_settings: NamedDependency[InternalSettings],
     ) -> BundleSyncResult:
         """Upsert parsed DAGs, record import errors and mark DAGs of deleted files stale."""
         ensure_bundle_access(request, bundle)
-        limits = state["settings"].internal
         sizes = check_blobs(
             data,
-            max_blob_bytes=limits.max_dag_blob_bytes,
-            max_decompressed_bytes=limits.max_dag_decompressed_bytes,
+            max_blob_bytes=internal_settings.max_dag_blob_bytes,
+            max_decompressed_bytes=internal_settings.max_dag_decompressed_bytes,
         )
         try:
             return sync_bundle(session, bundle, data, sizes)

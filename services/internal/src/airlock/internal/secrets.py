@@ -9,14 +9,14 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, Request, get
-from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.params import FromPath
 from sqlalchemy.orm import Session
 
 from airlock.core.http import Problem, require_service_role
 from airlock.core.tokens import ServiceRole
-from airlock.db import Connection, SecretBox, Variable
+from airlock.db import SecretBox
+from airlock.db.secret_reads import read_connection, read_variable
 from airlock.internal.bundles import ensure_bundle_access
 from airlock.models.secrets import ConnectionInfo, VariableValue
 
@@ -37,18 +37,17 @@ class SecretsController(Controller):
         bundle: FromPath[str],
         key: FromPath[str],
         session: NamedDependency[Session],
-        state: State,
+        secret_box: NamedDependency[SecretBox],
     ) -> VariableValue:
         ensure_bundle_access(request, bundle)
-        row = session.get(Variable, key)
-        if row is None or row.bundle_name not in (None, bundle):
+        variable = read_variable(session, key, bundle, secret_box)
+        if variable is None:
             raise Problem(
                 404,
                 f"variable {key!r} does not exist for bundle {bundle!r}",
                 slug="variable-not-found",
             )
-        box: SecretBox = state["secret_box"]
-        return VariableValue(key=key, value=row.get_value(box))
+        return variable
 
     @get("/connections/{conn_id:str}", operation_id="GetConnection", sync_to_thread=True)
     def get_connection(
@@ -57,24 +56,14 @@ class SecretsController(Controller):
         bundle: FromPath[str],
         conn_id: FromPath[str],
         session: NamedDependency[Session],
-        state: State,
+        secret_box: NamedDependency[SecretBox],
     ) -> ConnectionInfo:
         ensure_bundle_access(request, bundle)
-        row = session.get(Connection, conn_id)
-        if row is None or row.bundle_name not in (None, bundle):
+        connection = read_connection(session, conn_id, bundle, secret_box)
+        if connection is None:
             raise Problem(
                 404,
                 f"connection {conn_id!r} does not exist for bundle {bundle!r}",
                 slug="connection-not-found",
             )
-        box: SecretBox = state["secret_box"]
-        return ConnectionInfo(
-            conn_id=row.conn_id,
-            conn_type=row.conn_type,
-            host=row.host,
-            schema=row.schema,
-            login=row.login,
-            password=row.get_password(box),
-            port=row.port,
-            extra=row.get_extra(box),
-        )
+        return connection

@@ -67,9 +67,9 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
             sessions=db.sessions,
             inline_blocking=db.is_sqlite,
             # No DAG cache: the Web API keeps no DAG between requests (airlock.web.runs).
-            state={
+            collaborators={
                 "signer": signer,
-                "settings": settings,
+                "web_settings": settings.web,
                 "secret_box": SecretBox(read_secrets_keys(settings.secrets_key_path)),
             },
             on_shutdown=[] if database else [db.close],

@@ -24,7 +24,7 @@ from litestar.params import FromPath, FromQuery, JSONBody
 from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import Session
 
-from airlock.core.http import Problem, claims_of, require_user_role
+from airlock.core.http import Problem, claims_of, require_aware, require_user_role
 from airlock.core.tokens import UserRole
 from airlock.db import (
     Asset,
@@ -46,8 +46,7 @@ from airlock.models.web_assets import (
     TriggeredRun,
 )
 from airlock.scheduling import create_asset_event
-from airlock.web.listing import Sorting, page_of
-from airlock.web.runs import aware
+from airlock.web.listing import Offset, Sorting, page_of
 
 ASSET_SORT = Sorting(
     {
@@ -228,7 +227,7 @@ class AssetController(Controller):
         name_pattern: FromQuery[str | None] = None,
         dag_ids: FromQuery[list[str] | None] = None,
         limit: FromQuery[int | None] = None,
-        offset: FromQuery[int | None] = None,
+        offset: Offset = None,
         order_by: FromQuery[str | None] = None,
     ) -> AssetCollection:
         """Assets, optionally those whose URI / name contains a text (case-insensitive) or that
@@ -281,7 +280,7 @@ class AssetController(Controller):
         timestamp_gte: FromQuery[dt.datetime | None] = None,
         timestamp_lte: FromQuery[dt.datetime | None] = None,
         limit: FromQuery[int | None] = None,
-        offset: FromQuery[int | None] = None,
+        offset: Offset = None,
         order_by: FromQuery[str | None] = None,
     ) -> AssetEventCollection:
         """Asset events, newest first unless ``order_by`` says otherwise."""
@@ -296,9 +295,9 @@ class AssetController(Controller):
         for column, value in filters.items():
             if value is not None:
                 query = query.where(column == value)
-        if aware(timestamp_gte, "timestamp_gte") is not None:
+        if require_aware(timestamp_gte, "timestamp_gte") is not None:
             query = query.where(AssetEvent.timestamp >= timestamp_gte)
-        if aware(timestamp_lte, "timestamp_lte") is not None:
+        if require_aware(timestamp_lte, "timestamp_lte") is not None:
             query = query.where(AssetEvent.timestamp <= timestamp_lte)
         bundles = _bundles(request)
         if bundles is not None:

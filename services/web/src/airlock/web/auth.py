@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import msgspec
 from litestar import Controller, Request, get, post
-from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.params import JSONBody
 from sqlalchemy import select
@@ -14,29 +12,12 @@ from sqlalchemy.orm import Session
 
 from airlock.core.http import Problem, claims_of, problems
 from airlock.core.passwords import verify_password
+from airlock.core.settings import WebSettings
 from airlock.core.tokens import TokenKind
 from airlock.core.tokens.signer import TokenSigner
 from airlock.db import User
+from airlock.models.web_users import Identity, LoginRequest, TokenResponse
 from airlock.web.user_tokens import wait_past_cut_off
-
-
-class LoginRequest(msgspec.Struct, forbid_unknown_fields=True):
-    username: str = msgspec.field()
-    password: str = msgspec.field()
-
-
-class TokenResponse(msgspec.Struct):
-    access_token: str
-    token_type: str
-    expires_in: int
-
-
-class Identity(msgspec.Struct):
-    kind: str
-    subject: str
-    roles: list[str]
-    bundles: list[str] | None
-    expires_at: int
 
 
 class AuthController(Controller):
@@ -52,7 +33,11 @@ class AuthController(Controller):
         sync_to_thread=True,
     )
     def login(
-        self, data: JSONBody[LoginRequest], session: NamedDependency[Session], state: State
+        self,
+        data: JSONBody[LoginRequest],
+        session: NamedDependency[Session],
+        signer: NamedDependency[TokenSigner],
+        web_settings: NamedDependency[WebSettings],
     ) -> TokenResponse:
         user = session.scalar(select(User).where(User.username == data.username))
         if (
@@ -62,8 +47,7 @@ class AuthController(Controller):
         ):
             raise Problem(401, "wrong username or password", slug="bad-credentials")
         wait_past_cut_off(user.tokens_valid_after)
-        ttl = state["settings"].web.user_token_ttl_s
-        signer: TokenSigner = state["signer"]
+        ttl = web_settings.user_token_ttl_s
         token = signer.issue(
             TokenKind.USER, user.username, ttl, roles=list(user.roles), bundles=user.bundles
         )

@@ -10,7 +10,6 @@ from typing import Any
 
 import msgspec
 from litestar import Controller, Request, delete, get, patch, post
-from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody
 from sqlalchemy import or_, select
@@ -19,10 +18,15 @@ from sqlalchemy.orm import Session
 from airlock.core.http import Problem, claims_of, require_user_role
 from airlock.core.tokens import UserRole
 from airlock.db import Connection, SecretBox
-from airlock.web.listing import Sorting, page_of
+from airlock.models.web_connections import (
+    ConnectionCollection,
+    ConnectionCreate,
+    ConnectionPatch,
+    ConnectionView,
+)
+from airlock.web.listing import Offset, Sorting, page_of
 from airlock.web.secrets_access import MASK, check_writable, may_read
 
-CONN_ID_MAX = 250
 CONNECTION_SORT = Sorting(
     {
         "connection_id": Connection.conn_id,
@@ -32,53 +36,6 @@ CONNECTION_SORT = Sorting(
     },
     default="connection_id",
 )
-
-
-class ConnectionView(msgspec.Struct, kw_only=True, frozen=True):
-    connection_id: str
-    conn_type: str
-    host: str | None = None
-    schema: str | None = None
-    login: str | None = None
-    #: ``***`` when a password is set.
-    password: str | None = None
-    port: int | None = None
-    #: ``***`` when an extra is set.
-    extra: str | None = None
-    description: str | None = None
-    bundle_name: str | None = None
-
-
-class ConnectionCollection(msgspec.Struct, kw_only=True, frozen=True):
-    connections: list[ConnectionView]
-    total_entries: int
-
-
-class ConnectionCreate(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
-    connection_id: str
-    conn_type: str
-    host: str | None = None
-    schema: str | None = None
-    login: str | None = None
-    password: str | None = None
-    port: int | None = None
-    #: A JSON object as text, as Airflow keeps it.
-    extra: str | None = None
-    description: str | None = None
-    bundle_name: str | None = None
-
-
-class ConnectionPatch(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
-    """Fields to change; those left out keep their value (``""`` empties a text field)."""
-
-    conn_type: str | None = None
-    host: str | None = None
-    schema: str | None = None
-    login: str | None = None
-    password: str | None = None
-    port: int | None = None
-    extra: str | None = None
-    description: str | None = None
 
 
 class ConnectionController(Controller):
@@ -94,7 +51,7 @@ class ConnectionController(Controller):
         connection_id_pattern: FromQuery[str | None] = None,
         conn_type: FromQuery[str | None] = None,
         limit: FromQuery[int | None] = None,
-        offset: FromQuery[int | None] = None,
+        offset: Offset = None,
         order_by: FromQuery[str | None] = None,
     ) -> ConnectionCollection:
         order = CONNECTION_SORT.parse(order_by)
@@ -132,16 +89,8 @@ class ConnectionController(Controller):
         request: Request[Any, Any, Any],
         data: JSONBody[ConnectionCreate],
         session: NamedDependency[Session],
-        state: State,
+        secret_box: NamedDependency[SecretBox],
     ) -> ConnectionView:
-        if not data.connection_id or len(data.connection_id) > CONN_ID_MAX:
-            raise Problem(
-                422,
-                f"a connection id has 1 to {CONN_ID_MAX} characters",
-                slug="bad-connection-id",
-            )
-        if not data.conn_type:
-            raise Problem(422, "conn_type is required (e.g. postgres, http)", slug="bad-conn-type")
         _check_extra(data.extra)
         check_writable(request, data.bundle_name, "connection")
         if session.get(Connection, data.connection_id) is not None:
@@ -150,7 +99,6 @@ class ConnectionController(Controller):
                 f"connection {data.connection_id!r} exists; change it with PATCH",
                 slug="connection-exists",
             )
-        box: SecretBox = state["secret_box"]
         row = Connection(
             conn_id=data.connection_id,
             conn_type=data.conn_type,
@@ -161,8 +109,8 @@ class ConnectionController(Controller):
             description=data.description,
             bundle_name=data.bundle_name,
         )
-        row.set_password(data.password, box)
-        row.set_extra(data.extra, box)
+        row.set_password(data.password, secret_box)
+        row.set_extra(data.extra, secret_box)
         session.add(row)
         session.commit()
         return _view(row)
@@ -179,12 +127,11 @@ class ConnectionController(Controller):
         connection_id: FromPath[str],
         data: JSONBody[ConnectionPatch],
         session: NamedDependency[Session],
-        state: State,
+        secret_box: NamedDependency[SecretBox],
     ) -> ConnectionView:
         row = _find(request, session, connection_id)
         check_writable(request, row.bundle_name, "connection")
         _check_extra(data.extra)
-        box: SecretBox = state["secret_box"]
         if data.conn_type:
             row.conn_type = data.conn_type
         for name in ("host", "schema", "login", "description"):
@@ -194,9 +141,9 @@ class ConnectionController(Controller):
         if data.port is not None:
             row.port = data.port
         if data.password is not None:
-            row.set_password(data.password or None, box)
+            row.set_password(data.password or None, secret_box)
         if data.extra is not None:
-            row.set_extra(data.extra or None, box)
+            row.set_extra(data.extra or None, secret_box)
         session.commit()
         return _view(row)
 

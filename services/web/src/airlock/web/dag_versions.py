@@ -25,7 +25,7 @@ from airlock.models.web_dags import DagGraph, DagSourceView, DagVersionList, Dag
 from airlock.web.access import visible_dag
 from airlock.web.dag_graph import graph_of_blob
 from airlock.web.dags import MAX_DECOMPRESSED_BYTES
-from airlock.web.listing import Sorting, page_of
+from airlock.web.listing import Offset, Sorting, page_of
 
 VERSION_SORTING = Sorting(
     {
@@ -62,7 +62,7 @@ class DagVersionController(Controller):
         dag_id: FromPath[str],
         session: NamedDependency[Session],
         limit: FromQuery[int | None] = None,
-        offset: FromQuery[int | None] = None,
+        offset: Offset = None,
         order_by: FromQuery[str | None] = None,
     ) -> DagVersionList:
         visible_dag(request, session, dag_id)

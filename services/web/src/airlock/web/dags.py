@@ -25,7 +25,7 @@ from airlock.models.codec import CodecError, decode_dag
 from airlock.models.web_dags import DagDetail, DagList, DagPatch, DagRunSummary, DagView
 from airlock.web.access import visible_dag
 from airlock.web.filters import contains, json_list_has, plain_text
-from airlock.web.listing import Sorting, page_of
+from airlock.web.listing import Offset, Sorting, page_of
 
 #: Largest serialized DAG the Web API decodes (the Internal API's upload limit).
 MAX_DECOMPRESSED_BYTES = 64_000_000
@@ -57,7 +57,7 @@ class DagController(Controller):
         request: Request[Any, Any, Any],
         session: NamedDependency[Session],
         limit: FromQuery[int | None] = None,
-        offset: FromQuery[int | None] = None,
+        offset: Offset = None,
         order_by: FromQuery[str | None] = None,
         search: FromQuery[str | None] = None,
         dag_id_pattern: FromQuery[str | None] = None,

@@ -10,49 +10,23 @@ from __future__ import annotations
 
 import datetime as dt
 from importlib import metadata
+from typing import Annotated
 
-import msgspec
 from litestar import Controller, get
 from litestar.di import NamedDependency
-from litestar.params import FromQuery
+from litestar.params import QueryParameter
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from airlock.core.http import Problem, require_user_role
+from airlock.core.http import require_user_role
 from airlock.core.http.app import API_VERSION
 from airlock.core.tokens import UserRole
 from airlock.db import ComponentHeartbeat, Worker
+from airlock.models.web_health import ComponentStatus, KindStatus, MonitorHealth, VersionInfo
 
 #: The kinds answered even when none has ever run, so a missing scheduler shows.
 EXPECTED_KINDS = ("scheduler", "dag-processor", "triggerer", "callback-processor")
 DEFAULT_STALE_AFTER_S = 60.0
-
-
-class ComponentStatus(msgspec.Struct, kw_only=True, frozen=True):
-    kind: str
-    name: str
-    status: str
-    last_heartbeat_at: dt.datetime
-    started_at: dt.datetime | None = None
-    hostname: str | None = None
-
-
-class KindStatus(msgspec.Struct, kw_only=True, frozen=True):
-    #: ``healthy`` when one component of the kind beat recently, else ``unhealthy``.
-    status: str
-    latest_heartbeat_at: dt.datetime | None = None
-
-
-class MonitorHealth(msgspec.Struct, kw_only=True, frozen=True):
-    metadatabase: KindStatus
-    #: Per kind: scheduler, dag-processor, triggerer, callback-processor, worker.
-    kinds: dict[str, KindStatus]
-    components: list[ComponentStatus]
-
-
-class VersionInfo(msgspec.Struct, kw_only=True, frozen=True):
-    version: str
-    api_version: str
 
 
 class HealthController(Controller):
@@ -64,12 +38,8 @@ class HealthController(Controller):
     def component_health(
         self,
         session: NamedDependency[Session],
-        stale_after_s: FromQuery[float] = DEFAULT_STALE_AFTER_S,
+        stale_after_s: Annotated[float, QueryParameter(gt=0, le=86_400)] = DEFAULT_STALE_AFTER_S,
     ) -> MonitorHealth:
-        if not 0 < stale_after_s <= 86_400:
-            raise Problem(
-                400, f"stale_after_s must be in (0, 86400], not {stale_after_s}", slug="bad-value"
-            )
         now = dt.datetime.now(dt.UTC)
         cutoff = now - dt.timedelta(seconds=stale_after_s)
         components = [

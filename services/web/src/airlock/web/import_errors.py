@@ -19,7 +19,7 @@ from airlock.core.tokens import UserRole
 from airlock.db import ParseImportError
 from airlock.models.web_dags import ImportErrorList, ImportErrorView
 from airlock.web.filters import contains, plain_text
-from airlock.web.listing import Sorting, page_of
+from airlock.web.listing import Offset, Sorting, page_of
 
 IMPORT_ERROR_SORTING = Sorting(
     {
@@ -44,7 +44,7 @@ class ImportErrorController(Controller):
         request: Request[Any, Any, Any],
         session: NamedDependency[Session],
         limit: FromQuery[int | None] = None,
-        offset: FromQuery[int | None] = None,
+        offset: Offset = None,
         order_by: FromQuery[str | None] = None,
         bundle_name: FromQuery[list[str] | None] = None,
         filename_pattern: FromQuery[str | None] = None,

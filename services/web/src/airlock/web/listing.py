@@ -14,12 +14,16 @@ into SQL.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Annotated, Any
 
+from litestar.params import QueryParameter
 from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.orm import Session
 
 from airlock.core.http import Problem
+
+#: How many rows of the list to skip; a negative one is a 422 naming ``offset``.
+Offset = Annotated[int | None, QueryParameter(ge=0)]
 
 #: A SELECT of any number of columns or entities.
 AnySelect = Select[*tuple[Any, ...]]
@@ -76,14 +80,6 @@ def clamp_limit(limit: int | None) -> int:
     return max(1, min(limit, MAX_LIMIT))
 
 
-def check_offset(offset: int | None) -> int:
-    if offset is None:
-        return 0
-    if offset < 0:
-        raise Problem(400, f"offset must be 0 or more, not {offset}", slug="bad-offset")
-    return offset
-
-
 def page_of(
     session: Session,
     query: AnySelect,
@@ -96,7 +92,7 @@ def page_of(
     Rows are whatever ``query`` selects: ORM objects for ``select(Model)``, row tuples otherwise.
     """
     total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
-    page = query.order_by(*order).limit(clamp_limit(limit)).offset(check_offset(offset))
+    page = query.order_by(*order).limit(clamp_limit(limit)).offset(offset or 0)
     result = session.execute(page)
     rows: Sequence[Any] = result.scalars().all() if _is_entity(page) else result.all()
     return rows, int(total or 0)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import msgspec
 from litestar import Controller, delete, get, patch, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody
@@ -19,43 +18,11 @@ from airlock.core.http import Problem, require_user_role
 from airlock.core.tokens import UserRole
 from airlock.db import DEFAULT_POOL_NAME, Pool, TaskInstance
 from airlock.models.states import TaskInstanceState as TIS
-from airlock.web.listing import Sorting, page_of
+from airlock.models.web_pools import PoolCollection, PoolCreate, PoolPatch, PoolView
+from airlock.web.listing import Offset, Sorting, page_of
 
-NAME_MAX = 250
 POOL_SORT = Sorting({"name": Pool.name, "slots": Pool.slots}, default="name")
 _COUNTED = (TIS.RUNNING, TIS.QUEUED, TIS.SCHEDULED, TIS.DEFERRED)
-
-
-class PoolView(msgspec.Struct, kw_only=True, frozen=True):
-    name: str
-    slots: int
-    description: str | None = None
-    include_deferred: bool = False
-    occupied_slots: int = 0
-    running_slots: int = 0
-    queued_slots: int = 0
-    scheduled_slots: int = 0
-    deferred_slots: int = 0
-    #: Slots free now (negative when the pool was shrunk below its use).
-    open_slots: int = 0
-
-
-class PoolCollection(msgspec.Struct, kw_only=True, frozen=True):
-    pools: list[PoolView]
-    total_entries: int
-
-
-class PoolCreate(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
-    name: str
-    slots: int
-    description: str | None = None
-    include_deferred: bool = False
-
-
-class PoolPatch(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
-    slots: int | None = None
-    description: str | None = None
-    include_deferred: bool | None = None
 
 
 class PoolController(Controller):
@@ -69,7 +36,7 @@ class PoolController(Controller):
         session: NamedDependency[Session],
         pool_name_pattern: FromQuery[str | None] = None,
         limit: FromQuery[int | None] = None,
-        offset: FromQuery[int | None] = None,
+        offset: Offset = None,
         order_by: FromQuery[str | None] = None,
     ) -> PoolCollection:
         order = POOL_SORT.parse(order_by)
@@ -93,9 +60,6 @@ class PoolController(Controller):
     def create_pool(
         self, data: JSONBody[PoolCreate], session: NamedDependency[Session]
     ) -> PoolView:
-        if not data.name or len(data.name) > NAME_MAX:
-            raise Problem(422, f"a pool name has 1 to {NAME_MAX} characters", slug="bad-pool-name")
-        _check_slots(data.slots)
         if session.get(Pool, data.name) is not None:
             raise Problem(
                 409, f"pool {data.name!r} exists; change it with PATCH", slug="pool-exists"
@@ -121,7 +85,6 @@ class PoolController(Controller):
     ) -> PoolView:
         row = _find(session, name)
         if data.slots is not None:
-            _check_slots(data.slots)
             row.slots = data.slots
         if data.description is not None:
             row.description = data.description or None
@@ -143,13 +106,6 @@ class PoolController(Controller):
             )
         session.delete(_find(session, name))
         session.commit()
-
-
-def _check_slots(slots: int) -> None:
-    if slots < -1:
-        raise Problem(
-            422, f"slots must be 0 or more (-1: unlimited), not {slots}", slug="bad-pool-slots"
-        )
 
 
 def _find(session: Session, name: str) -> Pool:

@@ -24,18 +24,18 @@ from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from airlock.core.http import Problem, claims_of, require_user_role
+from airlock.core.http import Problem, claims_of, require_aware, require_user_role
 from airlock.core.tokens import UserRole
 from airlock.db import Dag, DagRun, DagVersion, TaskInstance
 from airlock.models.states import DagRunState, DagRunType
 from airlock.models.web import (
+    AffectedTaskInstance,
     ClearResult,
     DagRunClear,
     DagRunCollection,
     DagRunCreate,
     DagRunPatch,
     DagRunView,
-    TaskInstanceRef,
     TaskInstanceView,
 )
 from airlock.scheduling import (
@@ -54,7 +54,7 @@ from airlock.scheduling import (
     schedule_run,
 )
 from airlock.web.access import visible_dag
-from airlock.web.listing import Sorting, page_of
+from airlock.web.listing import Offset, Sorting, page_of
 
 #: ``dag_id`` (or ``run_id``) meaning "every one the caller may see", as in Airflow.
 ANY = "~"
@@ -103,18 +103,6 @@ def scheduling_problems(session: Session) -> Iterator[None]:
         raise Problem(400, str(exc), slug="bad-value") from None
 
 
-def aware(value: dt.datetime | None, name: str) -> dt.datetime | None:
-    """A query's datetime must say its timezone: naive ones are refused, not guessed."""
-    if value is not None and (value.tzinfo is None or value.utcoffset() is None):
-        raise Problem(
-            400,
-            f"{name}={value.isoformat()} has no timezone; add one, e.g. "
-            f"{value.replace(tzinfo=dt.UTC).isoformat()}",
-            slug="naive-datetime",
-        )
-    return value
-
-
 def visible_bundles(request: Request[Any, Any, Any]) -> list[str] | None:
     """The bundles the caller is limited to, or None for all."""
     return claims_of(request).bundles
@@ -154,7 +142,7 @@ class DagRunController(Controller):
         run_after_gte: FromQuery[dt.datetime | None] = None,
         run_after_lte: FromQuery[dt.datetime | None] = None,
         limit: FromQuery[int | None] = None,
-        offset: FromQuery[int | None] = None,
+        offset: Offset = None,
         order_by: FromQuery[str | None] = None,
     ) -> DagRunCollection:
         """Runs of one DAG, or of every DAG the caller may see (``dag_id`` ``~``)."""
@@ -178,9 +166,9 @@ class DagRunController(Controller):
             (DagRun.run_after, run_after_gte, run_after_lte, "run_after"),
         ]
         for column, low, high, name in ranges:
-            if aware(low, f"{name}_gte") is not None:
+            if require_aware(low, f"{name}_gte") is not None:
                 query = query.where(column >= low)
-            if aware(high, f"{name}_lte") is not None:
+            if require_aware(high, f"{name}_lte") is not None:
                 query = query.where(column <= high)
         rows, total = page_of(session, query, order, limit, offset)
         return DagRunCollection(
@@ -328,7 +316,7 @@ def finish_clear(
     else:
         session.rollback()
     refs = [
-        TaskInstanceRef(
+        AffectedTaskInstance(
             dag_id=change.run.dag_id,
             run_id=change.run.run_id,
             task_id=ti.task_id,

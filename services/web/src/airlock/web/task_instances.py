@@ -31,7 +31,7 @@ from airlock.models.web import (
 )
 from airlock.scheduling import clear_task_instances, mark_task_instances
 from airlock.web.access import visible_dag
-from airlock.web.listing import MAX_LIMIT, Sorting, page_of
+from airlock.web.listing import MAX_LIMIT, Offset, Sorting, page_of
 from airlock.web.runs import (
     ANY,
     find_run,
@@ -82,7 +82,7 @@ class TaskInstanceController(Controller):
         pool: FromQuery[list[str] | None] = None,
         queue: FromQuery[list[str] | None] = None,
         limit: FromQuery[int | None] = None,
-        offset: FromQuery[int | None] = None,
+        offset: Offset = None,
         order_by: FromQuery[str | None] = None,
     ) -> TaskInstanceList:
         """Task instances of a run; ``~`` for ``run_id`` (and ``dag_id``) lists across runs.

@@ -28,7 +28,7 @@ from airlock.db import ApiToken, RevokedToken, User
 from airlock.db.base import ID_LENGTH
 from airlock.models.web_users import UserCreate, UserList, UserPatch, UserView
 from airlock.web.filters import contains, json_list_has, plain_text
-from airlock.web.listing import Sorting, page_of
+from airlock.web.listing import Offset, Sorting, page_of
 
 USER_SORTING = Sorting(
     {"username": User.username, "created_at": User.created_at, "id": User.id},
@@ -59,7 +59,7 @@ class UserController(Controller):
         self,
         session: NamedDependency[Session],
         limit: FromQuery[int | None] = None,
-        offset: FromQuery[int | None] = None,
+        offset: Offset = None,
         order_by: FromQuery[str | None] = None,
         username_pattern: FromQuery[str | None] = None,
         role: FromQuery[str | None] = None,

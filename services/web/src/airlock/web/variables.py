@@ -8,9 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import msgspec
 from litestar import Controller, Request, delete, get, patch, post
-from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody
 from sqlalchemy import or_, select
@@ -19,40 +17,18 @@ from sqlalchemy.orm import Session
 from airlock.core.http import Problem, claims_of, require_user_role
 from airlock.core.tokens import UserRole
 from airlock.db import SecretBox, SecretDecryptError, Variable
-from airlock.web.listing import Sorting, page_of
+from airlock.models.web_variables import (
+    VariableCollection,
+    VariableCreate,
+    VariablePatch,
+    VariableView,
+)
+from airlock.web.listing import Offset, Sorting, page_of
 from airlock.web.secrets_access import MASK, check_writable, is_sensitive, may_read
 
-KEY_MAX = 250
 VARIABLE_SORT = Sorting(
     {"key": Variable.key, "bundle_name": Variable.bundle_name}, default="key", tiebreak=[]
 )
-
-
-class VariableView(msgspec.Struct, kw_only=True, frozen=True):
-    key: str
-    #: The value, or ``***`` when the key names a secret.
-    value: str
-    description: str | None = None
-    bundle_name: str | None = None
-    is_encrypted: bool = False
-
-
-class VariableCollection(msgspec.Struct, kw_only=True, frozen=True):
-    variables: list[VariableView]
-    total_entries: int
-
-
-class VariableCreate(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
-    key: str
-    value: str
-    description: str | None = None
-    #: Only this bundle's tasks may read it; none: every bundle's.
-    bundle_name: str | None = None
-
-
-class VariablePatch(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
-    value: str | None = None
-    description: str | None = None
 
 
 class VariableController(Controller):
@@ -65,10 +41,10 @@ class VariableController(Controller):
         self,
         request: Request[Any, Any, Any],
         session: NamedDependency[Session],
-        state: State,
+        secret_box: NamedDependency[SecretBox],
         variable_key_pattern: FromQuery[str | None] = None,
         limit: FromQuery[int | None] = None,
-        offset: FromQuery[int | None] = None,
+        offset: Offset = None,
         order_by: FromQuery[str | None] = None,
     ) -> VariableCollection:
         """Variables the caller may see; ``variable_key_pattern`` matches keys containing it."""
@@ -82,8 +58,9 @@ class VariableController(Controller):
         if variable_key_pattern:
             query = query.where(Variable.key.contains(variable_key_pattern, autoescape=True))
         rows, total = page_of(session, query, order, limit, offset)
-        box: SecretBox = state["secret_box"]
-        return VariableCollection(variables=[_view(v, box) for v in rows], total_entries=total)
+        return VariableCollection(
+            variables=[_view(v, secret_box) for v in rows], total_entries=total
+        )
 
     @get("/{key:str}", operation_id="GetVariable", sync_to_thread=True)
     def get_variable(
@@ -91,9 +68,9 @@ class VariableController(Controller):
         request: Request[Any, Any, Any],
         key: FromPath[str],
         session: NamedDependency[Session],
-        state: State,
+        secret_box: NamedDependency[SecretBox],
     ) -> VariableView:
-        return _view(_find(request, session, key), state["secret_box"])
+        return _view(_find(request, session, key), secret_box)
 
     @post(
         "/",
@@ -107,17 +84,12 @@ class VariableController(Controller):
         request: Request[Any, Any, Any],
         data: JSONBody[VariableCreate],
         session: NamedDependency[Session],
-        state: State,
+        secret_box: NamedDependency[SecretBox],
         overwrite: FromQuery[bool] = False,
     ) -> VariableView:
         """Create a variable; with ``overwrite=true``, replace one that exists (``airlock
         variables set``)."""
-        if not data.key or len(data.key) > KEY_MAX:
-            raise Problem(
-                422, f"a variable key has 1 to {KEY_MAX} characters", slug="bad-variable-key"
-            )
         check_writable(request, data.bundle_name, "variable")
-        box: SecretBox = state["secret_box"]
         row = session.get(Variable, data.key)
         if row is not None:
             if not overwrite or not may_read(request, row.bundle_name):
@@ -130,11 +102,11 @@ class VariableController(Controller):
         else:
             row = Variable(key=data.key)
             session.add(row)
-        row.set_value(data.value, box)
+        row.set_value(data.value, secret_box)
         row.description = data.description
         row.bundle_name = data.bundle_name
         session.commit()
-        return _view(row, box)
+        return _view(row, secret_box)
 
     @patch(
         "/{key:str}",
@@ -148,17 +120,16 @@ class VariableController(Controller):
         key: FromPath[str],
         data: JSONBody[VariablePatch],
         session: NamedDependency[Session],
-        state: State,
+        secret_box: NamedDependency[SecretBox],
     ) -> VariableView:
         row = _find(request, session, key)
         check_writable(request, row.bundle_name, "variable")
-        box: SecretBox = state["secret_box"]
         if data.value is not None:
-            row.set_value(data.value, box)
+            row.set_value(data.value, secret_box)
         if data.description is not None:
             row.description = data.description or None
         session.commit()
-        return _view(row, box)
+        return _view(row, secret_box)
 
     @delete(
         "/{key:str}",

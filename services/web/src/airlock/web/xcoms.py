@@ -6,7 +6,6 @@ reads them like any other field.
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 import msgspec
@@ -19,29 +18,15 @@ from sqlalchemy.orm import Session
 from airlock.core.http import Problem, require_user_role
 from airlock.core.tokens import UserRole
 from airlock.db import XCom
+from airlock.models.web_xcoms import XComCollection, XComEntry
 from airlock.web.access import visible_dag
-from airlock.web.listing import Sorting, page_of
+from airlock.web.listing import Offset, Sorting, page_of
 
 XCOM_SORT = Sorting(
     {"key": XCom.key, "map_index": XCom.map_index, "timestamp": XCom.timestamp},
     default="key",
     tiebreak=[XCom.map_index],
 )
-
-
-class XComEntry(msgspec.Struct, kw_only=True, frozen=True):
-    dag_id: str
-    run_id: str
-    task_id: str
-    map_index: int
-    key: str
-    timestamp: dt.datetime
-    value: Any = None
-
-
-class XComCollection(msgspec.Struct, kw_only=True, frozen=True):
-    xcom_entries: list[XComEntry]
-    total_entries: int
 
 
 class XComController(Controller):
@@ -59,7 +44,7 @@ class XComController(Controller):
         session: NamedDependency[Session],
         map_index: FromQuery[int | None] = None,
         limit: FromQuery[int | None] = None,
-        offset: FromQuery[int | None] = None,
+        offset: Offset = None,
         order_by: FromQuery[str | None] = None,
     ) -> XComCollection:
         order = XCOM_SORT.parse(order_by)

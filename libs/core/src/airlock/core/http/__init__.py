@@ -9,7 +9,7 @@ from airlock.core.http.auth import (
     require_user_role,
 )
 from airlock.core.http.problem_docs import problems
-from airlock.core.http.problems import Problem, problem_response
+from airlock.core.http.problems import Problem, problem_response, require_aware
 
 __all__ = [
     "ApiAppConfig",
@@ -18,6 +18,7 @@ __all__ = [
     "claims_of",
     "problem_response",
     "problems",
+    "require_aware",
     "require_kind",
     "require_service_role",
     "require_user_role",

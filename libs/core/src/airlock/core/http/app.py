@@ -2,10 +2,11 @@
 
 Each service's ``create_app`` lists its route handlers and guards and calls ``build_app``; this
 module adds what they must all have alike: the URL prefix, the OpenAPI document at
-``{prefix}/openapi.json``, bearer-token auth for the app's audience, a health endpoint, a body-size
-limit, problem-details errors (documented for every operation:
-:mod:`airlock.core.http.problem_docs`), and for the Execution and Internal APIs their dated versions
-(:mod:`airlock.core.http.versioning`).
+``{prefix}/openapi.json``, bearer-token auth for the app's audience, a health endpoint, a
+body-size limit, the factory's collaborators (signer, settings, caches) as typed dependencies
+that handlers declare by name (``secret_box: NamedDependency[SecretBox]``), problem-details
+errors (documented for every operation: :mod:`airlock.core.http.problem_docs`), and for the
+Execution and Internal APIs their dated versions (:mod:`airlock.core.http.versioning`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 import msgspec
 from litestar import Litestar, Router, get
 from litestar.datastructures import State
+from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
@@ -51,6 +53,10 @@ class ApiAppConfig(msgspec.Struct, kw_only=True):
     #: Raises if the app cannot serve (e.g. the DB is unreachable); called by the health endpoint.
     probe: Callable[[], None]
     guards: Sequence[Guard] = ()
+    #: Objects the factory built once (settings, signer, secret box, caches), injected by name
+    #: into every handler that declares ``name: NamedDependency[Type]``.
+    collaborators: dict[str, Any] = msgspec.field(default_factory=dict)
+    #: ``app.state`` entries, for code that reads collaborators from the app state instead.
     state: dict[str, Any] = msgspec.field(default_factory=dict)
     on_shutdown: Sequence[Callable[[], Any]] = ()
     dependencies: dict[str, Any] = msgspec.field(default_factory=dict)
@@ -63,10 +69,27 @@ class ApiAppConfig(msgspec.Struct, kw_only=True):
     versions: ApiVersions | None = None
 
 
+def provide(collaborator: Any) -> Provide:
+    """``collaborator`` as a dependency: the same object for every request.
+
+    Declared ``sync_to_thread=False``: the provider only returns the object, so a thread hop
+    (~0.5 ms) would cost more than the work, and on SQLite (ADR 0009) nothing leaves the loop.
+    """
+
+    def provider() -> Any:
+        return collaborator
+
+    return Provide(provider, use_cache=True, sync_to_thread=False)
+
+
 def build_app(config: ApiAppConfig) -> Litestar:
     probe = config.probe
     blocking = Blocking(config.inline_blocking)
-    dependencies = dict(config.dependencies)
+    dependencies = {
+        "blocking": provide(blocking),
+        **{name: provide(value) for name, value in config.collaborators.items()},
+        **config.dependencies,
+    }
     if config.sessions is not None:
         dependencies["session"] = session_dependency(config.sessions, config.inline_blocking)
 

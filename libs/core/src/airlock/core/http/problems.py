@@ -5,6 +5,10 @@ Handlers raise ``Problem`` (or any Litestar ``HTTPException``) and the client re
 was wrong. An unexpected exception is logged with its traceback and answered with a 500 problem
 that leaks nothing; every one of those is a bug to fix.
 
+A body that breaks a constraint of its wire type (``airlock.models``: lengths, bounds, patterns)
+is a 422 ``invalid-body`` naming each field; a datetime without a time zone is a 422
+``naive-datetime``, in a body or, through :func:`require_aware`, in a query string.
+
 Two kinds of database error are not bugs and get their own answer: the database being down,
 unreachable or busy (a 503 with ``Retry-After``; clients retry it) and a value the database
 cannot store or compare, such as a NUL character in PostgreSQL text (a 400 naming the driver's
@@ -14,6 +18,7 @@ import SQLAlchemy.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import re
 from http import HTTPStatus
@@ -39,7 +44,7 @@ class Problem(HTTPException):
         detail: str,
         *,
         slug: str | None = None,
-        extra: dict[str, Any] | None = None,
+        extra: dict[str, Any] | list[Any] | None = None,
         headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(detail=detail, status_code=status_code, extra=extra, headers=headers)
@@ -102,10 +107,39 @@ def _classify_validation(exc: ValidationException) -> tuple[int, str, str]:
     if not messages or any("malformed" in m.lower() for m in messages):
         # No field to blame: the body itself could not be decoded.
         return 400, f"request body is not valid JSON: {exc.detail}", "malformed-body"
+    if all(m.startswith(_NAIVE_MESSAGE) for m in messages):
+        keys = [str(e.get("key") or "body") for e in errors if isinstance(e, dict)]
+        return 422, _naive_detail(", ".join(keys)), NAIVE_DATETIME
     fields = [
         f"{e.get('key') or 'body'}: {e.get('message')}" for e in errors if isinstance(e, dict)
     ]
     return 422, "request does not match the expected shape: " + "; ".join(fields), "invalid-body"
+
+
+NAIVE_DATETIME = "naive-datetime"
+#: What msgspec says of a datetime without an offset where the type is ``AwareDatetime``.
+_NAIVE_MESSAGE = "Expected `datetime` with a timezone component"
+
+
+def _naive_detail(field: str) -> str:
+    return f"{field} has no time zone; send it with an offset, e.g. 2026-05-01T12:00:00Z"
+
+
+def require_aware(value: dt.datetime | None, field: str) -> dt.datetime | None:
+    """A datetime from the query string must say its time zone, as one from a body must.
+
+    msgspec checks ``AwareDatetime`` while a body decodes; Litestar parses query parameters
+    without that check, so a handler passes its datetime parameters through here. Both answer
+    the same 422 ``naive-datetime`` problem naming the field.
+    """
+    if value is not None and (value.tzinfo is None or value.utcoffset() is None):
+        raise Problem(
+            422,
+            _naive_detail(field),
+            slug=NAIVE_DATETIME,
+            extra=[{"message": _NAIVE_MESSAGE, "key": field, "source": "query"}],
+        )
+    return value
 
 
 def _caused_by_decoding(exc: BaseException) -> bool:

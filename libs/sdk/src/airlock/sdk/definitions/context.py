@@ -7,11 +7,11 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple, TypedDict
 
 if TYPE_CHECKING:
+    from airlock.models.execution import DagRunInfo
     from airlock.sdk.definitions.abstractoperator import AbstractOperator
     from airlock.sdk.definitions.dag import DAG
     from airlock.sdk.definitions.param import ParamsDict
     from airlock.sdk.execution_time.context import (
-        DagRunInfo,
         OutletEventAccessors,
         RuntimeTaskInstance,
         TriggeringAssetEventsAccessor,

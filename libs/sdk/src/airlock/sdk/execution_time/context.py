@@ -1,7 +1,8 @@
 """Building a running task's context, and the ``ti`` object task code talks to.
 
 The runtime (the worker's task runner, or :mod:`airlock.sdk.testing`) describes the run with
-a :class:`DagRunInfo`, wraps the task instance in a :class:`RuntimeTaskInstance`, builds the
+the Execution API's :class:`~airlock.models.execution.DagRunInfo` (``{{ dag_run }}``) and the
+events that triggered it, wraps the task instance in a :class:`RuntimeTaskInstance`, builds the
 context with :func:`build_context` and runs the task inside :func:`set_current_context` so that
 ``get_current_context()`` works from anywhere in task code.
 """
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from airlock.models.execution import DagRunInfo
 from airlock.sdk.definitions import macros
 from airlock.sdk.definitions.asset import Asset, AssetAlias
 from airlock.sdk.definitions.connection import Connection
@@ -89,24 +91,6 @@ class TriggeringAssetEventsAccessor(Mapping[Asset, list[TriggeringAssetEvent]]):
     def __repr__(self) -> str:
         counts = {asset.uri: len(events) for asset, events in self._by_uri.values()}
         return f"TriggeringAssetEventsAccessor({counts})"
-
-
-@dataclass
-class DagRunInfo:
-    """The run a task instance belongs to (``{{ dag_run }}`` in templates)."""
-
-    dag_id: str
-    run_id: str
-    logical_date: datetime | None = None
-    data_interval_start: datetime | None = None
-    data_interval_end: datetime | None = None
-    run_after: datetime | None = None
-    start_date: datetime | None = None
-    run_type: str = "manual"
-    conf: dict[str, Any] = field(default_factory=dict)
-    triggering_asset_events: TriggeringAssetEventsAccessor = field(
-        default_factory=TriggeringAssetEventsAccessor
-    )
 
 
 class RuntimeTaskInstance:
@@ -268,7 +252,12 @@ def run_params(task: AbstractOperator, conf: Mapping[str, Any]) -> ParamsDict:
     return params
 
 
-def build_context(task: AbstractOperator, ti: RuntimeTaskInstance, dag_run: DagRunInfo) -> Context:
+def build_context(
+    task: AbstractOperator,
+    ti: RuntimeTaskInstance,
+    dag_run: DagRunInfo,
+    triggering_asset_events: TriggeringAssetEventsAccessor | None = None,
+) -> Context:
     """The context ``task`` runs with, keyed by Airflow's names."""
     context: Context = {
         "dag": task.dag,  # type: ignore[typeddict-item]
@@ -287,7 +276,7 @@ def build_context(task: AbstractOperator, ti: RuntimeTaskInstance, dag_run: DagR
         "var": _VarNamespace(),
         "conn": _ConnectionAccessor(),
         "macros": macros,
-        "triggering_asset_events": dag_run.triggering_asset_events,
+        "triggering_asset_events": triggering_asset_events or TriggeringAssetEventsAccessor(),
         "outlet_events": OutletEventAccessors(),
         "templates_dict": None,
     }

@@ -35,6 +35,7 @@ import msgspec
 
 from airlock.models.execution import (
     AssetEventOut,
+    DagRunInfo,
     TaskFailed,
     TaskInstanceRef,
     TaskOutcome,
@@ -43,7 +44,6 @@ from airlock.models.execution import (
     TaskSkipped,
     TaskSucceeded,
 )
-from airlock.models.execution import DagRunInfo as DagRunPayload
 from airlock.models.execution import TriggeringAssetEvent as TriggeringEventPayload
 from airlock.models.states import DagRunState
 from airlock.sdk.bases.branch import BranchDecision
@@ -59,7 +59,6 @@ from airlock.sdk.exceptions import (
 from airlock.sdk.execution_time import dag_files
 from airlock.sdk.execution_time.comms import set_comms
 from airlock.sdk.execution_time.context import (
-    DagRunInfo,
     OutletEventAccessors,
     RuntimeTaskInstance,
     TriggeringAssetEvent,
@@ -124,7 +123,7 @@ def warm_up() -> None:
     from airlock.sdk.definitions.decorators import task
     from airlock.sdk.testing import InMemoryComms, use_comms
 
-    run = DagRunPayload(
+    run = DagRunInfo(
         dag_id="airlock_warm_up",
         run_id="warm_up",
         run_type="manual",
@@ -236,10 +235,11 @@ def execute_task(task: AbstractOperator, start: StartTask, run: TaskRunContext) 
 
 def _execute(task: AbstractOperator, start: StartTask, run: TaskRunContext) -> TaskOutcome:
     ref = start.ti
-    dag_run = dag_run_info(run.dag_run, run.triggering_asset_events)
+    dag_run = run.dag_run
+    events = triggering_asset_events(run.triggering_asset_events)
     if isinstance(task, MappedOperator):
         probe = RuntimeTaskInstance(task=task, dag_id=ref.dag_id, run_id=ref.run_id)
-        expanded = task.expand_kwargs_at(build_context(task, probe, dag_run), ref.map_index)
+        expanded = task.expand_kwargs_at(build_context(task, probe, dag_run, events), ref.map_index)
         task = task.unmap(expanded)
     ti = RuntimeTaskInstance(
         task=task,
@@ -251,7 +251,7 @@ def _execute(task: AbstractOperator, start: StartTask, run: TaskRunContext) -> T
         first_poke_at=run.first_poke_at,
         logical_date=dag_run.logical_date,
     )
-    context = build_context(task, ti, dag_run)
+    context = build_context(task, ti, dag_run, events)
     runnable: Any = task
     with set_current_context(context):
         _running.append(task)
@@ -273,33 +273,22 @@ def _execute(task: AbstractOperator, start: StartTask, run: TaskRunContext) -> T
     )
 
 
-def dag_run_info(
-    payload: DagRunPayload, triggering: list[TriggeringEventPayload] | None = None
-) -> DagRunInfo:
-    """The API's description of the run, as the context's ``dag_run``, with the asset events
-    that triggered it (``triggering_asset_events``)."""
-    return DagRunInfo(
-        dag_id=payload.dag_id,
-        run_id=payload.run_id,
-        logical_date=payload.logical_date,
-        data_interval_start=payload.data_interval_start,
-        data_interval_end=payload.data_interval_end,
-        run_after=payload.run_after,
-        start_date=payload.start_date,
-        run_type=payload.run_type,
-        conf=dict(payload.conf),
-        triggering_asset_events=TriggeringAssetEventsAccessor(
-            TriggeringAssetEvent(
-                asset=Asset(name=event.name, uri=event.uri),
-                timestamp=event.timestamp,
-                extra=dict(event.extra),
-                source_dag_id=event.source_dag_id,
-                source_task_id=event.source_task_id,
-                source_run_id=event.source_run_id,
-                source_map_index=event.source_map_index,
-            )
-            for event in triggering or ()
-        ),
+def triggering_asset_events(
+    payloads: list[TriggeringEventPayload],
+) -> TriggeringAssetEventsAccessor:
+    """The asset events that triggered the run, as the API describes them, keyed by asset for
+    the context's ``triggering_asset_events``."""
+    return TriggeringAssetEventsAccessor(
+        TriggeringAssetEvent(
+            asset=Asset(name=event.name, uri=event.uri),
+            timestamp=event.timestamp,
+            extra=dict(event.extra),
+            source_dag_id=event.source_dag_id,
+            source_task_id=event.source_task_id,
+            source_run_id=event.source_run_id,
+            source_map_index=event.source_map_index,
+        )
+        for event in payloads
     )
 
 
