@@ -19,9 +19,10 @@ TaskRescheduled     ``up_for_reschedule`` until ``reschedule_date`` (``first_pok
 TaskDeferred        ``deferred``, with ``next_method`` / ``next_kwargs`` (trigger rows: later)
 ==================  ===============================================================================
 
-Tries: ``try_number`` counts the tries started (the Execution API adds one when a task starts
-running). A reschedule or a deferral does not end the try: ``first_poke_at`` / ``next_method``
-stay set, which tells the Execution API that the next start continues the same try; every other
+Tries: ``try_number`` counts the tries started (``airlock.scheduling.starting`` adds one when a
+task starts running). A reschedule or a deferral does not end the try: ``first_poke_at`` /
+``next_method`` stay set, which tells the next start that it continues the same try
+(``airlock.scheduling.tries``); every other
 outcome ends the try, clears both, and leaves one ``task_instance_history`` row.
 
 Retry delay: ``retry_delay``; with ``retry_exponential_backoff``, ``retry_delay * 2^(try - 1)``;
@@ -56,6 +57,7 @@ from airlock.models.execution import (
     TaskSucceeded,
 )
 from airlock.models.states import TaskInstanceState as TIS
+from airlock.models.task_try import TaskTry
 from airlock.scheduling.assets import record_outlet_events
 from airlock.scheduling.callbacks import queue_task_callback
 from airlock.scheduling.dag_cache import DagCache
@@ -72,6 +74,7 @@ from airlock.scheduling.locking import (
 from airlock.scheduling.run_pass import DagLimits, schedule_locked_run
 from airlock.scheduling.run_state import PROGRESSING_STATES, UNFINISHED_STATES
 from airlock.scheduling.tables import DAG, TI, TI_HISTORY, AnyRow, connection
+from airlock.scheduling.tries import check_try, on_try
 
 log = logging.getLogger(__name__)
 
@@ -149,7 +152,7 @@ def _end_statement(keys: tuple[str, ...]) -> Update:
         .where(
             TI.c.id == bindparam("ti_id"),
             TI.c.state == TIS.RUNNING,
-            TI.c.try_number == bindparam("of_try"),
+            on_try(TI, bindparam("of_try")),
         )
         .values({key: bindparam(f"new_{key}") for key in keys})
     )
@@ -212,6 +215,10 @@ class TaskEnd:
     ti_id: str
     outcome: TaskOutcome
     try_number: int | None = None
+
+    @property
+    def task_try(self) -> TaskTry:
+        return TaskTry(self.ti_id, self.try_number)
 
 
 def finish_task(
@@ -366,7 +373,7 @@ def _prepare(
     """Check one end (its run locked): the move to make, or the state an identical earlier
     report produced. Raises :class:`StateConflict` when it may not apply."""
     outcome = end.outcome
-    if end.try_number is not None and end.try_number != ti.try_number:
+    if not check_try(ti.try_number, end.task_try):
         raise StateConflict(
             f"a {_kind(outcome)} report for try {end.try_number} of task instance {ti.id}, "
             f"which is on try {ti.try_number} now; the report is not applied",
