@@ -368,7 +368,11 @@ def give_back(connection: Connection, worker: str, claims: Sequence[Claim]) -> i
     ``worker``'s under the claim's epoch (and try) goes back; how many did."""
     back = 0
     for claim in claims:
-        params = {"ti_id": claim.task_try.ti_id, "lease_holder": worker, "lease_epoch": claim.epoch}
+        params = {
+            "ti_id": claim.task_try.ti_id,
+            "lease_holder": worker,
+            "lease_held_epoch": claim.epoch,
+        }
         if claim.started:
             params["of_try"] = claim.task_try.try_number
             back += connection.execute(_UNSTART, params).rowcount

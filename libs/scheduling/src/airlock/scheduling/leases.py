@@ -101,9 +101,9 @@ class LeasedTable:
         return {self.holder.key: None, self.stamp.key: None}
 
     def held(self) -> ColumnElement[bool]:
-        """The fencing check: the row is leased to ``:lease_holder`` under ``:lease_epoch``."""
+        """The fencing check: the row is leased to ``:lease_holder`` under ``:lease_held_epoch``."""
         return (self.holder == bindparam("lease_holder")) & (
-            self.epoch == bindparam("lease_epoch", type_=Integer)
+            self.epoch == bindparam("lease_held_epoch", type_=Integer)
         )
 
     def pick(
@@ -195,7 +195,7 @@ def renew(
     params = {
         **lease_params(lease, holder, now, ttl_s),
         "lease_key": held.key,
-        "lease_epoch": held.epoch,
+        "lease_held_epoch": held.epoch,
     }
     result = connection.execute(
         update(lease.table)
@@ -225,7 +225,10 @@ def release(
     with connect() as connection:
         result = connection.execute(
             statement,
-            [{"lease_key": h.key, "lease_holder": holder, "lease_epoch": h.epoch} for h in held],
+            [
+                {"lease_key": h.key, "lease_holder": holder, "lease_held_epoch": h.epoch}
+                for h in held
+            ],
         )
         return cast(CursorResult[Any], result).rowcount
 
@@ -253,7 +256,7 @@ def still_held(connection: Connection, lease: LeasedTable, holder: str, held: He
     out is still its holder's until someone else takes it or it is expired)."""
     found = connection.scalar(
         select(lease.key).where(lease.key == bindparam("lease_key"), lease.held()),
-        {"lease_key": held.key, "lease_holder": holder, "lease_epoch": held.epoch},
+        {"lease_key": held.key, "lease_holder": holder, "lease_held_epoch": held.epoch},
     )
     return found is not None
 
