@@ -158,6 +158,10 @@ class Env:
             assert ti is not None, f"no task instance {task_id}[{map_index}]"
             return ti
 
+    def ti_by_id(self, ti_id: str) -> TaskInstance:
+        with self.sessions() as session:
+            return session.get_one(TaskInstance, ti_id)
+
     def start(self, ti_id: str, now: dt.datetime = T0) -> None:
         """Start a queued task as the Execution API's start endpoint does."""
         with self.sessions() as session:

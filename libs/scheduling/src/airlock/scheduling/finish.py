@@ -22,8 +22,9 @@ TaskDeferred        ``deferred``, with ``next_method`` / ``next_kwargs`` (trigge
 Tries: ``try_number`` counts the tries started (``airlock.scheduling.starting`` adds one when a
 task starts running). A reschedule or a deferral does not end the try: ``first_poke_at`` /
 ``next_method`` stay set, which tells the next start that it continues the same try
-(``airlock.scheduling.tries``); every other
-outcome ends the try, clears both, and leaves one ``task_instance_history`` row.
+(``airlock.scheduling.tries``); every other outcome ends the try, clears both, and leaves one
+``task_instance_history`` row. A report about a try that is over (the task token names its try)
+is refused (``tries.check_try``).
 
 Retry delay: ``retry_delay``; with ``retry_exponential_backoff``, ``retry_delay * 2^(try - 1)``;
 capped by ``max_retry_delay`` when set and always by one day. No jitter.

@@ -186,6 +186,15 @@ def _queue_params(queues: Sequence[str]) -> dict[str, Any]:
 
 
 @dataclass(frozen=True, slots=True)
+class StartAs:
+    """Start the first ``count`` task instances of a hand-out under this runner."""
+
+    count: int
+    hostname: str
+    pid: int
+
+
+@dataclass(frozen=True, slots=True)
 class Claim:
     """A task instance handed out to a worker: the try it runs, the claim's epoch, and whether
     the hand-out started it."""
@@ -379,15 +388,6 @@ def give_back(connection: Connection, worker: str, claims: Sequence[Claim]) -> i
         else:
             back += connection.execute(_UNCLAIM, params).rowcount
     return back
-
-
-@dataclass(frozen=True, slots=True)
-class StartAs:
-    """Start the first ``count`` task instances of a hand-out under this runner."""
-
-    count: int
-    hostname: str
-    pid: int
 
 
 #: What the Execution API makes of handed-out task instances (in the same session): one workload
