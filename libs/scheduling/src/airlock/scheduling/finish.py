@@ -350,6 +350,8 @@ class _Move:
     outcome: TaskOutcome
     state: TIS
     values: dict[str, Any]
+    #: The try the report names (None: an end the control plane applies itself).
+    of: TaskTry | None = None
 
     @property
     def ends_try(self) -> bool:
@@ -380,7 +382,7 @@ def _prepare(
             f"which is on try {ti.try_number} now; the report is not applied",
             current=ti.state.value if ti.state else None,
         )
-    replayed = _replayed(session, ti, outcome)
+    replayed = _replayed(session, ti, outcome, end.task_try)
     if replayed is not None:
         return replayed
     if ti.state is not TIS.RUNNING:
@@ -398,7 +400,7 @@ def _prepare(
     state, values = _target(ti, task, outcome, now)
     if outcome.pid is not None:
         values["pid"] = outcome.pid  # the task's own process (the hand-out named its runner's)
-    return _Move(index, ti, task, graph, outcome, state, values)
+    return _Move(index, ti, task, graph, outcome, state, values, end.task_try)
 
 
 def _move(session: Session, moves: Sequence[_Move]) -> set[str]:
@@ -499,7 +501,7 @@ def _not_moved(session: Session, move: _Move) -> TIS | StateConflict:
     answers as the first one did; anything else is a conflict."""
     fresh = load_task_instance(session, move.ti.id)
     if fresh is not None:
-        replayed = _replayed(session, fresh, move.outcome)
+        replayed = _replayed(session, fresh, move.outcome, move.of)
         if replayed is not None:
             return replayed
     return _left_running(session, move.ti.id, move.outcome, fresh)
@@ -642,8 +644,9 @@ def _record_try(session: Session, moves: Sequence[_Move]) -> None:
     )
 
 
-def _replayed(session: Session, ti: AnyRow, outcome: TaskOutcome) -> TIS | None:
-    """The state an identical earlier report produced, if ``outcome`` is such a repeat."""
+def _replayed(session: Session, ti: AnyRow, outcome: TaskOutcome, of: TaskTry | None) -> TIS | None:
+    """The state an identical earlier report produced, if ``outcome`` (about try ``of``) is
+    such a repeat: the try's history row, matched by the report's end date."""
     if isinstance(outcome, TaskDeferred):
         same = ti.next_method == outcome.next_method and (ti.next_kwargs or {}) == dict(
             outcome.next_kwargs
@@ -657,17 +660,16 @@ def _replayed(session: Session, ti: AnyRow, outcome: TaskOutcome) -> TIS | None:
         return TIS.UP_FOR_RESCHEDULE
     if ti.state is TIS.RUNNING and ti.try_number <= 1:
         return None  # nothing ended yet: cannot be a repeat
-    recorded = session.execute(
-        select(TaskInstanceHistory.state)
-        .where(
-            TaskInstanceHistory.task_instance_id == ti.id,
-            TaskInstanceHistory.end_date == _utc(outcome.end_date),
-            TaskInstanceHistory.state.in_(_ENDS_OF[type(outcome)]),
-        )
-        .order_by(TaskInstanceHistory.try_number.desc())
-        .limit(1)
+    query = select(TaskInstanceHistory.state).where(
+        TaskInstanceHistory.task_instance_id == ti.id,
+        TaskInstanceHistory.end_date == _utc(outcome.end_date),
+        TaskInstanceHistory.state.in_(_ENDS_OF[type(outcome)]),
+    )
+    if of is not None and of.try_number is not None:
+        query = query.where(TaskInstanceHistory.try_number == of.try_number)
+    return session.execute(
+        query.order_by(TaskInstanceHistory.try_number.desc()).limit(1)
     ).scalar_one_or_none()
-    return recorded
 
 
 #: The states a try may have ended in after each kind of report (a sensor's reschedule becomes a
