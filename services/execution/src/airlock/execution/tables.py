@@ -13,8 +13,8 @@ from typing import cast
 from sqlalchemy import Table
 
 from airlock.db import RevokedToken
-from airlock.scheduling.tables import RUN_INFO, RUN_INFO_COLUMNS, AnyRow
+from airlock.scheduling.tables import RUN_INFO, AnyRow
 
 REVOKED_TOKEN = cast(Table, RevokedToken.__table__)
 
-__all__ = ["REVOKED_TOKEN", "RUN_INFO", "RUN_INFO_COLUMNS", "AnyRow"]
+__all__ = ["REVOKED_TOKEN", "RUN_INFO", "AnyRow"]

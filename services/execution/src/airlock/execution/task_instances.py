@@ -45,7 +45,7 @@ def run_context(
     session: Session, started: TaskInstance | AnyRow, run: DagRun | AnyRow
 ) -> TaskRunContext:
     """What the runner of a started instance needs: its try and its run (``run``: a row of
-    ``tables.RUN_INFO_COLUMNS``)."""
+    ``airlock.scheduling.tables.RUN_INFO_COLUMNS``)."""
     return TaskRunContext(
         dag_run=dag_run_info(run),
         try_number=started.try_number,
