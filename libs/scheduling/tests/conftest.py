@@ -1,6 +1,6 @@
 """A migrated database (SQLite file and PostgreSQL), DAGs installed as the Internal API would leave
-them (a Dag row and a version with a real compressed blob), and a stand-in for the Execution API's
-start of a task (queued → running, counting the try) so tests can drive runs with ``finish_task``.
+them (a Dag row and a version with a real compressed blob), and the start and end of tasks as the
+Execution API applies them, so tests can drive runs.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 
 import msgspec
 import pytest
-from sqlalchemy import Engine, case, or_, select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from airlock.db import (
@@ -25,7 +25,6 @@ from airlock.db import (
     TaskInstance,
     make_engine,
     make_session_factory,
-    transition,
     upgrade,
 )
 from airlock.models.codec import encode_and_compress
@@ -41,6 +40,7 @@ from airlock.scheduling import (
     finish_tasks,
     schedule_run,
 )
+from airlock.scheduling.starting import start_task
 
 T0 = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
 
@@ -158,31 +158,15 @@ class Env:
             assert ti is not None, f"no task instance {task_id}[{map_index}]"
             return ti
 
-    def start(self, ti_id: str, now: dt.datetime = T0) -> None:
-        """What the Execution API's start endpoint does: queued → running, counting a new try
-        unless the task resumes a reschedule or deferral."""
+    def ti_by_id(self, ti_id: str) -> TaskInstance:
         with self.sessions() as session:
-            new_try = or_(
-                TaskInstance.try_number == 0,
-                TaskInstance.next_method.is_(None) & TaskInstance.first_poke_at.is_(None),
-            )
-            moved = transition(
-                session,
-                TaskInstance,
-                {"id": ti_id},
-                TIS.QUEUED,
-                {
-                    "state": TIS.RUNNING,
-                    "try_number": case(
-                        (new_try, TaskInstance.try_number + 1), else_=TaskInstance.try_number
-                    ),
-                    "start_date": now,
-                    "end_date": None,
-                    "last_heartbeat_at": now,
-                    "hostname": "test-host",
-                },
-            )
-            assert moved, f"task instance {ti_id} was not queued"
+            return session.get_one(TaskInstance, ti_id)
+
+    def start(self, ti_id: str, now: dt.datetime = T0) -> None:
+        """Start a queued task as the Execution API's start endpoint does."""
+        with self.sessions() as session:
+            started = start_task(session.connection(), ti_id, "test-host", 1, now, now)
+            assert started is not None, f"task instance {ti_id} was not queued"
             session.commit()
 
     def finish(self, ti_id: str, outcome: TaskOutcome, now: dt.datetime = T0) -> TIS:

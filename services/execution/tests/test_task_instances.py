@@ -93,39 +93,6 @@ def test_only_a_queued_task_starts(
     assert env.ti(ti_id).try_number == 0
 
 
-def test_a_new_try_starts_without_the_xcoms_of_the_last_one(
-    env: ExecEnv, queued: tuple[str, str]
-) -> None:
-    ti_id, token = queued
-    env.set_state(ti_id, TaskInstanceState.QUEUED, try_number=1)
-    with env.session() as session:
-        session.add(XCom(dag_id="runner", run_id="manual__1", task_id="t1", key="old", value="1"))
-        session.add(XCom(dag_id="runner", run_id="manual__1", task_id="t2", key="other", value="2"))
-        session.commit()
-    assert start(env, ti_id, token).json()["try_number"] == 2
-    assert [x.key for x in env.rows(XCom, dag_id="runner")] == ["other"]
-
-
-@pytest.mark.parametrize(
-    "left_set",
-    [{"next_method": "execute_complete"}, {"first_poke_at": NOW - dt.timedelta(minutes=5)}],
-)
-def test_a_task_resuming_after_deferral_or_reschedule_continues_its_try(
-    env: ExecEnv, queued: tuple[str, str], left_set: dict[str, Any]
-) -> None:
-    """``finish_task`` leaves ``next_method`` / ``first_poke_at`` set when the try goes on."""
-    ti_id, token = queued
-    env.set_state(ti_id, TaskInstanceState.QUEUED, try_number=1, **left_set)
-    with env.session() as session:
-        session.add(XCom(dag_id="runner", run_id="manual__1", task_id="t1", key="k", value="1"))
-        session.commit()
-    workload = env.call("POST", "/workloads/next", env.worker_token(), {"worker": "w", "wait_s": 0})
-    assert workload.json()["workloads"][0]["ti"]["try_number"] == 1
-    assert start(env, ti_id, token).json()["try_number"] == 1
-    if "next_method" in left_set:
-        assert len(env.rows(XCom, dag_id="runner")) == 1, "a resumed task keeps its XComs"
-
-
 def test_a_timestamp_without_zone_is_422(
     env: ExecEnv, queued: tuple[str, str], expect_problem: Any
 ) -> None:

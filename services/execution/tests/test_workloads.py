@@ -16,7 +16,7 @@ from sqlalchemy import update
 
 from airlock.core.tokens import TokenKind
 from airlock.core.tokens.verifier import verifier_from_settings
-from airlock.db import DagVersion, TaskInstance, Worker, XCom
+from airlock.db import DagVersion, TaskInstance, Worker
 from airlock.execution.notifier import work_queued
 from airlock.models.states import DagRunState, TaskInstanceState
 
@@ -29,23 +29,6 @@ def poll(env: ExecEnv, token: str | None = None, **request: Any) -> list[dict[st
     assert response.status_code == 200, response.text
     workloads: list[dict[str, Any]] = response.json()["workloads"]
     return workloads
-
-
-def test_claims_by_priority_then_queue_time_only_from_requested_queues(env: ExecEnv) -> None:
-    env.add_dag("prio", tasks=[task(f"t{i}") for i in range(5)])
-    env.add_run("prio")
-    base = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
-    low = env.add_ti("prio", "t0", priority_weight=1, queued_at=base)
-    high = env.add_ti("prio", "t1", priority_weight=5, queued_at=base)
-    mid_late = env.add_ti("prio", "t2", priority_weight=3, queued_at=base + dt.timedelta(1))
-    mid_early = env.add_ti("prio", "t3", priority_weight=3, queued_at=base)
-    gpu = env.add_ti("prio", "t4", priority_weight=9, queue="gpu")
-
-    first = poll(env, slots=3)
-    assert [w["ti"]["id"] for w in first] == [high, mid_early, mid_late]
-    assert [w["ti"]["id"] for w in poll(env, slots=3)] == [low]
-    assert poll(env, slots=3) == []
-    assert [w["ti"]["id"] for w in poll(env, queues=["gpu", "other"])] == [gpu]
 
 
 def test_claim_records_the_worker_and_its_heartbeat(env: ExecEnv) -> None:
@@ -111,38 +94,6 @@ def test_workload_describes_its_task_and_carries_a_token_bound_to_it(env: ExecEn
         "team-b",
     )
     assert claims.exp - claims.iat == env.settings.execution.task_token_ttl_s
-
-
-@pytest.mark.parametrize("env_options", [{"claim_lease_s": "2"}])
-def test_a_claim_that_never_started_is_handed_out_again_after_its_lease(env: ExecEnv) -> None:
-    env.add_dag("lease")
-    env.add_run("lease")
-    ti_id = env.add_ti("lease")
-    assert [w["ti"]["id"] for w in poll(env, worker="dies")] == [ti_id]
-    assert poll(env, worker="lives") == []  # well within the lease, even on a loaded machine
-    time.sleep(2.2)
-    assert [w["ti"]["id"] for w in poll(env, worker="lives")] == [ti_id]
-    assert env.ti(ti_id).claimed_by == "lives"
-
-
-def test_a_claim_made_before_the_task_was_queued_again_does_not_hold(env: ExecEnv) -> None:
-    env.add_dag("requeued")
-    env.add_run("requeued")
-    now = dt.datetime.now(dt.UTC)
-    ti_id = env.add_ti(
-        "requeued", claimed_by="old-worker", claimed_at=now - dt.timedelta(seconds=5), queued_at=now
-    )
-    assert [w["ti"]["id"] for w in poll(env)] == [ti_id]
-
-
-def test_only_queued_tasks_are_handed_out(env: ExecEnv) -> None:
-    env.add_dag("states", tasks=[task(s) for s in ("a", "b", "c", "d")])
-    env.add_run("states")
-    env.add_ti("states", "a", state=TaskInstanceState.SCHEDULED)
-    env.add_ti("states", "b", state=TaskInstanceState.RUNNING)
-    env.add_ti("states", "c", state=None)
-    queued = env.add_ti("states", "d")
-    assert [w["ti"]["id"] for w in poll(env, slots=10)] == [queued]
 
 
 @pytest.mark.parametrize("env_options", [{"max_wait_s": "0.3"}])
@@ -301,19 +252,6 @@ def _any_task_token(env: ExecEnv, dag_id: str) -> str:
     return env.task_token(env.add_ti(dag_id, "first", "seed", state=TaskInstanceState.SUCCESS))
 
 
-def test_a_poll_never_takes_more_than_its_slots(env: ExecEnv) -> None:
-    env.add_dag("many", tasks=[task(f"t{i}") for i in range(40)])
-    env.add_run("many")
-    ids = {env.add_ti("many", f"t{i}", priority_weight=i % 3) for i in range(40)}
-    handed: list[str] = []
-    for slots in (1, 2, 5, 1, 7, 3):
-        batch = poll(env, slots=slots)
-        assert len(batch) == slots
-        handed += [w["ti"]["id"] for w in batch]
-    assert len(set(handed)) == len(handed) == 19
-    assert set(handed) <= ids
-
-
 def test_a_poll_can_start_the_tasks_it_runs_at_once(env: ExecEnv) -> None:
     """``start``: the first workloads (by priority) come back running under the poller's host
     and pid, with what ``PATCH …/run`` would answer; the rest are only claimed."""
@@ -402,22 +340,6 @@ def test_a_poll_that_starts_all_it_takes_gets_them_in_priority_order(env: ExecEn
     assert poll(env, slots=4, start=4, hostname="box", pid=42, queues=["default", "other"]) == []
 
 
-def test_a_new_try_started_by_the_hand_out_starts_without_the_last_ones_xcoms(
-    env: ExecEnv,
-) -> None:
-    env.add_dag("retry", tasks=[task("t1"), task("t2")])
-    env.add_run("retry")
-    ti_id = env.add_ti("retry", "t1", try_number=1, max_tries=3)
-    with env.session() as session:
-        session.add(XCom(dag_id="retry", run_id="manual__1", task_id="t1", key="old", value="1"))
-        session.add(XCom(dag_id="retry", run_id="manual__1", task_id="t2", key="kept", value="2"))
-        session.commit()
-    (workload,) = poll(env, start=1, hostname="h", pid=7)
-    assert workload["ti"]["try_number"] == workload["context"]["try_number"] == 2
-    assert env.ti(ti_id).try_number == 2
-    assert [x.key for x in env.rows(XCom, dag_id="retry")] == ["kept"]
-
-
 def test_a_heartbeat_from_an_earlier_try_does_not_keep_the_new_one(env: ExecEnv) -> None:
     """Cleared and started again by the same supervisor (same host, same pid): the earlier try's
     runner, naming its task process, must not take over the new try."""
@@ -501,15 +423,6 @@ def test_tasks_taken_for_a_worker_that_hung_up_are_given_back(env: ExecEnv) -> N
         )
     batch = poll(env, slots=2, start=2, hostname="h", pid=8)
     assert [(w["ti"]["id"], w["ti"]["try_number"]) for w in batch] == [(first, 1), (second, 1)]
-
-
-def test_a_resumed_try_given_back_keeps_its_number(env: ExecEnv) -> None:
-    env.add_dag("sensor", tasks=[task("poke")])
-    env.add_run("sensor")
-    ti_id = env.add_ti("sensor", "poke", try_number=1, first_poke_at=dt.datetime.now(dt.UTC))
-    body = {"worker": "w1", "wait_s": 0, "slots": 1, "start": 1, "hostname": "h", "pid": 7}
-    _poll_and_hang_up(env, body)
-    assert (env.ti(ti_id).state, env.ti(ti_id).try_number) == (TaskInstanceState.QUEUED, 1)
 
 
 def test_a_hand_out_that_fails_after_starting_its_tasks_gives_them_back(env: ExecEnv) -> None:

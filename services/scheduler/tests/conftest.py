@@ -1,5 +1,5 @@
 """A migrated database with DAGs installed as the Internal API stores them, and a stand-in worker
-that takes queued tasks the way the Execution API hands them out and ends them with
+that takes queued tasks with the Execution API's hand-out and ends them with
 ``finish_task`` (the Execution API's own call)."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 
 import msgspec
 import pytest
-from sqlalchemy import Engine, case, or_, select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from airlock.db import (
@@ -21,10 +21,8 @@ from airlock.db import (
     Dag,
     DagRun,
     DagVersion,
-    TaskInstance,
     make_engine,
     make_session_factory,
-    transition,
     upgrade,
 )
 from airlock.models.codec import encode_and_compress
@@ -32,6 +30,7 @@ from airlock.models.dag import SerializedDag, SerializedTask
 from airlock.models.execution import TaskOutcome, TaskSucceeded
 from airlock.models.states import TaskInstanceState as TIS
 from airlock.scheduling import DagCache, finish_task
+from airlock.scheduling.handout import StartAs, claim_task_instances, take_claimed
 
 
 def utcnow() -> dt.datetime:
@@ -105,42 +104,13 @@ class Env:
             return session.get_one(Dag, dag_id)
 
     def take(self, worker: str = "w1", limit: int = 100) -> list[str]:
-        """Claim queued tasks and start them, as a worker does through the Execution API."""
-        started = []
+        """Claim queued tasks and start them, as the Execution API's hand-out does."""
         with self.sessions() as session:
-            ids = session.scalars(
-                select(TaskInstance.id)
-                .where(TaskInstance.state == TIS.QUEUED, TaskInstance.claimed_by.is_(None))
-                .order_by(TaskInstance.priority_weight.desc(), TaskInstance.queued_at)
-                .limit(limit)
-            ).all()
             now = utcnow()
-            new_try = or_(
-                TaskInstance.try_number == 0,
-                TaskInstance.next_method.is_(None) & TaskInstance.first_poke_at.is_(None),
-            )
-            for ti_id in ids:
-                if transition(
-                    session,
-                    TaskInstance,
-                    {"id": ti_id, "claimed_by": None},
-                    TIS.QUEUED,
-                    {
-                        "state": TIS.RUNNING,
-                        "claimed_by": worker,
-                        "claimed_at": now,
-                        "try_number": case(
-                            (new_try, TaskInstance.try_number + 1),
-                            else_=TaskInstance.try_number,
-                        ),
-                        "start_date": now,
-                        "last_heartbeat_at": now,
-                        "hostname": worker,
-                    },
-                ):
-                    started.append(ti_id)
+            claims = claim_task_instances(session, worker, ["default"], limit, now, 3600.0)
+            handed = take_claimed(session, claims, StartAs(len(claims), worker, 1), now)
             session.commit()
-        return started
+        return [h.claim.task_try.ti_id for h in handed if h.started is not None]
 
     def finish(self, ti_id: str, outcome: TaskOutcome | None = None) -> TIS:
         with self.sessions() as session:

@@ -58,6 +58,15 @@ run_id=None, note=None, triggered_by=None, dag_cache, now=None) -> DagRun``
     The next time-based run (``logical_date``, ``data_interval``, ``run_after``) after the run
     whose ``run_after`` is ``after`` (Airflow 3 trigger-timetable semantics; see ``schedules``).
 
+A task instance's start and its leases
+======================================
+
+Imported from their modules: ``handout`` (claim queued task instances for a worker, start the
+ones it runs at once, give back what it never gets; the Execution API describes the workloads),
+``starting.start_task`` (queued → running, counting the try), ``heartbeats.record_heartbeat``,
+``tries`` (which try a start runs; whether a message about a try still concerns the row) and
+``leases`` (acquire, renew, release, expire and fence leased rows: task claims, callbacks).
+
 Learning what was queued
 ========================
 

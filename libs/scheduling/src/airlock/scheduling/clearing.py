@@ -38,6 +38,7 @@ from airlock.models.states import TaskInstanceState as TIS
 from airlock.scheduling.dag_cache import DagCache
 from airlock.scheduling.errors import SchedulingError, TaskNotInDag
 from airlock.scheduling.graph import DagGraph
+from airlock.scheduling.leases import TASK_CLAIM
 from airlock.scheduling.locking import lock_run_by_key
 from airlock.scheduling.ti_rows import CHUNK
 
@@ -182,8 +183,7 @@ def clear_task_instances(
                     next_method=None,
                     next_kwargs=None,
                     first_poke_at=None,
-                    claimed_by=None,
-                    claimed_at=None,
+                    **TASK_CLAIM.release_values(),
                     queued_at=None,
                     end_date=None,
                     duration=None,

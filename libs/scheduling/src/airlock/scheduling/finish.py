@@ -19,10 +19,12 @@ TaskRescheduled     ``up_for_reschedule`` until ``reschedule_date`` (``first_pok
 TaskDeferred        ``deferred``, with ``next_method`` / ``next_kwargs`` (trigger rows: later)
 ==================  ===============================================================================
 
-Tries: ``try_number`` counts the tries started (the Execution API adds one when a task starts
-running). A reschedule or a deferral does not end the try: ``first_poke_at`` / ``next_method``
-stay set, which tells the Execution API that the next start continues the same try; every other
-outcome ends the try, clears both, and leaves one ``task_instance_history`` row.
+Tries: ``try_number`` counts the tries started (``airlock.scheduling.starting`` adds one when a
+task starts running). A reschedule or a deferral does not end the try: ``first_poke_at`` /
+``next_method`` stay set, which tells the next start that it continues the same try
+(``airlock.scheduling.tries``); every other outcome ends the try, clears both, and leaves one
+``task_instance_history`` row. A report about a try that is over (the task token names its try)
+is refused (``tries.check_try``).
 
 Retry delay: ``retry_delay``; with ``retry_exponential_backoff``, ``retry_delay * 2^(try - 1)``;
 capped by ``max_retry_delay`` when set and always by one day. No jitter.
@@ -56,6 +58,7 @@ from airlock.models.execution import (
     TaskSucceeded,
 )
 from airlock.models.states import TaskInstanceState as TIS
+from airlock.models.task_try import TaskTry
 from airlock.scheduling.assets import record_outlet_events
 from airlock.scheduling.callbacks import queue_task_callback
 from airlock.scheduling.dag_cache import DagCache
@@ -72,6 +75,7 @@ from airlock.scheduling.locking import (
 from airlock.scheduling.run_pass import DagLimits, schedule_locked_run
 from airlock.scheduling.run_state import PROGRESSING_STATES, UNFINISHED_STATES
 from airlock.scheduling.tables import DAG, TI, TI_HISTORY, AnyRow, connection
+from airlock.scheduling.tries import check_try, on_try
 
 log = logging.getLogger(__name__)
 
@@ -149,7 +153,7 @@ def _end_statement(keys: tuple[str, ...]) -> Update:
         .where(
             TI.c.id == bindparam("ti_id"),
             TI.c.state == TIS.RUNNING,
-            TI.c.try_number == bindparam("of_try"),
+            on_try(TI, bindparam("of_try")),
         )
         .values({key: bindparam(f"new_{key}") for key in keys})
     )
@@ -212,6 +216,10 @@ class TaskEnd:
     ti_id: str
     outcome: TaskOutcome
     try_number: int | None = None
+
+    @property
+    def task_try(self) -> TaskTry:
+        return TaskTry(self.ti_id, self.try_number)
 
 
 def finish_task(
@@ -342,6 +350,8 @@ class _Move:
     outcome: TaskOutcome
     state: TIS
     values: dict[str, Any]
+    #: The try the report names (None: an end the control plane applies itself).
+    of: TaskTry | None = None
 
     @property
     def ends_try(self) -> bool:
@@ -366,13 +376,13 @@ def _prepare(
     """Check one end (its run locked): the move to make, or the state an identical earlier
     report produced. Raises :class:`StateConflict` when it may not apply."""
     outcome = end.outcome
-    if end.try_number is not None and end.try_number != ti.try_number:
+    if not check_try(ti.try_number, end.task_try):
         raise StateConflict(
             f"a {_kind(outcome)} report for try {end.try_number} of task instance {ti.id}, "
             f"which is on try {ti.try_number} now; the report is not applied",
             current=ti.state.value if ti.state else None,
         )
-    replayed = _replayed(session, ti, outcome)
+    replayed = _replayed(session, ti, outcome, end.task_try)
     if replayed is not None:
         return replayed
     if ti.state is not TIS.RUNNING:
@@ -390,7 +400,7 @@ def _prepare(
     state, values = _target(ti, task, outcome, now)
     if outcome.pid is not None:
         values["pid"] = outcome.pid  # the task's own process (the hand-out named its runner's)
-    return _Move(index, ti, task, graph, outcome, state, values)
+    return _Move(index, ti, task, graph, outcome, state, values, end.task_try)
 
 
 def _move(session: Session, moves: Sequence[_Move]) -> set[str]:
@@ -491,7 +501,7 @@ def _not_moved(session: Session, move: _Move) -> TIS | StateConflict:
     answers as the first one did; anything else is a conflict."""
     fresh = load_task_instance(session, move.ti.id)
     if fresh is not None:
-        replayed = _replayed(session, fresh, move.outcome)
+        replayed = _replayed(session, fresh, move.outcome, move.of)
         if replayed is not None:
             return replayed
     return _left_running(session, move.ti.id, move.outcome, fresh)
@@ -634,8 +644,9 @@ def _record_try(session: Session, moves: Sequence[_Move]) -> None:
     )
 
 
-def _replayed(session: Session, ti: AnyRow, outcome: TaskOutcome) -> TIS | None:
-    """The state an identical earlier report produced, if ``outcome`` is such a repeat."""
+def _replayed(session: Session, ti: AnyRow, outcome: TaskOutcome, of: TaskTry | None) -> TIS | None:
+    """The state an identical earlier report produced, if ``outcome`` (about try ``of``) is
+    such a repeat: the try's history row, matched by the report's end date."""
     if isinstance(outcome, TaskDeferred):
         same = ti.next_method == outcome.next_method and (ti.next_kwargs or {}) == dict(
             outcome.next_kwargs
@@ -649,17 +660,16 @@ def _replayed(session: Session, ti: AnyRow, outcome: TaskOutcome) -> TIS | None:
         return TIS.UP_FOR_RESCHEDULE
     if ti.state is TIS.RUNNING and ti.try_number <= 1:
         return None  # nothing ended yet: cannot be a repeat
-    recorded = session.execute(
-        select(TaskInstanceHistory.state)
-        .where(
-            TaskInstanceHistory.task_instance_id == ti.id,
-            TaskInstanceHistory.end_date == _utc(outcome.end_date),
-            TaskInstanceHistory.state.in_(_ENDS_OF[type(outcome)]),
-        )
-        .order_by(TaskInstanceHistory.try_number.desc())
-        .limit(1)
+    query = select(TaskInstanceHistory.state).where(
+        TaskInstanceHistory.task_instance_id == ti.id,
+        TaskInstanceHistory.end_date == _utc(outcome.end_date),
+        TaskInstanceHistory.state.in_(_ENDS_OF[type(outcome)]),
+    )
+    if of is not None and of.try_number is not None:
+        query = query.where(TaskInstanceHistory.try_number == of.try_number)
+    return session.execute(
+        query.order_by(TaskInstanceHistory.try_number.desc()).limit(1)
     ).scalar_one_or_none()
-    return recorded
 
 
 #: The states a try may have ended in after each kind of report (a sensor's reschedule becomes a

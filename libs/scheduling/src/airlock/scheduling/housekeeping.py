@@ -17,9 +17,8 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable, Sequence
-from typing import cast
 
-from sqlalchemy import CursorResult, func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from airlock.db import TaskInstance
@@ -27,9 +26,10 @@ from airlock.models.execution import TaskFailed
 from airlock.models.states import TaskInstanceState as TIS
 from airlock.scheduling.dag_cache import DagCache
 from airlock.scheduling.finish import apply_outcome, load_task_instance
+from airlock.scheduling.leases import TASK_CLAIM, expire
 from airlock.scheduling.locking import lock_run_of_task_instance
 from airlock.scheduling.run_pass import schedule_locked_run
-from airlock.scheduling.tables import AnyRow
+from airlock.scheduling.tables import TI, AnyRow, connection
 
 log = logging.getLogger(__name__)
 
@@ -91,24 +91,13 @@ def fail_timed_out(
 
 
 def expire_claims(session: Session, now: dt.datetime, lease_s: float) -> int:
-    """Release claims on queued tasks older than ``lease_s``; how many were released."""
-    cutoff = now - dt.timedelta(seconds=lease_s)
-    result = cast(
-        CursorResult[object],
-        session.execute(
-            update(TaskInstance)
-            .where(
-                TaskInstance.state == TIS.QUEUED,
-                TaskInstance.claimed_at.is_not(None),
-                TaskInstance.claimed_at < cutoff,
-            )
-            .values(claimed_by=None, claimed_at=None)
-            .execution_options(synchronize_session=False)
-        ),
+    """Release the claims on queued tasks whose lease (``lease_s``) is over; how many."""
+    released = expire(
+        connection(session), TASK_CLAIM, now, lease_s, where=[TI.c.state == TIS.QUEUED]
     )
-    if result.rowcount:
-        log.info("released %d expired claim(s) on queued tasks", result.rowcount)
-    return result.rowcount
+    if released:
+        log.info("released %d expired claim(s) on queued tasks", released)
+    return released
 
 
 def _silent(cutoff: dt.datetime) -> Callable[[AnyRow], bool]:

@@ -37,6 +37,7 @@ from airlock.scheduling.clearing import (
     reopen_run,
 )
 from airlock.scheduling.dag_cache import DagCache
+from airlock.scheduling.leases import TASK_CLAIM
 from airlock.scheduling.ti_rows import CHUNK
 
 #: The states a person may give a task instance.
@@ -135,8 +136,7 @@ def _set_state(session: Session, ids: Sequence[str], state: TIS, now: dt.datetim
                 next_method=None,
                 next_kwargs=None,
                 first_poke_at=None,
-                claimed_by=None,
-                claimed_at=None,
+                **TASK_CLAIM.release_values(),
             )
             .execution_options(synchronize_session=False)
         )

@@ -36,6 +36,7 @@ from airlock.models.dag import SerializedTask
 from airlock.models.states import DagRunState
 from airlock.models.states import TaskInstanceState as TIS
 from airlock.scheduling.dag_cache import DagCache
+from airlock.scheduling.leases import TASK_CLAIM
 from airlock.scheduling.listeners import record_queued
 from airlock.scheduling.tables import POOL, TI, connection, one_of
 from airlock.scheduling.ti_rows import CHUNK
@@ -151,14 +152,14 @@ def queue_candidates(
 _MARK_QUEUED = (
     update(TI)
     .where(TI.c.id.in_(bindparam("ids", expanding=True)), TI.c.state == TIS.SCHEDULED)
-    .values(state=TIS.QUEUED, queued_at=bindparam("now"), claimed_by=None, claimed_at=None)
+    .values(state=TIS.QUEUED, queued_at=bindparam("now"), **TASK_CLAIM.release_values())
     .returning(TI.c.id)
 )
 #: The same for one id (an expanding ``IN`` is rendered again at every execution).
 _MARK_ONE_QUEUED = (
     update(TI)
     .where(TI.c.id == bindparam("ti_id"), TI.c.state == TIS.SCHEDULED)
-    .values(state=TIS.QUEUED, queued_at=bindparam("now"), claimed_by=None, claimed_at=None)
+    .values(state=TIS.QUEUED, queued_at=bindparam("now"), **TASK_CLAIM.release_values())
     .returning(TI.c.id)
 )
 

@@ -12,10 +12,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Connection, Row, Table, literal
+from sqlalchemy import ColumnElement, Connection, Row, Table, bindparam, literal, select
 from sqlalchemy.orm import Session
 
-from airlock.db import Dag, DagRun, Pool, TaskInstance, TaskInstanceHistory
+from airlock.db import Dag, DagRun, Pool, TaskInstance, TaskInstanceHistory, Worker, XCom
 
 #: A result row of any width.
 AnyRow = Row[*tuple[Any, ...]]
@@ -25,6 +25,8 @@ TI_HISTORY = cast(Table, TaskInstanceHistory.__table__)
 DAG_RUN = cast(Table, DagRun.__table__)
 DAG = cast(Table, Dag.__table__)
 POOL = cast(Table, Pool.__table__)
+XCOM = cast(Table, XCom.__table__)
+WORKER = cast(Table, Worker.__table__)
 
 
 def connection(session: Session) -> Connection:
@@ -36,3 +38,22 @@ def one_of(column: ColumnElement[Any], values: Iterable[Any]) -> ColumnElement[b
     """``column IN (<constants>)`` whose parameters are bound once: a plain ``in_`` of a list is
     an *expanding* parameter, whose SQL is rendered again at every execution."""
     return column.in_([literal(value, column.type) for value in values])
+
+
+#: What a task needs to know of its run (``airlock.execution``'s ``dag_run_info`` reads these).
+RUN_INFO_COLUMNS = (
+    DAG_RUN.c.dag_id,
+    DAG_RUN.c.run_id,
+    DAG_RUN.c.run_type,
+    DAG_RUN.c.state,
+    DAG_RUN.c.logical_date,
+    DAG_RUN.c.data_interval_start,
+    DAG_RUN.c.data_interval_end,
+    DAG_RUN.c.run_after,
+    DAG_RUN.c.start_date,
+    DAG_RUN.c.end_date,
+    DAG_RUN.c.conf,
+)
+RUN_INFO = select(*RUN_INFO_COLUMNS).where(
+    DAG_RUN.c.dag_id == bindparam("dag_id"), DAG_RUN.c.run_id == bindparam("run_id")
+)

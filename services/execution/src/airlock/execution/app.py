@@ -27,7 +27,6 @@ from airlock.db import SecretBox
 from airlock.db.database import Database
 from airlock.execution.connections import get_connection
 from airlock.execution.dag_runs import DagRunController
-from airlock.execution.handout import Handout
 from airlock.execution.identity import get_identity
 from airlock.execution.logs import send_logs
 from airlock.execution.notifier import work_queued
@@ -36,10 +35,11 @@ from airlock.execution.task_ends import TaskEnds
 from airlock.execution.task_instances import TaskInstanceController
 from airlock.execution.task_tokens import TaskTokens
 from airlock.execution.variables import VariableController
-from airlock.execution.workloads import next_workloads
+from airlock.execution.workloads import Workloads, next_workloads
 from airlock.execution.xcoms import pull_xcom, push_xcom
 from airlock.models.versions import EXECUTION_VERSIONS
 from airlock.scheduling import DagCache, SchedulingError
+from airlock.scheduling.handout import Handout
 
 PREFIX = "/execution"
 
@@ -136,7 +136,9 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         "task_tokens": tokens,
         "work_queued": work_queued,
         "task_ends": TaskEnds(db.sessions, dag_cache),
-        "handout": Handout(db.sessions, tokens, dag_cache, settings.execution.claim_lease_s),
+        "handout": Handout(
+            db.sessions, Workloads(tokens, dag_cache), settings.execution.claim_lease_s
+        ),
     }
     handlers = Router(
         path="/",

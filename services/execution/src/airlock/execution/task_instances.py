@@ -16,14 +16,13 @@ from litestar import Controller, Request, patch, put
 from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
-from sqlalchemy import bindparam, update
 from sqlalchemy.orm import Session
 
 from airlock.core.http import Problem, claims_of
-from airlock.db import TaskInstance
+from airlock.db import DagRun, TaskInstance
 from airlock.execution.access import own_task_instance
-from airlock.execution.starting import START_ONE, forget_earlier_try, run_context
-from airlock.execution.tables import RUN_INFO, TI, AnyRow
+from airlock.execution.dag_runs import dag_run_info, triggering_asset_events
+from airlock.execution.tables import RUN_INFO, AnyRow
 from airlock.execution.task_ends import TaskEnds
 from airlock.execution.task_tokens import TaskTokens
 from airlock.execution.timestamps import aware
@@ -36,22 +35,25 @@ from airlock.models.execution import (
     TaskStateReply,
 )
 from airlock.models.states import TaskInstanceState
+from airlock.models.task_try import TaskTry
 from airlock.scheduling import StateConflict, TaskEnd, TaskInstanceNotFound
+from airlock.scheduling.heartbeats import record_heartbeat
+from airlock.scheduling.starting import start_task
 
-#: A heartbeat: still running under this runner (named by either of its pids), and alive now.
-_BEAT = (
-    update(TI)
-    .where(
-        TI.c.id == bindparam("ti_id"),
-        TI.c.state == TaskInstanceState.RUNNING,
-        TI.c.hostname == bindparam("b_hostname"),
-        TI.c.pid.in_([bindparam("b_pid"), bindparam("b_task_pid")]),
+
+def run_context(
+    session: Session, started: TaskInstance | AnyRow, run: DagRun | AnyRow
+) -> TaskRunContext:
+    """What the runner of a started instance needs: its try and its run (``run``: a row of
+    ``airlock.scheduling.tables.RUN_INFO_COLUMNS``)."""
+    return TaskRunContext(
+        dag_run=dag_run_info(run),
+        try_number=started.try_number,
+        max_tries=started.max_tries,
+        first_poke_at=started.first_poke_at,
+        should_retry=started.try_number <= started.max_tries,
+        triggering_asset_events=triggering_asset_events(session, run),
     )
-    .values(last_heartbeat_at=bindparam("now"), pid=bindparam("b_task_pid"))
-)
-#: The same, for the try the task token names: a runner of an earlier try (the task was cleared
-#: and started again, maybe by the same supervisor, under the same pid) is not this try's.
-_BEAT_OF_TRY = _BEAT.where(TI.c.try_number == bindparam("b_try_number"))
 
 
 def _load(session: Session, ti_id: str) -> TaskInstance:
@@ -80,19 +82,10 @@ class TaskInstanceController(Controller):
         """
         start_date = aware(data.start_date, "start_date")
         connection = session.connection()
-        ti: TaskInstance | AnyRow | None = connection.execute(
-            START_ONE,
-            {
-                "ti_id": ti_id,
-                "hostname": data.hostname,
-                "pid": data.pid,
-                "start_date": start_date,
-                "now": dt.datetime.now(dt.UTC),
-            },
-        ).one_or_none()
-        if ti is not None:
-            forget_earlier_try(connection, ti)
-        else:
+        ti: TaskInstance | AnyRow | None = start_task(
+            connection, ti_id, data.hostname, data.pid, start_date, dt.datetime.now(dt.UTC)
+        )
+        if ti is None:
             ti = _load(session, ti_id)
             same_runner = ti.hostname == data.hostname and ti.pid == data.pid
             if not (ti.state is TaskInstanceState.RUNNING and same_runner):
@@ -130,20 +123,9 @@ class TaskInstanceController(Controller):
         supervisor's pid: it becomes the task's recorded pid, and either pid is the runner's.
         """
         task_pid = data.pid if data.task_pid is None else data.task_pid
-        try_number = claims_of(request).try_number
-        params = {
-            "ti_id": ti_id,
-            "b_hostname": data.hostname,
-            "b_pid": data.pid,
-            "b_task_pid": task_pid,
-            "b_try_number": try_number,
-            "now": dt.datetime.now(dt.UTC),
-        }
-        alive = (
-            session.connection()
-            .execute(_BEAT if try_number is None else _BEAT_OF_TRY, params)
-            .rowcount
-            > 0
+        of = TaskTry(ti_id, claims_of(request).try_number)
+        alive = record_heartbeat(
+            session.connection(), of, data.hostname, data.pid, task_pid, dt.datetime.now(dt.UTC)
         )
         if alive:
             session.commit()

@@ -5,8 +5,12 @@ has passed. While it waits it holds neither a thread nor a DB connection: it sle
 process's :mod:`~airlock.execution.notifier` (work queued by this process wakes it at once) for at
 most ``[execution] poll_interval_ms``, then claims again (work queued by other processes).
 
+The claim, the start and the give-back are ``airlock.scheduling.handout``'s; this module says
+what a worker receives for each task instance handed out (:class:`Workloads`): its task token,
+bound to the try it runs, its run and where its DAG file is.
+
 A worker that hangs up while tasks are being taken for it never gets them: they are given back
-(:func:`~airlock.execution.handout.give_back`) rather than left started with no one to run them.
+(:func:`~airlock.scheduling.handout.give_back`) rather than left started with no one to run them.
 """
 
 from __future__ import annotations
@@ -14,20 +18,29 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from litestar import Request, post
 from litestar.datastructures import State
 from litestar.params import JSONBody
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from airlock.core.http import Problem, claims_of, require_kind
 from airlock.core.http.blocking import Blocking
 from airlock.core.settings import ExecutionSettings
 from airlock.core.tokens import TokenKind
+from airlock.db import TaskInstance
 from airlock.db.base import ID_LENGTH
-from airlock.execution.handout import Handout, StartAs
+from airlock.execution.dag_runs import dag_run_info
 from airlock.execution.notifier import WorkNotifier
-from airlock.models.execution import WorkloadBatch, WorkloadRequest
+from airlock.execution.tables import AnyRow
+from airlock.execution.task_instances import run_context
+from airlock.execution.task_tokens import TaskTokens
+from airlock.models.execution import TaskInstanceRef, Workload, WorkloadBatch, WorkloadRequest
+from airlock.scheduling import DagCache, DagVersionNotFound, TaskNotInDag
+from airlock.scheduling.handout import HandedOut, Handout, StartAs
 
 MAX_SLOTS = 1000
 #: ``task_instance.hostname``'s width.
@@ -105,13 +118,14 @@ async def next_workloads(
     try:
         while not gone.done():
             seen = notifier.generation
-            workloads = await blocking.call(attempt, touch=touch)
+            batch = await blocking.call(attempt, touch=touch)
+            workloads = batch.workloads
             touch = False
             if workloads:
                 await asyncio.sleep(0)  # let the disconnect watcher see a hang-up that came in
                 if gone.done():
                     # The worker hung up while they were taken for it: no one would run them.
-                    await blocking.call(handout.give_back, data.worker, workloads)
+                    await blocking.call(handout.give_back, data.worker, batch)
                     notifier.notify()
                     return WorkloadBatch(workloads=[])
             remaining = deadline - time.monotonic()
@@ -133,3 +147,74 @@ async def _disconnect(request: Request[Any, Any, Any]) -> None:
     """Return when the client closes the connection (the body has already been read)."""
     while (await request.receive())["type"] != "http.disconnect":
         pass
+
+
+class Workloads:
+    """What a worker receives for the task instances handed out to it (``Handout``'s
+    ``describe``): one workload each, in the hand-out's order, with a task token for its try."""
+
+    def __init__(self, tokens: TaskTokens, dag_cache: DagCache) -> None:
+        self._tokens = tokens
+        self._dag_cache = dag_cache
+
+    def __call__(self, session: Session, handed: Sequence[HandedOut]) -> list[Workload]:
+        lengths = _map_lengths(session, [h.row for h in handed if h.row.map_index >= 0])
+        return [self._workload(session, h, lengths) for h in handed]
+
+    def _workload(
+        self, session: Session, handed: HandedOut, lengths: dict[tuple[str, str, str], int]
+    ) -> Workload:
+        row, try_number = handed.row, handed.claim.task_try.try_number
+        assert try_number is not None  # (a hand-out always knows the try it hands out)
+        return Workload(
+            ti=TaskInstanceRef(
+                id=row.id,
+                dag_id=row.dag_id,
+                run_id=row.run_id,
+                task_id=row.task_id,
+                map_index=row.map_index,
+                try_number=try_number,
+                max_tries=row.max_tries,
+                queue=row.queue,
+                pool=row.pool,
+            ),
+            token=self._tokens.issue(
+                row.id,
+                dag_id=row.dag_id,
+                run_id=row.run_id,
+                bundle=row.bundle_name,
+                try_number=try_number,
+            ),
+            bundle=row.bundle_name,
+            dag_rel_path=row.relative_fileloc,
+            dag_version_id=row.dag_version_id,
+            dag_run=dag_run_info(row),
+            execution_timeout_s=self._execution_timeout(session, row),
+            map_length=lengths.get((row.dag_id, row.run_id, row.task_id)),
+            context=None if handed.started is None else run_context(session, handed.started, row),
+        )
+
+    def _execution_timeout(self, session: Session, ti: AnyRow) -> float | None:
+        try:
+            return self._dag_cache.task(session, ti.dag_version_id, ti.task_id).execution_timeout
+        except (TaskNotInDag, DagVersionNotFound):
+            # The runner will find out for itself, and report it, when it loads the DAG file.
+            return None
+
+
+def _map_lengths(session: Session, mapped: Sequence[AnyRow]) -> dict[tuple[str, str, str], int]:
+    """How many instances each mapped task of these runs has."""
+    if not mapped:
+        return {}
+    keys = {(ti.dag_id, ti.run_id, ti.task_id) for ti in mapped}
+    counts = session.execute(
+        select(TaskInstance.dag_id, TaskInstance.run_id, TaskInstance.task_id, func.count())
+        .where(
+            TaskInstance.dag_id.in_({k[0] for k in keys}),
+            TaskInstance.run_id.in_({k[1] for k in keys}),
+            TaskInstance.task_id.in_({k[2] for k in keys}),
+            TaskInstance.map_index >= 0,
+        )
+        .group_by(TaskInstance.dag_id, TaskInstance.run_id, TaskInstance.task_id)
+    ).all()
+    return {(d, r, t): n for d, r, t, n in counts if (d, r, t) in keys}

@@ -77,5 +77,7 @@ class CallbackRequest(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
     leased_by: Mapped[str | None] = mapped_column(String(ID_LENGTH))
     lease_expires_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    #: How many times the row was leased: the lease's fencing token (``airlock.scheduling.leases``).
+    lease_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     done_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)

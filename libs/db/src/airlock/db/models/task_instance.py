@@ -78,6 +78,9 @@ class TaskInstance(Base):
     #: claimed task that never starts running is handed out again after the lease expires).
     claimed_by: Mapped[str | None] = mapped_column(String(ID_LENGTH))
     claimed_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    #: How many times this task instance was claimed: a claim's fencing token
+    #: (``airlock.scheduling.leases``), so a worker whose claim moved on cannot give it back.
+    claim_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     #: When a reschedule-mode sensor first poked; its timeout counts from here.
     first_poke_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
 
