@@ -173,9 +173,6 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
             sessions=db.sessions,
             inline_blocking=db.is_sqlite,
             collaborators=collaborators,
-            # Read by workloads.py and task_instances.py until they take the collaborators
-            # as dependencies too.
-            state={"settings": settings, **collaborators},
             on_shutdown=[] if database else [db.close],
             versions=EXECUTION_VERSIONS,
         )

@@ -13,7 +13,6 @@ import datetime as dt
 from typing import Any
 
 from litestar import Controller, Request, patch, put
-from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
 from sqlalchemy.orm import Session
@@ -114,7 +113,7 @@ class TaskInstanceController(Controller):
         ti_id: FromPath[str],
         data: JSONBody[Heartbeat],
         session: NamedDependency[Session],
-        state: State,
+        task_tokens: NamedDependency[TaskTokens],
     ) -> HeartbeatReply:
         """Record that the task is alive; tell the runner to stop when the task is no longer
         running under it (cleared, failed by the scheduler, or started by another process).
@@ -129,11 +128,10 @@ class TaskInstanceController(Controller):
         )
         if alive:
             session.commit()
-            tokens: TaskTokens = state["task_tokens"]
             return HeartbeatReply(
                 keep_running=True,
                 state=TaskInstanceState.RUNNING,
-                token=tokens.refresh(claims_of(request)),
+                token=task_tokens.refresh(claims_of(request)),
             )
         ti = _load(session, ti_id)
         session.rollback()
@@ -145,7 +143,7 @@ class TaskInstanceController(Controller):
         request: Request[Any, Any, Any],
         ti_id: FromPath[str],
         data: JSONBody[TaskOutcome],
-        state: State,
+        task_ends: NamedDependency[TaskEnds],
     ) -> TaskStateReply:
         """Apply the runner's final word and queue what it unblocks, in one transaction (with
         other ends of the same run that arrive meanwhile: :mod:`airlock.execution.task_ends`).
@@ -163,9 +161,8 @@ class TaskInstanceController(Controller):
                 "this task token does not name its DAG run; use one issued by this Airlock",
                 slug="forbidden",
             )
-        ends: TaskEnds = state["task_ends"]
         try:
-            ended = ends.apply(
+            ended = task_ends.apply(
                 (claims.dag_id, claims.run_id), TaskEnd(ti_id, data, claims.try_number)
             )
         except StateConflict as exc:

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from litestar import Request, post
-from litestar.datastructures import State
+from litestar.di import NamedDependency
 from litestar.params import JSONBody
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -97,15 +97,18 @@ def _check(request: Request[Any, Any, Any], data: WorkloadRequest) -> None:
     tags=["workloads"],
 )
 async def next_workloads(
-    request: Request[Any, Any, Any], data: JSONBody[WorkloadRequest], state: State
+    request: Request[Any, Any, Any],
+    data: JSONBody[WorkloadRequest],
+    execution_settings: NamedDependency[ExecutionSettings],
+    handout: NamedDependency[Handout],
+    work_queued: NamedDependency[WorkNotifier],
+    blocking: NamedDependency[Blocking],
 ) -> WorkloadBatch:
     """Claim up to ``slots`` queued tasks of ``queues``, each with its own task token; wait for
     some when none is queued."""
     _check(request, data)
-    settings: ExecutionSettings = state["settings"].execution
-    handout: Handout = state["handout"]
-    notifier: WorkNotifier = state["work_queued"]
-    blocking: Blocking = state["blocking"]
+    settings = execution_settings
+    notifier = work_queued
     deadline = time.monotonic() + min(data.wait_s, settings.max_wait_s)
     start = (
         StartAs(data.start, data.hostname, data.pid)
