@@ -43,16 +43,11 @@ from airlock.models.execution import (
 from airlock.models.states import DagRunState, DagRunType, TaskInstanceState
 from airlock.sdk.api import ApiError, ExecutionClient
 from tests.conftest import ApiServer, Home
+from tests.support.problems import problem
 
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
-
-
-def problem(response: httpx.Response, status: int, says: str) -> None:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    assert says.lower() in response.json()["detail"].lower(), response.text
 
 
 class Seeded:
