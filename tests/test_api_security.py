@@ -15,8 +15,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from airlock.core.tokens import TokenKind
 from airlock.core.tokens.signer import TokenSigner
-from tests.conftest import ApiServer, Home
 from tests.support.problems import problem
+from tests.support.processes import ApiServer, Home
 
 # One authenticated endpoint per app, and the token kind it wants.
 WEB_ME = "/api/v1/auth/me"

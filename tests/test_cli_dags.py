@@ -14,7 +14,7 @@ from airlock.db import Bundle, Dag, DagRun, DagVersion, make_engine, make_sessio
 from airlock.models.codec import encode_and_compress
 from airlock.models.dag import SerializedDag, SerializedTask
 from airlock.models.states import DagRunState, DagRunType
-from tests.conftest import ApiServer, Home, make_home, start_api, stop
+from tests.support.processes import ApiServer, Home, make_home, start_api, stop
 
 
 def add_dag(home: Home, dag_id: str, bundle: str, tags: list[str]) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ApiServer, Home, make_home, start_api, stop
+from tests.support.processes import ApiServer, Home, make_home, start_api, stop
 
 SECRET = "cli-secret-never-printed"
 

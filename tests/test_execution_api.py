@@ -42,8 +42,8 @@ from airlock.models.execution import (
 )
 from airlock.models.states import DagRunState, DagRunType, TaskInstanceState
 from airlock.sdk.api import ApiError, ExecutionClient
-from tests.conftest import ApiServer, Home
 from tests.support.problems import problem
+from tests.support.processes import ApiServer, Home
 
 
 def bearer(token: str) -> dict[str, str]:

@@ -29,7 +29,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from tests.conftest import free_port
+from tests.support.processes import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNNER = ROOT / "libs" / "runner-node"
