@@ -11,6 +11,8 @@ import pytest
 
 from tests.support.processes import ApiServer, Home, make_home, start_api, stop
 
+pytestmark = pytest.mark.slow  # its fixture starts airlock processes of its own
+
 SECRET = "cli-secret-never-printed"
 
 
