@@ -1,18 +1,20 @@
 """Real Airlock processes for cross-service tests: a home with keys and a migrated DB
 (:func:`make_home`), API servers started with ``airlock api`` on free ports (:func:`start_api`),
-and tokens signed with that home's key. The root ``tests/conftest.py`` offers them as fixtures
-(``home``, ``api``, ``started``)."""
+tokens signed with that home's key, and the whole stack as a user starts it (:class:`RunAll`).
+The root ``tests/conftest.py`` offers the first ones as fixtures (``home``, ``api``,
+``started``)."""
 
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import httpx
 
@@ -119,3 +121,73 @@ def stop(server: ApiServer) -> None:
         server.process.wait(10)
     except subprocess.TimeoutExpired:
         server.process.kill()
+
+
+@dataclass
+class RunAll:
+    """``airlock run-all`` on a home of its own under ``base``, its DAG processor on a bundle
+    ``dags``; what it prints goes to ``base/run-all.log``."""
+
+    process: subprocess.Popen[bytes]
+    home: Path
+    url: str
+    env: dict[str, str]
+    log: Path
+
+    @classmethod
+    def start(cls, base: Path, dags: Path, timeout_s: float = 90, **settings: str) -> Self:
+        """The stack, once its admin can log in; ``settings`` are more ``AIRLOCK_…`` variables."""
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AIRLOCK_")}
+        env.update(
+            {
+                "AIRLOCK_HOME": str(base / "home"),
+                "AIRLOCK_DAG_PROCESSOR__BUNDLES": f"dags={dags}",
+                "AIRLOCK_CLIENT__API_URL": url,
+                **settings,
+            }
+        )
+        log = base / "run-all.log"
+        with log.open("wb") as output:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "airlock.cli", "run-all", "--port", str(port)],
+                env=env,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                cwd=base,
+            )
+        stack = cls(process, base / "home", url, env, log)
+        deadline = time.monotonic() + timeout_s
+        while True:
+            assert process.poll() is None, f"run-all exited during start-up:\n{stack.output()}"
+            if time.monotonic() > deadline:
+                stack.stop()
+                raise AssertionError(f"run-all never accepted a login:\n{stack.output()}")
+            if (stack.home / "admin-password.txt").exists():
+                try:
+                    answer = httpx.post(
+                        f"{url}/api/v1/auth/token",
+                        json={"username": "admin", "password": stack.admin_password()},
+                        timeout=5,
+                    )
+                    if answer.status_code == 200:
+                        return stack
+                except httpx.TransportError:
+                    pass
+            time.sleep(0.3)
+
+    def admin_password(self) -> str:
+        return (self.home / "admin-password.txt").read_text().strip()
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def stop(self) -> None:
+        """Ctrl-C, as a user stops it."""
+        self.process.send_signal(signal.SIGINT)
+        try:
+            self.process.wait(30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
