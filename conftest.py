@@ -1,4 +1,4 @@
-"""Fixtures every test folder shares: real databases.
+"""Fixtures every test folder shares: real databases, and the helpers of :mod:`tests.support`.
 
 PostgreSQL comes from ``AIRLOCK_TEST_PG_URL`` (default: the local server). Where it cannot be
 reached the PostgreSQL cases are skipped on a laptop but fail in CI (``CI=true``), so a green CI
@@ -11,8 +11,11 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from tests.support.problems import problem
 
 DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 
@@ -57,3 +60,20 @@ def db_url(request: pytest.FixtureRequest) -> str:
     """Each test using this runs once on SQLite and once on PostgreSQL."""
     url: str = request.getfixturevalue(f"{request.param}_url")
     return url
+
+
+@pytest.fixture(scope="session")
+def migrated_sqlite_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One SQLite file migrated with ``airlock.db.upgrade``; tests get copies
+    (:func:`tests.support.databases.migrate`)."""
+    from airlock.db import upgrade
+
+    path = tmp_path_factory.mktemp("template") / "airlock.db"
+    upgrade(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture
+def expect_problem() -> Any:
+    """:func:`tests.support.problems.problem`, for tests that take it as a fixture."""
+    return problem

@@ -10,9 +10,30 @@ default:
 run-all *ARGS:
     uv run airlock run-all {{ARGS}}
 
-# the whole test suite: lint, types, then pytest (PostgreSQL tests run when CI=true or reachable)
-test *ARGS: lint
-    uv run pytest {{ARGS}}
+# A test file's tests stay on one pytest worker, so its module fixtures start once.
+# the whole test suite: lint, types, then pytest on every core (PostgreSQL: CI=true or reachable)
+test *ARGS: lint node-deps
+    uv run pytest -n auto --dist loadfile {{ARGS}}
+
+# the inner loop: unit and SQLite tests on every core, without lint, slow or PostgreSQL tests
+test-fast *ARGS:
+    uv run pytest -n auto --dist loadfile -m "not slow and not postgres" -q {{ARGS}}
+
+# Installed when node_modules is missing or older than the lock file; without npm the runner's
+# tests skip (and fail under CI=true).
+# the Node.js runner's type checker, its only dependency
+node-deps:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    runner=libs/runner-node
+    if ! command -v npm >/dev/null; then
+        echo "npm not found: the Node.js runner's tests need Node.js 20 or newer" >&2
+        exit 0
+    fi
+    if [ ! -f "$runner/node_modules/.package-lock.json" ] \
+        || [ "$runner/package-lock.json" -nt "$runner/node_modules/.package-lock.json" ]; then
+        npm ci --prefix "$runner" --no-audit --no-fund
+    fi
 
 # ruff and mypy, as CI runs them
 lint:

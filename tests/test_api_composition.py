@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import ApiServer, Home, make_home
+from tests.support.processes import ApiServer, Home, make_home
 
 HEALTH = {"web": "/api/v1/health", "execution": "/execution/health", "internal": "/internal/health"}
 

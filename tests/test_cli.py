@@ -6,7 +6,7 @@ import jwt
 
 from airlock.core.tokens import TokenVerifier
 from airlock.core.tokens.keys import load_public_key
-from tests.conftest import Home
+from tests.support.processes import Home
 
 SUBCOMMANDS = [
     "api",

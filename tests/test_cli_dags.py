@@ -10,55 +10,38 @@ from pathlib import Path
 
 import pytest
 
-from airlock.db import Bundle, Dag, DagRun, DagVersion, make_engine, make_session_factory
-from airlock.models.codec import encode_and_compress
-from airlock.models.dag import SerializedDag, SerializedTask
+from airlock.db import DagRun, make_engine, make_session_factory
+from airlock.models.dag import SerializedDag
 from airlock.models.states import DagRunState, DagRunType
-from tests.conftest import ApiServer, Home, make_home, start_api, stop
+from tests.support.dags import install_dag, task
+from tests.support.processes import ApiServer, Home, make_home, start_api, stop
+
+pytestmark = pytest.mark.slow  # its fixture starts airlock processes of its own
 
 
 def add_dag(home: Home, dag_id: str, bundle: str, tags: list[str]) -> None:
-    """A DAG and its first version, as the Internal API would store them."""
-    task = SerializedTask(task_id="t", operator_class="x.Empty", operator_name="EmptyOperator")
-    blob, content_hash = encode_and_compress(SerializedDag(dag_id=dag_id, tasks=[task], tags=tags))
+    """A DAG and its first version, as the Internal API would store them, with a finished run."""
+    dag = SerializedDag(
+        dag_id=dag_id,
+        tasks=[task("t", operator_class="x.Empty")],
+        tags=tags,
+        timetable_summary="@daily",
+    )
     engine = make_engine(home.db_url)
     try:
-        with make_session_factory(engine).begin() as session:
-            if session.get(Bundle, bundle) is None:
-                session.add(Bundle(name=bundle))
-            session.add(
-                Dag(
-                    dag_id=dag_id,
-                    bundle_name=bundle,
-                    fileloc=f"/b/{dag_id}.py",
-                    relative_fileloc=f"{dag_id}.py",
-                    tags=tags,
-                    timetable_summary="@daily",
-                )
-            )
-            session.flush()
-            version = DagVersion(
-                dag_id=dag_id,
-                version_number=1,
-                content_hash=content_hash,
-                blob=blob,
-                blob_size=len(blob),
-                decompressed_size=0,
-                bundle_name=bundle,
-            )
-            session.add(version)
-            session.flush()
-            session.get_one(Dag, dag_id).latest_version_id = version.id
+        with make_session_factory(engine)() as session:
+            version_id = install_dag(session, dag, bundle=bundle, folder="/b")
             session.add(
                 DagRun(
                     dag_id=dag_id,
                     run_id="scheduled__1",
-                    dag_version_id=version.id,
+                    dag_version_id=version_id,
                     run_after=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
                     run_type=DagRunType.SCHEDULED,
                     state=DagRunState.SUCCESS,
                 )
             )
+            session.commit()
     finally:
         engine.dispose()
 

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ApiServer, Home, make_home, start_api, stop
+from tests.support.processes import ApiServer, Home, make_home, start_api, stop
+
+pytestmark = pytest.mark.slow  # its fixture starts airlock processes of its own
 
 SECRET = "cli-secret-never-printed"
 

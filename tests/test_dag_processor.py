@@ -31,7 +31,7 @@ from airlock.db import (
     make_session_factory,
 )
 from airlock.sdk.api import InternalClient
-from tests.conftest import ApiServer, Home
+from tests.support.processes import ApiServer, Home
 
 GOOD = """
 from datetime import datetime

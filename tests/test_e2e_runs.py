@@ -6,21 +6,18 @@ worker, the scheduler or the API mid-run loses nothing.
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
 import subprocess
 import sys
 import textwrap
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
 import pytest
 
-from tests.conftest import free_port
+from tests.support.processes import RunAll
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = [
@@ -33,13 +30,7 @@ EXAMPLES = [
 ]
 
 
-@dataclass
-class Stack:
-    process: subprocess.Popen[str]
-    home: Path
-    url: str
-    env: dict[str, str]
-
+class Stack(RunAll):
     def airlock(
         self, *args: str, check: bool = False, timeout: float = 180
     ) -> subprocess.CompletedProcess[str]:
@@ -109,46 +100,25 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         slow()
         """)
     )
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRLOCK_")}
-    env.update(
-        {
-            "AIRLOCK_HOME": str(base / "home"),
-            "AIRLOCK_DAG_PROCESSOR__BUNDLES": f"dags={dags}",
-            "AIRLOCK_CLIENT__API_URL": f"http://127.0.0.1:{port}",
-            "AIRLOCK_SCHEDULER__TASK_HEARTBEAT_TIMEOUT_S": "6",
-            "AIRLOCK_WORKER__HEARTBEAT_S": "1",
-        }
+    stack = Stack.start(
+        base,
+        dags,
+        AIRLOCK_SCHEDULER__TASK_HEARTBEAT_TIMEOUT_S="6",
+        AIRLOCK_WORKER__HEARTBEAT_S="1",
     )
-    process = subprocess.Popen(
-        [sys.executable, "-m", "airlock.cli", "run-all", "--port", str(port)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        cwd=base,
-    )
-    stack = Stack(process, base / "home", f"http://127.0.0.1:{port}", env)
-    deadline = time.monotonic() + 60
-    password_file = stack.home / "admin-password.txt"
-    while True:
-        assert process.poll() is None, process.stdout.read() if process.stdout else ""
-        assert time.monotonic() < deadline, "run-all never accepted a login"
-        if password_file.exists():
-            login = subprocess.run(
-                [sys.executable, "-m", "airlock.cli", "login", "-u", "admin", "--password-stdin"],
-                env=env,
-                input=password_file.read_text(),
-                capture_output=True,
-                text=True,
-                check=False,
-            )
-            if login.returncode == 0:
-                break
-        time.sleep(0.3)
-    yield stack
-    process.send_signal(signal.SIGINT)
-    process.communicate(timeout=30)
+    try:
+        login = subprocess.run(
+            [sys.executable, "-m", "airlock.cli", "login", "-u", "admin", "--password-stdin"],
+            env=stack.env,
+            input=stack.admin_password(),
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert login.returncode == 0, login.stdout + login.stderr
+        yield stack
+    finally:
+        stack.stop()
 
 
 def trigger(

@@ -22,17 +22,13 @@ import pytest
 
 from airlock.core.tokens import TokenKind
 from airlock.db import (
-    Bundle,
-    Dag,
     DagRun,
-    DagVersion,
     TaskInstance,
     TaskInstanceHistory,
     make_engine,
     make_session_factory,
 )
-from airlock.models.codec import encode_and_compress
-from airlock.models.dag import SerializedDag, SerializedTask
+from airlock.models.dag import SerializedDag
 from airlock.models.execution import (
     Heartbeat,
     LogBatch,
@@ -42,17 +38,13 @@ from airlock.models.execution import (
 )
 from airlock.models.states import DagRunState, DagRunType, TaskInstanceState
 from airlock.sdk.api import ApiError, ExecutionClient
-from tests.conftest import ApiServer, Home
+from tests.support.dags import install_dag, task
+from tests.support.problems import problem
+from tests.support.processes import ApiServer, Home
 
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
-
-
-def problem(response: httpx.Response, status: int, says: str) -> None:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    assert says.lower() in response.json()["detail"].lower(), response.text
 
 
 class Seeded:
@@ -63,45 +55,20 @@ class Seeded:
         self.dag_id = f"exec_{uuid.uuid4().hex[:8]}"
         self.bundle = f"bundle_{self.dag_id}"
         task_ids = [f"t{i}" for i in range(tasks)]
-        blob, content_hash = encode_and_compress(
-            SerializedDag(
-                dag_id=self.dag_id,
-                tasks=[
-                    SerializedTask(task_id=t, operator_class="x.Empty", operator_name="Empty")
-                    for t in task_ids
-                ],
-            )
+        dag = SerializedDag(
+            dag_id=self.dag_id,
+            tasks=[task(t, operator_class="x.Empty", operator_name="Empty") for t in task_ids],
         )
         engine = make_engine(home.db_url)
         try:
             with make_session_factory(engine)() as session:
-                session.add(Bundle(name=self.bundle))
-                session.add(
-                    Dag(
-                        dag_id=self.dag_id,
-                        bundle_name=self.bundle,
-                        fileloc="/x.py",
-                        relative_fileloc="x.py",
-                        is_paused=True,  # the scheduler of no test should touch it
-                    )
-                )
-                session.flush()
-                version = DagVersion(
-                    dag_id=self.dag_id,
-                    version_number=1,
-                    content_hash=content_hash,
-                    blob=blob,
-                    blob_size=len(blob),
-                    decompressed_size=0,
-                    bundle_name=self.bundle,
-                )
-                session.add(version)
-                session.flush()
+                # Paused: the scheduler of no test should touch it.
+                version_id = install_dag(session, dag, bundle=self.bundle, paused=True)
                 session.add(
                     DagRun(
                         dag_id=self.dag_id,
                         run_id="run",
-                        dag_version_id=version.id,
+                        dag_version_id=version_id,
                         run_after=dt.datetime.now(dt.UTC),
                         run_type=DagRunType.MANUAL,
                         state=DagRunState.RUNNING,
@@ -114,7 +81,7 @@ class Seeded:
                         task_id=t,
                         state=state,
                         queue=self.dag_id,  # a queue of its own: no other test's worker takes it
-                        dag_version_id=version.id,
+                        dag_version_id=version_id,
                         queued_at=dt.datetime.now(dt.UTC),
                     )
                     for t in task_ids

@@ -27,7 +27,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from airlock.core.tokens import TokenKind
-from tests.conftest import ApiServer, Home, start_api, stop
+from tests.support.processes import ApiServer, Home, start_api, stop
 
 pytestmark = pytest.mark.slow
 

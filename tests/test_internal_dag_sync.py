@@ -28,7 +28,7 @@ from airlock.models.codec import compress, dag_hash, encode_dag
 from airlock.models.dag import SerializedDag
 from airlock.models.internal import BundleSync, DagMetadata, DagUpload, ParsedFile
 from airlock.sdk.api import ApiError, InternalClient, RetryPolicy
-from tests.conftest import ApiServer, Home, make_home
+from tests.support.processes import ApiServer, Home, make_home
 
 
 def client_for(

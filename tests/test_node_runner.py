@@ -29,7 +29,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from tests.conftest import free_port
+from tests.support.processes import RunAll
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNNER = ROOT / "libs" / "runner-node"
@@ -88,7 +88,7 @@ def test_runner_type_checks() -> None:
 class Stack:
     url: str
     web: httpx.Client
-    run_all: subprocess.Popen[str]
+    run_all: RunAll
     runner: subprocess.Popen[str]
     runner_log: Path
 
@@ -139,35 +139,20 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     dags.mkdir()
     shutil.copy(ROOT / "deploy" / "dags" / "mixed_languages.py", dags)
     shutil.copy(FIXTURES / "node_failing.py", dags)
-    home = base / "home"
     runner_log = base / "runner-node.log"
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRLOCK_")}
-    env.update(
-        {
-            "AIRLOCK_HOME": str(home),
-            "AIRLOCK_DAG_PROCESSOR__BUNDLES": f"dags={dags}",
-            "AIRLOCK_WORKER__HEARTBEAT_S": "1",
-        }
-    )
-    run_all = subprocess.Popen(
-        [*AIRLOCK, "run-all", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        cwd=base,
-    )
+    run_all = RunAll.start(base, dags, AIRLOCK_WORKER__HEARTBEAT_S="1")
+    url = run_all.url
     web = httpx.Client(base_url=url, timeout=30)
     runner: subprocess.Popen[str] | None = None
     try:
-        password = _wait_for_login(run_all, home, web)
-        login = web.post("/api/v1/auth/token", json={"username": "admin", "password": password})
+        login = web.post(
+            "/api/v1/auth/token",
+            json={"username": "admin", "password": run_all.admin_password()},
+        )
         web.headers["Authorization"] = f"Bearer {login.json()['access_token']}"
         token = subprocess.run(
             [*AIRLOCK, "tokens", "issue", "--kind", "worker", "--queue", "node"],
-            env=env,
+            env=run_all.env,
             capture_output=True,
             text=True,
             check=True,
@@ -206,31 +191,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 runner.wait(15)
             except subprocess.TimeoutExpired:
                 runner.kill()
-        run_all.send_signal(signal.SIGINT)
-        try:
-            run_all.wait(30)
-        except subprocess.TimeoutExpired:
-            run_all.kill()
+        run_all.stop()
         web.close()
-
-
-def _wait_for_login(run_all: subprocess.Popen[str], home: Path, web: httpx.Client) -> str:
-    password_file = home / "admin-password.txt"
-    deadline = time.monotonic() + 90
-    while True:
-        assert run_all.poll() is None, "run-all exited during start-up"
-        assert time.monotonic() < deadline, "run-all never accepted a login"
-        if password_file.exists():
-            password = password_file.read_text().strip()
-            try:
-                answer = web.post(
-                    "/api/v1/auth/token", json={"username": "admin", "password": password}
-                )
-                if answer.status_code == 200:
-                    return password
-            except httpx.TransportError:
-                pass
-        time.sleep(0.3)
 
 
 def test_xcoms_flow_python_to_javascript_to_python(stack: Stack) -> None:

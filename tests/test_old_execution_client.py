@@ -22,8 +22,8 @@ import httpx
 import pytest
 
 from airlock.core.tokens import TokenKind
-from tests.conftest import ApiServer, Home
 from tests.fixtures.old_clients.execution_2026_11_01 import API_VERSION, ExecutionClient, models
+from tests.support.processes import ApiServer, Home
 
 pytestmark = pytest.mark.slow
 

@@ -17,7 +17,7 @@ import pytest
 from airlock.core.tokens import TokenKind
 from airlock.core.tokens.keys import load_private_key
 from airlock.core.tokens.signer import TokenSigner
-from tests.conftest import free_port
+from tests.support.processes import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from airlock.core.tokens import TokenKind
-from tests.conftest import ApiServer, Home, make_home, start_api, stop
+from tests.support.processes import ApiServer, Home, make_home, start_api, stop
 
 PIPELINE = """
 from datetime import datetime

@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
 import msgspec
 import pytest
 from sqlalchemy import select
@@ -33,7 +32,7 @@ from airlock.core.tokens import TokenKind
 from airlock.db import Dag, DagRun, LogChunk, TaskInstance, XCom
 from airlock.db.database import Database
 from airlock.models.states import DagRunState, DagRunType, TaskInstanceState
-from tests.conftest import ApiServer, Home, free_port, stop
+from tests.support.processes import ApiServer, Home, free_port, start_api, stop
 
 pytestmark = pytest.mark.slow
 
@@ -448,7 +447,7 @@ def test_sigkill_of_the_worker_takes_its_tasks_along(rig: Rig) -> None:
 
 def test_the_worker_carries_on_after_the_api_restarts(home: Home, tmp_path: Path) -> None:
     port = free_port()
-    server = start_api_on(home, port)
+    server = start_api(home, "execution,web,internal", port=port)
     rig = make_rig(home, server.url, tmp_path)
     try:
         worker = rig.start_worker()
@@ -460,7 +459,7 @@ def test_the_worker_carries_on_after_the_api_restarts(home: Home, tmp_path: Path
         server.process.wait()
         (while_down,) = rig.queue_tasks("hello")
         time.sleep(2)
-        server = start_api_on(home, port)
+        server = start_api(home, "execution,web,internal", port=port)
         assert rig.wait_done([napping, while_down], timeout=60) == {
             "naps": TaskInstanceState.SUCCESS,
             "hello": TaskInstanceState.SUCCESS,
@@ -486,27 +485,6 @@ def test_a_task_of_an_unknown_bundle_fails_and_says_which(rig: Rig) -> None:
     (ti_id,) = rig.queue_tasks("hello")
     assert rig.wait_done([ti_id]) == {"hello": TaskInstanceState.FAILED}
     assert f"bundle {rig.bundle!r} is not configured on worker" in rig.logs(ti_id)
-
-
-def start_api_on(home: Home, port: int) -> ApiServer:
-    """`airlock api` on a given port (to restart it where its clients expect it)."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "airlock.cli", "api", "--port", str(port)],
-        env=home.env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        assert process.poll() is None, "airlock api exited"
-        try:
-            if httpx.get(url + "/execution/health", timeout=1).status_code == 200:
-                return ApiServer(url=url, process=process)
-        except httpx.TransportError:
-            time.sleep(0.1)
-    process.kill()
-    raise RuntimeError(f"airlock api on {url} did not become healthy in 30 s")
 
 
 def test_tasks_started_for_a_worker_that_is_stopping_are_reported_failed(rig: Rig) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import msgspec
@@ -31,6 +32,7 @@ from airlock.models.versioning import (
     FieldRenamed,
     Version,
 )
+from tests.support.problems import problem as problem_document
 
 HEAD, OLD = "2026-03-01", "2026-01-01"
 LIMIT = 2000
@@ -127,11 +129,9 @@ def at(version: str) -> dict[str, str]:
     return {"Airlock-API-Version": version}
 
 
-def problem(response: httpx.Response, status: int, says: str) -> dict[str, object]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    body: dict[str, object] = response.json()
-    assert says in str(body["detail"]), body
+def problem(response: httpx.Response, status: int, says: str) -> dict[str, Any]:
+    """A problem document, answered (whatever version was asked for) in the head version."""
+    body = problem_document(response, status, says)
     assert response.headers["airlock-api-version"] == HEAD
     return body
 

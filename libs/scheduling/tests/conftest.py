@@ -6,34 +6,21 @@ Execution API applies them, so tests can drive runs.
 from __future__ import annotations
 
 import datetime as dt
-import shutil
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import msgspec
 import pytest
-from sqlalchemy import Engine, select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import select
 
 from airlock.db import (
-    Bundle,
-    Dag,
     DagRun,
-    DagVersion,
     TaskInstance,
-    make_engine,
-    make_session_factory,
-    upgrade,
 )
-from airlock.models.codec import encode_and_compress
-from airlock.models.dag import SerializedDag, SerializedTask
 from airlock.models.execution import TaskFailed, TaskOutcome, TaskSucceeded
 from airlock.models.states import DagRunState, DagRunType
 from airlock.models.states import TaskInstanceState as TIS
 from airlock.scheduling import (
-    DagCache,
     TaskEnd,
     create_dag_run,
     finish_task,
@@ -41,73 +28,13 @@ from airlock.scheduling import (
     schedule_run,
 )
 from airlock.scheduling.starting import start_task
+from tests.support.dags import make_dag, task  # noqa: F401 (the test modules import them here)
+from tests.support.databases import DbEnv
 
 T0 = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
 
 
-def task(task_id: str, upstream: tuple[str, ...] | list[str] = (), **fields: Any) -> SerializedTask:
-    """A task; ``downstream`` is filled in by :func:`make_dag`."""
-    fields.setdefault("operator_class", "airlock.sdk.operators.python.PythonOperator")
-    fields.setdefault("operator_name", "@task")
-    return SerializedTask(task_id=task_id, upstream=sorted(upstream), **fields)
-
-
-def make_dag(dag_id: str, tasks: list[SerializedTask], **fields: Any) -> SerializedDag:
-    downstream: dict[str, list[str]] = {t.task_id: [] for t in tasks}
-    for t in tasks:
-        for up in t.upstream:
-            downstream[up].append(t.task_id)
-    linked = [msgspec.structs.replace(t, downstream=sorted(downstream[t.task_id])) for t in tasks]
-    return SerializedDag(dag_id=dag_id, relative_fileloc=f"{dag_id}.py", tasks=linked, **fields)
-
-
-@dataclass
-class Env:
-    engine: Engine
-    sessions: sessionmaker[Session]
-    cache: DagCache
-    url: str
-
-    def install(self, dag: SerializedDag, *, bundle: str = "local", paused: bool = False) -> int:
-        """Store ``dag`` as its DAG's newest version; the version id."""
-        blob, content_hash = encode_and_compress(dag)
-        with self.sessions() as session:
-            if session.get(Bundle, bundle) is None:
-                session.add(Bundle(name=bundle))
-            row = session.get(Dag, dag.dag_id)
-            if row is None:
-                row = Dag(
-                    dag_id=dag.dag_id,
-                    bundle_name=bundle,
-                    fileloc=f"/{bundle}/{dag.dag_id}.py",
-                    relative_fileloc=f"{dag.dag_id}.py",
-                )
-                session.add(row)
-            row.is_paused = paused
-            row.max_active_runs = dag.max_active_runs
-            row.max_active_tasks = dag.max_active_tasks
-            row.catchup = dag.catchup
-            session.flush()
-            number = session.scalar(
-                select(DagVersion.version_number)
-                .where(DagVersion.dag_id == dag.dag_id)
-                .order_by(DagVersion.version_number.desc())
-            )
-            version = DagVersion(
-                dag_id=dag.dag_id,
-                version_number=(number or 0) + 1,
-                content_hash=content_hash,
-                blob=blob,
-                blob_size=len(blob),
-                decompressed_size=0,
-                bundle_name=bundle,
-            )
-            session.add(version)
-            session.flush()
-            row.latest_version_id = version.id
-            session.commit()
-            return version.id
-
+class Env(DbEnv):
     def trigger(self, dag_id: str, now: dt.datetime = T0, **options: Any) -> DagRun:
         """Create a manual run and schedule it at once, as the Web API does."""
         with self.sessions() as session:
@@ -227,37 +154,12 @@ def fail(now: dt.datetime = T0, **fields: Any) -> TaskFailed:
     return TaskFailed(end_date=now, **fields)
 
 
-@pytest.fixture(scope="session")
-def migrated_sqlite_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One SQLite file migrated with ``airlock.db.upgrade``; each test gets a fresh copy."""
-    path = tmp_path_factory.mktemp("template") / "airlock.db"
-    upgrade(f"sqlite:///{path}")
-    return path
-
-
-def _migrate(url: str, template: Path) -> None:
-    if url.startswith("sqlite:///"):
-        shutil.copyfile(template, url.removeprefix("sqlite:///"))
-    else:
-        upgrade(url)
-
-
 @pytest.fixture
 def env(db_url: str, migrated_sqlite_file: Path) -> Iterator[Env]:
     """Each test using this runs on SQLite and on PostgreSQL."""
-    _migrate(db_url, migrated_sqlite_file)
-    engine = make_engine(db_url)
-    try:
-        yield Env(engine, make_session_factory(engine), DagCache(), db_url)
-    finally:
-        engine.dispose()
+    yield from Env.open(db_url, migrated_sqlite_file)
 
 
 @pytest.fixture
 def sqlite_env(sqlite_url: str, migrated_sqlite_file: Path) -> Iterator[Env]:
-    _migrate(sqlite_url, migrated_sqlite_file)
-    engine = make_engine(sqlite_url)
-    try:
-        yield Env(engine, make_session_factory(engine), DagCache(), sqlite_url)
-    finally:
-        engine.dispose()
+    yield from Env.open(sqlite_url, migrated_sqlite_file)

@@ -15,32 +15,18 @@ from typing import Any
 
 import httpx
 import pytest
-from litestar import Litestar
-from litestar.testing import TestClient
 from litestar.testing.transport import TestClientTransport
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from airlock.core.secrets_key import ensure_secrets_key, read_secrets_keys
-from airlock.core.settings import Settings, load_settings
+from airlock.core.secrets_key import read_secrets_keys
 from airlock.core.tokens import TokenKind
-from airlock.core.tokens.keys import generate_key_pair, load_private_key
-from airlock.core.tokens.signer import TokenSigner
-from airlock.db import (
-    Bundle,
-    Dag,
-    DagRun,
-    DagVersion,
-    SecretBox,
-    TaskInstance,
-    upgrade,
-)
-from airlock.db.database import Database
+from airlock.db import Dag, DagRun, SecretBox, TaskInstance
 from airlock.execution.app import create_app
-from airlock.models.codec import encode_and_compress
 from airlock.models.dag import SerializedDag, SerializedTask
 from airlock.models.states import DagRunState, DagRunType, TaskInstanceState
 from airlock.sdk.api import ExecutionClient
+from tests.support.apps import ApiEnv, api_settings
+from tests.support.dags import install_dag, task
 
 
 def utcnow() -> dt.datetime:
@@ -48,12 +34,7 @@ def utcnow() -> dt.datetime:
 
 
 @dataclass
-class ExecEnv:
-    settings: Settings
-    db: Database
-    app: Litestar
-    client: TestClient[Litestar]
-    signer: TokenSigner
+class ExecEnv(ApiEnv):
     _versions: dict[str, int] = field(default_factory=dict)
 
     # --- tokens ------------------------------------------------------------------------------
@@ -89,9 +70,6 @@ class ExecEnv:
 
     # --- rows ----------------------------------------------------------------------------------
 
-    def session(self) -> Session:
-        return self.db.sessions()
-
     def secret_box(self) -> SecretBox:
         return SecretBox(read_secrets_keys(self.settings.secrets_key_path))
 
@@ -103,36 +81,11 @@ class ExecEnv:
     ) -> int:
         """A DAG with one version whose blob is a real serialized DAG; its version id."""
         tasks = tasks if tasks is not None else [task("t1")]
-        blob, content_hash = encode_and_compress(
-            SerializedDag(dag_id=dag_id, relative_fileloc=f"{dag_id}.py", tasks=tasks)
-        )
+        dag = SerializedDag(dag_id=dag_id, relative_fileloc=f"{dag_id}.py", tasks=tasks)
         with self.session() as session:
-            if session.get(Bundle, bundle) is None:
-                session.add(Bundle(name=bundle))
-            session.add(
-                Dag(
-                    dag_id=dag_id,
-                    bundle_name=bundle,
-                    fileloc=f"/bundles/{bundle}/{dag_id}.py",
-                    relative_fileloc=f"{dag_id}.py",
-                )
-            )
-            session.flush()
-            version = DagVersion(
-                dag_id=dag_id,
-                version_number=1,
-                content_hash=content_hash,
-                blob=blob,
-                blob_size=len(blob),
-                decompressed_size=0,
-                bundle_name=bundle,
-            )
-            session.add(version)
-            session.flush()
-            session.get_one(Dag, dag_id).latest_version_id = version.id
-            session.commit()
-            self._versions[dag_id] = version.id
-            return version.id
+            version_id = install_dag(session, dag, bundle=bundle, folder=f"/bundles/{bundle}")
+        self._versions[dag_id] = version_id
+        return version_id
 
     def add_run(
         self,
@@ -204,30 +157,6 @@ class ExecEnv:
             session.commit()
 
 
-def task(task_id: str, **options: Any) -> SerializedTask:
-    return SerializedTask(
-        task_id=task_id,
-        operator_class="airlock.sdk.EmptyOperator",
-        operator_name="EmptyOperator",
-        **options,
-    )
-
-
-def make_env(db_url: str, home: Path, **execution: str) -> tuple[Settings, Database]:
-    environ = {
-        "AIRLOCK_HOME": str(home),
-        "AIRLOCK_DATABASE__URL": db_url,
-        **{f"AIRLOCK_EXECUTION__{k.upper()}": v for k, v in execution.items()},
-    }
-    home.mkdir(parents=True, exist_ok=True)
-    (home / "airlock.toml").write_text("")  # not whatever airlock.toml the tests run beside
-    settings = load_settings(environ=environ, config_file=home / "airlock.toml")
-    generate_key_pair(settings.private_key_path, settings.public_key_path)
-    ensure_secrets_key(settings.secrets_key_path)
-    upgrade(db_url)
-    return settings, Database(db_url)
-
-
 @pytest.fixture
 def env_options() -> dict[str, str]:
     """``[execution]`` settings for the app under test; override per module or test."""
@@ -235,28 +164,9 @@ def env_options() -> dict[str, str]:
 
 
 @pytest.fixture
-def env(db_url: str, tmp_path: Path, env_options: dict[str, str]) -> Iterator[ExecEnv]:
-    settings, db = make_env(db_url, tmp_path / "home", **env_options)
-    app = create_app(settings, database=db)
-    signer = TokenSigner(load_private_key(settings.private_key_path), settings.auth.issuer)
-    try:
-        with TestClient(app, timeout=60) as client:
-            yield ExecEnv(settings=settings, db=db, app=app, client=client, signer=signer)
-    finally:
-        db.close()
-
-
-def problem(response: httpx.Response, status: int, says: str = "") -> dict[str, Any]:
-    """Assert an RFC 9457 problem with ``status`` whose detail mentions ``says``."""
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    body: dict[str, Any] = response.json()
-    assert body["status"] == status
-    assert says.lower() in body["detail"].lower(), body
-    return body
-
-
-@pytest.fixture
-def expect_problem() -> Any:
-    """:func:`problem`, for test modules (conftest modules cannot be imported by name)."""
-    return problem
+def env(
+    db_url: str, tmp_path: Path, migrated_sqlite_file: Path, env_options: dict[str, str]
+) -> Iterator[ExecEnv]:
+    execution = {f"AIRLOCK_EXECUTION__{k.upper()}": v for k, v in env_options.items()}
+    settings = api_settings(db_url, tmp_path / "home", migrated_sqlite_file, **execution)
+    yield from ExecEnv.open(db_url, settings, create_app)

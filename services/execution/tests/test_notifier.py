@@ -32,7 +32,8 @@ def test_a_notification_before_the_wait_is_not_lost() -> None:
 
     started = time.monotonic()
     assert asyncio.run(notifier.wait(seen, timeout_s=5))
-    assert time.monotonic() - started < 0.1
+    # Far below the 5 s timeout, with room for a loaded machine to start the event loop.
+    assert time.monotonic() - started < 1
 
 
 def test_a_wait_without_notification_times_out() -> None:

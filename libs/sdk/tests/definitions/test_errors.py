@@ -16,6 +16,11 @@ from airlock.sdk import (
     dag,
     task,
 )
+from airlock.sdk.definitions.timetables import (
+    ContinuousTimetable,
+    CronTriggerTimetable,
+    OnceTimetable,
+)
 
 
 def _cyclic() -> None:
@@ -126,27 +131,37 @@ def test_bad_cron_names_the_string(schedule: str, detail: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "schedule",
+    ("schedule", "expression"),
     [
-        "0 0 * * *",
-        "*/15 9-17 * * MON-FRI",
-        "0 0 1,15 * *",
-        "0 12 L * *",
-        "0 0 * JAN-MAR 5#2",
-        "@daily",
-        "@hourly",
-        "@weekly",
-        "@monthly",
-        "@quarterly",
-        "@yearly",
-        "@annually",
-        "@once",
-        "@continuous",
-        "0 0 ? * 1",
+        ("0 0 * * *", "0 0 * * *"),
+        ("*/15 9-17 * * MON-FRI", "*/15 9-17 * * MON-FRI"),
+        ("0 0 1,15 * *", "0 0 1,15 * *"),
+        ("0 12 L * *", "0 12 L * *"),
+        ("0 0 * JAN-MAR 5#2", "0 0 * JAN-MAR 5#2"),
+        ("0 0 ? * 1", "0 0 ? * 1"),
+        ("@daily", "0 0 * * *"),
+        ("@hourly", "0 * * * *"),
+        ("@weekly", "0 0 * * 0"),
+        ("@monthly", "0 0 1 * *"),
+        ("@quarterly", "0 0 1 */3 *"),
+        ("@yearly", "0 0 1 1 *"),
+        ("@annually", "0 0 1 1 *"),
     ],
 )
-def test_good_cron_and_presets(schedule: str) -> None:
-    DAG("crons", schedule=schedule, max_active_runs=1)
+def test_good_cron_and_presets(schedule: str, expression: str) -> None:
+    built = DAG("crons", schedule=schedule)
+    assert isinstance(built.timetable, CronTriggerTimetable)
+    assert built.timetable.expression == expression
+    assert built.timetable.summary == schedule
+
+
+@pytest.mark.parametrize(
+    ("schedule", "kind"), [("@once", OnceTimetable), ("@continuous", ContinuousTimetable)]
+)
+def test_once_and_continuous_are_their_own_timetables(schedule: str, kind: type) -> None:
+    built = DAG("presets", schedule=schedule, max_active_runs=1)
+    assert type(built.timetable) is kind
+    assert built.timetable.summary == schedule
 
 
 def test_schedule_without_start_date_is_allowed() -> None:

@@ -48,7 +48,9 @@ class BearerTokenMiddleware(AbstractAuthenticationMiddleware):
         if scheme.lower() != "bearer" or not token.strip():
             raise NotAuthorizedException(
                 f"missing bearer token: send 'Authorization: Bearer <token>' "
-                f"with a token issued for the {self.audience} API"
+                f"with a token issued for the {self.audience} API",
+                # RFC 6750 §3: a request with no credentials gets the scheme, without an error.
+                headers={"WWW-Authenticate": "Bearer"},
             )
         if self.verifier.blocking:
             # A DB query: run as the app runs blocking work (airlock.core.http.blocking).

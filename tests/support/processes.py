@@ -1,0 +1,193 @@
+"""Real Airlock processes for cross-service tests: a home with keys and a migrated DB
+(:func:`make_home`), API servers started with ``airlock api`` on free ports (:func:`start_api`),
+tokens signed with that home's key, and the whole stack as a user starts it (:class:`RunAll`).
+The root ``tests/conftest.py`` offers the first ones as fixtures (``home``, ``api``,
+``started``)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Self
+
+import httpx
+
+from airlock.core.tokens import TokenKind
+from airlock.core.tokens.keys import load_private_key
+from airlock.core.tokens.signer import TokenSigner
+
+
+@dataclass
+class Home:
+    path: Path
+    db_url: str
+    env: dict[str, str] = field(default_factory=dict)
+
+    def signer(self) -> TokenSigner:
+        return TokenSigner(load_private_key(self.path / "keys" / "jwt_signing.pem"))
+
+    def token(self, kind: TokenKind, sub: str = "tester", ttl_s: int = 600, **claims: Any) -> str:
+        return self.signer().issue(kind, sub, ttl_s, **claims)
+
+    def airlock(
+        self, *args: str, stdin: str | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "airlock.cli", *args],
+            env=self.env,
+            input=stdin,
+            capture_output=True,
+            text=True,
+            check=check,
+            timeout=120,
+        )
+
+
+def make_home(path: Path, db_url: str) -> Home:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("AIRLOCK_") or k.startswith("AIRLOCK_TEST_")
+    }
+    # A one-second clock leeway keeps the expired-token test short.
+    env.update(
+        {"AIRLOCK_HOME": str(path), "AIRLOCK_DATABASE__URL": db_url, "AIRLOCK_AUTH__LEEWAY_S": "1"}
+    )
+    home = Home(path=path, db_url=db_url, env=env)
+    home.airlock("db", "migrate")
+    home.airlock("keys", "generate")
+    return home
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class ApiServer:
+    url: str
+    process: subprocess.Popen[bytes]
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=10)
+
+
+def start_api(
+    home: Home, apps: str, extra_env: dict[str, str] | None = None, port: int | None = None
+) -> ApiServer:
+    """``airlock api --apps {apps}``, on ``port`` (a free one by default), once healthy."""
+    port = port or free_port()
+    env = {**home.env, **(extra_env or {})}
+    # A file, not a pipe nobody reads, so a chatty server never blocks on a full pipe.
+    log = home.path / f"api-{port}.log"
+    with log.open("ab") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "airlock.cli", "api", "--apps", apps, "--port", str(port)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=output,
+        )
+    url = f"http://127.0.0.1:{port}"
+    health = {
+        "web": "/api/v1/health",
+        "execution": "/execution/health",
+        "internal": "/internal/health",
+    }
+    probe = health[apps.split(",", maxsplit=1)[0]]
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"airlock api exited: {log.read_text()}")
+        try:
+            if httpx.get(url + probe, timeout=1).status_code == 200:
+                return ApiServer(url=url, process=process)
+        except httpx.TransportError:
+            time.sleep(0.1)
+    process.kill()
+    raise RuntimeError(f"airlock api on {url} did not become healthy in 30 s: {log.read_text()}")
+
+
+def stop(server: ApiServer) -> None:
+    server.process.terminate()
+    try:
+        server.process.wait(10)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+
+
+@dataclass
+class RunAll:
+    """``airlock run-all`` on a home of its own under ``base``, its DAG processor on a bundle
+    ``dags``; what it prints goes to ``base/run-all.log``."""
+
+    process: subprocess.Popen[bytes]
+    home: Path
+    url: str
+    env: dict[str, str]
+    log: Path
+
+    @classmethod
+    def start(cls, base: Path, dags: Path, timeout_s: float = 90, **settings: str) -> Self:
+        """The stack, once its admin can log in; ``settings`` are more ``AIRLOCK_…`` variables."""
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AIRLOCK_")}
+        env.update(
+            {
+                "AIRLOCK_HOME": str(base / "home"),
+                "AIRLOCK_DAG_PROCESSOR__BUNDLES": f"dags={dags}",
+                "AIRLOCK_CLIENT__API_URL": url,
+                **settings,
+            }
+        )
+        log = base / "run-all.log"
+        with log.open("wb") as output:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "airlock.cli", "run-all", "--port", str(port)],
+                env=env,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                cwd=base,
+            )
+        stack = cls(process, base / "home", url, env, log)
+        deadline = time.monotonic() + timeout_s
+        while True:
+            assert process.poll() is None, f"run-all exited during start-up:\n{stack.output()}"
+            if time.monotonic() > deadline:
+                stack.stop()
+                raise AssertionError(f"run-all never accepted a login:\n{stack.output()}")
+            if (stack.home / "admin-password.txt").exists():
+                try:
+                    answer = httpx.post(
+                        f"{url}/api/v1/auth/token",
+                        json={"username": "admin", "password": stack.admin_password()},
+                        timeout=5,
+                    )
+                    if answer.status_code == 200:
+                        return stack
+                except httpx.TransportError:
+                    pass
+            time.sleep(0.3)
+
+    def admin_password(self) -> str:
+        return (self.home / "admin-password.txt").read_text().strip()
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def stop(self) -> None:
+        """Ctrl-C, as a user stops it."""
+        self.process.send_signal(signal.SIGINT)
+        try:
+            self.process.wait(30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
