@@ -137,3 +137,20 @@ def test_api_rejects_unknown_app_name(home: Home) -> None:
     result = home.airlock("api", "--apps", "web,scheduler", check=False)
     assert result.returncode == 2
     assert "choose one or more of web, execution, internal" in result.stderr
+
+
+def test_an_unreachable_api_is_one_line_naming_the_url(home: Home) -> None:
+    from tests.support.processes import free_port
+
+    url = f"http://127.0.0.1:{free_port()}"
+    home.env["AIRLOCK_CLIENT__API_URL"] = url
+    try:
+        result = home.airlock("login", "-u", "ann", "--password-stdin", stdin="pw\n", check=False)
+    finally:
+        del home.env["AIRLOCK_CLIENT__API_URL"]
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("airlock: error:")]
+    assert len(errors) == 1, result.stderr
+    assert url in errors[0]
+    assert "is the API up and reachable" in errors[0]

@@ -66,6 +66,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        # Imported here: the HTTP client is not loaded by verbs that never call an API.
+        from airlock.sdk.api import ApiUnreachable
+
+        if isinstance(exc, ApiUnreachable):
+            print(f"airlock: error: {exc}", file=sys.stderr)
+            return 1
+        raise
 
 
 if __name__ == "__main__":
