@@ -16,7 +16,7 @@ import pytest
 
 from airlock.core.tokens import TokenKind
 from airlock.models.versions import EXECUTION_VERSIONS
-from tests.conftest import ApiServer, Home
+from tests.support.processes import ApiServer, Home
 
 NAIVE = "2026-05-01T12:00:00"
 TI = "0190a5c0-0000-7000-8000-00000000naive"

@@ -11,8 +11,8 @@ chosen by priority.
 A worker that will start what it takes at once asks for it (``WorkloadRequest.start``): the first
 ``start`` task instances, in priority order, are moved to ``running`` in the claim's transaction
 (:func:`~airlock.scheduling.starting.start_many`), which saves the runner a start call per task.
-The rest are only claimed: a worker prefetching beyond its free slots must not have tasks counted
-as running while they wait in its backlog; old clients and the Node runner never ask to start. On
+The rest are only claimed, not counted as running: old clients (API 2026-11-01) and the Node
+runner never ask to start, and start each task with ``PATCH …/run``. On
 PostgreSQL a poll that starts everything it takes (the usual case) is one statement, committed as
 it runs (:func:`claim_and_start`), built from the lease's and the start's pieces.
 

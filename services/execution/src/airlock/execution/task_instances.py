@@ -24,7 +24,6 @@ from airlock.execution.dag_runs import dag_run_info, triggering_asset_events
 from airlock.execution.tables import RUN_INFO, AnyRow
 from airlock.execution.task_ends import TaskEnds
 from airlock.execution.task_tokens import TaskTokens
-from airlock.execution.timestamps import aware
 from airlock.models.execution import (
     Heartbeat,
     HeartbeatReply,
@@ -79,7 +78,7 @@ class TaskInstanceController(Controller):
         Sent again by the same process (same hostname and pid) once it runs, it answers the same
         without counting another try; from anywhere else, or in any other state, it is a 409.
         """
-        start_date = aware(data.start_date, "start_date")
+        start_date = data.start_date
         connection = session.connection()
         ti: TaskInstance | AnyRow | None = start_task(
             connection, ti_id, data.hostname, data.pid, start_date, dt.datetime.now(dt.UTC)
@@ -153,7 +152,6 @@ class TaskInstanceController(Controller):
         polls wake when the commit makes the queued tasks visible (``airlock.scheduling`` queue
         listeners, see :mod:`airlock.execution.notifier`).
         """
-        _check_outcome(data)
         claims = claims_of(request)
         if claims.dag_id is None or claims.run_id is None:
             raise Problem(
@@ -172,8 +170,3 @@ class TaskInstanceController(Controller):
         except TaskInstanceNotFound as exc:
             raise Problem(404, str(exc), slug="ti-not-found") from None
         return TaskStateReply(state=ended)
-
-
-def _check_outcome(outcome: TaskOutcome) -> None:
-    for name in ("end_date", "reschedule_date"):
-        aware(getattr(outcome, name, None), name)
