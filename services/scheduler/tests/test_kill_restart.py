@@ -119,8 +119,10 @@ def test_a_killed_scheduler_restarts_and_every_run_finishes_once(env: Env, tmp_p
                 *[task(f"load{i}", ["extract"], pool="narrow") for i in range(3)],
                 task("report", [f"load{i}" for i in range(3)]),
             ],
-            schedule=DeltaSchedule(seconds=60),
-            start_date=utcnow().replace(microsecond=0) - dt.timedelta(seconds=170),
+            # Three runs are due at once; the fourth only 100 s after the test starts, however
+            # slowly a loaded machine runs it.
+            schedule=DeltaSchedule(seconds=600),
+            start_date=utcnow().replace(microsecond=0) - dt.timedelta(seconds=1700),
             catchup=True,
             max_active_runs=2,
         )
