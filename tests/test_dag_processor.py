@@ -9,8 +9,6 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -32,6 +30,7 @@ from airlock.db import (
 )
 from airlock.sdk.api import InternalClient
 from tests.support.processes import ApiServer, Home
+from tests.support.waiting import alive, wait_until
 
 GOOD = """
 from datetime import datetime
@@ -104,23 +103,6 @@ def rows(home: Home, model: type, **where: object) -> list:
 
 def errors_by_file(home: Home, bundle: str) -> dict[str, str]:
     return {e.filename: e.stacktrace for e in rows(home, ParseImportError, bundle_name=bundle)}
-
-
-def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except FileNotFoundError:
-        return False
-    return state != "Z"
-
-
-def wait_until(condition: Callable[[], bool], timeout_s: float = 10) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def test_versions_follow_file_changes(home: Home, api: ApiServer, tmp_path: Path) -> None:

@@ -33,6 +33,7 @@ from airlock.db import Dag, DagRun, LogChunk, TaskInstance, XCom
 from airlock.db.database import Database
 from airlock.models.states import DagRunState, DagRunType, TaskInstanceState
 from tests.support.processes import ApiServer, Home, free_port, start_api, stop
+from tests.support.waiting import alive, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -322,23 +323,6 @@ def rig(home: Home, api: ApiServer, tmp_path: Path) -> Iterator[Rig]:
     yield rig
     rig.stop_workers()
     rig.db.close()
-
-
-def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-    return state != "Z"
-
-
-def wait_until(condition: Callable[[], bool], timeout_s: float = 10) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 # --- tests ------------------------------------------------------------------------------------

@@ -8,14 +8,14 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from airlock.dag_processor.bundle import BundleFileEntry
 from airlock.dag_processor.pool import ParserPool
+from tests.support.waiting import alive, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -23,23 +23,6 @@ GOOD = """
 from airlock.sdk import DAG
 dag = DAG("{dag_id}", schedule=None)
 """
-
-
-def wait_until(condition: Callable[[], bool], timeout_s: float = 10) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.02)
-    return False
-
-
-def alive(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ from airlock.sdk.execution_time.protocol import (
     read_frame,
 )
 from airlock.worker.zygote_client import TaskProcess, ZygoteClient
+from tests.support.waiting import alive, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -138,23 +138,6 @@ class Task:
                 break
             chunks.append(chunk)
         return b"".join(chunks).decode()
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
-    except (ProcessLookupError, FileNotFoundError):
-        return False
-
-
-def wait_until(condition: Callable[[], bool], timeout_s: float = 10) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 def test_a_task_process_holds_no_token_and_its_output_is_captured(

@@ -18,8 +18,7 @@ from airlock.sdk.execution_time.supervised import (
     PARENT_PID_VARIABLE,
     Child,
 )
-
-from .conftest import alive, wait_until
+from tests.support.waiting import alive, wait_until
 
 pytestmark = pytest.mark.slow
 
