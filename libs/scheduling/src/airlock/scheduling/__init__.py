@@ -11,6 +11,8 @@ Public API
     ``get(session, dag_version_id) -> SerializedDag``; ``graph(...) -> DagGraph`` (the same with
     precomputed order, leaves, setup scopes); ``task(session, dag_version_id, task_id) ->
     SerializedTask``. Decodes each version's blob once; thread-safe; share one per process.
+    A stored version that does not decode or holds a cycle raises ``BadDagVersion`` (409): that
+    DAG's error, for the caller to log or answer, never a reason to stop.
 
 ``create_dag_run(session, dag_id, *, run_type, conf=None, logical_date=None, data_interval=None,
 run_id=None, note=None, triggered_by=None, dag_cache, now=None) -> DagRun``
@@ -109,6 +111,7 @@ from airlock.scheduling.clearing import (
 )
 from airlock.scheduling.dag_cache import DagCache
 from airlock.scheduling.errors import (
+    BadDagVersion,
     DagNotFound,
     DagRunExists,
     DagStale,
@@ -132,6 +135,7 @@ from airlock.scheduling.trigger_rules import Decision, UpstreamCounts, decide
 
 __all__ = [
     "AffectedTask",
+    "BadDagVersion",
     "DagCache",
     "DagGraph",
     "DagNotFound",
