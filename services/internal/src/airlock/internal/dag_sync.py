@@ -37,6 +37,10 @@ from airlock.models.codec import CodecError, PayloadTooLarge, check_frame, decom
 from airlock.models.dag import SerializedDag
 from airlock.models.internal import BundleSync, BundleSyncResult, DagSyncResult, DagUpload
 
+#: Values per ``IN (…)`` of the statements that take a client's list (PostgreSQL carries at most
+#: 65,535 parameters per statement; a pair costs two).
+CHUNK = 10_000
+
 
 @dataclass(frozen=True)
 class BlobLimits:
@@ -492,37 +496,37 @@ def _write_import_errors(
 
 def _mark_stale(session: Session, bundle: str, pairs: Iterable[tuple[str, str]]) -> list[str]:
     pairs = list(pairs)
-    if not pairs:
-        return []
-    return list(
-        session.scalars(
+    stale: list[str] = []
+    for start in range(0, len(pairs), CHUNK):
+        stale += session.scalars(
             update(Dag)
-            .where(tuple_(Dag.relative_fileloc, Dag.dag_id).in_(pairs), Dag.bundle_name == bundle)
+            .where(
+                tuple_(Dag.relative_fileloc, Dag.dag_id).in_(pairs[start : start + CHUNK]),
+                Dag.bundle_name == bundle,
+            )
             .values(is_stale=True)
             .returning(Dag.dag_id)
         )
-    )
+    return stale
 
 
 def _forget_files(session: Session, bundle: str, paths: list[str]) -> list[str]:
-    if not paths:
-        return []
-    rows = session.scalars(
-        select(BundleFile).where(
-            BundleFile.bundle_name == bundle, BundleFile.relative_path.in_(paths)
+    """Mark the DAGs of deleted files stale and drop the files, ``CHUNK`` paths per statement
+    (a bundle may lose more files at once than one PostgreSQL statement has parameters)."""
+    stale: list[str] = []
+    for start in range(0, len(paths), CHUNK):
+        chunk = paths[start : start + CHUNK]
+        in_chunk = BundleFile.relative_path.in_(chunk)
+        rows = session.scalars(
+            select(BundleFile).where(BundleFile.bundle_name == bundle, in_chunk)
+        ).all()
+        stale += _mark_stale(
+            session, bundle, [(row.relative_path, d) for row in rows for d in row.dag_ids]
         )
-    ).all()
-    stale = _mark_stale(
-        session, bundle, [(row.relative_path, d) for row in rows for d in row.dag_ids]
-    )
-    session.execute(
-        delete(BundleFile).where(
-            BundleFile.bundle_name == bundle, BundleFile.relative_path.in_(paths)
+        session.execute(delete(BundleFile).where(BundleFile.bundle_name == bundle, in_chunk))
+        session.execute(
+            delete(ParseImportError).where(
+                ParseImportError.bundle_name == bundle, ParseImportError.filename.in_(chunk)
+            )
         )
-    )
-    session.execute(
-        delete(ParseImportError).where(
-            ParseImportError.bundle_name == bundle, ParseImportError.filename.in_(paths)
-        )
-    )
     return stale
