@@ -113,5 +113,8 @@ def test_run_all_serves_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     assert "Log in as admin with password" in output
     assert "stopped" in output
     assert "DAG processor: bundle dags" in output
-    assert "scheduler exited with code -9; restarting it" in output
+    assert (
+        "scheduler exited with code -9 (1 time(s) in the last 60 s); restarting it in 0.5 s"
+        in output
+    )
     assert not [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]

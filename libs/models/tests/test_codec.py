@@ -186,3 +186,28 @@ def test_valid_frame_that_is_not_a_dag() -> None:
 def test_non_bytes_input() -> None:
     with pytest.raises(CorruptPayload, match="expected bytes"):
         decompress("text", MiB)  # type: ignore[arg-type]
+
+
+def test_a_declared_size_the_blob_cannot_plausibly_hold_is_refused() -> None:
+    # 4 KiB of RLE blocks really does expand to 8 MiB, but no serialized DAG compresses 2000x.
+    blocks = b"".join(_rle_block(i == 63, 128 * 1024) for i in range(64))
+    blob = MAGIC + bytes([0xC0, 0x58]) + (8 * MiB).to_bytes(8, "little") + blocks
+    with pytest.raises(CorruptPayload, match="more than 250 times its size"):
+        check_frame(blob, 64 * MiB)
+    small = (
+        MAGIC
+        + bytes([0xC0, 0x58])
+        + MiB.to_bytes(8, "little")
+        + b"".join(_rle_block(i == 7, 128 * 1024) for i in range(8))
+    )
+    assert check_frame(small, 64 * MiB) == MiB, "up to 1 MiB needs no ratio"
+    real = encode_dag(
+        SerializedDag(
+            dag_id="d",
+            tasks=[
+                SerializedTask(task_id=f"t{i}", operator_class="x", operator_name="x")
+                for i in range(2000)
+            ],
+        )
+    )
+    assert check_frame(compress(real, level=19), 64 * MiB) == len(real)

@@ -8,6 +8,7 @@ import airlock.scheduling
 def test_exported_names() -> None:
     assert sorted(airlock.scheduling.__all__) == [
         "AffectedTask",
+        "BadDagVersion",
         "DagCache",
         "DagGraph",
         "DagNotFound",

@@ -10,9 +10,10 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from airlock.core.settings import InternalSettings
 from airlock.db import Asset, DagScheduleAsset, TaskOutletAsset, make_engine, make_session_factory
 from airlock.db import upgrade as migrate
-from airlock.internal.dag_sync import check_blobs, sync_bundle
+from airlock.internal.dag_sync import BlobLimits, check_blobs, sync_bundle
 from airlock.models.codec import encode_and_compress
 from airlock.models.dag import (
     AssetAliasRef,
@@ -65,8 +66,8 @@ def sync(session: Session, *uploads: DagUpload) -> None:
             for u in uploads
         ]
     )
-    sizes = check_blobs(batch, max_blob_bytes=1 << 20, max_decompressed_bytes=1 << 24)
-    sync_bundle(session, "b", batch, sizes)
+    limits = BlobLimits.of(InternalSettings())
+    sync_bundle(session, "b", batch, check_blobs(batch, limits), limits)
 
 
 def references(session: Session) -> tuple[list[tuple[str, str]], list[tuple[str, str, str]]]:

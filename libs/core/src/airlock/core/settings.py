@@ -72,6 +72,10 @@ class InternalSettings(_Section):
     #: Largest compressed DAG blob the server accepts, and the largest size it may declare.
     max_dag_blob_bytes: int = 8_000_000
     max_dag_decompressed_bytes: int = 64_000_000
+    #: Decompressed bytes of the new DAG versions one upload may carry, all blobs together.
+    max_batch_decompressed_bytes: int = 256_000_000
+    #: Most tasks a DAG may have: bounds what one run (a trigger, a scheduled run) creates.
+    max_dag_tasks: int = 10_000
 
 
 class DagProcessorSettings(_Section):

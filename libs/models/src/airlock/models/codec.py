@@ -10,8 +10,9 @@ upstream ids …) is sorted by :func:`normalize_dag` before encoding.
 
 Blobs come from processes that run user code, so readers treat them as hostile:
 :func:`check_frame` validates the frame header and its declared size without decompressing (the
-Internal API stores blobs opaque), and :func:`decompress` refuses to produce more than
-``max_size`` bytes whatever the header claims.
+Internal API decompresses a blob only when it makes a new DAG version), refuses a declared size
+the compressed bytes cannot plausibly hold (:data:`MAX_COMPRESSION_RATIO`), and
+:func:`decompress` refuses to produce more than ``max_size`` bytes whatever the header claims.
 """
 
 from __future__ import annotations
@@ -33,6 +34,12 @@ from airlock.models.dag import (
 #: Upper bound on the zstd window a decoder will allocate, whatever a frame asks for.
 MAX_WINDOW_SIZE = 1 << 27
 _STREAM_CHUNK = 1 << 20
+#: Largest decompressed/compressed ratio a blob may declare. Serialized DAGs compress 5-75x
+#: (a 20,000-task chain of identical tasks: 73x); a header declaring far more than its bytes
+#: could hold is a decompression bomb, refused before any work.
+MAX_COMPRESSION_RATIO = 250
+#: Any blob may declare this much, whatever its ratio: a tiny DAG costs nothing to decompress.
+RATIO_FREE_BYTES = 1 << 20
 
 _S = TypeVar("_S", bound=msgspec.Struct)
 _encoder = msgspec.json.Encoder(order="sorted")
@@ -190,7 +197,7 @@ def check_frame(blob: bytes, max_size: int) -> int:
     """Validate the frame header without decompressing; return the declared content size.
 
     Raises :class:`CorruptPayload` if the header is unreadable, does not declare its content
-    size, asks for a window larger than the decoder would allocate, or if the block headers
+    size, declares more than :data:`MAX_COMPRESSION_RATIO` times the blob's size, asks for a window larger than the decoder would allocate, or if the block headers
     show a truncated frame or trailing bytes; raises
     :class:`PayloadTooLarge` if the declared size exceeds ``max_size``.
     """
@@ -203,6 +210,12 @@ def check_frame(blob: bytes, max_size: int) -> int:
         )
     if size > max_size:
         raise PayloadTooLarge(size, max_size, declared=True)
+    plausible = max(RATIO_FREE_BYTES, len(blob) * MAX_COMPRESSION_RATIO)
+    if size > plausible:
+        raise CorruptPayload(
+            f"zstd frame of {len(blob)} bytes declares {size} decompressed bytes, more than "
+            f"{MAX_COMPRESSION_RATIO} times its size; a serialized DAG never compresses that well"
+        )
     if params.window_size > MAX_WINDOW_SIZE:
         raise CorruptPayload(
             f"zstd frame asks for a {params.window_size}-byte window, "
@@ -269,7 +282,9 @@ def encode_and_compress(dag: SerializedDag, level: int = 3) -> tuple[bytes, str]
 
 
 __all__ = [
+    "MAX_COMPRESSION_RATIO",
     "MAX_WINDOW_SIZE",
+    "RATIO_FREE_BYTES",
     "CodecError",
     "CorruptPayload",
     "PayloadTooLarge",

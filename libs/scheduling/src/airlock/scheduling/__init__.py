@@ -17,7 +17,9 @@ docstring is its contract; this map says where each part of a task instance's li
 - ``leases``: one helper (holder, epoch, TTL; acquire, renew, release, expire, fence) for every
   leased row — task claims and callbacks;
 - by hand: ``clearing`` and ``marking``;
-- ``dag_cache.DagCache``: decodes each stored DAG version once per process.
+- ``dag_cache.DagCache``: decodes each stored DAG version once per process; a version that does
+  not decode or holds a cycle raises ``BadDagVersion`` (409), that DAG's error, never a reason
+  for a service to stop.
 
 Every id queued in a session is announced **after that session commits** to the listeners
 registered with ``add_queue_listener(fn)`` (thread-safe; dropped on rollback); an Execution API
@@ -38,6 +40,7 @@ from airlock.scheduling.clearing import (
 )
 from airlock.scheduling.dag_cache import DagCache
 from airlock.scheduling.errors import (
+    BadDagVersion,
     DagNotFound,
     DagRunExists,
     DagStale,
@@ -61,6 +64,7 @@ from airlock.scheduling.trigger_rules import Decision, UpstreamCounts, decide
 
 __all__ = [
     "AffectedTask",
+    "BadDagVersion",
     "DagCache",
     "DagGraph",
     "DagNotFound",

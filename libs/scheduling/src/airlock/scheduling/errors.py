@@ -27,6 +27,11 @@ class DagVersionNotFound(SchedulingError, LookupError):
     """A run or task instance names a DAG version that is not in the database."""
 
 
+class BadDagVersion(SchedulingError):
+    """A stored DAG version that does not decode to a runnable DAG: that DAG's error, never a
+    reason for a service that reads it to stop."""
+
+
 class TaskNotInDag(SchedulingError, LookupError):
     """A task id that the DAG version does not define."""
 

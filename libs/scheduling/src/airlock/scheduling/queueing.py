@@ -36,6 +36,7 @@ from airlock.models.dag import SerializedTask
 from airlock.models.states import DagRunState
 from airlock.models.states import TaskInstanceState as TIS
 from airlock.scheduling.dag_cache import DagCache
+from airlock.scheduling.errors import BadDagVersion
 from airlock.scheduling.leases import TASK_CLAIM
 from airlock.scheduling.listeners import record_queued
 from airlock.scheduling.tables import POOL, TI, connection, one_of
@@ -353,7 +354,10 @@ def queue_scheduled(
     for row in rows:
         if activity[0][(row.dag_id, row.run_id)] >= row.max_active_tasks:
             continue
-        graph = dag_cache.graph(session, row.dag_version_id)
+        try:
+            graph = dag_cache.graph(session, row.dag_version_id)
+        except BadDagVersion:
+            continue  # logged once by the cache; the run's other versions still queue
         task = graph.task(row.task_id)
         candidates.append(
             Candidate(

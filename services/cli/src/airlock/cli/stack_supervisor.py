@@ -14,9 +14,12 @@ import subprocess
 import sys
 import time
 
-#: A service that exits more often than this within the window is not restarted again.
-MAX_RESTARTS = 5
+#: A service that exits again within this window of its last start waits longer before the next
+#: restart: 0.5 s after the first exit, doubling up to ``MAX_BACKOFF_S``. One failing service
+#: never stops the rest of the stack: the others keep serving, and the restarts are reported.
 RESTART_WINDOW_S = 60.0
+FIRST_BACKOFF_S = 0.5
+MAX_BACKOFF_S = 30.0
 
 Services = dict[str, tuple[list[str], dict[str, str]]]
 
@@ -28,8 +31,14 @@ def main(argv: list[str]) -> int:
     return supervise(children, services)
 
 
+def backoff_s(recent_exits: int) -> float:
+    """How long a service that exited ``recent_exits`` times in the window waits to restart."""
+    return min(MAX_BACKOFF_S, FIRST_BACKOFF_S * 2 ** max(0, recent_exits - 1))
+
+
 def supervise(children: dict[str, subprocess.Popen[bytes]], commands: Services) -> int:
-    """Keep every service up until Ctrl-C; restart one that dies, give up if it keeps dying."""
+    """Keep every service up until Ctrl-C: restart one that dies, backing off while it keeps
+    dying; 0 when stopped by a signal."""
     stopping = False
 
     def stop(signum: int, _frame: object) -> None:
@@ -38,32 +47,33 @@ def supervise(children: dict[str, subprocess.Popen[bytes]], commands: Services) 
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
-    exit_code = 0
     deaths: dict[str, list[float]] = {name: [] for name in children}
+    restart_at: dict[str, float] = {}
     while not stopping:
+        now = time.monotonic()
         for name, child in list(children.items()):
+            if name in restart_at:
+                if now >= restart_at[name]:
+                    del restart_at[name]
+                    command, env = commands[name]
+                    children[name] = subprocess.Popen(command, env=env)
+                continue
             if child.poll() is None:
                 continue
-            now = time.monotonic()
             deaths[name] = [t for t in deaths[name] if now - t < RESTART_WINDOW_S] + [now]
-            if len(deaths[name]) > MAX_RESTARTS:
-                print(
-                    f"airlock run-all: {name} keeps exiting (code {child.returncode}); stopping the rest",
-                    file=sys.stderr,
-                )
-                exit_code = 1
-                stopping = True
-                break
+            wait = backoff_s(len(deaths[name]))
             print(
-                f"airlock run-all: {name} exited with code {child.returncode}; restarting it",
+                f"airlock run-all: {name} exited with code {child.returncode} "
+                f"({len(deaths[name])} time(s) in the last {RESTART_WINDOW_S:.0f} s); "
+                f"restarting it in {wait:.1f} s, the other services keep running",
                 file=sys.stderr,
+                flush=True,
             )
-            command, env = commands[name]
-            children[name] = subprocess.Popen(command, env=env)
+            restart_at[name] = now + wait
         time.sleep(0.2)
     stop_all(children)
     print("airlock run-all: stopped", flush=True)
-    return exit_code
+    return 0
 
 
 def stop_all(children: dict[str, subprocess.Popen[bytes]], grace_s: float = 10.0) -> None:

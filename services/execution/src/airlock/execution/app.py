@@ -17,7 +17,7 @@ from litestar import Litestar, Request, Response, Router
 from sqlalchemy import bindparam, select
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 
-from airlock.core.http import ApiAppConfig, build_app, problem_response
+from airlock.core.http import ApiAppConfig, build_app, problem_response, too_many_values
 from airlock.core.secrets_key import read_secrets_keys
 from airlock.core.settings import Settings, load_settings
 from airlock.core.tokens.keys import load_private_key
@@ -45,6 +45,9 @@ PREFIX = "/execution"
 
 
 def _database_busy(request: Request[Any, Any, Any], exc: OperationalError) -> Response[Any]:
+    overflow = too_many_values(exc)
+    if overflow is not None:
+        return overflow
     return problem_response(
         503,
         "the database is busy or unreachable; retry with backoff",

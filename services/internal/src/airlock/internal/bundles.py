@@ -18,7 +18,7 @@ from airlock.core.http import Problem, claims_of, require_service_role
 from airlock.core.settings import InternalSettings
 from airlock.core.tokens import ServiceRole
 from airlock.db.models.bundle import BundleFile
-from airlock.internal.dag_sync import check_blobs, sync_bundle
+from airlock.internal.dag_sync import BlobLimits, check_blobs, sync_bundle
 from airlock.models.internal import BundleFileInfo, BundleFilesPage, BundleSync, BundleSyncResult
 
 MAX_PAGE = 1000
@@ -76,13 +76,10 @@ class BundleController(Controller):
     ) -> BundleSyncResult:
         """Upsert parsed DAGs, record import errors and mark DAGs of deleted files stale."""
         ensure_bundle_access(request, bundle)
-        sizes = check_blobs(
-            data,
-            max_blob_bytes=internal_settings.max_dag_blob_bytes,
-            max_decompressed_bytes=internal_settings.max_dag_decompressed_bytes,
-        )
+        limits = BlobLimits.of(internal_settings)
+        sizes = check_blobs(data, limits)
         try:
-            return sync_bundle(session, bundle, data, sizes)
+            return sync_bundle(session, bundle, data, sizes, limits)
         except IntegrityError:
             session.rollback()
             raise Problem(

@@ -1,9 +1,13 @@
 """Apply one DAG-processor batch to the DB (DESIGN §4.1), in one transaction.
 
 The rules:
-- A blob is checked (zstd frame header, declared size, size caps, and that it holds exactly the
-  bytes its ``dag_hash`` names) and stored as uploaded; the JSON inside is never parsed here.
-- A DAG hash never seen for that DAG makes a new version; a known hash makes none.
+- Every blob's frame header is checked (zstd, declared size under the caps and plausible for its
+  compressed size). A known hash for that DAG makes no version and is not decompressed.
+- A hash never seen for that DAG is decompressed (the batch's total bounded), must hold exactly
+  the bytes its ``dag_hash`` names, and is decoded and checked whole
+  (:mod:`airlock.internal.dag_checks`) before it becomes a new version, stored as uploaded. A DAG
+  that fails the check is an import error naming it; it keeps its last good version, and the
+  rest of the batch is stored.
 - A DAG id owned by another bundle, or by another live file of this bundle, is an import error for
   the newcomer, never an overwrite.
 - A file that fails to import keeps its DAGs at their last good version (flagged
@@ -25,44 +29,117 @@ from sqlalchemy import delete, func, insert, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from airlock.core.http import Problem
+from airlock.core.settings import InternalSettings
 from airlock.db import Bundle, BundleFile, Dag, DagSource, DagVersion, ParseImportError
 from airlock.internal.asset_refs import record_references
+from airlock.internal.dag_checks import InvalidDag, decode_and_check
 from airlock.models.codec import CodecError, PayloadTooLarge, check_frame, decompress
+from airlock.models.dag import SerializedDag
 from airlock.models.internal import BundleSync, BundleSyncResult, DagSyncResult, DagUpload
 
+#: Values per ``IN (…)`` of the statements that take a client's list (PostgreSQL carries at most
+#: 65,535 parameters per statement; a pair costs two).
+CHUNK = 10_000
 
-def check_blobs(
-    batch: BundleSync, *, max_blob_bytes: int, max_decompressed_bytes: int
-) -> dict[str, int]:
-    """Decompressed size of every blob, by hash; a bad blob fails the whole batch, naming it."""
+
+@dataclass(frozen=True)
+class BlobLimits:
+    """What one upload may cost the server to read (``[internal]`` settings)."""
+
+    max_blob_bytes: int
+    max_decompressed_bytes: int
+    max_batch_decompressed_bytes: int
+    max_dag_tasks: int
+
+    @classmethod
+    def of(cls, settings: InternalSettings) -> BlobLimits:
+        return cls(
+            max_blob_bytes=settings.max_dag_blob_bytes,
+            max_decompressed_bytes=settings.max_dag_decompressed_bytes,
+            max_batch_decompressed_bytes=settings.max_batch_decompressed_bytes,
+            max_dag_tasks=settings.max_dag_tasks,
+        )
+
+
+def check_blobs(batch: BundleSync, limits: BlobLimits) -> dict[str, int]:
+    """Declared decompressed size of every blob, by hash, read from the frame headers only;
+    a blob that is too large or not a plausible zstd frame fails the whole batch, naming it."""
     sizes: dict[str, int] = {}
     for file in batch.files:
         for upload in file.dags:
-            where = f"DAG {upload.metadata.dag_id!r} from {file.relative_path}"
-            if len(upload.blob) > max_blob_bytes:
+            where = _where(upload, file.relative_path)
+            if len(upload.blob) > limits.max_blob_bytes:
                 raise Problem(
                     413,
-                    f"{where}: compressed blob is {len(upload.blob)} bytes, over the {max_blob_bytes}-byte limit",
+                    f"{where}: compressed blob is {len(upload.blob)} bytes, over the "
+                    f"{limits.max_blob_bytes}-byte limit",
                     slug="dag-too-large",
                 )
             try:
-                check_frame(upload.blob, max_decompressed_bytes)
-                content = decompress(upload.blob, max_decompressed_bytes)
+                sizes[upload.dag_hash] = check_frame(upload.blob, limits.max_decompressed_bytes)
             except PayloadTooLarge as exc:
                 raise Problem(413, f"{where}: {exc}", slug="dag-too-large") from None
             except CodecError as exc:
                 raise Problem(
                     422, f"{where}: blob is not a valid zstd frame: {exc}", slug="corrupt-dag-blob"
                 ) from None
-            actual = hashlib.sha256(content).hexdigest()
-            if actual != upload.dag_hash:
-                raise Problem(
-                    422,
-                    f"{where}: dag_hash {upload.dag_hash!r} does not match the blob's content (sha256 {actual})",
-                    slug="dag-hash-mismatch",
-                )
-            sizes[upload.dag_hash] = len(content)
     return sizes
+
+
+def read_new_versions(
+    uploads: list[tuple[str, DagUpload]], sizes: dict[str, int], limits: BlobLimits
+) -> dict[tuple[str, str], SerializedDag | InvalidDag]:
+    """Decompress, verify and decode each upload that makes a new version, by (dag id, hash).
+
+    The decompressed bytes of the whole batch are bounded first (413); a blob that does not hold
+    the bytes its hash names is a 422 for the batch (the processor sent something other than it
+    hashed); a blob that decodes to no runnable DAG is that DAG's :class:`InvalidDag`.
+    """
+    total = sum(sizes[upload.dag_hash] for _, upload in uploads)
+    if total > limits.max_batch_decompressed_bytes:
+        raise Problem(
+            413,
+            f"the new DAG versions of this upload decompress to {total} bytes, more than the "
+            f"{limits.max_batch_decompressed_bytes} bytes one upload may carry; send fewer DAGs "
+            "per request",
+            slug="batch-too-large",
+        )
+    verified: dict[bytes, bytes] = {}  # blob -> its content, each distinct blob checked once
+    read: dict[tuple[str, str], SerializedDag | InvalidDag] = {}
+    for path, upload in uploads:
+        content = verified.get(upload.blob)
+        if content is None:
+            content = verified[upload.blob] = _content(upload, path, limits)
+        key = (upload.metadata.dag_id, upload.dag_hash)
+        if key not in read:
+            try:
+                read[key] = decode_and_check(content, key[0], limits.max_dag_tasks)
+            except InvalidDag as exc:
+                read[key] = exc
+    return read
+
+
+def _content(upload: DagUpload, path: str, limits: BlobLimits) -> bytes:
+    """The blob's decompressed bytes, which must be the ones its ``dag_hash`` names."""
+    where = _where(upload, path)
+    try:
+        content = decompress(upload.blob, limits.max_decompressed_bytes)
+    except CodecError as exc:
+        raise Problem(
+            422, f"{where}: blob does not decompress: {exc}", slug="corrupt-dag-blob"
+        ) from None
+    actual = hashlib.sha256(content).hexdigest()
+    if actual != upload.dag_hash:
+        raise Problem(
+            422,
+            f"{where}: dag_hash {upload.dag_hash!r} does not match the blob's content (sha256 {actual})",
+            slug="dag-hash-mismatch",
+        )
+    return content
+
+
+def _where(upload: DagUpload, path: str) -> str:
+    return f"DAG {upload.metadata.dag_id!r} from {path}"
 
 
 @dataclass
@@ -78,7 +155,7 @@ class _Loaded:
 
 
 def sync_bundle(
-    session: Session, bundle: str, batch: BundleSync, sizes: dict[str, int]
+    session: Session, bundle: str, batch: BundleSync, sizes: dict[str, int], limits: BlobLimits
 ) -> BundleSyncResult:
     now = dt.datetime.now(dt.UTC)
     bundle_row = session.get(Bundle, bundle) or Bundle(name=bundle)
@@ -86,6 +163,16 @@ def sync_bundle(
     session.add(bundle_row)
     session.flush()
     loaded = _load(session, bundle, batch)
+    read = read_new_versions(
+        [
+            (file.relative_path, upload)
+            for file in batch.files
+            for upload in file.dags
+            if (upload.metadata.dag_id, upload.dag_hash) not in loaded.versions
+        ],
+        sizes,
+        limits,
+    )
 
     results: list[DagSyncResult] = []
     errors: dict[str, str | None] = {}
@@ -97,11 +184,19 @@ def sync_bundle(
     for file in batch.files:
         problems = [file.import_error] if file.import_error else []
         file_ids: list[str] = []
+        old_ids = loaded.live_paths.get(file.relative_path, set())
         for upload in file.dags:
             dag_id = upload.metadata.dag_id
             reason = _ownership_conflict(
                 bundle, file.relative_path, loaded, claimed.get(dag_id), dag_id
             )
+            invalid = read.get((dag_id, upload.dag_hash))
+            if reason is None and isinstance(invalid, InvalidDag):
+                reason = f"DAG {dag_id!r} in {file.relative_path}: {invalid}"
+                claimed[dag_id] = file.relative_path
+                if dag_id in old_ids:  # it keeps its last good version, flagged
+                    file_ids.append(dag_id)
+                    broken_keep.append(dag_id)
             if reason:
                 problems.append(reason)
                 results.append(
@@ -117,7 +212,6 @@ def sync_bundle(
             file_ids.append(dag_id)
             accepted.append((file.relative_path, upload))
         errors[file.relative_path] = "\n\n".join(problems) or None
-        old_ids = loaded.live_paths.get(file.relative_path, set())
         if file.import_error and not file.dags:
             kept_ids[file.relative_path] = sorted(old_ids)
             broken_keep += old_ids
@@ -129,7 +223,16 @@ def sync_bundle(
     file_hashes = {f.relative_path: f.content_hash for f in batch.files}
     results += _write_dags(session, bundle, accepted, loaded, sizes, file_hashes, now)
     created = {r.dag_id for r in results if r.outcome == "created"}
-    record_references(session, (u for _, u in accepted if u.metadata.dag_id in created), sizes, now)
+    record_references(
+        session,
+        {
+            u.metadata.dag_id: dag
+            for _, u in accepted
+            if u.metadata.dag_id in created
+            and isinstance(dag := read[(u.metadata.dag_id, u.dag_hash)], SerializedDag)
+        },
+        now,
+    )
     if broken_keep:
         session.execute(
             update(Dag)
@@ -393,37 +496,37 @@ def _write_import_errors(
 
 def _mark_stale(session: Session, bundle: str, pairs: Iterable[tuple[str, str]]) -> list[str]:
     pairs = list(pairs)
-    if not pairs:
-        return []
-    return list(
-        session.scalars(
+    stale: list[str] = []
+    for start in range(0, len(pairs), CHUNK):
+        stale += session.scalars(
             update(Dag)
-            .where(tuple_(Dag.relative_fileloc, Dag.dag_id).in_(pairs), Dag.bundle_name == bundle)
+            .where(
+                tuple_(Dag.relative_fileloc, Dag.dag_id).in_(pairs[start : start + CHUNK]),
+                Dag.bundle_name == bundle,
+            )
             .values(is_stale=True)
             .returning(Dag.dag_id)
         )
-    )
+    return stale
 
 
 def _forget_files(session: Session, bundle: str, paths: list[str]) -> list[str]:
-    if not paths:
-        return []
-    rows = session.scalars(
-        select(BundleFile).where(
-            BundleFile.bundle_name == bundle, BundleFile.relative_path.in_(paths)
+    """Mark the DAGs of deleted files stale and drop the files, ``CHUNK`` paths per statement
+    (a bundle may lose more files at once than one PostgreSQL statement has parameters)."""
+    stale: list[str] = []
+    for start in range(0, len(paths), CHUNK):
+        chunk = paths[start : start + CHUNK]
+        in_chunk = BundleFile.relative_path.in_(chunk)
+        rows = session.scalars(
+            select(BundleFile).where(BundleFile.bundle_name == bundle, in_chunk)
+        ).all()
+        stale += _mark_stale(
+            session, bundle, [(row.relative_path, d) for row in rows for d in row.dag_ids]
         )
-    ).all()
-    stale = _mark_stale(
-        session, bundle, [(row.relative_path, d) for row in rows for d in row.dag_ids]
-    )
-    session.execute(
-        delete(BundleFile).where(
-            BundleFile.bundle_name == bundle, BundleFile.relative_path.in_(paths)
+        session.execute(delete(BundleFile).where(BundleFile.bundle_name == bundle, in_chunk))
+        session.execute(
+            delete(ParseImportError).where(
+                ParseImportError.bundle_name == bundle, ParseImportError.filename.in_(chunk)
+            )
         )
-    )
-    session.execute(
-        delete(ParseImportError).where(
-            ParseImportError.bundle_name == bundle, ParseImportError.filename.in_(paths)
-        )
-    )
     return stale

@@ -13,6 +13,10 @@ naming this run, which is what lets exactly one scheduler create it — and the 
 PostgreSQL the DAG rows are also locked (``FOR UPDATE SKIP LOCKED``) so schedulers share the due
 DAGs instead of queueing behind each other. A run id that already exists (a manual run took it)
 is skipped over.
+
+A DAG whose latest version cannot be read (:class:`~airlock.scheduling.BadDagVersion`) gets no
+next run: it is flagged ``has_import_errors`` with the reason added to its file's import error,
+which the Web API shows, and every other DAG is scheduled as before.
 """
 
 from __future__ import annotations
@@ -24,10 +28,17 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, case, func, select, update
 from sqlalchemy.orm import Session
 
-from airlock.db import Dag, DagRun
+from airlock.db import Dag, DagRun, ParseImportError
 from airlock.models.dag import ContinuousSchedule, SerializedDag
 from airlock.models.states import DagRunState, DagRunType
-from airlock.scheduling import DagCache, DagRunExists, NextRun, create_dag_run, next_run_info
+from airlock.scheduling import (
+    BadDagVersion,
+    DagCache,
+    DagRunExists,
+    NextRun,
+    create_dag_run,
+    next_run_info,
+)
 
 log = logging.getLogger(__name__)
 
@@ -79,10 +90,43 @@ class NextRunTracker:
             if self._computed.get(dag_id) == key:
                 continue
             if not is_paused:
-                set_next_run(session, self._cache, dag_id, version_id, now)
+                try:
+                    set_next_run(session, self._cache, dag_id, version_id, now)
+                except BadDagVersion as exc:
+                    report_bad_dag(session, dag_id, str(exc), now)
                 updated += 1
             self._computed[dag_id] = key
         return updated
+
+
+def report_bad_dag(session: Session, dag_id: str, reason: str, now: dt.datetime) -> None:
+    """Show a DAG whose stored version cannot be read where people look: its flag, and its
+    file's import error (the Web API lists both); it gets no next run."""
+    log.error("DAG %s is not scheduled: %s", dag_id, reason)
+    dag = session.get(Dag, dag_id)
+    if dag is None:
+        return
+    dag.has_import_errors = True
+    for column, value in _NO_NEXT_RUN.items():
+        setattr(dag, column, value)
+    error = session.scalar(
+        select(ParseImportError).where(
+            ParseImportError.bundle_name == dag.bundle_name,
+            ParseImportError.filename == dag.relative_fileloc,
+        )
+    )
+    if error is None:
+        session.add(
+            ParseImportError(
+                bundle_name=dag.bundle_name,
+                filename=dag.relative_fileloc,
+                stacktrace=reason,
+                timestamp=now,
+            )
+        )
+    elif reason not in error.stacktrace:
+        error.stacktrace = f"{error.stacktrace}\n\n{reason}"
+        error.timestamp = now
 
 
 def set_next_run(
@@ -150,7 +194,11 @@ def create_due_runs(
     for row in session.execute(due).all():
         if row.latest_version_id is None or row.next_dagrun is None:
             continue
-        dag = cache.get(session, row.latest_version_id)
+        try:
+            dag = cache.get(session, row.latest_version_id)
+        except BadDagVersion as exc:
+            report_bad_dag(session, row.dag_id, str(exc), now)
+            continue
         room = 1 if isinstance(dag.schedule, ContinuousSchedule) else row.max_active_runs
         if _active_runs(session, row.dag_id) >= room:
             continue

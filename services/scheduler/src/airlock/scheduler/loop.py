@@ -237,6 +237,13 @@ class Scheduler:
                     "database error (%s); retrying in %.1fs", exc.__class__.__name__, backoff
                 )
                 stop.wait(backoff)
+            except Exception:
+                # Data never stops the scheduler: a row it cannot handle is logged, and the
+                # next pass (after a capped back-off) schedules everything else.
+                failures += 1
+                backoff = min(30.0, 0.5 * 2**failures)
+                log.exception("scheduler pass failed; retrying in %.1fs", backoff)
+                stop.wait(backoff)
         log.info("scheduler %s stopped", self.name)
 
 

@@ -10,7 +10,7 @@ from litestar.params import JSONBody
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from airlock.core.http import Problem, claims_of, problems
+from airlock.core.http import OFF_LOOP, Problem, claims_of, problems
 from airlock.core.passwords import verify_password
 from airlock.core.settings import WebSettings
 from airlock.core.tokens import TokenKind
@@ -31,6 +31,7 @@ class AuthController(Controller):
         status_code=200,
         responses=problems(401),
         sync_to_thread=True,
+        opt=OFF_LOOP,  # Argon2: tens of ms of CPU per attempt, never on the event loop
     )
     def login(
         self,

@@ -24,7 +24,7 @@ from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from airlock.core.http import Problem, claims_of, require_aware, require_user_role
+from airlock.core.http import OFF_LOOP, Problem, claims_of, require_aware, require_user_role
 from airlock.core.tokens import UserRole
 from airlock.db import Dag, DagRun, DagVersion, TaskInstance
 from airlock.models.states import DagRunState, DagRunType
@@ -180,6 +180,7 @@ class DagRunController(Controller):
         operation_id="TriggerDagRun",
         guards=[require_user_role(UserRole.OP)],
         sync_to_thread=True,
+        opt=OFF_LOOP,  # a run of a big DAG creates up to [internal] max_dag_tasks rows
         status_code=201,
     )
     def trigger(
@@ -199,6 +200,9 @@ class DagRunController(Controller):
         cache = request_dag_cache()
         now = dt.datetime.now(dt.UTC)
         with scheduling_problems(session):
+            # Decoded before the first write: on SQLite, other writers wait while this one holds
+            # the write lock, so it is taken only for the inserts.
+            cache.graph(session, dag.latest_version_id)
             run = create_dag_run(
                 session,
                 dag_id,
@@ -260,6 +264,7 @@ class DagRunController(Controller):
         operation_id="ClearDagRun",
         guards=[require_user_role(UserRole.OP)],
         sync_to_thread=True,
+        opt=OFF_LOOP,
         status_code=200,
     )
     def clear(

@@ -8,10 +8,12 @@ from airlock.core.http.auth import (
     require_service_role,
     require_user_role,
 )
+from airlock.core.http.blocking import OFF_LOOP
 from airlock.core.http.problem_docs import problems
-from airlock.core.http.problems import Problem, problem_response, require_aware
+from airlock.core.http.problems import Problem, problem_response, require_aware, too_many_values
 
 __all__ = [
+    "OFF_LOOP",
     "ApiAppConfig",
     "Problem",
     "build_app",
@@ -22,4 +24,5 @@ __all__ = [
     "require_kind",
     "require_service_role",
     "require_user_role",
+    "too_many_values",
 ]

@@ -14,6 +14,11 @@ What inline costs: a request waits while another's statements run (they are shor
 SQLite serves one machine), and a write that finds the DB locked by another process (the
 scheduler) holds the loop until that lock frees or the busy timeout turns it into a 503.
 
+Some handlers are heavy on the CPU rather than on the DB: password hashing (Argon2 is built to
+take tens of milliseconds) and creating a run of a big DAG. Inline, one of them would stall every
+other request of the process, so such a handler is declared with ``opt=OFF_LOOP`` and stays in a
+worker thread on SQLite too (ADR 0018); SQLite in WAL mode lets the loop's reads go on meanwhile.
+
 Inline, nothing may suspend between a handler's first statement and its session's close: the
 session dependency is then an async generator (:func:`session_dependency`), closed on the loop
 right after the handler returns or raises, never handed to a thread.
@@ -23,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractContextManager
 from typing import Any, ParamSpec, TypeVar
@@ -32,6 +38,10 @@ from litestar.di import Provide
 from litestar.handlers import HTTPRouteHandler
 from litestar.routes import HTTPRoute
 from litestar.utils.sync import AsyncCallable
+
+#: ``opt`` of a handler that runs in a worker thread even when the app's handlers run inline.
+OFF_LOOP: dict[str, Any] = {"off_loop": True}
+SWITCH_INTERVAL_S = 0.001
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -76,13 +86,19 @@ def run_handlers_inline(app: Litestar) -> int:
     event loop instead; returns how many it changed.
 
     Handlers are declared ``sync_to_thread=True`` (right for PostgreSQL); Litestar wraps each at
-    registration, and this unwraps the registered copies of this app only.
+    registration, and this unwraps the registered copies of this app only. A handler declared
+    with ``opt=OFF_LOOP`` keeps its thread.
     """
+    # The loop shares the GIL with off-loop handlers: a 1 ms switch interval (Python's default
+    # is 5 ms) bounds how long each of its many small steps waits for it behind their CPU work.
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
     changed = 0
     for route in app.routes:
         if not isinstance(route, HTTPRoute):
             continue
         for handler in route.route_handlers:
+            if handler.opt.get("off_loop"):
+                continue
             if isinstance(handler, HTTPRouteHandler) and isinstance(handler.fn, AsyncCallable):
                 handler._fn = handler.fn.func  # type: ignore[assignment]
                 handler.has_sync_callable = True

@@ -6,11 +6,13 @@ was wrong. An unexpected exception is logged with its traceback and answered wit
 that leaks nothing; every one of those is a bug to fix.
 
 A body that breaks a constraint of its wire type (``airlock.models``: lengths, bounds, patterns)
-is a 422 ``invalid-body`` naming each field; a datetime without a time zone is a 422
+is a 422 ``invalid-body`` naming each field; a body that is not UTF-8 or is nested deeper than the
+decoder goes is a 400 ``malformed-body``, as any JSON that does not parse; a datetime without a time zone is a 422
 ``naive-datetime``, in a body or, through :func:`require_aware`, in a query string.
 
 Two kinds of database error are not bugs and get their own answer: the database being down,
-unreachable or busy (a 503 with ``Retry-After``; clients retry it) and a value the database
+unreachable or busy (a 503 with ``Retry-After``; clients retry it), a request with more values
+than one PostgreSQL statement carries (a 413, not a 503: retrying would not help), and a value the database
 cannot store or compare, such as a NUL character in PostgreSQL text (a 400 naming the driver's
 reason). They arrive as SQLAlchemy exceptions, recognised by name so this package need not
 import SQLAlchemy.
@@ -167,9 +169,29 @@ def _out_of_range(request: Request[Any, Any, Any], exc: OverflowError) -> Respon
     )
 
 
+#: What psycopg says of a statement with more bind parameters than PostgreSQL's protocol carries.
+_TOO_MANY_PARAMETERS = "number of parameters must be between 0 and 65535"
+
+
+def too_many_values(exc: Exception) -> Response[Any] | None:
+    """413 for a request whose values overflow one PostgreSQL statement (65,535 parameters):
+    the client sent too much at once, the database is fine."""
+    if _TOO_MANY_PARAMETERS not in str(getattr(exc, "orig", None) or exc):
+        return None
+    return problem_response(
+        413,
+        "this request names more values than one database statement can carry (65,535); "
+        "send them in smaller batches",
+        slug="too-many-values",
+    )
+
+
 def _database_problem(request: Request[Any, Any, Any], exc: Exception) -> Response[Any] | None:
     if not type(exc).__module__.startswith("sqlalchemy."):
         return None
+    overflow = too_many_values(exc)
+    if overflow is not None:
+        return overflow
     kind = type(exc).__name__
     if getattr(exc, "connection_invalidated", False) or kind == "OperationalError":
         log.warning(
@@ -197,6 +219,18 @@ def _reason(exc: Exception) -> str:
     return lines[0] if lines else type(original).__name__
 
 
+def _undecodable(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """A body msgspec refused below its own error type: bytes that are not UTF-8, or JSON nested
+    deeper than the decoder recurses."""
+    if isinstance(exc, UnicodeDecodeError):
+        detail = f"request body is not valid UTF-8 JSON: {exc.reason} at byte {exc.start}"
+    elif "deserializ" in str(exc):
+        detail = "request body is nested too deeply to decode; send flatter JSON"
+    else:
+        return _unexpected(request, exc)
+    return problem_response(400, detail, slug="malformed-body")
+
+
 def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     database = _database_problem(request, exc)
     if database is not None:
@@ -213,5 +247,7 @@ EXCEPTION_HANDLERS: dict[type[Exception] | int, Any] = {
     HTTPException: _http_exception,
     TokenError: _token_error,
     OverflowError: _out_of_range,
+    UnicodeDecodeError: _undecodable,
+    RecursionError: _undecodable,
     Exception: _unexpected,
 }

@@ -9,8 +9,9 @@ reads ``Airlock-API-Version: YYYY-MM-DD``:
   header that tells every client the server's head version;
 - a malformed, unknown, too old or too new date: 400 naming the supported versions;
 - an older version: an endpoint that did not exist then is a 404; a moved endpoint's old path is
-  rewritten to the new one; a JSON request body is migrated up to head before the handler decodes
-  it, and a successful JSON response is migrated down after the handler encoded it.
+  rewritten to the new one; a JSON request body is migrated up to head when the handler reads it
+  (after authentication: no body of a caller without a valid token is read or decoded), and a
+  successful JSON response is migrated down after the handler encoded it.
 
 ``GET {prefix}/openapi/openapi.json`` answers with the document of the client's version.
 """
@@ -147,21 +148,10 @@ class VersionedApi:
             return
         up = self.gates.request_gates(index, key)
         if up and method in _BODY_METHODS:
-            body = await _read_body(receive, self._max_body_bytes)
-            if body is None:
-                await _problem(
-                    send,
-                    413,
-                    f"request body is larger than this API accepts ({self._max_body_bytes} "
-                    "bytes); send less data per request",
-                    slug="request-entity-too-large",
-                )
-                return
-            body = _migrate(body, lambda value: VersionGates.apply(up, value))
-            receive = _replaying(body, receive)
-            scope["headers"] = [(n, v) for n, v in scope["headers"] if n != b"content-length"] + [
-                (b"content-length", str(len(body)).encode())
-            ]
+            # Migrated when the handler reads the body: after authentication, so a caller
+            # without a valid token never gets a body decoded (or read) on its behalf.
+            receive = _migrating(receive, self._max_body_bytes, up)
+            scope["headers"] = [(n, v) for n, v in scope["headers"] if n != b"content-length"]
         down = self.gates.response_gates(index, key)
         if down:
             send = _migrating_responses(send, lambda value: VersionGates.apply(down, value))
@@ -233,38 +223,45 @@ def _migrate(body: bytes, gates: Callable[[Any], Any]) -> bytes:
         return body
     try:
         value = msgspec.json.decode(body)
-    except msgspec.DecodeError:
-        return body
-    return msgspec.json.encode(gates(value))
+    except (msgspec.DecodeError, ValueError, RecursionError):
+        return body  # not UTF-8, not JSON, or nested too deeply
+    try:
+        return msgspec.json.encode(gates(value))
+    except (TypeError, ValueError, KeyError, AttributeError):
+        return body  # a shape no version has: the handler answers 422 naming the field
 
 
-async def _read_body(receive: Receive, limit: int) -> bytes | None:
-    """The whole request body, or None when it is larger than ``limit``."""
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            break
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            break
-    return b"".join(chunks)
+def _migrating(receive: Receive, limit: int, gates: list[Any]) -> Receive:
+    """A ``receive`` whose first call reads the whole body and returns it migrated up to head.
 
+    A body over ``limit`` is passed on as it is, so the app's own size check answers 413.
+    """
+    pending: list[Message] = []
+    started = False
 
-def _replaying(body: bytes, receive: Receive) -> Receive:
-    """A ``receive`` that yields ``body`` once, then what the client sends next (its
-    disconnect, which a long poll waits for)."""
-    pending = [{"type": "http.request", "body": body, "more_body": False}]
+    async def migrate() -> Message:
+        nonlocal started
+        if started:
+            return pending.pop(0) if pending else await receive()
+        started = True
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                pending.append(message)
+                break
+            chunk = message.get("body", b"")
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > limit and message.get("more_body", False):
+                return {"type": "http.request", "body": b"".join(chunks), "more_body": True}
+            if not message.get("more_body", False):
+                break
+        body = _migrate(b"".join(chunks), lambda value: VersionGates.apply(gates, value))
+        return {"type": "http.request", "body": body, "more_body": False}
 
-    async def replay() -> Message:
-        return pending.pop() if pending else await receive()
-
-    return replay
+    return migrate
 
 
 def _migrating_responses(send: Send, gates: Callable[[Any], Any]) -> Send:
