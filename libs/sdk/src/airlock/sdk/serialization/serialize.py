@@ -59,6 +59,7 @@ from airlock.sdk.definitions.xcom_arg import XComArg
 from airlock.sdk.exceptions import DagDefinitionError
 from airlock.sdk.serialization._values import NotJson, to_json, to_json_or_omit
 from airlock.sdk.serialization.weights import priority_weight_totals
+from airlock.sdk.timezone import to_stdlib
 
 
 def asset_ref(asset: Asset) -> AssetRef:
@@ -348,8 +349,8 @@ def serialize_dag(
         schedule=serialize_schedule(dag.timetable, dag.timezone),
         timetable_summary=dag.timetable.summary,
         timezone=dag.timezone,
-        start_date=dag.start_date,
-        end_date=dag.end_date,
+        start_date=to_stdlib(dag.start_date),
+        end_date=to_stdlib(dag.end_date),
         catchup=dag.catchup,
         max_active_runs=dag.max_active_runs,
         max_active_tasks=dag.max_active_tasks,
