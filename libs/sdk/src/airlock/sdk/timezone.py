@@ -27,10 +27,17 @@ def utcnow() -> pendulum.DateTime:
 
 
 def datetime(
-    year: int, month: int, day: int, *args: int, tz: Any = utc, **kwargs: Any
+    year: int,
+    month: int,
+    day: int,
+    hour: int = 0,
+    minute: int = 0,
+    second: int = 0,
+    microsecond: int = 0,
+    tz: Any = utc,
 ) -> pendulum.DateTime:
     """``pendulum.datetime`` with UTC as the default zone: an aware instant."""
-    return pendulum.datetime(year, month, day, *args, tz=tz, **kwargs)
+    return pendulum.datetime(year, month, day, hour, minute, second, microsecond, tz=tz)
 
 
 def parse(value: str, timezone: Any = None) -> pendulum.DateTime:
