@@ -24,6 +24,7 @@ _dags: list[DAG] = []
 _groups: list[TaskGroup] = []
 _setup_teardown: list[SetupTeardownFrame] = []
 _registered: dict[str, DAG] = {}
+_deferring_validation: list[bool] = []
 
 
 @dataclass
@@ -100,6 +101,24 @@ def register_dag(dag: DAG) -> None:
 def registered_dags() -> list[DAG]:
     """DAGs closed by a ``with`` block or built by ``@dag`` since the last :func:`clear`."""
     return list(_registered.values())
+
+
+@contextlib.contextmanager
+def deferred_validation() -> Iterator[None]:
+    """Let a ``with DAG`` block that fails validation close and register anyway.
+
+    A DAG processor parses a whole file at once; with this, one invalid DAG does not stop the
+    file's import, and the error surfaces when that DAG alone is serialized.
+    """
+    _deferring_validation.append(True)
+    try:
+        yield
+    finally:
+        _deferring_validation.pop()
+
+
+def validation_deferred() -> bool:
+    return bool(_deferring_validation)
 
 
 def clear() -> None:

@@ -374,7 +374,11 @@ class DAG:
     def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
         _active.pop_dag(self)
         if exc_type is None:
-            self.validate()
+            try:
+                self.validate()
+            except DagDefinitionError:
+                if not _active.validation_deferred():
+                    raise
             if self.auto_register:
                 _active.register_dag(self)
 
