@@ -10,6 +10,7 @@ with DAG(
     dag_id="bash_and_sensor",
     schedule="@hourly",
     start_date=datetime(2026, 1, 1),
+    is_paused_upon_creation=False,
     tags=["example", "bash"],
     params={"greeting": "hello"},
     default_args={

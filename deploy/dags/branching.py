@@ -10,6 +10,7 @@ with DAG(
     dag_id="branching",
     schedule="0 6 * * 1-5",
     start_date=datetime(2026, 1, 1),
+    is_paused_upon_creation=False,
     tags=["example", "branching"],
     params={"mode": "fast"},
 ):

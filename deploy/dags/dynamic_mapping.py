@@ -7,7 +7,12 @@ from datetime import datetime
 from airlock.sdk import dag, task
 
 
-@dag(schedule=None, start_date=datetime(2026, 1, 1), tags=["example", "mapping"])
+@dag(
+    schedule=None,
+    start_date=datetime(2026, 1, 1),
+    is_paused_upon_creation=False,
+    tags=["example", "mapping"],
+)
 def dynamic_mapping():
     @task
     def list_files() -> list[str]:

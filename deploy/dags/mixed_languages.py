@@ -17,7 +17,12 @@ from typing import Any
 from airlock.sdk import dag, task
 
 
-@dag(schedule=None, start_date=datetime(2026, 1, 1), tags=["example", "node"])
+@dag(
+    schedule=None,
+    start_date=datetime(2026, 1, 1),
+    is_paused_upon_creation=False,
+    tags=["example", "node"],
+)
 def mixed_languages():
     @task
     def extract() -> dict[str, Any]:

@@ -12,6 +12,7 @@ from airlock.sdk import dag, task
     schedule="@daily",
     start_date=datetime(2026, 1, 1),
     catchup=False,
+    is_paused_upon_creation=False,
     tags=["example", "taskflow"],
     default_args={"owner": "data-eng", "retries": 2},
     doc_md="Sums a day's orders. The classic TaskFlow ETL, ported by changing one import.",

@@ -72,6 +72,9 @@ class InternalSettings(_Section):
     #: Largest compressed DAG blob the server accepts, and the largest size it may declare.
     max_dag_blob_bytes: int = 8_000_000
     max_dag_decompressed_bytes: int = 64_000_000
+    #: Whether a DAG seen for the first time is stored paused (Airflow's setting of the same
+    #: name); a DAG's own ``is_paused_upon_creation`` wins.
+    dags_are_paused_at_creation: bool = True
 
 
 class DagProcessorSettings(_Section):

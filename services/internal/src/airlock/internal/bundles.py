@@ -82,7 +82,13 @@ class BundleController(Controller):
             max_decompressed_bytes=internal_settings.max_dag_decompressed_bytes,
         )
         try:
-            return sync_bundle(session, bundle, data, sizes)
+            return sync_bundle(
+                session,
+                bundle,
+                data,
+                sizes,
+                paused_at_creation=internal_settings.dags_are_paused_at_creation,
+            )
         except IntegrityError:
             session.rollback()
             raise Problem(
