@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     import jinja2
 
     from airlock.sdk.definitions.abstractoperator import AbstractOperator
+    from airlock.sdk.execution_time.local_run import DagTestResult
 
 _SDK_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MAX_TAG_LENGTH = 100
@@ -365,6 +366,20 @@ class DAG:
                 jinja_environment_kwargs=options,
             )
         return self._template_env
+
+    # --- local runs -----------------------------------------------------------------------------
+    def test(
+        self,
+        *,
+        logical_date: datetime | None = None,
+        run_id: str | None = None,
+        conf: dict[str, Any] | None = None,
+    ) -> DagTestResult:
+        """Run the DAG once in this process, with no services (XComs kept in memory); returns
+        each task's state. See :mod:`airlock.sdk.execution_time.local_run`."""
+        from airlock.sdk.execution_time.local_run import run_dag
+
+        return run_dag(self, logical_date=logical_date, run_id=run_id, conf=conf)
 
     # --- context manager ------------------------------------------------------------------------
     def __enter__(self) -> DAG:
