@@ -22,7 +22,6 @@ from airlock.core.tokens import TokenKind
 from airlock.core.tokens.keys import load_private_key
 from airlock.core.tokens.signer import TokenSigner
 
-
 #: Tests' stacks store new DAGs unpaused (Airlock's default is paused, as Airflow's).
 UNPAUSED_AT_CREATION = "AIRLOCK_INTERNAL__DAGS_ARE_PAUSED_AT_CREATION"
 

@@ -184,8 +184,7 @@ def _missing_names(path: Path, node: ast.ImportFrom, target: str) -> list[Proble
 
 def run_migrate(args: argparse.Namespace) -> int:
     results = [
-        rewrite_source(path, path.read_text(encoding="utf-8"))
-        for path in _python_files(args.paths)
+        rewrite_source(path, path.read_text(encoding="utf-8")) for path in _python_files(args.paths)
     ]
     changed = [r for r in results if r.rewritten != r.original]
     for result in changed:
