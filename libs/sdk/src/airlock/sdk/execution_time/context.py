@@ -239,20 +239,18 @@ class OutletEventAccessors:
         return key in self.events
 
 
-def run_params(task: AbstractOperator, conf: Mapping[str, Any]) -> ParamsDict:
-    """The DAG's params, overridden by the task's, then by the run's conf; all checked."""
+def run_params(task: AbstractOperator, conf: Mapping[str, Any]) -> dict[str, Any]:
+    """The DAG's params, overridden by the task's, then by the run's conf (every key of it, as
+    Airflow does), each checked against its schema: a plain ``dict``, as Airflow 3 hands it."""
     params = task.dag.params.copy() if task.dag is not None else ParamsDict()
     params.update(task.params)
     try:
-        for key, value in conf.items():
-            if key in params:
-                params[key] = value
-        params.validate()
+        params.update(conf)
+        return params.validate()
     except ParamValidationError as exc:
         raise ParamValidationError(
             f"DAG '{task.dag_id}': {exc}; fix the run's conf or the param's default"
         ) from None
-    return params
 
 
 def build_context(

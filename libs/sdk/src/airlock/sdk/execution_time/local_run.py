@@ -254,9 +254,7 @@ def run_dag(
 
     dag.validate()
     params = dag.params.copy()
-    for key, value in (conf or {}).items():
-        if key in params:
-            params[key] = value
+    params.update(conf or {})
     params.validate()
     when = coerce_datetime(logical_date) if logical_date is not None else utcnow()
     run = DagRunInfo(

@@ -1,0 +1,180 @@
+"""Airflow 3.3-style DAG files, ported by ``airlock migrate-from-airflow`` alone, run on the
+whole stack (``airlock run-all``: real processes, HTTP) and do what they say: skips, mapped
+counts, XComs, pendulum dates, per-DAG import errors, paused-at-creation."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+import pytest
+
+from tests.support.processes import RunAll
+
+pytestmark = pytest.mark.slow
+
+CORPUS = Path(__file__).parent / "fixtures" / "airflow_style"
+
+
+class Corpus(RunAll):
+    web: httpx.Client
+
+    def airlock(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "airlock.cli", *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=180,
+            check=False,
+        )
+
+    def run(self, dag_id: str, *extra: str) -> tuple[str, dict[tuple[str, int], str]]:
+        """Trigger ``dag_id`` and wait; the run's state and each task instance's."""
+        deadline = time.monotonic() + 90
+        while True:
+            result = self.airlock("dags", "trigger", dag_id, "--wait", "--timeout", "120", *extra)
+            if "not found" not in result.stderr or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)  # the DAG processor has not uploaded the file yet
+        assert "triggered" in result.stdout, result.stdout + result.stderr
+        run_id = result.stdout.split(" run ", 1)[1].split()[0]
+        listing = self.web.get(
+            f"/api/v1/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}/taskInstances"
+        )
+        assert listing.status_code == 200, listing.text
+        states = {
+            (ti["task_id"], ti["map_index"]): ti["state"] for ti in listing.json()["task_instances"]
+        }
+        run = self.web.get(f"/api/v1/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}").json()
+        self.last_run_id = run_id
+        return str(run["state"]), states
+
+    def xcom(self, dag_id: str, task_id: str, map_index: int = -1) -> Any:
+        answer = self.web.get(
+            f"/api/v1/dags/{dag_id}/dagRuns/{quote(self.last_run_id, safe='')}/taskInstances/"
+            f"{task_id}/xcomEntries/return_value",
+            params={"map_index": map_index},
+        )
+        assert answer.status_code == 200, answer.text
+        return answer.json()["value"]
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Corpus]:
+    base = tmp_path_factory.mktemp("airflow-corpus")
+    dags = base / "dags"
+    shutil.copytree(CORPUS, dags, ignore=shutil.ignore_patterns("*.md"))
+    migrated = subprocess.run(
+        [sys.executable, "-m", "airlock.cli", "migrate-from-airflow", str(dags)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert migrated.returncode == 0, migrated.stderr
+    assert "0 thing(s) to port by hand" in migrated.stderr
+    for path in dags.glob("*.py"):
+        assert "airflow" not in path.read_text().replace("airflow-style", "")
+    # Airlock's own default (paused at creation), not the test suite's.
+    stack = Corpus.start(base, dags, AIRLOCK_INTERNAL__DAGS_ARE_PAUSED_AT_CREATION="true")
+    try:
+        login = subprocess.run(
+            [sys.executable, "-m", "airlock.cli", "login", "-u", "admin", "--password-stdin"],
+            env=stack.env,
+            input=stack.admin_password(),
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert login.returncode == 0, login.stderr
+        token = httpx.post(
+            f"{stack.url}/api/v1/auth/token",
+            json={"username": "admin", "password": stack.admin_password()},
+        ).json()["access_token"]
+        stack.web = httpx.Client(
+            base_url=stack.url, headers={"Authorization": f"Bearer {token}"}, timeout=30
+        )
+        yield stack
+    finally:
+        stack.stop()
+
+
+def test_pendulum_dates_params_and_templates(corpus: Corpus) -> None:
+    state, tis = corpus.run("taskflow_dates", "--conf", '{"days": 2}')
+    assert state == "success", tis
+    assert set(tis.values()) == {"success"}
+    shown = corpus.airlock("dags", "show", "taskflow_dates", "-o", "json").stdout
+    assert '"timezone": "Europe/Paris"' in shown
+    entries = corpus.web.get(
+        f"/api/v1/dags/taskflow_dates/dagRuns/{quote(corpus.last_run_id, safe='')}/taskInstances/"
+        "window/xcomEntries"
+    ).json()["xcom_entries"]
+    values = {e["key"]: e["value"] for e in entries}
+    assert values["is_pendulum"] is True
+    assert values["since"] == "2021-01-01"
+    summary = corpus.xcom("taskflow_dates", "summary")
+    assert summary.startswith(f"2021-01-01..{values['until']} (ds=")
+
+
+def test_branches_short_circuits_and_trigger_rules(corpus: Corpus) -> None:
+    state, tis = corpus.run("branching_style", "--conf", '{"mode": "slow"}')
+    assert state == "success"
+    assert tis[("choose", -1)] == "success"
+    assert tis[("slow", -1)] == "success"
+    assert tis[("fast", -1)] == "skipped"
+    assert tis[("join", -1)] == "success"
+    assert tis[("gate", -1)] == "success"
+    assert tis[("after_gate", -1)] == "skipped"
+    assert tis[("always", -1)] == "skipped"  # the short-circuit skips past trigger rules
+
+
+def test_mapped_counts_and_reduce(corpus: Corpus) -> None:
+    state, tis = corpus.run("mapping_style")
+    assert state == "success"
+    assert sorted(i for (t, i) in tis if t == "scale") == [0, 1, 2, 3]
+    assert [corpus.xcom("mapping_style", "scale", i) for i in range(4)] == [10, 20, 30, 40]
+    assert corpus.xcom("mapping_style", "total") == 100
+    assert sorted(i for (t, i) in tis if t == "shout") == [0, 1]
+    never = {i: s for (t, i), s in tis.items() if t == "never"}
+    assert set(never.values()) == {"skipped"}, never
+
+
+def test_groups_setup_teardown_sensor_and_retries(corpus: Corpus) -> None:
+    state, tis = corpus.run("groups_and_sensors")
+    assert state == "success", tis
+    assert tis[("wait_until_logical", -1)] == "success"
+    assert corpus.xcom("groups_and_sensors", "work.flaky") == "RESOURCE@2"
+    assert tis[("delete", -1)] == "success"
+
+
+def test_one_broken_dag_costs_only_itself(corpus: Corpus) -> None:
+    state, tis = corpus.run("survives_its_neighbour")
+    assert state == "success"
+    assert tis == {("ok", -1): "success"}
+    errors = corpus.airlock("dags", "list-import-errors")
+    assert errors.returncode == 0, errors.stderr
+    assert "two_dags_one_broken.py" in errors.stdout
+    assert "DAG 'has_a_cycle' was not stored" in errors.stdout
+    assert "a -> b -> a" in errors.stdout
+    shown = corpus.airlock("dags", "show", "has_a_cycle")
+    assert shown.returncode != 0
+
+
+def test_a_new_dag_starts_paused_unless_it_says_otherwise(corpus: Corpus) -> None:
+    corpus.run("survives_its_neighbour")  # every file of the bundle is uploaded by now
+    listing = corpus.web.get("/api/v1/dags", params={"tags": "airflow-style"}).json()["dags"]
+    assert {d["dag_id"]: d["is_paused"] for d in listing} == {
+        "taskflow_dates": False,
+        "branching_style": False,
+        "mapping_style": False,
+        "groups_and_sensors": False,
+    }
+    paused = corpus.web.get("/api/v1/dags/paused_by_default").json()
+    assert paused["is_paused"] is True
