@@ -175,6 +175,18 @@ def test_a_new_dag_starts_paused_unless_it_says_otherwise(corpus: Corpus) -> Non
         "branching_style": False,
         "mapping_style": False,
         "groups_and_sensors": False,
+        "task_features": False,
     }
     paused = corpus.web.get("/api/v1/dags/paused_by_default").json()
     assert paused["is_paused"] is True
+
+
+def test_xcomarg_transforms_conditions_and_async_tasks(corpus: Corpus) -> None:
+    state, tis = corpus.run("task_features", "--conf", '{"enabled": true}')
+    assert state == "success", tis
+    assert [corpus.xcom("task_features", "square", i) for i in range(3)] == [4, 9, 16]
+    assert corpus.xcom("task_features", "zipped") == [[1, "a"], [2, "b"]]
+    assert corpus.xcom("task_features", "concatenated") == [1, 2, 3, "a", "b"]
+    assert corpus.xcom("task_features", "only_when_enabled") == "enabled"
+    assert tis[("only_in_the_past", -1)] == "skipped"
+    assert corpus.xcom("task_features", "fetch") == "fetched"

@@ -8,6 +8,7 @@ context keys of the same name.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import types
 from collections.abc import Callable, Collection, Mapping, Sequence
@@ -94,7 +95,11 @@ class PythonOperator(BaseOperator):
     def execute(self, context: Any) -> Any:
         available = {**context, **self.op_kwargs, "templates_dict": self.templates_dict}
         kwargs = determine_kwargs(self.python_callable, self.op_args, available)
-        return self.python_callable(*self.op_args, **kwargs)
+        result = self.python_callable(*self.op_args, **kwargs)
+        if inspect.iscoroutine(result):
+            # an ``async def`` callable: the task runs it to completion on its own event loop
+            return asyncio.run(result)
+        return result
 
 
 class BranchPythonOperator(PythonOperator):

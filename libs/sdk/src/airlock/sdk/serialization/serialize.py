@@ -55,7 +55,7 @@ from airlock.sdk.definitions.timetables import (
     OnceTimetable,
     Timetable,
 )
-from airlock.sdk.definitions.xcom_arg import XComArg
+from airlock.sdk.definitions.xcom_arg import ConcatXComArg, XComArg, ZipXComArg
 from airlock.sdk.exceptions import DagDefinitionError
 from airlock.sdk.serialization._values import NotJson, to_json, to_json_or_omit
 from airlock.sdk.serialization.weights import priority_weight_totals
@@ -119,6 +119,13 @@ def _mapped_spec(task: MappedOperator) -> MappedSpec:
         partial_keys = sorted(k for k in task.partial_kwargs if k in task.template_fields)
     if task.expand_input is None:
         source = task.expand_kwargs_input
+        if isinstance(source, ZipXComArg | ConcatXComArg):
+            raise DagDefinitionError(
+                f"mapped task {task.task_id!r} expands over {source!r}: expanding over "
+                "XComArg.zip()/.concat() is not supported yet; combine the values in an "
+                "upstream @task and expand over its output",
+                task_id=task.task_id,
+            )
         if isinstance(source, XComArg):
             return MappedSpec(
                 kind="expand_kwargs", kwargs_xcom=_xcom_ref(source), partial_keys=partial_keys
@@ -132,6 +139,13 @@ def _mapped_spec(task: MappedOperator) -> MappedSpec:
         )
     args = []
     for name, value in task.expand_input.items():
+        if isinstance(value, ZipXComArg | ConcatXComArg):
+            raise DagDefinitionError(
+                f"mapped task {task.task_id!r} expands {name!r} over {value!r}: expanding over "
+                "XComArg.zip()/.concat() is not supported yet; zip or concatenate in an "
+                "upstream @task and expand over its output",
+                task_id=task.task_id,
+            )
         if isinstance(value, XComArg):
             args.append(MappedArg(name=name, xcom=_xcom_ref(value)))
             continue

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from airlock.sdk.definitions.decorators.bash import bash_task
+from airlock.sdk.definitions.decorators.condition import run_if, skip_if
 from airlock.sdk.definitions.decorators.python import branch_task, python_task, short_circuit_task
 from airlock.sdk.definitions.decorators.sensor import sensor_task
 from airlock.sdk.definitions.decorators.setup_teardown import setup, teardown
@@ -30,6 +31,8 @@ class TaskDecoratorCollection:
     sensor = staticmethod(sensor_task)
     bash = staticmethod(bash_task)
     stub = staticmethod(stub_task)
+    run_if = staticmethod(run_if)
+    skip_if = staticmethod(skip_if)
 
 
 task = TaskDecoratorCollection()
