@@ -4,6 +4,7 @@ processes, no services."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -106,3 +107,20 @@ def test_a_failing_dag_test_exits_1_with_the_traceback(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "RuntimeError: on purpose" in result.stderr
     assert result.stdout.strip().endswith(": failed")
+
+
+def test_the_migration_maps_modules_as_the_sdk_readme_table_says() -> None:
+    from airlock.cli.commands.migrate_from_airflow import target_module
+
+    table = (Path(__file__).resolve().parents[1] / "libs" / "sdk" / "README.md").read_text()
+    rows = re.findall(r"^\| `(airflow\.[\w.]+)` \| `(airlock\.[\w.]+)` \|", table, re.MULTILINE)
+    assert len(rows) > 40
+    for airflow_name, airlock_name in rows:
+        # a name is imported from its module; the module map must send one to the other
+        airflow_module, airlock_module = (
+            airflow_name.rsplit(".", 1)[0],
+            airlock_name.rsplit(".", 1)[0],
+        )
+        assert target_module(airflow_module) == airlock_module, airflow_name
+    # the two submodules in the table are also imported as modules
+    assert target_module("airflow.sdk.timezone") == "airlock.sdk.timezone"
