@@ -176,6 +176,8 @@ def test_a_new_dag_starts_paused_unless_it_says_otherwise(corpus: Corpus) -> Non
         "mapping_style": False,
         "groups_and_sensors": False,
         "task_features": False,
+        "metadata_producer": False,
+        "metadata_consumer": False,
     }
     paused = corpus.web.get("/api/v1/dags/paused_by_default").json()
     assert paused["is_paused"] is True
@@ -190,3 +192,21 @@ def test_xcomarg_transforms_conditions_and_async_tasks(corpus: Corpus) -> None:
     assert corpus.xcom("task_features", "only_when_enabled") == "enabled"
     assert tis[("only_in_the_past", -1)] == "skipped"
     assert corpus.xcom("task_features", "fetch") == "fetched"
+
+
+def test_yielded_metadata_reaches_the_consumer_of_the_asset(corpus: Corpus) -> None:
+    state, tis = corpus.run("metadata_producer")
+    assert state == "success", tis
+    assert corpus.xcom("metadata_producer", "write_orders") == "written"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        runs = corpus.web.get("/api/v1/dags/metadata_consumer/dagRuns").json()["dag_runs"]
+        if runs and runs[-1]["state"] == "success":
+            break
+        time.sleep(0.5)
+    else:
+        raise AssertionError(f"the consumer never ran to success: {runs}")
+    corpus.last_run_id = runs[-1]["run_id"]
+    extra = corpus.xcom("metadata_consumer", "read_extra")
+    assert extra["rows"] == 42
+    assert extra["day"].endswith("T00:00:00+00:00")

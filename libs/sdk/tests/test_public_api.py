@@ -31,6 +31,7 @@ EXPECTED = {
     "EmptyOperator",
     "Label",
     "MappedOperator",
+    "Metadata",
     "Param",
     "ParamValidationError",
     "ParamsDict",

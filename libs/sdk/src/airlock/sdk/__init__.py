@@ -28,7 +28,14 @@ if TYPE_CHECKING:
     from airlock.sdk.bases.sensor import BaseSensorOperator, PokeReturnValue
     from airlock.sdk.bases.trigger import BaseEventTrigger, BaseTrigger, TriggerEvent
     from airlock.sdk.definitions import macros
-    from airlock.sdk.definitions.asset import Asset, AssetAlias, AssetAll, AssetAny, AssetWatcher
+    from airlock.sdk.definitions.asset import (
+        Asset,
+        AssetAlias,
+        AssetAll,
+        AssetAny,
+        AssetWatcher,
+        Metadata,
+    )
     from airlock.sdk.definitions.baseoperator import (
         BaseOperator,
         chain,
@@ -87,6 +94,7 @@ _EXPORTS: dict[str, str] = {
     "EmptyOperator": "airlock.sdk.operators.empty",
     "Label": "airlock.sdk.definitions.edges",
     "MappedOperator": "airlock.sdk.definitions.mappedoperator",
+    "Metadata": "airlock.sdk.definitions.asset",
     "Param": "airlock.sdk.definitions.param",
     "ParamValidationError": "airlock.sdk.exceptions",
     "ParamsDict": "airlock.sdk.definitions.param",
@@ -162,6 +170,7 @@ __all__ = [
     "EmptyOperator",
     "Label",
     "MappedOperator",
+    "Metadata",
     "Param",
     "ParamValidationError",
     "ParamsDict",

@@ -192,3 +192,21 @@ class AssetWatcher:
 
     def __repr__(self) -> str:
         return f"AssetWatcher(name={self.name!r}, trigger={self.trigger!r})"
+
+
+class Metadata:
+    """What a task ``yield``s to attach ``extra`` to the event of its outlet ``asset``
+    (``alias``: emit that event through an alias outlet); the task's return value is then the
+    generator's ``return`` value."""
+
+    def __init__(
+        self, asset: Asset, extra: dict[str, Any], alias: AssetAlias | None = None
+    ) -> None:
+        if not isinstance(asset, Asset):
+            raise TypeError(f"Metadata needs an Asset, got {asset!r}")
+        self.asset = asset
+        self.extra = dict(extra)
+        self.alias = alias
+
+    def __repr__(self) -> str:
+        return f"Metadata({self.asset!r}, {self.extra!r}, alias={self.alias!r})"

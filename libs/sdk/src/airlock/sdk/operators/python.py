@@ -15,6 +15,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 from airlock.sdk.bases.branch import BranchDecision, branch_decision, short_circuit_decision
+from airlock.sdk.definitions.asset import Metadata
 from airlock.sdk.definitions.baseoperator import BaseOperator
 from airlock.sdk.exceptions import DagDefinitionError
 
@@ -99,7 +100,29 @@ class PythonOperator(BaseOperator):
         if inspect.iscoroutine(result):
             # an ``async def`` callable: the task runs it to completion on its own event loop
             return asyncio.run(result)
+        if inspect.isgenerator(result):
+            return _drain_metadata(result, context)
         return result
+
+
+def _drain_metadata(generator: Any, context: Any) -> Any:
+    """Run a generator task: each yielded :class:`Metadata` becomes its outlet event's extra;
+    the generator's ``return`` value is the task's."""
+    outlet_events = context["outlet_events"]
+    while True:
+        try:
+            item = next(generator)
+        except StopIteration as stop:
+            return stop.value
+        if not isinstance(item, Metadata):
+            raise TypeError(
+                f"a task may yield only airlock.sdk.Metadata objects, got {item!r}; return "
+                "values instead"
+            )
+        if item.alias is not None:
+            outlet_events[item.alias].add(item.asset, item.extra)
+        else:
+            outlet_events[item.asset].extra.update(item.extra)
 
 
 class BranchPythonOperator(PythonOperator):
