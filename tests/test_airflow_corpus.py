@@ -57,6 +57,19 @@ class Corpus(RunAll):
         self.last_run_id = run_id
         return str(run["state"]), states
 
+    def wait_for_triggered_run(self, dag_id: str) -> None:
+        """Wait until ``dag_id`` (scheduled on assets) has a successful run; it becomes the run
+        :meth:`xcom` reads."""
+        deadline = time.monotonic() + 60
+        runs: list[dict[str, Any]] = []
+        while time.monotonic() < deadline:
+            runs = self.web.get(f"/api/v1/dags/{dag_id}/dagRuns").json()["dag_runs"]
+            if runs and runs[-1]["state"] == "success":
+                self.last_run_id = runs[-1]["run_id"]
+                return
+            time.sleep(0.5)
+        raise AssertionError(f"{dag_id} never ran to success: {runs}")
+
     def xcom(self, dag_id: str, task_id: str, map_index: int = -1) -> Any:
         answer = self.web.get(
             f"/api/v1/dags/{dag_id}/dagRuns/{quote(self.last_run_id, safe='')}/taskInstances/"
@@ -179,6 +192,11 @@ def test_a_new_dag_starts_paused_unless_it_says_otherwise(corpus: Corpus) -> Non
         "metadata_producer": False,
         "metadata_consumer": False,
     }
+    created = {
+        d: corpus.web.get(f"/api/v1/dags/{d}").json()["is_paused"]
+        for d in ("raw_events", "summarize", "after_report")
+    }
+    assert created == {"raw_events": False, "summarize": False, "after_report": False}
     paused = corpus.web.get("/api/v1/dags/paused_by_default").json()
     assert paused["is_paused"] is True
 
@@ -198,15 +216,21 @@ def test_yielded_metadata_reaches_the_consumer_of_the_asset(corpus: Corpus) -> N
     state, tis = corpus.run("metadata_producer")
     assert state == "success", tis
     assert corpus.xcom("metadata_producer", "write_orders") == "written"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        runs = corpus.web.get("/api/v1/dags/metadata_consumer/dagRuns").json()["dag_runs"]
-        if runs and runs[-1]["state"] == "success":
-            break
-        time.sleep(0.5)
-    else:
-        raise AssertionError(f"the consumer never ran to success: {runs}")
-    corpus.last_run_id = runs[-1]["run_id"]
+    corpus.wait_for_triggered_run("metadata_consumer")
     extra = corpus.xcom("metadata_consumer", "read_extra")
     assert extra["rows"] == 42
     assert extra["day"].endswith("T00:00:00+00:00")
+
+
+def test_asset_decorators_make_asset_dag_and_task_and_chain_runs(corpus: Corpus) -> None:
+    state, tis = corpus.run("raw_events")
+    assert state == "success", tis
+    assert corpus.xcom("raw_events", "raw_events") == {
+        "asset": "raw_events",
+        "uri": "file:///tmp/corpus/raw_events.json",
+        "year": int(corpus.last_run_id.split("__")[1][:4]),
+    }
+    corpus.wait_for_triggered_run("summarize")
+    assert corpus.xcom("summarize", "summarize") == ["corpus_report", "corpus_summary"]
+    corpus.wait_for_triggered_run("after_report")
+    assert corpus.xcom("after_report", "confirm") == ["corpus_report"]

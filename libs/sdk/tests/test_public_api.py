@@ -46,6 +46,7 @@ EXPECTED = {
     "Variable",
     "WeightRule",
     "XComArg",
+    "asset",
     "chain",
     "chain_linear",
     "cross_downstream",

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
         AssetWatcher,
         Metadata,
     )
+    from airlock.sdk.definitions.asset_decorator import asset
     from airlock.sdk.definitions.baseoperator import (
         BaseOperator,
         chain,
@@ -109,6 +110,7 @@ _EXPORTS: dict[str, str] = {
     "Variable": "airlock.sdk.definitions.variable",
     "WeightRule": "airlock.models.dag",
     "XComArg": "airlock.sdk.definitions.xcom_arg",
+    "asset": "airlock.sdk.definitions.asset_decorator",
     "chain": "airlock.sdk.definitions.baseoperator",
     "chain_linear": "airlock.sdk.definitions.baseoperator",
     "cross_downstream": "airlock.sdk.definitions.baseoperator",
@@ -185,6 +187,7 @@ __all__ = [
     "Variable",
     "WeightRule",
     "XComArg",
+    "asset",
     "chain",
     "chain_linear",
     "cross_downstream",
