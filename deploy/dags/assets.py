@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
+
+import pendulum
 
 from airlock.sdk import DAG, Asset, task
 
@@ -13,7 +14,7 @@ customers = Asset(name="customers", uri="s3://warehouse/customers.parquet")
 with DAG(
     dag_id="assets_producer",
     schedule="@daily",
-    start_date=datetime(2026, 1, 1),
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     is_paused_upon_creation=False,
     tags=["example", "assets"],
 ):

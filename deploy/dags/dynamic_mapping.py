@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import pendulum
 
 from airlock.sdk import dag, task
 
 
 @dag(
     schedule=None,
-    start_date=datetime(2026, 1, 1),
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     is_paused_upon_creation=False,
     tags=["example", "mapping"],
 )

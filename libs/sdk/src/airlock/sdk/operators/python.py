@@ -152,3 +152,12 @@ class ShortCircuitOperator(PythonOperator):
     def execute(self, context: Any) -> BranchDecision:
         condition = super().execute(context)
         return short_circuit_decision(self, condition, self.ignore_downstream_trigger_rules)
+
+
+def __getattr__(name: str) -> Any:
+    # Airflow keeps these in the same module as PythonOperator; here they live beside it.
+    if name in ("PythonVirtualenvOperator", "ExternalPythonOperator"):
+        from airlock.sdk.operators import python_virtualenv
+
+        return getattr(python_virtualenv, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

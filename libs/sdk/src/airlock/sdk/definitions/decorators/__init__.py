@@ -12,6 +12,7 @@ from airlock.sdk.definitions.decorators.sensor import sensor_task
 from airlock.sdk.definitions.decorators.setup_teardown import setup, teardown
 from airlock.sdk.definitions.decorators.stub import stub_task
 from airlock.sdk.definitions.decorators.task_group import task_group
+from airlock.sdk.definitions.decorators.virtualenv import external_python_task, virtualenv_task
 
 
 class TaskDecoratorCollection:
@@ -33,6 +34,8 @@ class TaskDecoratorCollection:
     stub = staticmethod(stub_task)
     run_if = staticmethod(run_if)
     skip_if = staticmethod(skip_if)
+    virtualenv = staticmethod(virtualenv_task)
+    external_python = staticmethod(external_python_task)
 
 
 task = TaskDecoratorCollection()
