@@ -189,6 +189,7 @@ def test_a_new_dag_starts_paused_unless_it_says_otherwise(corpus: Corpus) -> Non
         "mapping_style": False,
         "groups_and_sensors": False,
         "task_features": False,
+        "virtualenv_tasks": False,
         "metadata_producer": False,
         "metadata_consumer": False,
     }
@@ -234,3 +235,13 @@ def test_asset_decorators_make_asset_dag_and_task_and_chain_runs(corpus: Corpus)
     assert corpus.xcom("summarize", "summarize") == ["corpus_report", "corpus_summary"]
     corpus.wait_for_triggered_run("after_report")
     assert corpus.xcom("after_report", "confirm") == ["corpus_report"]
+
+
+def test_virtualenv_and_external_python_tasks_on_a_worker(corpus: Corpus) -> None:
+    state, tis = corpus.run("virtualenv_tasks")
+    assert state == "success", tis
+    isolated = corpus.xcom("virtualenv_tasks", "isolated")
+    assert isolated["total"] == 6
+    assert isolated["in_venv"] is True
+    assert isolated["ds"] == corpus.last_run_id.split("__")[1][:10]
+    assert corpus.xcom("virtualenv_tasks", "external").endswith("python")

@@ -16,7 +16,7 @@ from airlock.sdk.exceptions import AirlockException
 def test_a_virtualenv_task_runs_in_its_cached_venv_with_its_requirements(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("AIRLOCK_VENV_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     with DAG("venv", start_date=pendulum.datetime(2021, 1, 1)) as dag:
 
         @task.virtualenv(requirements=["six==1.16.0"], system_site_packages=False)
@@ -47,16 +47,16 @@ def test_a_virtualenv_task_runs_in_its_cached_venv_with_its_requirements(
     assert value["n"] == 42
     assert value["ds"] == "2021-05-06"
     assert value["six"] == "1.16.0"
-    assert Path(value["prefix"]).parent == tmp_path / "cache"
+    assert Path(value["prefix"]).parent == tmp_path / "airlock" / "venvs"
     assert result.xcom("again") == value["prefix"]  # same requirements: the same venv
-    assert len([p for p in (tmp_path / "cache").iterdir() if p.is_dir()]) == 1
+    assert len([p for p in (tmp_path / "airlock" / "venvs").iterdir() if p.is_dir()]) == 1
     assert result.xcom("outside") == sys.executable
 
 
 def test_a_failing_callable_fails_the_task_naming_the_interpreter(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("AIRLOCK_VENV_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     with DAG("venv_fail", start_date=pendulum.datetime(2021, 1, 1)) as dag:
 
         @task.virtualenv(system_site_packages=False)

@@ -67,8 +67,10 @@ def function_source(function: Callable[..., Any]) -> str:
 
 
 def venv_cache_root() -> Path:
-    configured = os.environ.get("AIRLOCK_VENV_CACHE")
-    return Path(configured) if configured else Path.home() / ".cache" / "airlock" / "venvs"
+    """``$XDG_CACHE_HOME/airlock/venvs`` (``~/.cache/…`` by default); an operator's
+    ``venv_cache_path`` wins."""
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache) / "airlock" / "venvs"
 
 
 class _ProcessPythonOperator(PythonOperator):
