@@ -189,6 +189,7 @@ def test_a_new_dag_starts_paused_unless_it_says_otherwise(corpus: Corpus) -> Non
         "mapping_style": False,
         "groups_and_sensors": False,
         "task_features": False,
+        "mapped_groups": False,
         "virtualenv_tasks": False,
         "metadata_producer": False,
         "metadata_consumer": False,
@@ -245,3 +246,17 @@ def test_virtualenv_and_external_python_tasks_on_a_worker(corpus: Corpus) -> Non
     assert isolated["in_venv"] is True
     assert isolated["ds"] == corpus.last_run_id.split("__")[1][:10]
     assert corpus.xcom("virtualenv_tasks", "external").endswith("python")
+
+
+def test_a_mapped_task_group_maps_each_task_per_item(corpus: Corpus) -> None:
+    state, tis = corpus.run("mapped_groups")
+    assert state == "success", tis
+    assert sorted(i for (t, i) in tis if t == "process.load") == [0, 1, 2]
+    assert [corpus.xcom("mapped_groups", "process.load", i) for i in range(3)] == [
+        "A.CSV!",
+        "BB.CSV!",
+        "CCC.CSV!",
+    ]
+    assert [corpus.xcom("mapped_groups", "process.measure", i) for i in range(3)] == [6, 7, 8]
+    assert corpus.xcom("mapped_groups", "total") == 21
+    assert [corpus.xcom("mapped_groups", "literal.load", i) for i in range(2)] == ["X?", "YY?"]

@@ -25,6 +25,8 @@ _groups: list[TaskGroup] = []
 _setup_teardown: list[SetupTeardownFrame] = []
 _registered: dict[str, DAG] = {}
 _deferring_validation: list[bool] = []
+#: Per open mapped task group: the ids of the mapped tasks created inside it.
+_mapped_groups: list[set[int]] = []
 
 
 @dataclass
@@ -117,6 +119,21 @@ def deferred_validation() -> Iterator[None]:
         _deferring_validation.pop()
 
 
+@contextlib.contextmanager
+def mapped_group() -> Iterator[set[int]]:
+    """While a mapped task group's function runs: collects the tasks mapped inside it."""
+    tasks: set[int] = set()
+    _mapped_groups.append(tasks)
+    try:
+        yield tasks
+    finally:
+        _mapped_groups.pop()
+
+
+def innermost_mapped_group() -> set[int] | None:
+    return _mapped_groups[-1] if _mapped_groups else None
+
+
 def validation_deferred() -> bool:
     return bool(_deferring_validation)
 
@@ -127,3 +144,4 @@ def clear() -> None:
     _dags.clear()
     _groups.clear()
     _setup_teardown.clear()
+    _mapped_groups.clear()
