@@ -154,3 +154,15 @@ def test_conversions_and_macros() -> None:
         b'["2021-06-01T12:00:00+02:00",60.0]'
     )
     assert macros.datetime_diff_for_humans(paris, paris.add(days=1)) == "1 day before"
+
+
+def test_time_delta_sensor_waits_past_the_interval_end() -> None:
+    from airlock.sdk.sensors.time_delta import TimeDeltaSensor
+
+    with DAG("delta_sensing", start_date=pendulum.datetime(2021, 1, 1)):
+        done = TimeDeltaSensor(task_id="done", delta=pendulum.duration(hours=1))
+        waiting = TimeDeltaSensor(task_id="waiting", delta=dt.timedelta(days=1), mode="reschedule")
+    old = pendulum.datetime(2021, 1, 1)
+    assert run_task(done, logical_date=old).state == "success"
+    now = pendulum.now("UTC")
+    assert run_task(waiting, logical_date=now).state == "up_for_reschedule"

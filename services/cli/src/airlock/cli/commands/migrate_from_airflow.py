@@ -47,12 +47,14 @@ MODULES: dict[str, str] = {
     "airflow.providers.standard.operators.trigger_dagrun": "airlock.sdk.operators.trigger_dagrun",
     "airflow.providers.standard.operators.latest_only": "airlock.sdk.operators.latest_only",
     "airflow.providers.standard.sensors.date_time": "airlock.sdk.sensors.date_time",
+    "airflow.providers.standard.sensors.time_delta": "airlock.sdk.sensors.time_delta",
     # Airflow 2's paths, still found in DAG files that Airflow 3 runs with deprecation warnings
     "airflow.operators.bash": "airlock.sdk.operators.bash",
     "airflow.operators.empty": "airlock.sdk.operators.empty",
     "airflow.operators.python": "airlock.sdk.operators.python",
     "airflow.operators.trigger_dagrun": "airlock.sdk.operators.trigger_dagrun",
     "airflow.sensors.date_time": "airlock.sdk.sensors.date_time",
+    "airflow.sensors.time_delta": "airlock.sdk.sensors.time_delta",
 }
 
 _WHY_NOT = (
