@@ -77,7 +77,13 @@ class Asset(BaseAsset):
         group: str = "asset",
         extra: dict[str, Any] | None = None,
         watchers: list[AssetWatcher] | None = None,
+        access_control: Any = None,
     ) -> None:
+        if access_control is not None:
+            raise DagDefinitionError(
+                f"asset {name or uri!r}: access_control is not supported yet; an asset is "
+                "visible to the teams that may see its bundle"
+            )
         if name is None and uri is None:
             raise DagDefinitionError("an Asset needs a name, a uri, or both")
         self.name = _check_identifier("name", name if name is not None else str(uri))
@@ -91,6 +97,14 @@ class Asset(BaseAsset):
                     f"asset {self.name!r}: watchers must be AssetWatcher objects, "
                     f"got {type(watcher).__name__}"
                 )
+
+    @classmethod
+    def ref(cls, *, name: str | None = None, uri: str | None = None) -> Asset:
+        """Airflow's reference to an asset defined elsewhere; not supported yet."""
+        raise DagDefinitionError(
+            f"Asset.ref(name={name!r}, uri={uri!r}) is not supported yet; write the asset in "
+            "full, Asset(name=..., uri=...), as the DAG that produces it does"
+        )
 
     def iter_assets(self) -> Iterator[Asset]:
         yield self
