@@ -34,6 +34,10 @@ with DAG("cyclic", schedule=None):
 
 with DAG("also_fine", schedule=None):
     EmptyOperator(task_id="ok")
+
+# a param default that breaks its own schema
+with DAG("bad_default", schedule=None, params={"n": Param("x", type="integer")}):
+    EmptyOperator(task_id="a")
 """
 
 
@@ -61,9 +65,11 @@ def test_each_broken_dag_is_an_error_naming_it_and_the_others_are_stored(
     assert sorted(d.metadata.dag_id for d in parsed.dags) == ["also_fine", "fine"]
     assert parsed.import_error is not None
     errors = parsed.import_error.split("\n\n")
-    assert len(errors) == 2
-    assert errors[0].startswith("DAG 'cyclic' was not stored (the file's other DAGs were): ")
-    assert "the DAG has a cycle: a -> b -> a" in errors[0]
-    assert errors[1].startswith("DAG 'unserializable' was not stored")
-    assert "param 'p' must have a plain-JSON default" in errors[1]
+    assert len(errors) == 3
+    assert errors[0].startswith("DAG 'bad_default' was not stored (the file's other DAGs were): ")
+    assert "the default of param 'n' is invalid" in errors[0]
+    assert errors[1].startswith("DAG 'cyclic' was not stored")
+    assert "the DAG has a cycle: a -> b -> a" in errors[1]
+    assert errors[2].startswith("DAG 'unserializable' was not stored")
+    assert "param 'p' must have a plain-JSON default" in errors[2]
     assert not parsed.must_restart

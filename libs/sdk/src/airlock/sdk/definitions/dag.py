@@ -175,7 +175,8 @@ class DAG:
         self.edge_info: dict[tuple[str, str], str] = {}
         self._task_id_counters: dict[str, int] = {}
         self._template_env: jinja2.Environment | None = None
-        self._check_param_defaults()
+        if not _active.validation_deferred():  # else serializing this DAG checks them
+            self._check_param_defaults()
 
     # --- construction helpers -----------------------------------------------------------------
     def _timetable(self, schedule: Any) -> Timetable:
