@@ -36,6 +36,7 @@ def fresh_home(db_url: str | None = None) -> Home:
     path = Path(tempfile.mkdtemp(prefix="airlock-bench-"))
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIRLOCK_")}
     env["AIRLOCK_HOME"] = str(path)
+    env["AIRLOCK_INTERNAL__DAGS_ARE_PAUSED_AT_CREATION"] = "false"  # benchmarked DAGs run at once
     if db_url:
         env["AIRLOCK_DATABASE__URL"] = db_url
     home = Home(path, env)

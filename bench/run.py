@@ -117,6 +117,7 @@ class Stack:
                 "AIRLOCK_HOME": str(self.home / "home"),
                 "AIRLOCK_DAG_PROCESSOR__BUNDLES": f"bench={self.dags}",
                 "AIRLOCK_LOGGING__LEVEL": "WARNING",
+                "AIRLOCK_INTERNAL__DAGS_ARE_PAUSED_AT_CREATION": "false",
             }
         )
         if db_url:

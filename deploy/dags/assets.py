@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
+
+import pendulum
 
 from airlock.sdk import DAG, Asset, task
 
@@ -13,7 +14,8 @@ customers = Asset(name="customers", uri="s3://warehouse/customers.parquet")
 with DAG(
     dag_id="assets_producer",
     schedule="@daily",
-    start_date=datetime(2026, 1, 1),
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    is_paused_upon_creation=False,
     tags=["example", "assets"],
 ):
 
@@ -23,7 +25,12 @@ with DAG(
 
     refresh_tables()
 
-with DAG(dag_id="assets_consumer", schedule=orders & customers, tags=["example", "assets"]):
+with DAG(
+    dag_id="assets_consumer",
+    schedule=orders & customers,
+    is_paused_upon_creation=False,
+    tags=["example", "assets"],
+):
 
     @task(multiple_outputs=False)
     def build_report(triggering_asset_events: Any = None) -> dict[str, list[dict[str, Any]]]:
@@ -46,7 +53,12 @@ with DAG(dag_id="assets_consumer", schedule=orders & customers, tags=["example",
 
     build_report()
 
-with DAG(dag_id="assets_any_consumer", schedule=orders | customers, tags=["example", "assets"]):
+with DAG(
+    dag_id="assets_any_consumer",
+    schedule=orders | customers,
+    is_paused_upon_creation=False,
+    tags=["example", "assets"],
+):
 
     @task
     def refresh_cache() -> None:

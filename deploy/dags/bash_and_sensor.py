@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
+
+import pendulum
 
 from airlock.sdk import DAG, BashOperator, PokeReturnValue, task
 
 with DAG(
     dag_id="bash_and_sensor",
     schedule="@hourly",
-    start_date=datetime(2026, 1, 1),
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    is_paused_upon_creation=False,
     tags=["example", "bash"],
     params={"greeting": "hello"},
     default_args={

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import pendulum
 
 from airlock.sdk import DAG, EmptyOperator, Label, TriggerRule, task
 
 with DAG(
     dag_id="branching",
     schedule="0 6 * * 1-5",
-    start_date=datetime(2026, 1, 1),
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    is_paused_upon_creation=False,
     tags=["example", "branching"],
     params={"mode": "fast"},
 ):

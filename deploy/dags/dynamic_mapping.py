@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import pendulum
 
 from airlock.sdk import dag, task
 
 
-@dag(schedule=None, start_date=datetime(2026, 1, 1), tags=["example", "mapping"])
+@dag(
+    schedule=None,
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    is_paused_upon_creation=False,
+    tags=["example", "mapping"],
+)
 def dynamic_mapping():
     @task
     def list_files() -> list[str]:

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
+
+import pendulum
 
 from airlock.sdk import chain, dag, setup, task, task_group, teardown
 
 
-@dag(schedule=timedelta(hours=6), start_date=datetime(2026, 1, 1), tags=["example", "groups"])
+@dag(
+    schedule=timedelta(hours=6),
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    is_paused_upon_creation=False,
+    tags=["example", "groups"],
+)
 def groups_and_setup():
     @setup
     def create_cluster() -> str:

@@ -11,13 +11,20 @@ that runner the task waits in the queue. Start it beside ``run-all``::
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
+
+import pendulum
 
 from airlock.sdk import dag, task
 
 
-@dag(schedule=None, start_date=datetime(2026, 1, 1), tags=["example", "node"])
+@dag(
+    schedule=None,
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    is_paused_upon_creation=False,
+    tags=["example", "node"],
+)
 def mixed_languages():
     @task
     def extract() -> dict[str, Any]:

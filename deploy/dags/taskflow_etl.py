@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+
+import pendulum
 
 from airlock.sdk import dag, task
 
 
 @dag(
     schedule="@daily",
-    start_date=datetime(2026, 1, 1),
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
+    is_paused_upon_creation=False,
     tags=["example", "taskflow"],
     default_args={"owner": "data-eng", "retries": 2},
     doc_md="Sums a day's orders. The classic TaskFlow ETL, ported by changing one import.",

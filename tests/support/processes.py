@@ -22,6 +22,9 @@ from airlock.core.tokens import TokenKind
 from airlock.core.tokens.keys import load_private_key
 from airlock.core.tokens.signer import TokenSigner
 
+#: Tests' stacks store new DAGs unpaused (Airlock's default is paused, as Airflow's).
+UNPAUSED_AT_CREATION = "AIRLOCK_INTERNAL__DAGS_ARE_PAUSED_AT_CREATION"
+
 
 @dataclass
 class Home:
@@ -55,9 +58,15 @@ def make_home(path: Path, db_url: str) -> Home:
         for k, v in os.environ.items()
         if not k.startswith("AIRLOCK_") or k.startswith("AIRLOCK_TEST_")
     }
-    # A one-second clock leeway keeps the expired-token test short.
+    # A one-second clock leeway keeps the expired-token test short; the DAGs tests upload run
+    # without being unpaused first.
     env.update(
-        {"AIRLOCK_HOME": str(path), "AIRLOCK_DATABASE__URL": db_url, "AIRLOCK_AUTH__LEEWAY_S": "1"}
+        {
+            "AIRLOCK_HOME": str(path),
+            "AIRLOCK_DATABASE__URL": db_url,
+            "AIRLOCK_AUTH__LEEWAY_S": "1",
+            UNPAUSED_AT_CREATION: "false",
+        }
     )
     home = Home(path=path, db_url=db_url, env=env)
     home.airlock("db", "migrate")
@@ -145,6 +154,7 @@ class RunAll:
                 "AIRLOCK_HOME": str(base / "home"),
                 "AIRLOCK_DAG_PROCESSOR__BUNDLES": f"dags={dags}",
                 "AIRLOCK_CLIENT__API_URL": url,
+                UNPAUSED_AT_CREATION: "false",
                 **settings,
             }
         )

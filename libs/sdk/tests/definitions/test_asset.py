@@ -73,3 +73,10 @@ def test_watcher_trigger_serializes() -> None:
         pass
     assert isinstance(dag.timetable, AssetTriggeredTimetable)
     assert asset.watchers[0].trigger.serialize() == ("mod.Ticker", {"every": 5})
+
+
+def test_unsupported_airflow_asset_features_are_refused_by_name() -> None:
+    with pytest.raises(DagDefinitionError, match="access_control is not supported yet"):
+        Asset("orders", access_control={"team": "a"})
+    with pytest.raises(DagDefinitionError, match=r"Asset.ref\(name='orders'"):
+        Asset.ref(name="orders")

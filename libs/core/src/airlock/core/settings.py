@@ -76,6 +76,9 @@ class InternalSettings(_Section):
     max_batch_decompressed_bytes: int = 256_000_000
     #: Most tasks a DAG may have: bounds what one run (a trigger, a scheduled run) creates.
     max_dag_tasks: int = 10_000
+    #: Whether a DAG seen for the first time is stored paused (Airflow's setting of the same
+    #: name); a DAG's own ``is_paused_upon_creation`` wins.
+    dags_are_paused_at_creation: bool = True
 
 
 class DagProcessorSettings(_Section):

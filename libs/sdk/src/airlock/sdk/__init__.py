@@ -28,7 +28,15 @@ if TYPE_CHECKING:
     from airlock.sdk.bases.sensor import BaseSensorOperator, PokeReturnValue
     from airlock.sdk.bases.trigger import BaseEventTrigger, BaseTrigger, TriggerEvent
     from airlock.sdk.definitions import macros
-    from airlock.sdk.definitions.asset import Asset, AssetAlias, AssetAll, AssetAny, AssetWatcher
+    from airlock.sdk.definitions.asset import (
+        Asset,
+        AssetAlias,
+        AssetAll,
+        AssetAny,
+        AssetWatcher,
+        Metadata,
+    )
+    from airlock.sdk.definitions.asset_decorator import asset
     from airlock.sdk.definitions.baseoperator import (
         BaseOperator,
         chain,
@@ -87,6 +95,7 @@ _EXPORTS: dict[str, str] = {
     "EmptyOperator": "airlock.sdk.operators.empty",
     "Label": "airlock.sdk.definitions.edges",
     "MappedOperator": "airlock.sdk.definitions.mappedoperator",
+    "Metadata": "airlock.sdk.definitions.asset",
     "Param": "airlock.sdk.definitions.param",
     "ParamValidationError": "airlock.sdk.exceptions",
     "ParamsDict": "airlock.sdk.definitions.param",
@@ -101,6 +110,7 @@ _EXPORTS: dict[str, str] = {
     "Variable": "airlock.sdk.definitions.variable",
     "WeightRule": "airlock.models.dag",
     "XComArg": "airlock.sdk.definitions.xcom_arg",
+    "asset": "airlock.sdk.definitions.asset_decorator",
     "chain": "airlock.sdk.definitions.baseoperator",
     "chain_linear": "airlock.sdk.definitions.baseoperator",
     "cross_downstream": "airlock.sdk.definitions.baseoperator",
@@ -162,6 +172,7 @@ __all__ = [
     "EmptyOperator",
     "Label",
     "MappedOperator",
+    "Metadata",
     "Param",
     "ParamValidationError",
     "ParamsDict",
@@ -176,6 +187,7 @@ __all__ = [
     "Variable",
     "WeightRule",
     "XComArg",
+    "asset",
     "chain",
     "chain_linear",
     "cross_downstream",

@@ -41,6 +41,7 @@ from airlock.sdk.execution_time.context import (
     build_context,
     set_current_context,
 )
+from airlock.sdk.timezone import json_enc_hook
 
 __all__ = [
     "InMemoryComms",
@@ -91,7 +92,7 @@ class InMemoryComms:
         self, *, dag_id: str, run_id: str, task_id: str, key: str, value: Any, map_index: int = -1
     ) -> None:
         try:
-            stored = msgspec.json.decode(msgspec.json.encode(value))
+            stored = msgspec.json.decode(msgspec.json.encode(value, enc_hook=json_enc_hook))
         except (TypeError, msgspec.EncodeError) as exc:
             raise TypeError(
                 f"XCom {key!r} of task {task_id!r} is not JSON-serializable: {exc}"

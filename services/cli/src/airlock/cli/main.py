@@ -18,6 +18,7 @@ from airlock.cli.commands import (
     dags,
     db,
     keys,
+    migrate_from_airflow,
     run_all,
     runs,
     scheduler,
@@ -42,6 +43,7 @@ COMMANDS = (
     users,
     worker,
     run_all,
+    migrate_from_airflow,
 )
 
 

@@ -6,6 +6,9 @@ Started by the processor as a supervised child
 import. It speaks the channel of :mod:`airlock.dag_processor.protocol` on private copies of
 stdin/stdout; the DAG file's own prints go to stderr and its reads of stdin find nothing.
 
+Each DAG of a file is serialized on its own: one that cannot be (a cycle, a value with no JSON
+form) becomes an import error naming that DAG, and the file's other DAGs are still returned.
+
 What a DAG file may not do here, it cannot: importing the DB layer or the token signer fails with
 an error saying why, and the settings refuse to give a DB URL. A file that calls ``sys.exit`` or
 leaves threads running gets an import error, and the processor replaces this parser. The parser
@@ -101,13 +104,18 @@ def parse_file(request: ParseFile) -> FileParsed:
     uploads: list[DagUpload] = []
     modules_before = set(sys.modules)
     try:
-        module = _import_file(module_name, request.path)
+        with _active.deferred_validation():
+            module = _import_file(module_name, request.path)
         found = {id(v): v for v in vars(module).values() if isinstance(v, DAG)}
         found.update({id(d): d for d in _active.registered_dags()})
+        dag_errors: list[str] = []
         for dag in sorted(found.values(), key=lambda d: d.dag_id):
-            uploads.append(
-                _upload(serialize_dag(dag, bundle_root=request.bundle_root), request.relative_path)
-            )
+            try:
+                serialized = serialize_dag(dag, bundle_root=request.bundle_root)
+                uploads.append(_upload(serialized, request.relative_path))
+            except Exception as exc:
+                dag_errors.append(_dag_error(dag.dag_id, exc))
+        import_error = "\n\n".join(dag_errors) or None
     except SystemExit as exc:
         import_error = f"{request.relative_path} called sys.exit({exc.code!r}) while being imported"
         must_restart = True
@@ -176,6 +184,17 @@ def _schedule_text(schedule: Any, summary: str | None) -> str | None:
     if kind == "AssetSchedule":
         return "assets"
     return None
+
+
+def _dag_error(dag_id: str, exc: Exception) -> str:
+    """An import error naming the one DAG of the file that cannot be stored."""
+    from airlock.sdk.exceptions import DagDefinitionError
+
+    if isinstance(exc, DagDefinitionError):
+        detail = str(exc)
+    else:
+        detail = "".join(traceback.format_exception(exc)).rstrip()
+    return f"DAG {dag_id!r} was not stored (the file's other DAGs were): {detail}"
 
 
 def _user_traceback(path: str) -> str:

@@ -79,7 +79,14 @@ class BundleController(Controller):
         limits = BlobLimits.of(internal_settings)
         sizes = check_blobs(data, limits)
         try:
-            return sync_bundle(session, bundle, data, sizes, limits)
+            return sync_bundle(
+                session,
+                bundle,
+                data,
+                sizes,
+                limits,
+                paused_at_creation=internal_settings.dags_are_paused_at_creation,
+            )
         except IntegrityError:
             session.rollback()
             raise Problem(

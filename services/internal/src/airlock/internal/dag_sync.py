@@ -155,8 +155,16 @@ class _Loaded:
 
 
 def sync_bundle(
-    session: Session, bundle: str, batch: BundleSync, sizes: dict[str, int], limits: BlobLimits
+    session: Session,
+    bundle: str,
+    batch: BundleSync,
+    sizes: dict[str, int],
+    limits: BlobLimits,
+    *,
+    paused_at_creation: bool = True,
 ) -> BundleSyncResult:
+    """Apply ``batch``; a DAG new to the DB is stored paused if its ``is_paused_upon_creation``
+    says so, or, when it says nothing, if ``paused_at_creation`` does."""
     now = dt.datetime.now(dt.UTC)
     bundle_row = session.get(Bundle, bundle) or Bundle(name=bundle)
     bundle_row.last_parsed_at = now
@@ -221,7 +229,9 @@ def sync_bundle(
 
     _write_sources(session, batch, loaded)
     file_hashes = {f.relative_path: f.content_hash for f in batch.files}
-    results += _write_dags(session, bundle, accepted, loaded, sizes, file_hashes, now)
+    results += _write_dags(
+        session, bundle, accepted, loaded, sizes, file_hashes, now, paused_at_creation
+    )
     created = {r.dag_id for r in results if r.outcome == "created"}
     record_references(
         session,
@@ -351,6 +361,10 @@ def _write_sources(session: Session, batch: BundleSync, loaded: _Loaded) -> None
         loaded.sources |= set(new)
 
 
+def _paused(declared: bool | None, default: bool) -> bool:
+    return default if declared is None else declared
+
+
 def _write_dags(
     session: Session,
     bundle: str,
@@ -359,6 +373,7 @@ def _write_dags(
     sizes: dict[str, int],
     file_hashes: dict[str, str],
     now: dt.datetime,
+    paused_at_creation: bool,
 ) -> list[DagSyncResult]:
     if not accepted:
         return []
@@ -386,7 +401,7 @@ def _write_dags(
             }
         )
     new_rows = [
-        c | {"is_paused": bool(u.metadata.is_paused_upon_creation)}
+        c | {"is_paused": _paused(u.metadata.is_paused_upon_creation, paused_at_creation)}
         for c, (_, u) in zip(columns, accepted, strict=True)
         if c["dag_id"] not in loaded.dags
     ]

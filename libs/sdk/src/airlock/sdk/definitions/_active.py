@@ -24,6 +24,9 @@ _dags: list[DAG] = []
 _groups: list[TaskGroup] = []
 _setup_teardown: list[SetupTeardownFrame] = []
 _registered: dict[str, DAG] = {}
+_deferring_validation: list[bool] = []
+#: Per open mapped task group: the ids of the mapped tasks created inside it.
+_mapped_groups: list[set[int]] = []
 
 
 @dataclass
@@ -102,9 +105,43 @@ def registered_dags() -> list[DAG]:
     return list(_registered.values())
 
 
+@contextlib.contextmanager
+def deferred_validation() -> Iterator[None]:
+    """Let a ``with DAG`` block that fails validation close and register anyway.
+
+    A DAG processor parses a whole file at once; with this, one invalid DAG does not stop the
+    file's import, and the error surfaces when that DAG alone is serialized.
+    """
+    _deferring_validation.append(True)
+    try:
+        yield
+    finally:
+        _deferring_validation.pop()
+
+
+@contextlib.contextmanager
+def mapped_group() -> Iterator[set[int]]:
+    """While a mapped task group's function runs: collects the tasks mapped inside it."""
+    tasks: set[int] = set()
+    _mapped_groups.append(tasks)
+    try:
+        yield tasks
+    finally:
+        _mapped_groups.pop()
+
+
+def innermost_mapped_group() -> set[int] | None:
+    return _mapped_groups[-1] if _mapped_groups else None
+
+
+def validation_deferred() -> bool:
+    return bool(_deferring_validation)
+
+
 def clear() -> None:
     """Forget auto-registered DAGs and any open blocks (between two parsed files)."""
     _registered.clear()
     _dags.clear()
     _groups.clear()
     _setup_teardown.clear()
+    _mapped_groups.clear()

@@ -20,6 +20,7 @@ from airlock.sdk.definitions.mixins import DependencyMixin, flatten
 from airlock.sdk.definitions.param import ParamsDict
 from airlock.sdk.definitions.templater import Templater
 from airlock.sdk.exceptions import DagDefinitionError
+from airlock.sdk.timezone import coerce_datetime
 
 if TYPE_CHECKING:
     from airlock.sdk.definitions.dag import DAG
@@ -219,8 +220,11 @@ class AbstractOperator(DependencyMixin, Templater):
             self.depends_on_past = True
         self.max_active_tis_per_dag = args["max_active_tis_per_dag"]
         self.max_active_tis_per_dagrun = args["max_active_tis_per_dagrun"]
-        self.start_date: datetime | None = args["start_date"]
-        self.end_date: datetime | None = args["end_date"]
+        try:
+            self.start_date: datetime | None = coerce_datetime(args["start_date"])
+            self.end_date: datetime | None = coerce_datetime(args["end_date"])
+        except TypeError as exc:
+            raise fail(f"start_date and end_date must be datetimes: {exc}") from None
         self.do_xcom_push = bool(args["do_xcom_push"])
         self.doc_md: str | None = args["doc_md"]
         self.doc = args["doc"]

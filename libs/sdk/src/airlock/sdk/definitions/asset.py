@@ -77,7 +77,13 @@ class Asset(BaseAsset):
         group: str = "asset",
         extra: dict[str, Any] | None = None,
         watchers: list[AssetWatcher] | None = None,
+        access_control: Any = None,
     ) -> None:
+        if access_control is not None:
+            raise DagDefinitionError(
+                f"asset {name or uri!r}: access_control is not supported yet; an asset is "
+                "visible to the teams that may see its bundle"
+            )
         if name is None and uri is None:
             raise DagDefinitionError("an Asset needs a name, a uri, or both")
         self.name = _check_identifier("name", name if name is not None else str(uri))
@@ -91,6 +97,14 @@ class Asset(BaseAsset):
                     f"asset {self.name!r}: watchers must be AssetWatcher objects, "
                     f"got {type(watcher).__name__}"
                 )
+
+    @classmethod
+    def ref(cls, *, name: str | None = None, uri: str | None = None) -> Asset:
+        """Airflow's reference to an asset defined elsewhere; not supported yet."""
+        raise DagDefinitionError(
+            f"Asset.ref(name={name!r}, uri={uri!r}) is not supported yet; write the asset in "
+            "full, Asset(name=..., uri=...), as the DAG that produces it does"
+        )
 
     def iter_assets(self) -> Iterator[Asset]:
         yield self
@@ -192,3 +206,21 @@ class AssetWatcher:
 
     def __repr__(self) -> str:
         return f"AssetWatcher(name={self.name!r}, trigger={self.trigger!r})"
+
+
+class Metadata:
+    """What a task ``yield``s to attach ``extra`` to the event of its outlet ``asset``
+    (``alias``: emit that event through an alias outlet); the task's return value is then the
+    generator's ``return`` value."""
+
+    def __init__(
+        self, asset: Asset, extra: dict[str, Any], alias: AssetAlias | None = None
+    ) -> None:
+        if not isinstance(asset, Asset):
+            raise TypeError(f"Metadata needs an Asset, got {asset!r}")
+        self.asset = asset
+        self.extra = dict(extra)
+        self.alias = alias
+
+    def __repr__(self) -> str:
+        return f"Metadata({self.asset!r}, {self.extra!r}, alias={self.alias!r})"

@@ -10,7 +10,6 @@ if TYPE_CHECKING:
     from airlock.models.execution import DagRunInfo
     from airlock.sdk.definitions.abstractoperator import AbstractOperator
     from airlock.sdk.definitions.dag import DAG
-    from airlock.sdk.definitions.param import ParamsDict
     from airlock.sdk.execution_time.context import (
         OutletEventAccessors,
         RuntimeTaskInstance,
@@ -30,7 +29,7 @@ class Context(TypedDict, total=False):
     run_id: str
     dag_run: DagRunInfo
     conf: Mapping[str, Any]
-    params: ParamsDict | dict[str, Any]
+    params: dict[str, Any]
     logical_date: datetime
     ds: str
     ds_nodash: str

@@ -15,8 +15,10 @@ import inspect
 import os
 import sys
 from collections.abc import Callable, Iterable, Mapping
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
+
+import pendulum
 
 from airlock.models.dag import TriggerRule
 from airlock.sdk.definitions import _active
@@ -26,11 +28,13 @@ from airlock.sdk.definitions.param import NOTSET, ParamsDict
 from airlock.sdk.definitions.taskgroup import TaskGroup
 from airlock.sdk.definitions.timetables import ContinuousTimetable, Timetable, to_timetable
 from airlock.sdk.exceptions import DagDefinitionError, ParamValidationError
+from airlock.sdk.timezone import coerce_datetime, timezone_name
 
 if TYPE_CHECKING:
     import jinja2
 
     from airlock.sdk.definitions.abstractoperator import AbstractOperator
+    from airlock.sdk.execution_time.local_run import DagTestResult
 
 _SDK_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MAX_TAG_LENGTH = 100
@@ -47,29 +51,17 @@ def _caller_file() -> str:
     return ""
 
 
-def timezone_name(tz: tzinfo | None) -> str:
-    """An IANA name (``Europe/Paris``), ``UTC``, or a fixed offset such as ``+05:30``."""
-    if tz is None:
-        return "UTC"
-    name = getattr(tz, "key", None) or getattr(tz, "name", None) or getattr(tz, "zone", None)
-    if isinstance(name, str) and name:
-        return name
-    offset = tz.utcoffset(None)
-    if offset is None or offset == timedelta(0):
-        return "UTC"
-    minutes = int(offset.total_seconds() // 60)
-    sign = "+" if minutes >= 0 else "-"
-    return f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
-
-
-def _aware(value: Any, name: str, dag_id: str) -> datetime | None:
+def _aware(value: Any, name: str, dag_id: str) -> pendulum.DateTime | None:
+    """A pendulum ``DateTime`` for any date or datetime flavour (naive means UTC)."""
     if value is None:
         return None
-    if not isinstance(value, datetime):
+    if not isinstance(value, date):
         raise DagDefinitionError(
-            f"{name} must be a datetime, got {type(value).__name__} {value!r}", dag_id=dag_id
+            f"{name} must be a datetime (pendulum, or the standard library's), got "
+            f"{type(value).__name__} {value!r}",
+            dag_id=dag_id,
         )
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    return coerce_datetime(value)
 
 
 def _callbacks(value: Any, name: str, dag_id: str) -> list[Callable[..., Any]]:
@@ -138,7 +130,7 @@ class DAG:
             raise DagDefinitionError(
                 f"end_date {self.end_date} is before start_date {self.start_date}", dag_id=dag_id
             )
-        self.timezone = timezone_name(self.start_date.tzinfo if self.start_date else None)
+        self.timezone = timezone_name(getattr(start_date, "tzinfo", None))
         self.catchup = bool(catchup)
         self.max_active_tasks = max_active_tasks
         self.max_active_runs = max_active_runs
@@ -183,7 +175,8 @@ class DAG:
         self.edge_info: dict[tuple[str, str], str] = {}
         self._task_id_counters: dict[str, int] = {}
         self._template_env: jinja2.Environment | None = None
-        self._check_param_defaults()
+        if not _active.validation_deferred():  # else serializing this DAG checks them
+            self._check_param_defaults()
 
     # --- construction helpers -----------------------------------------------------------------
     def _timetable(self, schedule: Any) -> Timetable:
@@ -375,6 +368,20 @@ class DAG:
             )
         return self._template_env
 
+    # --- local runs -----------------------------------------------------------------------------
+    def test(
+        self,
+        *,
+        logical_date: datetime | None = None,
+        run_id: str | None = None,
+        conf: dict[str, Any] | None = None,
+    ) -> DagTestResult:
+        """Run the DAG once in this process, with no services (XComs kept in memory); returns
+        each task's state. See :mod:`airlock.sdk.execution_time.local_run`."""
+        from airlock.sdk.execution_time.local_run import run_dag
+
+        return run_dag(self, logical_date=logical_date, run_id=run_id, conf=conf)
+
     # --- context manager ------------------------------------------------------------------------
     def __enter__(self) -> DAG:
         _active.push_dag(self)
@@ -383,7 +390,11 @@ class DAG:
     def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
         _active.pop_dag(self)
         if exc_type is None:
-            self.validate()
+            try:
+                self.validate()
+            except DagDefinitionError:
+                if not _active.validation_deferred():
+                    raise
             if self.auto_register:
                 _active.register_dag(self)
 

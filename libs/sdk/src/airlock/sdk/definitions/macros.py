@@ -8,7 +8,21 @@ import time
 import uuid
 from datetime import date, datetime, timedelta
 
-__all__ = ["date", "datetime", "ds_add", "ds_format", "json", "random", "time", "timedelta", "uuid"]
+import pendulum
+
+__all__ = [
+    "date",
+    "datetime",
+    "datetime_diff_for_humans",
+    "ds_add",
+    "ds_format",
+    "json",
+    "pendulum",
+    "random",
+    "time",
+    "timedelta",
+    "uuid",
+]
 
 
 def ds_add(ds: str, days: int) -> str:
@@ -21,3 +35,9 @@ def ds_add(ds: str, days: int) -> str:
 def ds_format(ds: str, input_format: str, output_format: str) -> str:
     """Re-format a date string: ``ds_format("2024-01-05", "%Y-%m-%d", "%d/%m/%y")``."""
     return datetime.strptime(str(ds), input_format).strftime(output_format)
+
+
+def datetime_diff_for_humans(dt: datetime, since: datetime | None = None) -> str:
+    """How far ``dt`` is from ``since`` (default: now) in words: ``"2 hours ago"``."""
+    moment = pendulum.instance(dt)
+    return moment.diff_for_humans(pendulum.instance(since) if since is not None else None)

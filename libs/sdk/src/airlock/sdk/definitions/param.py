@@ -8,6 +8,7 @@ values passed when a run is triggered are checked before the run starts.
 from __future__ import annotations
 
 import copy
+import datetime as dt
 from collections.abc import Iterator, Mapping, MutableMapping
 from typing import Any
 
@@ -41,11 +42,19 @@ class _NotSet:
 NOTSET: Any = _NotSet()
 
 
+def _dates_as_text(value: Any) -> Any:
+    """Dates, datetimes and times (pendulum's included) as ISO 8601 strings, as a run's conf
+    carries them; JSON schemas check them with ``format: date`` / ``date-time`` / ``time``."""
+    if isinstance(value, dt.date | dt.time):
+        return value.isoformat()
+    return value
+
+
 class Param:
     """A param's default, its JSON schema (the keyword arguments) and its description."""
 
     def __init__(self, default: Any = NOTSET, description: str | None = None, **schema: Any):
-        self.value = default
+        self.value = _dates_as_text(default)
         self.description = description
         self.schema: dict[str, Any] = schema
 
@@ -55,7 +64,7 @@ class Param:
 
     def resolve(self, value: Any = NOTSET, suppress_exception: bool = False) -> Any:
         """Return ``value`` (or the default) after checking it against the schema."""
-        final = self.value if value is NOTSET else value
+        final = self.value if value is NOTSET else _dates_as_text(value)
         if final is NOTSET:
             if suppress_exception:
                 return None
@@ -96,7 +105,7 @@ class ParamsDict(MutableMapping[str, Any]):
                 param.resolve(value, suppress_exception=self.suppress_exception)
             except ParamValidationError as exc:
                 raise ParamValidationError(f"invalid value for param '{key}': {exc}") from None
-            param.value = value
+            param.value = _dates_as_text(value)
         else:
             self._params[key] = Param(value)
 

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import timedelta, tzinfo
 from typing import Any
 
 from airlock.sdk.definitions.asset import AssetAll, BaseAsset
 from airlock.sdk.exceptions import DagDefinitionError
+from airlock.sdk.timezone import timezone_name
 
 CRON_PRESETS: dict[str, str] = {
     "@hourly": "0 * * * *",
@@ -75,10 +76,16 @@ class ContinuousTimetable(Timetable):
 class CronTriggerTimetable(Timetable):
     """A run at each cron tick, in ``timezone`` (``None``: the DAG's timezone)."""
 
-    def __init__(self, cron: str, *, timezone: str | None = None) -> None:
+    def __init__(self, cron: str, *, timezone: str | tzinfo | None = None) -> None:
         self.expression = CRON_PRESETS.get(cron, cron)
         validate_cron(self.expression, original=cron)
-        self.timezone = timezone
+        try:
+            self.timezone = None if timezone is None else timezone_name(timezone)
+        except Exception:
+            raise DagDefinitionError(
+                f"timezone {timezone!r} is not a known time zone; use an IANA name such as "
+                "'Europe/Paris', or a tzinfo"
+            ) from None
         self.summary = cron
 
 

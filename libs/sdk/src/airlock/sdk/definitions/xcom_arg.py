@@ -3,11 +3,17 @@
 Calling a ``@task`` function returns one, and so does ``operator.output``. Passing it to another
 task both makes the dependency (``extract`` becomes upstream of ``load``) and, at run time, pulls
 the value from XCom. ``xcom_arg["key"]`` refers to one key of a ``multiple_outputs`` task.
+
+``.map(f)``, ``.zip(other, …)`` and ``.concat(other, …)`` transform the value lazily, when the
+downstream task runs (Airflow 3's names). A mapped task may expand over ``.map(...)`` (one
+instance per item, as over the plain value); expanding over ``.zip``/``.concat``, whose length
+the scheduler cannot know from one upstream, is refused while the DAG file is parsed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from itertools import zip_longest
 from typing import TYPE_CHECKING, Any
 
 from airlock.sdk.definitions.mixins import DependencyMixin, ResolveMixin
@@ -16,6 +22,7 @@ if TYPE_CHECKING:
     from airlock.sdk.definitions.abstractoperator import AbstractOperator
 
 RETURN_VALUE_KEY = "return_value"
+_NO_FILL: Any = object()
 
 
 class XComArg(DependencyMixin, ResolveMixin):
@@ -76,6 +83,21 @@ class XComArg(DependencyMixin, ResolveMixin):
     def __exit__(self, *exc: object) -> None:
         self.operator.__exit__(*exc)
 
+    # --- lazy transforms -----------------------------------------------------------------------
+    def map(self, function: Callable[[Any], Any]) -> MapXComArg:
+        """Each item of the value (a ``(key, value)`` pair for a dict) passed through
+        ``function`` when a downstream task runs."""
+        return MapXComArg(self, [function])
+
+    def zip(self, *others: XComArg, fillvalue: Any = _NO_FILL) -> ZipXComArg:
+        """Tuples of this value's items and ``others``', up to the shortest (or the longest,
+        padded with ``fillvalue``)."""
+        return ZipXComArg([self, *others], fillvalue)
+
+    def concat(self, *others: XComArg) -> ConcatXComArg:
+        """This value's items followed by ``others``'."""
+        return ConcatXComArg([self, *others])
+
     # --- run time ------------------------------------------------------------------------------
     def resolve(self, context: Mapping[str, Any]) -> Any:
         """Pull the value from XCom through the running task instance."""
@@ -83,9 +105,95 @@ class XComArg(DependencyMixin, ResolveMixin):
         return ti.xcom_pull(task_ids=self.operator.task_id, key=self.key)
 
 
+def _items(value: Any, source: XComArg) -> list[Any]:
+    if isinstance(value, dict):
+        return list(value.items())
+    if value is None or isinstance(value, str | bytes):
+        raise TypeError(
+            f"the output of task '{source.operator.task_id}' must be a list or dict to be "
+            f"mapped, zipped or concatenated, got {type(value).__name__} {value!r}"
+        )
+    return list(value)
+
+
+class MapXComArg(XComArg):
+    """``arg.map(f)``: the source's items through ``f`` (same length as the source)."""
+
+    def __init__(self, arg: XComArg, functions: list[Callable[[Any], Any]]) -> None:
+        super().__init__(arg.operator, arg.key)
+        self.arg = arg
+        self.functions = functions
+
+    def map(self, function: Callable[[Any], Any]) -> MapXComArg:
+        return MapXComArg(self.arg, [*self.functions, function])
+
+    def __eq__(self, other: object) -> bool:
+        return other is self
+
+    def __hash__(self) -> int:
+        return id(self)
+
+    def __repr__(self) -> str:
+        return f"{self.arg!r}.map({', '.join(f.__name__ for f in self.functions)})"
+
+    def resolve(self, context: Mapping[str, Any]) -> Any:
+        items = _items(self.arg.resolve(context), self.arg)
+        for function in self.functions:
+            items = [function(item) for item in items]
+        return items
+
+
+class _CombinedXComArg(XComArg):
+    """Several upstream outputs combined; every source task is upstream of the consumer."""
+
+    def __init__(self, args: list[XComArg]) -> None:
+        super().__init__(args[0].operator, args[0].key)
+        self.args = args
+
+    @property
+    def roots(self) -> list[AbstractOperator]:
+        return [a.operator for a in self.args]
+
+    @property
+    def leaves(self) -> list[AbstractOperator]:
+        return [a.operator for a in self.args]
+
+    def __eq__(self, other: object) -> bool:
+        return other is self
+
+    def __hash__(self) -> int:
+        return id(self)
+
+
+class ZipXComArg(_CombinedXComArg):
+    def __init__(self, args: list[XComArg], fillvalue: Any = _NO_FILL) -> None:
+        super().__init__(args)
+        self.fillvalue = fillvalue
+
+    def __repr__(self) -> str:
+        return f"{self.args[0]!r}.zip({', '.join(map(repr, self.args[1:]))})"
+
+    def resolve(self, context: Mapping[str, Any]) -> Any:
+        lists = [_items(a.resolve(context), a) for a in self.args]
+        if self.fillvalue is _NO_FILL:
+            return [tuple(t) for t in zip(*lists, strict=False)]
+        return [tuple(t) for t in zip_longest(*lists, fillvalue=self.fillvalue)]
+
+
+class ConcatXComArg(_CombinedXComArg):
+    def __repr__(self) -> str:
+        return f"{self.args[0]!r}.concat({', '.join(map(repr, self.args[1:]))})"
+
+    def resolve(self, context: Mapping[str, Any]) -> Any:
+        return [item for a in self.args for item in _items(a.resolve(context), a)]
+
+
 def iter_xcom_args(value: Any) -> Iterator[XComArg]:
     """Every XComArg inside ``value`` (lists, tuples, sets and dict values are searched)."""
-    if isinstance(value, XComArg):
+    if isinstance(value, _CombinedXComArg):
+        for arg in value.args:
+            yield from iter_xcom_args(arg)
+    elif isinstance(value, XComArg):
         yield value
     elif isinstance(value, list | tuple | set | frozenset):
         for item in value:

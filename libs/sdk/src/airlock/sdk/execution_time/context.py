@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+import msgspec
+
 from airlock.models.execution import DagRunInfo
 from airlock.sdk.definitions import macros
 from airlock.sdk.definitions.asset import Asset, AssetAlias
@@ -24,6 +26,7 @@ from airlock.sdk.definitions.variable import Variable
 from airlock.sdk.definitions.xcom_arg import RETURN_VALUE_KEY
 from airlock.sdk.exceptions import AirlockSdkError, ParamValidationError
 from airlock.sdk.execution_time.comms import get_comms
+from airlock.sdk.timezone import coerce_datetime
 
 if TYPE_CHECKING:
     from airlock.sdk.definitions.abstractoperator import AbstractOperator
@@ -236,20 +239,18 @@ class OutletEventAccessors:
         return key in self.events
 
 
-def run_params(task: AbstractOperator, conf: Mapping[str, Any]) -> ParamsDict:
-    """The DAG's params, overridden by the task's, then by the run's conf; all checked."""
+def run_params(task: AbstractOperator, conf: Mapping[str, Any]) -> dict[str, Any]:
+    """The DAG's params, overridden by the task's, then by the run's conf (every key of it, as
+    Airflow does), each checked against its schema: a plain ``dict``, as Airflow 3 hands it."""
     params = task.dag.params.copy() if task.dag is not None else ParamsDict()
     params.update(task.params)
     try:
-        for key, value in conf.items():
-            if key in params:
-                params[key] = value
-        params.validate()
+        params.update(conf)
+        return params.validate()
     except ParamValidationError as exc:
         raise ParamValidationError(
             f"DAG '{task.dag_id}': {exc}; fix the run's conf or the param's default"
         ) from None
-    return params
 
 
 def build_context(
@@ -258,7 +259,9 @@ def build_context(
     dag_run: DagRunInfo,
     triggering_asset_events: TriggeringAssetEventsAccessor | None = None,
 ) -> Context:
-    """The context ``task`` runs with, keyed by Airflow's names."""
+    """The context ``task`` runs with, keyed by Airflow's names; its dates (and the
+    ``dag_run``'s) are pendulum ``DateTime`` objects, as in Airflow 3."""
+    dag_run = _with_pendulum_dates(dag_run)
     context: Context = {
         "dag": task.dag,  # type: ignore[typeddict-item]
         "task": task,
@@ -290,6 +293,24 @@ def build_context(
         context["ts_nodash_with_tz"] = logical_date.isoformat().replace("-", "").replace(":", "")
     return context
 
+
+def _with_pendulum_dates(dag_run: DagRunInfo) -> DagRunInfo:
+    dates = {
+        name: coerce_datetime(getattr(dag_run, name))
+        for name in _RUN_DATES
+        if getattr(dag_run, name) is not None
+    }
+    return msgspec.structs.replace(dag_run, **dates)
+
+
+_RUN_DATES = (
+    "logical_date",
+    "data_interval_start",
+    "data_interval_end",
+    "run_after",
+    "start_date",
+    "end_date",
+)
 
 _context_stack: list[Context] = []
 

@@ -121,7 +121,10 @@ def _import(path: str, bundle_root: str) -> _LoadedFile:
     modules_before = set(sys.modules)
     _active.clear()
     try:
-        module = _exec_module(name, path)
+        # Another DAG of the file being invalid must not stop this one's tasks: the DAG
+        # processor stored only the file's valid DAGs, so only those get workloads.
+        with _active.deferred_validation():
+            module = _exec_module(name, path)
         found: dict[str, DAG] = {v.dag_id: v for v in vars(module).values() if isinstance(v, DAG)}
         found.update({d.dag_id: d for d in _active.registered_dags()})
     finally:

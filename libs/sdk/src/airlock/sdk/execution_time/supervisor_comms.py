@@ -43,6 +43,7 @@ from airlock.sdk.execution_time.protocol import (
     read_frame,
     to_task_decoder,
 )
+from airlock.sdk.timezone import json_enc_hook
 
 
 class SupervisorGone(AirlockException):
@@ -145,7 +146,7 @@ class SupervisorComms:
         try:
             # The API stores JSON: a value that would not survive the trip fails here, in the
             # task, with the task's own traceback.
-            value = msgspec.json.decode(msgspec.json.encode(value))
+            value = msgspec.json.decode(msgspec.json.encode(value, enc_hook=json_enc_hook))
         except (TypeError, msgspec.EncodeError) as exc:
             raise TypeError(
                 f"XCom {key!r} of task {task_id!r} is not JSON-serializable: {exc}; return or "

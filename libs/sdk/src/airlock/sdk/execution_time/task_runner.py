@@ -82,6 +82,7 @@ from airlock.sdk.execution_time.supervisor_comms import (
     SupervisorGone,
     TaskChannel,
 )
+from airlock.sdk.timezone import json_enc_hook
 
 if TYPE_CHECKING:
     from airlock.sdk.definitions.abstractoperator import AbstractOperator
@@ -307,7 +308,7 @@ def asset_events(task: AbstractOperator, context: Context) -> list[AssetEventOut
 
 def _event(asset: Asset, extra: dict[str, Any]) -> AssetEventOut:
     try:
-        extra = msgspec.json.decode(msgspec.json.encode(extra))
+        extra = msgspec.json.decode(msgspec.json.encode(extra, enc_hook=json_enc_hook))
     except (TypeError, msgspec.EncodeError) as exc:
         raise TypeError(
             f"the extra of the event for asset {asset.name!r} is not JSON-serializable: {exc}"

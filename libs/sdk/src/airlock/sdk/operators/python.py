@@ -8,12 +8,14 @@ context keys of the same name.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import types
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 from airlock.sdk.bases.branch import BranchDecision, branch_decision, short_circuit_decision
+from airlock.sdk.definitions.asset import Metadata
 from airlock.sdk.definitions.baseoperator import BaseOperator
 from airlock.sdk.exceptions import DagDefinitionError
 
@@ -94,7 +96,33 @@ class PythonOperator(BaseOperator):
     def execute(self, context: Any) -> Any:
         available = {**context, **self.op_kwargs, "templates_dict": self.templates_dict}
         kwargs = determine_kwargs(self.python_callable, self.op_args, available)
-        return self.python_callable(*self.op_args, **kwargs)
+        result = self.python_callable(*self.op_args, **kwargs)
+        if inspect.iscoroutine(result):
+            # an ``async def`` callable: the task runs it to completion on its own event loop
+            return asyncio.run(result)
+        if inspect.isgenerator(result):
+            return _drain_metadata(result, context)
+        return result
+
+
+def _drain_metadata(generator: Any, context: Any) -> Any:
+    """Run a generator task: each yielded :class:`Metadata` becomes its outlet event's extra;
+    the generator's ``return`` value is the task's."""
+    outlet_events = context["outlet_events"]
+    while True:
+        try:
+            item = next(generator)
+        except StopIteration as stop:
+            return stop.value
+        if not isinstance(item, Metadata):
+            raise TypeError(
+                f"a task may yield only airlock.sdk.Metadata objects, got {item!r}; return "
+                "values instead"
+            )
+        if item.alias is not None:
+            outlet_events[item.alias].add(item.asset, item.extra)
+        else:
+            outlet_events[item.asset].extra.update(item.extra)
 
 
 class BranchPythonOperator(PythonOperator):
@@ -124,3 +152,12 @@ class ShortCircuitOperator(PythonOperator):
     def execute(self, context: Any) -> BranchDecision:
         condition = super().execute(context)
         return short_circuit_decision(self, condition, self.ignore_downstream_trigger_rules)
+
+
+def __getattr__(name: str) -> Any:
+    # Airflow keeps these in the same module as PythonOperator; here they live beside it.
+    if name in ("PythonVirtualenvOperator", "ExternalPythonOperator"):
+        from airlock.sdk.operators import python_virtualenv
+
+        return getattr(python_virtualenv, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

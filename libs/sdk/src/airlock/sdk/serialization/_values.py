@@ -41,17 +41,26 @@ def to_json(value: Any) -> Any:
         items = [to_json(item) for item in value]
         return sorted(items, key=repr)
     if isinstance(value, dict):
-        out = {}
-        for key, item in value.items():
-            if not isinstance(key, str | int | float | bool) or key is None:
-                raise NotJson(f"dict key {key!r} is not a string")
-            out[str(key)] = to_json(item)
-        return out
+        return {_json_key(key): to_json(item) for key, item in value.items()}
     if isinstance(value, literal):
         return to_json(value.value)
     if isinstance(value, ResolveMixin):
         return repr(value)
     raise NotJson(f"{type(value).__name__} has no JSON form")
+
+
+def _json_key(key: Any) -> str:
+    """A dict key as JSON writes it (``json.dumps`` does the same): ``None`` is ``"null"``,
+    booleans ``"true"``/``"false"``; a ``values_display={None: "…"}`` key is such a case."""
+    if key is None:
+        return "null"
+    if isinstance(key, bool):
+        return "true" if key else "false"
+    if isinstance(key, str | int | float):
+        return str(key)
+    if isinstance(key, enum.Enum):
+        return _json_key(key.value)
+    raise NotJson(f"dict key {key!r} is not a string")
 
 
 def to_json_or_omit(value: Any) -> tuple[bool, Any]:

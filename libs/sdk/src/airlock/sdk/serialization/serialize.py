@@ -55,10 +55,11 @@ from airlock.sdk.definitions.timetables import (
     OnceTimetable,
     Timetable,
 )
-from airlock.sdk.definitions.xcom_arg import XComArg
+from airlock.sdk.definitions.xcom_arg import ConcatXComArg, XComArg, ZipXComArg
 from airlock.sdk.exceptions import DagDefinitionError
 from airlock.sdk.serialization._values import NotJson, to_json, to_json_or_omit
 from airlock.sdk.serialization.weights import priority_weight_totals
+from airlock.sdk.timezone import to_stdlib
 
 
 def asset_ref(asset: Asset) -> AssetRef:
@@ -118,6 +119,13 @@ def _mapped_spec(task: MappedOperator) -> MappedSpec:
         partial_keys = sorted(k for k in task.partial_kwargs if k in task.template_fields)
     if task.expand_input is None:
         source = task.expand_kwargs_input
+        if isinstance(source, ZipXComArg | ConcatXComArg):
+            raise DagDefinitionError(
+                f"mapped task {task.task_id!r} expands over {source!r}: expanding over "
+                "XComArg.zip()/.concat() is not supported yet; combine the values in an "
+                "upstream @task and expand over its output",
+                task_id=task.task_id,
+            )
         if isinstance(source, XComArg):
             return MappedSpec(
                 kind="expand_kwargs", kwargs_xcom=_xcom_ref(source), partial_keys=partial_keys
@@ -131,6 +139,13 @@ def _mapped_spec(task: MappedOperator) -> MappedSpec:
         )
     args = []
     for name, value in task.expand_input.items():
+        if isinstance(value, ZipXComArg | ConcatXComArg):
+            raise DagDefinitionError(
+                f"mapped task {task.task_id!r} expands {name!r} over {value!r}: expanding over "
+                "XComArg.zip()/.concat() is not supported yet; zip or concatenate in an "
+                "upstream @task and expand over its output",
+                task_id=task.task_id,
+            )
         if isinstance(value, XComArg):
             args.append(MappedArg(name=name, xcom=_xcom_ref(value)))
             continue
@@ -348,8 +363,8 @@ def serialize_dag(
         schedule=serialize_schedule(dag.timetable, dag.timezone),
         timetable_summary=dag.timetable.summary,
         timezone=dag.timezone,
-        start_date=dag.start_date,
-        end_date=dag.end_date,
+        start_date=to_stdlib(dag.start_date),
+        end_date=to_stdlib(dag.end_date),
         catchup=dag.catchup,
         max_active_runs=dag.max_active_runs,
         max_active_tasks=dag.max_active_tasks,

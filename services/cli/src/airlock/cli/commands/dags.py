@@ -1,5 +1,5 @@
-"""``airlock login`` and ``airlock dags trigger|list|show|pause|unpause``: everyday verbs over
-the Web API."""
+"""``airlock login`` and ``airlock dags trigger|list|show|pause|unpause|list-import-errors``:
+everyday verbs over the Web API; and ``airlock dags test``, which needs no services at all."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import json
 import os
 import sys
 import time
+import traceback
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -71,6 +72,33 @@ def register(sub: Any) -> None:
         toggle = verbs.add_parser(verb, help=f"{verb} DAG_ID (needs the op role)")
         toggle.add_argument("dag_id")
         toggle.set_defaults(func=run_set_paused, is_paused=paused_value)
+
+    errors = verbs.add_parser(
+        "list-import-errors", help="files that failed to import, by file, with the traceback"
+    )
+    errors.add_argument("--bundle", action="append", dest="bundles", help="in bundle (repeat)")
+    errors.add_argument("--file", dest="filename", help="substring of the file's path")
+    errors.add_argument("--limit", type=int, default=100, help="page size (default 100)")
+    add_output_option(errors)
+    errors.set_defaults(func=run_list_import_errors)
+
+    test = verbs.add_parser(
+        "test",
+        help="run DAG_ID once in this process, with no services (dag.test()); exit 1 if it fails",
+    )
+    test.add_argument("dag_id")
+    test.add_argument("--conf", default="{}", help="JSON object passed to the run as its conf")
+    test.add_argument("--logical-date", help="ISO 8601 logical date (default: now)")
+    where = test.add_mutually_exclusive_group()
+    where.add_argument("--file", help="the DAG file (default: search the bundle folders)")
+    where.add_argument(
+        "--folder",
+        action="append",
+        dest="folders",
+        help="a folder of DAG files to search (repeat; default: [dag_processor] bundles, "
+        "else deploy/dags)",
+    )
+    test.set_defaults(func=run_test)
 
 
 def token_path(settings: Settings) -> Path:
@@ -288,3 +316,100 @@ def run_set_paused(args: argparse.Namespace) -> int:
         client.close()
     print(f"{dag.dag_id} is {'paused' if dag.is_paused else 'unpaused'}")
     return 0
+
+
+def run_list_import_errors(args: argparse.Namespace) -> int:
+    import msgspec
+
+    from airlock.models.web_dags import ImportErrorList
+    from airlock.sdk.api import ApiError
+
+    client = _web_client()
+    try:
+        params: dict[str, Any] = {"limit": args.limit, "order_by": "filename"}
+        if args.bundles:
+            params["bundle_name"] = args.bundles
+        if args.filename:
+            params["filename_pattern"] = args.filename
+        response = client.request("GET", "/api/v1/importErrors", params=params)
+    except ApiError as exc:
+        raise CliError(exc.detail if exc.status < 500 else str(exc)) from None
+    finally:
+        client.close()
+    page = msgspec.json.decode(response.content, type=ImportErrorList)
+    if args.output == "json":
+        print_record(page, [], "json")
+        return 0
+    for error in page.import_errors:
+        print(f"{error.bundle_name}: {error.filename} (parsed {error.timestamp.isoformat()})")
+        for line in error.stack_trace.splitlines():
+            print(f"    {line}")
+        print()
+    print(f"({len(page.import_errors)} of {page.total_entries} files with import errors)")
+    return 0
+
+
+def _dag_search_folders(args: argparse.Namespace) -> list[Path]:
+    if args.folders:
+        return [Path(f) for f in args.folders]
+    settings = load_settings()
+    configured = list(settings.dag_processor.bundles.values()) or list(
+        settings.worker.bundles.values()
+    )
+    return [Path(f) for f in configured or ["deploy/dags"]]
+
+
+def _find_dag_file(dag_id: str, folders: list[Path]) -> tuple[Path, Path]:
+    """The file (and its folder) whose text names ``dag_id``, as a DAG or ``@dag`` function."""
+    for folder in folders:
+        if not folder.is_dir():
+            raise CliError(f"DAG folder {folder} does not exist; pass --folder or --file")
+        for path in sorted(folder.rglob("*.py")):
+            try:
+                text = path.read_text(encoding="utf-8", errors="replace")
+            except OSError:
+                continue
+            if dag_id in text:
+                return path, folder
+    searched = ", ".join(str(f) for f in folders)
+    raise CliError(f"no DAG file in {searched} mentions {dag_id!r}; pass --file PATH")
+
+
+def run_test(args: argparse.Namespace) -> int:
+    from airlock.sdk.execution_time.dag_files import load_dag
+    from airlock.sdk.timezone import parse
+
+    try:
+        conf = json.loads(args.conf)
+    except json.JSONDecodeError as exc:
+        raise CliError(f"--conf is not valid JSON: {exc}") from None
+    if not isinstance(conf, dict):
+        raise CliError("--conf must be a JSON object, like '{\"key\": 1}'")
+    try:
+        logical_date = parse(args.logical_date) if args.logical_date else None
+    except ValueError as exc:
+        raise CliError(
+            f"--logical-date {args.logical_date!r} is not an ISO 8601 date: {exc}"
+        ) from None
+    if args.file:
+        path = Path(args.file)
+        if not path.is_file():
+            raise CliError(f"DAG file {path} does not exist")
+        root = path.parent
+    else:
+        path, root = _find_dag_file(args.dag_id, _dag_search_folders(args))
+    try:
+        dag = load_dag(str(path.resolve()), str(root.resolve()), args.dag_id)
+    except Exception as exc:
+        raise CliError(f"cannot load DAG {args.dag_id!r} from {path}: {exc}") from None
+    try:
+        result = dag.test(conf=conf, logical_date=logical_date)
+    except Exception as exc:
+        raise CliError(f"DAG {args.dag_id!r} cannot run: {exc}") from None
+    for (task_id, map_index), error in sorted(result.errors.items()):
+        if result.task_states.get((task_id, map_index)) == "failed":
+            name = task_id if map_index < 0 else f"{task_id}[{map_index}]"
+            print(f"{name} failed:", file=sys.stderr)
+            traceback.print_exception(error, file=sys.stderr)
+    print(f"{result.dag_id} {result.run_id}: {result.state}")
+    return 0 if result.state == "success" else 1

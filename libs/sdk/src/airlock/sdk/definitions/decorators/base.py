@@ -181,7 +181,43 @@ class TaskDecorator:
             operator.is_teardown = True
             operator.on_failure_fail_dagrun = self.on_failure_fail_dagrun
 
+    def _mapped_call(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> XComArg | None:
+        """Inside a mapped task group, a call that takes the group's argument (or the output
+        of a task mapped inside the group) makes a mapped task; ``None`` otherwise."""
+        from airlock.sdk.definitions.decorators.task_group import MappedArgument
+
+        mapped_here = _active.innermost_mapped_group()
+        if mapped_here is None:
+            return None
+        try:
+            bound = inspect.signature(self.function).bind_partial(*args, **kwargs)
+        except TypeError:
+            return None
+        static: dict[str, Any] = {}
+        expand: dict[str, Any] = {}
+        for name, value in bound.arguments.items():
+            if isinstance(value, MappedArgument):
+                expand[name] = value.source
+            elif isinstance(value, XComArg) and id(value.operator) in mapped_here:
+                expand[name] = value
+            else:
+                static[name] = value
+        if not expand:
+            return None
+        if len(expand) > 1:
+            raise DagDefinitionError(
+                f"task {self.function.__name__!r} in a mapped task group takes several mapped "
+                f"values ({sorted(expand)}); it may take one (the group's argument or one "
+                "mapped task's output) here"
+            )
+        result = self.partial(**static).expand(**expand)
+        mapped_here.add(id(result.operator))
+        return result
+
     def __call__(self, *args: Any, **kwargs: Any) -> XComArg:
+        mapped = self._mapped_call(args, kwargs)
+        if mapped is not None:
+            return mapped
         operator = self.operator_class(
             python_callable=self.function,
             op_args=args,

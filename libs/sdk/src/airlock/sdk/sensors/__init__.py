@@ -1,0 +1,1 @@
+"""The standard sensors (Airflow keeps them in ``airflow.providers.standard.sensors``)."""

@@ -1,0 +1,262 @@
+"""Airflow 3.3-style DAG files, ported by ``airlock migrate-from-airflow`` alone, run on the
+whole stack (``airlock run-all``: real processes, HTTP) and do what they say: skips, mapped
+counts, XComs, pendulum dates, per-DAG import errors, paused-at-creation."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+import pytest
+
+from tests.support.processes import RunAll
+
+pytestmark = pytest.mark.slow
+
+CORPUS = Path(__file__).parent / "fixtures" / "airflow_style"
+
+
+class Corpus(RunAll):
+    web: httpx.Client
+
+    def airlock(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "airlock.cli", *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=180,
+            check=False,
+        )
+
+    def run(self, dag_id: str, *extra: str) -> tuple[str, dict[tuple[str, int], str]]:
+        """Trigger ``dag_id`` and wait; the run's state and each task instance's."""
+        deadline = time.monotonic() + 90
+        while True:
+            result = self.airlock("dags", "trigger", dag_id, "--wait", "--timeout", "120", *extra)
+            if "not found" not in result.stderr or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)  # the DAG processor has not uploaded the file yet
+        assert "triggered" in result.stdout, result.stdout + result.stderr
+        run_id = result.stdout.split(" run ", 1)[1].split()[0]
+        listing = self.web.get(
+            f"/api/v1/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}/taskInstances"
+        )
+        assert listing.status_code == 200, listing.text
+        states = {
+            (ti["task_id"], ti["map_index"]): ti["state"] for ti in listing.json()["task_instances"]
+        }
+        run = self.web.get(f"/api/v1/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}").json()
+        self.last_run_id = run_id
+        return str(run["state"]), states
+
+    def wait_for_triggered_run(self, dag_id: str) -> None:
+        """Wait until ``dag_id`` (scheduled on assets) has a successful run; it becomes the run
+        :meth:`xcom` reads."""
+        deadline = time.monotonic() + 60
+        runs: list[dict[str, Any]] = []
+        while time.monotonic() < deadline:
+            runs = self.web.get(f"/api/v1/dags/{dag_id}/dagRuns").json()["dag_runs"]
+            if runs and runs[-1]["state"] == "success":
+                self.last_run_id = runs[-1]["run_id"]
+                return
+            time.sleep(0.5)
+        raise AssertionError(f"{dag_id} never ran to success: {runs}")
+
+    def xcom(self, dag_id: str, task_id: str, map_index: int = -1) -> Any:
+        answer = self.web.get(
+            f"/api/v1/dags/{dag_id}/dagRuns/{quote(self.last_run_id, safe='')}/taskInstances/"
+            f"{task_id}/xcomEntries/return_value",
+            params={"map_index": map_index},
+        )
+        assert answer.status_code == 200, answer.text
+        return answer.json()["value"]
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Corpus]:
+    base = tmp_path_factory.mktemp("airflow-corpus")
+    dags = base / "dags"
+    shutil.copytree(CORPUS, dags, ignore=shutil.ignore_patterns("*.md"))
+    migrated = subprocess.run(
+        [sys.executable, "-m", "airlock.cli", "migrate-from-airflow", str(dags)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert migrated.returncode == 0, migrated.stderr
+    assert "0 thing(s) to port by hand" in migrated.stderr
+    for path in dags.glob("*.py"):
+        assert "airflow" not in path.read_text().replace("airflow-style", "")
+    # Airlock's own default (paused at creation), not the test suite's.
+    stack = Corpus.start(base, dags, AIRLOCK_INTERNAL__DAGS_ARE_PAUSED_AT_CREATION="true")
+    try:
+        login = subprocess.run(
+            [sys.executable, "-m", "airlock.cli", "login", "-u", "admin", "--password-stdin"],
+            env=stack.env,
+            input=stack.admin_password(),
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert login.returncode == 0, login.stderr
+        token = httpx.post(
+            f"{stack.url}/api/v1/auth/token",
+            json={"username": "admin", "password": stack.admin_password()},
+        ).json()["access_token"]
+        stack.web = httpx.Client(
+            base_url=stack.url, headers={"Authorization": f"Bearer {token}"}, timeout=30
+        )
+        yield stack
+    finally:
+        stack.stop()
+
+
+def test_pendulum_dates_params_and_templates(corpus: Corpus) -> None:
+    state, tis = corpus.run("taskflow_dates", "--conf", '{"days": 2}')
+    assert state == "success", tis
+    assert set(tis.values()) == {"success"}
+    shown = corpus.airlock("dags", "show", "taskflow_dates", "-o", "json").stdout
+    assert '"timezone": "Europe/Paris"' in shown
+    entries = corpus.web.get(
+        f"/api/v1/dags/taskflow_dates/dagRuns/{quote(corpus.last_run_id, safe='')}/taskInstances/"
+        "window/xcomEntries"
+    ).json()["xcom_entries"]
+    values = {e["key"]: e["value"] for e in entries}
+    assert values["is_pendulum"] is True
+    assert values["since"] == "2021-01-01"
+    summary = corpus.xcom("taskflow_dates", "summary")
+    assert summary.startswith(f"2021-01-01..{values['until']} (ds=")
+
+
+def test_branches_short_circuits_and_trigger_rules(corpus: Corpus) -> None:
+    state, tis = corpus.run("branching_style", "--conf", '{"mode": "slow"}')
+    assert state == "success"
+    assert tis[("choose", -1)] == "success"
+    assert tis[("slow", -1)] == "success"
+    assert tis[("fast", -1)] == "skipped"
+    assert tis[("join", -1)] == "success"
+    assert tis[("gate", -1)] == "success"
+    assert tis[("after_gate", -1)] == "skipped"
+    assert tis[("always", -1)] == "skipped"  # the short-circuit skips past trigger rules
+
+
+def test_mapped_counts_and_reduce(corpus: Corpus) -> None:
+    state, tis = corpus.run("mapping_style")
+    assert state == "success"
+    assert sorted(i for (t, i) in tis if t == "scale") == [0, 1, 2, 3]
+    assert [corpus.xcom("mapping_style", "scale", i) for i in range(4)] == [10, 20, 30, 40]
+    assert corpus.xcom("mapping_style", "total") == 100
+    assert sorted(i for (t, i) in tis if t == "shout") == [0, 1]
+    never = {i: s for (t, i), s in tis.items() if t == "never"}
+    assert set(never.values()) == {"skipped"}, never
+
+
+def test_groups_setup_teardown_sensor_and_retries(corpus: Corpus) -> None:
+    state, tis = corpus.run("groups_and_sensors")
+    assert state == "success", tis
+    assert tis[("wait_until_logical", -1)] == "success"
+    assert corpus.xcom("groups_and_sensors", "work.flaky") == "RESOURCE@2"
+    assert tis[("delete", -1)] == "success"
+
+
+def test_one_broken_dag_costs_only_itself(corpus: Corpus) -> None:
+    state, tis = corpus.run("survives_its_neighbour")
+    assert state == "success"
+    assert tis == {("ok", -1): "success"}
+    errors = corpus.airlock("dags", "list-import-errors")
+    assert errors.returncode == 0, errors.stderr
+    assert "two_dags_one_broken.py" in errors.stdout
+    assert "DAG 'has_a_cycle' was not stored" in errors.stdout
+    assert "a -> b -> a" in errors.stdout
+    shown = corpus.airlock("dags", "show", "has_a_cycle")
+    assert shown.returncode != 0
+
+
+def test_a_new_dag_starts_paused_unless_it_says_otherwise(corpus: Corpus) -> None:
+    corpus.run("survives_its_neighbour")  # every file of the bundle is uploaded by now
+    listing = corpus.web.get("/api/v1/dags", params={"tags": "airflow-style"}).json()["dags"]
+    assert {d["dag_id"]: d["is_paused"] for d in listing} == {
+        "taskflow_dates": False,
+        "branching_style": False,
+        "mapping_style": False,
+        "groups_and_sensors": False,
+        "task_features": False,
+        "mapped_groups": False,
+        "virtualenv_tasks": False,
+        "metadata_producer": False,
+        "metadata_consumer": False,
+    }
+    created = {
+        d: corpus.web.get(f"/api/v1/dags/{d}").json()["is_paused"]
+        for d in ("raw_events", "summarize", "after_report")
+    }
+    assert created == {"raw_events": False, "summarize": False, "after_report": False}
+    paused = corpus.web.get("/api/v1/dags/paused_by_default").json()
+    assert paused["is_paused"] is True
+
+
+def test_xcomarg_transforms_conditions_and_async_tasks(corpus: Corpus) -> None:
+    state, tis = corpus.run("task_features", "--conf", '{"enabled": true}')
+    assert state == "success", tis
+    assert [corpus.xcom("task_features", "square", i) for i in range(3)] == [4, 9, 16]
+    assert corpus.xcom("task_features", "zipped") == [[1, "a"], [2, "b"]]
+    assert corpus.xcom("task_features", "concatenated") == [1, 2, 3, "a", "b"]
+    assert corpus.xcom("task_features", "only_when_enabled") == "enabled"
+    assert tis[("only_in_the_past", -1)] == "skipped"
+    assert corpus.xcom("task_features", "fetch") == "fetched"
+
+
+def test_yielded_metadata_reaches_the_consumer_of_the_asset(corpus: Corpus) -> None:
+    state, tis = corpus.run("metadata_producer")
+    assert state == "success", tis
+    assert corpus.xcom("metadata_producer", "write_orders") == "written"
+    corpus.wait_for_triggered_run("metadata_consumer")
+    extra = corpus.xcom("metadata_consumer", "read_extra")
+    assert extra["rows"] == 42
+    assert extra["day"].endswith("T00:00:00+00:00")
+
+
+def test_asset_decorators_make_asset_dag_and_task_and_chain_runs(corpus: Corpus) -> None:
+    state, tis = corpus.run("raw_events")
+    assert state == "success", tis
+    assert corpus.xcom("raw_events", "raw_events") == {
+        "asset": "raw_events",
+        "uri": "file:///tmp/corpus/raw_events.json",
+        "year": int(corpus.last_run_id.split("__")[1][:4]),
+    }
+    corpus.wait_for_triggered_run("summarize")
+    assert corpus.xcom("summarize", "summarize") == ["corpus_report", "corpus_summary"]
+    corpus.wait_for_triggered_run("after_report")
+    assert corpus.xcom("after_report", "confirm") == ["corpus_report"]
+
+
+def test_virtualenv_and_external_python_tasks_on_a_worker(corpus: Corpus) -> None:
+    state, tis = corpus.run("virtualenv_tasks")
+    assert state == "success", tis
+    isolated = corpus.xcom("virtualenv_tasks", "isolated")
+    assert isolated["total"] == 6
+    assert isolated["in_venv"] is True
+    assert isolated["ds"] == corpus.last_run_id.split("__")[1][:10]
+    assert corpus.xcom("virtualenv_tasks", "external").endswith("python")
+
+
+def test_a_mapped_task_group_maps_each_task_per_item(corpus: Corpus) -> None:
+    state, tis = corpus.run("mapped_groups")
+    assert state == "success", tis
+    assert sorted(i for (t, i) in tis if t == "process.load") == [0, 1, 2]
+    assert [corpus.xcom("mapped_groups", "process.load", i) for i in range(3)] == [
+        "A.CSV!",
+        "BB.CSV!",
+        "CCC.CSV!",
+    ]
+    assert [corpus.xcom("mapped_groups", "process.measure", i) for i in range(3)] == [6, 7, 8]
+    assert corpus.xcom("mapped_groups", "total") == 21
+    assert [corpus.xcom("mapped_groups", "literal.load", i) for i in range(2)] == ["X?", "YY?"]
