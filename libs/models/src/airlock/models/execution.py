@@ -140,6 +140,10 @@ class TaskRunContext(_Struct, frozen=True, kw_only=True):
     #: The asset events an ``asset_triggered`` run consumed, oldest first (empty for other
     #: runs); since API version 2026-11-21.
     triggering_asset_events: list[TriggeringAssetEvent] = msgspec.field(default_factory=list)
+    #: Set when the task resumes after a deferral: the method to call instead of ``execute``,
+    #: and its keyword arguments (the trigger's event is ``event``). Since API version 2026-12-07.
+    next_method: str | None = None
+    next_kwargs: dict[str, Any] | None = None
 
 
 class Heartbeat(_Struct, frozen=True, kw_only=True):

@@ -22,6 +22,7 @@ from airlock.cli.commands import (
     runs,
     scheduler,
     tokens,
+    triggerer,
     users,
     worker,
 )
@@ -41,6 +42,7 @@ COMMANDS = (
     tokens,
     users,
     worker,
+    triggerer,
     run_all,
 )
 

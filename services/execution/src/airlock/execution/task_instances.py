@@ -52,6 +52,8 @@ def run_context(
         first_poke_at=started.first_poke_at,
         should_retry=started.try_number <= started.max_tries,
         triggering_asset_events=triggering_asset_events(session, run),
+        next_method=started.next_method,
+        next_kwargs=started.next_kwargs if started.next_method else None,
     )
 
 
