@@ -144,6 +144,9 @@ class TaskRunContext(_Struct, frozen=True, kw_only=True):
     #: and its keyword arguments (the trigger's event is ``event``). Since API version 2026-12-07.
     next_method: str | None = None
     next_kwargs: dict[str, Any] | None = None
+    #: The first log batch number this start may use: past those the try's earlier part sent
+    #: (a resumed try). Since API version 2026-12-07.
+    log_seq_start: int = 0
 
 
 class Heartbeat(_Struct, frozen=True, kw_only=True):

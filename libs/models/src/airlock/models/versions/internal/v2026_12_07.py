@@ -11,10 +11,10 @@ VERSION = Version(
     "2026-12-07",
     "Triggers: lease, heartbeat, release, and a trigger's event or failure.",
     changes=(
-        EndpointAdded("POST", "/internal/triggers/lease"),
-        EndpointAdded("POST", "/internal/triggers/heartbeat"),
-        EndpointAdded("POST", "/internal/triggers/release"),
-        EndpointAdded("POST", "/internal/triggers/{trigger_id:int}/event"),
-        EndpointAdded("POST", "/internal/triggers/{trigger_id:int}/failure"),
+        EndpointAdded("POST", "/triggers/lease"),
+        EndpointAdded("POST", "/triggers/heartbeat"),
+        EndpointAdded("POST", "/triggers/release"),
+        EndpointAdded("POST", "/triggers/{trigger_id}/event"),
+        EndpointAdded("POST", "/triggers/{trigger_id}/failure"),
     ),
 )
