@@ -133,6 +133,10 @@ def test_many_copies_firing_at_once_resume_the_task_once(env: Env) -> None:
         old = list(pool.map(lambda t: fire("a", t, stale[t]), stale))
         new = list(pool.map(lambda t: fire("b", t.id, t.epoch), taken))
     assert not any(old) and all(new)
+    with env.engine.begin() as connection:  # fired by "b": "a" lost them, no cleanup of its own
+        stale_held = [Held(t, e) for t, e in stale.items()]
+        lost, cancelled = heartbeat_triggers(connection, "a", stale_held, T0 + 13 * S, LEASE_S)
+    assert (sorted(lost), cancelled) == (sorted(stale), [])
     with env.sessions() as session:
         fired = session.scalars(select(Trigger.fired_at)).all()
     assert len(fired) == 20 and all(fired)
@@ -153,6 +157,8 @@ def test_heartbeats_renew_and_a_cleared_task_cancels_its_trigger(env: Env) -> No
         assert heartbeat_triggers(connection, "a", held, T0 + 17 * S, LEASE_S) == ([], [leased.id])
     with env.sessions() as session:
         assert session.scalars(select(Trigger.id)).all() == []
+    with env.engine.begin() as connection:  # gone: whoever ended it cleaned up
+        assert heartbeat_triggers(connection, "a", held, T0 + 18 * S, LEASE_S) == ([leased.id], [])
     with pytest.raises(TriggerNotFound):
         _fire(env, leased.id, "a", leased.epoch)
     assert env.ti_by_id(ti_id).state is not TIS.SCHEDULED
@@ -179,7 +185,7 @@ def test_a_trigger_past_its_timeout_resumes_its_task_to_fail(env: Env) -> None:
     assert "timed out" in ti.next_kwargs["error"]
     assert _lease(env, "a", 10, now=T0 + 32 * S) == []  # fired: no longer leased out
     with env.sessions() as session:
-        assert forget_fired(session) == 1
+        assert forget_fired(session, T0 + 32 * S) == 1
         session.commit()
 
 

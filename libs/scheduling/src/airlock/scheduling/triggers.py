@@ -6,8 +6,8 @@
   leases, by the one lease helper (:data:`TRIGGER_LEASE`, an expiry stamp, a fencing epoch). A
   trigger is *live* while its task instance is ``deferred`` and it has not fired; a held trigger
   that is no longer live is *cancelled* (its holder runs ``cleanup()``, the row goes); one held
-  under an older epoch is *lost* (another triggerer runs it now: its old holder drops it
-  quietly, without ``cleanup()``).
+  under an older epoch, or whose row is gone, is *lost* (another triggerer runs or ended it:
+  its old holder drops it quietly, without ``cleanup()``).
 - :func:`fire_trigger`: an event or a failure resumes the task: **one conditional update**,
   ``deferred → scheduled`` with ``next_method`` / ``next_kwargs``, only for the trigger's holder
   under its epoch and only while the task waits for this trigger. However many copies of a
@@ -38,6 +38,7 @@ from sqlalchemy import (
     delete,
     exists,
     insert,
+    or_,
     select,
     update,
 )
@@ -200,20 +201,37 @@ def lease_triggers(
 def heartbeat_triggers(
     connection: Connection, holder: str, held: Sequence[Held], now: dt.datetime, lease_s: float
 ) -> tuple[list[int], list[int]]:
-    """Renew ``holder``'s leases; the ids it ``lost`` (held by another now) and those
-    ``cancelled`` (no longer live: the rows go)."""
+    """Renew ``holder``'s leases; the ids it ``lost`` and those ``cancelled``.
+
+    Lost: another holder took the trigger (a newer epoch), or its row is gone (whoever ended it
+    cleaned up): stop without ``cleanup()``. Cancelled: still this holder's, but its task no
+    longer waits for it (cleared, marked, timed out): stop, run ``cleanup()``; the row goes.
+    """
     if not held:
         return [], []
     ids = [h.key for h in held]
-    live = set(connection.scalars(select(TRIGGER.c.id).where(TRIGGER.c.id.in_(ids), _live())))
-    cancelled = [h.key for h in held if h.key not in live]
-    lost = [
-        h.key
-        for h in held
-        if h.key in live and not renew(connection, TRIGGER_LEASE, holder, h, now, lease_s)
-    ]
+    rows = {
+        row.id: row
+        for row in connection.execute(
+            select(
+                TRIGGER.c.id,
+                TRIGGER.c.triggerer,
+                TRIGGER.c.lease_epoch,
+                _live().label("live"),
+            ).where(TRIGGER.c.id.in_(ids))
+        )
+    }
+    lost: list[int] = []
+    cancelled: list[int] = []
+    for h in held:
+        row = rows.get(h.key)
+        if row is None or row.triggerer != holder or row.lease_epoch != h.epoch:
+            lost.append(h.key)
+        elif not row.live:
+            cancelled.append(h.key)
+        elif not renew(connection, TRIGGER_LEASE, holder, h, now, lease_s):
+            lost.append(h.key)
     if cancelled:
-        # Only rows this holder still holds: a cancelled row another holder took is its to end.
         connection.execute(
             delete(TRIGGER).where(
                 TRIGGER.c.id.in_(cancelled),
@@ -348,12 +366,17 @@ def time_out_triggers(session: Session, now: dt.datetime) -> list[str]:
     return resumed
 
 
-def forget_fired(session: Session) -> int:
-    """Delete triggers that fired and whose task no longer waits for them."""
+def forget_fired(session: Session, now: dt.datetime) -> int:
+    """Delete triggers whose task no longer waits for them and that no live lease holds (a
+    holder's next heartbeat reports a held one cancelled, and deletes it)."""
     result = session.execute(
         delete(TRIGGER).where(
-            TRIGGER.c.fired_at.is_not(None),
             ~exists().where(TI.c.id == TRIGGER.c.task_instance_id, TI.c.state == TIS.DEFERRED),
+            or_(
+                TRIGGER.c.fired_at.is_not(None),
+                TRIGGER.c.lease_expires_at.is_(None),
+                TRIGGER.c.lease_expires_at <= now,
+            ),
         )
     )
     return cast(CursorResult[Any], result).rowcount

@@ -210,7 +210,7 @@ class Scheduler:
             report.claims_released = expire_claims(session, now or _utcnow(), self._claim_lease_s)
             session.commit()
             report.triggers_timed_out = len(time_out_triggers(session, now or _utcnow()))
-            forget_fired(session)
+            forget_fired(session, now or _utcnow())
             session.commit()
 
     # --- forever -------------------------------------------------------------------------------
