@@ -42,7 +42,7 @@ from tests.support.processes import ApiServer, Home, make_home, start_api, stop
 
 LEASE_S = 3.0
 
-WAITS = '''
+WAITS = """
 import asyncio, os, time
 from datetime import datetime
 from pathlib import Path
@@ -66,7 +66,7 @@ class Until(BaseTrigger):
 
     async def cleanup(self):
         Path(self.marks, f"{self.name}.{os.getppid()}").touch()
-'''
+"""
 
 
 @dataclass
@@ -85,10 +85,14 @@ class Setup:
         now = dt.datetime.now(dt.UTC)
         sessions = self.sessions()
         with sessions() as session:
-            install_dag(session, make_dag(dag_id, [task(f"t{i}") for i in range(count)]), bundle="b1")
+            install_dag(
+                session, make_dag(dag_id, [task(f"t{i}") for i in range(count)]), bundle="b1"
+            )
             run = create_dag_run(session, dag_id, run_type=DagRunType.MANUAL, dag_cache=DagCache())
             session.flush()
-            ids = list(session.scalars(select(TaskInstance.id).where(TaskInstance.dag_id == dag_id)))
+            ids = list(
+                session.scalars(select(TaskInstance.id).where(TaskInstance.dag_id == dag_id))
+            )
             session.execute(
                 update(TaskInstance)
                 .where(TaskInstance.id.in_(ids))
@@ -133,7 +137,16 @@ class Setup:
         )
         log = (self.base / f"triggerer-{name}.log").open("wb")
         return subprocess.Popen(
-            [sys.executable, "-m", "airlock.cli", "triggerer", "--name", name, "--capacity", "1000"],
+            [
+                sys.executable,
+                "-m",
+                "airlock.cli",
+                "triggerer",
+                "--name",
+                name,
+                "--capacity",
+                "1000",
+            ],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -206,7 +219,9 @@ def test_a_killed_triggerers_triggers_move_and_resume_exactly_once(setup: Setup)
         rows = setup.rows(ids)
         assert all(r.next_kwargs["event"]["name"] == r.id for r in rows)
         with setup.sessions()() as session:
-            fired = session.scalars(select(Trigger.fired_at).where(Trigger.task_instance_id.in_(ids)))
+            fired = session.scalars(
+                select(Trigger.fired_at).where(Trigger.task_instance_id.in_(ids))
+            )
             assert all(f is not None for f in fired)
     finally:
         _end(first, *([second] if second else []))
@@ -263,11 +278,12 @@ def test_a_blocking_trigger_is_named_and_the_others_still_fire(setup: Setup) -> 
     try:
         _wait_for(lambda: len(_resumed_by(setup, [blocker, *others])) == 6, 30, "all firing")
         _wait_for(lambda: "blocked the event loop" in setup.log("a"), 10, "the blocked log line")
-        line = next(l for l in setup.log("a").splitlines() if "blocked the event loop" in l)
-        assert "dag blocker" in line and "task t0" in line and "waits.Until" in line
+        line = next(s for s in setup.log("a").splitlines() if "blocked the event loop" in s)
+        assert "dag blocker" in line
+        assert "task t0" in line
+        assert "waits.Until" in line
         assert "blocked_loops=1" in line
         seconds = float(line.split(" for ")[1].split(" s")[0])
         assert seconds >= 0.6
     finally:
         _end(triggerer)
-

@@ -80,7 +80,7 @@ def test_a_deferral_frees_the_slot_and_stores_its_trigger(env: Env) -> None:
 
 
 def test_an_event_resumes_the_task_once_with_its_kwargs(env: Env) -> None:
-    run, (ti_id,) = _defer(env)
+    _run, (ti_id,) = _defer(env)
     (leased,) = _lease(env, "a", 10)
     assert _fire(env, leased.id, "a", leased.epoch) == ti_id
     ti = env.ti_by_id(ti_id)
@@ -132,14 +132,16 @@ def test_many_copies_firing_at_once_resume_the_task_once(env: Env) -> None:
     with ThreadPoolExecutor(8) as pool:
         old = list(pool.map(lambda t: fire("a", t, stale[t]), stale))
         new = list(pool.map(lambda t: fire("b", t.id, t.epoch), taken))
-    assert not any(old) and all(new)
+    assert not any(old)
+    assert all(new)
     with env.engine.begin() as connection:  # fired by "b": "a" lost them, no cleanup of its own
         stale_held = [Held(t, e) for t, e in stale.items()]
         lost, cancelled = heartbeat_triggers(connection, "a", stale_held, T0 + 13 * S, LEASE_S)
     assert (sorted(lost), cancelled) == (sorted(stale), [])
     with env.sessions() as session:
         fired = session.scalars(select(Trigger.fired_at)).all()
-    assert len(fired) == 20 and all(fired)
+    assert len(fired) == 20
+    assert all(fired)
     assert {env.ti_by_id(i).state for i in ids} == {TIS.SCHEDULED}
 
 

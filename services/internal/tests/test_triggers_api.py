@@ -89,12 +89,14 @@ def test_a_triggerer_leases_fires_and_the_task_resumes_once(env: Env) -> None:
     assert batch.lease_s == env.settings.internal.trigger_lease_s
     event = TriggerEventPost(triggerer="t-1", epoch=leased.epoch, payload={"done": True})
     fired = client.post_trigger_event(leased.id, event)
-    assert fired is not None and fired.ti_id == ti_id
+    assert fired is not None
+    assert fired.ti_id == ti_id
     assert client.post_trigger_event(leased.id, event) == fired  # a retry answers the same
     assert env.state(ti_id) is TIS.SCHEDULED
     with env.session() as session:
         ti = session.get(TaskInstance, ti_id)
-        assert ti is not None and ti.next_kwargs == {"event": {"done": True}}
+        assert ti is not None
+        assert ti.next_kwargs == {"event": {"done": True}}
 
 
 def test_a_holder_whose_lease_moved_on_gets_409_and_no_resume(env: Env) -> None:
@@ -169,7 +171,8 @@ def test_the_api_never_imports_a_trigger_classpath(env: Env, tmp_path: Path) -> 
     finally:
         sys.path.remove(str(tmp_path))
     assert leased.classpath == "trigger_bomb.Boom"
-    assert not marker.exists() and "trigger_bomb" not in sys.modules
+    assert not marker.exists()
+    assert "trigger_bomb" not in sys.modules
 
 
 def test_heartbeats_show_the_triggerer_and_a_cleared_task_cancels(env: Env) -> None:
@@ -181,7 +184,9 @@ def test_heartbeats_show_the_triggerer_and_a_cleared_task_cancels(env: Env) -> N
     assert client.heartbeat_triggers(beat).cancelled == []
     with env.session() as session:
         row = session.get(ComponentHeartbeat, ("triggerer", "trig/t-1"))
-        assert row is not None and row.info["capacity"] == 50 and row.info["load"] == 1
+        assert row is not None
+        assert row.info["capacity"] == 50
+        assert row.info["load"] == 1
         ti = session.get(TaskInstance, ti_id)
         assert ti is not None
         ti.state = TIS.FAILED  # marked failed while it waited

@@ -99,7 +99,9 @@ class LeasedRow:
 
 def store_trigger(session: Session, ti_id: str, outcome: TaskDeferred, now: dt.datetime) -> None:
     """The trigger of a task instance that has just deferred (an earlier row of it goes)."""
-    timeout_at = None if outcome.timeout_s is None else now + dt.timedelta(seconds=outcome.timeout_s)
+    timeout_at = (
+        None if outcome.timeout_s is None else now + dt.timedelta(seconds=outcome.timeout_s)
+    )
     session.execute(delete(TRIGGER).where(TRIGGER.c.task_instance_id == ti_id))
     session.execute(
         insert(TRIGGER).values(
@@ -359,9 +361,7 @@ def time_out_triggers(session: Session, now: dt.datetime) -> list[str]:
             )
         )
         if cast(CursorResult[Any], moved).rowcount:
-            session.execute(
-                update(TRIGGER).where(TRIGGER.c.id == trigger_id).values(fired_at=now)
-            )
+            session.execute(update(TRIGGER).where(TRIGGER.c.id == trigger_id).values(fired_at=now))
             resumed.append(ti_id)
     return resumed
 

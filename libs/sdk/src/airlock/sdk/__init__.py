@@ -165,6 +165,7 @@ def preload() -> None:
 
 
 __all__ = [
+    "DAG",
     "AirlockSdkError",
     "Asset",
     "AssetAlias",
@@ -181,7 +182,6 @@ __all__ = [
     "Connection",
     "Context",
     "CronTriggerTimetable",
-    "DAG",
     "DagDefinitionError",
     "DateTimeSensor",
     "DateTimeSensorAsync",

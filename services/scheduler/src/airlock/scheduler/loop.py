@@ -38,7 +38,6 @@ from airlock.core.settings import Settings
 from airlock.db import Dag, DagRun
 from airlock.models.states import DagRunState
 from airlock.scheduler import dag_runs, heartbeat, wakeup
-from airlock.scheduling.triggers import forget_fired, time_out_triggers
 from airlock.scheduling import (
     DagCache,
     create_asset_triggered_runs,
@@ -50,6 +49,7 @@ from airlock.scheduling import (
     schedule_run,
     try_lock_run,
 )
+from airlock.scheduling.triggers import forget_fired, time_out_triggers
 
 log = logging.getLogger(__name__)
 

@@ -19,6 +19,7 @@ heartbeats, which never depend on this loop, carry on.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import importlib.util
 import os
@@ -26,9 +27,9 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import AsyncIterator, Generator
+from collections.abc import AsyncGenerator, Generator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from airlock.sdk.bases.trigger import BaseTrigger, TaskFailedEvent, TaskSuccessEvent, TriggerEvent
 from airlock.sdk.execution_time.supervised import (
@@ -90,10 +91,7 @@ class _Timed:
         while True:
             step.trigger, step.since, step.reported = self._request, time.monotonic(), False
             try:
-                if error is not None:
-                    yielded = self._coro.throw(error)
-                else:
-                    yielded = self._coro.send(value)
+                yielded = self._coro.throw(error) if error is not None else self._coro.send(value)
             except StopIteration as stop:
                 return stop.value
             finally:
@@ -131,7 +129,7 @@ class Runner:
         try:
             trigger = load_trigger(request)
             self.triggers[request.id] = trigger
-            events: AsyncIterator[TriggerEvent] = trigger.run()
+            events = cast(AsyncGenerator[TriggerEvent, None], trigger.run())
             event = await _Timed(events.__anext__(), request, self)
             await _Timed(events.aclose(), request, self)
         except asyncio.CancelledError:
@@ -160,17 +158,17 @@ class Runner:
             if isinstance(event, TaskFailedEvent)
             else "resume"
         )
-        self.channel.send(TriggerFiredMessage(id=request.id, payload=event.payload, outcome=outcome))
+        self.channel.send(
+            TriggerFiredMessage(id=request.id, payload=event.payload, outcome=outcome)
+        )
 
     async def _stop(self, message: StopTrigger) -> None:
         task = self.tasks.pop(message.id, None)
         trigger = self.triggers.pop(message.id, None)
         if task is not None and not task.done():
             task.cancel()
-            try:
+            with contextlib.suppress(BaseException):
                 await task
-            except BaseException:  # noqa: S110 - a cancelled trigger's end is not news
-                pass
         if message.cleanup and trigger is not None:
             try:
                 await trigger.cleanup()

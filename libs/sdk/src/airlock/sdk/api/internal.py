@@ -105,7 +105,9 @@ class InternalClient:
 
     def release_triggers(self, triggerer: str, held: list[HeldTrigger]) -> int:
         response = self._http.request(
-            "POST", "/internal/triggers/release", body=TriggerRelease(triggerer=triggerer, held=held)
+            "POST",
+            "/internal/triggers/release",
+            body=TriggerRelease(triggerer=triggerer, held=held),
         )
         return msgspec.json.decode(response.content, type=TriggersReleased).released
 

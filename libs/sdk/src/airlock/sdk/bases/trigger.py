@@ -24,7 +24,9 @@ class TriggerEvent:
         self.payload = payload
 
     def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and other.payload == self.payload  # type: ignore[attr-defined]
+        return isinstance(other, TriggerEvent) and type(other) is type(self) and (
+            other.payload == self.payload
+        )
 
     def __hash__(self) -> int:
         return hash(repr(self.payload))

@@ -35,7 +35,6 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import msgspec
 
-from airlock.models.execution import TaskDeferred as TaskDeferredOutcome
 from airlock.models.execution import (
     AssetEventOut,
     DagRunInfo,
@@ -47,6 +46,7 @@ from airlock.models.execution import (
     TaskSkipped,
     TaskSucceeded,
 )
+from airlock.models.execution import TaskDeferred as TaskDeferredOutcome
 from airlock.models.execution import TriggeringAssetEvent as TriggeringEventPayload
 from airlock.models.states import DagRunState
 from airlock.sdk.bases.branch import BranchDecision

@@ -26,7 +26,9 @@ class DateTimeSensor(BaseSensorOperator):
         self, *, target_time: datetime | str, deferrable: bool = False, **kwargs: Any
     ) -> None:
         super().__init__(**kwargs)
-        self.target_time = target_time.isoformat() if isinstance(target_time, datetime) else target_time
+        self.target_time = (
+            target_time.isoformat() if isinstance(target_time, datetime) else target_time
+        )
         self.deferrable = deferrable
 
     def poke(self, context: Any) -> bool:

@@ -22,7 +22,9 @@ def register(sub: Any) -> None:
     parser.add_argument(
         "--capacity", type=int, help="triggers to run at once (default: [triggerer] capacity)"
     )
-    parser.add_argument("--name", help="this triggerer's name (default: [triggerer] name, else host-pid)")
+    parser.add_argument(
+        "--name", help="this triggerer's name (default: [triggerer] name, else host-pid)"
+    )
     parser.set_defaults(func=run)
 
 
@@ -41,7 +43,9 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(f"--capacity must be at least 1, got {capacity}")
     for name, folder in config.bundles.items():
         if not Path(folder).is_dir():
-            raise CliError(f"[triggerer] bundles: folder {folder} of bundle {name!r} does not exist")
+            raise CliError(
+                f"[triggerer] bundles: folder {folder} of bundle {name!r} does not exist"
+            )
     logging.basicConfig(
         level=settings.logging.level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

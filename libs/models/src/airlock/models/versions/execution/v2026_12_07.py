@@ -12,8 +12,7 @@ from airlock.models.versioning import FieldAdded, Version
 
 VERSION = Version(
     "2026-12-07",
-    "TaskRunContext gains next_method, next_kwargs and log_seq_start: how a deferred task "
-    "resumes.",
+    "TaskRunContext gains next_method, next_kwargs and log_seq_start: how a deferred task resumes.",
     changes=(
         FieldAdded(TaskRunContext, "next_method"),
         FieldAdded(TaskRunContext, "next_kwargs"),
