@@ -136,6 +136,9 @@ def test_deferred_tasks_wait_in_the_triggerer_and_resume_on_a_worker(stack: RunA
         )
         assert xcom.status_code == 200, xcom.text
         assert "waited, then counted 1" in xcom.text
+        health = web.get("/monitor/health").json()
+        (triggerer,) = [c for c in health["components"] if c["kind"] == "triggerer"]
+        assert (triggerer["status"], triggerer["capacity"]) == ("healthy", 1000)
 
 
 @pytest.mark.slow

@@ -11,8 +11,6 @@ kwargs are stored and returned as data; nothing here imports or unpickles them.
 from __future__ import annotations
 
 import datetime as dt
-import os
-import socket
 from typing import Any
 
 from litestar import Controller, Request, post
@@ -243,8 +241,6 @@ def _record_triggerer(
         "capacity": data.capacity,
         "load": len(data.held),
         "blocked_loops": data.blocked_loops,
-        "api_host": socket.gethostname(),
-        "api_pid": os.getpid(),
     }
     insert = upsert_insert(session.get_bind().dialect.name)
     statement = insert(ComponentHeartbeat).values(

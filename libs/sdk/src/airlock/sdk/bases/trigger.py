@@ -24,8 +24,10 @@ class TriggerEvent:
         self.payload = payload
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, TriggerEvent) and type(other) is type(self) and (
-            other.payload == self.payload
+        return (
+            isinstance(other, TriggerEvent)
+            and type(other) is type(self)
+            and (other.payload == self.payload)
         )
 
     def __hash__(self) -> int:
