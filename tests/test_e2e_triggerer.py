@@ -4,7 +4,10 @@ then resume on a worker, once, with the trigger's event."""
 
 from __future__ import annotations
 
+import json
 import shutil
+import subprocess
+import sys
 import textwrap
 import time
 from collections.abc import Iterator
@@ -57,6 +60,14 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunAll]:
         with DAG(dag_id="trigger_troubles", schedule=None, start_date=datetime(2026, 1, 1)):
             Waiter(task_id="raises", retries=0)
             Waiter(task_id="unimportable", classpath="no_such_module.Nothing", retries=0)
+
+        class Parked(BaseOperator):
+            def execute(self, context):
+                from airlock.sdk import TimeDeltaTrigger
+                self.defer(trigger=TimeDeltaTrigger(3600), method_name="execute_complete")
+
+        with DAG(dag_id="parked", schedule=None, start_date=datetime(2026, 1, 1)):
+            Parked(task_id="for_an_hour", retries=0)
         """)
     )
     stack = RunAll.start(base, dags)
@@ -156,3 +167,41 @@ def test_a_raising_or_unimportable_trigger_fails_its_task_with_the_traceback(
         assert "Traceback (most recent call last)" in raised
         missing = _log(web, "trigger_troubles", run_id, "unimportable")
         assert "No module named 'no_such_module'" in missing
+
+
+@pytest.mark.slow
+def test_a_waiting_trigger_is_listed_and_marking_its_task_cancels_it(stack: RunAll) -> None:
+    with _client(stack) as web:
+        run_id = _trigger(web, "parked")
+        path = f"/dags/parked/dagRuns/{run_id}/taskInstances/for_an_hour"
+        deadline = time.monotonic() + 60
+        while (web.get(path).json().get("trigger") or {}).get("triggerer") is None:
+            assert time.monotonic() < deadline, web.get(path).text
+            time.sleep(0.3)
+        trigger = web.get(path).json()["trigger"]
+        assert trigger["classpath"] == "airlock.sdk.triggers.temporal.DateTimeTrigger"
+        login = subprocess.run(
+            [sys.executable, "-m", "airlock.cli", "login", "-u", "admin", "--password-stdin"],
+            env=stack.env,
+            input=stack.admin_password(),
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert login.returncode == 0, login.stderr
+        listed = subprocess.run(
+            [sys.executable, "-m", "airlock.cli", "triggers", "list", "-o", "json"],
+            env=stack.env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert listed.returncode == 0, listed.stderr
+        (row,) = [t for t in json.loads(listed.stdout)["triggers"] if t["dag_id"] == "parked"]
+        assert row["id"] == trigger["id"]
+        marked = web.patch(path, json={"new_state": "failed"})
+        assert marked.status_code == 200, marked.text
+        deadline = time.monotonic() + 30
+        while "was cancelled" not in stack.output():
+            assert time.monotonic() < deadline, stack.output()[-3000:]
+            time.sleep(0.3)

@@ -1,4 +1,5 @@
-"""``airlock triggerer``: run the triggers of deferred tasks (processing zone, Internal API only)."""
+"""``airlock triggerer``: run the triggers of deferred tasks (processing zone, Internal API only);
+``airlock triggers list``: what deferred tasks wait for, through the Web API."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from airlock.cli.errors import CliError
+from airlock.cli.output import add_output_option, print_table
 from airlock.core.settings import load_settings
 
 
@@ -26,6 +28,23 @@ def register(sub: Any) -> None:
         "--name", help="this triggerer's name (default: [triggerer] name, else host-pid)"
     )
     parser.set_defaults(func=run)
+    triggers = sub.add_parser("triggers", help="list the triggers of deferred tasks (Web API)")
+    verbs = triggers.add_subparsers(metavar="VERB", required=True)
+    listing = verbs.add_parser("list", help="triggers, their task and the triggerer running them")
+    add_output_option(listing)
+    listing.set_defaults(func=run_list)
+
+
+TRIGGER_COLUMNS = ["id", "dag_id", "run_id", "task_id", "classpath", "triggerer", "created_at"]
+
+
+def run_list(args: argparse.Namespace) -> int:
+    from airlock.cli.commands.web_calls import web_session
+
+    with web_session() as session:
+        page = session.request("GET", "/api/v1/triggers").json()
+    print_table(page["triggers"], TRIGGER_COLUMNS, args.output, payload=page)
+    return 0
 
 
 def run(args: argparse.Namespace) -> int:
