@@ -321,4 +321,4 @@ class Triggerer:
             log.warning("could not give the leases back (%s); they expire on their own", exc)
         if self._child is not None:
             self._child.close()
-        log.info("triggerer %s stopped", self.name)
+        log.info("triggerer %s stopped; %d trigger end(s) accepted", self.name, self.fired)
