@@ -149,15 +149,15 @@ def _wait(condition, timeout_s: float, what: str) -> float:  # type: ignore[no-u
 def capacity_run(
     home: Home, url: str, db_url: str, n: int, window_s: float, bundle: Path
 ) -> dict[str, float]:
-    lead = 15 + n / 1000
-    start = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=lead)
-    moments = [start + dt.timedelta(seconds=window_s * i / n) for i in range(n)]
-    ids = _defer(db_url, "capacity", moments)
     triggerer = _triggerer(home, url, "main", n, bundle)
     try:
-        time.sleep(2)
+        time.sleep(3)  # started, its runner too, with nothing to run
         idle_mb = _rss_mb(triggerer.pid)
         cpu0 = _cpu_s(triggerer.pid)
+        lead = 15 + n / 1000
+        start = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=lead)
+        moments = [start + dt.timedelta(seconds=window_s * i / n) for i in range(n)]
+        ids = _defer(db_url, "capacity", moments)
         _wait(lambda: _held_by(db_url, ids).get("bench/main") == n, lead, "leasing every trigger")
         time.sleep(max(0.0, (start - dt.datetime.now(dt.UTC)).total_seconds() - 2))
         full_mb = _rss_mb(triggerer.pid)

@@ -48,7 +48,7 @@ from airlock.db import Trigger
 from airlock.models.execution import TaskDeferred
 from airlock.models.states import TaskInstanceState as TIS
 from airlock.scheduling.errors import SchedulingError
-from airlock.scheduling.leases import Held, LeasedTable, acquire, renew
+from airlock.scheduling.leases import Held, LeasedTable, acquire, lease_params
 from airlock.scheduling.tables import DAG, TI
 
 TRIGGER = cast(Table, Trigger.__table__)
@@ -61,6 +61,9 @@ TRIGGER_LEASE = LeasedTable(
     stamp=TRIGGER.c.lease_expires_at,
     stamp_is_expiry=True,
 )
+
+#: Rows per statement when a heartbeat renews many leases.
+_CHUNK = 5000
 
 #: Resume methods that end the task without running its code (the SDK's ``resume_execution``).
 SUCCEED = "__succeed__"
@@ -211,7 +214,6 @@ def heartbeat_triggers(
     """
     if not held:
         return [], []
-    ids = [h.key for h in held]
     rows = {
         row.id: row
         for row in connection.execute(
@@ -220,19 +222,28 @@ def heartbeat_triggers(
                 TRIGGER.c.triggerer,
                 TRIGGER.c.lease_epoch,
                 _live().label("live"),
-            ).where(TRIGGER.c.id.in_(ids))
+            ).where(TRIGGER.c.id.in_([h.key for h in held]))
         )
     }
     lost: list[int] = []
     cancelled: list[int] = []
+    renewed: list[int] = []
     for h in held:
         row = rows.get(h.key)
         if row is None or row.triggerer != holder or row.lease_epoch != h.epoch:
             lost.append(h.key)
         elif not row.live:
             cancelled.append(h.key)
-        elif not renew(connection, TRIGGER_LEASE, holder, h, now, lease_s):
-            lost.append(h.key)
+        else:
+            renewed.append(h.key)
+    # One statement per chunk, not one per trigger: a triggerer holds thousands.
+    expires = lease_params(TRIGGER_LEASE, holder, now, lease_s)["lease_stamp"]
+    for start in range(0, len(renewed), _CHUNK):
+        connection.execute(
+            update(TRIGGER)
+            .where(TRIGGER.c.id.in_(renewed[start : start + _CHUNK]), TRIGGER.c.triggerer == holder)
+            .values(lease_expires_at=expires)
+        )
     if cancelled:
         connection.execute(
             delete(TRIGGER).where(

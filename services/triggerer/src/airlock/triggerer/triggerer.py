@@ -309,7 +309,7 @@ class Triggerer:
         """Give the leases back and stop the runner (without cleanup: the triggers go on
         elsewhere)."""
         self._reports.put(None)
-        self._posters.shutdown(wait=True)
+        self._posters.shutdown(wait=True, cancel_futures=True)
         with self._lock:
             held = [HeldTrigger(id=t.id, epoch=t.epoch) for t in self.held.values()]
             self.held.clear()
