@@ -19,7 +19,12 @@ from airlock.core.tokens import TokenKind
 from airlock.db import ComponentHeartbeat, TaskInstance
 from airlock.internal.app import create_app
 from airlock.models.execution import TaskDeferred
-from airlock.models.internal_triggers import HeldTrigger, TriggerEventPost, TriggerHeartbeat
+from airlock.models.internal_triggers import (
+    HeldTrigger,
+    TriggerEventItem,
+    TriggerEventPost,
+    TriggerHeartbeat,
+)
 from airlock.models.states import DagRunType
 from airlock.models.states import TaskInstanceState as TIS
 from airlock.scheduling import DagCache, create_dag_run, finish_task, schedule_run
@@ -201,3 +206,21 @@ def test_an_old_client_does_not_see_the_trigger_endpoints(env: Env) -> None:
         headers={"Authorization": f"Bearer {env.token()}", "Airlock-API-Version": "2026-11-01"},
     )
     assert answer.status_code == 404, answer.text
+
+
+def test_a_batch_of_events_resumes_each_task_once_and_refuses_the_rest(env: Env) -> None:
+    mine = [env.defer(f"d{i}", "b1") for i in range(3)]
+    env.defer("other", "b2")
+    client = env.sdk()
+    leased = {t.ti_id: t for t in client.lease_triggers("t-1", 10).triggers}
+    (theirs,) = env.sdk(env.token(bundles=["b2"])).lease_triggers("t-1", 10).triggers
+    items = [TriggerEventItem(id=leased[ti].id, epoch=leased[ti].epoch, payload=ti) for ti in mine]
+    stale = TriggerEventItem(id=leased[mine[0]].id, epoch=leased[mine[0]].epoch + 5)
+    foreign = TriggerEventItem(id=theirs.id, epoch=theirs.epoch)
+    results = client.post_trigger_events("t-1", [*items, stale, foreign])
+    assert sorted(results.accepted) == sorted(leased[ti].id for ti in mine)
+    assert results.refused == [stale.id, foreign.id]
+    assert {env.state(ti) for ti in mine} == {TIS.SCHEDULED}
+    assert env.state(theirs.ti_id) is TIS.DEFERRED
+    again = client.post_trigger_events("t-1", items)  # a retried call answers the same
+    assert sorted(again.accepted) == sorted(results.accepted)

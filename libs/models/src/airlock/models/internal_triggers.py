@@ -8,6 +8,8 @@
   :class:`TriggerHeartbeatReply`): renew the leases held; the reply names those *lost* (the lease
   moved to another triggerer: stop running the trigger, do not clean up) and those *cancelled*
   (the task stopped waiting: stop it and run ``cleanup()``).
+- ``POST /internal/triggers/events`` (:class:`TriggerEventBatch` → :class:`TriggerEventResults`):
+  many triggers' events in one transaction, as a busy triggerer sends them;
 - ``POST /internal/triggers/{id}/event`` (:class:`TriggerEventPost`) and
   ``POST /internal/triggers/{id}/failure`` (:class:`TriggerFailurePost`): the trigger fired or
   failed; the task resumes once. From a holder whose lease moved on: 409.
@@ -86,6 +88,28 @@ class TriggerEventPost(_Struct, frozen=True, kw_only=True):
     payload: Any = None
     #: ``resume`` (a ``TriggerEvent``), or end the task at once: ``success`` / ``failed``.
     outcome: Literal["resume", "success", "failed"] = "resume"
+
+
+class TriggerEventItem(_Struct, frozen=True, kw_only=True):
+    id: int
+    epoch: int
+    payload: Any = None
+    outcome: Literal["resume", "success", "failed"] = "resume"
+
+
+class TriggerEventBatch(_Struct, frozen=True, kw_only=True):
+    """Several triggers' events in one call (one transaction): how a busy triggerer posts."""
+
+    triggerer: _Name
+    events: Annotated[list[TriggerEventItem], msgspec.Meta(max_length=1000)]
+
+
+class TriggerEventResults(_Struct, frozen=True, kw_only=True):
+    #: The triggers whose task resumed (now, or by an identical earlier call).
+    accepted: list[int] = msgspec.field(default_factory=list)
+    #: The triggers no longer the caller's to fire (lease moved on, task stopped waiting, or
+    #: another bundle's): drop them.
+    refused: list[int] = msgspec.field(default_factory=list)
 
 
 class TriggerFailurePost(_Struct, frozen=True, kw_only=True):

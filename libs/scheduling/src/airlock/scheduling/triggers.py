@@ -283,6 +283,20 @@ def trigger_bundle(connection: Connection, trigger_id: int) -> str | None:
     )
 
 
+def trigger_bundles(connection: Connection, trigger_ids: Sequence[int]) -> dict[int, str]:
+    """The bundle of each of ``trigger_ids`` that exists."""
+    found: dict[int, str] = {}
+    for start in range(0, len(trigger_ids), _CHUNK):
+        rows = connection.execute(
+            select(TRIGGER.c.id, DAG.c.bundle_name)
+            .join(TI, TI.c.id == TRIGGER.c.task_instance_id)
+            .join(DAG, DAG.c.dag_id == TI.c.dag_id)
+            .where(TRIGGER.c.id.in_(list(trigger_ids[start : start + _CHUNK])))
+        )
+        found.update((trigger_id, bundle) for trigger_id, bundle in rows)
+    return found
+
+
 def fire_trigger(
     connection: Connection,
     trigger_id: int,
@@ -411,4 +425,5 @@ __all__ = [
     "store_trigger",
     "time_out_triggers",
     "trigger_bundle",
+    "trigger_bundles",
 ]

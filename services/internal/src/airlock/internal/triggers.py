@@ -24,7 +24,9 @@ from airlock.core.tokens import ServiceRole
 from airlock.db import ComponentHeartbeat, upsert_insert
 from airlock.models.internal_triggers import (
     LeasedTrigger,
+    TriggerEventBatch,
     TriggerEventPost,
+    TriggerEventResults,
     TriggerFailurePost,
     TriggerFired,
     TriggerHeartbeat,
@@ -46,6 +48,7 @@ from airlock.scheduling.triggers import (
     lease_triggers,
     release_triggers,
     trigger_bundle,
+    trigger_bundles,
 )
 
 #: The component kind triggerers heartbeat as (the Web API's health lists them).
@@ -79,6 +82,15 @@ def _check_bundle(request: Request[Any, Any, Any], session: Session, trigger_id:
             f"bundles {claims.bundles}",
             slug="forbidden-bundle",
         )
+
+
+def _resume_with(outcome: str, payload: Any) -> tuple[str | None, dict[str, Any]]:
+    """How an event resumes its task: with its own method and ``event``, or ended at once."""
+    if outcome == "success":
+        return SUCCEED, {}
+    if outcome == "failed":
+        return FAIL, {"error": f"the trigger ended the task as failed: {payload!r}"}
+    return None, {"event": payload}
 
 
 def _fire(
@@ -191,6 +203,38 @@ class TriggerController(Controller):
         session.commit()
         return TriggersReleased(released=released)
 
+    @post("/events", operation_id="PostTriggerEvents", sync_to_thread=True, status_code=200)
+    def events(
+        self,
+        request: Request[Any, Any, Any],
+        data: JSONBody[TriggerEventBatch],
+        session: NamedDependency[Session],
+    ) -> TriggerEventResults:
+        """Several triggers fired: each task resumes once, all in one transaction. A trigger
+        the caller may not fire (lease moved on, task stopped waiting, another bundle's) is
+        refused without failing the others."""
+        holder = _own_name(request, data.triggerer)
+        claims = claims_of(request)
+        bundles = trigger_bundles(connection(session), [e.id for e in data.events])
+        accepted: list[int] = []
+        refused: list[int] = []
+        now = _now()
+        for item in data.events:
+            bundle = bundles.get(item.id)
+            if bundle is None or not claims.may_touch_bundle(bundle):
+                refused.append(item.id)
+                continue
+            next_method, event = _resume_with(item.outcome, item.payload)
+            try:
+                fire_trigger(
+                    connection(session), item.id, holder, item.epoch, next_method, event, now
+                )
+                accepted.append(item.id)
+            except (TriggerNotFound, TriggerConflict):
+                refused.append(item.id)
+        session.commit()
+        return TriggerEventResults(accepted=accepted, refused=refused)
+
     @post(
         "/{trigger_id:int}/event",
         operation_id="PostTriggerEvent",
@@ -206,14 +250,8 @@ class TriggerController(Controller):
     ) -> TriggerFired:
         """The trigger fired: its task resumes (once) with ``event`` = the payload, or ends at
         once (``success`` / ``failed``)."""
-        if data.outcome == "success":
-            return _fire(request, session, trigger_id, data.triggerer, data.epoch, SUCCEED, {})
-        if data.outcome == "failed":
-            event = {"error": f"the trigger ended the task as failed: {data.payload!r}"}
-            return _fire(request, session, trigger_id, data.triggerer, data.epoch, FAIL, event)
-        return _fire(
-            request, session, trigger_id, data.triggerer, data.epoch, None, {"event": data.payload}
-        )
+        next_method, event = _resume_with(data.outcome, data.payload)
+        return _fire(request, session, trigger_id, data.triggerer, data.epoch, next_method, event)
 
     @post(
         "/{trigger_id:int}/failure",

@@ -4,8 +4,8 @@ This process holds the service token and the leases; it never runs trigger code.
 supervised child, :mod:`airlock.triggerer.runner`) runs every leased trigger in one event loop.
 The main thread, which depends on neither the runner nor its loop, heartbeats the leases every
 third of the lease time and leases more triggers up to ``capacity``; a reader thread takes the
-runner's reports, and a small pool posts events and failures so a slow API call does not hold
-back the next event. What the API answers decides what happens to a trigger:
+runner's reports; two poster threads send the events that fired, all those waiting in one call
+(one transaction on the server), and a small pool sends failures. What the API answers decides what happens to a trigger:
 
 - an event or failure the API took: the trigger stops and ``cleanup()`` runs;
 - refused (409/404: the lease moved to another triggerer, or the task stopped waiting): the
@@ -31,7 +31,7 @@ from pathlib import Path
 from airlock.models.internal_triggers import (
     HeldTrigger,
     LeasedTrigger,
-    TriggerEventPost,
+    TriggerEventItem,
     TriggerFailurePost,
     TriggerHeartbeat,
 )
@@ -57,6 +57,10 @@ from airlock.triggerer.protocol import (
 
 log = logging.getLogger("airlock.triggerer")
 
+#: Events sent in one call at most, and how many calls may be under way at once.
+EVENTS_PER_CALL = 500
+EVENT_POSTERS = 2
+
 #: Only these variables reach the runner: no token, no DB URL, nothing of Airlock's.
 PASSED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "PYTHONPATH", "VIRTUAL_ENV", "TMPDIR")
 
@@ -75,7 +79,7 @@ class Triggerer:
         capacity: int,
         bundles: dict[str, str],
         poll_s: float = 1.0,
-        posters: int = 8,
+        posters: int = 4,
     ) -> None:
         self._client = client
         self.name = name
@@ -88,6 +92,11 @@ class Triggerer:
         self._child: Child | None = None
         self._reports: queue.Queue[object] = queue.Queue()
         self._posters = ThreadPoolExecutor(max_workers=posters, thread_name_prefix="post")
+        self._fired_queue: queue.Queue[TriggerFiredMessage | None] = queue.Queue()
+        self._event_posters = [
+            threading.Thread(target=self._post_events, name=f"events-{i}", daemon=True)
+            for i in range(EVENT_POSTERS)
+        ]
         self._lease_s = 10.0
         self._last_beat = 0.0
         #: Event-loop stalls seen (a metric-ready counter; sent with every heartbeat).
@@ -161,7 +170,7 @@ class Triggerer:
             if isinstance(report, LoopBlocked):
                 self._on_blocked(report)
             elif isinstance(report, TriggerFiredMessage):
-                self._posters.submit(self._post_event, report)
+                self._fired_queue.put(report)
             elif isinstance(report, TriggerFailedMessage):
                 self._posters.submit(self._post_failure, report)
 
@@ -189,24 +198,51 @@ class Triggerer:
             trigger = self.held.get(trigger_id)
         return None if trigger is None else trigger.epoch
 
-    def _post_event(self, report: TriggerFiredMessage) -> None:
-        epoch = self._epoch(report.id)
-        if epoch is None:
-            return  # lost or cancelled meanwhile
+    def _post_events(self) -> None:
+        """A poster thread: send the events that fired, as many as are waiting in one call."""
+        while True:
+            first = self._fired_queue.get()
+            if first is None:
+                return
+            reports = [first]
+            while len(reports) < EVENTS_PER_CALL:
+                try:
+                    more = self._fired_queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    self._fired_queue.put(None)  # for the next poster
+                    break
+                reports.append(more)
+            self._post_batch(reports)
+
+    def _post_batch(self, reports: list[TriggerFiredMessage]) -> None:
+        items = []
+        for report in reports:
+            epoch = self._epoch(report.id)
+            if epoch is not None:  # else lost or cancelled meanwhile
+                items.append(
+                    TriggerEventItem(
+                        id=report.id,
+                        epoch=epoch,
+                        payload=report.payload,
+                        outcome=report.outcome,  # type: ignore[arg-type]
+                    )
+                )
+        if not items:
+            return
         try:
-            fired = self._client.post_trigger_event(
-                report.id,
-                TriggerEventPost(
-                    triggerer=self.name,
-                    epoch=epoch,
-                    payload=report.payload,
-                    outcome=report.outcome,  # type: ignore[arg-type]
-                ),
-            )
+            results = self._client.post_trigger_events(self.name, items)
         except (ApiError, ApiUnreachable) as exc:
-            log.error("could not post the event of trigger %d: %s", report.id, exc)
-            fired = None
-        self._finish(report.id, accepted=fired is not None)
+            log.error("could not post the events of %d trigger(s): %s", len(items), exc)
+            refused = [item.id for item in items]
+            accepted: list[int] = []
+        else:
+            accepted, refused = results.accepted, results.refused
+        for trigger_id in accepted:
+            self._finish(trigger_id, accepted=True)
+        for trigger_id in refused:
+            self._finish(trigger_id, accepted=False)
 
     def _post_failure(self, report: TriggerFailedMessage) -> None:
         epoch = self._epoch(report.id)
@@ -294,6 +330,8 @@ class Triggerer:
     def run_forever(self, stop: threading.Event) -> None:
         log.info("triggerer %s started (capacity %d)", self.name, self.capacity)
         threading.Thread(target=self._dispatch, name="dispatch", daemon=True).start()
+        for poster in self._event_posters:
+            poster.start()
         failures = 0
         while not stop.is_set():
             try:
@@ -309,6 +347,7 @@ class Triggerer:
         """Give the leases back and stop the runner (without cleanup: the triggers go on
         elsewhere)."""
         self._reports.put(None)
+        self._fired_queue.put(None)
         self._posters.shutdown(wait=True, cancel_futures=True)
         with self._lock:
             held = [HeldTrigger(id=t.id, epoch=t.epoch) for t in self.held.values()]

@@ -29,7 +29,7 @@ def masked(kwargs: dict[str, Any] | None) -> dict[str, Any]:
     return {k: ("***" if _SECRET.search(k) else v) for k, v in (kwargs or {}).items()}
 
 
-def _query() -> Select[Any]:
+def _query() -> Select[Trigger, TaskInstance]:
     return select(Trigger, TaskInstance).join(
         TaskInstance, TaskInstance.id == Trigger.task_instance_id
     )

@@ -16,7 +16,10 @@ import msgspec
 from airlock.models.internal import BundleFileInfo, BundleFilesPage, BundleSync, BundleSyncResult
 from airlock.models.internal_triggers import (
     HeldTrigger,
+    TriggerEventBatch,
+    TriggerEventItem,
     TriggerEventPost,
+    TriggerEventResults,
     TriggerFailurePost,
     TriggerFired,
     TriggerHeartbeat,
@@ -115,6 +118,17 @@ class InternalClient:
         """The task resumed; ``None`` when the trigger is no longer this caller's to fire (its
         lease moved on, or its task stopped waiting: drop it)."""
         return self._fired(f"/internal/triggers/{trigger_id}/event", event)
+
+    def post_trigger_events(
+        self, triggerer: str, events: list[TriggerEventItem]
+    ) -> TriggerEventResults:
+        """Several triggers' events in one call; which were accepted and which refused."""
+        response = self._http.request(
+            "POST",
+            "/internal/triggers/events",
+            body=TriggerEventBatch(triggerer=triggerer, events=events),
+        )
+        return msgspec.json.decode(response.content, type=TriggerEventResults)
 
     def post_trigger_failure(
         self, trigger_id: int, failure: TriggerFailurePost

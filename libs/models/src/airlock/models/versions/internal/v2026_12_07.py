@@ -14,6 +14,7 @@ VERSION = Version(
         EndpointAdded("POST", "/triggers/lease"),
         EndpointAdded("POST", "/triggers/heartbeat"),
         EndpointAdded("POST", "/triggers/release"),
+        EndpointAdded("POST", "/triggers/events"),
         EndpointAdded("POST", "/triggers/{trigger_id}/event"),
         EndpointAdded("POST", "/triggers/{trigger_id}/failure"),
     ),
