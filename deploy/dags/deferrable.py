@@ -1,6 +1,6 @@
 """Deferrable tasks: waits that free their worker slot and run in the triggerer instead.
 
-``wait_a_moment`` hands a two-second wait to the triggerer (``TimeDeltaSensorAsync``);
+``wait_a_moment`` hands an eight-second wait (from the run's logical date) to the triggerer (``TimeDeltaSensorAsync``);
 ``countdown`` defers to a trigger defined in this file and resumes on a worker in
 ``execute_complete`` with the trigger's event, whose payload becomes its XCom.
 """
@@ -53,7 +53,7 @@ with DAG(
     start_date=datetime(2026, 1, 1),
     tags=["example", "deferrable"],
 ):
-    wait = TimeDeltaSensorAsync(task_id="wait_a_moment", delta=timedelta(seconds=2))
+    wait = TimeDeltaSensorAsync(task_id="wait_a_moment", delta=timedelta(seconds=8))
     countdown = CountdownOperator(task_id="countdown", seconds=1)
 
     @task
