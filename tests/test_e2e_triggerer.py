@@ -205,3 +205,19 @@ def test_a_waiting_trigger_is_listed_and_marking_its_task_cancels_it(stack: RunA
         while "was cancelled" not in stack.output():
             assert time.monotonic() < deadline, stack.output()[-3000:]
             time.sleep(0.3)
+
+
+@pytest.mark.slow
+def test_the_triggerer_holds_no_db_url_and_its_runner_no_token(stack: RunAll) -> None:
+    import psutil
+
+    processes = psutil.Process(stack.process.pid).children(recursive=True)
+    (triggerer,) = [p for p in processes if p.cmdline()[-1:] == ["triggerer"]]
+    (runner,) = [p for p in processes if "airlock.triggerer.runner" in p.cmdline()]
+    assert runner.ppid() == triggerer.pid
+    parent_env = triggerer.environ()
+    assert parent_env["AIRLOCK_ZONE"] == "processing"
+    assert not [k for k in parent_env if k.startswith(("AIRLOCK_DATABASE", "AIRLOCK_SECRETS"))]
+    assert "sqlite" not in " ".join(parent_env.values())
+    leaked = {k for k in runner.environ() if k.startswith("AIRLOCK_")}
+    assert leaked <= {"AIRLOCK_ZONE", "AIRLOCK_PARENT_PID"}, leaked  # no token, no config
