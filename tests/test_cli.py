@@ -20,6 +20,8 @@ SUBCOMMANDS = [
     "run-all",
     "scheduler",
     "worker",
+    "triggerer",
+    "triggers",
 ]
 
 

@@ -35,6 +35,7 @@ def test_table_list():
         "task_instance",
         "task_instance_history",
         "task_outlet_asset",
+        "trigger",
         "user_account",
         "variable",
         "worker",

@@ -35,6 +35,7 @@ def test_exported_names_are_pinned():
             "TaskInstance",
             "TaskInstanceHistory",
             "TaskOutletAsset",
+            "Trigger",
             "User",
             "UtcDateTime",
             "Variable",

@@ -7,7 +7,7 @@
  * (null: the document names no dated version, so requests go without the header = head).
  * @type {string | null}
  */
-export const API_VERSION = "2026-11-21";
+export const API_VERSION = "2026-12-07";
 
 /**
  * @typedef {object} AssetEventOut
@@ -139,7 +139,10 @@ export const API_VERSION = "2026-11-21";
  * @typedef {object} TaskRunContext
  * @property {DagRunInfo} dag_run
  * @property {string | null} [first_poke_at]
+ * @property {number} [log_seq_start=0]
  * @property {number} max_tries
+ * @property {Record<string, any> | null} [next_kwargs]
+ * @property {string | null} [next_method]
  * @property {boolean} [should_retry=false]
  * @property {Array<TriggeringAssetEvent>} [triggering_asset_events]
  * @property {number} try_number

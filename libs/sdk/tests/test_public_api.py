@@ -9,6 +9,17 @@ import airlock.sdk
 
 EXPECTED = {
     "DAG",
+    "DateTimeSensor",
+    "DateTimeSensorAsync",
+    "DateTimeTrigger",
+    "FileSensor",
+    "FileTrigger",
+    "TaskDeferred",
+    "TaskFailedEvent",
+    "TaskSuccessEvent",
+    "TimeDeltaSensor",
+    "TimeDeltaSensorAsync",
+    "TimeDeltaTrigger",
     "AirlockSdkError",
     "Asset",
     "AssetAlias",

@@ -79,6 +79,9 @@ class InternalSettings(_Section):
     #: Whether a DAG seen for the first time is stored paused (Airflow's setting of the same
     #: name); a DAG's own ``is_paused_upon_creation`` wins.
     dags_are_paused_at_creation: bool = True
+    #: A triggerer's lease on a trigger lasts this long without a heartbeat: a dead triggerer's
+    #: triggers move to a live one within it (plus the live one's next lease call).
+    trigger_lease_s: float = 10.0
 
 
 class DagProcessorSettings(_Section):
@@ -97,6 +100,22 @@ class DagProcessorSettings(_Section):
     batch_max_bytes: int = 16_000_000
     #: A parser process is replaced after this many files, bounding what leaks across files.
     parser_max_files: int = 100
+
+
+class TriggererSettings(_Section):
+    """The triggerer (processing zone): reaches the Internal API only."""
+
+    api_url: str = "http://127.0.0.1:8080"
+    token: str | None = None
+    token_file: str | None = None
+    #: Names the triggerer's leases and its health row; default: host and pid.
+    name: str | None = None
+    #: How many triggers it runs at once.
+    capacity: int = 1000
+    #: Local-folder bundles it loads trigger classes from: name -> folder.
+    bundles: dict[str, str] = msgspec.field(default_factory=dict)
+    #: How often it asks for more triggers when it has room.
+    poll_s: float = 1.0
 
 
 class SchedulerSettings(_Section):
@@ -175,6 +194,7 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     internal: InternalSettings = msgspec.field(default_factory=InternalSettings)
     dag_processor: DagProcessorSettings = msgspec.field(default_factory=DagProcessorSettings)
     scheduler: SchedulerSettings = msgspec.field(default_factory=SchedulerSettings)
+    triggerer: TriggererSettings = msgspec.field(default_factory=TriggererSettings)
     worker: WorkerSettings = msgspec.field(default_factory=WorkerSettings)
     client: ClientSettings = msgspec.field(default_factory=ClientSettings)
     auth: AuthSettings = msgspec.field(default_factory=AuthSettings)

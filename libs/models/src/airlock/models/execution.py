@@ -140,6 +140,13 @@ class TaskRunContext(_Struct, frozen=True, kw_only=True):
     #: The asset events an ``asset_triggered`` run consumed, oldest first (empty for other
     #: runs); since API version 2026-11-21.
     triggering_asset_events: list[TriggeringAssetEvent] = msgspec.field(default_factory=list)
+    #: Set when the task resumes after a deferral: the method to call instead of ``execute``,
+    #: and its keyword arguments (the trigger's event is ``event``). Since API version 2026-12-07.
+    next_method: str | None = None
+    next_kwargs: dict[str, Any] | None = None
+    #: The first log batch number this start may use: past those the try's earlier part sent
+    #: (a resumed try). Since API version 2026-12-07.
+    log_seq_start: int = 0
 
 
 class Heartbeat(_Struct, frozen=True, kw_only=True):

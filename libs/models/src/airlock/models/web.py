@@ -8,6 +8,7 @@ import msgspec
 
 from airlock.models.states import DagRunState, TaskInstanceState
 from airlock.models.types import AwareDatetime
+from airlock.models.web_triggers import TriggerView
 
 
 class DagRunCreate(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
@@ -156,3 +157,5 @@ class TaskInstanceTry(msgspec.Struct, kw_only=True, frozen=True):
 class TaskInstanceDetail(msgspec.Struct, kw_only=True, frozen=True):
     task_instance: TaskInstanceView
     tries: list[TaskInstanceTry]
+    #: What a deferred task waits for (its trigger, lease holder, since when).
+    trigger: TriggerView | None = None

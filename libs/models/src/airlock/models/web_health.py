@@ -14,6 +14,11 @@ class ComponentStatus(msgspec.Struct, kw_only=True, frozen=True):
     last_heartbeat_at: AwareDatetime
     started_at: AwareDatetime | None = None
     hostname: str | None = None
+    #: A triggerer's capacity, how many triggers it holds, and how often a trigger blocked its
+    #: event loop.
+    capacity: int | None = None
+    load: int | None = None
+    blocked_loops: int | None = None
 
 
 class KindStatus(msgspec.Struct, kw_only=True, frozen=True):

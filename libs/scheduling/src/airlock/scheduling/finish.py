@@ -16,7 +16,8 @@ TaskFailed          ``up_for_retry`` with ``next_retry_at`` if a try remains and
 TaskSkipped         ``skipped``
 TaskRescheduled     ``up_for_reschedule`` until ``reschedule_date`` (``first_poke_at`` kept);
                     ``failed`` (``skipped`` with ``soft_fail``) once the sensor's timeout is over
-TaskDeferred        ``deferred``, with ``next_method`` / ``next_kwargs`` (trigger rows: later)
+TaskDeferred        ``deferred``, with ``next_method`` / ``next_kwargs`` and its trigger's row
+                    (:mod:`airlock.scheduling.triggers`)
 ==================  ===============================================================================
 
 Tries: ``try_number`` counts the tries started (``airlock.scheduling.starting`` adds one when a
@@ -76,6 +77,7 @@ from airlock.scheduling.run_pass import DagLimits, schedule_locked_run
 from airlock.scheduling.run_state import PROGRESSING_STATES, UNFINISHED_STATES
 from airlock.scheduling.tables import DAG, TI, TI_HISTORY, AnyRow, connection
 from airlock.scheduling.tries import check_try, on_try
+from airlock.scheduling.triggers import store_trigger
 
 log = logging.getLogger(__name__)
 
@@ -493,6 +495,8 @@ def _after_move(session: Session, move: _Move, now: dt.datetime) -> None:
         _stop_the_rest(session, ti, graph, now)
     if isinstance(outcome, TaskSucceeded) and (task.outlets or outcome.asset_events):
         record_outlet_events(session, ti, task, outcome.asset_events, now)
+    if isinstance(outcome, TaskDeferred):
+        store_trigger(session, ti.id, outcome, now)
 
 
 def _not_moved(session: Session, move: _Move) -> TIS | StateConflict:

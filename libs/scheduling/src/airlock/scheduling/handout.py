@@ -96,6 +96,7 @@ WORKLOAD_COLUMNS = (
     TI.c.pool,
     TI.c.dag_version_id,
     TI.c.next_method,
+    TI.c.next_kwargs,
     TI.c.first_poke_at,
 )
 #: What the one-statement hand-out's update returns: the workload's columns, what joins the run

@@ -45,6 +45,7 @@ STARTED = (
     TI.c.max_tries,
     TI.c.first_poke_at,
     TI.c.next_method,
+    TI.c.next_kwargs,
 )
 _START_ONE = (
     update(TI)

@@ -26,7 +26,13 @@ if TYPE_CHECKING:
     from airlock.models.dag import TriggerRule, WeightRule
     from airlock.sdk.bases.branch import BranchDecision
     from airlock.sdk.bases.sensor import BaseSensorOperator, PokeReturnValue
-    from airlock.sdk.bases.trigger import BaseEventTrigger, BaseTrigger, TriggerEvent
+    from airlock.sdk.bases.trigger import (
+        BaseEventTrigger,
+        BaseTrigger,
+        TaskFailedEvent,
+        TaskSuccessEvent,
+        TriggerEvent,
+    )
     from airlock.sdk.definitions import macros
     from airlock.sdk.definitions.asset import (
         Asset,
@@ -60,6 +66,7 @@ if TYPE_CHECKING:
         DagDefinitionError,
         ParamValidationError,
         RescheduleRequested,
+        TaskDeferred,
     )
     from airlock.sdk.operators.bash import BashOperator
     from airlock.sdk.operators.empty import EmptyOperator
@@ -69,6 +76,14 @@ if TYPE_CHECKING:
         ShortCircuitOperator,
     )
     from airlock.sdk.operators.trigger_dagrun import TriggerDagRunOperator
+    from airlock.sdk.sensors import (
+        DateTimeSensor,
+        DateTimeSensorAsync,
+        FileSensor,
+        TimeDeltaSensor,
+        TimeDeltaSensorAsync,
+    )
+    from airlock.sdk.triggers import DateTimeTrigger, FileTrigger, TimeDeltaTrigger
 
 #: Each public name and the module it lives in.
 _EXPORTS: dict[str, str] = {
@@ -90,9 +105,14 @@ _EXPORTS: dict[str, str] = {
     "CronTriggerTimetable": "airlock.sdk.definitions.timetables",
     "DAG": "airlock.sdk.definitions.dag",
     "DagDefinitionError": "airlock.sdk.exceptions",
+    "DateTimeSensor": "airlock.sdk.sensors",
+    "DateTimeSensorAsync": "airlock.sdk.sensors",
+    "DateTimeTrigger": "airlock.sdk.triggers",
     "DeltaTriggerTimetable": "airlock.sdk.definitions.timetables",
     "EdgeModifier": "airlock.sdk.definitions.edges",
     "EmptyOperator": "airlock.sdk.operators.empty",
+    "FileSensor": "airlock.sdk.sensors",
+    "FileTrigger": "airlock.sdk.triggers",
     "Label": "airlock.sdk.definitions.edges",
     "MappedOperator": "airlock.sdk.definitions.mappedoperator",
     "Metadata": "airlock.sdk.definitions.asset",
@@ -103,7 +123,13 @@ _EXPORTS: dict[str, str] = {
     "PythonOperator": "airlock.sdk.operators.python",
     "RescheduleRequested": "airlock.sdk.exceptions",
     "ShortCircuitOperator": "airlock.sdk.operators.python",
+    "TaskDeferred": "airlock.sdk.exceptions",
+    "TaskFailedEvent": "airlock.sdk.bases.trigger",
     "TaskGroup": "airlock.sdk.definitions.taskgroup",
+    "TaskSuccessEvent": "airlock.sdk.bases.trigger",
+    "TimeDeltaSensor": "airlock.sdk.sensors",
+    "TimeDeltaSensorAsync": "airlock.sdk.sensors",
+    "TimeDeltaTrigger": "airlock.sdk.triggers",
     "TriggerDagRunOperator": "airlock.sdk.operators.trigger_dagrun",
     "TriggerEvent": "airlock.sdk.bases.trigger",
     "TriggerRule": "airlock.models.dag",
@@ -167,9 +193,14 @@ __all__ = [
     "Context",
     "CronTriggerTimetable",
     "DagDefinitionError",
+    "DateTimeSensor",
+    "DateTimeSensorAsync",
+    "DateTimeTrigger",
     "DeltaTriggerTimetable",
     "EdgeModifier",
     "EmptyOperator",
+    "FileSensor",
+    "FileTrigger",
     "Label",
     "MappedOperator",
     "Metadata",
@@ -180,7 +211,13 @@ __all__ = [
     "PythonOperator",
     "RescheduleRequested",
     "ShortCircuitOperator",
+    "TaskDeferred",
+    "TaskFailedEvent",
     "TaskGroup",
+    "TaskSuccessEvent",
+    "TimeDeltaSensor",
+    "TimeDeltaSensorAsync",
+    "TimeDeltaTrigger",
     "TriggerDagRunOperator",
     "TriggerEvent",
     "TriggerRule",

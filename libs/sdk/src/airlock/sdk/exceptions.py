@@ -14,7 +14,8 @@ Two families:
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
 
 class AirlockSdkError(Exception):
@@ -81,6 +82,36 @@ class RescheduleRequested(AirlockException):
         super().__init__(f"reschedule requested for {reschedule_date.isoformat()}")
 
 
+class TaskDeferred(BaseException):
+    """A task hands its wait to the triggerer: raised by ``BaseOperator.defer``.
+
+    The runtime catches it, frees the worker slot and puts the task instance in ``deferred``
+    with ``trigger``; when the trigger fires, the task resumes on a worker by calling
+    ``method_name(context, event)`` (``event``: the trigger event's payload, plus ``kwargs``).
+    ``timeout`` (seconds or a timedelta) fails the task if the trigger has not fired by then.
+    A ``BaseException``, like Airflow's, so that ``except Exception`` in task code does not
+    swallow it.
+    """
+
+    def __init__(
+        self,
+        *,
+        trigger: Any,
+        method_name: str,
+        kwargs: dict[str, Any] | None = None,
+        timeout: timedelta | float | None = None,
+    ) -> None:
+        self.trigger = trigger
+        self.method_name = method_name
+        self.kwargs = kwargs or {}
+        self.timeout = timeout.total_seconds() if isinstance(timeout, timedelta) else timeout
+        super().__init__(f"deferred to {type(trigger).__name__}, resuming with {method_name}")
+
+
+class TaskDeferralError(AirlockException):
+    """A deferred task's trigger failed, raised, could not be loaded or timed out."""
+
+
 # Airflow's names, so ported code keeps working after changing only its imports.
 AirflowException = AirlockException
 AirflowSkipException = AirlockSkipException
@@ -109,4 +140,6 @@ __all__ = [
     "DagRunAlreadyExistsError",
     "ParamValidationError",
     "RescheduleRequested",
+    "TaskDeferralError",
+    "TaskDeferred",
 ]

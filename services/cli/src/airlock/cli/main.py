@@ -23,6 +23,7 @@ from airlock.cli.commands import (
     runs,
     scheduler,
     tokens,
+    triggerer,
     users,
     worker,
 )
@@ -42,6 +43,7 @@ COMMANDS = (
     tokens,
     users,
     worker,
+    triggerer,
     run_all,
     migrate_from_airflow,
 )

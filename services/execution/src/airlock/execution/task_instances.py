@@ -15,10 +15,11 @@ from typing import Any
 from litestar import Controller, Request, patch, put
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from airlock.core.http import Problem, claims_of
-from airlock.db import DagRun, TaskInstance
+from airlock.db import DagRun, LogChunk, TaskInstance
 from airlock.execution.access import own_task_instance
 from airlock.execution.dag_runs import dag_run_info, triggering_asset_events
 from airlock.execution.tables import RUN_INFO, AnyRow
@@ -51,7 +52,20 @@ def run_context(
         first_poke_at=started.first_poke_at,
         should_retry=started.try_number <= started.max_tries,
         triggering_asset_events=triggering_asset_events(session, run),
+        next_method=started.next_method,
+        next_kwargs=started.next_kwargs if started.next_method else None,
+        log_seq_start=_next_log_seq(session, started) if started.next_method else 0,
     )
+
+
+def _next_log_seq(session: Session, started: TaskInstance | AnyRow) -> int:
+    """Past the numbers of the log batches the try's earlier part sent (before it deferred)."""
+    last = session.scalar(
+        select(func.max(LogChunk.seq)).where(
+            LogChunk.task_instance_id == started.id, LogChunk.try_number == started.try_number
+        )
+    )
+    return 0 if last is None else last + 1
 
 
 def _load(session: Session, ti_id: str) -> TaskInstance:

@@ -2,11 +2,9 @@
 
 What it serves today: a bundle's files as the server holds them and the upload of parsed DAGs
 (:mod:`airlock.internal.bundles`, for the DAG processor), and the variables and connections a
-DAG file reads while it is parsed (:mod:`airlock.internal.secrets`). Every caller holds a service
+DAG file reads while it is parsed (:mod:`airlock.internal.secrets`), and the triggerer's leases on
+the triggers of deferred tasks (:mod:`airlock.internal.triggers`). Every caller holds a service
 token naming its role and bundles.
-
-Not yet: the triggerer's and the callback processor's endpoints (claiming triggers, posting
-their events, leasing and acking callbacks); those services do not exist yet.
 """
 
 from __future__ import annotations
@@ -22,6 +20,7 @@ from airlock.db import SecretBox
 from airlock.db.database import Database
 from airlock.internal.bundles import BundleController
 from airlock.internal.secrets import SecretsController
+from airlock.internal.triggers import TriggerController
 from airlock.models.versions import INTERNAL_VERSIONS
 
 PREFIX = "/internal"
@@ -46,7 +45,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
             prefix=PREFIX,
             audience="internal",
             verifier=verifier,
-            route_handlers=[BundleController, SecretsController],
+            route_handlers=[BundleController, SecretsController, TriggerController],
             guards=[require_kind(TokenKind.SERVICE)],
             max_body_bytes=settings.internal.max_body_bytes,
             probe=db.ping,

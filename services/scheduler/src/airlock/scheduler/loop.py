@@ -12,7 +12,8 @@ One pass (:meth:`Scheduler.run_once`), each step in its own short transaction:
    scheduler holds are skipped) — leaving ready task instances ``scheduled``;
 4. queue ``scheduled`` task instances across all runs by priority, within pools and limits;
 5. every few seconds: fail or retry tasks whose heartbeat stopped or whose
-   ``execution_timeout`` passed, and release expired claims.
+   ``execution_timeout`` passed, release expired claims, resume (to fail) deferred tasks whose
+   trigger timed out, and forget triggers that fired.
 
 Between passes it loops again at once if the pass made progress; otherwise it waits for a change
 (:mod:`airlock.scheduler.wakeup`), for the next known due time, or ``loop_interval_s`` at most.
@@ -48,6 +49,7 @@ from airlock.scheduling import (
     schedule_run,
     try_lock_run,
 )
+from airlock.scheduling.triggers import forget_fired, time_out_triggers
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +69,7 @@ class LoopReport:
     zombies: int = 0
     timed_out: int = 0
     claims_released: int = 0
+    triggers_timed_out: int = 0
 
     @property
     def progress(self) -> bool:
@@ -205,6 +208,9 @@ class Scheduler:
             )
             session.commit()
             report.claims_released = expire_claims(session, now or _utcnow(), self._claim_lease_s)
+            session.commit()
+            report.triggers_timed_out = len(time_out_triggers(session, now or _utcnow()))
+            forget_fired(session, now or _utcnow())
             session.commit()
 
     # --- forever -------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from airlock.web.import_errors import ImportErrorController
 from airlock.web.pools import PoolController
 from airlock.web.runs import DagRunController
 from airlock.web.task_instances import ClearTaskInstancesController, TaskInstanceController
+from airlock.web.triggers import TriggerController
 from airlock.web.user_tokens import UserTokenVerifier
 from airlock.web.users import UserController
 from airlock.web.variables import VariableController
@@ -55,6 +56,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
                 AssetController,
                 DagRunController,
                 TaskInstanceController,
+                TriggerController,
                 ClearTaskInstancesController,
                 XComController,
                 VariableController,

@@ -50,6 +50,9 @@ class HealthController(Controller):
                 last_heartbeat_at=row.last_heartbeat_at,
                 started_at=row.started_at,
                 hostname=(row.info or {}).get("hostname"),
+                capacity=(row.info or {}).get("capacity"),
+                load=(row.info or {}).get("load"),
+                blocked_loops=(row.info or {}).get("blocked_loops"),
             )
             for row in session.scalars(
                 select(ComponentHeartbeat).order_by(

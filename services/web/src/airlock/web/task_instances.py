@@ -41,6 +41,7 @@ from airlock.web.runs import (
     scope_to_dags,
     ti_view,
 )
+from airlock.web.triggers import trigger_of
 
 LOG_PAGE_CHUNKS = 200
 
@@ -167,7 +168,8 @@ class TaskInstanceController(Controller):
                     dag_version_id=ti.dag_version_id,
                 )
             )
-        return TaskInstanceDetail(task_instance=ti_view(ti), tries=tries)
+        trigger = trigger_of(session, ti) if ti.state is TaskInstanceState.DEFERRED else None
+        return TaskInstanceDetail(task_instance=ti_view(ti), tries=tries, trigger=trigger)
 
     @patch(
         "/{task_id:str}",

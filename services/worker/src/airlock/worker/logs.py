@@ -50,6 +50,16 @@ class LogShipper:
         self._next_flush = time.monotonic() + batch_s
         self.lines_shipped = 0
 
+    def continue_from(self, seq: int) -> None:
+        """Number the next batches from ``seq`` on: a try resumed after a deferral continues
+        the numbering of the batches its first part sent (the API keeps one batch per number)."""
+        if seq > self._seq:
+            self._unsent = [
+                LogBatch(try_number=b.try_number, seq=seq + i, lines=b.lines)
+                for i, b in enumerate(self._unsent)
+            ]
+            self._seq = seq + len(self._unsent)
+
     # --- input --------------------------------------------------------------------------------
     def feed(self, data: bytes) -> None:
         text = self._partial + self._decoder.decode(data)

@@ -237,6 +237,7 @@ class TaskRun:
                     sock.sendall(encode_frame(Abort(reason=str(exc))))
                 self._zygote.wait_exit(process, self._config.kill_grace_s)
                 return
+        logs.continue_from(context.log_seq_start)  # a try resumed after a deferral
         with contextlib.suppress(OSError):  # a process that already died is reported below
             sock.sendall(encode_frame(RunTask(context=context)))
         _Loop(self, client, logs, process, sock, output_r, nonce).run()

@@ -16,6 +16,7 @@ from airlock.db.models.pool import DEFAULT_POOL_NAME, DEFAULT_POOL_SLOTS, Pool
 from airlock.db.models.runtime import CallbackRequest, ComponentHeartbeat, LogChunk, Worker
 from airlock.db.models.secrets import Connection, Variable
 from airlock.db.models.task_instance import TaskInstance, TaskInstanceHistory
+from airlock.db.models.trigger import Trigger
 from airlock.db.models.xcom import RETURN_VALUE_KEY, XCom
 
 __all__ = [
@@ -44,6 +45,7 @@ __all__ = [
     "TaskInstance",
     "TaskInstanceHistory",
     "TaskOutletAsset",
+    "Trigger",
     "User",
     "Variable",
     "Worker",

@@ -1,5 +1,6 @@
 """Client for the Internal API, which the DAG processor uses to list a bundle's files, upload what
-it parsed, and read the bundle's variables and connections for DAG files that ask at parse time.
+it parsed, and read the bundle's variables and connections for DAG files that ask at parse time,
+and the triggerer uses to lease triggers, heartbeat them and report their events.
 
 Like every Airlock client it speaks one version of its API (``Airlock-API-Version``) and retries
 by :class:`~airlock.sdk.api.retry.RetryPolicy`.
@@ -13,6 +14,21 @@ import httpx
 import msgspec
 
 from airlock.models.internal import BundleFileInfo, BundleFilesPage, BundleSync, BundleSyncResult
+from airlock.models.internal_triggers import (
+    HeldTrigger,
+    TriggerEventBatch,
+    TriggerEventItem,
+    TriggerEventPost,
+    TriggerEventResults,
+    TriggerFailurePost,
+    TriggerFired,
+    TriggerHeartbeat,
+    TriggerHeartbeatReply,
+    TriggerLeaseBatch,
+    TriggerLeaseRequest,
+    TriggerRelease,
+    TriggersReleased,
+)
 from airlock.models.secrets import ConnectionInfo, VariableValue
 from airlock.models.versions.internal import HEAD as API_VERSION
 from airlock.sdk.api._http import HttpSession, new_http_client
@@ -77,6 +93,53 @@ class InternalClient:
         if response.status_code == 404:
             return None
         return msgspec.json.decode(response.content, type=ConnectionInfo)
+
+    def lease_triggers(self, triggerer: str, limit: int) -> TriggerLeaseBatch:
+        response = self._http.request(
+            "POST",
+            "/internal/triggers/lease",
+            body=TriggerLeaseRequest(triggerer=triggerer, limit=limit),
+        )
+        return msgspec.json.decode(response.content, type=TriggerLeaseBatch)
+
+    def heartbeat_triggers(self, beat: TriggerHeartbeat) -> TriggerHeartbeatReply:
+        response = self._http.request("POST", "/internal/triggers/heartbeat", body=beat)
+        return msgspec.json.decode(response.content, type=TriggerHeartbeatReply)
+
+    def release_triggers(self, triggerer: str, held: list[HeldTrigger]) -> int:
+        response = self._http.request(
+            "POST",
+            "/internal/triggers/release",
+            body=TriggerRelease(triggerer=triggerer, held=held),
+        )
+        return msgspec.json.decode(response.content, type=TriggersReleased).released
+
+    def post_trigger_event(self, trigger_id: int, event: TriggerEventPost) -> TriggerFired | None:
+        """The task resumed; ``None`` when the trigger is no longer this caller's to fire (its
+        lease moved on, or its task stopped waiting: drop it)."""
+        return self._fired(f"/internal/triggers/{trigger_id}/event", event)
+
+    def post_trigger_events(
+        self, triggerer: str, events: list[TriggerEventItem]
+    ) -> TriggerEventResults:
+        """Several triggers' events in one call; which were accepted and which refused."""
+        response = self._http.request(
+            "POST",
+            "/internal/triggers/events",
+            body=TriggerEventBatch(triggerer=triggerer, events=events),
+        )
+        return msgspec.json.decode(response.content, type=TriggerEventResults)
+
+    def post_trigger_failure(
+        self, trigger_id: int, failure: TriggerFailurePost
+    ) -> TriggerFired | None:
+        return self._fired(f"/internal/triggers/{trigger_id}/failure", failure)
+
+    def _fired(self, path: str, body: TriggerEventPost | TriggerFailurePost) -> TriggerFired | None:
+        response = self._http.request("POST", path, body=body, accept={404, 409})
+        if response.status_code in (404, 409):
+            return None
+        return msgspec.json.decode(response.content, type=TriggerFired)
 
     def close(self) -> None:
         self._http.close()

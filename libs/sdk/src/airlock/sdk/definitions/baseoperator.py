@@ -13,7 +13,7 @@ import inspect
 import itertools
 from collections.abc import Callable, Sequence
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from airlock.models.dag import TriggerRule, WeightRule
 from airlock.sdk.definitions import _active
@@ -25,9 +25,10 @@ from airlock.sdk.definitions.abstractoperator import (
 )
 from airlock.sdk.definitions.mixins import DependencyMixin, flatten, link
 from airlock.sdk.definitions.xcom_arg import iter_xcom_args
-from airlock.sdk.exceptions import DagDefinitionError
+from airlock.sdk.exceptions import DagDefinitionError, TaskDeferralError, TaskDeferred
 
 if TYPE_CHECKING:
+    from airlock.sdk.bases.trigger import BaseTrigger
     from airlock.sdk.definitions.context import Context
     from airlock.sdk.definitions.dag import DAG
     from airlock.sdk.definitions.mappedoperator import OperatorPartial
@@ -214,6 +215,40 @@ class BaseOperator(AbstractOperator):
 
     def on_kill(self) -> None:
         """Called when the task is killed; release external resources here."""
+
+    def defer(
+        self,
+        *,
+        trigger: BaseTrigger,
+        method_name: str,
+        kwargs: dict[str, Any] | None = None,
+        timeout: timedelta | float | None = None,
+    ) -> NoReturn:
+        """Hand the rest of the wait to the triggerer and free this worker slot: the task
+        resumes on a worker with ``method_name(context, event, **kwargs)`` once ``trigger``
+        fires, and fails if it has not fired within ``timeout``."""
+        raise TaskDeferred(trigger=trigger, method_name=method_name, kwargs=kwargs, timeout=timeout)
+
+    def resume_execution(
+        self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context
+    ) -> Any:
+        """Continue after a deferral: call ``next_method`` with the trigger's event (a failed
+        trigger raises :class:`~airlock.sdk.exceptions.TaskDeferralError` here instead)."""
+        kwargs = dict(next_kwargs or {})
+        if next_method == "__succeed__":  # the trigger sent a TaskSuccessEvent
+            return None
+        if next_method == "__fail__":
+            raise TaskDeferralError(
+                f"the trigger failed: {kwargs.get('error') or 'no reason given'}"
+                + (f"\n{kwargs['traceback']}" if kwargs.get("traceback") else "")
+            )
+        method = getattr(self, next_method, None)
+        if method is None:
+            raise TaskDeferralError(
+                f"{type(self).__name__} has no method {next_method!r} to resume with after its "
+                "deferral; pass an existing method name to defer(method_name=...)"
+            )
+        return method(context, **kwargs)
 
 
 BaseOperator.__init__ = _apply_defaults(BaseOperator.__init__)  # type: ignore[method-assign]

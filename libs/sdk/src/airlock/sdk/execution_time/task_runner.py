@@ -13,7 +13,9 @@ push the return value to XCom and send :class:`TaskDone` with the outcome:
 - normal return → ``success``, with the skip decisions of a branch or short-circuit and the
   asset events of the task's outlets;
 - ``AirflowSkipException`` → ``skipped``; ``RescheduleRequested`` (a sensor in reschedule mode)
-  → ``up_for_reschedule``; ``AirflowFailException`` → ``failed`` without retry;
+  → ``up_for_reschedule``; ``TaskDeferred`` (``self.defer(...)``) → ``deferred`` with the
+  trigger, and a later try-continuing start with ``next_method`` calls that method instead of
+  ``execute``; ``AirflowFailException`` → ``failed`` without retry;
 - any other exception, ``sys.exit`` included → ``failed`` (retried if retries remain), with the
   traceback in the log.
 """
@@ -44,6 +46,7 @@ from airlock.models.execution import (
     TaskSkipped,
     TaskSucceeded,
 )
+from airlock.models.execution import TaskDeferred as TaskDeferredOutcome
 from airlock.models.execution import TriggeringAssetEvent as TriggeringEventPayload
 from airlock.models.states import DagRunState
 from airlock.sdk.bases.branch import BranchDecision
@@ -55,6 +58,7 @@ from airlock.sdk.exceptions import (
     AirlockFailException,
     AirlockSkipException,
     RescheduleRequested,
+    TaskDeferred,
 )
 from airlock.sdk.execution_time import dag_files
 from airlock.sdk.execution_time.comms import set_comms
@@ -221,6 +225,8 @@ def execute_task(task: AbstractOperator, start: StartTask, run: TaskRunContext) 
     except RescheduleRequested as exc:
         log.info("Task asks to be rescheduled at %s", exc.reschedule_date.isoformat())
         return TaskRescheduled(reschedule_date=exc.reschedule_date, end_date=_now())
+    except TaskDeferred as exc:
+        return _deferred(exc)
     except AirlockFailException as exc:
         log.exception("Task failed without retry")
         return TaskFailed(end_date=_now(), error=_summary(exc), no_retry=True)
@@ -258,8 +264,12 @@ def _execute(task: AbstractOperator, start: StartTask, run: TaskRunContext) -> T
         _running.append(task)
         try:
             runnable.render_template_fields(context)
-            runnable.pre_execute(context)
-            result = runnable.execute(context)
+            if run.next_method:
+                log.info("Resuming after deferral with %s", run.next_method)
+                result = runnable.resume_execution(run.next_method, run.next_kwargs, context)
+            else:
+                runnable.pre_execute(context)
+                result = runnable.execute(context)
             runnable.post_execute(context, result)
         finally:
             _running.pop()
@@ -314,6 +324,28 @@ def _event(asset: Asset, extra: dict[str, Any]) -> AssetEventOut:
             f"the extra of the event for asset {asset.name!r} is not JSON-serializable: {exc}"
         ) from None
     return AssetEventOut(name=asset.name, uri=asset.uri, extra=extra)
+
+
+def _deferred(exc: TaskDeferred) -> TaskOutcome:
+    """The outcome of a task that deferred: its trigger as ``serialize()`` describes it."""
+    try:
+        classpath, kwargs = exc.trigger.serialize()
+        kwargs = msgspec.json.decode(msgspec.json.encode(kwargs))
+        next_kwargs = msgspec.json.decode(msgspec.json.encode(exc.kwargs))
+    except Exception as error:
+        log.exception("The task deferred to a trigger that cannot be sent")
+        return TaskFailed(
+            end_date=_now(),
+            error=f"the trigger {type(exc.trigger).__name__} cannot be serialized to JSON: {error}",
+        )
+    log.info("Task deferred to %s; it resumes with %s", classpath, exc.method_name)
+    return TaskDeferredOutcome(
+        trigger_classpath=classpath,
+        trigger_kwargs=kwargs,
+        next_method=exc.method_name,
+        next_kwargs=next_kwargs,
+        timeout_s=exc.timeout,
+    )
 
 
 def _sendable(outcome: TaskOutcome) -> TaskOutcome:

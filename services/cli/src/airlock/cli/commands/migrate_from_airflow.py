@@ -48,6 +48,10 @@ MODULES: dict[str, str] = {
     "airflow.providers.standard.operators.latest_only": "airlock.sdk.operators.latest_only",
     "airflow.providers.standard.sensors.date_time": "airlock.sdk.sensors.date_time",
     "airflow.providers.standard.sensors.time_delta": "airlock.sdk.sensors.time_delta",
+    "airflow.providers.standard.sensors.filesystem": "airlock.sdk.sensors.filesystem",
+    "airflow.providers.standard.triggers.temporal": "airlock.sdk.triggers.temporal",
+    "airflow.providers.standard.triggers.file": "airlock.sdk.triggers.file",
+    "airflow.triggers.base": "airlock.sdk",
     # Airflow 2's paths, still found in DAG files that Airflow 3 runs with deprecation warnings
     "airflow.operators.bash": "airlock.sdk.operators.bash",
     "airflow.operators.empty": "airlock.sdk.operators.empty",

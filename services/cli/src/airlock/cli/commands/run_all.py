@@ -115,6 +115,12 @@ def run_all(args: argparse.Namespace) -> int:
     )
     services["worker"] = ([*airlock, "worker"], worker_env)
 
+    triggerer_env = zone_env(settings, "processing")
+    triggerer_env["AIRLOCK_TRIGGERER__API_URL"] = api_url
+    triggerer_env["AIRLOCK_TRIGGERER__TOKEN_FILE"] = str(_token_path(settings, "triggerer"))
+    triggerer_env["AIRLOCK_TRIGGERER__BUNDLES"] = worker_env["AIRLOCK_WORKER__BUNDLES"]
+    services["triggerer"] = ([*airlock, "triggerer"], triggerer_env)
+
     print(f"Airlock home: {settings.home_path}")
     print(f"API: {api_url}  (web /api/v1, execution /execution, internal /internal)")
     print(f"OpenAPI: {api_url}/api/v1/openapi")
@@ -138,7 +144,8 @@ def _default_bundles() -> dict[str, str]:
 
 
 def _issue_tokens(settings: Settings, bundles: dict[str, str]) -> None:
-    """A service token per bundle for its DAG processor, and the worker's token, each in a
+    """A service token per bundle for its DAG processor, the worker's token and the
+    triggerer's (scoped to the bundles), each in a
     file only its owner can read (:func:`_token_path`)."""
     from airlock.core.tokens import TokenKind
     from airlock.core.tokens.keys import load_private_key
@@ -157,6 +164,12 @@ def _issue_tokens(settings: Settings, bundles: dict[str, str]) -> None:
         _write_token(_token_path(settings, f"dag-processor-{bundle}"), token)
     _write_token(
         _token_path(settings, "worker"), signer.issue(TokenKind.WORKER, "run-all-worker", month)
+    )
+    _write_token(
+        _token_path(settings, "triggerer"),
+        signer.issue(
+            TokenKind.SERVICE, "run-all-triggerer", month, role="triggerer", bundles=list(bundles)
+        ),
     )
 
 

@@ -1,0 +1,6 @@
+"""The built-in triggers: waits on time and on files (Airflow 3's names)."""
+
+from airlock.sdk.triggers.file import FileTrigger
+from airlock.sdk.triggers.temporal import DateTimeTrigger, TimeDeltaTrigger
+
+__all__ = ["DateTimeTrigger", "FileTrigger", "TimeDeltaTrigger"]
