@@ -44,6 +44,7 @@ def test_exported_names() -> None:
         "queue_scheduled",
         "remove_queue_listener",
         "retry_delay_s",
+        "return_unconfirmed",
         "schedule_run",
         "try_lock_run",
     ]

@@ -50,9 +50,11 @@ run_id=None, note=None, triggered_by=None, dag_cache, now=None) -> DagRun``
 
 ``fail_zombies(session, now, heartbeat_timeout_s, dag_cache=None) -> list[str]``,
 ``fail_timed_out(session, now, dag_cache=None, *, grace_s=30) -> list[str]``,
-``expire_claims(session, now, lease_s) -> int``
+``expire_claims(session, now, lease_s) -> int``,
+``return_unconfirmed(session, now, confirm_s) -> int``
     Running tasks with a stale heartbeat / past ``execution_timeout`` fail like a failure report
-    (retried if tries remain); claims on queued tasks older than the lease are released.
+    (retried if tries remain); claims on queued tasks older than the lease are released; tasks
+    the hand-out started that their runner never confirmed go back to ``queued``, try uncounted.
 
 ``next_run_info(dag, after, *, now=None) -> NextRun | None``
     The next time-based run (``logical_date``, ``data_interval``, ``run_after``) after the run
@@ -120,7 +122,12 @@ from airlock.scheduling.errors import (
 )
 from airlock.scheduling.finish import TaskEnd, finish_task, finish_tasks, retry_delay_s
 from airlock.scheduling.graph import DagGraph
-from airlock.scheduling.housekeeping import expire_claims, fail_timed_out, fail_zombies
+from airlock.scheduling.housekeeping import (
+    expire_claims,
+    fail_timed_out,
+    fail_zombies,
+    return_unconfirmed,
+)
 from airlock.scheduling.listeners import add_queue_listener, remove_queue_listener
 from airlock.scheduling.locking import try_lock_run
 from airlock.scheduling.marking import mark_run, mark_task_instances
@@ -168,6 +175,7 @@ __all__ = [
     "queue_scheduled",
     "remove_queue_listener",
     "retry_delay_s",
+    "return_unconfirmed",
     "schedule_run",
     "try_lock_run",
 ]

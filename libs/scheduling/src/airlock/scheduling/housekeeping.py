@@ -4,6 +4,9 @@
   network) fails like a task that raised: it is retried if it has tries left.
 - :func:`expire_claims`: a queued task a worker claimed but never started goes back to the pool
   of claimable work once the claim's lease is over.
+- :func:`return_unconfirmed`: a task the hand-out started whose runner never confirmed it
+  received it (the reply was lost with the API or its connection) goes back to ``queued`` with
+  its try uncounted, seconds after the hand-out rather than at the heartbeat timeout.
 - :func:`fail_timed_out`: a running task past its ``execution_timeout`` (plus a grace period:
   the worker enforces the timeout first) fails the same way.
 
@@ -26,6 +29,7 @@ from airlock.models.execution import TaskFailed
 from airlock.models.states import TaskInstanceState as TIS
 from airlock.scheduling.dag_cache import DagCache
 from airlock.scheduling.finish import apply_outcome, load_task_instance
+from airlock.scheduling.handout import UNSTART_VALUES
 from airlock.scheduling.leases import TASK_CLAIM, expire
 from airlock.scheduling.locking import lock_run_of_task_instance
 from airlock.scheduling.run_pass import schedule_locked_run
@@ -98,6 +102,27 @@ def expire_claims(session: Session, now: dt.datetime, lease_s: float) -> int:
     if released:
         log.info("released %d expired claim(s) on queued tasks", released)
     return released
+
+
+def return_unconfirmed(session: Session, now: dt.datetime, confirm_s: float) -> int:
+    """Queue again, with their try uncounted, the tasks the hand-out started whose runner has
+    not confirmed them within ``confirm_s``; how many."""
+    returned = expire(
+        connection(session),
+        TASK_CLAIM,
+        now,
+        confirm_s,
+        where=[TI.c.state == TIS.RUNNING],
+        reset=UNSTART_VALUES,
+    )
+    if returned:
+        log.warning(
+            "returned %d started task(s) to the queue: their worker never confirmed the hand-out "
+            "within %g s (the reply was lost); their try is not counted",
+            returned,
+            confirm_s,
+        )
+    return returned
 
 
 def _silent(cutoff: dt.datetime) -> Callable[[AnyRow], bool]:

@@ -187,6 +187,7 @@ class Workloads:
                 run_id=row.run_id,
                 bundle=row.bundle_name,
                 try_number=try_number,
+                claim_epoch=handed.claim.epoch,
             ),
             bundle=row.bundle_name,
             dag_rel_path=row.relative_fileloc,
