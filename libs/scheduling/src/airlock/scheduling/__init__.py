@@ -56,6 +56,10 @@ run_id=None, note=None, triggered_by=None, dag_cache, now=None) -> DagRun``
     (retried if tries remain); claims on queued tasks older than the lease are released; tasks
     the hand-out started that their runner never confirmed go back to ``queued``, try uncounted.
 
+``record_reasons(session, tries, reason, now)``
+    Record why the control plane (or a person through it) changed task instances' states: on
+    each instance, the try's history row and at the end of the try's log.
+
 ``next_run_info(dag, after, *, now=None) -> NextRun | None``
     The next time-based run (``logical_date``, ``data_interval``, ``run_after``) after the run
     whose ``run_after`` is ``after`` (Airflow 3 trigger-timetable semantics; see ``schedules``).
@@ -132,6 +136,7 @@ from airlock.scheduling.listeners import add_queue_listener, remove_queue_listen
 from airlock.scheduling.locking import try_lock_run
 from airlock.scheduling.marking import mark_run, mark_task_instances
 from airlock.scheduling.queueing import queue_scheduled
+from airlock.scheduling.reasons import record_reasons
 from airlock.scheduling.run_pass import ScheduleResult, needs_scheduling, schedule_run
 from airlock.scheduling.runs import create_dag_run
 from airlock.scheduling.schedules import DataInterval, NextRun, next_run_info
@@ -173,6 +178,7 @@ __all__ = [
     "needs_scheduling",
     "next_run_info",
     "queue_scheduled",
+    "record_reasons",
     "remove_queue_listener",
     "retry_delay_s",
     "return_unconfirmed",

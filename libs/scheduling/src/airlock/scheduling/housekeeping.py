@@ -12,7 +12,8 @@
 
 Each failure goes through the same path as a runner's own failure report
 (:func:`airlock.scheduling.finish.apply_outcome`: history row, callbacks, retry delay), under the
-run's lock, and the run is scheduled again at once. The caller commits.
+run's lock, and the run is scheduled again at once; its reason is recorded on the task instance,
+its try and its log (:mod:`airlock.scheduling.reasons`). The caller commits.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from airlock.scheduling.finish import apply_outcome, load_task_instance
 from airlock.scheduling.handout import UNSTART_VALUES
 from airlock.scheduling.leases import TASK_CLAIM, expire
 from airlock.scheduling.locking import lock_run_of_task_instance
+from airlock.scheduling.reasons import describe, record_reason
 from airlock.scheduling.run_pass import schedule_locked_run
 from airlock.scheduling.tables import TI, AnyRow, connection
 
@@ -154,16 +156,12 @@ def _fail_running(
         task = graph.task(ti.task_id)
         if task is None:
             continue
+        try_number = ti.try_number
         state = apply_outcome(session, ti, task, graph, TaskFailed(end_date=now, error=error), now)
-        log.warning(
-            "task %s of %s/%s (try %d): %s; now %s",
-            ti.task_id,
-            ti.dag_id,
-            ti.run_id,
-            ti.try_number,
-            error,
-            state.value,
-        )
+        named = describe(ti.task_id, ti.map_index, ti.dag_id, ti.run_id, try_number)
+        reason = f"{error}; the scheduler set it {state.value}"
+        record_reason(session, ti_id, try_number, reason, now)
+        log.warning("task %s: %s", named, reason)
         schedule_locked_run(session, run, cache, now)
         failed.append(ti_id)
     return failed

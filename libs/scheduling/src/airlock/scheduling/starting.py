@@ -39,6 +39,8 @@ START_VALUES: dict[str, Any] = {
     "end_date": None,
     "duration": None,
     "last_heartbeat_at": bindparam("now"),
+    # (a new try has no reason of the control plane's yet)
+    "state_reason": None,
 }
 #: What the reply (the run context) and the XCom reset need of a started instance.
 STARTED = (
