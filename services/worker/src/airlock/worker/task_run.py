@@ -74,6 +74,10 @@ MEMORY_CHECK_S = 0.2
 CONFIRM_PATIENCE_S = 60.0
 #: How long to keep trying to report an outcome while the API is unreachable.
 REPORT_PATIENCE_S = 600.0
+#: The longest wait between two tries of a report: well under the heartbeat timeout, since a
+#: task whose outcome is not in yet sends no heartbeat (an API that flaps must not make a
+#: finished task look gone).
+REPORT_BACKOFF_MAX_S = 5.0
 _PAGE_SIZE = resource.getpagesize()
 
 
@@ -362,7 +366,7 @@ class TaskRun:
             )
             if self._abandon.wait(delay):
                 continue
-            delay = min(delay * 2, 30.0)
+            delay = min(delay * 2, REPORT_BACKOFF_MAX_S)
 
 
 class _Loop:
