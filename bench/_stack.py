@@ -114,5 +114,23 @@ class TreeMemory:
         return self.peak_bytes / 2**20
 
 
+def tree_pss_mb(pid: int) -> float:
+    """The PSS (shared pages split between the processes mapping them) of ``pid`` and its
+    descendants, in MB, from /proc/<pid>/smaps_rollup."""
+    try:
+        root = psutil.Process(pid)
+        pids = [root.pid, *(child.pid for child in root.children(recursive=True))]
+    except psutil.Error:
+        return 0.0
+    total_kb = 0
+    for each in pids:
+        with suppress(OSError, ValueError, IndexError):
+            for line in Path(f"/proc/{each}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    total_kb += int(line.split()[1])
+                    break
+    return total_kb / 1024
+
+
 def median(values: list[float]) -> float:
     return statistics.median(values)

@@ -7,8 +7,12 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
+from airlock.core.tokens import TokenKind
+from airlock.db.database import Database
+from tests.support.dags import install_dag, make_dag, task
 from tests.support.processes import ApiServer, Home, make_home, start_api, stop
 
 pytestmark = pytest.mark.slow  # its fixture starts airlock processes of its own
@@ -87,3 +91,33 @@ def test_runs_list_and_task_logs_of_unknown_things(logged_in: tuple[Home, ApiSer
     assert "not found" in logs.stderr
     bad_sort = home.airlock("runs", "list", "--order-by", "secret", check=False)
     assert "sort by one of" in bad_sort.stderr
+
+
+def test_tasks_show_prints_each_try_and_why_a_person_ended_it(
+    logged_in: tuple[Home, ApiServer],
+) -> None:
+    home, _ = logged_in
+    db = Database(home.db_url)
+    try:
+        with db.sessions() as session:
+            install_dag(session, make_dag("shown", [task("only")]), bundle="cli")
+    finally:
+        db.close()
+    home.airlock("dags", "trigger", "shown", "--run-id", "r1")
+    before = json.loads(
+        home.airlock("tasks", "show", "shown", "r1", "only", "--output", "json").stdout
+    )
+    ti = before["task_instance"]
+    assert (ti["dag_id"], ti["run_id"], ti["task_id"]) == ("shown", "r1", "only")
+    assert before["task_instance"]["state_reason"] is None
+    # (the CLI has no verb to mark a task: a person does it through the Web API)
+    token = home.token(TokenKind.USER, "ann", roles=["admin"])
+    marked = httpx.patch(
+        f"{home.env['AIRLOCK_CLIENT__API_URL']}/api/v1/dags/shown/dagRuns/r1/taskInstances/only",
+        json={"new_state": "failed"},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
+    )
+    assert marked.status_code == 200, marked.text
+    shown = home.airlock("tasks", "show", "shown", "r1", "only").stdout
+    assert shown.splitlines()[0] == "only: failed (marked failed by ann)"

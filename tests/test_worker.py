@@ -439,6 +439,8 @@ def test_the_worker_carries_on_after_the_api_restarts(home: Home, tmp_path: Path
         assert rig.wait_done([first]) == {"hello": TaskInstanceState.SUCCESS}
         (napping,) = rig.queue_tasks("naps")
         rig.wait_for([napping], lambda s: s is TaskInstanceState.RUNNING, 30)
+        # Confirmed: the worker has it (no scheduler here queues a lost hand-out again).
+        assert wait_until(lambda: rig.ti(napping).claimed_by is None, 30)
         server.process.kill()
         server.process.wait()
         (while_down,) = rig.queue_tasks("hello")

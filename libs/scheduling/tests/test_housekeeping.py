@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 
-from airlock.db import TaskInstance
+from airlock.db import LogChunk, TaskInstance, TaskInstanceHistory
 from airlock.models.states import DagRunState
 from airlock.models.states import TaskInstanceState as TIS
 from airlock.scheduling import expire_claims, fail_timed_out, fail_zombies
@@ -77,3 +77,36 @@ def test_a_task_past_its_execution_timeout_fails(sqlite_env: Env) -> None:
         assert fail_timed_out(session, T0 + 41 * S, env.cache, grace_s=30.0) == [slow.id]
         session.commit()
     assert env.states(run) == {"slow": TIS.FAILED, "free": TIS.RUNNING}
+
+
+def test_a_failure_of_the_control_plane_says_why_on_the_task_its_try_and_its_log(
+    env: Env,
+) -> None:
+    env.install(make_dag("why", [task("t", retries=1, retry_delay=0.0)]))
+    run = env.trigger("why")
+    t = env.ti(run, "t")
+    env.start(t.id, T0)
+    with env.sessions() as session:
+        assert fail_zombies(session, T0 + 61 * S, 60.0, env.cache) == [t.id]
+        session.commit()
+    ti = env.ti_by_id(t.id)
+    assert ti.state is TIS.QUEUED
+    expected = (
+        "no heartbeat for 60s: the worker running it is gone; the scheduler set it up_for_retry"
+    )
+    assert ti.state_reason == expected
+    with env.sessions() as session:
+        history = session.scalars(
+            select(TaskInstanceHistory.state_reason).where(
+                TaskInstanceHistory.task_instance_id == t.id
+            )
+        ).all()
+        log = session.scalars(
+            select(LogChunk.lines).where(
+                LogChunk.task_instance_id == t.id, LogChunk.try_number == 1
+            )
+        ).all()
+    assert history == [expected]
+    assert log == [f"{(T0 + 61 * S).isoformat(timespec='seconds')} [airlock] {expected}"]
+    env.start(t.id, T0 + 62 * S)  # the next try starts without a reason
+    assert env.ti_by_id(t.id).state_reason is None

@@ -43,8 +43,10 @@ def test_exported_names() -> None:
         "needs_scheduling",
         "next_run_info",
         "queue_scheduled",
+        "record_reasons",
         "remove_queue_listener",
         "retry_delay_s",
+        "return_unconfirmed",
         "schedule_run",
         "try_lock_run",
     ]

@@ -314,6 +314,35 @@ def test_a_poll_can_start_the_tasks_it_runs_at_once(env: ExecEnv) -> None:
     assert env.call("PATCH", f"/task-instances/{third}/run", claimed["token"], start).is_success
 
 
+def test_a_started_hand_out_is_confirmed_by_the_first_heartbeat_of_its_hand_out(
+    env: ExecEnv,
+) -> None:
+    """The hand-out's start keeps the claim until its runner's first heartbeat; the task token
+    names the hand-out (its claim epoch) only for a start of the hand-out's."""
+    env.add_dag("confirm", tasks=[task("a"), task("b")])
+    env.add_run("confirm")
+    a = env.add_ti("confirm", "a", priority_weight=2)
+    b = env.add_ti("confirm", "b", priority_weight=1)
+    started, claimed = poll(env, slots=2, start=1, hostname="box", pid=42)
+    verifier = verifier_from_settings(
+        env.settings.public_key_path, issuer="airlock", leeway_s=0, is_revoked=None
+    )
+    assert verifier.verify(started["token"], "execution").claim_epoch == env.ti(a).claim_epoch
+    assert verifier.verify(claimed["token"], "execution").claim_epoch is None
+    assert env.ti(a).claimed_by is not None  # unconfirmed
+    beat = env.call(
+        "PUT",
+        f"/task-instances/{a}/heartbeat",
+        started["token"],
+        {"hostname": "box", "pid": 42, "task_pid": 43},
+    )
+    assert beat.json()["keep_running"] is True, beat.text
+    assert (env.ti(a).claimed_by, env.ti(a).pid) == (None, 43)
+    start = {"hostname": "box", "pid": 44, "start_date": dt.datetime.now(dt.UTC).isoformat()}
+    assert env.call("PATCH", f"/task-instances/{b}/run", claimed["token"], start).is_success
+    assert env.ti(b).claimed_by is None  # a runner that starts its task itself has it
+
+
 def test_a_poll_that_starts_all_it_takes_gets_them_in_priority_order(env: ExecEnv) -> None:
     """(On PostgreSQL this is one statement: claim, start, XCom reset and read.)"""
     env.add_dag("all", tasks=[task("plain"), task("mapped"), task("elsewhere")])

@@ -272,6 +272,35 @@ def test_mark_and_clear_task_instances(web: Any, expect_problem: Any) -> None:
     )
 
 
+def test_a_person_marking_or_clearing_a_task_is_recorded_on_it_its_try_and_its_log(
+    web: Any,
+) -> None:
+    chain_dag(web)
+    trigger(web, "etl", "r1")
+    set_states(web, "etl", "r1", extract=TIS.RUNNING)
+    op = web.token("op")
+    path = "/dags/etl/dagRuns/r1/taskInstances/extract"
+    marked = web.call("PATCH", path, op, json={"new_state": "failed"})
+    assert marked.status_code == 200, marked.text
+    detail = web.call("GET", path, web.token("viewer")).json()
+    reason = detail["task_instance"]["state_reason"]
+    assert reason.startswith("marked failed by "), reason
+    assert [(t["try_number"], t["state_reason"]) for t in detail["tries"]] == [(1, reason)]
+    log = web.call("GET", f"{path}/logs/1", web.token("viewer")).json()
+    assert log["lines"][-1].endswith(f"[airlock] {reason}")
+    cleared = web.call(
+        "POST",
+        "/dags/etl/clearTaskInstances",
+        op,
+        json={"dag_run_id": "r1", "task_ids": ["extract"], "dry_run": False},
+    )
+    assert cleared.status_code == 200, cleared.text
+    after = web.call("GET", path, web.token("viewer")).json()["task_instance"]
+    assert after["state_reason"].startswith("cleared by "), after
+    lines = web.call("GET", f"{path}/logs/1", web.token("viewer")).json()["lines"]
+    assert [line.split(" [airlock] ")[1] for line in lines] == [reason, after["state_reason"]]
+
+
 MUTATIONS = [
     ("POST", "/dags/etl/dagRuns", {"run_id": "x"}),
     ("PATCH", "/dags/etl/dagRuns/r1", {"state": "failed"}),

@@ -65,6 +65,9 @@ class ExecutionSettings(_Section):
     max_wait_s: float = 30.0
     #: A claimed task that has not started running by then is handed out again.
     claim_lease_s: float = 60.0
+    #: A task the hand-out started whose worker has not confirmed it by then (its first
+    #: heartbeat) goes back to the queue, its try uncounted: the reply never reached the worker.
+    start_confirm_s: float = 10.0
 
 
 class InternalSettings(_Section):

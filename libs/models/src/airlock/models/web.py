@@ -57,6 +57,9 @@ class TaskInstanceView(msgspec.Struct, kw_only=True, frozen=True):
     queue: str | None = None
     priority_weight: int | None = None
     dag_version_id: int | None = None
+    #: Why the control plane last changed the state on its own (a missed heartbeat, a timeout,
+    #: a person marking or clearing it); None once a new try starts.
+    state_reason: str | None = None
 
 
 class TaskInstanceList(msgspec.Struct, kw_only=True, frozen=True):
@@ -152,6 +155,8 @@ class TaskInstanceTry(msgspec.Struct, kw_only=True, frozen=True):
     duration: float | None = None
     hostname: str | None = None
     dag_version_id: int | None = None
+    #: Why the control plane ended this try, when it did (not its runner).
+    state_reason: str | None = None
 
 
 class TaskInstanceDetail(msgspec.Struct, kw_only=True, frozen=True):

@@ -12,11 +12,12 @@ docstring is its contract; this map says where each part of a task instance's li
 - a task instance's try, in order: ``handout`` (claim queued task instances for a worker, start
   the ones it runs at once, give back what it never gets), ``starting`` (queued → running),
   ``heartbeats``, ``finish`` (a runner's outcome, and what that end unblocks, in the same
-  transaction), ``housekeeping`` (zombies, timeouts, expired claims); ``tries`` is the one rule
+  transaction), ``housekeeping`` (zombies, timeouts, expired claims, hand-outs never confirmed); ``tries`` is the one rule
   for which try a start runs and whether a message about a try still concerns the row;
 - ``leases``: one helper (holder, epoch, TTL; acquire, renew, release, expire, fence) for every
   leased row — task claims and callbacks;
-- by hand: ``clearing`` and ``marking``;
+- by hand: ``clearing`` and ``marking``; ``reasons.record_reasons`` records why the control plane
+  (or a person through it) changed a try's state: on the instance, its history row and its log;
 - ``dag_cache.DagCache``: decodes each stored DAG version once per process; a version that does
   not decode or holds a cycle raises ``BadDagVersion`` (409), that DAG's error, never a reason
   for a service to stop.
@@ -52,11 +53,17 @@ from airlock.scheduling.errors import (
 )
 from airlock.scheduling.finish import TaskEnd, finish_task, finish_tasks, retry_delay_s
 from airlock.scheduling.graph import DagGraph
-from airlock.scheduling.housekeeping import expire_claims, fail_timed_out, fail_zombies
+from airlock.scheduling.housekeeping import (
+    expire_claims,
+    fail_timed_out,
+    fail_zombies,
+    return_unconfirmed,
+)
 from airlock.scheduling.listeners import add_queue_listener, remove_queue_listener
 from airlock.scheduling.locking import try_lock_run
 from airlock.scheduling.marking import mark_run, mark_task_instances
 from airlock.scheduling.queueing import queue_scheduled
+from airlock.scheduling.reasons import record_reasons
 from airlock.scheduling.run_pass import ScheduleResult, needs_scheduling, schedule_run
 from airlock.scheduling.runs import create_dag_run
 from airlock.scheduling.schedules import DataInterval, NextRun, next_run_info
@@ -99,8 +106,10 @@ __all__ = [
     "needs_scheduling",
     "next_run_info",
     "queue_scheduled",
+    "record_reasons",
     "remove_queue_listener",
     "retry_delay_s",
+    "return_unconfirmed",
     "schedule_run",
     "try_lock_run",
 ]

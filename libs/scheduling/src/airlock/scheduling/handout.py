@@ -16,6 +16,15 @@ runner never ask to start, and start each task with ``PATCH …/run``. On
 PostgreSQL a poll that starts everything it takes (the usual case) is one statement, committed as
 it runs (:func:`claim_and_start`), built from the lease's and the start's pieces.
 
+A started hand-out is a lease the worker must confirm: the task keeps its claim while ``running``
+until the runner's first heartbeat drops it (:mod:`airlock.scheduling.heartbeats`, fenced by the
+claim's epoch, which the task token carries). A reply that never reached its worker (the API died
+after the start committed, or the connection broke) leaves the start unconfirmed, and the
+scheduler's housekeeping queues it again with its try uncounted once ``[execution]
+start_confirm_s`` has passed (:func:`~airlock.scheduling.housekeeping.return_unconfirmed`, the
+lease's expire with :data:`UNSTART_VALUES`). A failure the API sees itself gives the tasks back at
+once, in a session of its own: the connection that served the hand-out may be the one that broke.
+
 What a worker receives for each task (its token, its run, its DAG file) is the Execution API's to
 say: :class:`Handout` passes the :class:`HandedOut` task instances to a ``describe`` callable.
 
@@ -26,6 +35,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -43,6 +53,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from airlock.db import upsert_insert
@@ -53,6 +64,8 @@ from airlock.scheduling.leases import TASK_CLAIM, lease_params
 from airlock.scheduling.starting import START_VALUES, start_many
 from airlock.scheduling.tables import DAG, DAG_RUN, RUN_INFO_COLUMNS, TI, WORKER, XCOM, AnyRow
 from airlock.scheduling.tries import forgets_earlier_try, next_try_number, on_try, try_before_start
+
+log = logging.getLogger(__name__)
 
 #: How fresh a worker's record of being alive is kept (``worker.last_heartbeat_at``).
 TOUCH_EVERY_S = 1.0
@@ -347,6 +360,14 @@ def touch_worker(session: Session, name: str, queues: Sequence[str], now: dt.dat
 _TAKEN = (TI.c.id == bindparam("ti_id"), TASK_CLAIM.held())
 #: A started task instance its worker will never run, back to ``queued`` as it was before the
 #: start: the try the start counted is not used.
+UNSTART_VALUES: dict[str, Any] = {
+    "state": TaskInstanceState.QUEUED,
+    "try_number": try_before_start(TI),
+    "hostname": None,
+    "pid": None,
+    "start_date": None,
+    "last_heartbeat_at": None,
+}
 _UNSTART = (
     update(TI)
     .where(
@@ -354,15 +375,7 @@ _UNSTART = (
         TI.c.state == TaskInstanceState.RUNNING,
         on_try(TI, bindparam("of_try")),
     )
-    .values(
-        state=TaskInstanceState.QUEUED,
-        try_number=try_before_start(TI),
-        hostname=None,
-        pid=None,
-        start_date=None,
-        last_heartbeat_at=None,
-        **TASK_CLAIM.release_values(),
-    )
+    .values({**UNSTART_VALUES, **TASK_CLAIM.release_values()})
 )
 #: A claimed task instance its worker will never start: the lease is dropped.
 _UNCLAIM = (
@@ -481,14 +494,28 @@ class Handout:
         try:
             return Batch(self._describe(session, handed), claims)
         except Exception:
-            # The start is committed: undo it, or the tasks would wait for a runner that never
-            # comes until the heartbeat check fails them.
-            give_back(session.connection(), worker, claims)
+            # The start is committed: undo it now rather than at its confirmation deadline, on
+            # a connection of its own (this session's may be the one that just broke).
+            self._give_back_claims(worker, claims)
             raise
 
     def give_back(self, worker: str, batch: Batch) -> int:
-        """:func:`give_back` of ``batch``'s claims, in a transaction of its own."""
-        with self._sessions() as session:
-            back = give_back(session.connection(), worker, batch.claims)
-            session.commit()
+        """:func:`give_back` of ``batch``'s claims, in a session of its own; how many went
+        back (0 if the DB cannot be reached: the confirmation deadline returns them)."""
+        return self._give_back_claims(worker, batch.claims)
+
+    def _give_back_claims(self, worker: str, claims: Sequence[Claim]) -> int:
+        try:
+            with self._sessions() as session:
+                back = give_back(session.connection(), worker, claims)
+                session.commit()
+        except DBAPIError as exc:
+            log.warning(
+                "could not give back %d task instance(s) handed out to %s (%s); they go back to "
+                "the queue when their start is not confirmed",
+                len(claims),
+                worker,
+                exc,
+            )
+            return 0
         return back

@@ -4,12 +4,16 @@
   network) fails like a task that raised: it is retried if it has tries left.
 - :func:`expire_claims`: a queued task a worker claimed but never started goes back to the pool
   of claimable work once the claim's lease is over.
+- :func:`return_unconfirmed`: a task the hand-out started whose runner never confirmed it
+  received it (the reply was lost with the API or its connection) goes back to ``queued`` with
+  its try uncounted, seconds after the hand-out rather than at the heartbeat timeout.
 - :func:`fail_timed_out`: a running task past its ``execution_timeout`` (plus a grace period:
   the worker enforces the timeout first) fails the same way.
 
 Each failure goes through the same path as a runner's own failure report
 (:func:`airlock.scheduling.finish.apply_outcome`: history row, callbacks, retry delay), under the
-run's lock, and the run is scheduled again at once. The caller commits.
+run's lock, and the run is scheduled again at once; its reason is recorded on the task instance,
+its try and its log (:mod:`airlock.scheduling.reasons`). The caller commits.
 """
 
 from __future__ import annotations
@@ -26,8 +30,10 @@ from airlock.models.execution import TaskFailed
 from airlock.models.states import TaskInstanceState as TIS
 from airlock.scheduling.dag_cache import DagCache
 from airlock.scheduling.finish import apply_outcome, load_task_instance
+from airlock.scheduling.handout import UNSTART_VALUES
 from airlock.scheduling.leases import TASK_CLAIM, expire
 from airlock.scheduling.locking import lock_run_of_task_instance
+from airlock.scheduling.reasons import describe, record_reason
 from airlock.scheduling.run_pass import schedule_locked_run
 from airlock.scheduling.tables import TI, AnyRow, connection
 
@@ -100,6 +106,27 @@ def expire_claims(session: Session, now: dt.datetime, lease_s: float) -> int:
     return released
 
 
+def return_unconfirmed(session: Session, now: dt.datetime, confirm_s: float) -> int:
+    """Queue again, with their try uncounted, the tasks the hand-out started whose runner has
+    not confirmed them within ``confirm_s``; how many."""
+    returned = expire(
+        connection(session),
+        TASK_CLAIM,
+        now,
+        confirm_s,
+        where=[TI.c.state == TIS.RUNNING],
+        reset=UNSTART_VALUES,
+    )
+    if returned:
+        log.warning(
+            "returned %d started task(s) to the queue: their worker never confirmed the hand-out "
+            "within %g s (the reply was lost); their try is not counted",
+            returned,
+            confirm_s,
+        )
+    return returned
+
+
 def _silent(cutoff: dt.datetime) -> Callable[[AnyRow], bool]:
     """Re-checked under the run's lock: a heartbeat may have arrived since the selection."""
 
@@ -129,16 +156,12 @@ def _fail_running(
         task = graph.task(ti.task_id)
         if task is None:
             continue
+        try_number = ti.try_number
         state = apply_outcome(session, ti, task, graph, TaskFailed(end_date=now, error=error), now)
-        log.warning(
-            "task %s of %s/%s (try %d): %s; now %s",
-            ti.task_id,
-            ti.dag_id,
-            ti.run_id,
-            ti.try_number,
-            error,
-            state.value,
-        )
+        named = describe(ti.task_id, ti.map_index, ti.dag_id, ti.run_id, try_number)
+        reason = f"{error}; the scheduler set it {state.value}"
+        record_reason(session, ti_id, try_number, reason, now)
+        log.warning("task %s: %s", named, reason)
         schedule_locked_run(session, run, cache, now)
         failed.append(ti_id)
     return failed

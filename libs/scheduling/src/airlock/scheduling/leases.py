@@ -13,7 +13,8 @@ lease is handled by the same operations:
 - :func:`renew`: only the holder, with the epoch it acquired, extends its lease.
 - :func:`release`: only the holder, with its epoch, gives rows back; on a connection of its own,
   because the one that was serving the holder may be the one that just failed.
-- :func:`expire`: rows whose lease ran out become free (acquire also takes them as it goes).
+- :func:`expire`: rows whose lease ran out become free (acquire also takes them as it goes), and
+  are reset as the caller says (an unconfirmed start goes back to ``queued``).
 - :func:`still_held` / :meth:`LeasedTable.held`: the fencing check. A holder that was paused past
   its lease and comes back writes with an old epoch: its writes carry ``held()`` in their
   ``WHERE`` and change nothing.
@@ -29,7 +30,7 @@ parameters (``lease_*``) come from :func:`lease_params`.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -240,12 +241,14 @@ def expire(
     ttl_s: float,
     *,
     where: Sequence[ColumnElement[bool]] = (),
+    reset: Mapping[str, Any] | None = None,
 ) -> int:
-    """Free the rows (matching ``where``) whose lease ran out by ``now``; how many."""
+    """Free the rows (matching ``where``) whose lease ran out by ``now``, setting ``reset`` on
+    them too; how many."""
     result = connection.execute(
         update(lease.table)
         .where(lease.stamp.is_not(None), lease.lapsed(), *where)
-        .values(lease.release_values()),
+        .values({**(reset or {}), **lease.release_values()}),
         {_CUTOFF: lease_params(lease, "", now, ttl_s)[_CUTOFF]},
     )
     return cast(CursorResult[Any], result).rowcount

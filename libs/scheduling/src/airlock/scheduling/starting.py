@@ -6,6 +6,11 @@ Either way the start is a conditional update (only a ``queued`` or ``restarting`
 starts), counts the try as :mod:`airlock.scheduling.tries` says (a task resuming after a deferral
 or a reschedule continues its try), and a new try after the first starts without the XComs an
 earlier try pushed.
+
+A task started by the hand-out keeps its claim (``claimed_by``/``claimed_at``) until its runner
+confirms it received it (its first heartbeat, :mod:`airlock.scheduling.heartbeats`): until then it
+is an unconfirmed start, which goes back to the queue if the confirmation does not come. A runner
+that starts its task itself has received it: :func:`start_task` drops the claim.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, delete, update
 
 from airlock.models.states import TaskInstanceState
+from airlock.scheduling.leases import TASK_CLAIM
 from airlock.scheduling.tables import TI, XCOM, AnyRow, one_of
 from airlock.scheduling.tries import forgets_earlier_try_of, next_try_number
 
@@ -33,6 +39,8 @@ START_VALUES: dict[str, Any] = {
     "end_date": None,
     "duration": None,
     "last_heartbeat_at": bindparam("now"),
+    # (a new try has no reason of the control plane's yet)
+    "state_reason": None,
 }
 #: What the reply (the run context) and the XCom reset need of a started instance.
 STARTED = (
@@ -50,7 +58,7 @@ STARTED = (
 _START_ONE = (
     update(TI)
     .where(TI.c.id == bindparam("ti_id"), one_of(TI.c.state, STARTABLE))
-    .values(START_VALUES)
+    .values({**START_VALUES, **TASK_CLAIM.release_values()})
     .returning(*STARTED)
 )
 _START_MANY = (

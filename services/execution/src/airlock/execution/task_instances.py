@@ -133,18 +133,27 @@ class TaskInstanceController(Controller):
 
         ``task_pid`` names the task's process when the hand-out started the task under its
         supervisor's pid: it becomes the task's recorded pid, and either pid is the runner's.
+        The first heartbeat of a task the hand-out started confirms the hand-out its token names
+        (``airlock.scheduling.heartbeats``); a runner sends it before the task's code runs.
         """
         task_pid = data.pid if data.task_pid is None else data.task_pid
-        of = TaskTry(ti_id, claims_of(request).try_number)
+        claims = claims_of(request)
+        of = TaskTry(ti_id, claims.try_number)
         alive = record_heartbeat(
-            session.connection(), of, data.hostname, data.pid, task_pid, dt.datetime.now(dt.UTC)
+            session.connection(),
+            of,
+            data.hostname,
+            data.pid,
+            task_pid,
+            dt.datetime.now(dt.UTC),
+            claims.claim_epoch,
         )
         if alive:
             session.commit()
             return HeartbeatReply(
                 keep_running=True,
                 state=TaskInstanceState.RUNNING,
-                token=task_tokens.refresh(claims_of(request)),
+                token=task_tokens.refresh(claims),
             )
         ti = _load(session, ti_id)
         session.rollback()

@@ -18,8 +18,18 @@ class TaskTokens:
         self._signer = signer
         self.ttl_s = ttl_s
 
-    def issue(self, ti_id: str, *, dag_id: str, run_id: str, bundle: str, try_number: int) -> str:
-        """A token for running try ``try_number`` of task instance ``ti_id``."""
+    def issue(
+        self,
+        ti_id: str,
+        *,
+        dag_id: str,
+        run_id: str,
+        bundle: str,
+        try_number: int,
+        claim_epoch: int | None = None,
+    ) -> str:
+        """A token for running try ``try_number`` of task instance ``ti_id``, handed out under
+        ``claim_epoch``."""
         return self._signer.issue(
             TokenKind.TASK,
             ti_id,
@@ -28,6 +38,7 @@ class TaskTokens:
             run_id=run_id,
             bundle=bundle,
             try_number=try_number,
+            claim_epoch=claim_epoch,
         )
 
     def refresh(self, claims: TokenClaims) -> str | None:
@@ -42,4 +53,5 @@ class TaskTokens:
             run_id=claims.run_id,
             bundle=claims.bundle,
             try_number=claims.try_number,
+            claim_epoch=claims.claim_epoch,
         )

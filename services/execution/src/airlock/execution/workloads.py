@@ -187,6 +187,9 @@ class Workloads:
                 run_id=row.run_id,
                 bundle=row.bundle_name,
                 try_number=try_number,
+                # (what the runner confirms: a start of the hand-out's; one it starts itself
+                # needs no confirmation)
+                claim_epoch=handed.claim.epoch if handed.claim.started else None,
             ),
             bundle=row.bundle_name,
             dag_rel_path=row.relative_fileloc,

@@ -46,6 +46,7 @@ from airlock.scheduling import (
     fail_zombies,
     needs_scheduling,
     queue_scheduled,
+    return_unconfirmed,
     schedule_run,
     try_lock_run,
 )
@@ -70,6 +71,8 @@ class LoopReport:
     timed_out: int = 0
     claims_released: int = 0
     triggers_timed_out: int = 0
+    #: Unconfirmed starts queued again.
+    starts_returned: int = 0
 
     @property
     def progress(self) -> bool:
@@ -91,6 +94,7 @@ class Scheduler:
         task_heartbeat_timeout_s: float = 60.0,
         max_tis_per_loop: int = 512,
         claim_lease_s: float = 60.0,
+        start_confirm_s: float = 10.0,
         max_runs_per_loop: int = 100,
         housekeeping_interval_s: float = 5.0,
         timeout_grace_s: float = 30.0,
@@ -103,6 +107,8 @@ class Scheduler:
         self._heartbeat_timeout_s = task_heartbeat_timeout_s
         self._max_tis = max_tis_per_loop
         self._claim_lease_s = claim_lease_s
+        self._start_confirm_s = start_confirm_s
+        self._last_confirm_check = -1e9
         self._max_runs = max_runs_per_loop
         self._housekeeping_interval_s = housekeeping_interval_s
         self._timeout_grace_s = timeout_grace_s
@@ -124,6 +130,7 @@ class Scheduler:
             task_heartbeat_timeout_s=config.task_heartbeat_timeout_s,
             max_tis_per_loop=config.max_tis_per_loop,
             claim_lease_s=settings.execution.claim_lease_s,
+            start_confirm_s=settings.execution.start_confirm_s,
             housekeeping_interval_s=min(5.0, max(0.5, config.task_heartbeat_timeout_s / 6)),
         )
 
@@ -147,6 +154,14 @@ class Scheduler:
             queued = queue_scheduled(session, self.cache, now or _utcnow(), limit=self._max_tis)
             session.commit()
             report.tis_queued += len(queued)
+        # Every second: a lost hand-out comes back to the queue within seconds of its deadline.
+        if time.monotonic() - self._last_confirm_check >= 1.0:
+            with self._sessions() as session:
+                report.starts_returned = return_unconfirmed(
+                    session, now or _utcnow(), self._start_confirm_s
+                )
+                session.commit()
+            self._last_confirm_check = time.monotonic()
         if time.monotonic() - self._last_housekeeping >= self._housekeeping_interval_s:
             self._housekeeping(report, now)
             self._last_housekeeping = time.monotonic()

@@ -399,4 +399,5 @@ def ti_view(ti: TaskInstance) -> TaskInstanceView:
         queue=ti.queue,
         priority_weight=ti.priority_weight,
         dag_version_id=ti.dag_version_id,
+        state_reason=ti.state_reason,
     )

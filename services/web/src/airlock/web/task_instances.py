@@ -16,7 +16,7 @@ from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from airlock.core.http import Problem, require_user_role
+from airlock.core.http import Problem, claims_of, require_user_role
 from airlock.core.tokens import UserRole
 from airlock.db import DagRun, LogChunk, TaskInstance, TaskInstanceHistory
 from airlock.models.states import TERMINAL_TASK_STATES, TaskInstanceState
@@ -29,7 +29,12 @@ from airlock.models.web import (
     TaskInstancePatch,
     TaskInstanceTry,
 )
-from airlock.scheduling import clear_task_instances, mark_task_instances
+from airlock.scheduling import (
+    RunChange,
+    clear_task_instances,
+    mark_task_instances,
+    record_reasons,
+)
 from airlock.web.access import visible_dag
 from airlock.web.listing import MAX_LIMIT, Offset, Sorting, page_of
 from airlock.web.runs import (
@@ -152,6 +157,7 @@ class TaskInstanceController(Controller):
                 duration=h.duration,
                 hostname=h.hostname,
                 dag_version_id=h.dag_version_id,
+                state_reason=h.state_reason,
             )
             for h in history
         ]
@@ -166,6 +172,7 @@ class TaskInstanceController(Controller):
                     duration=ti.duration,
                     hostname=ti.hostname,
                     dag_version_id=ti.dag_version_id,
+                    state_reason=ti.state_reason,
                 )
             )
         trigger = trigger_of(session, ti) if ti.state is TaskInstanceState.DEFERRED else None
@@ -207,6 +214,9 @@ class TaskInstanceController(Controller):
                 downstream=data.include_downstream,
                 dry_run=data.dry_run,
             )
+            if not data.dry_run:
+                who = claims_of(request).sub
+                record_person(session, change, f"marked {data.new_state} by {who}", now)
             return finish_clear(session, change, cache, now, dry_run=data.dry_run)
 
     @get(
@@ -286,7 +296,20 @@ class ClearTaskInstancesController(Controller):
                 only_failed=data.only_failed,
                 dry_run=data.dry_run,
             )
+            if not data.dry_run:
+                record_person(session, change, f"cleared by {claims_of(request).sub}", now)
             return finish_clear(session, change, cache, now, dry_run=data.dry_run)
+
+
+def record_person(session: Session, change: RunChange, reason: str, now: dt.datetime) -> None:
+    """Record on each instance a person changed, its try and its log, who did it and how."""
+    ids = [ti.id for ti in change.task_instances]
+    if not ids:
+        return
+    tries = session.execute(
+        select(TaskInstance.id, TaskInstance.try_number).where(TaskInstance.id.in_(ids))
+    ).all()
+    record_reasons(session, [(ti_id, number) for ti_id, number in tries], reason, now)
 
 
 def find_task_instance(

@@ -7,8 +7,8 @@ holding nothing — runs user code and talks only to it over the channel of
 
 One thread per task runs :meth:`TaskRun.run`: ask the zygote for a task process, send it
 ``StartTask`` (it starts loading the DAG file), move the task to ``running`` through the API
-(unless the hand-out started it already: its workload then carries the run context), send
-``RunTask``, then loop on the channel, the output pipe and the process's pidfd until the process
+(unless the hand-out started it already: its workload then carries the run context, and a first
+heartbeat confirms the hand-out before any of the task's code runs), send ``RunTask``, then loop on the channel, the output pipe and the process's pidfd until the process
 has exited, meanwhile
 
 - answering the task's requests (:mod:`airlock.worker.requests`),
@@ -69,8 +69,15 @@ log = logging.getLogger("airlock.worker")
 #: Statuses that mean the server no longer expects this try (cleared, reassigned, expired token).
 GONE_STATUSES = frozenset({401, 403, 404, 409})
 MEMORY_CHECK_S = 0.2
+#: How long to keep trying to confirm a started hand-out while the API is unreachable (past the
+#: server's ``start_confirm_s`` its answer is no, unless the confirmation got through).
+CONFIRM_PATIENCE_S = 60.0
 #: How long to keep trying to report an outcome while the API is unreachable.
 REPORT_PATIENCE_S = 600.0
+#: The longest wait between two tries of a report: well under the heartbeat timeout, since a
+#: task whose outcome is not in yet sends no heartbeat (an API that flaps must not make a
+#: finished task look gone).
+REPORT_BACKOFF_MAX_S = 5.0
 _PAGE_SIZE = resource.getpagesize()
 
 
@@ -222,7 +229,17 @@ class TaskRun:
             )
         )
         context = workload.context
-        if context is None:
+        if context is not None:
+            refused = self._confirm(client, process)
+            if refused is not None:
+                # Not ours any more (it went back to the queue), or the API could not be told:
+                # the task's code must not run, or it might run twice.
+                log.warning("%s: not running it: %s", self, refused)
+                with contextlib.suppress(OSError):
+                    sock.sendall(encode_frame(Abort(reason=refused)))
+                self._zygote.wait_exit(process, self._config.kill_grace_s)
+                return
+        else:
             self.recorded_pid = process.pid
             start = TaskStart(
                 hostname=self._config.hostname, pid=process.pid, start_date=dt.datetime.now(dt.UTC)
@@ -241,6 +258,34 @@ class TaskRun:
         with contextlib.suppress(OSError):  # a process that already died is reported below
             sock.sendall(encode_frame(RunTask(context=context)))
         _Loop(self, client, logs, process, sock, output_r, nonce).run()
+
+    def _confirm(self, client: ExecutionClient, process: TaskProcess) -> str | None:
+        """Tell the server this worker received the task the hand-out started for it, before
+        its code runs (its first heartbeat, naming the task's process); None once confirmed,
+        otherwise why it must not run. Retried while the API is unreachable: the server's answer
+        says whether the start still holds (unconfirmed, it goes back to the queue)."""
+        beat = Heartbeat(hostname=self._config.hostname, pid=os.getpid(), task_pid=process.pid)
+        give_up = time.monotonic() + CONFIRM_PATIENCE_S
+        delay = 0.2
+        while True:
+            try:
+                reply = client.heartbeat(self.ti.id, beat)
+            except ApiError as exc:
+                if exc.status in GONE_STATUSES:
+                    return f"the server no longer expects this task ({exc.detail})"
+                error: Exception = exc
+            except httpx.HTTPError as exc:
+                error = exc
+            else:
+                if reply.keep_running:
+                    self.recorded_pid = process.pid
+                    return None
+                return f"the server gave its start back to the queue (it is {reply.state})"
+            if time.monotonic() > give_up or self._stop_reason is not None:
+                return f"its start could not be confirmed: {error}"
+            log.warning("%s: could not confirm its start (%s); retrying", self, error)
+            self._abandon.wait(delay)
+            delay = min(delay * 2, 2.0)
 
     def _client_and_logs(self) -> tuple[ExecutionClient, LogShipper]:
         """The API client holding this task's token, and its log shipper."""
@@ -322,7 +367,7 @@ class TaskRun:
             )
             if self._abandon.wait(delay):
                 continue
-            delay = min(delay * 2, 30.0)
+            delay = min(delay * 2, REPORT_BACKOFF_MAX_S)
 
 
 class _Loop:

@@ -62,6 +62,9 @@ class TokenClaims(msgspec.Struct, kw_only=True, frozen=True):
     bundle: str | None = None
     #: A task token's try: reports made with it apply to that try only.
     try_number: int | None = None
+    #: A task token's hand-out: the claim epoch the task was handed out under. A runner confirms
+    #: that hand-out, and only that one (a later hand-out of the same try has another epoch).
+    claim_epoch: int | None = None
 
     def may_touch_bundle(self, bundle: str) -> bool:
         return self.bundles is None or bundle in self.bundles

@@ -21,6 +21,7 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    Text,
     UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column
@@ -83,6 +84,9 @@ class TaskInstance(Base):
     claim_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     #: When a reschedule-mode sensor first poked; its timeout counts from here.
     first_poke_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    #: Why the control plane last changed the state on its own (``airlock.scheduling.reasons``);
+    #: cleared when a try starts.
+    state_reason: Mapped[str | None] = mapped_column(Text)
 
 
 class TaskInstanceHistory(Base):
@@ -102,3 +106,5 @@ class TaskInstanceHistory(Base):
     end_date: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
     duration: Mapped[float | None] = mapped_column(Float)
     hostname: Mapped[str | None] = mapped_column(String(1000))
+    #: Why the control plane ended this try (a missed heartbeat, a timeout, a person).
+    state_reason: Mapped[str | None] = mapped_column(Text)

@@ -1,4 +1,5 @@
-"""``airlock runs list`` and ``airlock tasks logs``: read runs and task logs through the Web API."""
+"""``airlock runs list``, ``airlock tasks show`` and ``airlock tasks logs``: read runs, a task's
+tries (with why the control plane ended one, when it did) and task logs through the Web API."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from airlock.cli.commands.web_calls import seg, web_session
 from airlock.cli.output import add_output_option, print_table
 
 RUN_COLUMNS = ["dag_id", "run_id", "state", "run_type", "dag_version_number", "start_date"]
+TRY_COLUMNS = ["try_number", "state", "start_date", "end_date", "hostname", "state_reason"]
 
 
 def register(sub: Any) -> None:
@@ -27,6 +29,15 @@ def register(sub: Any) -> None:
 
     tasks = sub.add_parser("tasks", help="read task logs through the Web API")
     task_verbs = tasks.add_subparsers(metavar="VERB", required=True)
+    show = task_verbs.add_parser(
+        "show", help="a task's tries: state, times, host and why the control plane ended one"
+    )
+    show.add_argument("dag_id")
+    show.add_argument("run_id")
+    show.add_argument("task_id")
+    show.add_argument("--map-index", type=int, default=-1, help="map index of a mapped task")
+    add_output_option(show)
+    show.set_defaults(func=run_show)
     logs = task_verbs.add_parser("logs", help="print the log of one try of a task")
     logs.add_argument("dag_id")
     logs.add_argument("run_id")
@@ -51,6 +62,21 @@ def run_list(args: argparse.Namespace) -> int:
     if args.output == "table" and page["total_entries"] > args.offset + len(page["dag_runs"]):
         shown = args.offset + len(page["dag_runs"])
         print(f"({shown} of {page['total_entries']}; --offset {shown} for more)", file=sys.stderr)
+    return 0
+
+
+def run_show(args: argparse.Namespace) -> int:
+    path = (
+        f"/api/v1/dags/{seg(args.dag_id)}/dagRuns/{seg(args.run_id)}/taskInstances/"
+        f"{seg(args.task_id)}"
+    )
+    with web_session() as session:
+        detail = session.request("GET", path, params={"map_index": args.map_index}).json()
+    ti = detail["task_instance"]
+    if args.output == "table":
+        reason = f" ({ti['state_reason']})" if ti.get("state_reason") else ""
+        print(f"{ti['task_id']}: {ti['state'] or 'no state'}{reason}")
+    print_table(detail["tries"], TRY_COLUMNS, args.output, payload=detail)
     return 0
 
 
