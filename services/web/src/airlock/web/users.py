@@ -14,9 +14,7 @@ from typing import Any
 
 import msgspec
 from litestar import Controller, Request, get, patch, post
-from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency
-from litestar.handlers.base import BaseRouteHandler
 from litestar.params import FromPath, FromQuery, JSONBody
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -27,6 +25,7 @@ from airlock.core.tokens import UserRole
 from airlock.db import ApiToken, RevokedToken, User
 from airlock.db.base import ID_LENGTH
 from airlock.models.web_users import UserCreate, UserList, UserPatch, UserView
+from airlock.web.access import require_unscoped_admin
 from airlock.web.filters import contains, json_list_has, plain_text
 from airlock.web.listing import Offset, Sorting, page_of
 
@@ -38,21 +37,10 @@ USER_SORTING = Sorting(
 ROLE_NAMES = [role.value for role in UserRole]
 
 
-async def require_unscoped_admin(
-    connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler
-) -> None:
-    if claims_of(connection).bundles is not None:
-        raise Problem(
-            403,
-            "managing users needs an admin who is not limited to bundles",
-            slug="forbidden-role",
-        )
-
-
 class UserController(Controller):
     path = "/users"
     tags = ["users"]
-    guards = [require_user_role(UserRole.ADMIN), require_unscoped_admin]
+    guards = [require_user_role(UserRole.ADMIN), require_unscoped_admin("managing users")]
 
     @get("/", operation_id="ListUsers", sync_to_thread=True)
     def list_users(
