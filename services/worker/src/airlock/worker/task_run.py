@@ -49,6 +49,7 @@ from airlock.models.execution import (
     Workload,
 )
 from airlock.sdk.api import ApiError, ExecutionClient
+from airlock.sdk.execution_time.dag_files import OutsideBundle, file_in_bundle
 from airlock.sdk.execution_time.protocol import (
     Abort,
     FrameBuffer,
@@ -170,6 +171,11 @@ class TaskRun:
                 f"{self._config.hostname} ([worker] bundles has: {known}); add its folder there",
             )
             return
+        try:
+            dag_file = file_in_bundle(bundle_root, workload.dag_rel_path)
+        except OutsideBundle as exc:
+            self._fail_without_process(client, logs, str(exc))
+            return
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         output_r, output_w = os.pipe()
         os.set_blocking(output_r, False)
@@ -179,7 +185,7 @@ class TaskRun:
                 process = self._zygote.fork(
                     theirs,
                     output_w,
-                    dag_file=os.path.join(bundle_root, workload.dag_rel_path),
+                    dag_file=dag_file,
                     bundle_root=bundle_root,
                 )
             except ZygoteUnavailable as exc:
