@@ -54,6 +54,12 @@ class ApiSettings(_Section):
 class WebSettings(_Section):
     max_body_bytes: int = 1_000_000
     user_token_ttl_s: int = 12 * 3600
+    #: Failed log-ins for one user name, or from one client address, within the window, after
+    #: which log-ins are refused (429) for ``login_block_s`` (doubling with each further failure).
+    login_max_failures_per_user: int = 5
+    login_max_failures_per_address: int = 50
+    login_failure_window_s: int = 900
+    login_block_s: int = 30
 
 
 class ExecutionSettings(_Section):
