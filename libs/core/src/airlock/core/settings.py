@@ -49,6 +49,9 @@ class ApiSettings(_Section):
     host: str = "127.0.0.1"
     port: int = 8080
     apps: list[ApiName] = msgspec.field(default_factory=lambda: list(ALL_APIS))
+    #: A request whose headers have not all arrived this long after it began is answered 408
+    #: and its connection closed (a slow client must not hold connections open).
+    header_timeout_s: float = 10.0
 
 
 class WebSettings(_Section):

@@ -17,9 +17,7 @@ AwareDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
 
 #: A DAG id (and the like): letters, digits, ``_``, ``.`` and ``-``, starting with a letter, digit
 #: or ``_`` — Airflow's rule, so no id can name a path, hold markup or hide a control character.
-Identifier = Annotated[
-    str, msgspec.Meta(min_length=1, max_length=250, pattern=r"^[^\W][\w.-]*\Z")
-]
+Identifier = Annotated[str, msgspec.Meta(min_length=1, max_length=250, pattern=r"^[^\W][\w.-]*\Z")]
 
 #: A file's path inside a bundle: relative, ``/``-separated, with no ``..`` segment, backslash or
 #: control character, so joining it to the bundle's folder cannot leave the folder.
