@@ -12,7 +12,8 @@ One thread per task runs :meth:`TaskRun.run`: ask the zygote for a task process,
 has exited, meanwhile
 
 - answering the task's requests (:mod:`airlock.worker.requests`),
-- shipping its output as log batches (:mod:`airlock.worker.logs`),
+- shipping its output as log batches (:mod:`airlock.worker.logs`), with the secrets it was
+  handed masked (:mod:`airlock.sdk.execution_time.secrets_masker`),
 - heartbeating every ``heartbeat_s``, killing the task when the reply says it must stop,
 - killing it past its ``execution_timeout`` or its memory limit, and
 - reporting the outcome the moment the task sends it (the next task may be waiting on it).
@@ -61,6 +62,7 @@ from airlock.sdk.execution_time.protocol import (
     encode_frame,
     from_task_decoder,
 )
+from airlock.sdk.execution_time.secrets_masker import SecretsMasker
 from airlock.worker.logs import LogShipper
 from airlock.worker.requests import answer
 from airlock.worker.zygote_client import TaskProcess, ZygoteClient, ZygoteUnavailable
@@ -101,6 +103,8 @@ class TaskRun:
         #: outcome is reported to the API.
         self._on_outcome = on_outcome
         self.ti = workload.ti
+        #: The secrets handed to the task, masked in its log.
+        self.secrets = SecretsMasker()
         self._config = config
         self._zygote = zygote
         self._make_client = make_client
@@ -254,6 +258,7 @@ class TaskRun:
             lambda batch: client.send_logs(self.ti.id, batch),
             try_number=self.ti.try_number,
             batch_s=self._config.log_batch_s,
+            redact=self.secrets.redact,
         )
         return client, logs
 
@@ -429,7 +434,7 @@ class _Loop:
         if isinstance(message, TaskDone):
             self._on_done(message.outcome)
             return
-        reply = encode_frame(answer(self.client, self.run_.ti, message))
+        reply = encode_frame(answer(self.client, self.run_.ti, message, self.run_.secrets))
         with contextlib.suppress(OSError):  # it died waiting: its exit is reported
             self.sock.sendall(reply)
 
