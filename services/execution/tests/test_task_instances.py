@@ -393,6 +393,18 @@ def test_logs_are_taken_shortly_after_the_try_ended_then_refused(
     assert [c.lines for c in env.rows(LogChunk, task_instance_id=ti_id)] == ["last words"]
 
 
+def test_a_deferred_try_still_takes_its_last_log_lines(
+    env: ExecEnv, queued: tuple[str, str]
+) -> None:
+    ti_id, _ = queued
+    token = env.task_token(ti_id, try_number=1)
+    start(env, ti_id, token)
+    deferred = {"state": "deferred", "trigger_classpath": "x.Trigger"}
+    assert finish(env, ti_id, token, deferred).json() == {"state": "deferred"}
+    flush = send_logs(env, ti_id, token, try_number=1, seq=0, lines=["deferring"])
+    assert flush.status_code == 204, flush.text
+
+
 def test_a_token_logs_only_into_its_own_try(
     env: ExecEnv, queued: tuple[str, str], expect_problem: Any
 ) -> None:

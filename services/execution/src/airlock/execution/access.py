@@ -86,8 +86,8 @@ def check_open_try(
 
     A task token outlives its try by minutes: without this, a finished (or cleared and re-run)
     task's token could still overwrite XComs or write into a try that is not its own. Logs are
-    accepted a little longer (:data:`LOG_FLUSH_GRACE_S` after the try's end) and before the
-    start, since a runner may log while the task is loading.
+    accepted a little longer (:data:`LOG_FLUSH_GRACE_S` after the try's end, and while the try
+    is deferred) and before the start, since a runner may log while the task is loading.
     """
     ti = session.get(TaskInstance, ti_id)
     if ti is None:
@@ -99,10 +99,12 @@ def check_open_try(
         starting = ti.state is TaskInstanceState.QUEUED and (
             try_number is None or try_number in (ti.try_number, ti.try_number + 1)
         )
+        # A deferred try goes on later (its end has no end_date): its last lines are its own.
+        paused = ti.state is TaskInstanceState.DEFERRED and check_try(ti.try_number, token_try)
         ended = ti.end_date is not None and dt.datetime.now(dt.UTC) - ti.end_date.astimezone(
             dt.UTC
         ) <= dt.timedelta(seconds=LOG_FLUSH_GRACE_S)
-        if starting or (ended and check_try(ti.try_number, token_try)):
+        if starting or paused or (ended and check_try(ti.try_number, token_try)):
             return ti
     session.rollback()
     raise Problem(
