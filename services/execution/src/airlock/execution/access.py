@@ -101,7 +101,9 @@ def check_open_try(
         )
         # A deferred try goes on later (its end has no end_date): its last lines are its own.
         paused = ti.state is TaskInstanceState.DEFERRED and check_try(ti.try_number, token_try)
-        ended = ti.end_date is not None and dt.datetime.now(dt.UTC) - ti.end_date.astimezone(
+        # A state set without an end (by hand, say) counts from the try's last sign of life.
+        last = ti.end_date or ti.last_heartbeat_at
+        ended = last is not None and dt.datetime.now(dt.UTC) - last.astimezone(
             dt.UTC
         ) <= dt.timedelta(seconds=LOG_FLUSH_GRACE_S)
         if starting or paused or (ended and check_try(ti.try_number, token_try)):
