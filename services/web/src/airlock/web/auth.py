@@ -49,13 +49,12 @@ class AuthController(Controller):
         address = request.client.host if request.client else "unknown"
         throttle.check(session, data.username, address)
         user = session.scalar(select(User).where(User.username == data.username))
+        # One hash whatever the name: an unknown or inactive user answers as slowly as any.
         if user is None:
-            verify_unknown_user(data.password)
-        if (
-            user is None
-            or not user.is_active
-            or not verify_password(user.password_hash, data.password)
-        ):
+            matches = verify_unknown_user(data.password)
+        else:
+            matches = verify_password(user.password_hash, data.password)
+        if user is None or not user.is_active or not matches:
             throttle.failed(session, data.username, address)
             raise Problem(401, "wrong username or password", slug="bad-credentials")
         throttle.succeeded(session, data.username)
