@@ -30,6 +30,7 @@ def test_table_list():
         "dag_version",
         "import_error",
         "log_chunk",
+        "login_failure",
         "pool",
         "revoked_token",
         "task_instance",

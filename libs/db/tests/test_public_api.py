@@ -26,6 +26,7 @@ def test_exported_names_are_pinned():
             "DagSource",
             "DagVersion",
             "LogChunk",
+            "LoginFailure",
             "ParseImportError",
             "Pool",
             "RevokedToken",

@@ -80,12 +80,32 @@ def test_a_new_variable_belongs_to_the_tasks_bundle_and_is_encrypted(
 
 
 def test_updating_keeps_a_variables_bundle_and_description(env: ExecEnv, token: str) -> None:
-    for key in ("shared", "own"):
-        assert env.call("PUT", f"/variables/{key}", token, {"value": "new"}).status_code == 204
-        (row,) = env.rows(Variable, key=key)
-        assert row.bundle_name == (None if key == "shared" else "team-a")
-        assert row.description == f"{key} var"
-        assert row.get_value(env.secret_box()) == "new"
+    assert env.call("PUT", "/variables/own", token, {"value": "new"}).status_code == 204
+    (row,) = env.rows(Variable, key="own")
+    assert (row.bundle_name, row.description) == ("team-a", "own var")
+    assert row.get_value(env.secret_box()) == "new"
+
+
+def test_a_global_variable_is_read_only_for_tasks(env: ExecEnv, token: str) -> None:
+    for method, body in [("PUT", {"value": "pwned"}), ("DELETE", None)]:
+        response = env.call(method, "/variables/shared", token, body)
+        assert response.status_code == 403, response.text
+        assert "variable 'shared' is global" in response.json()["detail"]
+    (row,) = env.rows(Variable, key="shared")
+    assert (row.bundle_name, row.get_value(env.secret_box())) == (None, "shared-value")
+
+
+def test_a_granted_global_variable_takes_a_tasks_value_but_stays_global(
+    env: ExecEnv, token: str
+) -> None:
+    with env.session() as session:
+        session.get_one(Variable, "shared").task_writable = True
+        session.commit()
+    assert env.call("PUT", "/variables/shared", token, {"value": "new"}).status_code == 204
+    (row,) = env.rows(Variable, key="shared")
+    assert (row.bundle_name, row.description) == (None, "shared var")
+    assert row.get_value(env.secret_box()) == "new"
+    assert env.call("DELETE", "/variables/shared", token).status_code == 403
 
 
 def test_another_bundles_variable_cannot_be_overwritten_or_deleted(

@@ -13,6 +13,7 @@ import pytest
 
 from airlock.core.tokens.verifier import verifier_from_settings
 from airlock.db import LogChunk, TaskInstance, XCom
+from airlock.execution.access import LOG_FLUSH_GRACE_S
 from airlock.models.states import TaskInstanceState
 
 from .conftest import ExecEnv, task
@@ -341,6 +342,7 @@ def test_xcom_push_stores_json_for_its_own_task_and_replaces_on_repeat(
     env: ExecEnv, queued: tuple[str, str]
 ) -> None:
     ti_id, token = queued
+    start(env, ti_id, token)
     for value in ({"rows": [1, 2]}, {"rows": [3]}):
         body = {"key": "return_value", "value": value}
         response = env.call("PUT", f"/task-instances/{ti_id}/xcoms/return_value", token, body)
@@ -353,6 +355,71 @@ def test_xcom_push_stores_json_for_its_own_task_and_replaces_on_repeat(
         "return_value",
     )
     assert row.value == '{"rows":[3]}'
+
+
+def test_a_token_writes_no_xcom_before_its_try_runs_nor_after_it_ended(
+    env: ExecEnv, queued: tuple[str, str], expect_problem: Any
+) -> None:
+    ti_id, _ = queued
+    token = env.task_token(ti_id, try_number=1)
+    body = {"key": "k", "value": 1}
+    path = f"/task-instances/{ti_id}/xcoms/k"
+    expect_problem(env.call("PUT", path, token, body), 409, "try 1 of task instance")
+    start(env, ti_id, token)
+    assert env.call("PUT", path, token, body).status_code == 204
+    assert finish(env, ti_id, token, end("success")).status_code == 200
+    late = env.call("PUT", path, token, {"key": "k", "value": "overwritten"})
+    expect_problem(late, 409, "is success on try 1")
+    (row,) = env.rows(XCom, dag_id="runner")
+    assert row.value == "1"
+
+
+def test_logs_are_taken_shortly_after_the_try_ended_then_refused(
+    env: ExecEnv, queued: tuple[str, str], expect_problem: Any
+) -> None:
+    ti_id, _ = queued
+    token = env.task_token(ti_id, try_number=1)
+    start(env, ti_id, token)
+    ended = end("success", end_date=dt.datetime.now(dt.UTC).isoformat())
+    assert finish(env, ti_id, token, ended).status_code == 200
+    flush = send_logs(env, ti_id, token, try_number=1, seq=0, lines=["last words"])
+    assert flush.status_code == 204, flush.text
+    with env.session() as session:
+        row = session.get_one(TaskInstance, ti_id)
+        row.end_date = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=LOG_FLUSH_GRACE_S + 1)
+        session.commit()
+    late = send_logs(env, ti_id, token, try_number=1, seq=1, lines=["forged"])
+    expect_problem(late, 409, "is not running")
+    assert [c.lines for c in env.rows(LogChunk, task_instance_id=ti_id)] == ["last words"]
+
+
+def test_a_deferred_try_still_takes_its_last_log_lines(
+    env: ExecEnv, queued: tuple[str, str]
+) -> None:
+    ti_id, _ = queued
+    token = env.task_token(ti_id, try_number=1)
+    start(env, ti_id, token)
+    deferred = {"state": "deferred", "trigger_classpath": "x.Trigger"}
+    assert finish(env, ti_id, token, deferred).json() == {"state": "deferred"}
+    flush = send_logs(env, ti_id, token, try_number=1, seq=0, lines=["deferring"])
+    assert flush.status_code == 204, flush.text
+
+
+def test_a_token_logs_only_into_its_own_try(
+    env: ExecEnv, queued: tuple[str, str], expect_problem: Any
+) -> None:
+    ti_id, _ = queued
+    token = env.task_token(ti_id, try_number=1)
+    start(env, ti_id, token)
+    other = send_logs(env, ti_id, token, try_number=2, seq=0, lines=["x"])
+    expect_problem(other, 422, "not the try this task token runs (1)")
+    # Cleared and started again as try 2: try 1's token is over.
+    with env.session() as session:
+        session.get_one(TaskInstance, ti_id).state = TaskInstanceState.QUEUED
+        session.commit()
+    start(env, ti_id, env.task_token(ti_id, try_number=2), hostname="host-2", pid=200)
+    late = send_logs(env, ti_id, token, try_number=1, seq=5, lines=["x"])
+    expect_problem(late, 409, "try 1 of task instance")
 
 
 def test_xcom_push_with_mismatched_keys_is_422(

@@ -185,3 +185,30 @@ def test_component_health_and_version(web: Any, expect_problem: Any) -> None:
     assert web.call("GET", "/version", web.token("viewer")).json()["version"]
     with web.session() as session:
         assert session.scalars(select(Worker)).one().name == "w1"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"), [m for m in MUTATIONS if m[1].startswith("/pools")]
+)
+def test_a_team_scoped_admin_changes_no_pool(
+    web: Any, expect_problem: Any, method: str, path: str, body: Any
+) -> None:
+    team_a = web.token("admin", bundles=["team-a"])
+    expect_problem(web.call(method, path, team_a, json=body), 403, "not limited to bundles")
+    assert web.call("GET", "/pools/default_pool", team_a).json()["slots"] > 0
+
+
+def test_only_a_global_variable_takes_the_task_write_grant(web: Any, expect_problem: Any) -> None:
+    admin = web.token("admin")
+    granted = web.call(
+        "POST", "/variables", admin, json={"key": "g", "value": "v", "task_writable": True}
+    )
+    assert granted.json()["task_writable"] is True
+    revoked = web.call("PATCH", "/variables/g", admin, json={"task_writable": False})
+    assert revoked.json()["task_writable"] is False
+    scoped = {"key": "b", "value": "v", "bundle_name": "team-a", "task_writable": True}
+    expect_problem(web.call("POST", "/variables", admin, json=scoped), 422, "global variables")
+    team_a = web.token("admin", bundles=["team-a"])
+    expect_problem(
+        web.call("PATCH", "/variables/g", team_a, json={"task_writable": True}), 403, "bundles"
+    )

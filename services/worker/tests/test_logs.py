@@ -7,6 +7,8 @@ import httpx
 import pytest
 
 from airlock.models.execution import LogBatch
+from airlock.sdk.api import ApiError
+from airlock.sdk.execution_time.secrets_masker import SecretsMasker
 from airlock.worker import logs
 from airlock.worker.logs import WORKER_PREFIX, LogShipper
 
@@ -101,3 +103,28 @@ def test_the_backlog_is_bounded_while_the_api_is_down(monkeypatch: pytest.Monkey
     assert "0a" not in api.lines
     assert "earlier log lines were lost" in api.lines[0]
     assert len(api.lines) <= 4 + 1
+
+
+def test_secrets_registered_for_the_try_are_masked_before_shipping() -> None:
+    api = Api()
+    masker = SecretsMasker()
+    shipper = LogShipper(api.send, try_number=1, batch_s=60, redact=masker.redact)
+    masker.add_variable("db_password", "hunter2-long")
+    masker.add_variable("region", "eu-west-1")
+    shipper.feed(b"password is hunter2-long, twice: hunter2-long\nin eu-west-1")
+    assert shipper.flush(final=True)
+    assert api.lines == ["password is ***, twice: ***", "in eu-west-1"]
+
+
+def test_a_batch_the_api_refuses_for_good_is_dropped_not_resent() -> None:
+    sent: list[LogBatch] = []
+
+    def refuse(batch: LogBatch) -> None:
+        sent.append(batch)
+        raise ApiError("POST", "/logs", 409, {"detail": "try 1 is not running"})
+
+    shipper = LogShipper(refuse, try_number=1, batch_s=60)
+    shipper.feed(b"late line\n")
+    assert shipper.flush(final=True)
+    assert shipper.flush(final=True)
+    assert len(sent) == 1

@@ -49,11 +49,20 @@ class ApiSettings(_Section):
     host: str = "127.0.0.1"
     port: int = 8080
     apps: list[ApiName] = msgspec.field(default_factory=lambda: list(ALL_APIS))
+    #: A request whose headers have not all arrived this long after it began is answered 408
+    #: and its connection closed (a slow client must not hold connections open).
+    header_timeout_s: float = 10.0
 
 
 class WebSettings(_Section):
     max_body_bytes: int = 1_000_000
     user_token_ttl_s: int = 12 * 3600
+    #: Failed log-ins for one user name, or from one client address, within the window, after
+    #: which log-ins are refused (429) for ``login_block_s`` (doubling with each further failure).
+    login_max_failures_per_user: int = 5
+    login_max_failures_per_address: int = 50
+    login_failure_window_s: int = 900
+    login_block_s: int = 30
 
 
 class ExecutionSettings(_Section):

@@ -1,10 +1,15 @@
-"""Payloads of the Internal API (DAG processor, triggerer, callback processor)."""
+"""Payloads of the Internal API (DAG processor, triggerer, callback processor).
+
+Identifiers and paths a client sends are constrained in their types (:mod:`airlock.models.types`),
+so a ``relative_path`` like ``../x`` or ``/etc/passwd`` or an odd ``dag_id`` is a 422 naming the
+field before anything is stored.
+"""
 
 from __future__ import annotations
 
 import msgspec
 
-from airlock.models.types import AwareDatetime
+from airlock.models.types import AwareDatetime, BundlePath, Identifier
 
 
 class BundleFileInfo(msgspec.Struct, kw_only=True, frozen=True):
@@ -30,9 +35,9 @@ class DagMetadata(msgspec.Struct, kw_only=True, frozen=True):
     Everything else stays inside the opaque blob.
     """
 
-    dag_id: str
+    dag_id: Identifier
     fileloc: str
-    relative_fileloc: str
+    relative_fileloc: BundlePath
     schedule: str | None = None
     timetable_summary: str | None = None
     description: str | None = None
@@ -56,7 +61,7 @@ class DagUpload(msgspec.Struct, kw_only=True, frozen=True):
 class ParsedFile(msgspec.Struct, kw_only=True, frozen=True):
     """The outcome of parsing one file: its DAGs, or the traceback that stopped it."""
 
-    relative_path: str
+    relative_path: BundlePath
     #: SHA-256 hex of the file's bytes.
     content_hash: str
     dags: list[DagUpload] = msgspec.field(default_factory=list)
@@ -69,7 +74,7 @@ class BundleSync(msgspec.Struct, kw_only=True, frozen=True):
     """One batch from the DAG processor: parsed files and files that are gone."""
 
     files: list[ParsedFile] = msgspec.field(default_factory=list)
-    deleted_files: list[str] = msgspec.field(default_factory=list)
+    deleted_files: list[BundlePath] = msgspec.field(default_factory=list)
 
 
 class DagSyncResult(msgspec.Struct, kw_only=True, frozen=True):

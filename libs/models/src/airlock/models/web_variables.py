@@ -1,7 +1,8 @@
 """Web API payloads of variables: configuration tasks read at run time.
 
 A value whose key names a secret is answered as ``***``; ``bundle_name`` limits which bundle's
-tasks may read a variable (none: every bundle's).
+tasks may read a variable (none: every bundle's). Tasks change only their bundle's variables, and
+a global one only when ``task_writable`` grants it.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ class VariableView(msgspec.Struct, kw_only=True, frozen=True):
     description: str | None = None
     bundle_name: str | None = None
     is_encrypted: bool = False
+    #: A global variable the tasks of every bundle may change.
+    task_writable: bool = False
 
 
 class VariableCollection(msgspec.Struct, kw_only=True, frozen=True):
@@ -35,8 +38,11 @@ class VariableCreate(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_f
     description: str | None = None
     #: Only this bundle's tasks may read it; none: every bundle's.
     bundle_name: str | None = None
+    #: Let every bundle's tasks change this global variable.
+    task_writable: bool = False
 
 
 class VariablePatch(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
     value: str | None = None
     description: str | None = None
+    task_writable: bool | None = None

@@ -1,6 +1,8 @@
 """``POST /execution/task-instances/{ti_id}/logs``: a runner ships its task's log in batches.
 
-Each batch carries its try and a sequence number; a batch sent twice (a retry after a lost
+A batch is accepted only from the try the task token runs, while it runs (and shortly after, for
+the last lines: :func:`airlock.execution.access.check_open_try`). Each batch carries its try and a
+sequence number; a batch sent twice (a retry after a lost
 response) is stored once. On SQLite the insert-unless-present is one statement under the write
 lock; on PostgreSQL a transaction-scoped advisory lock per task instance serializes the check.
 """
@@ -8,16 +10,17 @@ lock; on PostgreSQL a transaction-scoped advisory lock per task instance seriali
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
-from litestar import post
+from litestar import Request, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
 from sqlalchemy import func, insert, literal, select
 from sqlalchemy.orm import Session
 
-from airlock.core.http import Problem
-from airlock.db import LogChunk, TaskInstance
-from airlock.execution.access import own_task_instance
+from airlock.core.http import Problem, claims_of
+from airlock.db import LogChunk
+from airlock.execution.access import check_open_try, own_task_instance
 from airlock.models.execution import LogBatch
 
 
@@ -30,11 +33,19 @@ from airlock.models.execution import LogBatch
     tags=["task instances"],
 )
 def send_logs(
-    ti_id: FromPath[str], data: JSONBody[LogBatch], session: NamedDependency[Session]
+    request: Request[Any, Any, Any],
+    ti_id: FromPath[str],
+    data: JSONBody[LogBatch],
+    session: NamedDependency[Session],
 ) -> None:
-    tries = session.scalar(select(TaskInstance.try_number).where(TaskInstance.id == ti_id))
-    if tries is None:
-        raise Problem(404, f"task instance {ti_id} does not exist", slug="ti-not-found")
+    token_try = claims_of(request).try_number
+    if token_try is not None and data.try_number != token_try:
+        raise Problem(
+            422,
+            f"try_number {data.try_number} is not the try this task token runs ({token_try})",
+            slug="invalid-try-number",
+        )
+    tries = check_open_try(session, ti_id, token_try, for_logs=True).try_number
     # The try a runner is about to start counts too: it may log before it has started.
     if not 1 <= data.try_number <= tries + 1:
         raise Problem(

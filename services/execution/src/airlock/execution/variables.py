@@ -1,6 +1,9 @@
-"""Variables for running tasks: read, write and delete those of the task's bundle and the global
-ones (no bundle). A variable of another bundle answers 404 to every verb, exactly as a missing
-one, so its existence never leaks and it can never be overwritten.
+"""Variables for running tasks: read the task's bundle's and the global ones (no bundle); write
+and delete only the bundle's own. A global variable reaches every team's tasks, so a task that
+could change it could steer another team's work: a task changes one only when an admin granted it
+(``task_writable``), and never deletes one (403 naming the variable). A variable of another
+bundle answers 404 to every verb, exactly as a missing one, so its existence never leaks and it
+can never be overwritten.
 
 A variable a task creates belongs to the task's bundle. Values are encrypted at rest.
 """
@@ -12,7 +15,7 @@ from typing import Any
 from litestar import Controller, Request, delete, get, put
 from litestar.di import NamedDependency
 from litestar.params import JSONBody
-from sqlalchemy import ColumnElement, func, or_
+from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy import delete as sql_delete
 from sqlalchemy.orm import Session
 
@@ -25,8 +28,28 @@ from airlock.models.execution import VariableWrite
 from airlock.models.secrets import VariableValue
 
 
-def _visible(bundle: str) -> ColumnElement[bool]:
-    return or_(Variable.bundle_name.is_(None), Variable.bundle_name == bundle)
+def _writable(bundle: str) -> ColumnElement[bool]:
+    return or_(
+        Variable.bundle_name == bundle,
+        and_(Variable.bundle_name.is_(None), Variable.task_writable.is_(True)),
+    )
+
+
+def _refusal(session: Session, key: str, bundle: str, verb: str) -> Problem:
+    """Why a write of ``key`` did not land: a global variable is read-only for tasks (403); any
+    other is as missing (404)."""
+    global_row = session.scalar(
+        select(Variable.key).where(Variable.key == key, Variable.bundle_name.is_(None))
+    )
+    session.rollback()
+    if global_row is None:
+        return _not_found(key, bundle)
+    return Problem(
+        403,
+        f"variable {key!r} is global (every bundle's tasks read it); a task may not {verb} it. "
+        "Use a variable of your bundle, or ask an admin to grant task writes (task_writable)",
+        slug="variable-read-only",
+    )
 
 
 def _not_found(key: str, bundle: str) -> Problem:
@@ -63,10 +86,10 @@ class VariableController(Controller):
         session: NamedDependency[Session],
         secret_box: NamedDependency[SecretBox],
     ) -> None:
-        """Create the variable in the task's bundle, or update it where the task may see it.
+        """Create the variable in the task's bundle, or update it where the task may write it.
 
-        One ``INSERT … ON CONFLICT DO UPDATE … WHERE visible``: concurrent writers cannot race
-        into another bundle's variable.
+        One ``INSERT … ON CONFLICT DO UPDATE … WHERE writable``: concurrent writers cannot race
+        into another bundle's variable or an ungranted global one.
         """
         bundle = token_bundle(request)
         row = Variable(key=key, bundle_name=bundle, description=data.description)
@@ -87,11 +110,10 @@ class VariableController(Controller):
                 "is_encrypted": statement.excluded.is_encrypted,
                 "description": func.coalesce(statement.excluded.description, Variable.description),
             },
-            where=_visible(bundle),
+            where=_writable(bundle),
         ).returning(Variable.key)
         if session.scalar(upsert) is None:
-            session.rollback()
-            raise _not_found(key, bundle)
+            raise _refusal(session, key, bundle, "change")
         session.commit()
 
     @delete("/", operation_id="DeleteVariableFromTask", sync_to_thread=True, status_code=204)
@@ -101,10 +123,9 @@ class VariableController(Controller):
         bundle = token_bundle(request)
         gone = session.scalar(
             sql_delete(Variable)
-            .where(Variable.key == key, _visible(bundle))
+            .where(Variable.key == key, Variable.bundle_name == bundle)
             .returning(Variable.key)
         )
         if gone is None:
-            session.rollback()
-            raise _not_found(key, bundle)
+            raise _refusal(session, key, bundle, "delete")
         session.commit()

@@ -1,4 +1,4 @@
-"""XComs for running tasks: push for the task's own instance, pull from any task of a DAG in the
+"""XComs for running tasks: push for the task's own instance while its try runs, pull from any task of a DAG in the
 task's bundle (in practice, of its own run).
 
 The value is stored as the JSON text the runner sent; pushing the same key again replaces it, so
@@ -17,10 +17,17 @@ from litestar.params import FromPath, FromQuery, JSONBody
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from airlock.core.http import Problem, require_kind
+from airlock.core.http import Problem, claims_of, require_kind
 from airlock.core.tokens import TokenKind
-from airlock.db import TaskInstance, XCom, upsert_insert
-from airlock.execution.access import Ident, XComKey, bundle_dag, own_task_instance, token_bundle
+from airlock.db import XCom, upsert_insert
+from airlock.execution.access import (
+    Ident,
+    XComKey,
+    bundle_dag,
+    check_open_try,
+    own_task_instance,
+    token_bundle,
+)
 from airlock.models.execution import XComValue
 
 
@@ -33,6 +40,7 @@ from airlock.models.execution import XComValue
     tags=["xcoms"],
 )
 def push_xcom(
+    request: Request[Any, Any, Any],
     ti_id: FromPath[str],
     key: XComKey,
     data: JSONBody[XComValue],
@@ -42,9 +50,7 @@ def push_xcom(
         raise Problem(
             422, f"body names key {data.key!r} but the path names {key!r}", slug="key-mismatch"
         )
-    ti = session.get(TaskInstance, ti_id)
-    if ti is None:
-        raise Problem(404, f"task instance {ti_id} does not exist", slug="ti-not-found")
+    ti = check_open_try(session, ti_id, claims_of(request).try_number)
     value = msgspec.json.encode(data.value).decode()
     now = dt.datetime.now(dt.UTC)
     insert = upsert_insert(session.get_bind().dialect.name)

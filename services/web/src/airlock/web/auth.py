@@ -1,4 +1,8 @@
-"""Log in with a username and password and get a user token; ask who a token belongs to."""
+"""Log in with a username and password and get a user token; ask who a token belongs to.
+
+Failed log-ins are throttled and an unknown user name costs what a known one does
+(:mod:`airlock.web.login_throttle`).
+"""
 
 from __future__ import annotations
 
@@ -17,6 +21,7 @@ from airlock.core.tokens import TokenKind
 from airlock.core.tokens.signer import TokenSigner
 from airlock.db import User
 from airlock.models.web_users import Identity, LoginRequest, TokenResponse
+from airlock.web.login_throttle import LoginThrottle, verify_unknown_user
 from airlock.web.user_tokens import wait_past_cut_off
 
 
@@ -29,24 +34,32 @@ class AuthController(Controller):
         exclude_from_auth=True,
         operation_id="CreateToken",
         status_code=200,
-        responses=problems(401),
+        responses=problems(401, 429),
         sync_to_thread=True,
         opt=OFF_LOOP,  # Argon2: tens of ms of CPU per attempt, never on the event loop
     )
     def login(
         self,
+        request: Request[Any, Any, Any],
         data: JSONBody[LoginRequest],
         session: NamedDependency[Session],
         signer: NamedDependency[TokenSigner],
         web_settings: NamedDependency[WebSettings],
     ) -> TokenResponse:
+        throttle = LoginThrottle(web_settings)
+        address = request.client.host if request.client else "unknown"
+        throttle.check(session, data.username, address)
         user = session.scalar(select(User).where(User.username == data.username))
-        if (
-            user is None
-            or not user.is_active
-            or not verify_password(user.password_hash, data.password)
-        ):
+        # One hash whatever the name: an unknown or inactive user answers as slowly as any.
+        if user is None:
+            matches = verify_unknown_user(data.password)
+        else:
+            matches = verify_password(user.password_hash, data.password)
+        if user is None or not user.is_active or not matches:
+            throttle.failed(session, data.username, address)
             raise Problem(401, "wrong username or password", slug="bad-credentials")
+        throttle.succeeded(session, data.username)
+        session.commit()
         wait_past_cut_off(user.tokens_valid_after)
         ttl = web_settings.user_token_ttl_s
         token = signer.issue(

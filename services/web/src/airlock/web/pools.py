@@ -1,4 +1,5 @@
-"""Pools: caps on how many task slots run at once across DAGs. Viewers read, admins write.
+"""Pools: caps on how many task slots run at once across DAGs. Viewers read; admins who are not
+limited to bundles write (a pool is shared by every team).
 
 Each pool is answered with how its slots are used right now (running, queued, scheduled,
 deferred task instances), counted in one grouped query per page.
@@ -19,9 +20,11 @@ from airlock.core.tokens import UserRole
 from airlock.db import DEFAULT_POOL_NAME, Pool, TaskInstance
 from airlock.models.states import TaskInstanceState as TIS
 from airlock.models.web_pools import PoolCollection, PoolCreate, PoolPatch, PoolView
+from airlock.web.access import require_unscoped_admin
 from airlock.web.listing import Offset, Sorting, page_of
 
 POOL_SORT = Sorting({"name": Pool.name, "slots": Pool.slots}, default="name")
+_POOL_ADMIN = require_unscoped_admin("changing pools")
 _COUNTED = (TIS.RUNNING, TIS.QUEUED, TIS.SCHEDULED, TIS.DEFERRED)
 
 
@@ -53,7 +56,7 @@ class PoolController(Controller):
     @post(
         "/",
         operation_id="CreatePool",
-        guards=[require_user_role(UserRole.ADMIN)],
+        guards=[require_user_role(UserRole.ADMIN), _POOL_ADMIN],
         sync_to_thread=True,
         status_code=201,
     )
@@ -77,7 +80,7 @@ class PoolController(Controller):
     @patch(
         "/{name:str}",
         operation_id="PatchPool",
-        guards=[require_user_role(UserRole.ADMIN)],
+        guards=[require_user_role(UserRole.ADMIN), _POOL_ADMIN],
         sync_to_thread=True,
     )
     def patch_pool(
@@ -96,7 +99,7 @@ class PoolController(Controller):
     @delete(
         "/{name:str}",
         operation_id="DeletePool",
-        guards=[require_user_role(UserRole.ADMIN)],
+        guards=[require_user_role(UserRole.ADMIN), _POOL_ADMIN],
         sync_to_thread=True,
     )
     def delete_pool(self, name: FromPath[str], session: NamedDependency[Session]) -> None:

@@ -1,9 +1,10 @@
 """Users, managed by admins: list, create, read, change roles, team scope, password, deactivate.
 
 Managing users takes an admin who is not limited to bundles: a team-scoped admin could otherwise
-create an unscoped one. Taking rights away (roles, bundles, deactivation) cuts off every token the
-user holds — login and API tokens alike — through ``tokens_valid_after`` and the revocation list,
-so the change holds from the next request, not from the next login. The last active unscoped
+create an unscoped one. Taking rights away (roles, bundles, deactivation) or setting a new
+password (someone may have learnt the old one) cuts off every token the user holds — login and
+API tokens alike — through ``tokens_valid_after`` and the revocation list, so the change holds
+from the next request, not from the next login. The last active unscoped
 admin can be neither demoted nor deactivated: someone must be able to undo mistakes.
 """
 
@@ -14,19 +15,18 @@ from typing import Any
 
 import msgspec
 from litestar import Controller, Request, get, patch, post
-from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency
-from litestar.handlers.base import BaseRouteHandler
 from litestar.params import FromPath, FromQuery, JSONBody
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from airlock.core.http import Problem, claims_of, require_user_role
+from airlock.core.http import Problem, require_user_role
 from airlock.core.passwords import hash_password
 from airlock.core.tokens import UserRole
 from airlock.db import ApiToken, RevokedToken, User
 from airlock.db.base import ID_LENGTH
 from airlock.models.web_users import UserCreate, UserList, UserPatch, UserView
+from airlock.web.access import require_unscoped_admin
 from airlock.web.filters import contains, json_list_has, plain_text
 from airlock.web.listing import Offset, Sorting, page_of
 
@@ -38,21 +38,10 @@ USER_SORTING = Sorting(
 ROLE_NAMES = [role.value for role in UserRole]
 
 
-async def require_unscoped_admin(
-    connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler
-) -> None:
-    if claims_of(connection).bundles is not None:
-        raise Problem(
-            403,
-            "managing users needs an admin who is not limited to bundles",
-            slug="forbidden-role",
-        )
-
-
 class UserController(Controller):
     path = "/users"
     tags = ["users"]
-    guards = [require_user_role(UserRole.ADMIN), require_unscoped_admin]
+    guards = [require_user_role(UserRole.ADMIN), require_unscoped_admin("managing users")]
 
     @get("/", operation_id="ListUsers", sync_to_thread=True)
     def list_users(
@@ -115,7 +104,8 @@ class UserController(Controller):
         data: JSONBody[UserPatch],
         session: NamedDependency[Session],
     ) -> UserView:
-        """Change what the body names; leave the rest. Taking rights away ends the user's tokens."""
+        """Change what the body names; leave the rest. Taking rights away or a new password ends
+        the user's tokens."""
         user = _user(session, username)
         was_unscoped_admin = _is_unscoped_admin(user.roles, user.bundles, user.is_active)
         cut_off = False
@@ -132,6 +122,7 @@ class UserController(Controller):
             user.is_active = data.is_active
         if not isinstance(data.password, msgspec.UnsetType):
             user.password_hash = _hash(data.password)
+            cut_off = True
         if was_unscoped_admin and not _is_unscoped_admin(user.roles, user.bundles, user.is_active):
             _keep_one_admin(session, user)
         if cut_off:

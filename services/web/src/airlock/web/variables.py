@@ -1,5 +1,8 @@
 """Variables: configuration tasks read at run time. Viewers read, admins write.
 
+Tasks change only their bundle's variables; ``task_writable`` lets them change a global one too,
+a grant only an admin for every bundle can give (a global variable reaches every team).
+
 Values are encrypted at rest (``airlock.db`` :class:`~airlock.db.SecretBox`) whatever their key;
 a value whose key names a secret is masked in every answer (:mod:`airlock.web.secrets_access`).
 """
@@ -90,12 +93,19 @@ class VariableController(Controller):
         """Create a variable; with ``overwrite=true``, replace one that exists (``airlock
         variables set``)."""
         check_writable(request, data.bundle_name, "variable")
+        _check_grant(data.bundle_name, data.task_writable)
         row = session.get(Variable, data.key)
         if row is not None:
             if not overwrite or not may_read(request, row.bundle_name):
+                owner = (
+                    f" (in bundle {row.bundle_name!r})"
+                    if row.bundle_name and may_read(request, row.bundle_name)
+                    else ""
+                )
                 raise Problem(
                     409,
-                    f"variable {data.key!r} exists; change it with PATCH, or pass overwrite=true",
+                    f"variable {data.key!r} exists{owner}; change it with PATCH, or pass "
+                    "overwrite=true",
                     slug="variable-exists",
                 )
             check_writable(request, row.bundle_name, "variable")
@@ -105,6 +115,7 @@ class VariableController(Controller):
         row.set_value(data.value, secret_box)
         row.description = data.description
         row.bundle_name = data.bundle_name
+        row.task_writable = data.task_writable
         session.commit()
         return _view(row, secret_box)
 
@@ -128,6 +139,9 @@ class VariableController(Controller):
             row.set_value(data.value, secret_box)
         if data.description is not None:
             row.description = data.description or None
+        if data.task_writable is not None:
+            _check_grant(row.bundle_name, data.task_writable)
+            row.task_writable = data.task_writable
         session.commit()
         return _view(row, secret_box)
 
@@ -144,6 +158,16 @@ class VariableController(Controller):
         check_writable(request, row.bundle_name, "variable")
         session.delete(row)
         session.commit()
+
+
+def _check_grant(bundle_name: str | None, task_writable: bool) -> None:
+    if task_writable and bundle_name is not None:
+        raise Problem(
+            422,
+            f"task_writable is for global variables; the tasks of bundle {bundle_name!r} "
+            "already change its variables",
+            slug="bad-grant",
+        )
 
 
 def _find(request: Request[Any, Any, Any], session: Session, key: str) -> Variable:
@@ -167,4 +191,5 @@ def _view(row: Variable, box: SecretBox) -> VariableView:
         description=row.description,
         bundle_name=row.bundle_name,
         is_encrypted=row.is_encrypted,
+        task_writable=row.task_writable,
     )

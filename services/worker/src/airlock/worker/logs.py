@@ -5,7 +5,8 @@ pipe without blocking and feeds the bytes here. Lines are sent every ``[worker] 
 a batch grows large, and when the try ends — never on a timer that delays the task. Each batch
 carries a sequence number; a batch whose upload failed is sent again with the same number (the API
 stores a repeated batch once), and the backlog is bounded so an unreachable API cannot make the
-worker run out of memory.
+worker run out of memory. Every line passes ``redact`` (the try's secrets masker) before it is
+batched, so no secret handed to the task reaches the stored log.
 """
 
 from __future__ import annotations
@@ -30,13 +31,21 @@ MAX_LINE_CHARS = 16_384
 #: Lines kept while the API is unreachable; older ones are dropped (and the drop is logged).
 MAX_BACKLOG_LINES = 100_000
 WORKER_PREFIX = "[airlock worker] "
+#: Answers after which a batch is dropped rather than sent again.
+_FINAL_REFUSALS = frozenset({401, 403, 404, 409, 413, 422})
 
 
 class LogShipper:
     def __init__(
-        self, send: Callable[[LogBatch], object], *, try_number: int, batch_s: float
+        self,
+        send: Callable[[LogBatch], object],
+        *,
+        try_number: int,
+        batch_s: float,
+        redact: Callable[[str], str] = str,
     ) -> None:
         self._send = send
+        self._redact = redact
         self._try_number = try_number
         self._batch_s = batch_s
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
@@ -75,6 +84,7 @@ class LogShipper:
         self._add(WORKER_PREFIX + message)
 
     def _add(self, line: str) -> None:
+        line = self._redact(line)
         for start in range(0, max(len(line), 1), MAX_LINE_CHARS):
             piece = line[start : start + MAX_LINE_CHARS]
             self._lines.append(piece)
@@ -104,7 +114,15 @@ class LogShipper:
             batch = self._unsent[0]
             try:
                 self._send(batch)
-            except (ApiError, httpx.HTTPError) as exc:
+            except ApiError as exc:
+                if exc.status in _FINAL_REFUSALS:
+                    # The try is over for the API (or the batch is bad): retrying cannot help.
+                    log.warning("the Execution API refused %d log lines: %s", len(batch.lines), exc)
+                    self._unsent.pop(0)
+                    continue
+                log.warning("could not ship %d log lines (will retry): %s", len(batch.lines), exc)
+                return False
+            except httpx.HTTPError as exc:
                 log.warning("could not ship %d log lines (will retry): %s", len(batch.lines), exc)
                 return False
             self._unsent.pop(0)

@@ -33,14 +33,18 @@ from airlock.sdk.execution_time.protocol import (
     VariableReply,
     XComReply,
 )
+from airlock.sdk.execution_time.secrets_masker import SecretsMasker
 
 log = logging.getLogger("airlock.worker")
 
 
-def answer(client: ExecutionClient, ti: TaskInstanceRef, request: TaskRequest) -> ToTask:
-    """The reply to ``request``; API refusals and outages become an :class:`ErrorReply`."""
+def answer(
+    client: ExecutionClient, ti: TaskInstanceRef, request: TaskRequest, secrets: SecretsMasker
+) -> ToTask:
+    """The reply to ``request``; API refusals and outages become an :class:`ErrorReply`. Every
+    secret handed to the task is registered with ``secrets`` first, so the task's log masks it."""
     try:
-        return _call(client, ti, request)
+        return _call(client, ti, request, secrets)
     except ApiError as exc:
         reason = (
             "already_exists"
@@ -63,18 +67,25 @@ def answer(client: ExecutionClient, ti: TaskInstanceRef, request: TaskRequest) -
         )
 
 
-def _call(client: ExecutionClient, ti: TaskInstanceRef, request: TaskRequest) -> ToTask:
+def _call(
+    client: ExecutionClient, ti: TaskInstanceRef, request: TaskRequest, secrets: SecretsMasker
+) -> ToTask:
     match request:
         case GetVariable(key=key):
-            return VariableReply(value=client.get_variable(key))
+            value = client.get_variable(key)
+            secrets.add_variable(key, value)
+            return VariableReply(value=value)
         case SetVariable(key=key, value=value, description=description):
+            secrets.add_variable(key, value)
             client.set_variable(key, value, description)
             return Ack()
         case DeleteVariable(key=key):
             client.delete_variable(key)
             return Ack()
         case GetConnection(conn_id=conn_id):
-            return ConnectionReply(connection=client.get_connection(conn_id))
+            connection = client.get_connection(conn_id)
+            secrets.add_connection(connection)
+            return ConnectionReply(connection=connection)
         case PushXCom(key=key, value=value):
             client.push_xcom(ti.id, key, value)
             return Ack()

@@ -12,7 +12,8 @@ heartbeat confirms the hand-out before any of the task's code runs), send ``RunT
 has exited, meanwhile
 
 - answering the task's requests (:mod:`airlock.worker.requests`),
-- shipping its output as log batches (:mod:`airlock.worker.logs`),
+- shipping its output as log batches (:mod:`airlock.worker.logs`), with the secrets it was
+  handed masked (:mod:`airlock.sdk.execution_time.secrets_masker`),
 - heartbeating every ``heartbeat_s``, killing the task when the reply says it must stop,
 - killing it past its ``execution_timeout`` or its memory limit, and
 - reporting the outcome the moment the task sends it (the next task may be waiting on it).
@@ -49,6 +50,7 @@ from airlock.models.execution import (
     Workload,
 )
 from airlock.sdk.api import ApiError, ExecutionClient
+from airlock.sdk.execution_time.dag_files import OutsideBundle, file_in_bundle
 from airlock.sdk.execution_time.protocol import (
     Abort,
     FrameBuffer,
@@ -60,6 +62,7 @@ from airlock.sdk.execution_time.protocol import (
     encode_frame,
     from_task_decoder,
 )
+from airlock.sdk.execution_time.secrets_masker import SecretsMasker
 from airlock.worker.logs import LogShipper
 from airlock.worker.requests import answer
 from airlock.worker.zygote_client import TaskProcess, ZygoteClient, ZygoteUnavailable
@@ -107,6 +110,8 @@ class TaskRun:
         #: outcome is reported to the API.
         self._on_outcome = on_outcome
         self.ti = workload.ti
+        #: The secrets handed to the task, masked in its log.
+        self.secrets = SecretsMasker()
         self._config = config
         self._zygote = zygote
         self._make_client = make_client
@@ -177,6 +182,11 @@ class TaskRun:
                 f"{self._config.hostname} ([worker] bundles has: {known}); add its folder there",
             )
             return
+        try:
+            dag_file = file_in_bundle(bundle_root, workload.dag_rel_path)
+        except OutsideBundle as exc:
+            self._fail_without_process(client, logs, str(exc))
+            return
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         output_r, output_w = os.pipe()
         os.set_blocking(output_r, False)
@@ -186,7 +196,7 @@ class TaskRun:
                 process = self._zygote.fork(
                     theirs,
                     output_w,
-                    dag_file=os.path.join(bundle_root, workload.dag_rel_path),
+                    dag_file=dag_file,
                     bundle_root=bundle_root,
                 )
             except ZygoteUnavailable as exc:
@@ -294,6 +304,7 @@ class TaskRun:
             lambda batch: client.send_logs(self.ti.id, batch),
             try_number=self.ti.try_number,
             batch_s=self._config.log_batch_s,
+            redact=self.secrets.redact,
         )
         return client, logs
 
@@ -469,7 +480,7 @@ class _Loop:
         if isinstance(message, TaskDone):
             self._on_done(message.outcome)
             return
-        reply = encode_frame(answer(self.client, self.run_.ti, message))
+        reply = encode_frame(answer(self.client, self.run_.ti, message, self.run_.secrets))
         with contextlib.suppress(OSError):  # it died waiting: its exit is reported
             self.sock.sendall(reply)
 

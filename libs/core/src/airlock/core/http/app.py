@@ -2,8 +2,9 @@
 
 Each service's ``create_app`` lists its route handlers and guards and calls ``build_app``; this
 module adds what they must all have alike: the URL prefix, the OpenAPI document at
-``{prefix}/openapi.json``, bearer-token auth for the app's audience, a health endpoint, a
-body-size limit, the factory's collaborators (signer, settings, caches) as typed dependencies
+``{prefix}/openapi.json`` and its docs page with local assets, security headers on every answer
+(:mod:`airlock.core.http.security_headers`), bearer-token auth for the app's audience, a health
+endpoint, a body-size limit, the factory's collaborators (signer, settings, caches) as typed dependencies
 that handlers declare by name (``secret_box: NamedDependency[SecretBox]``), problem-details
 errors (documented for every operation: :mod:`airlock.core.http.problem_docs`), and for the
 Execution and Internal APIs their dated versions (:mod:`airlock.core.http.versioning`).
@@ -21,13 +22,14 @@ from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import ScalarRenderPlugin
 from litestar.types import ControllerRouterHandler, Guard
 
 from airlock.core.http.auth import BearerTokenMiddleware
 from airlock.core.http.blocking import Blocking, run_handlers_inline, session_dependency
+from airlock.core.http.docs_page import docs_page
 from airlock.core.http.problem_docs import document_problems
 from airlock.core.http.problems import EXCEPTION_HANDLERS, Problem
+from airlock.core.http.security_headers import security_headers
 from airlock.core.http.versioning import install_versioning
 from airlock.core.tokens import TokenVerifier
 from airlock.models.versioning import ApiVersions
@@ -119,6 +121,7 @@ def build_app(config: ApiAppConfig) -> Litestar:
         ],
     )
     openapi_path = f"{config.prefix}/openapi"
+    docs_plugin, docs_assets = docs_page(openapi_path)
     auth = DefineMiddleware(
         BearerTokenMiddleware,
         verifier=config.verifier,
@@ -127,7 +130,7 @@ def build_app(config: ApiAppConfig) -> Litestar:
         blocking=blocking,
     )
     app = Litestar(
-        route_handlers=[api],
+        route_handlers=[api, docs_assets],
         middleware=[auth],
         dependencies=dependencies,
         exception_handlers=EXCEPTION_HANDLERS,
@@ -136,8 +139,9 @@ def build_app(config: ApiAppConfig) -> Litestar:
             title=config.title,
             version=API_VERSION,
             path=openapi_path,
-            render_plugins=[ScalarRenderPlugin()],
+            render_plugins=[docs_plugin],
         ),
+        before_send=[security_headers(openapi_path)],
         state=State({**config.state, "blocking": blocking}),
         on_shutdown=list(config.on_shutdown),
         debug=False,

@@ -8,7 +8,7 @@ from airlock.db.models.asset import (
     DagScheduleAsset,
     TaskOutletAsset,
 )
-from airlock.db.models.auth import ApiToken, RevokedToken, User
+from airlock.db.models.auth import ApiToken, LoginFailure, RevokedToken, User
 from airlock.db.models.bundle import Bundle, BundleFile, ParseImportError
 from airlock.db.models.dag import Dag, DagSource, DagVersion
 from airlock.db.models.dag_run import DagRun
@@ -39,6 +39,7 @@ __all__ = [
     "DagSource",
     "DagVersion",
     "LogChunk",
+    "LoginFailure",
     "ParseImportError",
     "Pool",
     "RevokedToken",

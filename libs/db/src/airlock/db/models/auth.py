@@ -9,7 +9,11 @@ once and never stored; the row keeps its ``jti`` (to revoke it), its name, and t
 bundles it carries (the creator's, or fewer). Revoking one also puts its ``jti`` on the
 revocation list every request is checked against. ``tokens_valid_after`` on a user refuses any of
 their tokens issued before it: set when a user is deactivated or their roles change, so a token
-never outlives the rights it was issued with.
+never outlives the rights it was issued with, and when their password changes.
+
+A :class:`LoginFailure` counts the failed log-ins of one user name or one client address in a
+window, and blocks further attempts for a while once there are too many
+(``airlock.web.login_throttle``); a row in the DB holds for every Web API replica alike.
 """
 
 from __future__ import annotations
@@ -59,3 +63,15 @@ class ApiToken(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
     expires_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+
+
+class LoginFailure(Base):
+    __tablename__ = "login_failure"
+
+    #: ``user:<name>`` or ``address:<ip>``.
+    key: Mapped[str] = mapped_column(String(ID_LENGTH + 10), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    #: The first failure of the current window.
+    window_start: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    #: No attempt is judged before this instant (NULL: not blocked).
+    blocked_until: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, index=True)

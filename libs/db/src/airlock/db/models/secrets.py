@@ -5,12 +5,13 @@ written with a :class:`~airlock.db.crypto.SecretBox` (``is_encrypted`` says whic
 those fields only through the ``get_*``/``set_*`` helpers below so no code path stores plaintext.
 
 ``bundle_name`` scopes a row to one bundle's tasks; NULL means every bundle may read it
-(DESIGN §8: user code cannot read another bundle's variables or connections).
+(DESIGN §8: user code cannot read another bundle's variables or connections). A task writes
+only its own bundle's variables, and a global one only when an admin set ``task_writable``.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Integer, LargeBinary, String, Text
+from sqlalchemy import Boolean, Integer, LargeBinary, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from airlock.db.base import ID_LENGTH, Base
@@ -26,6 +27,8 @@ class Variable(Base):
     description: Mapped[str | None] = mapped_column(Text)
     bundle_name: Mapped[str | None] = mapped_column(String(ID_LENGTH), index=True)
     is_encrypted: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: A global variable every bundle's tasks may change (an admin's grant).
+    task_writable: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     def set_value(self, value: str, box: SecretBox | None) -> None:
         """Store ``value``, encrypted when a box is given."""

@@ -40,6 +40,27 @@ class DagNotFound(AirlockException):
     """The DAG file on this worker does not define the task the workload names."""
 
 
+class OutsideBundle(AirlockException):
+    """A workload names a DAG file that is not inside its bundle's folder."""
+
+
+def file_in_bundle(bundle_root: str, relative_path: str) -> str:
+    """The path of ``relative_path`` inside ``bundle_root``, symbolic links resolved.
+
+    The path comes from the API, which checks it, but the worker does not take the server's word
+    for what it may open: a path that resolves outside the folder (``../x``, ``/etc/passwd``, a
+    link pointing out) raises :class:`OutsideBundle`.
+    """
+    root = Path(bundle_root).resolve()
+    path = (root / relative_path).resolve()
+    if "\x00" in relative_path or not path.is_relative_to(root) or path == root:
+        raise OutsideBundle(
+            f"DAG file {relative_path!r} is outside bundle folder {bundle_root}; a bundle's "
+            "DAG files are relative paths inside it"
+        )
+    return str(path)
+
+
 @dataclass
 class _LoadedFile:
     dags: dict[str, DAG]

@@ -202,6 +202,7 @@ def _load(start: StartTask) -> tuple[AbstractOperator | None, str | None]:
     ti = start.ti
     path = os.path.join(start.bundle_root, start.relative_fileloc)
     try:
+        path = dag_files.file_in_bundle(start.bundle_root, start.relative_fileloc)
         dag = dag_files.load_dag(path, start.bundle_root, ti.dag_id, ti.task_id)
         task = dag.task_dict.get(ti.task_id)
         if task is None:

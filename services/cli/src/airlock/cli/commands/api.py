@@ -60,7 +60,7 @@ def build_asgi(settings: Settings, apps: list[str]) -> Any:
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from airlock.cli.http_server import JoinedWritesHttpTools
+    from airlock.cli.http_server import with_header_timeout
     from airlock.core.tokens.keys import KeyFileError
 
     settings = load_settings()
@@ -81,7 +81,7 @@ def serve(args: argparse.Namespace) -> int:
         port=port,
         log_level=args.log_level,
         access_log=False,
-        http=JoinedWritesHttpTools,
+        http=with_header_timeout(settings.api.header_timeout_s),
         loop="uvloop",
     )
     return 0
