@@ -16,6 +16,7 @@ EXPECTED = {
     "AssetAny",
     "AssetWatcher",
     "BaseEventTrigger",
+    "BaseNotifier",
     "BaseOperator",
     "BaseSensorOperator",
     "BaseTrigger",

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from airlock.models.dag import TriggerRule, WeightRule
     from airlock.sdk.bases.branch import BranchDecision
+    from airlock.sdk.bases.notifier import BaseNotifier
     from airlock.sdk.bases.sensor import BaseSensorOperator, PokeReturnValue
     from airlock.sdk.bases.trigger import BaseEventTrigger, BaseTrigger, TriggerEvent
     from airlock.sdk.definitions import macros
@@ -71,6 +72,7 @@ _EXPORTS: dict[str, str] = {
     "AssetAny": "airlock.sdk.definitions.asset",
     "AssetWatcher": "airlock.sdk.definitions.asset",
     "BaseEventTrigger": "airlock.sdk.bases.trigger",
+    "BaseNotifier": "airlock.sdk.bases.notifier",
     "BaseOperator": "airlock.sdk.definitions.baseoperator",
     "BaseSensorOperator": "airlock.sdk.bases.sensor",
     "BaseTrigger": "airlock.sdk.bases.trigger",
@@ -147,6 +149,7 @@ __all__ = [
     "AssetAny",
     "AssetWatcher",
     "BaseEventTrigger",
+    "BaseNotifier",
     "BaseOperator",
     "BaseSensorOperator",
     "BaseTrigger",

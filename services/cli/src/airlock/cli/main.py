@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from airlock.cli.commands import (
     api,
     assets,
+    callback_processor,
     config_values,
     dag_processor,
     dags,
@@ -31,6 +32,7 @@ from airlock.core.settings import SettingsError
 COMMANDS = (
     api,
     dag_processor,
+    callback_processor,
     dags,
     runs,
     assets,
