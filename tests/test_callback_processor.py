@@ -33,7 +33,7 @@ from tests.support.processes import ApiServer, Home, make_home, start_api, stop
 
 pytestmark = pytest.mark.slow
 
-DAG_FILE = '''
+DAG_FILE = """
 import json, os, time
 from pathlib import Path
 from airlock.sdk import DAG, BaseNotifier, Variable
@@ -107,7 +107,7 @@ with DAG(
     EmptyOperator(task_id="raises", on_failure_callback=raises)
     EmptyOperator(task_id="hangs", on_failure_callback=hangs)
     EmptyOperator(task_id="imports", on_failure_callback=imports_missing)
-'''
+"""
 
 TASK_KINDS = ("task_execute", "task_success", "task_failure", "task_retry", "task_skipped")
 
@@ -133,7 +133,9 @@ class Rig:
             return []
         return [json.loads(line) for line in self.fired_file.read_text().splitlines() if line]
 
-    def queue(self, kind: str, task_id: str | None = None, run_id: str = "r1", **payload: Any) -> int:
+    def queue(
+        self, kind: str, task_id: str | None = None, run_id: str = "r1", **payload: Any
+    ) -> int:
         with self.db.sessions() as session:
             version = session.scalar(select(Dag.latest_version_id).where(Dag.dag_id == "cb_dag"))
             row = CallbackRequest(
@@ -165,9 +167,7 @@ class Rig:
             if time.monotonic() > deadline:
                 seen = {i: (r.state, r.attempts, r.last_error) for i, r in rows.items()}
                 output = self.log.read_text()[-3000:] if self.log.exists() else ""
-                raise AssertionError(
-                    f"callbacks not {states} after {timeout} s: {seen}\n{output}"
-                )
+                raise AssertionError(f"callbacks not {states} after {timeout} s: {seen}\n{output}")
             time.sleep(0.2)
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
@@ -175,7 +175,11 @@ class Rig:
         token = self.home.token(TokenKind.USER, "op", roles=["op"])
         return subprocess.run(
             [sys.executable, "-m", "airlock.cli", *args],
-            env={**self.home.env, "AIRLOCK_CLIENT__API_URL": self.api.url, "AIRLOCK_CLIENT__TOKEN": token},
+            env={
+                **self.home.env,
+                "AIRLOCK_CLIENT__API_URL": self.api.url,
+                "AIRLOCK_CLIENT__TOKEN": token,
+            },
             capture_output=True,
             text=True,
             check=True,
@@ -215,7 +219,10 @@ def rig(tmp_path: Path, db_url: str) -> Iterator[Rig]:
     api = start_api(
         home,
         "internal,web",
-        {"AIRLOCK_INTERNAL__CALLBACK_BACKOFF_S": "0.1", "AIRLOCK_INTERNAL__CALLBACK_BACKOFF_MAX_S": "0.2"},
+        {
+            "AIRLOCK_INTERNAL__CALLBACK_BACKOFF_S": "0.1",
+            "AIRLOCK_INTERNAL__CALLBACK_BACKOFF_MAX_S": "0.2",
+        },
     )
     folder = tmp_path / "bundle"
     folder.mkdir()

@@ -132,6 +132,8 @@ def test_marking_by_hand_queues_the_same_callbacks(env: Env) -> None:
     with env.sessions() as session:
         kinds = sorted(
             (r.kind, r.task_id)
-            for r in session.scalars(select(CallbackRequest).where(CallbackRequest.dag_id == "marked"))
+            for r in session.scalars(
+                select(CallbackRequest).where(CallbackRequest.dag_id == "marked")
+            )
         )
     assert kinds == [("dag_failure", None), ("task_failure", "a"), ("task_skipped", "b")]

@@ -110,7 +110,7 @@ def lease_callbacks(
                 Dag.dag_id.in_({row.dag_id for row in rows})
             )
         )
-        files = {dag_id: fileloc for dag_id, fileloc in found}
+        files = {row.dag_id: row.relative_fileloc for row in found}
     return [
         LeasedCallback(
             id=row.id,

@@ -22,6 +22,8 @@ from airlock.db import CallbackRequest, Dag
 from airlock.models.dag import SerializedDag, SerializedTask
 from airlock.models.states import DagRunState
 from airlock.models.states import TaskInstanceState as TIS
+from airlock.scheduling.dag_cache import DagCache
+from airlock.scheduling.errors import DagVersionNotFound, TaskNotInDag
 
 DAG_SUCCESS = "dag_success"
 DAG_FAILURE = "dag_failure"
@@ -112,3 +114,36 @@ def queue_task_callback(
         )
     )
     return True
+
+
+def queue_execute_callback(
+    session: Session,
+    dag_cache: DagCache,
+    *,
+    dag_id: str,
+    run_id: str,
+    task_id: str,
+    map_index: int,
+    try_number: int,
+    dag_version_id: int,
+    now: dt.datetime,
+) -> bool:
+    """Insert the execute callback of a task instance that just started, if its task has one
+    (a DAG version that cannot be read has none to give); whether it did."""
+    try:
+        task = dag_cache.task(session, dag_version_id, task_id)
+    except (DagVersionNotFound, TaskNotInDag):
+        return False
+    if not task.has_on_execute_callback:
+        return False
+    return queue_task_callback(
+        session,
+        task,
+        dag_id=dag_id,
+        run_id=run_id,
+        map_index=map_index,
+        try_number=try_number,
+        dag_version_id=dag_version_id,
+        state=TIS.RUNNING,
+        now=now,
+    )

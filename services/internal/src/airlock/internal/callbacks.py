@@ -69,9 +69,7 @@ class CallbackController(Controller):
             claims_of(request).bundles,
             data.outcomes,
             dt.datetime.now(dt.UTC),
-            Backoff(
-                internal_settings.callback_backoff_s, internal_settings.callback_backoff_max_s
-            ),
+            Backoff(internal_settings.callback_backoff_s, internal_settings.callback_backoff_max_s),
         )
         session.commit()
         return result
