@@ -27,6 +27,8 @@ EXPECTED = {
     "Context",
     "CronTriggerTimetable",
     "DagDefinitionError",
+    "DeadlineAlert",
+    "DeadlineReference",
     "DeltaTriggerTimetable",
     "EdgeModifier",
     "EmptyOperator",

@@ -87,6 +87,11 @@ upstream=False, downstream=False, only_failed=False, dry_run=False) -> RunChange
     Store an event pushed from outside (same ``dedup_key`` for the same asset: the stored event,
     ``created=False``) and queue it for the asset's consumers (``airlock.scheduling.assets``);
     a task's outlet events are stored by ``finish_task`` itself.
+``claim_missed_deadlines(session, now) -> int``
+    Claim deadline alerts that passed (once, whatever the number of schedulers) and queue their
+    callbacks; runs record theirs when created and cancel them when they end
+    (``airlock.scheduling.deadlines``). Callback requests are leased and their outcomes recorded
+    by ``airlock.scheduling.callback_queue``.
 ``create_asset_triggered_runs(session, dag_cache, now, *, limit=50) -> list[DagRun]``
     Runs of consumer DAGs whose asset condition the queued events satisfy, consuming them
     (``airlock.scheduling.asset_runs``).
@@ -108,6 +113,7 @@ from airlock.scheduling.clearing import (
     clear_task_instances,
 )
 from airlock.scheduling.dag_cache import DagCache
+from airlock.scheduling.deadlines import claim_missed as claim_missed_deadlines
 from airlock.scheduling.errors import (
     DagNotFound,
     DagRunExists,
@@ -151,6 +157,7 @@ __all__ = [
     "TaskNotInDag",
     "UpstreamCounts",
     "add_queue_listener",
+    "claim_missed_deadlines",
     "clear_task_instances",
     "create_asset_event",
     "create_asset_triggered_runs",

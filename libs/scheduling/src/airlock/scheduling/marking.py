@@ -41,6 +41,7 @@ from airlock.scheduling.clearing import (
     reopen_run,
 )
 from airlock.scheduling.dag_cache import DagCache
+from airlock.scheduling.deadlines import cancel_deadlines
 from airlock.scheduling.graph import DagGraph
 from airlock.scheduling.leases import TASK_CLAIM
 from airlock.scheduling.ti_rows import CHUNK
@@ -121,6 +122,7 @@ def mark_run(
         _queue_callbacks(session, run, graph, active, TIS.FAILED, now)
         _queue_callbacks(session, run, graph, rest, TIS.SKIPPED, now)
     if run.state is not state:
+        cancel_deadlines(session, run.dag_id, run.run_id)
         if graph is not None:
             queue_dag_callback(
                 session,

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from airlock.sdk.definitions.connection import Connection
     from airlock.sdk.definitions.context import Context, get_current_context, get_parsing_context
     from airlock.sdk.definitions.dag import DAG, dag
+    from airlock.sdk.definitions.deadline import DeadlineAlert, DeadlineReference
     from airlock.sdk.definitions.decorators import setup, task, task_group, teardown
     from airlock.sdk.definitions.edges import EdgeModifier, Label
     from airlock.sdk.definitions.mappedoperator import MappedOperator
@@ -83,6 +84,8 @@ _EXPORTS: dict[str, str] = {
     "Context": "airlock.sdk.definitions.context",
     "CronTriggerTimetable": "airlock.sdk.definitions.timetables",
     "DAG": "airlock.sdk.definitions.dag",
+    "DeadlineAlert": "airlock.sdk.definitions.deadline",
+    "DeadlineReference": "airlock.sdk.definitions.deadline",
     "DagDefinitionError": "airlock.sdk.exceptions",
     "DeltaTriggerTimetable": "airlock.sdk.definitions.timetables",
     "EdgeModifier": "airlock.sdk.definitions.edges",
@@ -160,6 +163,8 @@ __all__ = [
     "Context",
     "CronTriggerTimetable",
     "DagDefinitionError",
+    "DeadlineAlert",
+    "DeadlineReference",
     "DeltaTriggerTimetable",
     "EdgeModifier",
     "EmptyOperator",

@@ -8,8 +8,9 @@ a file that will not import) becomes its error. A callback reads variables and c
 its bundle by asking the processor (``Variable.get`` / ``Connection.get`` work as in a task).
 
 A callback is found the way the DAG defines it: the DAG's, or its task's,
-``on_<event>_callback`` list (a callable or a list of them; each one is called in order, and
-the first that raises ends the attempt).
+``on_<event>_callback`` list, or the callback of the DAG's ``deadline`` alert the request names
+(a callable or a list of them; each one is called in order, and the first that raises ends the
+attempt).
 """
 
 from __future__ import annotations
@@ -104,6 +105,13 @@ def find_callbacks(request: RunCallback) -> tuple[Any, Any, list[Any]]:
 
     preload(request.path, request.bundle_root)
     dag = load_dag(request.path, request.bundle_root, request.dag_id)
+    if request.callback_kind == "deadline":
+        index = int(request.payload.get("alert_index", -1))
+        if not 0 <= index < len(dag.deadline):
+            raise LookupError(
+                f"DAG {request.dag_id!r} in {request.path} has no deadline alert #{index} any more"
+            )
+        return dag, None, list(dag.deadline[index].callback)
     attribute = CALLBACK_ATTRIBUTE.get(request.callback_kind)
     if attribute is None:
         raise LookupError(f"unknown callback kind {request.callback_kind!r}")
@@ -157,6 +165,7 @@ def build_context(request: RunCallback, dag: Any, task: Any) -> dict[str, Any]:
         "idempotency_key": request.idempotency_key,
         "callback_attempt": request.attempt,
         "callback_max_attempts": request.max_attempts,
+        "deadline_at": payload.get("deadline_at"),
     }
 
 

@@ -12,7 +12,8 @@ One pass (:meth:`Scheduler.run_once`), each step in its own short transaction:
    scheduler holds are skipped) — leaving ready task instances ``scheduled``;
 4. queue ``scheduled`` task instances across all runs by priority, within pools and limits;
 5. every few seconds: fail or retry tasks whose heartbeat stopped or whose
-   ``execution_timeout`` passed, and release expired claims.
+   ``execution_timeout`` passed, release expired claims, and claim missed deadlines (queuing
+   their callbacks).
 
 Between passes it loops again at once if the pass made progress; otherwise it waits for a change
 (:mod:`airlock.scheduler.wakeup`), for the next known due time, or ``loop_interval_s`` at most.
@@ -39,6 +40,7 @@ from airlock.models.states import DagRunState
 from airlock.scheduler import dag_runs, heartbeat, wakeup
 from airlock.scheduling import (
     DagCache,
+    claim_missed_deadlines,
     create_asset_triggered_runs,
     expire_claims,
     fail_timed_out,
@@ -67,6 +69,7 @@ class LoopReport:
     zombies: int = 0
     timed_out: int = 0
     claims_released: int = 0
+    deadlines_missed: int = 0
 
     @property
     def progress(self) -> bool:
@@ -74,7 +77,7 @@ class LoopReport:
         return any(
             getattr(self, f.name)
             for f in fields(self)
-            if f.name not in ("runs_examined", "tis_waiting", "claims_released")
+            if f.name not in ("runs_examined", "tis_waiting", "claims_released", "deadlines_missed")
         )
 
 
@@ -205,6 +208,8 @@ class Scheduler:
             )
             session.commit()
             report.claims_released = expire_claims(session, now or _utcnow(), self._claim_lease_s)
+            session.commit()
+            report.deadlines_missed = claim_missed_deadlines(session, now or _utcnow())
             session.commit()
 
     # --- forever -------------------------------------------------------------------------------

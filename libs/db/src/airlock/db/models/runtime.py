@@ -4,6 +4,8 @@ heartbeats, and the durable queue of callbacks.
 - :class:`LogChunk` rows hold task log lines in batches, as the worker ships them, ordered by
   ``seq`` within one try.
 - :class:`Worker` and :class:`ComponentHeartbeat` say who is alive (health, zombie detection).
+- :class:`DagRunDeadline` is a deadline alert of one run: pending until the run ends (cancelled)
+  or the deadline passes (missed, claimed once, its callback queued).
 - :class:`CallbackRequest` is a callback waiting for the callback processor. It is *leased*
   (``leased_by``, ``lease_expires_at``), run, then marked done; an expired lease makes it
   available again: at-least-once, never lost (DESIGN §4.4).
@@ -99,3 +101,18 @@ class CallbackRequest(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     #: What the callback printed and logged in its latest attempt.
     log: Mapped[str | None] = mapped_column(Text)
+
+
+class DagRunDeadline(Base):
+    __tablename__ = "dag_run_deadline"
+    __table_args__ = (Index(None, "state", "deadline_at"), Index(None, "dag_id", "run_id"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    dag_id: Mapped[str] = mapped_column(String(ID_LENGTH))
+    run_id: Mapped[str] = mapped_column(String(ID_LENGTH))
+    #: Which of the DAG's ``deadline`` alerts (its position in the list).
+    alert_index: Mapped[int] = mapped_column(Integer)
+    deadline_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    #: pending, missed (its callback is queued) or cancelled (the run ended first).
+    state: Mapped[str] = mapped_column(String(20), default="pending")
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
