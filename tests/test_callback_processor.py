@@ -36,7 +36,8 @@ pytestmark = pytest.mark.slow
 DAG_FILE = """
 import json, os, time
 from pathlib import Path
-from airlock.sdk import DAG, BaseNotifier, Variable
+from datetime import timedelta
+from airlock.sdk import DAG, BaseNotifier, DeadlineAlert, DeadlineReference, Variable
 from airlock.sdk.operators.empty import EmptyOperator
 
 FIRED = Path(__file__).with_name("fired.jsonl")
@@ -94,6 +95,9 @@ with DAG(
     schedule=None,
     on_success_callback=plain,
     on_failure_callback=[plain, Shout("run {{ run_id }} failed")],
+    deadline=DeadlineAlert(
+        reference=DeadlineReference.DAGRUN_QUEUED_AT, interval=timedelta(hours=1), callback=plain
+    ),
 ) as dag:
     EmptyOperator(
         task_id="t",
@@ -258,6 +262,7 @@ def rig(tmp_path: Path, db_url: str) -> Iterator[Rig]:
 def test_each_kind_runs_once_with_its_context(rig: Rig) -> None:
     ids = [rig.queue("dag_success"), rig.queue("dag_failure", reason="a task failed")]
     ids += [rig.queue(kind, "t") for kind in TASK_KINDS]
+    ids.append(rig.queue("deadline", alert_index=0))
     rig.start_processor()
     rows = rig.wait_states(ids, {"success"}, timeout=60)
     fired = rig.fired()
@@ -268,6 +273,7 @@ def test_each_kind_runs_once_with_its_context(rig: Rig) -> None:
     assert {k: len(v) for k, v in by_kind.items()} == {
         "dag_success": 1,
         "dag_failure": 2,
+        "deadline": 1,
         **dict.fromkeys(TASK_KINDS, 1),
     }
     assert all(line["attempt"] == 1 for line in fired)

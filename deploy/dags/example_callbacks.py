@@ -1,4 +1,5 @@
-"""Callbacks: a run's and its tasks' outcomes reported by the callback processor.
+"""Callbacks: a run's and its tasks' outcomes reported by the callback processor, and a deadline
+alert that fires if a run has not ended ten minutes after it was queued.
 
 Trigger it and look at what ran: ``airlock callbacks list --dag example_callbacks --run <id>``.
 Each callback's output is its log there; a callback that keeps failing is dead-lettered.
@@ -10,7 +11,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from airlock.sdk import BaseNotifier, dag, task
+from airlock.sdk import BaseNotifier, DeadlineAlert, DeadlineReference, dag, task
 
 
 class PrintNotifier(BaseNotifier):
@@ -39,6 +40,11 @@ def report(context: Mapping[str, Any]) -> None:
     tags=["example", "callbacks"],
     on_success_callback=PrintNotifier("run {{ run_id }} of {{ dag.dag_id }} succeeded"),
     on_failure_callback=[report, PrintNotifier("run {{ run_id }} failed: {{ reason }}")],
+    deadline=DeadlineAlert(
+        reference=DeadlineReference.DAGRUN_QUEUED_AT,
+        interval=timedelta(minutes=10),
+        callback=PrintNotifier("run {{ run_id }} missed its deadline {{ deadline_at }}"),
+    ),
 )
 def example_callbacks():
     @task(on_execute_callback=report, on_success_callback=report)

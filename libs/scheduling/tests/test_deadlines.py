@@ -24,7 +24,9 @@ def install(env: Env, dag_id: str, *deadlines: SerializedDeadline) -> None:
 def deadlines(env: Env, dag_id: str) -> list[tuple[int, dt.datetime, str]]:
     with env.sessions() as session:
         rows = session.scalars(
-            select(DagRunDeadline).where(DagRunDeadline.dag_id == dag_id).order_by(DagRunDeadline.id)
+            select(DagRunDeadline)
+            .where(DagRunDeadline.dag_id == dag_id)
+            .order_by(DagRunDeadline.id)
         )
         return [(r.alert_index, r.deadline_at, r.state) for r in rows]
 
