@@ -16,6 +16,7 @@ import socket
 import threading
 import time
 import uuid
+from collections import deque
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,6 +56,7 @@ class CallbackProcessor:
         self.bundles = {name: root.resolve() for name, root in bundles.items()}
         self.holder = name or f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
         self.concurrency = concurrency
+        self.prefetch = concurrency * 4
         self.lease_s = timeout_s + lease_grace_s
         self.poll_interval_s = poll_interval_s
         self.pool = ChildPool(
@@ -114,37 +116,47 @@ class CallbackProcessor:
 
     def run_forever(self, stop: threading.Event) -> None:
         running: set[Future[CallbackOutcome]] = set()
+        backlog: deque[LeasedCallback] = deque()
+        last_report = time.monotonic()
         while not stop.is_set():
-            free = self.concurrency - len(running)
-            leased: list[LeasedCallback] = []
-            if free > 0:
+            # A small backlog keeps every slot busy between leases; it is leased with the
+            # rest, so a processor that dies gives it back when the lease runs out.
+            room = self.prefetch - len(backlog) - len(running)
+            if room > 0 and len(backlog) < self.concurrency:
                 try:
-                    leased = self.client.lease_callbacks(self.holder, free, self.lease_s)
+                    backlog.extend(self.client.lease_callbacks(self.holder, room, self.lease_s))
                 except (ApiError, httpx.TransportError) as exc:
                     log.warning("could not lease callbacks: %s", exc)
-            for callback in leased:
-                log.info(
-                    "callback %s (%s of %s%s, attempt %s) started",
+            while backlog and len(running) < self.concurrency:
+                callback = backlog.popleft()
+                log.debug(
+                    "callback %s (%s of %s, attempt %s) started",
                     callback.id,
                     callback.kind,
                     callback.dag_id,
-                    f".{callback.task_id}" if callback.task_id else "",
                     callback.attempt,
                 )
                 running.add(self._threads.submit(self.run_callback, callback))
             if running:
-                done, running_left = wait(
-                    running,
-                    timeout=0.05 if free > 0 and leased else self.poll_interval_s,
-                    return_when=FIRST_COMPLETED,
+                done, left = wait(
+                    running, timeout=self.poll_interval_s, return_when=FIRST_COMPLETED
                 )
-                running = set(running_left)
+                running = set(left)
                 self._pending += [future.result() for future in done]
             else:
                 stop.wait(self.poll_interval_s)
-            self._report()
-        for future in running:
-            future.cancel()
+            busy = bool(running or backlog)
+            if self._pending and (
+                not busy or len(self._pending) >= 50 or time.monotonic() - last_report > 0.1
+            ):
+                self._report()
+                last_report = time.monotonic()
+        # Stopping: report what finishes soon; the rest (and the backlog) come back when their
+        # lease runs out.
+        if running:
+            done, _ = wait(running, timeout=5)
+            self._pending += [future.result() for future in done]
+        self._report()
 
     def _report(self) -> None:
         if not self._pending:
