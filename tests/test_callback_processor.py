@@ -86,6 +86,29 @@ def hangs(context):
     time.sleep(600)
 
 
+def inspect(context):
+    # The processor and every child it started (others on a shared machine are not ours).
+    parent = os.getppid()
+    family = {str(parent)}
+    for entry in os.listdir("/proc"):
+        try:
+            stat = open(f"/proc/{entry}/stat").read()
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == parent:
+            family.add(entry)
+    found = {}
+    for entry in sorted(family):
+        for name in ("environ", "cmdline"):
+            try:
+                text = open(f"/proc/{entry}/{name}", "rb").read().decode(errors="replace")
+            except OSError:
+                continue
+            if "eyJ" in text:
+                found[f"{entry}/{name}"] = text
+    record(context, environ=sorted(os.environ), readable_jwts=found, family=len(family))
+
+
 def imports_missing(context):
     import a_module_that_is_not_installed  # noqa: F401
 
@@ -111,6 +134,7 @@ with DAG(
     EmptyOperator(task_id="raises", on_failure_callback=raises)
     EmptyOperator(task_id="hangs", on_failure_callback=hangs)
     EmptyOperator(task_id="imports", on_failure_callback=imports_missing)
+    EmptyOperator(task_id="inspect", on_success_callback=inspect)
 """
 
 TASK_KINDS = ("task_execute", "task_success", "task_failure", "task_retry", "task_skipped")
@@ -327,3 +351,17 @@ def test_failing_callbacks_are_dead_lettered_with_their_error(rig: Rig) -> None:
     rig.cli("callbacks", "retry", str(raises))
     rows = rig.wait_states([raises], {"dead"}, timeout=60)
     assert rows[raises].attempts == 6
+
+
+def test_a_callback_holds_no_token_and_reads_none(rig: Rig) -> None:
+    callback = rig.queue("task_success", "inspect")
+    rig.start_processor()
+    rig.wait_states([callback], {"success"}, timeout=60)
+    (line,) = rig.fired()
+    assert line["family"] >= 2  # the processor and this child at least
+    assert line["readable_jwts"] == {}
+    assert not [
+        name
+        for name in line["environ"]
+        if name.startswith("AIRLOCK_") and name != "AIRLOCK_ZONE" and "PARENT" not in name
+    ]
