@@ -18,7 +18,6 @@ import time
 import uuid
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -30,13 +29,6 @@ from airlock.models.secrets import ConnectionInfo
 from airlock.sdk.api import ApiError, InternalClient
 
 log = logging.getLogger("airlock.callback_processor")
-
-
-@dataclass
-class Counters:
-    succeeded: int = 0
-    failed: int = 0
-    fenced: int = 0
 
 
 class CallbackProcessor:
@@ -66,7 +58,6 @@ class CallbackProcessor:
             get_connection=self._connection,
             prestart=min(concurrency, 2),
         )
-        self.counters = Counters()
         self._threads = ThreadPoolExecutor(concurrency, thread_name_prefix="callback")
         self._pending: list[CallbackOutcome] = []
 
@@ -169,23 +160,16 @@ class CallbackProcessor:
             self._pending = batch + self._pending
             time.sleep(self.poll_interval_s)
             return
-        failed = {o.id for o in batch if o.error is not None}
-        for callback_id in result.recorded:
-            if callback_id in failed:
-                self.counters.failed += 1
-            else:
-                self.counters.succeeded += 1
-        self.counters.fenced += len(result.fenced)
         for outcome in batch:
             if outcome.error is not None and outcome.id in result.recorded:
                 dead = " and is dead-lettered" if outcome.id in result.dead_lettered else ""
-                log.warning(
-                    "callback %s failed%s: %s", outcome.id, dead, outcome.error.splitlines()[-1]
-                )
+                last_line = (outcome.error.strip().splitlines() or [""])[-1]
+                log.warning("callback %s failed%s: %s", outcome.id, dead, last_line)
         if result.fenced:
             log.info("outcomes of callbacks %s were fenced: their lease moved on", result.fenced)
 
     def close(self) -> None:
-        self._threads.shutdown(wait=True, cancel_futures=True)
+        # A callback still running is not waited for: its child dies with this process.
+        self._threads.shutdown(wait=False, cancel_futures=True)
         self.pool.close()
         self.client.close()
