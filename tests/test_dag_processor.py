@@ -311,6 +311,7 @@ def test_every_example_dag_parses(home: Home, api: ApiServer) -> None:
         "assets_producer",
         "assets_consumer",
         "assets_any_consumer",
+        "example_callbacks",
     } <= dags
 
 

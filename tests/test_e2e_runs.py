@@ -27,6 +27,7 @@ EXAMPLES = [
     "groups_and_setup",
     "bash_and_sensor",
     "assets_producer",
+    "example_callbacks",
 ]
 
 

@@ -25,6 +25,7 @@ def test_table_list():
         "dag",
         "dag_run",
         "dag_run_asset_event",
+        "dag_run_deadline",
         "dag_schedule_asset",
         "dag_source",
         "dag_version",

@@ -22,6 +22,7 @@ def test_exported_names_are_pinned():
             "Dag",
             "DagRun",
             "DagRunAssetEvent",
+            "DagRunDeadline",
             "DagScheduleAsset",
             "DagSource",
             "DagVersion",

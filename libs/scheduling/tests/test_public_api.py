@@ -28,6 +28,7 @@ def test_exported_names() -> None:
         "TaskNotInDag",
         "UpstreamCounts",
         "add_queue_listener",
+        "claim_missed_deadlines",
         "clear_task_instances",
         "create_asset_event",
         "create_asset_triggered_runs",

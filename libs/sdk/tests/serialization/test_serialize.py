@@ -262,3 +262,47 @@ def test_ten_thousand_tasks() -> None:
     assert len(serialized.tasks) == 10_000
     assert serialized.tasks[0].priority_weight_total == 10_000
     assert len(compress(encode_dag(serialized))) < 200_000
+
+
+def test_deadline_alerts_are_serialized_in_order() -> None:
+    from datetime import timedelta
+
+    from airlock.models.dag import SerializedDeadline
+    from airlock.sdk import DeadlineAlert, DeadlineReference
+
+    def alert(context: object) -> None:
+        pass
+
+    fixed = datetime(2026, 12, 24, tzinfo=UTC)
+    with DAG(
+        "deadlines",
+        schedule=None,
+        deadline=[
+            DeadlineAlert(
+                reference=DeadlineReference.DAGRUN_QUEUED_AT,
+                interval=timedelta(minutes=5),
+                callback=alert,
+            ),
+            DeadlineAlert(
+                reference=DeadlineReference.FIXED_DATETIME(fixed),
+                interval=timedelta(0),
+                callback=[alert, alert],
+            ),
+            DeadlineAlert(
+                reference=DeadlineReference.AVERAGE_RUNTIME(max_runs=5, min_runs=2),
+                interval=timedelta(seconds=30),
+                callback=alert,
+            ),
+        ],
+    ) as dag:
+        EmptyOperator(task_id="a")
+    assert serialize_dag(dag).deadlines == [
+        SerializedDeadline(reference="dagrun_queued_at", interval_s=300),
+        SerializedDeadline(reference="fixed_datetime", interval_s=0, fixed_at=fixed),
+        SerializedDeadline(reference="average_runtime", interval_s=30, max_runs=5, min_runs=2),
+    ]
+
+
+def test_a_deadline_that_is_not_an_alert_is_an_error() -> None:
+    with pytest.raises(DagDefinitionError, match="deadline must be a DeadlineAlert"):
+        DAG("bad_deadline", schedule=None, deadline="in an hour")

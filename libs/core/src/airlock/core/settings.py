@@ -94,6 +94,9 @@ class InternalSettings(_Section):
     #: A triggerer's lease on a trigger lasts this long without a heartbeat: a dead triggerer's
     #: triggers move to a live one within it (plus the live one's next lease call).
     trigger_lease_s: float = 10.0
+    #: A failed callback waits ``callback_backoff_s * 2**(attempt-1)`` s, at most the max.
+    callback_backoff_s: float = 5.0
+    callback_backoff_max_s: float = 300.0
 
 
 class DagProcessorSettings(_Section):
@@ -128,6 +131,28 @@ class TriggererSettings(_Section):
     bundles: dict[str, str] = msgspec.field(default_factory=dict)
     #: How often it asks for more triggers when it has room.
     poll_s: float = 1.0
+
+
+class CallbackProcessorSettings(_Section):
+    """The callback processor (processing zone): reaches the Internal API only."""
+
+    api_url: str = "http://127.0.0.1:8080"
+    #: The service token (role ``callback-processor``), inline or in a file (the file wins).
+    token: str | None = None
+    token_file: str | None = None
+    name: str | None = None
+    #: Local-folder bundles whose callbacks it runs: name -> folder (``name=folder,...``).
+    bundles: dict[str, str] = msgspec.field(default_factory=dict)
+    #: Callbacks run at once, each in its own child process.
+    concurrency: int = 4
+    #: A callback still running after this is killed and its attempt fails.
+    timeout_s: float = 60.0
+    #: How long a lease lasts past the callback's timeout before another processor may take it.
+    lease_grace_s: float = 15.0
+    #: How long to wait between polls when no callback is due.
+    poll_interval_s: float = 0.5
+    #: A child process is replaced after this many callbacks.
+    child_max_callbacks: int = 200
 
 
 class SchedulerSettings(_Section):
@@ -205,6 +230,9 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     execution: ExecutionSettings = msgspec.field(default_factory=ExecutionSettings)
     internal: InternalSettings = msgspec.field(default_factory=InternalSettings)
     dag_processor: DagProcessorSettings = msgspec.field(default_factory=DagProcessorSettings)
+    callback_processor: CallbackProcessorSettings = msgspec.field(
+        default_factory=CallbackProcessorSettings
+    )
     scheduler: SchedulerSettings = msgspec.field(default_factory=SchedulerSettings)
     triggerer: TriggererSettings = msgspec.field(default_factory=TriggererSettings)
     worker: WorkerSettings = msgspec.field(default_factory=WorkerSettings)

@@ -275,6 +275,19 @@ class SerializedParam(_Struct, frozen=True, kw_only=True, omit_defaults=True):
     description: str | None = None
 
 
+class SerializedDeadline(_Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """A deadline alert: its callback runs if a run has not ended by ``reference + interval``.
+    ``reference`` is ``dagrun_queued_at``, ``dagrun_logical_date``, ``fixed_datetime`` (at
+    ``fixed_at``) or ``average_runtime`` (queued at + the average of the last ``max_runs``
+    successful runs, once at least ``min_runs`` succeeded)."""
+
+    reference: str
+    interval_s: float
+    fixed_at: AwareDatetime | None = None
+    max_runs: int = 10
+    min_runs: int | None = None
+
+
 class SerializedDag(_Struct, frozen=True, kw_only=True, omit_defaults=True):
     dag_id: str
     format_version: int = FORMAT_VERSION
@@ -308,6 +321,7 @@ class SerializedDag(_Struct, frozen=True, kw_only=True, omit_defaults=True):
     watchers: list[SerializedWatcher] = []
     has_on_success_callback: bool = False
     has_on_failure_callback: bool = False
+    deadlines: list[SerializedDeadline] = []
 
 
 __all__ = [
@@ -331,6 +345,7 @@ __all__ = [
     "SensorMode",
     "SensorSpec",
     "SerializedDag",
+    "SerializedDeadline",
     "SerializedEdge",
     "SerializedParam",
     "SerializedTask",

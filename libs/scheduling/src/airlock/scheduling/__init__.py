@@ -15,7 +15,9 @@ docstring is its contract; this map says where each part of a task instance's li
   transaction), ``housekeeping`` (zombies, timeouts, expired claims, hand-outs never confirmed); ``tries`` is the one rule
   for which try a start runs and whether a message about a try still concerns the row;
 - ``leases``: one helper (holder, epoch, TTL; acquire, renew, release, expire, fence) for every
-  leased row — task claims and callbacks;
+  leased row — task claims, triggers (``triggers``) and callbacks (``callback_queue``);
+- ``deadlines``: deadline alerts recorded when a run is created, a missed one claimed once
+  (``claim_missed_deadlines``) and its callback queued, cancelled when the run ends first;
 - by hand: ``clearing`` and ``marking``; ``reasons.record_reasons`` records why the control plane
   (or a person through it) changed a try's state: on the instance, its history row and its log;
 - ``dag_cache.DagCache``: decodes each stored DAG version once per process; a version that does
@@ -40,6 +42,7 @@ from airlock.scheduling.clearing import (
     clear_task_instances,
 )
 from airlock.scheduling.dag_cache import DagCache
+from airlock.scheduling.deadlines import claim_missed as claim_missed_deadlines
 from airlock.scheduling.errors import (
     BadDagVersion,
     DagNotFound,
@@ -91,6 +94,7 @@ __all__ = [
     "TaskNotInDag",
     "UpstreamCounts",
     "add_queue_listener",
+    "claim_missed_deadlines",
     "clear_task_instances",
     "create_asset_event",
     "create_asset_triggered_runs",

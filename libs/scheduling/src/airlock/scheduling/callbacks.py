@@ -5,8 +5,9 @@ DAG defines (``has_on_*_callback`` in the serialized DAG), a row is inserted in 
 transaction as the state change, and the callback processor leases and runs it. Because the state
 change is conditional, the row is inserted exactly once per change.
 
-Kinds: ``dag_success``, ``dag_failure``, ``task_success``, ``task_failure``, ``task_retry``,
-``task_skipped``. The payload carries what a callback's context needs beyond the keys of the row.
+Kinds: ``dag_success``, ``dag_failure``, ``task_execute`` (the task started), ``task_success``,
+``task_failure`` (no retry left), ``task_retry``, ``task_skipped``. A state a person sets through
+the Web API queues the same callbacks (:mod:`airlock.scheduling.marking`). The payload carries what a callback's context needs beyond the keys of the row.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from airlock.db import CallbackRequest, Dag
 from airlock.models.dag import SerializedDag, SerializedTask
 from airlock.models.states import DagRunState
 from airlock.models.states import TaskInstanceState as TIS
+from airlock.scheduling.dag_cache import DagCache
+from airlock.scheduling.errors import DagVersionNotFound, TaskNotInDag
 
 DAG_SUCCESS = "dag_success"
 DAG_FAILURE = "dag_failure"
@@ -28,6 +31,7 @@ TASK_SUCCESS = "task_success"
 TASK_FAILURE = "task_failure"
 TASK_RETRY = "task_retry"
 TASK_SKIPPED = "task_skipped"
+TASK_EXECUTE = "task_execute"
 
 
 def bundle_of(session: Session, dag_id: str) -> str:
@@ -70,6 +74,7 @@ _TASK_KINDS: dict[TIS, tuple[str, str]] = {
     TIS.FAILED: (TASK_FAILURE, "has_on_failure_callback"),
     TIS.UP_FOR_RETRY: (TASK_RETRY, "has_on_retry_callback"),
     TIS.SKIPPED: (TASK_SKIPPED, "has_on_skipped_callback"),
+    TIS.RUNNING: (TASK_EXECUTE, "has_on_execute_callback"),
 }
 
 
@@ -80,13 +85,14 @@ def queue_task_callback(
     dag_id: str,
     run_id: str,
     map_index: int,
-    try_number: int,
+    try_number: int | None,
     dag_version_id: int,
     state: TIS,
     now: dt.datetime,
     error: str | None = None,
 ) -> bool:
-    """Insert the task's callback for ``state`` if the task has one; whether it did."""
+    """Insert the task's callback for ``state`` (``running``: its execute callback) if the task
+    has one; whether it did."""
     kind_and_flag = _TASK_KINDS.get(state)
     if kind_and_flag is None or not getattr(task, kind_and_flag[1]):
         return False
@@ -108,3 +114,36 @@ def queue_task_callback(
         )
     )
     return True
+
+
+def queue_execute_callback(
+    session: Session,
+    dag_cache: DagCache,
+    *,
+    dag_id: str,
+    run_id: str,
+    task_id: str,
+    map_index: int,
+    try_number: int,
+    dag_version_id: int,
+    now: dt.datetime,
+) -> bool:
+    """Insert the execute callback of a task instance that just started, if its task has one
+    (a DAG version that cannot be read has none to give); whether it did."""
+    try:
+        task = dag_cache.task(session, dag_version_id, task_id)
+    except (DagVersionNotFound, TaskNotInDag):
+        return False
+    if not task.has_on_execute_callback:
+        return False
+    return queue_task_callback(
+        session,
+        task,
+        dag_id=dag_id,
+        run_id=run_id,
+        map_index=map_index,
+        try_number=try_number,
+        dag_version_id=dag_version_id,
+        state=TIS.RUNNING,
+        now=now,
+    )

@@ -14,7 +14,10 @@ Marking a run, as Airflow does:
 - ``failed``: running (or deferred, or waiting for a reschedule) instances become ``failed``,
   the others that had not finished become ``skipped``, and the run ``failed``.
 
-No callback is queued for a state set by hand. The caller commits.
+A state set by hand queues the callbacks the same state set by a worker or the scheduler would:
+a task instance marked ``failed`` gets its failure callback (no retry follows a mark), one marked
+``success`` or ``skipped`` its success or skipped callback, and a run marked ``success`` or
+``failed`` its DAG's callback, each in the same transaction as the mark. The caller commits.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from sqlalchemy.orm import Session
 from airlock.db import DagRun, TaskInstance
 from airlock.models.states import TERMINAL_TASK_STATES, DagRunState
 from airlock.models.states import TaskInstanceState as TIS
+from airlock.scheduling.callbacks import queue_dag_callback, queue_task_callback
 from airlock.scheduling.clearing import (
     AffectedTask,
     RunChange,
@@ -37,6 +41,8 @@ from airlock.scheduling.clearing import (
     reopen_run,
 )
 from airlock.scheduling.dag_cache import DagCache
+from airlock.scheduling.deadlines import cancel_deadlines
+from airlock.scheduling.graph import DagGraph
 from airlock.scheduling.leases import TASK_CLAIM
 from airlock.scheduling.ti_rows import CHUNK
 
@@ -79,6 +85,7 @@ def mark_task_instances(
     if dry_run or not affected:
         return RunChange(run=run, task_instances=tuple(affected), run_state=run.state)
     _set_state(session, [ti.id for ti in affected], state, now)
+    _queue_callbacks(session, run, graph, affected, state, now)
     reopen_run(session, run, now, DagRunState.RUNNING)
     return RunChange(run=run, task_instances=tuple(affected), run_state=run.state)
 
@@ -89,25 +96,44 @@ def mark_run(
     run_id: str,
     state: DagRunState | str,
     now: dt.datetime,
+    dag_cache: DagCache | None = None,
 ) -> RunChange:
-    """Set a run's state by hand (``success`` or ``failed``) and settle its task instances."""
+    """Set a run's state by hand (``success`` or ``failed``) and settle its task instances;
+    with ``dag_cache``, queue the callbacks of the run and of the instances it settled."""
     state = DagRunState(state)
     if state not in MARKABLE_RUN_STATES:
         allowed = ", ".join(s.value for s in MARKABLE_RUN_STATES)
         raise ValueError(f"a DAG run can be marked {allowed}, not {state.value!r}")
     run = lock_run_for_change(session, dag_id, run_id, now)
+    graph = None if dag_cache is None else dag_cache.graph(session, run.dag_version_id)
     changed: list[AffectedTask] = []
     if state is DagRunState.SUCCESS:
         others = [None, *(s for s in TIS if s is not TIS.SUCCESS)]
         changed = affected_instances(session, run, None, states=others)
         _set_state(session, [ti.id for ti in changed], TIS.SUCCESS, now)
+        _queue_callbacks(session, run, graph, changed, TIS.SUCCESS, now)
     else:
         unfinished = [None, *(s for s in TIS if s not in TERMINAL_TASK_STATES)]
         changed = affected_instances(session, run, None, states=unfinished)
-        active = [ti.id for ti in changed if ti.state in _ACTIVE]
-        _set_state(session, active, TIS.FAILED, now)
-        _set_state(session, [ti.id for ti in changed if ti.state not in _ACTIVE], TIS.SKIPPED, now)
+        active = [ti for ti in changed if ti.state in _ACTIVE]
+        rest = [ti for ti in changed if ti.state not in _ACTIVE]
+        _set_state(session, [ti.id for ti in active], TIS.FAILED, now)
+        _set_state(session, [ti.id for ti in rest], TIS.SKIPPED, now)
+        _queue_callbacks(session, run, graph, active, TIS.FAILED, now)
+        _queue_callbacks(session, run, graph, rest, TIS.SKIPPED, now)
     if run.state is not state:
+        cancel_deadlines(session, run.dag_id, run.run_id)
+        if graph is not None:
+            queue_dag_callback(
+                session,
+                graph.dag,
+                dag_id=run.dag_id,
+                run_id=run.run_id,
+                dag_version_id=run.dag_version_id,
+                state=state,
+                reason=f"marked {state.value} by hand",
+                now=now,
+            )
         values: dict[str, object] = {"state": state, "end_date": now}
         if run.start_date is None:
             values["start_date"] = now
@@ -119,6 +145,34 @@ def mark_run(
         )
         session.refresh(run)
     return RunChange(run=run, task_instances=tuple(changed), run_state=run.state)
+
+
+def _queue_callbacks(
+    session: Session,
+    run: DagRun,
+    graph: DagGraph | None,
+    instances: Sequence[AffectedTask],
+    state: TIS,
+    now: dt.datetime,
+) -> None:
+    if graph is None:
+        return
+    for ti in instances:
+        task = graph.task(ti.task_id)
+        if task is None:
+            continue
+        queue_task_callback(
+            session,
+            task,
+            dag_id=run.dag_id,
+            run_id=run.run_id,
+            map_index=ti.map_index,
+            try_number=None,
+            dag_version_id=run.dag_version_id,
+            state=state,
+            now=now,
+            error=f"marked {state.value} by hand" if state is TIS.FAILED else None,
+        )
 
 
 def _set_state(session: Session, ids: Sequence[str], state: TIS, now: dt.datetime) -> None:

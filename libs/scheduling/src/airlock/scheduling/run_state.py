@@ -26,6 +26,7 @@ from airlock.db import DagRun, TaskInstance, transition
 from airlock.models.states import TERMINAL_TASK_STATES, DagRunState
 from airlock.models.states import TaskInstanceState as TIS
 from airlock.scheduling.callbacks import queue_dag_callback
+from airlock.scheduling.deadlines import cancel_deadlines
 from airlock.scheduling.graph import DagGraph
 from airlock.scheduling.locking import LockedRun
 from airlock.scheduling.ti_rows import TiRow
@@ -111,6 +112,8 @@ def end_run(
     set_committed_value(run, "state", state)
     set_committed_value(run, "end_date", now)
     log.info("run %s of %s ended %s (%s)", run.run_id, run.dag_id, state.value, reason)
+    if graph.dag.deadlines:
+        cancel_deadlines(session, run.dag_id, run.run_id)
     queue_dag_callback(
         session,
         graph.dag,

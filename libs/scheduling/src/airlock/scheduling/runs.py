@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 from airlock.db import Dag, DagRun
 from airlock.models.states import DagRunState, DagRunType
 from airlock.scheduling.dag_cache import DagCache
+from airlock.scheduling.deadlines import record_deadlines
 from airlock.scheduling.errors import DagNotFound, DagRunExists, DagStale
 from airlock.scheduling.ti_rows import insert_rows, new_row
 
@@ -114,6 +115,8 @@ def create_dag_run(
         tasks=graph.tasks,
         now=now,
     )
+    if graph.dag.deadlines:
+        record_deadlines(session, graph.dag, run, now)
     return run
 
 

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from airlock.models.dag import TriggerRule, WeightRule
     from airlock.sdk.bases.branch import BranchDecision
+    from airlock.sdk.bases.notifier import BaseNotifier
     from airlock.sdk.bases.sensor import BaseSensorOperator, PokeReturnValue
     from airlock.sdk.bases.trigger import (
         BaseEventTrigger,
@@ -52,6 +53,7 @@ if TYPE_CHECKING:
     from airlock.sdk.definitions.connection import Connection
     from airlock.sdk.definitions.context import Context, get_current_context, get_parsing_context
     from airlock.sdk.definitions.dag import DAG, dag
+    from airlock.sdk.definitions.deadline import DeadlineAlert, DeadlineReference
     from airlock.sdk.definitions.decorators import setup, task, task_group, teardown
     from airlock.sdk.definitions.edges import EdgeModifier, Label
     from airlock.sdk.definitions.mappedoperator import MappedOperator
@@ -94,6 +96,7 @@ _EXPORTS: dict[str, str] = {
     "AssetAny": "airlock.sdk.definitions.asset",
     "AssetWatcher": "airlock.sdk.definitions.asset",
     "BaseEventTrigger": "airlock.sdk.bases.trigger",
+    "BaseNotifier": "airlock.sdk.bases.notifier",
     "BaseOperator": "airlock.sdk.definitions.baseoperator",
     "BaseSensorOperator": "airlock.sdk.bases.sensor",
     "BaseTrigger": "airlock.sdk.bases.trigger",
@@ -104,6 +107,8 @@ _EXPORTS: dict[str, str] = {
     "Context": "airlock.sdk.definitions.context",
     "CronTriggerTimetable": "airlock.sdk.definitions.timetables",
     "DAG": "airlock.sdk.definitions.dag",
+    "DeadlineAlert": "airlock.sdk.definitions.deadline",
+    "DeadlineReference": "airlock.sdk.definitions.deadline",
     "DagDefinitionError": "airlock.sdk.exceptions",
     "DateTimeSensor": "airlock.sdk.sensors",
     "DateTimeSensorAsync": "airlock.sdk.sensors",
@@ -183,6 +188,7 @@ __all__ = [
     "AssetAny",
     "AssetWatcher",
     "BaseEventTrigger",
+    "BaseNotifier",
     "BaseOperator",
     "BaseSensorOperator",
     "BaseTrigger",
@@ -196,6 +202,8 @@ __all__ = [
     "DateTimeSensor",
     "DateTimeSensorAsync",
     "DateTimeTrigger",
+    "DeadlineAlert",
+    "DeadlineReference",
     "DeltaTriggerTimetable",
     "EdgeModifier",
     "EmptyOperator",

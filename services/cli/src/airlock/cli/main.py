@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from airlock.cli.commands import (
     api,
     assets,
+    callback_processor,
+    callbacks,
     config_values,
     dag_processor,
     dags,
@@ -33,8 +35,10 @@ from airlock.core.settings import SettingsError
 COMMANDS = (
     api,
     dag_processor,
+    callback_processor,
     dags,
     runs,
+    callbacks,
     assets,
     config_values,
     db,

@@ -35,7 +35,8 @@ from airlock.models.execution import (
 )
 from airlock.models.states import TaskInstanceState
 from airlock.models.task_try import TaskTry
-from airlock.scheduling import StateConflict, TaskEnd, TaskInstanceNotFound
+from airlock.scheduling import DagCache, StateConflict, TaskEnd, TaskInstanceNotFound
+from airlock.scheduling.callbacks import queue_execute_callback
 from airlock.scheduling.heartbeats import record_heartbeat
 from airlock.scheduling.starting import start_task
 
@@ -77,6 +78,24 @@ def _load(session: Session, ti_id: str) -> TaskInstance:
     return ti
 
 
+def _queue_execute_callback(session: Session, dag_cache: DagCache, started: AnyRow) -> None:
+    dag_version_id = session.scalar(
+        select(TaskInstance.dag_version_id).where(TaskInstance.id == started.id)
+    )
+    if dag_version_id is not None:
+        queue_execute_callback(
+            session,
+            dag_cache,
+            dag_id=started.dag_id,
+            run_id=started.run_id,
+            task_id=started.task_id,
+            map_index=started.map_index,
+            try_number=started.try_number,
+            dag_version_id=dag_version_id,
+            now=dt.datetime.now(dt.UTC),
+        )
+
+
 class TaskInstanceController(Controller):
     path = "/task-instances/{ti_id:str}"
     tags = ["task instances"]
@@ -84,7 +103,11 @@ class TaskInstanceController(Controller):
 
     @patch("/run", operation_id="StartTaskInstance", sync_to_thread=True)
     def run(
-        self, ti_id: FromPath[str], data: JSONBody[TaskStart], session: NamedDependency[Session]
+        self,
+        ti_id: FromPath[str],
+        data: JSONBody[TaskStart],
+        session: NamedDependency[Session],
+        dag_cache: NamedDependency[DagCache],
     ) -> TaskRunContext:
         """Move the task from queued to running and count the try (``try_number`` counts tries
         started; a task resuming after a deferral or a reschedule continues its try).
@@ -94,10 +117,14 @@ class TaskInstanceController(Controller):
         """
         start_date = data.start_date
         connection = session.connection()
-        ti: TaskInstance | AnyRow | None = start_task(
+        started = start_task(
             connection, ti_id, data.hostname, data.pid, start_date, dt.datetime.now(dt.UTC)
         )
-        if ti is None:
+        ti: TaskInstance | AnyRow
+        if started is not None:
+            ti = started
+            _queue_execute_callback(session, dag_cache, started)
+        else:
             ti = _load(session, ti_id)
             same_runner = ti.hostname == data.hostname and ti.pid == data.pid
             if not (ti.state is TaskInstanceState.RUNNING and same_runner):

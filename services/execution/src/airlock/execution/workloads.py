@@ -16,6 +16,7 @@ A worker that hangs up while tasks are being taken for it never gets them: they 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import functools
 import time
 from collections.abc import Sequence
@@ -40,6 +41,7 @@ from airlock.execution.task_instances import run_context
 from airlock.execution.task_tokens import TaskTokens
 from airlock.models.execution import TaskInstanceRef, Workload, WorkloadBatch, WorkloadRequest
 from airlock.scheduling import DagCache, DagVersionNotFound, TaskNotInDag
+from airlock.scheduling.callbacks import queue_execute_callback
 from airlock.scheduling.handout import HandedOut, Handout, StartAs
 
 MAX_SLOTS = 1000
@@ -169,6 +171,18 @@ class Workloads:
     ) -> Workload:
         row, try_number = handed.row, handed.claim.task_try.try_number
         assert try_number is not None  # (a hand-out always knows the try it hands out)
+        if handed.started is not None:
+            queue_execute_callback(
+                session,
+                self._dag_cache,
+                dag_id=row.dag_id,
+                run_id=row.run_id,
+                task_id=row.task_id,
+                map_index=row.map_index,
+                try_number=try_number,
+                dag_version_id=row.dag_version_id,
+                now=dt.datetime.now(dt.UTC),
+            )
         return Workload(
             ti=TaskInstanceRef(
                 id=row.id,

@@ -1,9 +1,10 @@
 """The Internal API app factory: the processing zone's door, instead of the database.
 
 What it serves today: a bundle's files as the server holds them and the upload of parsed DAGs
-(:mod:`airlock.internal.bundles`, for the DAG processor), and the variables and connections a
-DAG file reads while it is parsed (:mod:`airlock.internal.secrets`), and the triggerer's leases on
-the triggers of deferred tasks (:mod:`airlock.internal.triggers`). Every caller holds a service
+(:mod:`airlock.internal.bundles`, for the DAG processor), the variables and connections a
+DAG file or a callback reads (:mod:`airlock.internal.secrets`), the triggerer's leases on the
+triggers of deferred tasks (:mod:`airlock.internal.triggers`), and the callback queue
+(:mod:`airlock.internal.callbacks`, for the callback processor). Every caller holds a service
 token naming its role and bundles.
 """
 
@@ -19,6 +20,7 @@ from airlock.core.tokens.verifier import verifier_from_settings
 from airlock.db import SecretBox
 from airlock.db.database import Database
 from airlock.internal.bundles import BundleController
+from airlock.internal.callbacks import CallbackController
 from airlock.internal.secrets import SecretsController
 from airlock.internal.triggers import TriggerController
 from airlock.models.versions import INTERNAL_VERSIONS
@@ -45,7 +47,12 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
             prefix=PREFIX,
             audience="internal",
             verifier=verifier,
-            route_handlers=[BundleController, SecretsController, TriggerController],
+            route_handlers=[
+                BundleController,
+                SecretsController,
+                TriggerController,
+                CallbackController,
+            ],
             guards=[require_kind(TokenKind.SERVICE)],
             max_body_bytes=settings.internal.max_body_bytes,
             probe=db.ping,

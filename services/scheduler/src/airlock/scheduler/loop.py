@@ -13,7 +13,8 @@ One pass (:meth:`Scheduler.run_once`), each step in its own short transaction:
 4. queue ``scheduled`` task instances across all runs by priority, within pools and limits;
 5. every few seconds: fail or retry tasks whose heartbeat stopped or whose
    ``execution_timeout`` passed, release expired claims, resume (to fail) deferred tasks whose
-   trigger timed out, and forget triggers that fired.
+   trigger timed out, forget triggers that fired, and claim missed deadlines (queuing their
+   callbacks).
 
 Between passes it loops again at once if the pass made progress; otherwise it waits for a change
 (:mod:`airlock.scheduler.wakeup`), for the next known due time, or ``loop_interval_s`` at most.
@@ -40,6 +41,7 @@ from airlock.models.states import DagRunState
 from airlock.scheduler import dag_runs, heartbeat, wakeup
 from airlock.scheduling import (
     DagCache,
+    claim_missed_deadlines,
     create_asset_triggered_runs,
     expire_claims,
     fail_timed_out,
@@ -73,6 +75,7 @@ class LoopReport:
     triggers_timed_out: int = 0
     #: Unconfirmed starts queued again.
     starts_returned: int = 0
+    deadlines_missed: int = 0
 
     @property
     def progress(self) -> bool:
@@ -80,7 +83,7 @@ class LoopReport:
         return any(
             getattr(self, f.name)
             for f in fields(self)
-            if f.name not in ("runs_examined", "tis_waiting", "claims_released")
+            if f.name not in ("runs_examined", "tis_waiting", "claims_released", "deadlines_missed")
         )
 
 
@@ -226,6 +229,7 @@ class Scheduler:
             session.commit()
             report.triggers_timed_out = len(time_out_triggers(session, now or _utcnow()))
             forget_fired(session, now or _utcnow())
+            report.deadlines_missed = claim_missed_deadlines(session, now or _utcnow())
             session.commit()
 
     # --- forever -------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from airlock.db.database import Database
 from airlock.web.api_tokens import ApiTokenController
 from airlock.web.assets import AssetController
 from airlock.web.auth import AuthController
+from airlock.web.callbacks import CallbackController
 from airlock.web.connections import ConnectionController
 from airlock.web.dag_versions import DagSourceController, DagVersionController
 from airlock.web.dags import DagController
@@ -63,6 +64,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
                 ConnectionController,
                 PoolController,
                 HealthController,
+                CallbackController,
             ],
             max_body_bytes=settings.web.max_body_bytes,
             probe=db.ping,

@@ -253,7 +253,14 @@ class DagRunController(Controller):
             raise Problem(400, "nothing to change: send state and/or note", slug="empty-patch")
         with scheduling_problems(session):
             if data.state is not None:
-                run = mark_run(session, dag_id, run_id, data.state, dt.datetime.now(dt.UTC)).run
+                run = mark_run(
+                    session,
+                    dag_id,
+                    run_id,
+                    data.state,
+                    dt.datetime.now(dt.UTC),
+                    dag_cache=request_dag_cache(),
+                ).run
             if data.note is not None:
                 run.note = data.note or None
             session.commit()

@@ -13,7 +13,13 @@ from airlock.db.models.bundle import Bundle, BundleFile, ParseImportError
 from airlock.db.models.dag import Dag, DagSource, DagVersion
 from airlock.db.models.dag_run import DagRun
 from airlock.db.models.pool import DEFAULT_POOL_NAME, DEFAULT_POOL_SLOTS, Pool
-from airlock.db.models.runtime import CallbackRequest, ComponentHeartbeat, LogChunk, Worker
+from airlock.db.models.runtime import (
+    CallbackRequest,
+    ComponentHeartbeat,
+    DagRunDeadline,
+    LogChunk,
+    Worker,
+)
 from airlock.db.models.secrets import Connection, Variable
 from airlock.db.models.task_instance import TaskInstance, TaskInstanceHistory
 from airlock.db.models.trigger import Trigger
@@ -35,6 +41,7 @@ __all__ = [
     "Dag",
     "DagRun",
     "DagRunAssetEvent",
+    "DagRunDeadline",
     "DagScheduleAsset",
     "DagSource",
     "DagVersion",

@@ -4,6 +4,8 @@ heartbeats, and the durable queue of callbacks.
 - :class:`LogChunk` rows hold task log lines in batches, as the worker ships them, ordered by
   ``seq`` within one try.
 - :class:`Worker` and :class:`ComponentHeartbeat` say who is alive (health, zombie detection).
+- :class:`DagRunDeadline` is a deadline alert of one run: pending until the run ends (cancelled)
+  or the deadline passes (missed, claimed once, its callback queued).
 - :class:`CallbackRequest` is a callback waiting for the callback processor. It is *leased*
   (``leased_by``, ``lease_expires_at``), run, then marked done; an expired lease makes it
   available again: at-least-once, never lost (DESIGN §4.4).
@@ -60,10 +62,15 @@ class ComponentHeartbeat(Base):
 
 class CallbackRequest(Base):
     __tablename__ = "callback_request"
-    __table_args__ = (Index(None, "done_at", "lease_expires_at"),)
+    __table_args__ = (
+        Index(None, "done_at", "lease_expires_at"),
+        Index(None, "dag_id", "run_id"),
+        Index(None, "state"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    #: dag_success, dag_failure, task_success, task_failure, task_retry, task_execute
+    #: dag_success, dag_failure, task_success, task_failure, task_retry, task_skipped,
+    #: task_execute, deadline
     kind: Mapped[str] = mapped_column(String(50))
     bundle_name: Mapped[str] = mapped_column(String(ID_LENGTH))
     dag_id: Mapped[str] = mapped_column(String(ID_LENGTH))
@@ -79,5 +86,33 @@ class CallbackRequest(Base):
     lease_expires_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
     #: How many times the row was leased: the lease's fencing token (``airlock.scheduling.leases``).
     lease_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    #: How many times it was leased to run; the attempt number a callback sees.
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    #: Set when it ran (``success``) or was dead-lettered (``dead``): no longer leased.
     done_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    #: queued, running, retrying (failed, waiting for ``next_attempt_at``), success, dead.
+    state: Mapped[str] = mapped_column(String(20), default="queued", server_default="queued")
+    #: Attempts before a failing callback is dead-lettered.
+    max_attempts: Mapped[int] = mapped_column(Integer, default=3, server_default="3")
+    #: A failed callback is not leased again before this (its backoff).
+    next_attempt_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    #: When it was first leased: ``first_started_at - created_at`` is its dispatch latency.
+    first_started_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    #: What the callback printed and logged in its latest attempt.
+    log: Mapped[str | None] = mapped_column(Text)
+
+
+class DagRunDeadline(Base):
+    __tablename__ = "dag_run_deadline"
+    __table_args__ = (Index(None, "state", "deadline_at"), Index(None, "dag_id", "run_id"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    dag_id: Mapped[str] = mapped_column(String(ID_LENGTH))
+    run_id: Mapped[str] = mapped_column(String(ID_LENGTH))
+    #: Which of the DAG's ``deadline`` alerts (its position in the list).
+    alert_index: Mapped[int] = mapped_column(Integer)
+    deadline_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    #: pending, missed (its callback is queued) or cancelled (the run ended first).
+    state: Mapped[str] = mapped_column(String(20), default="pending")
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)

@@ -1,6 +1,7 @@
 """Client for the Internal API, which the DAG processor uses to list a bundle's files, upload what
 it parsed, and read the bundle's variables and connections for DAG files that ask at parse time,
-and the triggerer uses to lease triggers, heartbeat them and report their events.
+the triggerer uses to lease triggers, heartbeat them and report their events, and the callback
+processor uses to lease callbacks and report their outcomes.
 
 Like every Airlock client it speaks one version of its API (``Airlock-API-Version``) and retries
 by :class:`~airlock.sdk.api.retry.RetryPolicy`.
@@ -13,6 +14,14 @@ from urllib.parse import quote
 import httpx
 import msgspec
 
+from airlock.models.callbacks import (
+    CallbackLease,
+    CallbackLeaseRequest,
+    CallbackOutcome,
+    CallbackReport,
+    CallbackReportResult,
+    LeasedCallback,
+)
 from airlock.models.internal import BundleFileInfo, BundleFilesPage, BundleSync, BundleSyncResult
 from airlock.models.internal_triggers import (
     HeldTrigger,
@@ -140,6 +149,27 @@ class InternalClient:
         if response.status_code in (404, 409):
             return None
         return msgspec.json.decode(response.content, type=TriggerFired)
+
+    def lease_callbacks(self, holder: str, limit: int, lease_s: float) -> list[LeasedCallback]:
+        # Retried like every call: callbacks leased by an attempt whose answer was lost are
+        # never run by this holder; their lease expires and they come back.
+        response = self._http.request(
+            "POST",
+            "/internal/callbacks/lease",
+            body=CallbackLeaseRequest(holder=holder, limit=limit, lease_s=lease_s),
+        )
+        return msgspec.json.decode(response.content, type=CallbackLease).callbacks
+
+    def report_callbacks(
+        self, holder: str, outcomes: list[CallbackOutcome]
+    ) -> CallbackReportResult:
+        # Recording an outcome is fenced by its lease's epoch, so sending it again is harmless.
+        response = self._http.request(
+            "POST",
+            "/internal/callbacks/report",
+            body=CallbackReport(holder=holder, outcomes=outcomes),
+        )
+        return msgspec.json.decode(response.content, type=CallbackReportResult)
 
     def close(self) -> None:
         self._http.close()

@@ -23,6 +23,7 @@ import pendulum
 from airlock.models.dag import TriggerRule
 from airlock.sdk.definitions import _active
 from airlock.sdk.definitions.abstractoperator import validate_key
+from airlock.sdk.definitions.deadline import deadline_alerts
 from airlock.sdk.definitions.mixins import ResolveMixin
 from airlock.sdk.definitions.param import NOTSET, ParamsDict
 from airlock.sdk.definitions.taskgroup import TaskGroup
@@ -169,7 +170,7 @@ class DAG:
         self.fail_fast = fail_fast
         self.dag_display_name = dag_display_name
         self.disable_bundle_versioning = disable_bundle_versioning
-        self.deadline = deadline
+        self.deadline = deadline_alerts(deadline, dag_id)
         self.task_dict: dict[str, AbstractOperator] = {}
         self.task_group = TaskGroup(None, dag=self)
         self.edge_info: dict[tuple[str, str], str] = {}

@@ -33,6 +33,7 @@ from airlock.models.dag import (
     SensorMode,
     SensorSpec,
     SerializedDag,
+    SerializedDeadline,
     SerializedEdge,
     SerializedParam,
     SerializedTask,
@@ -385,4 +386,14 @@ def serialize_dag(
         watchers=_watchers(dag),
         has_on_success_callback=bool(dag.on_success_callback),
         has_on_failure_callback=bool(dag.on_failure_callback),
+        deadlines=[
+            SerializedDeadline(
+                reference=alert.reference.kind,
+                interval_s=alert.interval.total_seconds(),
+                fixed_at=alert.reference.fixed_at,
+                max_runs=alert.reference.max_runs,
+                min_runs=alert.reference.min_runs,
+            )
+            for alert in dag.deadline
+        ],
     )

@@ -107,6 +107,17 @@ def run_all(args: argparse.Namespace) -> int:
             env,
         )
 
+    callback_env = zone_env(settings, "processing")
+    callback_env["AIRLOCK_CALLBACK_PROCESSOR__API_URL"] = api_url
+    callback_env["AIRLOCK_CALLBACK_PROCESSOR__TOKEN_FILE"] = str(
+        _token_path(settings, "callback-processor")
+    )
+    callback_env["AIRLOCK_CALLBACK_PROCESSOR__BUNDLES"] = ",".join(
+        f"{name}={Path(folder).resolve()}" for name, folder in sorted(bundles.items())
+    )
+    if bundles:
+        services["callback-processor"] = ([*airlock, "callback-processor"], callback_env)
+
     worker_env = zone_env(settings, "execution")
     worker_env["AIRLOCK_WORKER__API_URL"] = api_url
     worker_env["AIRLOCK_WORKER__TOKEN_FILE"] = str(_token_path(settings, "worker"))
@@ -132,6 +143,8 @@ def run_all(args: argparse.Namespace) -> int:
     print("  airlock dags trigger taskflow_etl --wait")
     for bundle, folder in sorted(bundles.items()):
         print(f"DAG processor: bundle {bundle} from {Path(folder).resolve()}")
+    if bundles:
+        print(f"Callback processor: bundles {', '.join(sorted(bundles))}")
     # This process lives as long as the stack: it becomes a small supervisor of the services.
     exec_supervisor(services)
     return 0  # (not reached)
@@ -144,9 +157,9 @@ def _default_bundles() -> dict[str, str]:
 
 
 def _issue_tokens(settings: Settings, bundles: dict[str, str]) -> None:
-    """A service token per bundle for its DAG processor, the worker's token and the
-    triggerer's (scoped to the bundles), each in a
-    file only its owner can read (:func:`_token_path`)."""
+    """A service token per bundle for its DAG processor, the worker's token, the triggerer's
+    (scoped to the bundles) and the callback processor's (all bundles), each in a file only its
+    owner can read (:func:`_token_path`)."""
     from airlock.core.tokens import TokenKind
     from airlock.core.tokens.keys import load_private_key
     from airlock.core.tokens.signer import TokenSigner
@@ -162,6 +175,17 @@ def _issue_tokens(settings: Settings, bundles: dict[str, str]) -> None:
             bundles=[bundle],
         )
         _write_token(_token_path(settings, f"dag-processor-{bundle}"), token)
+    if bundles:
+        _write_token(
+            _token_path(settings, "callback-processor"),
+            signer.issue(
+                TokenKind.SERVICE,
+                "run-all-callback-processor",
+                month,
+                role="callback-processor",
+                bundles=sorted(bundles),
+            ),
+        )
     _write_token(
         _token_path(settings, "worker"), signer.issue(TokenKind.WORKER, "run-all-worker", month)
     )

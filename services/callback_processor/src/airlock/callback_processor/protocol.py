@@ -1,0 +1,66 @@
+"""The channel between the callback processor and its child processes.
+
+Frames and messages are those of every supervised child
+(:mod:`airlock.sdk.execution_time.supervised`), over the child's stdin and a private copy of its
+stdout. The processor sends ``RunCallback``; while it runs, the callback may ask
+``GetVariable`` / ``GetConnection`` of its own bundle and the processor answers; the child ends
+with ``CallbackFinished``. The child never holds the service token: it asks, and the processor
+decides.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from airlock.models.secrets import ConnectionInfo
+from airlock.sdk.execution_time.supervised import Message
+
+MAX_FRAME = 4 * 1024 * 1024
+
+
+class RunCallback(Message, frozen=True, tag="run"):
+    path: str
+    bundle_root: str
+    callback_kind: str
+    dag_id: str
+    run_id: str
+    task_id: str | None = None
+    map_index: int = -1
+    try_number: int | None = None
+    payload: dict[str, Any] = msgspec.field(default_factory=dict)
+    idempotency_key: str = ""
+    attempt: int = 1
+    max_attempts: int = 1
+
+
+class VariableAnswer(Message, frozen=True, tag="variable"):
+    value: str | None
+
+
+class ConnectionAnswer(Message, frozen=True, tag="connection"):
+    connection: ConnectionInfo | None
+
+
+class GetVariable(Message, frozen=True, tag="get_variable"):
+    key: str
+
+
+class GetConnection(Message, frozen=True, tag="get_connection"):
+    conn_id: str
+
+
+class CallbackFinished(Message, frozen=True, tag="finished"):
+    #: None: every callable of the event ran to the end; else why one did not.
+    error: str | None
+    log: str = ""
+    #: The child's state can no longer be trusted (threads left, sys.exit): replace it.
+    must_restart: bool = False
+
+
+ToChild = RunCallback | VariableAnswer | ConnectionAnswer
+FromChild = GetVariable | GetConnection | CallbackFinished
+
+to_child_decoder = msgspec.msgpack.Decoder(ToChild)
+from_child_decoder = msgspec.msgpack.Decoder(FromChild)

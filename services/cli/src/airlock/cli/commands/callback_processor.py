@@ -1,0 +1,84 @@
+"""``airlock callback-processor``: run the callbacks of the configured bundles, leased through
+the Internal API (processing zone: a service token with role ``callback-processor``)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import threading
+from pathlib import Path
+from typing import Any
+
+from airlock.cli.errors import CliError
+from airlock.core.settings import load_settings
+
+
+def register(sub: Any) -> None:
+    parser = sub.add_parser(
+        "callback-processor",
+        help="run DAG and task callbacks in child processes, leased via the Internal API",
+    )
+    parser.add_argument("--concurrency", type=int, help="callbacks run at once")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from airlock.callback_processor.processor import CallbackProcessor
+    from airlock.sdk.api import InternalClient
+    from airlock.sdk.execution_time.supervised import forget_environment_variable, protect_memory
+
+    settings = load_settings()
+    config = settings.callback_processor
+    token = _token(config.token, config.token_file)
+    # Callbacks run as this user: keep the token out of what they could read of this process.
+    forget_environment_variable("AIRLOCK_CALLBACK_PROCESSOR__TOKEN")
+    protect_memory()
+    if not config.bundles:
+        raise CliError(
+            "the callback processor needs the folders of its bundles: set [callback_processor] "
+            "bundles or AIRLOCK_CALLBACK_PROCESSOR__BUNDLES=name=folder"
+        )
+    for name, folder in config.bundles.items():
+        if not Path(folder).is_dir():
+            raise CliError(f"bundle {name!r}: folder {folder} does not exist")
+    concurrency = args.concurrency if args.concurrency is not None else config.concurrency
+    if concurrency < 1:
+        raise CliError(f"--concurrency must be at least 1, got {concurrency}")
+    logging.basicConfig(
+        level=settings.logging.level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    processor = CallbackProcessor(
+        InternalClient(config.api_url, token),
+        {name: Path(folder) for name, folder in config.bundles.items()},
+        name=config.name,
+        concurrency=concurrency,
+        timeout_s=config.timeout_s,
+        lease_grace_s=config.lease_grace_s,
+        poll_interval_s=config.poll_interval_s,
+        child_max_callbacks=config.child_max_callbacks,
+    )
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    try:
+        processor.run_forever(stop)
+    finally:
+        processor.close()
+    return 0
+
+
+def _token(inline: str | None, file: str | None) -> str:
+    if file:
+        try:
+            return Path(file).expanduser().read_text().strip()
+        except OSError as exc:
+            raise CliError(f"cannot read [callback_processor] token_file {file}: {exc}") from None
+    if inline:
+        return inline
+    raise CliError(
+        "the callback processor needs a service token: set [callback_processor] token_file or "
+        "AIRLOCK_CALLBACK_PROCESSOR__TOKEN (issue one with `airlock tokens issue --kind service "
+        "--role callback-processor --bundle NAME`)"
+    )
