@@ -35,6 +35,8 @@ from collections.abc import Collection, Mapping, Sequence
 from types import ModuleType
 from typing import Any
 
+from airlock.sdk.execution_time.supervised._confine import Confinement, confine
+
 #: Modules user code must never reach (ADR 0001, 0003): no DB layer, no token signer.
 BLOCKED_MODULES = (
     "airlock.db",
@@ -106,20 +108,31 @@ def parent_pid() -> int:
 
 
 def enter_sandbox(
-    parent: int, *, death_signal: int = signal.SIGKILL, oom_first: bool = True
+    parent: int,
+    *,
+    death_signal: int = signal.SIGKILL,
+    oom_first: bool = True,
+    confinement: Confinement | None = None,
 ) -> None:
-    """In a new child: lead its own session, die with ``parent``, be the OOM killer's first pick.
+    """In a new child: lead its own session, be the OOM killer's first pick, take on its
+    ``confinement`` (:func:`~._confine.confine`), become non-dumpable (what it reads stays out
+    of its siblings' reach) and die with ``parent``.
 
     Called in a freshly forked task process too, where every page written is a page copied
     from the zygote: it sticks to system calls and objects made ready in advance.
     """
     if os.getsid(0) != os.getpid():
         os.setsid()
+    if oom_first:
+        # Before anything makes /proc/self another user's.
+        _write_file("/proc/self/oom_score_adj", b"1000")
+    if confinement is not None:
+        confine(confinement)
+    protect_memory()
+    # Armed last: a change of user clears the parent-death signal.
     set_parent_death_signal(death_signal)
     if os.getppid() != parent:
         os._exit(ORPHAN_EXIT_CODE)  # the parent died before the signal was armed
-    if oom_first:
-        _write_file("/proc/self/oom_score_adj", b"1000")
 
 
 def set_parent_death_signal(signum: int) -> None:
