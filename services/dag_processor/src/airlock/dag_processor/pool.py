@@ -93,11 +93,13 @@ class ParserPool:
         cwd: Path,
         run_as_user: str | None = None,
         memory_limit_mb: int | None = None,
+        temp_folder: Path | None = None,
     ) -> None:
         self._timeout_s = timeout_s
         self._memory_limit_mb = memory_limit_mb
-        #: The parsers' temp folder, theirs alone.
-        self._tmp = tempfile.mkdtemp(prefix="airlock-parsers-")
+        #: The parsers' temp folder (the only folder they may write to), theirs alone unless given.
+        self._own_tmp = temp_folder is None
+        self._tmp = str(temp_folder) if temp_folder else tempfile.mkdtemp(prefix="airlock-parsers-")
         prepare_folder(self._tmp, run_as_user)
         self._confinement = Confinement(
             user=run_as_user,
@@ -220,4 +222,5 @@ class ParserPool:
             for parser in self._idle:
                 parser.kill()
             self._idle.clear()
-        shutil.rmtree(self._tmp, ignore_errors=True)
+        if self._own_tmp:
+            shutil.rmtree(self._tmp, ignore_errors=True)

@@ -125,10 +125,14 @@ class ZygoteClient:
         self.workdir = tempfile.mkdtemp(prefix="airlock-tasks-")
         prepare_folder(self.workdir, run_as_user)
         self._env["TMPDIR"] = self.workdir
-        #: The zygote, and every task forked from it, runs as ``run_as_user`` and can open only
-        #: the bundles, the task folder, the Python install and the system's folders.
+        #: The zygote, and every task forked from it, runs as ``run_as_user`` and, once told its
+        #: bundles (``readable``), can open only them, the task folder, the Python install and
+        #: the system's folders.
         self._confinement = Confinement(
-            user=run_as_user, readable=tuple(readable), writable=(self.workdir,)
+            user=run_as_user,
+            readable=tuple(readable),
+            writable=(self.workdir,),
+            landlock=bool(readable),
         )
         self.restarts = -1
 
