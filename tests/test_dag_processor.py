@@ -63,6 +63,7 @@ def processor_env(
     home: Home, api: ApiServer, bundle: str, folder: Path, timeout_s: float
 ) -> dict[str, str]:
     token = home.token(TokenKind.SERVICE, "dp", role="dag-processor", bundles=[bundle])
+    folder.chmod(0o755)  # DAG files are parsed as nobody: the bundle must be theirs to read
     env = {
         k: v
         for k, v in home.env.items()
