@@ -54,6 +54,10 @@ def run(args: argparse.Namespace) -> int:
     for name, folder in config.bundles.items():
         if not Path(folder).expanduser().is_dir():
             raise CliError(f"[worker] bundles: folder {folder} of bundle {name!r} does not exist")
+    try:
+        run_as_user = default_user(config.run_as_user, "[worker] run_as_user")
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
     logging.basicConfig(
         level=settings.logging.level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -69,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
         log_batch_s=config.log_batch_s,
         # The flag wins over the [worker] task_memory_mb setting.
         task_memory_limit_mb=args.task_memory_mb or config.task_memory_mb or None,
-        run_as_user=default_user(config.run_as_user),
+        run_as_user=run_as_user,
     )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -62,12 +62,21 @@ class Confinement(msgspec.Struct, frozen=True, kw_only=True):
     landlock: bool = True
 
 
-def default_user(configured: str | None) -> str | None:
+def default_user(configured: str | None, setting: str = "run_as_user") -> str | None:
     """The user to run user code as: ``configured`` (an empty string: do not change user);
-    unset, ``nobody`` when this process is root, else ``None`` (stay this user)."""
-    if configured is not None:
-        return configured or None
-    return "nobody" if os.geteuid() == 0 else None
+    unset, ``nobody`` when this process is root, else ``None`` (stay this user). A ``ValueError``
+    names a user this system does not have."""
+    user = (configured or None) if configured is not None else "nobody"
+    if user is None or os.geteuid() != 0:
+        return None
+    try:
+        pwd.getpwnam(user)
+    except KeyError:
+        raise ValueError(
+            f"{setting} {user!r} is not a user of this system: create it, or name another "
+            "(an empty value runs user code as this process's own user)"
+        ) from None
+    return user
 
 
 def encode_confinement(confinement: Confinement) -> str:
@@ -96,7 +105,15 @@ def confine(confinement: Confinement) -> None:
     account = _account(confinement.user)
     readable = [*python_folders(), *confinement.readable]
     if account is not None:
-        _show_only_reachable([*readable, *confinement.writable], account)
+        try:
+            _show_only_reachable([*readable, *confinement.writable], account)
+        except OSError as exc:
+            log.warning(
+                "cannot give user code a private view of its folders (%s); folders %s cannot "
+                "reach through their parents stay out of its reach",
+                exc,
+                account.pw_name,
+            )
     if confinement.landlock:
         restrict_filesystem(readable, confinement.writable)
     if account is not None:
@@ -149,6 +166,8 @@ def _show_only_reachable(paths: Iterable[str], account: pwd.struct_passwd) -> No
     cannot traverse becomes, in a private mount namespace, a ``tmpfs`` that holds only them."""
     blocked: dict[str, list[str]] = {}
     for path in {os.path.realpath(p) for p in paths if os.path.exists(p)}:
+        if os.path.isdir(path) and not _can_search(os.stat(path), account):
+            continue  # shown, it would still be closed to the user, and hide what it holds
         parent = _first_blocked_parent(path, account)
         if parent is not None:
             blocked.setdefault(parent, []).append(path)
@@ -257,7 +276,7 @@ def restrict_filesystem(readable: Iterable[str], writable: Iterable[str]) -> boo
     (everything), the system's folders and devices. Returns whether Landlock took effect."""
     abi = landlock_abi()
     if abi == 0 or sys.platform != "linux":
-        log.info(
+        log.warning(
             "Landlock is not available on this kernel: user code is not narrowed to its "
             "folders (run it as another user, or in a container, to keep files from it)"
         )
