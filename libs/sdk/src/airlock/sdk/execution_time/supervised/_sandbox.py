@@ -15,9 +15,9 @@ its ``environ``, ``mem`` and ``ptrace`` are refused to its children, and
 ``/proc/<pid>/environ`` shows. :func:`child_environment` is what a child inherits: nothing of
 Airlock's but its zone.
 
-A task running as root (or with ``CAP_SYS_PTRACE``) can still read its parent's memory: run user
-code as an unprivileged user, and keep a parent's token in a file only the parent can read — such
-as a secret mounted into its container — for isolation a process boundary cannot give.
+A child running as root (or with ``CAP_SYS_PTRACE``) could still read its parent's memory: so a
+parent started as root confines its children to an unprivileged user, and where the kernel has
+Landlock no child can open another process's ``/proc`` entry at all (:mod:`._confine`).
 
 The ``prctl`` calls are Linux's; elsewhere they do nothing.
 """
