@@ -40,9 +40,33 @@ log = logging.getLogger("airlock.sandbox")
 #: The environment variable that carries a child's :class:`Confinement` (JSON).
 CONFINEMENT_VARIABLE = "AIRLOCK_CONFINEMENT"
 
-#: Read and execute, for every process that runs Python: the system's programs, libraries and
-#: configuration (certificates, time zones, name resolution).
-SYSTEM_READABLE = ("/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin", "/etc", "/opt")
+#: Read and execute, for every process that runs Python: the system's programs and libraries,
+#: and the configuration a program expects (certificates, time zones, name resolution, users) —
+#: not the whole of /etc, where a service's own settings may live.
+SYSTEM_READABLE = (
+    "/usr",
+    "/lib",
+    "/lib64",
+    "/lib32",
+    "/bin",
+    "/sbin",
+    "/etc/ssl",
+    "/etc/pki",
+    "/etc/ca-certificates",
+    "/etc/localtime",
+    "/etc/timezone",
+    "/etc/resolv.conf",
+    "/etc/hosts",
+    "/etc/host.conf",
+    "/etc/gai.conf",
+    "/etc/nsswitch.conf",
+    "/etc/services",
+    "/etc/protocols",
+    "/etc/passwd",
+    "/etc/group",
+    "/etc/ld.so.cache",
+    "/etc/mime.types",
+)
 #: Devices any program expects to open.
 SYSTEM_DEVICES = ("/dev/null", "/dev/zero", "/dev/random", "/dev/urandom", "/dev/full")
 
