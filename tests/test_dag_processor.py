@@ -6,6 +6,7 @@ reach for the DB) costs that file an import error and nothing else.
 
 from __future__ import annotations
 
+import selectors
 import subprocess
 import sys
 import textwrap
@@ -62,6 +63,7 @@ def processor_env(
     home: Home, api: ApiServer, bundle: str, folder: Path, timeout_s: float
 ) -> dict[str, str]:
     token = home.token(TokenKind.SERVICE, "dp", role="dag-processor", bundles=[bundle])
+    folder.chmod(0o755)  # DAG files are parsed as nobody: the bundle must be theirs to read
     env = {
         k: v
         for k, v in home.env.items()
@@ -155,16 +157,14 @@ def test_misbehaving_files_cost_only_themselves(home: Home, api: ApiServer, tmp_
 def test_no_parser_outlives_a_processor_killed_mid_parse(
     home: Home, api: ApiServer, tmp_path: Path
 ) -> None:
-    pids = tmp_path / "pids"
-    pids.mkdir()
     for n in range(3):
         write(
             tmp_path,
             f"slow_{n}.py",
-            f"""
+            """
             # airlock dag
-            import os, pathlib, time
-            pathlib.Path({str(pids)!r}, str(os.getpid())).touch()
+            import os, sys, time
+            print(f"parsing in {os.getpid()}", file=sys.stderr, flush=True)
             time.sleep(30)
             print("still parsing after the processor died")
             """,
@@ -175,15 +175,24 @@ def test_no_parser_outlives_a_processor_killed_mid_parse(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
+    parsers: list[int] = []
     try:
-        assert wait_until(lambda: len(list(pids.iterdir())) >= 2, 60), "parsing started"
+        assert processor.stderr is not None
+        waiting = selectors.DefaultSelector()
+        waiting.register(processor.stderr, selectors.EVENT_READ)
+        deadline = time.monotonic() + 60
+        while len(parsers) < 2 and time.monotonic() < deadline:
+            if waiting.select(1):
+                line = processor.stderr.readline().decode()
+                if line.startswith("parsing in "):
+                    parsers.append(int(line.split()[-1]))
+        assert len(parsers) >= 2, "parsing started"
         processor.kill()
         # The pipes reach end of file only once no parser holds them any more.
         out, err = processor.communicate(timeout=10)
     finally:
         processor.kill()
         processor.wait()
-    parsers = [int(p.name) for p in pids.iterdir()]
     assert wait_until(lambda: not any(alive(pid) for pid in parsers), 5), "no parser survived"
     assert b"Traceback" not in err, err.decode()
     assert b"still parsing" not in out + err

@@ -56,6 +56,7 @@ UPSTREAM = {"extract": None, "transform": "extract", "load": "transform"}
 
 def upload(home: Home, api: ApiServer, bundle: str, folder: Path) -> None:
     token = home.token(TokenKind.SERVICE, "dag-processor", role="dag-processor", bundles=[bundle])
+    folder.chmod(0o755)  # DAG files are parsed as nobody: the bundle must be theirs to read
     env = {
         **home.env,
         "AIRLOCK_DAG_PROCESSOR__API_URL": api.url,

@@ -47,6 +47,8 @@ def pool(tmp_path: Path) -> Iterator[ParserPool]:
         get_variable=lambda key: None,
         get_connection=lambda conn_id: None,
         cwd=tmp_path,
+        # The files below leave their pids here, the only folder a parser may write to.
+        temp_folder=tmp_path,
     )
     yield parsers
     parsers.close()
@@ -113,7 +115,7 @@ from airlock.dag_processor.pool import ParserPool
 bundle = Path(sys.argv[1])
 pool = ParserPool(
     2, timeout_s=60, max_files=100, get_variable=lambda k: None,
-    get_connection=lambda c: None, cwd=bundle,
+    get_connection=lambda c: None, cwd=bundle, temp_folder=bundle.parent,
 )
 files = [BundleFileEntry(path=p, relative_path=p.name, content_hash="-")
          for p in sorted(bundle.glob("*.py"))]

@@ -11,7 +11,7 @@ def ensure_secrets_key(path: Path) -> bool:
     """Create a random key at ``path`` if there is none; return whether one was created."""
     if path.exists():
         return False
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as handle:
         handle.write(base64.urlsafe_b64encode(os.urandom(32)))

@@ -115,6 +115,11 @@ class DagProcessorSettings(_Section):
     batch_max_bytes: int = 16_000_000
     #: A parser process is replaced after this many files, bounding what leaks across files.
     parser_max_files: int = 100
+    #: The user DAG files are parsed as when the processor runs as root (unset: ``nobody``;
+    #: empty: the processor's own user). Ignored when not root.
+    run_as_user: str | None = None
+    #: Heap and private memory one parser may use (``RLIMIT_DATA``), in MiB; 0: no cap.
+    parser_memory_mb: int = 2048
 
 
 class TriggererSettings(_Section):
@@ -179,8 +184,12 @@ class WorkerSettings(_Section):
     bundles: dict[str, str] = msgspec.field(default_factory=dict)
     heartbeat_s: float = 5.0
     log_batch_s: float = 0.5
-    #: Kill a task whose own memory (RSS) grows past this many MB; unset means no cap.
-    task_memory_mb: int | None = None
+    #: A task process's memory cap in MiB: its heap and private memory (``RLIMIT_DATA``), and
+    #: its resident memory, checked by the worker; 0: no cap.
+    task_memory_mb: int | None = 4096
+    #: The user tasks run as when the worker runs as root (unset: ``nobody``; empty: the
+    #: worker's own user). Ignored when not root.
+    run_as_user: str | None = None
 
 
 class ClientSettings(_Section):

@@ -31,6 +31,7 @@ from airlock.cli.commands import (
 )
 from airlock.cli.errors import CliError
 from airlock.core.settings import SettingsError
+from airlock.sdk.execution_time.supervised import protect_memory
 
 COMMANDS = (
     api,
@@ -65,6 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Every airlock process holds a credential (a key, a token, a DB URL): non-dumpable, its
+    # /proc/<pid>/{environ,mem,fd} are refused to other processes of its user (user code).
+    protect_memory()
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

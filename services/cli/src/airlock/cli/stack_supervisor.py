@@ -7,6 +7,7 @@ as JSON in an inherited memory file (their environments hold settings that must 
 command line).
 """
 
+import ctypes
 import json
 import os
 import signal
@@ -25,6 +26,11 @@ Services = dict[str, tuple[list[str], dict[str, str]]]
 
 
 def main(argv: list[str]) -> int:
+    # It holds every service's environment: non-dumpable, so its /proc files are refused to user
+    # code running as its user.
+    prctl = getattr(ctypes.CDLL(None), "prctl", None)
+    if prctl is not None:
+        prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE
     with os.fdopen(int(argv[0]), "rb") as f:
         services: Services = {name: (cmd, env) for name, (cmd, env) in json.load(f).items()}
     children = {name: subprocess.Popen(cmd, env=env) for name, (cmd, env) in services.items()}

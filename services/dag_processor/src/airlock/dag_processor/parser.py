@@ -10,7 +10,10 @@ Each DAG of a file is serialized on its own: one that cannot be (a cycle, a valu
 form) becomes an import error naming that DAG, and the file's other DAGs are still returned.
 
 What a DAG file may not do here, it cannot: importing the DB layer or the token signer fails with
-an error saying why, and the settings refuse to give a DB URL. A file that calls ``sys.exit`` or
+an error saying why, and the settings refuse to give a DB URL. The operating system confines it
+too (see :mod:`airlock.sdk.execution_time.supervised`): a memory cap, another user when the
+processor runs as root, and only its bundle, its temp folder and the Python install to open.
+Processes a DAG file starts are killed once its import ends. A file that calls ``sys.exit`` or
 leaves threads running gets an import error, and the processor replaces this parser. The parser
 dies with its processor, even mid-import.
 """
@@ -40,8 +43,12 @@ from airlock.dag_processor.protocol import (
 from airlock.models.codec import compress, dag_hash, encode_dag
 from airlock.models.internal import DagMetadata, DagUpload
 from airlock.sdk.execution_time.supervised import (
+    adopt_orphans,
     block_imports,
+    confinement,
     enter_sandbox,
+    kill_descendants,
+    memory_limit_bytes,
     parent_pid,
     read_frame,
     write_frame,
@@ -119,12 +126,28 @@ def parse_file(request: ParseFile) -> FileParsed:
     except SystemExit as exc:
         import_error = f"{request.relative_path} called sys.exit({exc.code!r}) while being imported"
         must_restart = True
+    except MemoryError:
+        limit = memory_limit_bytes()
+        import_error = _user_traceback(request.path) + (
+            f"{request.relative_path} went over the parser's memory limit of "
+            f"{limit / 2**20:.0f} MiB ([dag_processor] parser_memory_mb) while being imported"
+            if limit
+            else ""
+        )
+        uploads = []
+        must_restart = True
     except BaseException:
         import_error = _user_traceback(request.path)
         uploads = []
     finally:
         _forget_modules(set(sys.modules) - modules_before, request.bundle_root)
         _active.clear()
+    if processes := kill_descendants():
+        import_error = (
+            f"{request.relative_path} left {processes} process(es) running after import; they "
+            "were killed (start processes inside tasks, not at the top level of a DAG file)"
+        )
+        uploads = []
     leftover = [t for t in threading.enumerate() if t.ident not in threads_before and t.is_alive()]
     if leftover:
         names = ", ".join(sorted(t.name for t in leftover))
@@ -221,7 +244,8 @@ def _forget_modules(new_modules: set[str], bundle_root: str) -> None:
 
 
 def serve() -> None:
-    enter_sandbox(parent_pid())
+    enter_sandbox(parent_pid(), confinement=confinement())
+    adopt_orphans()
     # Private copies of the pipes for the protocol; the DAG file's stdout goes to stderr and its
     # stdin is empty, so nothing it does can corrupt a frame.
     requests_in = os.fdopen(os.dup(0), "rb")

@@ -1,7 +1,9 @@
 """A pool of pre-started parser processes, each driven by one thread of the processor.
 
 Each parser is a supervised child (:mod:`airlock.sdk.execution_time.supervised`): it leads its own
-process group and dies with the processor. A parser that hangs past the per-file timeout is
+process group and dies with the processor. It is confined: a memory cap, the ``run_as_user`` when
+the processor runs as root, and (where the kernel has Landlock) only the bundle, its own temp
+folder, the Python install and the system's folders to open. A parser that hangs past the per-file timeout is
 killed with its group; one that dies (``os._exit``, a segfault) or asks to be replaced is
 restarted. Either way only the file it was parsing gets an import
 error. Parsers are also replaced after ``max_files`` files to bound what leaks between files.
@@ -12,8 +14,10 @@ from __future__ import annotations
 import logging
 import os
 import selectors
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -32,9 +36,11 @@ from airlock.dag_processor.protocol import (
 )
 from airlock.models.secrets import ConnectionInfo
 from airlock.sdk.execution_time.supervised import (
+    Confinement,
     FrameError,
     child_environment,
     decode_message,
+    prepare_folder,
     read_frame,
     start_child,
     write_frame,
@@ -57,13 +63,17 @@ def parser_env() -> dict[str, str]:
 class Parser:
     """One parser process and how many files it parsed."""
 
-    def __init__(self, cwd: Path) -> None:
+    def __init__(self, cwd: Path, confinement: Confinement | None = None) -> None:
+        env = parser_env()
+        if confinement is not None and confinement.writable:
+            env["TMPDIR"] = confinement.writable[0]
         self.child = start_child(
             [sys.executable, "-m", "airlock.dag_processor.parser"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
-            env=parser_env(),
+            env=env,
             cwd=cwd,
+            confinement=confinement,
         )
         self.files_parsed = 0
 
@@ -81,8 +91,22 @@ class ParserPool:
         get_variable: Callable[[str], str | None],
         get_connection: Callable[[str], ConnectionInfo | None],
         cwd: Path,
+        run_as_user: str | None = None,
+        memory_limit_mb: int | None = None,
+        temp_folder: Path | None = None,
     ) -> None:
         self._timeout_s = timeout_s
+        self._memory_limit_mb = memory_limit_mb
+        #: The parsers' temp folder (the only folder they may write to), theirs alone unless given.
+        self._own_tmp = temp_folder is None
+        self._tmp = str(temp_folder) if temp_folder else tempfile.mkdtemp(prefix="airlock-parsers-")
+        prepare_folder(self._tmp, run_as_user)
+        self._confinement = Confinement(
+            user=run_as_user,
+            memory_limit_bytes=memory_limit_mb * 2**20 if memory_limit_mb else None,
+            readable=(str(cwd),),
+            writable=(self._tmp,),
+        )
         self._max_files = max_files
         self._get_variable = get_variable
         self._get_connection = get_connection
@@ -90,7 +114,7 @@ class ParserPool:
         # Started now, so that their interpreters boot while the processor lists the bundle;
         # a pass's threads start any more they need, and every pass ends by stopping them (see
         # release_idle), so an idle processor holds no parser memory.
-        self._idle: list[Parser] = [Parser(cwd) for _ in range(size)]
+        self._idle: list[Parser] = [Parser(cwd, self._confinement) for _ in range(size)]
         self._lock = threading.Lock()
         self._executor = ThreadPoolExecutor(max_workers=size, thread_name_prefix="parser")
         self.restarts = 0
@@ -129,9 +153,15 @@ class ParserPool:
         except (EOFError, OSError) as exc:
             code = parser.child.wait(2)  # a parser whose pipe closed may take a moment to be reaped
             how = f"exited with code {code}" if code is not None else f"broke its pipe ({exc})"
+            limit = (
+                f" (parsers may use {self._memory_limit_mb} MiB of memory: [dag_processor] "
+                "parser_memory_mb)"
+                if self._memory_limit_mb
+                else ""
+            )
             result = FileParsed(
                 dags=[],
-                import_error=f"the parser {how} while importing {entry.relative_path}",
+                import_error=f"the parser {how} while importing {entry.relative_path}{limit}",
                 must_restart=True,
             )
         parser.files_parsed += 1
@@ -168,13 +198,13 @@ class ParserPool:
 
     def _checkout(self) -> Parser:
         with self._lock:
-            return self._idle.pop() if self._idle else Parser(self._cwd)
+            return self._idle.pop() if self._idle else Parser(self._cwd, self._confinement)
 
     def _checkin(self, parser: Parser, *, replace: bool) -> None:
         if replace or parser.child.poll() is not None:
             parser.kill()
             self.restarts += 1
-            parser = Parser(self._cwd)
+            parser = Parser(self._cwd, self._confinement)
         with self._lock:
             self._idle.append(parser)
 
@@ -192,3 +222,5 @@ class ParserPool:
             for parser in self._idle:
                 parser.kill()
             self._idle.clear()
+        if self._own_tmp:
+            shutil.rmtree(self._tmp, ignore_errors=True)

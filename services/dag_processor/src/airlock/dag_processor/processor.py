@@ -87,6 +87,8 @@ class DagProcessor:
         parser_max_files: int = 100,
         batch_max_files: int = 50,
         batch_max_bytes: int = 16_000_000,
+        run_as_user: str | None = None,
+        parser_memory_mb: int | None = None,
     ) -> None:
         self.bundle = bundle
         self.client = client
@@ -98,6 +100,8 @@ class DagProcessor:
             get_variable=self.cache.variable,
             get_connection=self.cache.connection,
             cwd=bundle.root,
+            run_as_user=run_as_user,
+            memory_limit_mb=parser_memory_mb,
         )
         self._batch_max_files = batch_max_files
         self._batch_max_bytes = batch_max_bytes

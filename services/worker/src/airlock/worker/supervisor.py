@@ -79,6 +79,7 @@ class Worker:
         shutdown_grace_s: float = 5.0,
         transport: httpx.BaseTransport | None = None,
         environ: Mapping[str, str] | None = None,
+        run_as_user: str | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError(f"concurrency must be at least 1, got {concurrency}")
@@ -107,7 +108,9 @@ class Worker:
                 limits=httpx.Limits(max_connections=None, max_keepalive_connections=concurrency + 4)
             ),
         )
-        self.zygote = ZygoteClient(environ=environ)
+        self.zygote = ZygoteClient(
+            environ=environ, run_as_user=run_as_user, readable=list(self.config.bundles.values())
+        )
         self._executor = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="task")
         self._cond = threading.Condition()
         self._free = concurrency

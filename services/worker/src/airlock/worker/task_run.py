@@ -198,6 +198,7 @@ class TaskRun:
                     output_w,
                     dag_file=dag_file,
                     bundle_root=bundle_root,
+                    memory_limit_bytes=self._config.memory_limit_bytes,
                 )
             except ZygoteUnavailable as exc:
                 self._fail_without_process(client, logs, f"no task process could be made: {exc}")

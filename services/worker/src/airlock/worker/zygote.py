@@ -19,8 +19,11 @@ descriptors passed alongside with ``SCM_RIGHTS``:
   and a pidfd (a handle on exactly that process, safe from pid reuse) or :class:`ForkFailed`;
 - zygote → supervisor: :class:`Exited` with the wait status of each task process it reaps.
 
-In the task process, file descriptors 1 and 2 become the output pipe, and it enters the sandbox
-every supervised child enters: its own session (so its subprocesses can be killed as a group),
+The zygote runs confined (:class:`~airlock.sdk.execution_time.supervised.Confinement`): as the
+worker's ``run_as_user`` when the worker is root, and, with Landlock, able to open only the
+worker's bundles, the task folder, the Python install and the system's folders; every task process
+inherits that. In the task process, file descriptors 1 and 2 become the output pipe, its memory is
+capped (``RLIMIT_DATA``), and it enters the sandbox every supervised child enters: its own session (so its subprocesses can be killed as a group),
 death with the zygote (``PR_SET_PDEATHSIG``), first pick of the kernel's OOM killer. When the
 supervisor goes away — even by SIGKILL — the zygote reads end of file or, if it is busy importing
 a DAG file, gets SIGTERM from the kernel; either way it kills every task's process group and
@@ -51,11 +54,13 @@ from airlock.sdk.execution_time.supervised import (
     FrameError,
     Message,
     block_imports,
+    confinement,
     decode_message,
     encode_frame,
     enter_sandbox,
     frame_payload,
     kill_process_group,
+    limit_memory,
     parent_pid,
 )
 
@@ -84,6 +89,8 @@ class Fork(Message, frozen=True, tag="fork"):
     #: The DAG file to have imported before forking, and its bundle's folder.
     dag_file: str | None = None
     bundle_root: str | None = None
+    #: The task process's heap and private memory cap (``RLIMIT_DATA``), in bytes.
+    memory_limit_bytes: int | None = None
 
 
 class Forked(Message, frozen=True, tag="forked"):
@@ -179,7 +186,7 @@ class _Zygote:
             self.send(ForkFailed(request_id=request.request_id, error=f"fork failed: {exc}"))
             return
         if pid == 0:
-            self.become_task(zygote_pid, task_fd, output_fd)
+            self.become_task(zygote_pid, task_fd, output_fd, request.memory_limit_bytes)
         os.close(task_fd)
         os.close(output_fd)
         self.children.add(pid)
@@ -189,7 +196,9 @@ class _Zygote:
         finally:
             os.close(pidfd)
 
-    def become_task(self, zygote_pid: int, task_fd: int, output_fd: int) -> None:
+    def become_task(
+        self, zygote_pid: int, task_fd: int, output_fd: int, memory_limit_bytes: int | None
+    ) -> None:
         """In the new process: detach from the zygote, wire the output, run the task.
 
         Every page this writes is a page the kernel copies from the zygote, so it sticks to
@@ -205,6 +214,8 @@ class _Zygote:
             os.close(self.wakeup_r)
             os.close(self.wakeup_w)
             enter_sandbox(zygote_pid)
+            if memory_limit_bytes:
+                limit_memory(memory_limit_bytes)
             os.dup2(output_fd, 1)
             os.dup2(output_fd, 2)
             os.close(output_fd)
@@ -259,7 +270,9 @@ def _give_back_free_memory() -> None:
 def main(argv: Sequence[str]) -> None:
     # The kernel's SIGTERM when the supervisor dies lets the zygote kill its tasks' groups first;
     # the zygote's own memory is not the OOM killer's first pick, its tasks are.
-    enter_sandbox(parent_pid(), death_signal=signal.SIGTERM, oom_first=False)
+    enter_sandbox(
+        parent_pid(), death_signal=signal.SIGTERM, oom_first=False, confinement=confinement()
+    )
     control = socket.socket(fileno=int(argv[0]))
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)

@@ -21,18 +21,20 @@ import socket
 import sys
 import tempfile
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from airlock.sdk.execution_time.supervised import (
     HEADER_SIZE,
     Child,
+    Confinement,
     FrameError,
     child_environment,
     decode_message,
     encode_frame,
     frame_payload,
     kill_process_group,
+    prepare_folder,
     start_child,
 )
 from airlock.worker.zygote import (
@@ -108,6 +110,8 @@ class ZygoteClient:
         environ: Mapping[str, str] | None = None,
         start_timeout_s: float = 60.0,
         fork_timeout_s: float = 30.0,
+        run_as_user: str | None = None,
+        readable: Sequence[str] = (),
     ) -> None:
         self._env = child_environment(os.environ if environ is None else environ, "execution")
         self._start_timeout_s = start_timeout_s
@@ -119,6 +123,17 @@ class ZygoteClient:
         self._closed = False
         #: Task processes start here, not in the worker's folder (which may hold its config).
         self.workdir = tempfile.mkdtemp(prefix="airlock-tasks-")
+        prepare_folder(self.workdir, run_as_user)
+        self._env["TMPDIR"] = self.workdir
+        #: The zygote, and every task forked from it, runs as ``run_as_user`` and, once told its
+        #: bundles (``readable``), can open only them, the task folder, the Python install and
+        #: the system's folders.
+        self._confinement = Confinement(
+            user=run_as_user,
+            readable=tuple(readable),
+            writable=(self.workdir,),
+            landlock=bool(readable),
+        )
         self.restarts = -1
 
     # --- life cycle ---------------------------------------------------------------------------
@@ -145,6 +160,7 @@ class ZygoteClient:
                 pass_fds=[theirs.fileno()],
                 env=self._env,
                 cwd=self.workdir,
+                confinement=self._confinement,
             )
         finally:
             theirs.close()
@@ -197,15 +213,18 @@ class ZygoteClient:
         *,
         dag_file: str | None = None,
         bundle_root: str | None = None,
+        memory_limit_bytes: int | None = None,
     ) -> TaskProcess:
-        """A new task process wired to ``task_sock`` and ``output_fd`` (one retry on a dead zygote)."""
+        """A new task process wired to ``task_sock`` and ``output_fd`` (one retry on a dead zygote),
+        its heap and private memory capped at ``memory_limit_bytes``."""
+        request = (dag_file, bundle_root, memory_limit_bytes)
         try:
-            return self._fork_once(task_sock, output_fd, dag_file, bundle_root)
+            return self._fork_once(task_sock, output_fd, *request)
         except ZygoteUnavailable as exc:
             if self._closed:
                 raise
             log.warning("%s; starting a new zygote", exc)
-            return self._fork_once(task_sock, output_fd, dag_file, bundle_root)
+            return self._fork_once(task_sock, output_fd, *request)
 
     def _fork_once(
         self,
@@ -213,12 +232,18 @@ class ZygoteClient:
         output_fd: int,
         dag_file: str | None,
         bundle_root: str | None,
+        memory_limit_bytes: int | None,
     ) -> TaskProcess:
         with self._lock:
             generation = self._ensure_started()
         if dag_file in self._no_preload:
             dag_file = None
-        request = Fork(request_id=next(self._ids), dag_file=dag_file, bundle_root=bundle_root)
+        request = Fork(
+            request_id=next(self._ids),
+            dag_file=dag_file,
+            bundle_root=bundle_root,
+            memory_limit_bytes=memory_limit_bytes,
+        )
         pending = _Pending(dag_file=dag_file)
         with generation.cond:
             if generation.dead:
@@ -244,6 +269,7 @@ class ZygoteClient:
             )
         if pending.pid is None or pending.pidfd is None:
             raise ZygoteUnavailable(pending.error or "the zygote did not fork")
+        _make_oom_first(pending.pid)
         return TaskProcess(pid=pending.pid, pidfd=pending.pidfd, generation=generation)
 
     def wait_exit(self, process: TaskProcess, timeout_s: float) -> int | None:
@@ -314,6 +340,13 @@ class ZygoteClient:
                 code,
             )
         generation.sock.close()
+
+
+def _make_oom_first(pid: int) -> None:
+    """A task process is the OOM killer's first pick. It says so itself when it can; when it runs
+    as another user, its /proc entry is not its own to write, but it is still this process's."""
+    with contextlib.suppress(OSError), open(f"/proc/{pid}/oom_score_adj", "wb") as f:
+        f.write(b"1000")
 
 
 def _decode(record: bytes) -> FromZygote:

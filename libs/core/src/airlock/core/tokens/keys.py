@@ -26,8 +26,8 @@ def generate_key_pair(private_path: Path, public_path: Path, *, overwrite: bool 
     public_pem = key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
-    private_path.parent.mkdir(parents=True, exist_ok=True)
-    public_path.parent.mkdir(parents=True, exist_ok=True)
+    private_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    public_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     fd = os.open(private_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as handle:
         handle.write(private_pem)

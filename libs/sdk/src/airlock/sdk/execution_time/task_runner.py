@@ -81,6 +81,7 @@ from airlock.sdk.execution_time.protocol import (
     from_task_decoder,
     to_task_decoder,
 )
+from airlock.sdk.execution_time.supervised import memory_limit_bytes
 from airlock.sdk.execution_time.supervisor_comms import (
     SupervisorComms,
     SupervisorGone,
@@ -234,6 +235,16 @@ def execute_task(task: AbstractOperator, start: StartTask, run: TaskRunContext) 
     except SystemExit as exc:
         log.error("Task called sys.exit(%r)", exc.code)
         return TaskFailed(end_date=_now(), error=f"the task called sys.exit({exc.code!r})")
+    except MemoryError:
+        limit = memory_limit_bytes()
+        error = "the task ran out of memory" + (
+            f": it went over the worker's limit of {limit / 2**20:.0f} MiB per task "
+            "([worker] task_memory_mb)"
+            if limit
+            else ""
+        )
+        log.exception("Task failed: %s", error)
+        return TaskFailed(end_date=_now(), error=error)
     except BaseException as exc:
         log.exception(
             "Task failed with exception%s", "; it will be retried" if run.should_retry else ""

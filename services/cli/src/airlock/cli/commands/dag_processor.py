@@ -28,6 +28,7 @@ def run(args: argparse.Namespace) -> int:
     from airlock.dag_processor.bundle import LocalBundle
     from airlock.dag_processor.processor import DagProcessor
     from airlock.sdk.api import ApiError, InternalClient
+    from airlock.sdk.execution_time.supervised import default_user, forget_environment_variable
 
     settings = load_settings()
     config = settings.dag_processor
@@ -37,6 +38,13 @@ def run(args: argparse.Namespace) -> int:
             f"bundle {args.bundle!r} is not configured in [dag_processor] bundles (configured: {known})"
         )
     token = _token(config.token, config.token_file)
+    # DAG files are parsed by children: keep the token out of what they could read of this process
+    # (the airlock command is non-dumpable already).
+    forget_environment_variable("AIRLOCK_DAG_PROCESSOR__TOKEN")
+    try:
+        run_as_user = default_user(config.run_as_user, "[dag_processor] run_as_user")
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
     logging.basicConfig(
         level=settings.logging.level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -52,6 +60,8 @@ def run(args: argparse.Namespace) -> int:
         parser_max_files=config.parser_max_files,
         batch_max_files=config.batch_max_files,
         batch_max_bytes=config.batch_max_bytes,
+        run_as_user=run_as_user,
+        parser_memory_mb=config.parser_memory_mb or None,
     )
     try:
         if args.once:

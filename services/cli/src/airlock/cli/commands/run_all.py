@@ -39,7 +39,7 @@ def prepare(settings: Settings) -> str | None:
     from airlock.db import User, make_engine, make_session_factory
     from airlock.db import migrate as migrations
 
-    settings.home_path.mkdir(parents=True, exist_ok=True)
+    settings.home_path.mkdir(mode=0o700, parents=True, exist_ok=True)
     url = settings.database_url()
     migrations.upgrade(url)
     generate_key_pair(settings.private_key_path, settings.public_key_path)
@@ -49,13 +49,24 @@ def prepare(settings: Settings) -> str | None:
         has_users = session.scalar(select(User.id).limit(1)) is not None
     engine.dispose()
     if has_users:
+        make_private(settings.home_path)
         return None
     password = secrets.token_urlsafe(12)
     add_user(url, "admin", password, "admin", None)
     secret_file = settings.home_path / "admin-password.txt"
     secret_file.write_text(password + "\n")
-    secret_file.chmod(0o600)
+    make_private(settings.home_path)
     return password
+
+
+def make_private(home: Path) -> None:
+    """``AIRLOCK_HOME`` and everything in it (keys, tokens, the SQLite file) readable by its
+    owner only: folders 0700, files 0600 at most, tightened on every start."""
+    for folder, _, files in os.walk(home):
+        for path in [folder, *(os.path.join(folder, f) for f in files)]:
+            mode = os.lstat(path).st_mode
+            if not os.path.islink(path) and mode & 0o077:
+                os.chmod(path, mode & 0o700)
 
 
 def run_all(args: argparse.Namespace) -> int:
@@ -64,6 +75,7 @@ def run_all(args: argparse.Namespace) -> int:
     if args.prepare_only:
         prepare(settings)
         _issue_tokens(settings, bundles)
+        make_private(settings.home_path)
         return 0
     # Preparing imports SQLAlchemy, Alembic and Argon2, and signing tokens cryptography; a child
     # does both, so that this supervisor, which lives as long as the stack, stays small.

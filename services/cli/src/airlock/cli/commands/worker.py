@@ -27,14 +27,18 @@ def register(sub: Any) -> None:
     parser.add_argument(
         "--task-memory-mb",
         type=float,
-        help="kill a task whose process uses more resident memory than this (default: no limit)",
+        help="a task process's memory cap in MiB (default: [worker] task_memory_mb)",
     )
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from airlock.sdk.api import ApiError
-    from airlock.sdk.execution_time.supervised import forget_environment_variable, protect_memory
+    from airlock.sdk.execution_time.supervised import (
+        default_user,
+        forget_environment_variable,
+        protect_memory,
+    )
     from airlock.worker.supervisor import Worker, WorkerRefused
 
     settings = load_settings()
@@ -50,6 +54,10 @@ def run(args: argparse.Namespace) -> int:
     for name, folder in config.bundles.items():
         if not Path(folder).expanduser().is_dir():
             raise CliError(f"[worker] bundles: folder {folder} of bundle {name!r} does not exist")
+    try:
+        run_as_user = default_user(config.run_as_user, "[worker] run_as_user")
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
     logging.basicConfig(
         level=settings.logging.level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -64,7 +72,8 @@ def run(args: argparse.Namespace) -> int:
         heartbeat_s=config.heartbeat_s,
         log_batch_s=config.log_batch_s,
         # The flag wins over the [worker] task_memory_mb setting.
-        task_memory_limit_mb=args.task_memory_mb or config.task_memory_mb,
+        task_memory_limit_mb=args.task_memory_mb or config.task_memory_mb or None,
+        run_as_user=run_as_user,
     )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -12,6 +12,8 @@ share:
 - one sandbox (:mod:`._sandbox`): the list of modules user code cannot import, the environment a
   child inherits, the child's own session, death with its parent and OOM priority, and the
   parent's protection of its memory;
+- one confinement (:mod:`._confine`): a memory cap, an unprivileged user when started as root,
+  and a Landlock ruleset narrowing what the child can open;
 - one way to start, time out, kill (the whole process group) and reap (:mod:`._process`).
 
 A new kind of child (a trigger runner, a callback child) is a module whose entry point first calls
@@ -22,6 +24,15 @@ stdin=PIPE, stdout=PIPE)``, reads its frames with a deadline, and ``close()``s i
 its whole group — when it overruns, breaks the channel or is no longer needed.
 """
 
+from airlock.sdk.execution_time.supervised._confine import (
+    Confinement,
+    confinement,
+    default_user,
+    landlock_abi,
+    limit_memory,
+    memory_limit_bytes,
+    prepare_folder,
+)
 from airlock.sdk.execution_time.supervised._framing import (
     HEADER_SIZE,
     MAX_FRAME,
@@ -34,7 +45,13 @@ from airlock.sdk.execution_time.supervised._framing import (
     read_frame,
     write_frame,
 )
-from airlock.sdk.execution_time.supervised._process import Child, kill_process_group, start_child
+from airlock.sdk.execution_time.supervised._process import (
+    Child,
+    adopt_orphans,
+    kill_descendants,
+    kill_process_group,
+    start_child,
+)
 from airlock.sdk.execution_time.supervised._sandbox import (
     BLOCKED_MODULES,
     ORPHAN_EXIT_CODE,
@@ -57,18 +74,27 @@ __all__ = [
     "PARENT_PID_VARIABLE",
     "BlockedImportFinder",
     "Child",
+    "Confinement",
     "FrameBuffer",
     "FrameError",
     "Message",
+    "adopt_orphans",
     "block_imports",
     "child_environment",
+    "confinement",
     "decode_message",
+    "default_user",
     "encode_frame",
     "enter_sandbox",
     "forget_environment_variable",
     "frame_payload",
+    "kill_descendants",
     "kill_process_group",
+    "landlock_abi",
+    "limit_memory",
+    "memory_limit_bytes",
     "parent_pid",
+    "prepare_folder",
     "protect_memory",
     "read_frame",
     "set_parent_death_signal",

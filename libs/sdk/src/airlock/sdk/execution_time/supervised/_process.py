@@ -21,7 +21,14 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from airlock.sdk.execution_time.supervised._sandbox import PARENT_PID_VARIABLE
+from airlock.sdk.execution_time.supervised._confine import (
+    CONFINEMENT_VARIABLE,
+    Confinement,
+    encode_confinement,
+)
+from airlock.sdk.execution_time.supervised._sandbox import PARENT_PID_VARIABLE, _prctl
+
+_PR_SET_CHILD_SUBREAPER = 36
 
 
 def kill_process_group(pid: int) -> None:
@@ -29,6 +36,37 @@ def kill_process_group(pid: int) -> None:
     for kill in (os.killpg, os.kill):
         with contextlib.suppress(OSError):
             kill(pid, signal.SIGKILL)
+
+
+def adopt_orphans() -> None:
+    """Become the subreaper of what this process starts: a grandchild whose parent exits (a
+    daemon that double-forks, a ``setsid``) becomes this process's child, so
+    :func:`kill_descendants` still finds it."""
+    _prctl()(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+
+
+def kill_descendants(rounds: int = 64) -> int:
+    """In a child: SIGKILL and reap every process it started, and what those started; how many."""
+    killed = 0
+    for _ in range(rounds):
+        pids = _children()
+        if not pids:
+            break
+        for pid in pids:
+            kill_process_group(pid)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
+            killed += 1
+    return killed
+
+
+def _children() -> list[int]:
+    pids: list[int] = []
+    with contextlib.suppress(OSError):
+        for task in os.listdir(f"/proc/{os.getpid()}/task"):
+            with open(f"/proc/{os.getpid()}/task/{task}/children", "rb") as f:
+                pids.extend(int(p) for p in f.read().split())
+    return pids
 
 
 class Child:
@@ -94,13 +132,17 @@ def start_child(
     pass_fds: Sequence[int] = (),
     stdin: int | None = subprocess.DEVNULL,
     stdout: int | None = None,
+    confinement: Confinement | None = None,
 ) -> Child:
     """Start ``argv`` in its own session, from the spawner thread (see the module docstring).
 
     ``stdin``/``stdout`` take ``subprocess.PIPE`` for a pipe channel (unbuffered, so a selector
-    sees every byte), ``None`` to inherit.
+    sees every byte), ``None`` to inherit. The child applies ``confinement`` when it enters its
+    sandbox. It inherits no descriptor but its standard streams and ``pass_fds``.
     """
     child_env = {**env, PARENT_PID_VARIABLE: str(os.getpid())}
+    if confinement is not None:
+        child_env[CONFINEMENT_VARIABLE] = encode_confinement(confinement)
     process = _spawner().run(
         lambda: subprocess.Popen(
             list(argv),

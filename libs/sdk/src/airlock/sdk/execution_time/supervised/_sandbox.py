@@ -15,9 +15,9 @@ its ``environ``, ``mem`` and ``ptrace`` are refused to its children, and
 ``/proc/<pid>/environ`` shows. :func:`child_environment` is what a child inherits: nothing of
 Airlock's but its zone.
 
-A task running as root (or with ``CAP_SYS_PTRACE``) can still read its parent's memory: run user
-code as an unprivileged user, and keep a parent's token in a file only the parent can read — such
-as a secret mounted into its container — for isolation a process boundary cannot give.
+A child running as root (or with ``CAP_SYS_PTRACE``) could still read its parent's memory: so a
+parent started as root confines its children to an unprivileged user, and where the kernel has
+Landlock no child can open another process's ``/proc`` entry at all (:mod:`._confine`).
 
 The ``prctl`` calls are Linux's; elsewhere they do nothing.
 """
@@ -34,6 +34,8 @@ import sys
 from collections.abc import Collection, Mapping, Sequence
 from types import ModuleType
 from typing import Any
+
+from airlock.sdk.execution_time.supervised._confine import Confinement, confine
 
 #: Modules user code must never reach (ADR 0001, 0003): no DB layer, no token signer.
 BLOCKED_MODULES = (
@@ -106,20 +108,31 @@ def parent_pid() -> int:
 
 
 def enter_sandbox(
-    parent: int, *, death_signal: int = signal.SIGKILL, oom_first: bool = True
+    parent: int,
+    *,
+    death_signal: int = signal.SIGKILL,
+    oom_first: bool = True,
+    confinement: Confinement | None = None,
 ) -> None:
-    """In a new child: lead its own session, die with ``parent``, be the OOM killer's first pick.
+    """In a new child: lead its own session, be the OOM killer's first pick, take on its
+    ``confinement`` (:func:`~._confine.confine`), become non-dumpable (what it reads stays out
+    of its siblings' reach) and die with ``parent``.
 
     Called in a freshly forked task process too, where every page written is a page copied
     from the zygote: it sticks to system calls and objects made ready in advance.
     """
     if os.getsid(0) != os.getpid():
         os.setsid()
+    if oom_first:
+        # Before anything makes /proc/self another user's.
+        _write_file("/proc/self/oom_score_adj", b"1000")
+    if confinement is not None:
+        confine(confinement)
+    protect_memory()
+    # Armed last: a change of user clears the parent-death signal.
     set_parent_death_signal(death_signal)
     if os.getppid() != parent:
         os._exit(ORPHAN_EXIT_CODE)  # the parent died before the signal was armed
-    if oom_first:
-        _write_file("/proc/self/oom_score_adj", b"1000")
 
 
 def set_parent_death_signal(signum: int) -> None:
