@@ -10,6 +10,7 @@ import selectors
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import httpx
