@@ -58,7 +58,9 @@ def test_health_and_polls_stay_fast_under_attack(
     tmp_path: Path, started: Callable[[Home, str], ApiServer]
 ) -> None:
     health, polls, done = _under_attack(tmp_path, started, CLIENTS)
-    assert set(done["bad login"]) == {401}
+    # Refused, or throttled once a name or an address has failed too often (429).
+    assert set(done["bad login"]) <= {401, 429}
+    assert 401 in done["bad login"]
     assert set(done["big pre-auth body"]) == {401}
     assert statistics.median(health) < MEDIAN_LIMIT_S
     assert statistics.median(polls) < MEDIAN_LIMIT_S

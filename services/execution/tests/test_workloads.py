@@ -456,7 +456,8 @@ def test_tasks_taken_for_a_worker_that_hung_up_are_given_back(env: ExecEnv) -> N
 
 def test_a_hand_out_that_fails_after_starting_its_tasks_gives_them_back(env: ExecEnv) -> None:
     """A stored DAG version that cannot be read fails the poll after the start (on PostgreSQL
-    the start is committed by then): the task is queued again, not left running."""
+    the start is committed by then) with a problem naming the DAG (``BadDagVersion``, 409, never
+    a 500): the task is queued again, not left running."""
     version = env.add_dag("broken", tasks=[task("t1")])
     env.add_run("broken")
     ti_id = env.add_ti("broken", "t1")
@@ -467,7 +468,8 @@ def test_a_hand_out_that_fails_after_starting_its_tasks_gives_them_back(env: Exe
         session.commit()
     body = {"worker": "w1", "wait_s": 0, "slots": 1, "start": 1, "hostname": "h", "pid": 7}
     response = env.call("POST", "/workloads/next", env.worker_token(), body)
-    assert response.status_code == 500
+    assert response.status_code == 409
+    assert "broken" in response.json()["detail"]
     ti = env.ti(ti_id)
     assert (ti.state, ti.try_number, ti.hostname, ti.pid) == (
         TaskInstanceState.QUEUED,

@@ -66,11 +66,13 @@ def _run(task: BaseOperator, **resume: Any) -> tuple[Any, InMemoryComms]:
 def test_defer_reports_the_trigger_and_how_to_resume() -> None:
     with DAG("d", schedule=None):
         task = Waits(task_id="w")
+    before = datetime.now(UTC)
     outcome, _ = _run(task)
     assert isinstance(outcome, TaskDeferred)
     assert outcome.trigger_classpath == "airlock.sdk.triggers.temporal.DateTimeTrigger"
     moment = datetime.fromisoformat(outcome.trigger_kwargs["moment"])
-    assert timedelta(minutes=4) < moment - NOW < timedelta(minutes=6)
+    # The delta counts from when the task deferred, not from when this module was imported.
+    assert before + timedelta(minutes=5) <= moment <= datetime.now(UTC) + timedelta(minutes=5)
     assert (outcome.next_method, outcome.next_kwargs, outcome.timeout_s) == (
         "finish",
         {"attempt": 1},

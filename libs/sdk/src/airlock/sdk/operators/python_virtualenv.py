@@ -66,11 +66,24 @@ def function_source(function: Callable[..., Any]) -> str:
     return ast.unparse(node)
 
 
+def cache_home() -> Path:
+    """``$XDG_CACHE_HOME``, else ``~/.cache`` when this user may write there, else the temp folder:
+    a task confined by its worker (``[worker] run_as_user``, ADR 0017) has no home of its own and
+    may write only to its private temp folder, where environments are then kept for the worker's
+    life."""
+    if cache := os.environ.get("XDG_CACHE_HOME"):
+        return Path(cache)
+    home_cache = Path.home() / ".cache"
+    nearest = home_cache if home_cache.exists() else Path.home()
+    if os.access(nearest, os.W_OK | os.X_OK):
+        return home_cache
+    return Path(tempfile.gettempdir()) / "airlock-cache"
+
+
 def venv_cache_root() -> Path:
-    """``$XDG_CACHE_HOME/airlock/venvs`` (``~/.cache/…`` by default); an operator's
-    ``venv_cache_path`` wins."""
-    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(cache) / "airlock" / "venvs"
+    """``<cache home>/airlock/venvs`` (:func:`cache_home`); an operator's ``venv_cache_path``
+    wins."""
+    return cache_home() / "airlock" / "venvs"
 
 
 class _ProcessPythonOperator(PythonOperator):
@@ -214,8 +227,11 @@ class PythonVirtualenvOperator(_ProcessPythonOperator):
                         *self.requirements,
                     ]
                 )
+        # uv keeps its own download cache under the user's cache home, which must be writable.
+        env = {**os.environ}
+        env.setdefault("UV_CACHE_DIR", str(cache_home() / "uv"))
         for step in steps:
-            done = subprocess.run(step, check=False, capture_output=True, text=True)
+            done = subprocess.run(step, check=False, capture_output=True, text=True, env=env)
             if done.returncode != 0:
                 shutil.rmtree(venv, ignore_errors=True)
                 raise AirlockException(
