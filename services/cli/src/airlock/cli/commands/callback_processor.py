@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from airlock.cli.errors import CliError
+from airlock.cli.service_tokens import read_token
 from airlock.core.settings import load_settings
 
 
@@ -26,13 +27,17 @@ def register(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from airlock.callback_processor.processor import CallbackProcessor
     from airlock.sdk.api import InternalClient
-    from airlock.sdk.execution_time.supervised import forget_environment_variable, protect_memory
+    from airlock.sdk.execution_time.supervised import protect_memory
 
     settings = load_settings()
     config = settings.callback_processor
-    token = _token(config.token, config.token_file)
-    # Callbacks run as this user: keep the token out of what they could read of this process.
-    forget_environment_variable("AIRLOCK_CALLBACK_PROCESSOR__TOKEN")
+    token = read_token(
+        "callback_processor",
+        "callback processor",
+        config.token,
+        config.token_file,
+        issue="--kind service --role callback-processor --bundle NAME",
+    )
     protect_memory()
     if not config.bundles:
         raise CliError(
@@ -67,18 +72,3 @@ def run(args: argparse.Namespace) -> int:
     finally:
         processor.close()
     return 0
-
-
-def _token(inline: str | None, file: str | None) -> str:
-    if file:
-        try:
-            return Path(file).expanduser().read_text().strip()
-        except OSError as exc:
-            raise CliError(f"cannot read [callback_processor] token_file {file}: {exc}") from None
-    if inline:
-        return inline
-    raise CliError(
-        "the callback processor needs a service token: set [callback_processor] token_file or "
-        "AIRLOCK_CALLBACK_PROCESSOR__TOKEN (issue one with `airlock tokens issue --kind service "
-        "--role callback-processor --bundle NAME`)"
-    )

@@ -6,10 +6,10 @@ import argparse
 import logging
 import signal
 import threading
-from pathlib import Path
 from typing import Any
 
 from airlock.cli.errors import CliError
+from airlock.cli.service_tokens import read_token
 from airlock.core.settings import load_settings
 
 
@@ -28,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
     from airlock.dag_processor.bundle import LocalBundle
     from airlock.dag_processor.processor import DagProcessor
     from airlock.sdk.api import ApiError, InternalClient
-    from airlock.sdk.execution_time.supervised import default_user, forget_environment_variable
+    from airlock.sdk.execution_time.supervised import default_user
 
     settings = load_settings()
     config = settings.dag_processor
@@ -37,10 +37,13 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(
             f"bundle {args.bundle!r} is not configured in [dag_processor] bundles (configured: {known})"
         )
-    token = _token(config.token, config.token_file)
-    # DAG files are parsed by children: keep the token out of what they could read of this process
-    # (the airlock command is non-dumpable already).
-    forget_environment_variable("AIRLOCK_DAG_PROCESSOR__TOKEN")
+    token = read_token(
+        "dag_processor",
+        "DAG processor",
+        config.token,
+        config.token_file,
+        issue="--kind service --role dag-processor --bundle NAME",
+    )
     try:
         run_as_user = default_user(config.run_as_user, "[dag_processor] run_as_user")
     except ValueError as exc:
@@ -79,18 +82,3 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(f"the Internal API refused the DAG processor: {exc}") from None
     finally:
         processor.close()
-
-
-def _token(inline: str | None, file: str | None) -> str:
-    if file:
-        try:
-            return Path(file).expanduser().read_text().strip()
-        except OSError as exc:
-            raise CliError(f"cannot read [dag_processor] token_file {file}: {exc}") from None
-    if inline:
-        return inline
-    raise CliError(
-        "the DAG processor needs a service token: set [dag_processor] token_file or "
-        "AIRLOCK_DAG_PROCESSOR__TOKEN (issue one with `airlock tokens issue --kind service "
-        "--role dag-processor --bundle NAME`)"
-    )

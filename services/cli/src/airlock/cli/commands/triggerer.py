@@ -14,6 +14,7 @@ from typing import Any
 
 from airlock.cli.errors import CliError
 from airlock.cli.output import add_output_option, print_table
+from airlock.cli.service_tokens import read_token
 from airlock.core.settings import load_settings
 
 
@@ -49,13 +50,18 @@ def run_list(args: argparse.Namespace) -> int:
 
 def run(args: argparse.Namespace) -> int:
     from airlock.sdk.api import InternalClient
-    from airlock.sdk.execution_time.supervised import forget_environment_variable, protect_memory
+    from airlock.sdk.execution_time.supervised import protect_memory
     from airlock.triggerer.triggerer import Triggerer
 
     settings = load_settings()
     config = settings.triggerer
-    token = _token(config.token, config.token_file)
-    forget_environment_variable("AIRLOCK_TRIGGERER__TOKEN")
+    token = read_token(
+        "triggerer",
+        "triggerer",
+        config.token,
+        config.token_file,
+        issue="--kind service --role triggerer --bundle NAME",
+    )
     protect_memory()
     capacity = args.capacity if args.capacity is not None else config.capacity
     if capacity < 1:
@@ -81,18 +87,3 @@ def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     triggerer.run_forever(stop)
     return 0
-
-
-def _token(inline: str | None, file: str | None) -> str:
-    if file:
-        try:
-            return Path(file).expanduser().read_text().strip()
-        except OSError as exc:
-            raise CliError(f"cannot read [triggerer] token_file {file}: {exc}") from None
-    if inline:
-        return inline
-    raise CliError(
-        "the triggerer needs a service token: set [triggerer] token_file or "
-        "AIRLOCK_TRIGGERER__TOKEN (issue one with `airlock tokens issue --kind service "
-        "--role triggerer --bundle NAME`)"
-    )

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from airlock.cli.errors import CliError
+from airlock.cli.service_tokens import read_token
 from airlock.core.settings import load_settings
 
 
@@ -36,16 +37,13 @@ def run(args: argparse.Namespace) -> int:
     from airlock.sdk.api import ApiError
     from airlock.sdk.execution_time.supervised import (
         default_user,
-        forget_environment_variable,
         protect_memory,
     )
     from airlock.worker.supervisor import Worker, WorkerRefused
 
     settings = load_settings()
     config = settings.worker
-    token = _token(config.token, config.token_file)
-    # Tasks run as this user: keep the token out of what they could read of this process.
-    forget_environment_variable("AIRLOCK_WORKER__TOKEN")
+    token = read_token("worker", "worker", config.token, config.token_file, issue="--kind worker")
     protect_memory()
     concurrency = args.concurrency if args.concurrency is not None else config.concurrency
     if concurrency < 1:
@@ -85,17 +83,3 @@ def run(args: argparse.Namespace) -> int:
     except ApiError as exc:
         raise CliError(f"the Execution API refused the worker: {exc}") from None
     return 0
-
-
-def _token(inline: str | None, file: str | None) -> str:
-    if file:
-        try:
-            return Path(file).expanduser().read_text().strip()
-        except OSError as exc:
-            raise CliError(f"cannot read [worker] token_file {file}: {exc}") from None
-    if inline:
-        return inline
-    raise CliError(
-        "the worker needs a worker token: set [worker] token_file or AIRLOCK_WORKER__TOKEN "
-        "(issue one with `airlock tokens issue --kind worker`)"
-    )
