@@ -8,6 +8,31 @@ from __future__ import annotations
 
 import msgspec
 
+#: What a secret is shown as.
+MASK = "***"
+#: Words in a key (a variable's name, a connection extra's field) that mark its value as secret
+#: (Airflow's list): the worker masks such values in task logs, the Web API in what it shows.
+SENSITIVE_WORDS = (
+    "access_token",
+    "api_key",
+    "apikey",
+    "authorization",
+    "passphrase",
+    "passwd",
+    "password",
+    "private_key",
+    "secret",
+    "token",
+    "keyfile_dict",
+    "service_account",
+)
+
+
+def is_sensitive(name: str) -> bool:
+    """Whether a value under ``name`` is to be treated as a secret."""
+    lowered = name.lower()
+    return any(word in lowered for word in SENSITIVE_WORDS)
+
 
 class VariableValue(msgspec.Struct, kw_only=True, frozen=True):
     key: str

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from airlock.core.http import Problem, claims_of, require_user_role
 from airlock.core.tokens import UserRole
 from airlock.db import Connection, SecretBox
+from airlock.models.secrets import MASK
 from airlock.models.web_connections import (
     ConnectionCollection,
     ConnectionCreate,
@@ -25,7 +26,7 @@ from airlock.models.web_connections import (
     ConnectionView,
 )
 from airlock.web.listing import Offset, Sorting, page_of
-from airlock.web.secrets_access import MASK, check_writable, may_read
+from airlock.web.secrets_access import check_writable, may_read
 
 CONNECTION_SORT = Sorting(
     {

@@ -17,29 +17,6 @@ from litestar import Request
 
 from airlock.core.http import Problem, claims_of
 
-MASK = "***"
-
-#: Words in a key that mark its value as secret (Airflow's list).
-SENSITIVE_WORDS = (
-    "access_token",
-    "api_key",
-    "apikey",
-    "authorization",
-    "passphrase",
-    "passwd",
-    "password",
-    "private_key",
-    "secret",
-    "token",
-    "keyfile_dict",
-    "service_account",
-)
-
-
-def is_sensitive(key: str) -> bool:
-    lowered = key.lower()
-    return any(word in lowered for word in SENSITIVE_WORDS)
-
 
 def may_read(request: Request[Any, Any, Any], bundle_name: str | None) -> bool:
     bundles = claims_of(request).bundles

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from airlock.core.http import Problem, claims_of, require_user_role
 from airlock.core.tokens import UserRole
 from airlock.db import SecretBox, SecretDecryptError, Variable
+from airlock.models.secrets import MASK, is_sensitive
 from airlock.models.web_variables import (
     VariableCollection,
     VariableCreate,
@@ -27,7 +28,7 @@ from airlock.models.web_variables import (
     VariableView,
 )
 from airlock.web.listing import Offset, Sorting, page_of
-from airlock.web.secrets_access import MASK, check_writable, is_sensitive, may_read
+from airlock.web.secrets_access import check_writable, may_read
 
 VARIABLE_SORT = Sorting(
     {"key": Variable.key, "bundle_name": Variable.bundle_name}, default="key", tiebreak=[]

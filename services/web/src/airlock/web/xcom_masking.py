@@ -20,7 +20,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from airlock.db import Connection, SecretBox, SecretDecryptError, Variable
-from airlock.web.secrets_access import MASK, is_sensitive
+from airlock.models.secrets import MASK, is_sensitive
 
 #: Shorter secrets are not masked (masking every "1" would hide everything and protect nothing).
 MIN_SECRET_LENGTH = 5

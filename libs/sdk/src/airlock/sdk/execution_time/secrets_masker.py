@@ -20,31 +20,10 @@ import threading
 from collections.abc import Iterable
 from typing import Any
 
-from airlock.models.secrets import ConnectionInfo
+from airlock.models.secrets import MASK, ConnectionInfo, is_sensitive
 
-MASK = "***"
-#: Words in a key that mark its value as secret.
-SENSITIVE_WORDS = (
-    "access_token",
-    "api_key",
-    "apikey",
-    "authorization",
-    "passphrase",
-    "passwd",
-    "password",
-    "private_key",
-    "secret",
-    "token",
-    "keyfile_dict",
-    "service_account",
-)
 #: Secrets shorter than this are not masked.
 MIN_SECRET_LENGTH = 5
-
-
-def is_sensitive(name: str) -> bool:
-    lowered = name.lower()
-    return any(word in lowered for word in SENSITIVE_WORDS)
 
 
 class SecretsMasker:
