@@ -116,6 +116,10 @@ def return_unconfirmed(session: Session, now: dt.datetime, confirm_s: float) -> 
         confirm_s,
         where=[TI.c.state == TIS.RUNNING],
         reset=UNSTART_VALUES,
+        # A started task's claim ends only by its confirm deadline: the claim-before-queued rule
+        # is about queued tasks, and a claimer's clock read just before the task was queued
+        # would otherwise return a fresh start at once (and hand the task out twice).
+        only_ran_out=True,
     )
     if returned:
         log.warning(

@@ -77,14 +77,17 @@ class LeasedTable:
         (key,) = self.table.primary_key.columns
         return key
 
-    def lapsed(self) -> ColumnElement[bool]:
-        """The row's lease ran out (by ``:lease_cutoff``) or lapsed otherwise."""
-        ran_out = (
+    def ran_out(self) -> ColumnElement[bool]:
+        """The row's lease ran out by ``:lease_cutoff``."""
+        return (
             self.stamp <= bindparam(_CUTOFF)
             if self.stamp_is_expiry
             else self.stamp < bindparam(_CUTOFF)
         )
-        return or_(ran_out, *self.lapses_when())
+
+    def lapsed(self) -> ColumnElement[bool]:
+        """The row's lease ran out (by ``:lease_cutoff``) or lapsed otherwise."""
+        return or_(self.ran_out(), *self.lapses_when())
 
     def free(self) -> ColumnElement[bool]:
         """No lease holds the row: never taken, given back, or lapsed."""
@@ -242,12 +245,17 @@ def expire(
     *,
     where: Sequence[ColumnElement[bool]] = (),
     reset: Mapping[str, Any] | None = None,
+    only_ran_out: bool = False,
 ) -> int:
-    """Free the rows (matching ``where``) whose lease ran out by ``now``, setting ``reset`` on
-    them too; how many."""
+    """Free the rows (matching ``where``) whose lease ran out by ``now`` (or, unless
+    ``only_ran_out``, lapsed otherwise), setting ``reset`` on them too; how many."""
     result = connection.execute(
         update(lease.table)
-        .where(lease.stamp.is_not(None), lease.lapsed(), *where)
+        .where(
+            lease.stamp.is_not(None),
+            lease.ran_out() if only_ran_out else lease.lapsed(),
+            *where,
+        )
         .values({**(reset or {}), **lease.release_values()}),
         {_CUTOFF: lease_params(lease, "", now, ttl_s)[_CUTOFF]},
     )
