@@ -89,7 +89,7 @@ def main() -> None:
         subprocess.run(
             [*AIRLOCK, "dag-processor", "--bundle", "bench", "--once"],
             env={
-                **home.env,
+                **{k: v for k, v in home.env.items() if not k.startswith("AIRLOCK_DATABASE")},
                 "AIRLOCK_DAG_PROCESSOR__API_URL": url,
                 "AIRLOCK_DAG_PROCESSOR__TOKEN": parse_token,
                 "AIRLOCK_DAG_PROCESSOR__BUNDLES": f"bench={bundle}",

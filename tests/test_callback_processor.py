@@ -259,7 +259,7 @@ def rig(tmp_path: Path, db_url: str) -> Iterator[Rig]:
     uploaded = subprocess.run(
         [sys.executable, "-m", "airlock.cli", "dag-processor", "--bundle", "cbs", "--once"],
         env={
-            **home.env,
+            **home.zone_env("processing"),
             "AIRLOCK_DAG_PROCESSOR__API_URL": api.url,
             "AIRLOCK_DAG_PROCESSOR__TOKEN": token,
             "AIRLOCK_DAG_PROCESSOR__BUNDLES": f"cbs={folder}",

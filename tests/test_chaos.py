@@ -94,7 +94,7 @@ class Stack:
         result = subprocess.run(
             [sys.executable, "-m", "airlock.cli", "dag-processor", "--bundle", "chaos", "--once"],
             env={
-                **self.home.env,
+                **self.home.zone_env("processing"),
                 "AIRLOCK_DAG_PROCESSOR__API_URL": self.url,
                 "AIRLOCK_DAG_PROCESSOR__TOKEN": token,
                 "AIRLOCK_DAG_PROCESSOR__BUNDLES": f"chaos={self.folder}",

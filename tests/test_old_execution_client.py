@@ -58,7 +58,7 @@ def upload(home: Home, api: ApiServer, bundle: str, folder: Path) -> None:
     token = home.token(TokenKind.SERVICE, "dag-processor", role="dag-processor", bundles=[bundle])
     folder.chmod(0o755)  # DAG files are parsed as nobody: the bundle must be theirs to read
     env = {
-        **home.env,
+        **home.zone_env("processing"),
         "AIRLOCK_DAG_PROCESSOR__API_URL": api.url,
         "AIRLOCK_DAG_PROCESSOR__TOKEN": token,
         "AIRLOCK_DAG_PROCESSOR__BUNDLES": f"{bundle}={folder}",

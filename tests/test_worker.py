@@ -151,7 +151,7 @@ class Rig:
             TokenKind.SERVICE, "dag-processor", role="dag-processor", bundles=[self.bundle]
         )
         env = {
-            **self.home.env,
+            **self.home.zone_env("processing"),
             "AIRLOCK_DAG_PROCESSOR__API_URL": self.api_url,
             "AIRLOCK_DAG_PROCESSOR__TOKEN": token,
             "AIRLOCK_DAG_PROCESSOR__BUNDLES": f"{self.bundle}={self.folder}",

@@ -22,6 +22,8 @@ from airlock.core.tokens import TokenKind
 from airlock.core.tokens.keys import load_private_key
 from airlock.core.tokens.signer import TokenSigner
 
+#: Environment variables of settings only the control zone may hold.
+CONTROL_ONLY_ENV = ("AIRLOCK_DATABASE__", "AIRLOCK_AUTH__PRIVATE_KEY_FILE", "AIRLOCK_SECRETS__")
 #: Tests' stacks store new DAGs unpaused (Airlock's default is paused, as Airflow's).
 UNPAUSED_AT_CREATION = "AIRLOCK_INTERNAL__DAGS_ARE_PAUSED_AT_CREATION"
 
@@ -37,6 +39,12 @@ class Home:
 
     def token(self, kind: TokenKind, sub: str = "tester", ttl_s: int = 600, **claims: Any) -> str:
         return self.signer().issue(kind, sub, ttl_s, **claims)
+
+    def zone_env(self, zone: str, **settings: str) -> dict[str, str]:
+        """This home's environment for a service of ``zone`` (``processing`` or ``execution``):
+        without the DB URL and keys, which such a service refuses to start with."""
+        env = {k: v for k, v in self.env.items() if not k.startswith(CONTROL_ONLY_ENV)}
+        return {**env, "AIRLOCK_ZONE": zone, **settings}
 
     def airlock(
         self, *args: str, stdin: str | None = None, check: bool = True

@@ -229,6 +229,15 @@ class ZoneError(RuntimeError):
     """Something only the control zone may have was asked for outside it."""
 
 
+#: Settings only the control zone may hold, as (section, key): the DB URL, the token signing
+#: key and the secrets-at-rest key. A service of another zone given one refuses to start.
+CONTROL_ONLY_SETTINGS: tuple[tuple[str, str], ...] = (
+    ("database", "url"),
+    ("auth", "private_key_file"),
+    ("secrets", "key_file"),
+)
+
+
 class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     home: str = ".airlock"
     #: The network zone this process runs in (DESIGN §1); each service command sets its own.
@@ -266,6 +275,23 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     @property
     def secrets_key_path(self) -> Path:
         return _under_home(self, self.secrets.key_file, "keys/secrets.key")
+
+    def for_zone(self, zone: Zone, service: str) -> Settings:
+        """These settings for ``service``, which runs in ``zone``. Outside the control zone a
+        control-only setting (:data:`CONTROL_ONLY_SETTINGS`) is refused with a SettingsError
+        naming it: a worker given the DB URL, or a DAG processor given the signing key, was
+        deployed into the wrong zone, and must not start holding what its zone may not have."""
+        if zone != "control":
+            for section, key in CONTROL_ONLY_SETTINGS:
+                if getattr(getattr(self, section), key):
+                    env_name = f"{ENV_PREFIX}{section.upper()}__{key.upper()}"
+                    raise SettingsError(
+                        f"the {service} runs in the {zone} zone and must not be given "
+                        f"[{section}] {key} ({env_name}): only the control zone (the APIs, the "
+                        "scheduler, `airlock db migrate`) holds the database URL and keys; "
+                        "remove it from this service's environment and config file"
+                    )
+        return msgspec.structs.replace(self, zone=zone)
 
     def database_url(self) -> str:
         """The DB URL for control-zone processes: the configured one, else the embedded SQLite."""

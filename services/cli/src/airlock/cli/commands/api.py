@@ -32,6 +32,40 @@ def parse_apps(value: str | None, settings: Settings) -> list[str]:
     return list(dict.fromkeys(names))
 
 
+#: The key files each API needs: the Web API signs user tokens and the Execution API task
+#: tokens (private key); all three verify tokens (public key) and decrypt stored secrets.
+KEYS_NEEDED: dict[str, tuple[str, ...]] = {
+    "web": ("private", "public", "secrets"),
+    "execution": ("private", "public", "secrets"),
+    "internal": ("public", "secrets"),
+}
+_KEY_SETTINGS = {
+    "private": ("the private signing key", "[auth] private_key_file"),
+    "public": ("the public verification key", "[auth] public_key_file"),
+    "secrets": ("the secrets key", "[secrets] key_file"),
+}
+
+
+def check_keys(settings: Settings, apps: list[str]) -> None:
+    """Refuse to serve ``apps`` without a key one of them needs, naming the key, the app that
+    needs it and the setting that points at it (an Internal API alone needs no private key)."""
+    paths = {
+        "private": settings.private_key_path,
+        "public": settings.public_key_path,
+        "secrets": settings.secrets_key_path,
+    }
+    for app in apps:
+        for key in KEYS_NEEDED[app]:
+            path = paths[key]
+            if not path.is_file():
+                what, setting = _KEY_SETTINGS[key]
+                raise CliError(
+                    f"--apps {','.join(apps)}: the {app} API needs {what}, but {path} does not "
+                    f"exist; set {setting} to its file, or run `airlock keys generate` on the "
+                    "control plane and copy the key here"
+                )
+
+
 def build_asgi(settings: Settings, apps: list[str]) -> Any:
     """One ASGI app serving ``apps``; they share one connection pool to the DB."""
     from airlock.cli.compose import ComposedApi
@@ -67,6 +101,7 @@ def serve(args: argparse.Namespace) -> int:
     apps = parse_apps(args.apps, settings)
     host = args.host or settings.api.host
     port = args.port or settings.api.port
+    check_keys(settings, apps)
     try:
         asgi = build_asgi(settings, apps)
     except (KeyFileError, FileNotFoundError) as exc:

@@ -29,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
     from airlock.sdk.api import InternalClient
     from airlock.sdk.execution_time.supervised import protect_memory
 
-    settings = load_settings()
+    settings = load_settings().for_zone("processing", "callback processor")
     config = settings.callback_processor
     token = read_token(
         "callback_processor",

@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
     from airlock.sdk.api import ApiError, InternalClient
     from airlock.sdk.execution_time.supervised import default_user
 
-    settings = load_settings()
+    settings = load_settings().for_zone("processing", "DAG processor")
     config = settings.dag_processor
     if args.bundle not in config.bundles:
         known = ", ".join(sorted(config.bundles)) or "none"

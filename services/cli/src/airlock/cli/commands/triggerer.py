@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     from airlock.sdk.execution_time.supervised import protect_memory
     from airlock.triggerer.triggerer import Triggerer
 
-    settings = load_settings()
+    settings = load_settings().for_zone("processing", "triggerer")
     config = settings.triggerer
     token = read_token(
         "triggerer",

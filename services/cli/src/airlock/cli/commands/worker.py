@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     )
     from airlock.worker.supervisor import Worker, WorkerRefused
 
-    settings = load_settings()
+    settings = load_settings().for_zone("execution", "worker")
     config = settings.worker
     token = read_token("worker", "worker", config.token, config.token_file, issue="--kind worker")
     protect_memory()
