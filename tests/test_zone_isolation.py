@@ -3,7 +3,8 @@
 A control namespace holds a private PostgreSQL (this machine's binaries, its own data folder),
 the Web, Execution and Internal APIs as three processes, and the scheduler. The execution
 namespace runs a worker, the processing namespace the DAG processor, the triggerer and the
-callback processor, and the public namespace the `airlock` CLI of a person. Each zone is joined
+callback processor (each from its zone's slim install, ``deploy/install-slim.sh``: no DB layer,
+no signer), and the public namespace the `airlock` CLI of a person. Each zone is joined
 to the control namespace by its own veth pair, every control address is routable from it, and
 the control namespace's nftables ruleset lets each zone's link reach only its own API's port.
 
@@ -161,9 +162,14 @@ class Zones:
         )
 
     def start(self, name: str, zone: str, env: dict[str, str], *args: str) -> None:
+        """``airlock ARGS`` in ``zone``; outside control, ``airlock-zone ARGS`` from that
+        zone's slim install (what its image holds)."""
+        command = [sys.executable, "-m", "airlock.cli"]
+        if zone != "control":
+            command = [str(self.base / f"slim-{zone}" / "bin" / "airlock-zone")]
         with (self.logs / f"{name}.log").open("wb") as log:
             self.processes[name] = subprocess.Popen(
-                [*self.hub.exec_prefix(zone), sys.executable, "-m", "airlock.cli", *args],
+                [*self.hub.exec_prefix(zone), *command, *args],
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -190,6 +196,23 @@ class Zones:
             f"--- {path.name}\n{path.read_text(errors='replace')[-3000:]}"
             for path in sorted(self.logs.glob("*.log"))
         )
+
+
+#: What each zone's image installs (deploy/install-slim.sh): no DB layer, no signer.
+SLIM_INSTALLS = {
+    "execution": ["airlock-worker"],
+    "processing": ["airlock-dag-processor", "airlock-triggerer", "airlock-callback-processor"],
+}
+
+
+def install_slim(venv: Path, packages: list[str]) -> None:
+    subprocess.run(
+        ["sh", str(ROOT / "deploy" / "install-slim.sh"), str(venv), *packages],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
 
 
 def write_private(path: Path, text: str) -> None:
@@ -227,6 +250,8 @@ def zones() -> Iterator[Zones]:
             "execution", [(hub.links["execution"].hub_address, PG_PORT)]
         )
         stack.firewall = hub.allow_only(ALLOWED)
+        for zone, packages in SLIM_INSTALLS.items():
+            install_slim(base / f"slim-{zone}", packages)
         _prepare_control(stack)
         _start_services(stack)
         yield stack
