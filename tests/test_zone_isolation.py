@@ -188,6 +188,7 @@ class Zones:
             capture_output=True,
             text=True,
             timeout=30,
+            check=False,
         )
         return int(answer.stdout.strip() or 0)
 
@@ -273,27 +274,30 @@ def _start_postgres(stack: Zones, pg_bin: Path) -> None:
     data = stack.base / "pgdata"
     data.mkdir(mode=0o700)
     shutil.chown(data, "postgres", "postgres")
+    initdb = [str(pg_bin / "initdb"), "-D", str(data), "--auth=trust", "-U", "postgres"]
     subprocess.run(
-        ["runuser", "-u", "postgres", "--", str(pg_bin / "initdb"), "-D", str(data)]
-        + ["--auth=trust", "-U", "postgres", "--no-sync", "-E", "UTF8"],
+        ["runuser", "-u", "postgres", "--", *initdb, "--no-sync", "-E", "UTF8"],
         check=True,
         capture_output=True,
         timeout=120,
     )
     with (stack.logs / "postgres.log").open("wb") as log:
         stack.processes["postgres"] = subprocess.Popen(
-            [*stack.hub.exec_prefix("control"), "runuser", "-u", "postgres", "--"]
-            + [str(pg_bin / "postgres"), "-D", str(data), "-p", str(PG_PORT)]
-            + ["-c", "listen_addresses=*", "-c", f"unix_socket_directories={data}"]
-            + ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"],
+            [
+                *stack.hub.exec_prefix("control"),
+                *["runuser", "-u", "postgres", "--", str(pg_bin / "postgres")],
+                *["-D", str(data), "-p", str(PG_PORT)],
+                *["-c", "listen_addresses=*", "-c", f"unix_socket_directories={data}"],
+                *["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"],
+            ],
             stdout=log,
             stderr=subprocess.STDOUT,
         )
     ready = [*stack.hub.exec_prefix("control"), str(pg_bin / "pg_isready")]
     ready += ["-h", "127.0.0.1", "-p", str(PG_PORT), "-q"]
-    assert wait_until(lambda: subprocess.run(ready).returncode == 0, timeout_s=60, every_s=0.2), (
-        stack.log_tail()
-    )
+    assert wait_until(
+        lambda: subprocess.run(ready, check=False).returncode == 0, timeout_s=60, every_s=0.2
+    ), stack.log_tail()
 
 
 def _prepare_control(stack: Zones) -> None:
@@ -370,7 +374,7 @@ def _start_services(stack: Zones) -> None:
     stack.start("scheduler", "control", stack.env("control", control), "scheduler")
     for zone, api in (("public", "web"), ("execution", "execution"), ("processing", "internal")):
         health = f"{stack.url(zone, api)}/{'api/v1' if api == 'web' else api}/health"
-        assert wait_until(lambda: stack.http_status(zone, health) == 200, 60, 0.3), (
+        assert wait_until(lambda z=zone, h=health: stack.http_status(z, h) == 200, 60, 0.3), (
             f"{health} never answered from the {zone} zone\n{stack.log_tail()}"
         )
     processing, execution = stack.home("processing"), stack.home("execution")

@@ -9,6 +9,7 @@ out of them, and no traffic leaves the machine.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -32,7 +33,9 @@ def why_unavailable() -> str | None:
         if shutil.which(tool) is None:
             return f"the `{tool}` command is missing (apt-get install iproute2 nftables)"
     probe = f"alprobe{secrets.token_hex(3)}"
-    made = subprocess.run(["ip", "netns", "add", probe], capture_output=True, text=True)
+    made = subprocess.run(
+        ["ip", "netns", "add", probe], capture_output=True, text=True, check=False
+    )
     if made.returncode != 0:
         return f"`ip netns add` failed: {made.stderr.strip()}"
     try:
@@ -40,17 +43,18 @@ def why_unavailable() -> str | None:
             ["ip", "netns", "exec", probe, "nft", "add", "table", "inet", "probe"],
             capture_output=True,
             text=True,
+            check=False,
         )
         if table.returncode != 0:
             return f"nftables cannot be used in a namespace: {table.stderr.strip()}"
     finally:
-        subprocess.run(["ip", "netns", "delete", probe], capture_output=True)
+        subprocess.run(["ip", "netns", "delete", probe], capture_output=True, check=False)
     return None
 
 
 def run(*args: str, namespace: str | None = None) -> str:
     command = ["ip", "netns", "exec", namespace, *args] if namespace else list(args)
-    result = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    result = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
     if result.returncode != 0:
         raise NamespacesUnavailable(f"{' '.join(command)} failed: {result.stderr.strip()}")
     return result.stdout
@@ -128,7 +132,9 @@ class Hub:
         ]
         ruleset = "\n".join(lines) + "\n"
         command = ["ip", "netns", "exec", self.namespace, "nft", "-f", "-"]
-        loaded = subprocess.run(command, input=ruleset, capture_output=True, text=True, timeout=30)
+        loaded = subprocess.run(
+            command, input=ruleset, capture_output=True, text=True, timeout=30, check=False
+        )
         if loaded.returncode != 0:
             raise NamespacesUnavailable(f"nft -f failed: {loaded.stderr.strip()}\n{ruleset}")
         return run("nft", "list", "ruleset", namespace=self.namespace)
@@ -141,7 +147,11 @@ class Hub:
     def pids(self, zone: str) -> list[int]:
         namespace = self.namespace if zone == "control" else self.links[zone].namespace
         listed = subprocess.run(
-            ["ip", "netns", "pids", namespace], capture_output=True, text=True, timeout=30
+            ["ip", "netns", "pids", namespace],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
         )
         return [int(pid) for pid in listed.stdout.split()]
 
@@ -153,6 +163,7 @@ class Hub:
             capture_output=True,
             text=True,
             timeout=60,
+            check=False,
         )
         if result.returncode != 0:
             raise RuntimeError(f"probe from {zone} failed: {result.stderr}")
@@ -164,14 +175,12 @@ class Hub:
         namespaces = [self.namespace, *(link.namespace for link in self.links.values())]
         for namespace in namespaces:
             listed = subprocess.run(
-                ["ip", "netns", "pids", namespace], capture_output=True, text=True
+                ["ip", "netns", "pids", namespace], capture_output=True, text=True, check=False
             )
             for pid in listed.stdout.split():
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.kill(int(pid), 9)
-                except ProcessLookupError:
-                    pass
-            subprocess.run(["ip", "netns", "delete", namespace], capture_output=True)
+            subprocess.run(["ip", "netns", "delete", namespace], capture_output=True, check=False)
 
 
 _PROBE = """

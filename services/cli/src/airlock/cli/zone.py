@@ -41,8 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
         if importlib.util.find_spec(package) is not None:
             command.register(sub)
     for name in _NOT_HERE:
-        sub._name_parser_map.pop(name, None)  # noqa: SLF001 - argparse has no remove_parser
-    sub._choices_actions = [a for a in sub._choices_actions if a.dest not in _NOT_HERE]  # noqa: SLF001
+        sub._name_parser_map.pop(name, None)  # argparse has no remove_parser
+    sub._choices_actions = [a for a in sub._choices_actions if a.dest not in _NOT_HERE]
     return parser
 
 
