@@ -60,3 +60,25 @@ openapi:
 # benchmarks: `just bench dag-processing [--n N | --files DIR] [--runs R]`
 bench NAME *ARGS:
     uv run python bench/{{replace(NAME, "-", "_")}}.py {{ARGS}}
+
+# deploy/secrets for deploy/compose.yaml: a random PostgreSQL password and the control zone's
+# config holding the database URL (kept when they exist; `init` makes the keys and tokens)
+compose-secrets:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    umask 077
+    mkdir -p deploy/secrets
+    if [ ! -s deploy/secrets/postgres-password ]; then
+        python3 -c 'import secrets; print(secrets.token_urlsafe(24))' > deploy/secrets/postgres-password
+    fi
+    if [ ! -s deploy/secrets/control.toml ]; then
+        password=$(cat deploy/secrets/postgres-password)
+        printf '[database]\nurl = "postgresql+psycopg://airlock:%s@postgres:5432/airlock"\n' "$password" \
+            > deploy/secrets/control.toml
+    fi
+
+# build the images and start Airlock split by zone with Docker Compose (deploy/compose.yaml)
+up: compose-secrets
+    docker compose -p airlock -f deploy/compose.yaml build
+    docker compose -p airlock -f deploy/compose.yaml run --rm init
+    docker compose -p airlock -f deploy/compose.yaml up -d

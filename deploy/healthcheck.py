@@ -3,9 +3,11 @@ answers 200, 1 otherwise (the reason on stderr). Standard library only: the slim
 neither curl nor Airlock's control-plane packages.
 
     healthcheck.py URL                   probe URL itself (an API probing its own port)
-    healthcheck.py --setting NAME PATH   probe the URL held by environment variable NAME plus
-                                         PATH (a worker or processing service probing the one
-                                         API its zone may reach)
+    healthcheck.py --setting NAME[,NAME...] PATH
+                                         probe the URL held by the first of the environment
+                                         variables that is set, plus PATH (a worker or
+                                         processing service probing the one API its zone may
+                                         reach)
 """
 
 from __future__ import annotations
@@ -22,11 +24,12 @@ def target(argv: list[str]) -> str:
     if len(argv) == 1 and not argv[0].startswith("-"):
         return argv[0]
     if len(argv) == 3 and argv[0] == "--setting":
-        base = os.environ.get(argv[1])
+        names = argv[1].split(",")
+        base = next((os.environ[n] for n in names if os.environ.get(n)), None)
         if not base:
-            raise SystemExit(f"healthcheck: {argv[1]} is not set")
+            raise SystemExit(f"healthcheck: none of {', '.join(names)} is set")
         return base.rstrip("/") + "/" + argv[2].lstrip("/")
-    raise SystemExit("usage: healthcheck.py URL | healthcheck.py --setting NAME PATH")
+    raise SystemExit("usage: healthcheck.py URL | healthcheck.py --setting NAME[,NAME...] PATH")
 
 
 def main(argv: list[str]) -> int:
