@@ -1,6 +1,6 @@
 #!/bin/sh
 # The one-shot `init` of a zone-split deployment (deploy/compose.yaml, ADR 0025): migrate the
-# database, then make what each zone is handed as a secret, as files in $AIRLOCK_INIT_OUT (default
+# database, then make what each zone is handed as a secret, as files in $INIT_SECRETS_DIR (default
 # /secrets): the token keys and the secrets key (control zone), the worker's token (execution
 # zone), the DAG processor's, triggerer's and callback processor's tokens (processing zone), and
 # the first admin's password. What exists is kept, so running it again only migrates and fills
@@ -8,9 +8,9 @@
 #
 # It runs in the control zone: its config ($AIRLOCK_CONFIG) holds the database URL.
 set -eu
-out=${AIRLOCK_INIT_OUT:-/secrets}
-bundles=${AIRLOCK_INIT_BUNDLES:-dags}
-owner=${AIRLOCK_INIT_OWNER:-10001:10001}
+out=${INIT_SECRETS_DIR:-/secrets}
+bundles=${INIT_BUNDLES:-dags}
+owner=${INIT_OWNER:-10001:10001}
 export AIRLOCK_AUTH__PRIVATE_KEY_FILE="$out/jwt_signing.pem"
 export AIRLOCK_AUTH__PUBLIC_KEY_FILE="$out/jwt_public.pem"
 export AIRLOCK_SECRETS__KEY_FILE="$out/secrets.key"
