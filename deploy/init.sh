@@ -10,7 +10,8 @@
 set -eu
 out=${INIT_SECRETS_DIR:-/secrets}
 bundles=${INIT_BUNDLES:-dags}
-owner=${INIT_OWNER:-10001:10001}
+# The files stay the folder owner's (the operator's), readable by the services' group (gid 10001).
+group=${INIT_GROUP:-10001}
 export AIRLOCK_AUTH__PRIVATE_KEY_FILE="$out/jwt_signing.pem"
 export AIRLOCK_AUTH__PUBLIC_KEY_FILE="$out/jwt_public.pem"
 export AIRLOCK_SECRETS__KEY_FILE="$out/secrets.key"
@@ -47,8 +48,10 @@ if [ ! -s "$out/admin-password" ]; then
     echo "created user admin; its password is in $out/admin-password"
 fi
 
-# Compose hands secrets over as the files themselves: the services' user must be able to read them.
+# Compose hands secrets over as the files themselves: the services' group must be able to read
+# them; the admin password is the operator's alone.
 if [ "$(id -u)" = 0 ]; then
-    chown "$owner" "$out"/*
+    chown "$(stat -c %u "$out"):$group" "$out"/*
     chmod 0440 "$out"/*
+    chmod 0400 "$out/admin-password"
 fi

@@ -398,7 +398,9 @@ def test_init_migrates_and_makes_each_zones_secrets(tmp_path: Path) -> None:
             assert claims["bundles"] == ["dags", "more"]
     if os.geteuid() == 0:
         for path in out.iterdir():
-            assert (path.stat().st_uid, path.stat().st_mode & 0o777) == (10001, 0o440), path
+            mode = 0o400 if path.name == "admin-password" else 0o440
+            assert (path.stat().st_gid, path.stat().st_mode & 0o777) == (10001, mode), path
+            assert path.stat().st_uid == out.stat().st_uid
     tokens = {name: (out / name).read_text() for name in expected}
     again = run_init(out, config)
     assert again.returncode == 0, again.stderr
