@@ -11,7 +11,7 @@ the control namespace's nftables ruleset lets each zone's link reach only its ow
 Every process is started with exactly the settings the README's "Splitting services across
 machines" lists for its zone (:data:`ZONE_SETTINGS`; a test checks the README names each one).
 The tests show that a DAG parses, runs (one task deferring to the triggerer) and succeeds across
-the namespaces; that from each zone only its API answers, while PostgreSQL, the Web API and the
+the namespaces, and its success callback runs; that from each zone only its API answers, while PostgreSQL, the Web API and the
 other zone's API are refused; and that no process outside control has the DB URL or a key in its
 environment, arguments, open files or home.
 """
@@ -100,8 +100,12 @@ class WaitInTriggerer(BaseOperator):
         return event
 
 
+def announce(context):
+    print("the zones run succeeded")
+
+
 with DAG(dag_id="zones", schedule=None, start_date=datetime(2026, 1, 1),
-         is_paused_upon_creation=False):
+         is_paused_upon_creation=False, on_success_callback=announce):
 
     @task
     def extract():
@@ -418,6 +422,15 @@ def test_a_dag_parses_runs_and_succeeds_across_namespaces(zones: Zones) -> None:
     listed = zones.airlock("public", public, "runs", "list", "--dag", "zones", "-o", "json")
     assert listed.returncode == 0, listed.stderr
     assert [run["state"] for run in json.loads(listed.stdout)["dag_runs"]] == ["success"]
+
+    def callback_ran() -> bool:
+        listed = zones.airlock(
+            "public", public, "callbacks", "list", "--dag", "zones", "-o", "json"
+        )
+        return [c["state"] for c in json.loads(listed.stdout or "[]")] == ["success"]
+
+    # The run's success callback, run by the callback processor in the processing namespace.
+    assert wait_until(callback_ran, timeout_s=60, every_s=0.5), zones.log_tail()
     for name, process in zones.processes.items():
         assert process.poll() is None, f"{name} exited\n{zones.log_tail()}"
 
