@@ -41,6 +41,7 @@ from airlock.scheduling.clearing import (
     reopen_run,
 )
 from airlock.scheduling.dag_cache import DagCache
+from airlock.scheduling.assets import record_completion_event
 from airlock.scheduling.deadlines import cancel_deadlines
 from airlock.scheduling.graph import DagGraph
 from airlock.scheduling.leases import TASK_CLAIM
@@ -123,6 +124,7 @@ def mark_run(
         _queue_callbacks(session, run, graph, rest, TIS.SKIPPED, now)
     if run.state is not state:
         cancel_deadlines(session, run.dag_id, run.run_id)
+        record_completion_event(session, run.dag_id, run.run_id, state.value, now)
         if graph is not None:
             queue_dag_callback(
                 session,
