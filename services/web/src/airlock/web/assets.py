@@ -6,9 +6,13 @@ In what such a user does see, consumers and producers are limited to its bundles
 event made by another team's task does not name that task.
 
 ``POST /assets/events`` is the push-based trigger: the event is stored and queued for the
-asset's consumers in one transaction, and the scheduler starts their runs. A ``dedup_key`` makes
-the call safe to retry: the same key for the same asset answers the event already stored (200)
-instead of a new one (201).
+asset's consumers in one transaction, and the scheduler starts their runs. A ``dedup_key`` (or
+the ``Idempotency-Key`` header, which means the same) makes the call safe to retry: the same key
+for the same asset answers the event already stored (200) instead of a new one (201). Events of
+the reserved ``airlock://`` assets (DAG completions) are made by Airlock only.
+
+An event's ``source`` says where it came from: ``task``, ``api:<user>``, ``receiver:<name>``
+(a webhook), ``watcher:<name>`` (a broker watcher) or ``completion`` (a run's end).
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from airlock.db import (
     TaskOutletAsset,
 )
 from airlock.models.web_assets import (
+    MAX_DEDUP_KEY_LENGTH,
     AssetCollection,
     AssetConsumer,
     AssetEventCollection,
@@ -45,7 +50,7 @@ from airlock.models.web_assets import (
     AssetView,
     TriggeredRun,
 )
-from airlock.scheduling import create_asset_event
+from airlock.scheduling import RESERVED_SCHEME, create_asset_event
 from airlock.web.listing import Offset, Sorting, page_of
 
 ASSET_SORT = Sorting(
@@ -277,13 +282,17 @@ class AssetController(Controller):
         source_dag_id: FromQuery[str | None] = None,
         source_task_id: FromQuery[str | None] = None,
         source_run_id: FromQuery[str | None] = None,
+        uri: FromQuery[str | None] = None,
+        source: FromQuery[str | None] = None,
         timestamp_gte: FromQuery[dt.datetime | None] = None,
         timestamp_lte: FromQuery[dt.datetime | None] = None,
         limit: FromQuery[int | None] = None,
         offset: Offset = None,
         order_by: FromQuery[str | None] = None,
     ) -> AssetEventCollection:
-        """Asset events, newest first unless ``order_by`` says otherwise."""
+        """Asset events, newest first unless ``order_by`` says otherwise; ``uri`` names one
+        asset, ``source`` matches a source exactly or, ending in ``:``, by prefix
+        (``receiver:``)."""
         order = EVENT_SORT.parse(order_by)
         query = select(AssetEvent, Asset).join(Asset, Asset.id == AssetEvent.asset_id)
         filters = {
@@ -295,6 +304,14 @@ class AssetController(Controller):
         for column, value in filters.items():
             if value is not None:
                 query = query.where(column == value)
+        if uri is not None:
+            query = query.where(Asset.uri == uri)
+        if source:
+            query = query.where(
+                AssetEvent.source.startswith(source, autoescape=True)
+                if source.endswith(":")
+                else AssetEvent.source == source
+            )
         if require_aware(timestamp_gte, "timestamp_gte") is not None:
             query = query.where(AssetEvent.timestamp >= timestamp_gte)
         if require_aware(timestamp_lte, "timestamp_lte") is not None:
@@ -322,8 +339,24 @@ class AssetController(Controller):
     ) -> Response[AssetEventView]:
         """Record an event of an asset (by ``asset_id`` or ``uri``); its consumers' runs follow.
 
-        201 for a new event; 200 with the stored event when ``dedup_key`` was already used for
-        this asset."""
+        201 for a new event; 200 with the stored event when ``dedup_key`` (or the
+        ``Idempotency-Key`` header) was already used for this asset."""
+        key = request.headers.get("idempotency-key")
+        if key is not None:
+            if not 0 < len(key) <= MAX_DEDUP_KEY_LENGTH:
+                raise Problem(
+                    400,
+                    f"Idempotency-Key must be 1 to {MAX_DEDUP_KEY_LENGTH} characters, got "
+                    f"{len(key)}",
+                    slug="idempotency-key-invalid",
+                )
+            if data.dedup_key is not None and data.dedup_key != key:
+                raise Problem(
+                    422,
+                    "the Idempotency-Key header and dedup_key differ; send one of them (they "
+                    "mean the same)",
+                    slug="idempotency-key-conflict",
+                )
         if (data.asset_id is None) == (data.uri is None):
             raise Problem(
                 422,
@@ -331,12 +364,18 @@ class AssetController(Controller):
                 slug="asset-event-needs-one-asset",
             )
         asset = _find_asset(request, session, asset_id=data.asset_id, uri=data.uri)
+        if asset.uri.lower().startswith(RESERVED_SCHEME):
+            raise Problem(
+                422,
+                f"asset {asset.uri!r} is a DAG completion; only Airlock makes its events",
+                slug="asset-uri-reserved",
+            )
         event, created = create_asset_event(
             session,
             asset.id,
             source=f"api:{claims_of(request).sub}",
             extra=dict(data.extra),
-            dedup_key=data.dedup_key,
+            dedup_key=data.dedup_key if key is None else key,
             now=dt.datetime.now(dt.UTC),
         )
         session.commit()
