@@ -117,7 +117,8 @@ def test_many_events_in_batches_none_lost_or_doubled(env: Env) -> None:
     assert [len(r) for r in made] == [300, 300, 300]
     made += runs(env, T0 + 5 * S)
     consumed = [i for r in made for i in r]
-    assert sorted(consumed) == ids and len(set(consumed)) == len(ids)
+    assert sorted(consumed) == ids
+    assert len(set(consumed)) == len(ids)
 
 
 def test_debounce_waits_for_quiet_or_max_wait(env: Env) -> None:
@@ -155,7 +156,8 @@ def test_backlog_of_a_paused_dag_runs_or_is_dropped(env: Env) -> None:
         assert drop_backlog(session, "c") == 2
         session.commit()
     assert runs(env, T0) == []
-    assert more and queued(env) == 0
+    assert more
+    assert queued(env) == 0
 
 
 def test_dag_completion_makes_an_event_of_its_reserved_asset(env: Env) -> None:

@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 from airlock.db import DagRun, TaskInstance
 from airlock.models.states import TERMINAL_TASK_STATES, DagRunState
 from airlock.models.states import TaskInstanceState as TIS
+from airlock.scheduling.assets import record_completion_event
 from airlock.scheduling.callbacks import queue_dag_callback, queue_task_callback
 from airlock.scheduling.clearing import (
     AffectedTask,
@@ -41,7 +42,6 @@ from airlock.scheduling.clearing import (
     reopen_run,
 )
 from airlock.scheduling.dag_cache import DagCache
-from airlock.scheduling.assets import record_completion_event
 from airlock.scheduling.deadlines import cancel_deadlines
 from airlock.scheduling.graph import DagGraph
 from airlock.scheduling.leases import TASK_CLAIM

@@ -162,13 +162,10 @@ def _states(states: Iterable[str], allowed: tuple[str, ...], what: str) -> list[
     return chosen
 
 
-def DagCompleted(  # noqa: N802 (reads as a schedule, like Asset)
-    dag_id: str, states: Iterable[str] = ("success",)
-) -> BaseAsset:
+def DagCompleted(dag_id: str, states: Iterable[str] = ("success",)) -> BaseAsset:
     """A schedule (or part of one) met when a run of ``dag_id`` ends in one of ``states``."""
     assets = [
         _CompletionAsset(completion_uri(dag_id, state))
         for state in _states(states, DAG_END_STATES, "DagCompleted")
     ]
     return assets[0] if len(assets) == 1 else AssetAny(*assets)
-
