@@ -147,6 +147,14 @@ class _CompletionAsset(Asset):
         self.watchers = []
 
 
+def event_asset(name: str, uri: str) -> Asset:
+    """The asset an event names: a completion asset for a reserved ``airlock://`` URI (which
+    ``Asset`` refuses to user code), else a plain one."""
+    if uri.lower().startswith("airlock://"):
+        return _CompletionAsset(uri)
+    return Asset(name=name, uri=uri)
+
+
 def completion_uri(dag_id: str, state: str) -> str:
     return f"airlock://dag/{dag_id}/{state}"
 
