@@ -32,6 +32,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections import defaultdict
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import cast
 
@@ -119,7 +120,7 @@ def due_batch(policy: AssetRunPolicy, waiting: Waiting, now: dt.datetime) -> int
     return None
 
 
-def _waiting(session: Session) -> dict[str, Waiting]:
+def _waiting(session: Session, dag_ids: Collection[str] | None) -> dict[str, Waiting]:
     """Per unpaused, current consumer DAG: its queued events by asset, and its room under
     ``max_active_runs`` (2 queries, whatever the number of events)."""
     rows = session.execute(
@@ -138,6 +139,7 @@ def _waiting(session: Session) -> dict[str, Waiting]:
             Dag.is_paused.is_(False),
             Dag.is_stale.is_(False),
             Dag.latest_version_id.is_not(None),
+            *([] if dag_ids is None else [AssetDagRunQueue.target_dag_id.in_(list(dag_ids))]),
         )
         .group_by(
             AssetDagRunQueue.target_dag_id, Dag.latest_version_id, Dag.max_active_runs, Asset.uri
@@ -166,12 +168,18 @@ def _waiting(session: Session) -> dict[str, Waiting]:
 
 
 def create_asset_triggered_runs(
-    session: Session, cache: DagCache, now: dt.datetime, *, limit: int = 50
+    session: Session,
+    cache: DagCache,
+    now: dt.datetime,
+    *,
+    limit: int = 50,
+    dag_ids: Collection[str] | None = None,
 ) -> list[DagRun]:
-    """Create the runs whose asset conditions and run policies the queued events satisfy; the
-    caller commits."""
+    """Create the runs whose asset conditions and run policies the queued events satisfy (of
+    ``dag_ids`` only, when given: an API that just stored an event starts its consumers' runs
+    without waiting for the scheduler); the caller commits."""
     created: list[DagRun] = []
-    for dag_id, waiting in sorted(_waiting(session).items()):
+    for dag_id, waiting in sorted(_waiting(session, dag_ids).items()):
         if len(created) >= limit:
             break
         schedule = cache.get(session, waiting.version_id).schedule

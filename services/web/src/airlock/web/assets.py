@@ -28,7 +28,7 @@ from litestar.params import FromPath, FromQuery, JSONBody
 from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import Session
 
-from airlock.core.http import Problem, claims_of, require_aware, require_user_role
+from airlock.core.http import OFF_LOOP, Problem, claims_of, require_aware, require_user_role
 from airlock.core.tokens import UserRole
 from airlock.db import (
     Asset,
@@ -51,6 +51,7 @@ from airlock.models.web_assets import (
     TriggeredRun,
 )
 from airlock.scheduling import RESERVED_SCHEME, create_asset_event
+from airlock.web.consumer_runs import start_consumer_runs
 from airlock.web.listing import Offset, Sorting, page_of
 
 ASSET_SORT = Sorting(
@@ -329,6 +330,7 @@ class AssetController(Controller):
         operation_id="CreateAssetEvent",
         guards=[require_user_role(UserRole.OP)],
         sync_to_thread=True,
+        opt=OFF_LOOP,  # starting a run of a big DAG creates up to [internal] max_dag_tasks rows
         status_code=201,
     )
     def create_event(
@@ -379,5 +381,7 @@ class AssetController(Controller):
             now=dt.datetime.now(dt.UTC),
         )
         session.commit()
+        if created:
+            start_consumer_runs(session, asset.id, event.timestamp)
         (view,) = _event_views(session, [(event, asset)], _bundles(request))
         return Response(view, status_code=201 if created else 200)

@@ -31,7 +31,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from airlock.core.http import Problem, claims_of, problems, require_user_role
+from airlock.core.http import OFF_LOOP, Problem, claims_of, problems, require_user_role
 from airlock.core.tokens import UserRole
 from airlock.db import EventReceiver, ReceiverDelivery, SecretBox
 from airlock.db.assets import ensure_assets
@@ -46,6 +46,7 @@ from airlock.models.web_receivers import (
     ReceiverView,
 )
 from airlock.scheduling import RESERVED_SCHEME, create_asset_event
+from airlock.web.consumer_runs import start_consumer_runs
 from airlock.web.listing import Offset, Sorting, page_of
 from airlock.web.receiver_checks import (
     check_signature,
@@ -272,6 +273,7 @@ class ReceiverDeliveryController(Controller):
         operation_id="DeliverToReceiver",
         exclude_from_auth=True,
         sync_to_thread=True,
+        opt=OFF_LOOP,  # starting a run of a big DAG creates up to [internal] max_dag_tasks rows
         status_code=201,
         responses=problems(400, 401, 404, 413, 422, 429),
     )
@@ -339,6 +341,8 @@ class ReceiverDeliveryController(Controller):
             now=now,
         )
         session.commit()
+        if created:
+            start_consumer_runs(session, ids[row.asset_uri], now)
         delivered = ReceiverDelivered(
             receiver=name,
             asset_uri=row.asset_uri,
