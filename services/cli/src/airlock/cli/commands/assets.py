@@ -30,7 +30,8 @@ def register(sub: Any) -> None:
     events = verbs.add_parser("events", help="the newest asset events: source and runs triggered")
     events.add_argument("--asset", metavar="URI", help="only events of the asset with this URI")
     events.add_argument(
-        "--source", help="only events of this source (task, api:ann); 'receiver:' for every receiver"
+        "--source",
+        help="only events of this source (task, api:ann); 'receiver:' for every receiver",
     )
     events.add_argument("--limit", type=int, default=50, help="how many (default 50)")
     add_output_option(events)
