@@ -25,6 +25,7 @@ from typing import Any
 
 from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.di import NamedDependency
+from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, FromQuery, JSONBody, RawBody
 from sqlalchemy import delete as sql_delete
 from sqlalchemy import or_, select
@@ -275,7 +276,17 @@ class ReceiverDeliveryController(Controller):
         sync_to_thread=True,
         opt=OFF_LOOP,  # starting a run of a big DAG creates up to [internal] max_dag_tasks rows
         status_code=201,
-        responses=problems(400, 401, 404, 413, 422, 429),
+        responses={
+            200: ResponseSpec(
+                data_container=ReceiverDelivered,
+                description="A redelivery: the event its dedup key named before",
+            ),
+            202: ResponseSpec(
+                data_container=ReceiverDelivered,
+                description="The receiver's filter turned the request down: no event",
+            ),
+            **problems(400, 401, 404, 413, 422, 429),
+        },
     )
     def deliver(
         self,
