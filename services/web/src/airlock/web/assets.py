@@ -12,7 +12,7 @@ for the same asset answers the event already stored (200) instead of a new one (
 the reserved ``airlock://`` assets (DAG completions) are made by Airlock only.
 
 An event's ``source`` says where it came from: ``task``, ``api:<user>``, ``receiver:<name>``
-(a webhook), ``watcher:<name>`` (a broker watcher) or ``completion`` (a run's end).
+(a webhook) or ``completion`` (a run's end).
 """
 
 from __future__ import annotations
