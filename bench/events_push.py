@@ -15,7 +15,7 @@ eating a backlog. ``bench/events.py`` calls :func:`webhook_latency` and :func:`b
 
 The last line is one JSON object with ``webhook_p50_ms``, ``webhook_p95_ms``,
 ``webhook_p99_ms``, ``batch_50k_s``, ``lost``, ``duplicates``. ``--db-url`` runs (c) on
-PostgreSQL instead of a fresh SQLite file.
+an empty PostgreSQL database (migrated first) instead of a fresh SQLite file.
 """
 
 from __future__ import annotations
@@ -200,9 +200,8 @@ def batch_backlog(
     from airlock.scheduling.assets import store_events
     from tests.support.dags import install_dag, make_dag, task
 
-    if db_url is None:
-        home = fresh_home()
-        db_url = f"sqlite:///{home.path / 'airlock.db'}"
+    home = fresh_home(db_url)  # migrates the database (a fresh SQLite file by default)
+    db_url = db_url or f"sqlite:///{home.path / 'airlock.db'}"
     sessions = make_session_factory(make_engine(db_url))
     ref = AssetRef(name="backlog", uri="bench://backlog")
     policy = AssetRunPolicy(mode=AssetRunMode.BATCH, max_events=max_events)

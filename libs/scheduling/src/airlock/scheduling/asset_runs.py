@@ -36,7 +36,20 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import cast
 
-from sqlalchemy import ColumnElement, Table, and_, delete, func, insert, select
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Integer,
+    Table,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    literal,
+    select,
+)
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from airlock.db import Asset, AssetDagRunQueue, Dag, DagRun, DagRunAssetEvent
@@ -266,10 +279,7 @@ def _create_run(
                 dag_cache=cache,
                 now=now,
             )
-            connection.execute(
-                insert(RUN_EVENT),
-                [{"dag_run_id": run.id, "event_id": event_id} for event_id in consumed],
-            )
+            _record_consumed(connection, run.id, consumed)
             by_asset: dict[int, int] = defaultdict(int)
             for _, asset_id in rows:
                 by_asset[asset_id] += 1
@@ -281,3 +291,20 @@ def _create_run(
         return None, {}
     log.info("created asset-triggered run %s of %s (%d events)", run.run_id, dag_id, len(consumed))
     return run, {uris[asset_id]: count for asset_id, count in by_asset.items()}
+
+
+def _record_consumed(connection: Connection, run_id: int, event_ids: list[int]) -> None:
+    """``dag_run_asset_event`` rows of a run: on PostgreSQL one ``INSERT … SELECT unnest(…)``
+    (psycopg's executemany sends a statement per row: 50,000 events took 6 s), elsewhere the
+    driver's executemany (SQLite's runs in C)."""
+    if connection.dialect.name == "postgresql":
+        ids = bindparam("event_ids", event_ids, type_=postgresql.ARRAY(Integer))
+        connection.execute(
+            insert(RUN_EVENT).from_select(
+                ["dag_run_id", "event_id"], select(literal(run_id, Integer), func.unnest(ids))
+            )
+        )
+        return
+    connection.execute(
+        insert(RUN_EVENT), [{"dag_run_id": run_id, "event_id": event_id} for event_id in event_ids]
+    )
