@@ -5,6 +5,7 @@ process, and deliveries over real HTTP — a forged, replayed, stale or oversize
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
 import json
@@ -15,7 +16,14 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
 
+from airlock.core.tokens import TokenKind
+from airlock.db import AssetDagRunQueue
+from airlock.db.assets import schedule_assets, set_dag_asset_references
+from airlock.db.database import Database
+from airlock.models.dag import AssetRef, AssetSchedule
+from tests.support.dags import install_dag, make_dag, task
 from tests.support.processes import ApiServer, Home, make_home, start_api, stop
 
 pytestmark = pytest.mark.slow  # its fixture starts airlock processes of its own
@@ -171,3 +179,48 @@ def test_receivers_need_an_admin(admin: tuple[Home, ApiServer]) -> None:
         assert op.get("/api/v1/receivers").status_code == 403
         made = op.post("/api/v1/receivers", json={"name": "x", "asset_uri": "a://b"})
         assert made.status_code == 403
+
+
+def test_unpause_skips_or_runs_the_backlog_from_the_cli(admin: tuple[Home, ApiServer]) -> None:
+    """`airlock dags unpause ID --skip-backlog` drops the events that waited through the pause;
+    a plain unpause keeps them for the DAG's runs."""
+    home, server = admin
+    orders = AssetRef(name="orders", uri="s3://cli/orders")
+    db = Database(home.db_url)
+    try:
+        with db.sessions() as session:
+            for dag_id in ("skipper", "runner"):
+                dag = make_dag(dag_id, [task("t")], schedule=AssetSchedule(condition=orders))
+                install_dag(session, dag, bundle="b", paused=True)
+                set_dag_asset_references(
+                    session, {dag_id: (schedule_assets(dag.schedule), {})}, dt.datetime.now(dt.UTC)
+                )
+            session.commit()
+        token = home.token(TokenKind.USER, "ann", roles=["admin"])
+        with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {token}"}) as c:
+            for key in ("a", "b"):
+                pushed = c.post("/api/v1/assets/events", json={"uri": orders.uri, "dedup_key": key})
+                assert pushed.status_code == 201, pushed.text
+
+        def waiting(dag_id: str) -> int:
+            with db.sessions() as session:
+                return len(
+                    session.scalars(
+                        select(AssetDagRunQueue.event_id).where(
+                            AssetDagRunQueue.target_dag_id == dag_id
+                        )
+                    ).all()
+                )
+
+        assert (waiting("skipper"), waiting("runner")) == (2, 2)
+        assert (
+            "skipper is unpaused"
+            in home.airlock("dags", "unpause", "skipper", "--skip-backlog").stdout
+        )
+        home.airlock("dags", "unpause", "runner")
+        assert waiting("skipper") == 0
+        assert waiting("runner") == 2, "no scheduler here: the backlog waits for its runs"
+        both = home.airlock("dags", "unpause", "x", "--skip-backlog", "--run-backlog", check=False)
+        assert both.returncode == 2
+    finally:
+        db.close()
