@@ -208,3 +208,13 @@ def test_a_completion_nobody_waits_for_makes_no_event(env: Env) -> None:
     env.schedule(run)
     with env.sessions() as session:
         assert session.scalar(select(func.count()).select_from(AssetEvent)) == 0
+
+
+def test_a_waiting_time_based_policy_says_when_it_comes_due(env: Env) -> None:
+    consumer(env, AssetRunPolicy(mode=AssetRunMode.DEBOUNCE, quiet_s=5, max_wait_s=12))
+    push(env, 1, T0)
+    push(env, 1, T0 + 3 * S)
+    due: list[dt.datetime] = []
+    with env.sessions() as session:
+        assert create_asset_triggered_runs(session, env.cache, T0 + 4 * S, due=due) == []
+    assert due == [T0 + 8 * S], "the quiet period after the newest event, before max_wait"

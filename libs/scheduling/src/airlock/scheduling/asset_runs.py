@@ -133,6 +133,18 @@ def due_batch(policy: AssetRunPolicy, waiting: Waiting, now: dt.datetime) -> int
     return None
 
 
+def comes_due(policy: AssetRunPolicy, waiting: Waiting) -> dt.datetime | None:
+    """When a time-based policy that is not due yet becomes due, if no event arrives first."""
+    times = []
+    if waiting.oldest is not None:
+        for seconds in (policy.window_s, policy.max_wait_s):
+            if seconds is not None:
+                times.append(waiting.oldest + dt.timedelta(seconds=seconds))
+    if waiting.newest is not None and policy.quiet_s is not None:
+        times.append(waiting.newest + dt.timedelta(seconds=policy.quiet_s))
+    return min(times) if times else None
+
+
 def _waiting(session: Session, dag_ids: Collection[str] | None) -> dict[str, Waiting]:
     """Per unpaused, current consumer DAG: its queued events by asset, and its room under
     ``max_active_runs`` (2 queries, whatever the number of events)."""
@@ -187,10 +199,12 @@ def create_asset_triggered_runs(
     *,
     limit: int = 50,
     dag_ids: Collection[str] | None = None,
+    due: list[dt.datetime] | None = None,
 ) -> list[DagRun]:
     """Create the runs whose asset conditions and run policies the queued events satisfy (of
     ``dag_ids`` only, when given: an API that just stored an event starts its consumers' runs
-    without waiting for the scheduler); the caller commits."""
+    without waiting for the scheduler); the caller commits. ``due`` collects when the waiting
+    time-based policies (window, quiet, max wait) come due, so the scheduler wakes then."""
     created: list[DagRun] = []
     for dag_id, waiting in sorted(_waiting(session, dag_ids).items()):
         if len(created) >= limit:
@@ -207,6 +221,9 @@ def create_asset_triggered_runs(
                 break
             take = due_batch(schedule.policy, waiting, now)
             if take is None:
+                when = comes_due(schedule.policy, waiting)
+                if due is not None and when is not None:
+                    due.append(when)
                 break
             run, consumed = _create_run(session, cache, dag_id, take, now)
             if run is None:
