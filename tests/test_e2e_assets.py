@@ -235,3 +235,51 @@ def test_signed_webhooks_run_per_event_and_completions_follow(stack: Stack) -> N
     assert {e["source"] for e in json.loads(listed.stdout)["asset_events"]} == {
         "receiver:github_push"
     }
+
+
+def consumed_by_run(client: httpx.Client, dag_id: str) -> dict[str, list[int]]:
+    """Per run of ``dag_id``: the ids of the push events it consumed."""
+    events = client.get("/assets/events", params={"uri": PUSHES, "limit": 1000}).json()[
+        "asset_events"
+    ]
+    by_run: dict[str, list[int]] = {}
+    for event in events:
+        for run in event["created_dagruns"]:
+            if run["dag_id"] == dag_id:
+                by_run.setdefault(run["run_id"], []).append(event["id"])
+    return by_run
+
+
+@pytest.mark.slow
+def test_many_pushes_are_batched_and_run_per_event_exactly(stack: Stack) -> None:  # noqa: F811
+    """20 more pushes: ``webhook_digest`` (RunPerBatch(max_events=10, window=1 min)) consumes
+    every push in runs of at most 10, none twice; ``webhook_deploy`` (one run per event, at most
+    16 active: the rest wait) consumes each push in a run of its own."""
+    for n in range(20):
+        delivered = signed_push(stack, f"many-{n}", f"refs/heads/m{n}")
+        assert delivered.status_code in (200, 201), delivered.text
+    with web_client(stack) as client:
+        pushed = {
+            e["id"]
+            for e in client.get("/assets/events", params={"uri": PUSHES, "limit": 1000}).json()[
+                "asset_events"
+            ]
+        }
+        assert len(pushed) >= 20
+        deadline = time.monotonic() + 150  # the last short batch waits for its 1-minute window
+        while True:
+            digests = consumed_by_run(client, "webhook_digest")
+            deploys = consumed_by_run(client, "webhook_deploy")
+            done = {i for ids in digests.values() for i in ids} == pushed and {
+                i for ids in deploys.values() for i in ids
+            } == pushed
+            if done:
+                break
+            assert time.monotonic() < deadline, (digests, deploys)
+            time.sleep(1)
+        digest_ids = [i for ids in digests.values() for i in ids]
+        assert len(digest_ids) == len(pushed), "no event in two digests"
+        assert all(len(ids) <= 10 for ids in digests.values()), digests
+        assert sum(len(ids) == 10 for ids in digests.values()) >= 2, digests
+        assert all(len(ids) == 1 for ids in deploys.values()), "one deploy per push"
+        assert len(deploys) == len(pushed)
