@@ -6,6 +6,9 @@ triggered its run (``context["triggering_asset_events"]``)."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 import time
 from typing import Any
 
@@ -162,3 +165,121 @@ def test_producer_success_and_pushed_events_trigger_consumers(stack: Stack) -> N
     as_json = stack.airlock("assets", "list", "--output", "json", "--name", "nothing-like-it")
     assert as_json.returncode == 0, as_json.stderr
     assert '"total_entries": 0' in as_json.stdout
+
+
+PUSHES = "github://acme/shop/pushes"
+HOOK_SECRET = "e2e-webhook-secret"
+
+
+def signed_push(stack: Stack, delivery: str, ref: str, secret: str = HOOK_SECRET) -> httpx.Response:  # noqa: F811
+    body = json.dumps({"ref": ref}).encode()
+    signature = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return httpx.post(
+        f"{stack.url}/api/v1/receivers/github_push",
+        content=body,
+        headers={"X-GitHub-Delivery": delivery, "X-Hub-Signature-256": signature},
+        timeout=30,
+    )
+
+
+@pytest.mark.slow
+def test_signed_webhooks_run_per_event_and_completions_follow(stack: Stack) -> None:  # noqa: F811
+    """deploy/dags/webhooks.py: each signed push runs ``webhook_deploy`` once, consuming exactly
+    its event; each deploy's success runs ``webhook_audit`` (DagCompleted); the batched
+    ``webhook_digest`` waits for 10 pushes or a minute; a forged push makes nothing."""
+    made = stack.airlock(
+        "receivers",
+        "create",
+        "github_push",
+        "--asset",
+        PUSHES,
+        "--dedup-key",
+        'headers."x-github-delivery"',
+        "--extra",
+        "{ref: body.ref}",
+        "--secret-stdin",
+        input=HOOK_SECRET,
+    )
+    assert made.returncode == 0, made.stderr
+    assert signed_push(stack, "forged", "main", secret="not-the-secret").status_code == 401
+    ids = []
+    for n in range(3):
+        delivered = signed_push(stack, f"delivery-{n}", f"refs/heads/f{n}")
+        assert delivered.status_code == 201, delivered.text
+        ids.append(delivered.json()["event_id"])
+    assert signed_push(stack, "delivery-0", "refs/heads/f0").status_code == 200, "redelivery"
+    with web_client(stack) as client:
+        runs = wait_for_runs(client, "webhook_deploy", 3)
+        assert len(runs) == 3
+        consumed = []
+        for run in runs:
+            events = client.get(
+                "/assets/events", params={"uri": PUSHES, "order_by": "id", "limit": 100}
+            ).json()["asset_events"]
+            mine = [
+                e["id"]
+                for e in events
+                if run["run_id"] in {r["run_id"] for r in e["created_dagruns"]}
+            ]
+            assert len(mine) == 1, (run, events)
+            consumed += mine
+        assert sorted(consumed) == sorted(ids)
+        wait_for_runs(client, "webhook_audit", 3)
+        assert asset_runs(client, "webhook_digest") == []
+        audits = client.get("/assets/events", params={"source": "completion", "limit": 100}).json()[
+            "asset_events"
+        ]
+        assert {e["uri"] for e in audits} == {"airlock://dag/webhook_deploy/success"}
+    listed = stack.airlock("assets", "events", "--asset", PUSHES, "--output", "json")
+    assert listed.returncode == 0, listed.stderr
+    assert {e["source"] for e in json.loads(listed.stdout)["asset_events"]} == {
+        "receiver:github_push"
+    }
+
+
+def consumed_by_run(client: httpx.Client, dag_id: str) -> dict[str, list[int]]:
+    """Per run of ``dag_id``: the ids of the push events it consumed."""
+    events = client.get("/assets/events", params={"uri": PUSHES, "limit": 1000}).json()[
+        "asset_events"
+    ]
+    by_run: dict[str, list[int]] = {}
+    for event in events:
+        for run in event["created_dagruns"]:
+            if run["dag_id"] == dag_id:
+                by_run.setdefault(run["run_id"], []).append(event["id"])
+    return by_run
+
+
+@pytest.mark.slow
+def test_many_pushes_are_batched_and_run_per_event_exactly(stack: Stack) -> None:  # noqa: F811
+    """20 more pushes: ``webhook_digest`` (RunPerBatch(max_events=10, window=1 min)) consumes
+    every push in runs of at most 10, none twice; ``webhook_deploy`` (one run per event, at most
+    16 active: the rest wait) consumes each push in a run of its own."""
+    for n in range(20):
+        delivered = signed_push(stack, f"many-{n}", f"refs/heads/m{n}")
+        assert delivered.status_code in (200, 201), delivered.text
+    with web_client(stack) as client:
+        pushed = {
+            e["id"]
+            for e in client.get("/assets/events", params={"uri": PUSHES, "limit": 1000}).json()[
+                "asset_events"
+            ]
+        }
+        assert len(pushed) >= 20
+        deadline = time.monotonic() + 150  # the last short batch waits for its 1-minute window
+        while True:
+            digests = consumed_by_run(client, "webhook_digest")
+            deploys = consumed_by_run(client, "webhook_deploy")
+            done = {i for ids in digests.values() for i in ids} == pushed and {
+                i for ids in deploys.values() for i in ids
+            } == pushed
+            if done:
+                break
+            assert time.monotonic() < deadline, (digests, deploys)
+            time.sleep(1)
+        digest_ids = [i for ids in digests.values() for i in ids]
+        assert len(digest_ids) == len(pushed), "no event in two digests"
+        assert all(len(ids) <= 10 for ids in digests.values()), digests
+        assert sum(len(ids) == 10 for ids in digests.values()) >= 2, digests
+        assert all(len(ids) == 1 for ids in deploys.values()), "one deploy per push"
+        assert len(deploys) == len(pushed)

@@ -33,11 +33,12 @@ EXAMPLES = [
 
 class Stack(RunAll):
     def airlock(
-        self, *args: str, check: bool = False, timeout: float = 180
+        self, *args: str, check: bool = False, timeout: float = 180, input: str | None = None
     ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "-m", "airlock.cli", *args],
             env=self.env,
+            input=input,
             capture_output=True,
             text=True,
             timeout=timeout,

@@ -63,6 +63,10 @@ class WebSettings(_Section):
     login_max_failures_per_address: int = 50
     login_failure_window_s: int = 900
     login_block_s: int = 30
+    #: Deliveries one event receiver accepts per second (sustained, per API process), and at
+    #: once; past them a sender gets 429 with Retry-After.
+    receiver_rate_per_s: float = 200.0
+    receiver_burst: int = 400
 
 
 class ExecutionSettings(_Section):

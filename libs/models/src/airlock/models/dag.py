@@ -137,8 +137,43 @@ class ContinuousSchedule(_Tagged, frozen=True, kw_only=True, omit_defaults=True,
     pass
 
 
+class AssetRunMode(enum.StrEnum):
+    """How an asset-scheduled DAG turns the events waiting for it into runs."""
+
+    #: A run consumes the oldest waiting event of each asset of the condition (the default).
+    PER_EVENT = "per_event"
+    #: A run consumes every waiting event (Airflow's behaviour).
+    ALL_QUEUED = "all_queued"
+    #: A run consumes ``max_events`` events once that many wait, or every waiting event (up to
+    #: ``max_events``) once the oldest has waited ``window_s``.
+    BATCH = "batch"
+    #: A run consumes every waiting event once none has arrived for ``quiet_s``, or once the
+    #: oldest has waited ``max_wait_s``.
+    DEBOUNCE = "debounce"
+
+
+class AssetBacklog(enum.StrEnum):
+    """What the events that waited through a pause become when the DAG is unpaused."""
+
+    RUN = "run"
+    SKIP = "skip"
+
+
+class AssetRunPolicy(_Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """An asset-scheduled DAG's choice of how waiting events become runs (see
+    :class:`AssetRunMode`) and what happens to a backlog on unpause."""
+
+    mode: AssetRunMode = AssetRunMode.PER_EVENT
+    max_events: int | None = None
+    window_s: float | None = None
+    quiet_s: float | None = None
+    max_wait_s: float | None = None
+    on_unpause: AssetBacklog = AssetBacklog.RUN
+
+
 class AssetSchedule(_Tagged, frozen=True, kw_only=True, omit_defaults=True, tag="assets"):
     condition: AssetCondition
+    policy: AssetRunPolicy = AssetRunPolicy()
 
 
 class NoSchedule(_Tagged, frozen=True, kw_only=True, omit_defaults=True, tag="none"):
@@ -329,9 +364,12 @@ __all__ = [
     "AssetAliasRef",
     "AssetAllCond",
     "AssetAnyCond",
+    "AssetBacklog",
     "AssetCondition",
     "AssetLike",
     "AssetRef",
+    "AssetRunMode",
+    "AssetRunPolicy",
     "AssetSchedule",
     "AwareDatetime",
     "ContinuousSchedule",

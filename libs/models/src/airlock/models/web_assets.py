@@ -67,7 +67,8 @@ class AssetEventView(msgspec.Struct, kw_only=True, frozen=True):
     name: str
     group: str
     extra: dict[str, Any]
-    #: ``task`` for a task's outlet, ``api:<user>`` for an event pushed through this API.
+    #: ``task`` for a task's outlet, ``api:<user>`` for an event pushed through this API,
+    #: ``receiver:<name>`` for a webhook's, ``completion`` for a run's end (``DagCompleted``).
     source: str
     timestamp: AwareDatetime
     source_task_instance_id: str | None = None

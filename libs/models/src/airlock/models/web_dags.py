@@ -6,7 +6,7 @@ Every field added after the first release has a default, so older clients keep d
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 
@@ -74,6 +74,9 @@ class DagDetail(DagView, kw_only=True, frozen=True):
 
 class DagPatch(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
     is_paused: bool
+    #: On unpause, what the asset events that waited through the pause become: ``run`` (runs,
+    #: by the DAG's run policy) or ``skip`` (dropped). Default: the DAG's ``on_unpause``.
+    asset_backlog: Literal["run", "skip"] | None = None
 
 
 class DagVersionView(msgspec.Struct, kw_only=True, frozen=True):

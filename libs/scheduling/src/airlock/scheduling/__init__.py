@@ -34,7 +34,12 @@ rows are locked (PostgreSQL) while slots are counted. Several schedulers and API
 at once."""
 
 from airlock.scheduling.asset_runs import create_asset_triggered_runs
-from airlock.scheduling.assets import create_asset_event
+from airlock.scheduling.assets import (
+    RESERVED_SCHEME,
+    create_asset_event,
+    drop_backlog,
+    record_completion_event,
+)
 from airlock.scheduling.clearing import (
     AffectedTask,
     DagRunNotFound,
@@ -73,6 +78,7 @@ from airlock.scheduling.schedules import DataInterval, NextRun, next_run_info
 from airlock.scheduling.trigger_rules import Decision, UpstreamCounts, decide
 
 __all__ = [
+    "RESERVED_SCHEME",
     "AffectedTask",
     "BadDagVersion",
     "DagCache",
@@ -100,6 +106,7 @@ __all__ = [
     "create_asset_triggered_runs",
     "create_dag_run",
     "decide",
+    "drop_backlog",
     "expire_claims",
     "fail_timed_out",
     "fail_zombies",
@@ -110,6 +117,7 @@ __all__ = [
     "needs_scheduling",
     "next_run_info",
     "queue_scheduled",
+    "record_completion_event",
     "record_reasons",
     "remove_queue_listener",
     "retry_delay_s",

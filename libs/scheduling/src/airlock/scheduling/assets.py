@@ -11,9 +11,14 @@ Two sources, both inside the caller's transaction:
   push-based trigger), optionally with a ``dedup_key``: the same key for the same asset answers
   the event already stored instead of making another.
 
-Every new event is queued (``asset_dag_run_queue``) for each consumer of its asset that is neither
-paused nor stale, as Airflow does; the scheduler turns the queue into runs
-(:mod:`airlock.scheduling.asset_runs`).
+- a run that ends (:func:`record_completion_event`, called by ``end_run``): an event of the
+  reserved asset ``airlock://dag/<dag_id>/<state>``, made only when some DAG is scheduled on it
+  (``DagCompleted`` in the SDK), so a completion nobody waits for costs one indexed lookup.
+
+Every new event is queued (``asset_dag_run_queue``) for each consumer of its asset that is not
+stale — paused ones too, unlike Airflow: the events wait through the pause, and the DAG chooses on
+unpause whether to run them or drop them (:func:`drop_backlog`). The scheduler turns the queue
+into runs (:mod:`airlock.scheduling.asset_runs`).
 """
 
 from __future__ import annotations
@@ -22,11 +27,11 @@ import datetime as dt
 import logging
 from typing import Any
 
-from sqlalchemy import insert, literal, select
+from sqlalchemy import delete, insert, literal, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from airlock.db import AssetDagRunQueue, AssetEvent, Dag, DagScheduleAsset
+from airlock.db import Asset, AssetDagRunQueue, AssetEvent, Dag, DagScheduleAsset
 from airlock.db.assets import ensure_assets
 from airlock.models.dag import AssetAliasRef, AssetRef, SerializedTask
 from airlock.models.execution import AssetEventOut
@@ -36,6 +41,15 @@ log = logging.getLogger(__name__)
 
 #: ``asset_event.source`` of an outlet's event.
 TASK_SOURCE = "task"
+#: ``asset_event.source`` of a run's completion event.
+COMPLETION_SOURCE = "completion"
+#: The URI scheme of the assets only Airlock itself makes events of.
+RESERVED_SCHEME = "airlock://"
+
+
+def completion_uri(dag_id: str, state: str) -> str:
+    """The asset a run of ``dag_id`` ending in ``state`` updates (the SDK's ``DagCompleted``)."""
+    return f"{RESERVED_SCHEME}dag/{dag_id}/{state}"
 
 
 def record_outlet_events(
@@ -94,7 +108,7 @@ def store_events(session: Session, rows: list[dict[str, Any]], now: dt.datetime)
 
 
 def queue_for_consumers(session: Session, event_ids: list[int], now: dt.datetime) -> None:
-    """One queue row per (event, consumer DAG that is neither paused nor stale)."""
+    """One queue row per (event, consumer DAG that is not stale)."""
     if not event_ids:
         return
     consumers = (
@@ -106,11 +120,7 @@ def queue_for_consumers(session: Session, event_ids: list[int], now: dt.datetime
         )
         .join(DagScheduleAsset, DagScheduleAsset.asset_id == AssetEvent.asset_id)
         .join(Dag, Dag.dag_id == DagScheduleAsset.dag_id)
-        .where(
-            AssetEvent.id.in_(event_ids),
-            Dag.is_paused.is_(False),
-            Dag.is_stale.is_(False),
-        )
+        .where(AssetEvent.id.in_(event_ids), Dag.is_stale.is_(False))
     )
     session.execute(
         insert(AssetDagRunQueue).from_select(
@@ -157,3 +167,31 @@ def _by_dedup_key(session: Session, asset_id: int, dedup_key: str) -> AssetEvent
     return session.scalar(
         select(AssetEvent).where(AssetEvent.asset_id == asset_id, AssetEvent.dedup_key == dedup_key)
     )
+
+
+def record_completion_event(
+    session: Session, dag_id: str, run_id: str, state: str, now: dt.datetime
+) -> int | None:
+    """The completion event of run ``run_id`` of ``dag_id`` (ended ``state``), when a DAG is
+    scheduled on it; its id."""
+    asset_id = session.scalar(select(Asset.id).where(Asset.uri == completion_uri(dag_id, state)))
+    if asset_id is None:
+        return None
+    row = {
+        "asset_id": asset_id,
+        "extra": {"dag_id": dag_id, "run_id": run_id, "state": state},
+        "source": COMPLETION_SOURCE,
+        "source_dag_id": dag_id,
+        "source_run_id": run_id,
+        "timestamp": now,
+    }
+    (event_id,) = store_events(session, [row], now)
+    return event_id
+
+
+def drop_backlog(session: Session, dag_id: str) -> int:
+    """Drop the events waiting for ``dag_id`` (its choice on unpause); how many."""
+    result = session.execute(
+        delete(AssetDagRunQueue).where(AssetDagRunQueue.target_dag_id == dag_id)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)

@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 from airlock.db import DagRun, TaskInstance
 from airlock.models.states import TERMINAL_TASK_STATES, DagRunState
 from airlock.models.states import TaskInstanceState as TIS
+from airlock.scheduling.assets import record_completion_event
 from airlock.scheduling.callbacks import queue_dag_callback, queue_task_callback
 from airlock.scheduling.clearing import (
     AffectedTask,
@@ -123,6 +124,7 @@ def mark_run(
         _queue_callbacks(session, run, graph, rest, TIS.SKIPPED, now)
     if run.state is not state:
         cancel_deadlines(session, run.dag_id, run.run_id)
+        record_completion_event(session, run.dag_id, run.run_id, state.value, now)
         if graph is not None:
             queue_dag_callback(
                 session,

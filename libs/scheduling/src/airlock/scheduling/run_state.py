@@ -25,6 +25,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from airlock.db import DagRun, TaskInstance, transition
 from airlock.models.states import TERMINAL_TASK_STATES, DagRunState
 from airlock.models.states import TaskInstanceState as TIS
+from airlock.scheduling.assets import record_completion_event
 from airlock.scheduling.callbacks import queue_dag_callback
 from airlock.scheduling.deadlines import cancel_deadlines
 from airlock.scheduling.graph import DagGraph
@@ -114,6 +115,7 @@ def end_run(
     log.info("run %s of %s ended %s (%s)", run.run_id, run.dag_id, state.value, reason)
     if graph.dag.deadlines:
         cancel_deadlines(session, run.dag_id, run.run_id)
+    record_completion_event(session, run.dag_id, run.run_id, state.value, now)
     queue_dag_callback(
         session,
         graph.dag,

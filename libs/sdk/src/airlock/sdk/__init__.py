@@ -44,6 +44,13 @@ if TYPE_CHECKING:
         Metadata,
     )
     from airlock.sdk.definitions.asset_decorator import asset
+    from airlock.sdk.definitions.asset_runs import (
+        DagCompleted,
+        RunAfterQuiet,
+        RunAllQueued,
+        RunPerBatch,
+        RunPerEvent,
+    )
     from airlock.sdk.definitions.baseoperator import (
         BaseOperator,
         chain,
@@ -89,6 +96,11 @@ if TYPE_CHECKING:
 
 #: Each public name and the module it lives in.
 _EXPORTS: dict[str, str] = {
+    "RunPerEvent": "airlock.sdk.definitions.asset_runs",
+    "RunPerBatch": "airlock.sdk.definitions.asset_runs",
+    "RunAllQueued": "airlock.sdk.definitions.asset_runs",
+    "RunAfterQuiet": "airlock.sdk.definitions.asset_runs",
+    "DagCompleted": "airlock.sdk.definitions.asset_runs",
     "AirlockSdkError": "airlock.sdk.exceptions",
     "Asset": "airlock.sdk.definitions.asset",
     "AssetAlias": "airlock.sdk.definitions.asset",
@@ -198,6 +210,7 @@ __all__ = [
     "Connection",
     "Context",
     "CronTriggerTimetable",
+    "DagCompleted",
     "DagDefinitionError",
     "DateTimeSensor",
     "DateTimeSensorAsync",
@@ -218,6 +231,10 @@ __all__ = [
     "PokeReturnValue",
     "PythonOperator",
     "RescheduleRequested",
+    "RunAfterQuiet",
+    "RunAllQueued",
+    "RunPerBatch",
+    "RunPerEvent",
     "ShortCircuitOperator",
     "TaskDeferred",
     "TaskFailedEvent",

@@ -122,6 +122,8 @@ class Scheduler:
         self._last_housekeeping = -1e9
         self._started = False
         self._seen: tuple[object, ...] | None = None
+        #: When a batch window or debounce of an asset-scheduled DAG next comes due.
+        self._asset_due: dt.datetime | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings, sessions: sessionmaker[Session]) -> Scheduler:
@@ -149,8 +151,12 @@ class Scheduler:
             session.commit()
             created = dag_runs.create_due_runs(session, self.cache, now or _utcnow())
             session.commit()
-            created += create_asset_triggered_runs(session, self.cache, now or _utcnow())
+            asset_due: list[dt.datetime] = []
+            created += create_asset_triggered_runs(
+                session, self.cache, now or _utcnow(), due=asset_due
+            )
             session.commit()
+            self._asset_due = min(asset_due, default=None)
             report.runs_created = len(created)
         self._examine_runs(report, now)
         with self._sessions() as session:
@@ -247,6 +253,8 @@ class Scheduler:
                     continue
                 with self._sessions() as session:
                     due = wakeup.next_due(session, _utcnow())
+                if self._asset_due is not None:
+                    due = self._asset_due if due is None else min(due, self._asset_due)
                 wakeup.wait_for_work(
                     self._sessions,
                     stop,

@@ -21,6 +21,11 @@ from airlock.web.dags import DagController
 from airlock.web.health import HealthController
 from airlock.web.import_errors import ImportErrorController
 from airlock.web.pools import PoolController
+from airlock.web.receivers import (
+    DeliveryLimiter,
+    ReceiverController,
+    ReceiverDeliveryController,
+)
 from airlock.web.runs import DagRunController
 from airlock.web.task_instances import ClearTaskInstancesController, TaskInstanceController
 from airlock.web.triggers import TriggerController
@@ -65,6 +70,8 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
                 PoolController,
                 HealthController,
                 CallbackController,
+                ReceiverController,
+                ReceiverDeliveryController,
             ],
             max_body_bytes=settings.web.max_body_bytes,
             probe=db.ping,
@@ -75,6 +82,9 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
                 "signer": signer,
                 "web_settings": settings.web,
                 "secret_box": SecretBox(read_secrets_keys(settings.secrets_key_path)),
+                "receiver_limiter": DeliveryLimiter(
+                    settings.web.receiver_rate_per_s, settings.web.receiver_burst
+                ),
             },
             on_shutdown=[] if database else [db.close],
         )

@@ -6,9 +6,13 @@ In what such a user does see, consumers and producers are limited to its bundles
 event made by another team's task does not name that task.
 
 ``POST /assets/events`` is the push-based trigger: the event is stored and queued for the
-asset's consumers in one transaction, and the scheduler starts their runs. A ``dedup_key`` makes
-the call safe to retry: the same key for the same asset answers the event already stored (200)
-instead of a new one (201).
+asset's consumers in one transaction, and the scheduler starts their runs. A ``dedup_key`` (or
+the ``Idempotency-Key`` header, which means the same) makes the call safe to retry: the same key
+for the same asset answers the event already stored (200) instead of a new one (201). Events of
+the reserved ``airlock://`` assets (DAG completions) are made by Airlock only.
+
+An event's ``source`` says where it came from: ``task``, ``api:<user>``, ``receiver:<name>``
+(a webhook) or ``completion`` (a run's end).
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from litestar.params import FromPath, FromQuery, JSONBody
 from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import Session
 
-from airlock.core.http import Problem, claims_of, require_aware, require_user_role
+from airlock.core.http import OFF_LOOP, Problem, claims_of, require_aware, require_user_role
 from airlock.core.tokens import UserRole
 from airlock.db import (
     Asset,
@@ -36,6 +40,7 @@ from airlock.db import (
     TaskOutletAsset,
 )
 from airlock.models.web_assets import (
+    MAX_DEDUP_KEY_LENGTH,
     AssetCollection,
     AssetConsumer,
     AssetEventCollection,
@@ -45,7 +50,8 @@ from airlock.models.web_assets import (
     AssetView,
     TriggeredRun,
 )
-from airlock.scheduling import create_asset_event
+from airlock.scheduling import RESERVED_SCHEME, create_asset_event
+from airlock.web.consumer_runs import start_consumer_runs
 from airlock.web.listing import Offset, Sorting, page_of
 
 ASSET_SORT = Sorting(
@@ -277,13 +283,17 @@ class AssetController(Controller):
         source_dag_id: FromQuery[str | None] = None,
         source_task_id: FromQuery[str | None] = None,
         source_run_id: FromQuery[str | None] = None,
+        uri: FromQuery[str | None] = None,
+        source: FromQuery[str | None] = None,
         timestamp_gte: FromQuery[dt.datetime | None] = None,
         timestamp_lte: FromQuery[dt.datetime | None] = None,
         limit: FromQuery[int | None] = None,
         offset: Offset = None,
         order_by: FromQuery[str | None] = None,
     ) -> AssetEventCollection:
-        """Asset events, newest first unless ``order_by`` says otherwise."""
+        """Asset events, newest first unless ``order_by`` says otherwise; ``uri`` names one
+        asset, ``source`` matches a source exactly or, ending in ``:``, by prefix
+        (``receiver:``)."""
         order = EVENT_SORT.parse(order_by)
         query = select(AssetEvent, Asset).join(Asset, Asset.id == AssetEvent.asset_id)
         filters = {
@@ -295,6 +305,14 @@ class AssetController(Controller):
         for column, value in filters.items():
             if value is not None:
                 query = query.where(column == value)
+        if uri is not None:
+            query = query.where(Asset.uri == uri)
+        if source:
+            query = query.where(
+                AssetEvent.source.startswith(source, autoescape=True)
+                if source.endswith(":")
+                else AssetEvent.source == source
+            )
         if require_aware(timestamp_gte, "timestamp_gte") is not None:
             query = query.where(AssetEvent.timestamp >= timestamp_gte)
         if require_aware(timestamp_lte, "timestamp_lte") is not None:
@@ -312,6 +330,7 @@ class AssetController(Controller):
         operation_id="CreateAssetEvent",
         guards=[require_user_role(UserRole.OP)],
         sync_to_thread=True,
+        opt=OFF_LOOP,  # starting a run of a big DAG creates up to [internal] max_dag_tasks rows
         status_code=201,
     )
     def create_event(
@@ -322,8 +341,24 @@ class AssetController(Controller):
     ) -> Response[AssetEventView]:
         """Record an event of an asset (by ``asset_id`` or ``uri``); its consumers' runs follow.
 
-        201 for a new event; 200 with the stored event when ``dedup_key`` was already used for
-        this asset."""
+        201 for a new event; 200 with the stored event when ``dedup_key`` (or the
+        ``Idempotency-Key`` header) was already used for this asset."""
+        key = request.headers.get("idempotency-key")
+        if key is not None:
+            if not 0 < len(key) <= MAX_DEDUP_KEY_LENGTH:
+                raise Problem(
+                    400,
+                    f"Idempotency-Key must be 1 to {MAX_DEDUP_KEY_LENGTH} characters, got "
+                    f"{len(key)}",
+                    slug="idempotency-key-invalid",
+                )
+            if data.dedup_key is not None and data.dedup_key != key:
+                raise Problem(
+                    422,
+                    "the Idempotency-Key header and dedup_key differ; send one of them (they "
+                    "mean the same)",
+                    slug="idempotency-key-conflict",
+                )
         if (data.asset_id is None) == (data.uri is None):
             raise Problem(
                 422,
@@ -331,14 +366,22 @@ class AssetController(Controller):
                 slug="asset-event-needs-one-asset",
             )
         asset = _find_asset(request, session, asset_id=data.asset_id, uri=data.uri)
+        if asset.uri.lower().startswith(RESERVED_SCHEME):
+            raise Problem(
+                422,
+                f"asset {asset.uri!r} is a DAG completion; only Airlock makes its events",
+                slug="asset-uri-reserved",
+            )
         event, created = create_asset_event(
             session,
             asset.id,
             source=f"api:{claims_of(request).sub}",
             extra=dict(data.extra),
-            dedup_key=data.dedup_key,
+            dedup_key=data.dedup_key if key is None else key,
             now=dt.datetime.now(dt.UTC),
         )
         session.commit()
+        if created:
+            start_consumer_runs(session, asset.id, event.timestamp)
         (view,) = _event_views(session, [(event, asset)], _bundles(request))
         return Response(view, status_code=201 if created else 200)

@@ -8,6 +8,7 @@ per DAG). Only the detail decodes a blob, the DAG's latest version, for what the
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -22,10 +23,14 @@ from airlock.core.http import Problem, claims_of, require_user_role
 from airlock.core.tokens import UserRole
 from airlock.db import Dag, DagRun, DagVersion
 from airlock.models.codec import CodecError, decode_dag
+from airlock.models.dag import AssetBacklog, AssetSchedule
 from airlock.models.web_dags import DagDetail, DagList, DagPatch, DagRunSummary, DagView
+from airlock.scheduling import drop_backlog
 from airlock.web.access import visible_dag
 from airlock.web.filters import contains, json_list_has, plain_text
 from airlock.web.listing import Offset, Sorting, page_of
+
+log = logging.getLogger(__name__)
 
 #: Largest serialized DAG the Web API decodes (the Internal API's upload limit).
 MAX_DECOMPRESSED_BYTES = 64_000_000
@@ -182,12 +187,33 @@ class DagController(Controller):
         data: JSONBody[DagPatch],
         session: NamedDependency[Session],
     ) -> DagView:
-        """Pause (``{"is_paused": true}``) or unpause a DAG."""
+        """Pause (``{"is_paused": true}``) or unpause a DAG. On unpause, the asset events that
+        waited through the pause run, or are dropped with ``"asset_backlog": "skip"`` (default:
+        the DAG's ``on_unpause``)."""
         dag = visible_dag(request, session, dag_id)
+        if dag.is_paused and not data.is_paused:
+            backlog = data.asset_backlog or _on_unpause(session, dag)
+            if backlog == AssetBacklog.SKIP:
+                dropped = drop_backlog(session, dag_id)
+                log.info("unpausing %s dropped %d waiting asset events", dag_id, dropped)
         dag.is_paused = data.is_paused
         session.commit()
         version_number, last_run = _page_extras(session, [dag_id]).get(dag_id, (None, None))
         return _dag_view(dag, version_number, last_run)
+
+
+def _on_unpause(session: Session, dag: Dag) -> str:
+    """The DAG's own choice for its backlog (its latest version's asset run policy)."""
+    if dag.latest_version_id is None:
+        return AssetBacklog.RUN
+    blob = session.scalar(select(DagVersion.blob).where(DagVersion.id == dag.latest_version_id))
+    try:
+        serialized = decode_dag(blob, MAX_DECOMPRESSED_BYTES) if blob else None
+    except CodecError:
+        return AssetBacklog.RUN  # an unreadable version is reported where it is read
+    if serialized is None or not isinstance(serialized.schedule, AssetSchedule):
+        return AssetBacklog.RUN
+    return serialized.schedule.policy.on_unpause
 
 
 def _page_extras(

@@ -13,6 +13,7 @@ from airlock.db.models.bundle import Bundle, BundleFile, ParseImportError
 from airlock.db.models.dag import Dag, DagSource, DagVersion
 from airlock.db.models.dag_run import DagRun
 from airlock.db.models.pool import DEFAULT_POOL_NAME, DEFAULT_POOL_SLOTS, Pool
+from airlock.db.models.receiver import EventReceiver, ReceiverDelivery
 from airlock.db.models.runtime import (
     CallbackRequest,
     ComponentHeartbeat,
@@ -45,10 +46,12 @@ __all__ = [
     "DagScheduleAsset",
     "DagSource",
     "DagVersion",
+    "EventReceiver",
     "LogChunk",
     "LoginFailure",
     "ParseImportError",
     "Pool",
+    "ReceiverDelivery",
     "RevokedToken",
     "TaskInstance",
     "TaskInstanceHistory",

@@ -9,8 +9,9 @@ References are rewritten whenever a new version of a DAG is stored (DESIGN §4.1
 :class:`TaskOutletAsset` rows which tasks *update* it (its producers).
 
 An :class:`AssetEvent` records one update: by a task (``source_*`` columns name the task
-instance) or pushed from outside through the Web API (``source`` is ``api:<user>``). A pushed
-event may carry a ``dedup_key``, unique per asset, so a retried POST does not make a second event.
+instance), pushed from outside through the Web API (``source`` is ``api:<user>``) or a webhook
+receiver (``receiver:<name>``), or a run's end (``completion``). A pushed event may carry a
+``dedup_key``, unique per asset, so a retried POST does not make a second event.
 
 Every new event is queued for each consumer of its asset as an :class:`AssetDagRunQueue` row;
 the scheduler creates a consumer's run once the queued events satisfy its asset condition, and
@@ -55,7 +56,8 @@ class AssetEvent(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     asset_id: Mapped[int] = mapped_column(Integer, ForeignKey("asset.id", ondelete="CASCADE"))
     extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    #: "task" for an outlet's event, "api:<user>" for one pushed through the Web API.
+    #: "task" for an outlet's event, "api:<user>" for one pushed through the Web API,
+    #: "receiver:<name>" for a webhook's, "completion" for a run's end.
     source: Mapped[str] = mapped_column(String(ID_LENGTH))
     source_task_instance_id: Mapped[str | None] = mapped_column(String(36))
     source_dag_id: Mapped[str | None] = mapped_column(String(ID_LENGTH))

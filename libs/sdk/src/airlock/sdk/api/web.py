@@ -108,10 +108,11 @@ class WebClient:
         response = self._http.request("GET", f"/api/v1/dags/{_seg(dag_id)}")
         return msgspec.json.decode(response.content, type=DagDetail)
 
-    def set_paused(self, dag_id: str, is_paused: bool) -> DagView:
-        response = self._http.request(
-            "PATCH", f"/api/v1/dags/{_seg(dag_id)}", body={"is_paused": is_paused}
-        )
+    def set_paused(self, dag_id: str, is_paused: bool, asset_backlog: str | None = None) -> DagView:
+        body: dict[str, Any] = {"is_paused": is_paused}
+        if asset_backlog is not None:
+            body["asset_backlog"] = asset_backlog
+        response = self._http.request("PATCH", f"/api/v1/dags/{_seg(dag_id)}", body=body)
         return msgspec.json.decode(response.content, type=DagView)
 
     def close(self) -> None:

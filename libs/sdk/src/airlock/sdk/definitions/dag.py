@@ -23,6 +23,11 @@ import pendulum
 from airlock.models.dag import TriggerRule
 from airlock.sdk.definitions import _active
 from airlock.sdk.definitions.abstractoperator import validate_key
+from airlock.sdk.definitions.asset_runs import (
+    AssetRunPolicyBase,
+    RunPerEvent,
+    backlog_choice,
+)
 from airlock.sdk.definitions.deadline import deadline_alerts
 from airlock.sdk.definitions.mixins import ResolveMixin
 from airlock.sdk.definitions.param import NOTSET, ParamsDict
@@ -112,6 +117,8 @@ class DAG:
         dag_display_name: str | None = None,
         disable_bundle_versioning: bool = False,
         deadline: Any = None,
+        asset_run_policy: AssetRunPolicyBase | None = None,
+        on_unpause: str = "run_backlog",
         fileloc: str | None = None,
     ) -> None:
         self.dag_id = validate_key("dag_id", dag_id)
@@ -171,6 +178,14 @@ class DAG:
         self.dag_display_name = dag_display_name
         self.disable_bundle_versioning = disable_bundle_versioning
         self.deadline = deadline_alerts(deadline, dag_id)
+        if asset_run_policy is not None and not isinstance(asset_run_policy, AssetRunPolicyBase):
+            raise DagDefinitionError(
+                "asset_run_policy must be RunPerEvent(), RunAllQueued(), RunPerBatch(...) or "
+                f"RunAfterQuiet(...), got {asset_run_policy!r}",
+                dag_id=dag_id,
+            )
+        self.asset_run_policy: AssetRunPolicyBase = asset_run_policy or RunPerEvent()
+        self.on_unpause = backlog_choice(on_unpause, dag_id)
         self.task_dict: dict[str, AbstractOperator] = {}
         self.task_group = TaskGroup(None, dag=self)
         self.edge_info: dict[tuple[str, str], str] = {}

@@ -51,6 +51,7 @@ from airlock.models.execution import TriggeringAssetEvent as TriggeringEventPayl
 from airlock.models.states import DagRunState
 from airlock.sdk.bases.branch import BranchDecision
 from airlock.sdk.definitions.asset import Asset, AssetAlias
+from airlock.sdk.definitions.asset_runs import event_asset
 from airlock.sdk.definitions.mappedoperator import MappedOperator
 from airlock.sdk.definitions.xcom_arg import RETURN_VALUE_KEY
 from airlock.sdk.exceptions import (
@@ -303,7 +304,7 @@ def triggering_asset_events(
     the context's ``triggering_asset_events``."""
     return TriggeringAssetEventsAccessor(
         TriggeringAssetEvent(
-            asset=Asset(name=event.name, uri=event.uri),
+            asset=event_asset(event.name, event.uri),
             timestamp=event.timestamp,
             extra=dict(event.extra),
             source_dag_id=event.source_dag_id,

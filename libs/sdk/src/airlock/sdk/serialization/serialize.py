@@ -21,6 +21,7 @@ from airlock.models.dag import (
     AssetCondition,
     AssetLike,
     AssetRef,
+    AssetRunPolicy,
     AssetSchedule,
     ContinuousSchedule,
     CronSchedule,
@@ -95,7 +96,9 @@ def _asset_likes(values: list[Any]) -> list[AssetLike]:
     return refs
 
 
-def serialize_schedule(timetable: Timetable, dag_timezone: str) -> Schedule:
+def serialize_schedule(
+    timetable: Timetable, dag_timezone: str, policy: AssetRunPolicy | None = None
+) -> Schedule:
     if isinstance(timetable, CronTriggerTimetable):
         return CronSchedule(expr=timetable.expression, timezone=timetable.timezone or dag_timezone)
     if isinstance(timetable, DeltaTriggerTimetable):
@@ -105,7 +108,9 @@ def serialize_schedule(timetable: Timetable, dag_timezone: str) -> Schedule:
     if isinstance(timetable, ContinuousTimetable):
         return ContinuousSchedule()
     if isinstance(timetable, AssetTriggeredTimetable):
-        return AssetSchedule(condition=asset_condition(timetable.condition))
+        return AssetSchedule(
+            condition=asset_condition(timetable.condition), policy=policy or AssetRunPolicy()
+        )
     return NoSchedule()
 
 
@@ -361,7 +366,9 @@ def serialize_dag(
         fileloc=dag.fileloc,
         relative_fileloc=_relative_fileloc(dag, relative_fileloc, bundle_root),
         source_hash=source_hash,
-        schedule=serialize_schedule(dag.timetable, dag.timezone),
+        schedule=serialize_schedule(
+            dag.timetable, dag.timezone, dag.asset_run_policy.to_policy(dag.on_unpause)
+        ),
         timetable_summary=dag.timetable.summary,
         timezone=dag.timezone,
         start_date=to_stdlib(dag.start_date),

@@ -1,5 +1,6 @@
 """``airlock assets list``: the assets the Web API knows, with how many DAGs consume and produce
-each."""
+each. ``airlock assets events``: the newest asset events, where each came from (a task, the API,
+a receiver, a watcher, a run's completion) and the runs it triggered."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from airlock.cli.commands.web_calls import web_session
 from airlock.cli.output import add_output_option, print_table
 
 ASSET_COLUMNS = ["id", "uri", "name", "group", "consumers", "producers", "last_event_at"]
+EVENT_COLUMNS = ["id", "timestamp", "uri", "source", "dedup_key", "runs"]
 
 
 def register(sub: Any) -> None:
@@ -24,6 +26,16 @@ def register(sub: Any) -> None:
     listing.add_argument("--order-by", default="uri", help="sort key, '-' for descending")
     add_output_option(listing)
     listing.set_defaults(func=run_list)
+
+    events = verbs.add_parser("events", help="the newest asset events: source and runs triggered")
+    events.add_argument("--asset", metavar="URI", help="only events of the asset with this URI")
+    events.add_argument(
+        "--source",
+        help="only events of this source (task, api:ann); 'receiver:' for every receiver",
+    )
+    events.add_argument("--limit", type=int, default=50, help="how many (default 50)")
+    add_output_option(events)
+    events.set_defaults(func=run_events)
 
 
 def run_list(args: argparse.Namespace) -> int:
@@ -46,4 +58,20 @@ def run_list(args: argparse.Namespace) -> int:
     if args.output == "table" and page["total_entries"] > args.offset + len(page["assets"]):
         shown = args.offset + len(page["assets"])
         print(f"({shown} of {page['total_entries']}; --offset {shown} for more)", file=sys.stderr)
+    return 0
+
+
+def run_events(args: argparse.Namespace) -> int:
+    params: dict[str, Any] = {"limit": args.limit, "order_by": "-id"}
+    if args.asset:
+        params["uri"] = args.asset
+    if args.source:
+        params["source"] = args.source
+    with web_session() as session:
+        page = session.request("GET", "/api/v1/assets/events", params=params).json()
+    rows = [
+        event | {"runs": [f"{r['dag_id']}/{r['run_id']}" for r in event["created_dagruns"]]}
+        for event in page["asset_events"]
+    ]
+    print_table(rows, EVENT_COLUMNS, args.output, payload=page)
     return 0

@@ -71,7 +71,23 @@ def register(sub: Any) -> None:
     for verb, paused_value in (("pause", True), ("unpause", False)):
         toggle = verbs.add_parser(verb, help=f"{verb} DAG_ID (needs the op role)")
         toggle.add_argument("dag_id")
-        toggle.set_defaults(func=run_set_paused, is_paused=paused_value)
+        if not paused_value:
+            backlog = toggle.add_mutually_exclusive_group()
+            backlog.add_argument(
+                "--run-backlog",
+                dest="asset_backlog",
+                action="store_const",
+                const="run",
+                help="run the asset events that waited through the pause",
+            )
+            backlog.add_argument(
+                "--skip-backlog",
+                dest="asset_backlog",
+                action="store_const",
+                const="skip",
+                help="drop them (default: the DAG's on_unpause)",
+            )
+        toggle.set_defaults(func=run_set_paused, is_paused=paused_value, asset_backlog=None)
 
     errors = verbs.add_parser(
         "list-import-errors", help="files that failed to import, by file, with the traceback"
@@ -309,7 +325,7 @@ def run_set_paused(args: argparse.Namespace) -> int:
 
     client = _web_client()
     try:
-        dag = client.set_paused(args.dag_id, args.is_paused)
+        dag = client.set_paused(args.dag_id, args.is_paused, args.asset_backlog)
     except ApiError as exc:
         raise CliError(exc.detail if exc.status < 500 else str(exc)) from None
     finally:
