@@ -249,3 +249,21 @@ class TriggerDagRun(_Struct, frozen=True, kw_only=True):
     conf: dict[str, Any] = msgspec.field(default_factory=dict)
     logical_date: AwareDatetime | None = None
     reset_dag_run: bool = False
+
+
+class StateValue(_Struct, frozen=True, kw_only=True):
+    """One key of a task's or an asset's state store (since API version 2026-12-08)."""
+
+    key: str
+    #: Any JSON value.
+    value: Any = None
+    #: When the key stops being readable; None: never.
+    expires_at: AwareDatetime | None = None
+
+
+class StateWrite(_Struct, frozen=True, kw_only=True):
+    """Set one key of a state store. ``retention_s``: how long the key lives, counted from the
+    server's clock when it stores the write; None keeps it until it is deleted."""
+
+    value: Any
+    retention_s: Annotated[float, msgspec.Meta(gt=0)] | None = None

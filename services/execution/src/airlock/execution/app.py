@@ -31,6 +31,7 @@ from airlock.execution.identity import get_identity
 from airlock.execution.logs import send_logs
 from airlock.execution.notifier import work_queued
 from airlock.execution.tables import REVOKED_TOKEN
+from airlock.execution.state_stores import AssetStateController, TaskStateController
 from airlock.execution.task_ends import TaskEnds
 from airlock.execution.task_instances import TaskInstanceController
 from airlock.execution.task_tokens import TaskTokens
@@ -155,6 +156,8 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
             VariableController,
             get_connection,
             DagRunController,
+            TaskStateController,
+            AssetStateController,
         ],
         exception_handlers={
             OperationalError: _database_busy,

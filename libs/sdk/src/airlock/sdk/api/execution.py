@@ -24,6 +24,8 @@ from airlock.models.execution import (
     Heartbeat,
     HeartbeatReply,
     LogBatch,
+    StateValue,
+    StateWrite,
     TaskOutcome,
     TaskRunContext,
     TaskStart,
@@ -102,6 +104,34 @@ class ExecutionClient:
         self._http.request(
             "PUT", f"{_ti(ti_id)}/xcoms/{_seg(key)}", body=XComValue(key=key, value=value)
         )
+
+    # --- the task's state stores (its own, and its declared assets') ------------------------
+
+    def get_state(self, ti_id: str, key: str, asset_uri: str | None = None) -> StateValue | None:
+        """The key of the task instance's store, or of ``asset_uri``'s; None when absent."""
+        path, params = _state_path(ti_id, key, asset_uri)
+        response = self._http.request("GET", path, params=params, accept={404})
+        if response.status_code == 404:
+            return None
+        return msgspec.json.decode(response.content, type=StateValue)
+
+    def set_state(
+        self,
+        ti_id: str,
+        key: str,
+        value: Any,
+        *,
+        retention_s: float | None,
+        asset_uri: str | None = None,
+    ) -> None:
+        path, params = _state_path(ti_id, key, asset_uri)
+        body = StateWrite(value=value, retention_s=retention_s)
+        self._http.request("PUT", path, params=params, body=body)
+
+    def delete_state(self, ti_id: str, key: str | None, asset_uri: str | None = None) -> None:
+        """Delete one key, or (``key=None``) every key of the store."""
+        path, params = _state_path(ti_id, key, asset_uri)
+        self._http.request("DELETE", path, params=params)
 
     # --- reads and writes within the task's bundle -----------------------------------------
 
@@ -220,3 +250,9 @@ def _ti(ti_id: str) -> str:
 
 def _seg(value: str) -> str:
     return quote(value, safe="")
+
+
+def _state_path(ti_id: str, key: str | None, asset_uri: str | None) -> tuple[str, dict[str, str]]:
+    store = "state" if asset_uri is None else "asset-state"
+    path = f"{_ti(ti_id)}/{store}" + ("" if key is None else f"/{_seg(key)}")
+    return path, {} if asset_uri is None else {"uri": asset_uri}
