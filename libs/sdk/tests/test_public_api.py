@@ -9,6 +9,9 @@ import airlock.sdk
 
 EXPECTED = {
     "DAG",
+    "NEVER_EXPIRE",
+    "AssetStateStore",
+    "TaskStateStore",
     "DateTimeSensor",
     "DateTimeSensorAsync",
     "DateTimeTrigger",

@@ -63,6 +63,11 @@ if TYPE_CHECKING:
     from airlock.sdk.definitions.timetables import CronTriggerTimetable, DeltaTriggerTimetable
     from airlock.sdk.definitions.variable import Variable
     from airlock.sdk.definitions.xcom_arg import XComArg
+    from airlock.sdk.execution_time.state_store import (
+        NEVER_EXPIRE,
+        AssetStateStore,
+        TaskStateStore,
+    )
     from airlock.sdk.exceptions import (
         AirlockSdkError,
         DagDefinitionError,
@@ -91,6 +96,7 @@ if TYPE_CHECKING:
 _EXPORTS: dict[str, str] = {
     "AirlockSdkError": "airlock.sdk.exceptions",
     "Asset": "airlock.sdk.definitions.asset",
+    "AssetStateStore": "airlock.sdk.execution_time.state_store",
     "AssetAlias": "airlock.sdk.definitions.asset",
     "AssetAll": "airlock.sdk.definitions.asset",
     "AssetAny": "airlock.sdk.definitions.asset",
@@ -120,6 +126,7 @@ _EXPORTS: dict[str, str] = {
     "FileTrigger": "airlock.sdk.triggers",
     "Label": "airlock.sdk.definitions.edges",
     "MappedOperator": "airlock.sdk.definitions.mappedoperator",
+    "NEVER_EXPIRE": "airlock.sdk.execution_time.state_store",
     "Metadata": "airlock.sdk.definitions.asset",
     "Param": "airlock.sdk.definitions.param",
     "ParamValidationError": "airlock.sdk.exceptions",
@@ -131,6 +138,7 @@ _EXPORTS: dict[str, str] = {
     "TaskDeferred": "airlock.sdk.exceptions",
     "TaskFailedEvent": "airlock.sdk.bases.trigger",
     "TaskGroup": "airlock.sdk.definitions.taskgroup",
+    "TaskStateStore": "airlock.sdk.execution_time.state_store",
     "TaskSuccessEvent": "airlock.sdk.bases.trigger",
     "TimeDeltaSensor": "airlock.sdk.sensors",
     "TimeDeltaSensorAsync": "airlock.sdk.sensors",
@@ -181,11 +189,13 @@ def preload() -> None:
 
 __all__ = [
     "DAG",
+    "NEVER_EXPIRE",
     "AirlockSdkError",
     "Asset",
     "AssetAlias",
     "AssetAll",
     "AssetAny",
+    "AssetStateStore",
     "AssetWatcher",
     "BaseEventTrigger",
     "BaseNotifier",
@@ -222,6 +232,7 @@ __all__ = [
     "TaskDeferred",
     "TaskFailedEvent",
     "TaskGroup",
+    "TaskStateStore",
     "TaskSuccessEvent",
     "TimeDeltaSensor",
     "TimeDeltaSensorAsync",

@@ -69,6 +69,9 @@ class InMemoryComms:
         self.xcoms: dict[_XComKey, Any] = {}
         self.triggered_runs: list[dict[str, Any]] = []
         self.dag_run_states: dict[tuple[str, str], str] = {}
+        #: State-store values by (dag_id, run_id, task_id, map_index) or asset URI, then key;
+        #: each value with its retention in seconds (None: never expires).
+        self.states: dict[tuple[str, str, str, int] | str, dict[str, tuple[Any, float | None]]] = {}
 
     def add_connection(self, conn_id: str, conn: Connection | ConnectionResult) -> None:
         if isinstance(conn, Connection):
@@ -132,6 +135,52 @@ class InMemoryComms:
 
     def get_dag_run_state(self, *, dag_id: str, run_id: str) -> str | None:
         return self.dag_run_states.get((dag_id, run_id))
+
+    def get_state(
+        self,
+        *,
+        key: str,
+        dag_id: str,
+        run_id: str,
+        task_id: str,
+        map_index: int,
+        asset_uri: str | None,
+    ) -> tuple[bool, Any]:
+        store = self.states.get(asset_uri or (dag_id, run_id, task_id, map_index), {})
+        if key not in store:
+            return False, None
+        return True, copy.deepcopy(store[key][0])
+
+    def set_state(
+        self,
+        *,
+        key: str,
+        value: Any,
+        retention_s: float | None,
+        dag_id: str,
+        run_id: str,
+        task_id: str,
+        map_index: int,
+        asset_uri: str | None,
+    ) -> None:
+        scope = asset_uri or (dag_id, run_id, task_id, map_index)
+        self.states.setdefault(scope, {})[key] = (copy.deepcopy(value), retention_s)
+
+    def delete_state(
+        self,
+        *,
+        key: str | None,
+        dag_id: str,
+        run_id: str,
+        task_id: str,
+        map_index: int,
+        asset_uri: str | None,
+    ) -> None:
+        store = self.states.get(asset_uri or (dag_id, run_id, task_id, map_index), {})
+        if key is None:
+            store.clear()
+        else:
+            store.pop(key, None)
 
     # --- inspection ---------------------------------------------------------------------------
     def xcoms_of(self, task_id: str, *, map_index: int = -1) -> dict[str, Any]:

@@ -19,14 +19,18 @@ from airlock.sdk.execution_time.protocol import (
     Ack,
     ConnectionReply,
     DagRunReply,
+    DeleteState,
     DeleteVariable,
     ErrorReply,
     GetConnection,
     GetDagRunState,
+    GetState,
     GetVariable,
     PullXCom,
     PushXCom,
+    SetState,
     SetVariable,
+    StateReply,
     TaskRequest,
     ToTask,
     TriggerRun,
@@ -108,4 +112,13 @@ def _call(
         case GetDagRunState(dag_id=dag_id, run_id=run_id):
             info = client.get_dag_run(dag_id, run_id)
             return DagRunReply(run_id=run_id, state=str(info.state) if info is not None else None)
+        case GetState(key=key, asset_uri=asset_uri):
+            entry = client.get_state(ti.id, key, asset_uri)
+            return StateReply(found=entry is not None, value=entry and entry.value)
+        case SetState(key=key, value=value, retention_s=retention_s, asset_uri=asset_uri):
+            client.set_state(ti.id, key, value, retention_s=retention_s, asset_uri=asset_uri)
+            return Ack()
+        case DeleteState(key=key, asset_uri=asset_uri):
+            client.delete_state(ti.id, key, asset_uri)
+            return Ack()
     raise AssertionError(f"unhandled request {type(request).__name__}")

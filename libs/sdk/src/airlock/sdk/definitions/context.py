@@ -15,6 +15,7 @@ if TYPE_CHECKING:
         RuntimeTaskInstance,
         TriggeringAssetEventsAccessor,
     )
+    from airlock.sdk.execution_time.state_store import AssetStateStores, TaskStateStore
 
 
 class Context(TypedDict, total=False):
@@ -48,6 +49,8 @@ class Context(TypedDict, total=False):
     triggering_asset_events: TriggeringAssetEventsAccessor
     outlet_events: OutletEventAccessors
     templates_dict: dict[str, Any] | None
+    task_state_store: TaskStateStore
+    asset_state_store: AssetStateStores
 
 
 class ParsingContext(NamedTuple):

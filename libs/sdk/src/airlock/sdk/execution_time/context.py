@@ -26,6 +26,7 @@ from airlock.sdk.definitions.variable import Variable
 from airlock.sdk.definitions.xcom_arg import RETURN_VALUE_KEY
 from airlock.sdk.exceptions import AirlockSdkError, ParamValidationError
 from airlock.sdk.execution_time.comms import get_comms
+from airlock.sdk.execution_time.state_store import AssetStateStores, TaskStateStore
 from airlock.sdk.timezone import coerce_datetime
 
 if TYPE_CHECKING:
@@ -282,7 +283,16 @@ def build_context(
         "triggering_asset_events": triggering_asset_events or TriggeringAssetEventsAccessor(),
         "outlet_events": OutletEventAccessors(),
         "templates_dict": None,
+        "task_state_store": TaskStateStore(ti),
     }
+    assets = [
+        a
+        for a in (*getattr(task, "inlets", []), *getattr(task, "outlets", []))
+        if isinstance(a, Asset)
+    ]
+    if assets:
+        # Absent (a KeyError) for a task without assets, as in Airflow.
+        context["asset_state_store"] = AssetStateStores(ti, assets)
     logical_date = dag_run.logical_date
     if logical_date is not None:
         context["logical_date"] = logical_date

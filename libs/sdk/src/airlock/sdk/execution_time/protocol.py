@@ -89,6 +89,11 @@ class DagRunReply(Message, frozen=True, tag="dag_run"):
     state: str | None = None
 
 
+class StateReply(Message, frozen=True, tag="state"):
+    found: bool = False
+    value: Any = None
+
+
 class Ack(Message, frozen=True, tag="ack"):
     pass
 
@@ -107,6 +112,7 @@ ToTask = (
     | ConnectionReply
     | XComReply
     | DagRunReply
+    | StateReply
     | Ack
     | ErrorReply
 )
@@ -165,6 +171,28 @@ class GetDagRunState(Message, frozen=True, tag="get_dag_run_state"):
     run_id: str
 
 
+class GetState(Message, frozen=True, tag="get_state"):
+    """A key of the task's own state store, or (``asset_uri``) of a declared asset's."""
+
+    key: str
+    asset_uri: str | None = None
+
+
+class SetState(Message, frozen=True, tag="set_state"):
+    key: str
+    value: Any = None
+    #: None: never expires.
+    retention_s: float | None = None
+    asset_uri: str | None = None
+
+
+class DeleteState(Message, frozen=True, tag="delete_state"):
+    """Delete ``key``, or every key of the store when it is None."""
+
+    key: str | None = None
+    asset_uri: str | None = None
+
+
 class TaskDone(Message, frozen=True, tag="done"):
     outcome: TaskOutcome
 
@@ -179,6 +207,9 @@ FromTask = (
     | PullXCom
     | TriggerRun
     | GetDagRunState
+    | GetState
+    | SetState
+    | DeleteState
     | TaskDone
 )
 
@@ -192,6 +223,9 @@ TaskRequest = (
     | PullXCom
     | TriggerRun
     | GetDagRunState
+    | GetState
+    | SetState
+    | DeleteState
 )
 
 to_task_decoder = msgspec.msgpack.Decoder(ToTask)

@@ -26,14 +26,18 @@ from airlock.sdk.execution_time.protocol import (
     Ack,
     ConnectionReply,
     DagRunReply,
+    DeleteState,
     DeleteVariable,
     ErrorReply,
     GetConnection,
     GetDagRunState,
+    GetState,
     GetVariable,
     PullXCom,
     PushXCom,
+    SetState,
     SetVariable,
+    StateReply,
     TaskRequest,
     ToTask,
     TriggerRun,
@@ -153,6 +157,59 @@ class SupervisorComms:
                 "push only JSON values (dicts, lists, str, numbers, bool, None, datetimes)"
             ) from None
         _expect(self._channel.request(PushXCom(key=key, value=value)), Ack)
+
+    def _own(self, what: str, dag_id: str, run_id: str, task_id: str, map_index: int) -> None:
+        ti = self._ti
+        if (dag_id, run_id, task_id, map_index) != (ti.dag_id, ti.run_id, ti.task_id, ti.map_index):
+            raise AirlockException(
+                f"a task may use {what} only for itself ({ti.dag_id}.{ti.task_id} in run "
+                f"{ti.run_id}, map index {ti.map_index}), not for {dag_id}.{task_id} in run "
+                f"{run_id}, map index {map_index}"
+            )
+
+    def get_state(
+        self,
+        *,
+        key: str,
+        dag_id: str,
+        run_id: str,
+        task_id: str,
+        map_index: int,
+        asset_uri: str | None,
+    ) -> tuple[bool, Any]:
+        self._own("a state store", dag_id, run_id, task_id, map_index)
+        request = GetState(key=key, asset_uri=asset_uri)
+        reply = _expect(self._channel.request(request), StateReply)
+        return reply.found, reply.value
+
+    def set_state(
+        self,
+        *,
+        key: str,
+        value: Any,
+        retention_s: float | None,
+        dag_id: str,
+        run_id: str,
+        task_id: str,
+        map_index: int,
+        asset_uri: str | None,
+    ) -> None:
+        self._own("a state store", dag_id, run_id, task_id, map_index)
+        request = SetState(key=key, value=value, retention_s=retention_s, asset_uri=asset_uri)
+        _expect(self._channel.request(request), Ack)
+
+    def delete_state(
+        self,
+        *,
+        key: str | None,
+        dag_id: str,
+        run_id: str,
+        task_id: str,
+        map_index: int,
+        asset_uri: str | None,
+    ) -> None:
+        self._own("a state store", dag_id, run_id, task_id, map_index)
+        _expect(self._channel.request(DeleteState(key=key, asset_uri=asset_uri)), Ack)
 
     def xcom_pull(
         self, *, dag_id: str, run_id: str, task_id: str, key: str, map_index: int | None = None
