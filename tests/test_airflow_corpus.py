@@ -193,6 +193,7 @@ def test_a_new_dag_starts_paused_unless_it_says_otherwise(corpus: Corpus) -> Non
         "virtualenv_tasks": False,
         "metadata_producer": False,
         "metadata_consumer": False,
+        "state_stores": False,
     }
     created = {
         d: corpus.web.get(f"/api/v1/dags/{d}").json()["is_paused"]
@@ -260,3 +261,19 @@ def test_a_mapped_task_group_maps_each_task_per_item(corpus: Corpus) -> None:
     assert [corpus.xcom("mapped_groups", "process.measure", i) for i in range(3)] == [6, 7, 8]
     assert corpus.xcom("mapped_groups", "total") == 21
     assert [corpus.xcom("mapped_groups", "literal.load", i) for i in range(2)] == ["X?", "YY?"]
+
+
+def test_state_stores_keep_a_job_id_across_tries_and_a_watermark_across_runs(
+    corpus: Corpus,
+) -> None:
+    state, tis = corpus.run("state_stores")
+    assert state == "success", tis
+    first_run = corpus.last_run_id
+    # The first try stored the job id and failed; the retry found it instead of resubmitting.
+    assert corpus.xcom("state_stores", "submit_job") == {"job_id": "job-from-try-1", "try": 2}
+    assert corpus.xcom("state_stores", "load_increment") == {"previous": None}
+    state, tis = corpus.run("state_stores")
+    assert state == "success", tis
+    assert corpus.xcom("state_stores", "load_increment") == {"previous": first_run}
+    # A new run's task instance starts with an empty store of its own.
+    assert corpus.xcom("state_stores", "submit_job") == {"job_id": "job-from-try-1", "try": 2}
