@@ -194,6 +194,7 @@ def test_a_new_dag_starts_paused_unless_it_says_otherwise(corpus: Corpus) -> Non
         "metadata_producer": False,
         "metadata_consumer": False,
         "state_stores": False,
+        "retry_policies": False,
     }
     created = {
         d: corpus.web.get(f"/api/v1/dags/{d}").json()["is_paused"]
@@ -277,3 +278,20 @@ def test_state_stores_keep_a_job_id_across_tries_and_a_watermark_across_runs(
     assert corpus.xcom("state_stores", "load_increment") == {"previous": first_run}
     # A new run's task instance starts with an empty store of its own.
     assert corpus.xcom("state_stores", "submit_job") == {"job_id": "job-from-try-1", "try": 2}
+
+
+def test_retry_policies_choose_the_delay_or_fail_at_once(corpus: Corpus) -> None:
+    # Both tasks have retries=3 and retry_delay=1 hour: the run ends in seconds only because
+    # the policy's 1-second delay replaced the hour, and the ValueError was not retried.
+    state, tis = corpus.run("retry_policies")
+    assert tis == {("run_query", -1): "success", ("parse_rows", -1): "failed", ("summary", -1): (
+        "success"
+    )}
+    assert corpus.xcom("retry_policies", "run_query") == 3
+    listing = corpus.web.get(
+        f"/api/v1/dags/retry_policies/dagRuns/{quote(corpus.last_run_id, safe='')}/taskInstances"
+    ).json()["task_instances"]
+    tries = {ti["task_id"]: ti["try_number"] for ti in listing}
+    assert tries["parse_rows"] == 1
+    assert tries["run_query"] == 3
+    assert state == "success"  # the leaf (summary) succeeded

@@ -193,6 +193,9 @@ class TaskFailed(_Outcome, frozen=True, kw_only=True, tag="failed", tag_field="s
     error: str | None = None
     #: True for failures that must not be retried (the task asked to fail for good).
     no_retry: bool = False
+    #: The delay before the retry, when the task's retry policy chose one (else the task's
+    #: ``retry_delay`` rules). Since API version 2026-12-08.
+    retry_delay_s: Annotated[float, msgspec.Meta(ge=0, le=86400)] | None = None
 
 
 class TaskSkipped(_Outcome, frozen=True, kw_only=True, tag="skipped", tag_field="state"):

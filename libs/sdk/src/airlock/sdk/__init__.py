@@ -58,22 +58,29 @@ if TYPE_CHECKING:
     from airlock.sdk.definitions.edges import EdgeModifier, Label
     from airlock.sdk.definitions.mappedoperator import MappedOperator
     from airlock.sdk.definitions.param import Param, ParamsDict
+    from airlock.sdk.definitions.retry_policy import (
+        ExceptionRetryPolicy,
+        RetryAction,
+        RetryDecision,
+        RetryPolicy,
+        RetryRule,
+    )
     from airlock.sdk.definitions.taskgroup import TaskGroup
     from airlock.sdk.definitions.templater import literal
     from airlock.sdk.definitions.timetables import CronTriggerTimetable, DeltaTriggerTimetable
     from airlock.sdk.definitions.variable import Variable
     from airlock.sdk.definitions.xcom_arg import XComArg
-    from airlock.sdk.execution_time.state_store import (
-        NEVER_EXPIRE,
-        AssetStateStore,
-        TaskStateStore,
-    )
     from airlock.sdk.exceptions import (
         AirlockSdkError,
         DagDefinitionError,
         ParamValidationError,
         RescheduleRequested,
         TaskDeferred,
+    )
+    from airlock.sdk.execution_time.state_store import (
+        NEVER_EXPIRE,
+        AssetStateStore,
+        TaskStateStore,
     )
     from airlock.sdk.operators.bash import BashOperator
     from airlock.sdk.operators.empty import EmptyOperator
@@ -128,6 +135,11 @@ _EXPORTS: dict[str, str] = {
     "MappedOperator": "airlock.sdk.definitions.mappedoperator",
     "NEVER_EXPIRE": "airlock.sdk.execution_time.state_store",
     "Metadata": "airlock.sdk.definitions.asset",
+    "ExceptionRetryPolicy": "airlock.sdk.definitions.retry_policy",
+    "RetryAction": "airlock.sdk.definitions.retry_policy",
+    "RetryDecision": "airlock.sdk.definitions.retry_policy",
+    "RetryPolicy": "airlock.sdk.definitions.retry_policy",
+    "RetryRule": "airlock.sdk.definitions.retry_policy",
     "Param": "airlock.sdk.definitions.param",
     "ParamValidationError": "airlock.sdk.exceptions",
     "ParamsDict": "airlock.sdk.definitions.param",
@@ -217,6 +229,7 @@ __all__ = [
     "DeltaTriggerTimetable",
     "EdgeModifier",
     "EmptyOperator",
+    "ExceptionRetryPolicy",
     "FileSensor",
     "FileTrigger",
     "Label",
@@ -228,6 +241,10 @@ __all__ = [
     "PokeReturnValue",
     "PythonOperator",
     "RescheduleRequested",
+    "RetryAction",
+    "RetryDecision",
+    "RetryPolicy",
+    "RetryRule",
     "ShortCircuitOperator",
     "TaskDeferred",
     "TaskFailedEvent",

@@ -18,6 +18,7 @@ from airlock.models.dag import TriggerRule, WeightRule
 from airlock.sdk.definitions import _active
 from airlock.sdk.definitions.mixins import DependencyMixin, flatten
 from airlock.sdk.definitions.param import ParamsDict
+from airlock.sdk.definitions.retry_policy import RetryPolicy
 from airlock.sdk.definitions.templater import Templater
 from airlock.sdk.exceptions import DagDefinitionError
 from airlock.sdk.timezone import coerce_datetime
@@ -211,6 +212,13 @@ class AbstractOperator(DependencyMixin, Templater):
         if self.retry_delay is None:
             self.retry_delay = DEFAULT_RETRY_DELAY
         self.retry_exponential_backoff = bool(args["retry_exponential_backoff"])
+        policy = args.get("retry_policy")
+        if policy is not None and not isinstance(policy, RetryPolicy):
+            raise fail(
+                f"retry_policy must be a RetryPolicy (ExceptionRetryPolicy or a subclass of "
+                f"RetryPolicy), got {type(policy).__name__}: {policy!r}"
+            )
+        self.retry_policy: RetryPolicy | None = policy
         self.owner = str(args["owner"] or DEFAULT_OWNER)
         self.pool = args["pool"] or DEFAULT_POOL
         self.queue = args["queue"] or DEFAULT_QUEUE
