@@ -195,6 +195,7 @@ def test_a_new_dag_starts_paused_unless_it_says_otherwise(corpus: Corpus) -> Non
         "metadata_consumer": False,
         "state_stores": False,
         "retry_policies": False,
+        "priority_strategies": False,
     }
     created = {
         d: corpus.web.get(f"/api/v1/dags/{d}").json()["is_paused"]
@@ -295,3 +296,19 @@ def test_retry_policies_choose_the_delay_or_fail_at_once(corpus: Corpus) -> None
     assert tries["parse_rows"] == 1
     assert tries["run_query"] == 3
     assert state == "success"  # the leaf (summary) succeeded
+
+
+def test_a_bundled_priority_strategy_orders_the_queue(corpus: Corpus) -> None:
+    state, tis = corpus.run("priority_strategies")
+    assert state == "success", tis
+    started = {t: corpus.xcom("priority_strategies", t) for t in ("w9_large", "w6_medium")}
+    started["w3_small"] = corpus.xcom("priority_strategies", "w3_small")
+    # One task at a time (max_active_tasks=1): weight 9 first; medium's first try (weight 6)
+    # before small (3), its retry (weight 1) after it.
+    assert started["w9_large"] < started["w3_small"] < started["w6_medium"]
+    listing = corpus.web.get(
+        f"/api/v1/dags/priority_strategies/dagRuns/{quote(corpus.last_run_id, safe='')}/"
+        "taskInstances"
+    ).json()["task_instances"]
+    weights = {ti["task_id"]: ti["priority_weight"] for ti in listing}
+    assert weights == {"w9_large": 9, "w6_medium": 1, "w3_small": 3}

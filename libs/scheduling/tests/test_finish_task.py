@@ -98,6 +98,35 @@ def test_a_retry_policys_delay_replaces_the_tasks_own_and_a_repeat_answers_the_s
     assert env.states(run)["t"] is TIS.QUEUED
 
 
+def test_a_custom_strategys_weight_of_each_try_applies_to_that_try(env: Env) -> None:
+    env.install(
+        make_dag(
+            "weighted",
+            [
+                task(
+                    "t",
+                    retries=3,
+                    retry_delay=0.0,
+                    weight_rule="absolute",
+                    priority_weight_total=9,
+                    priority_weight_by_try=[9, 5, 2],
+                    weight_strategy="dags.DecreasingPriority",
+                )
+            ],
+        )
+    )
+    run = env.trigger("weighted")
+    ti = env.ti(run, "t")
+    assert ti.priority_weight == 9
+    seen = []
+    for attempt in range(3):
+        env.start(ti.id, T0 + attempt * S)
+        assert env.finish(ti.id, fail(T0 + attempt * S)) is TIS.UP_FOR_RETRY
+        seen.append(env.ti(run, "t").priority_weight)
+        env.schedule(run, now=T0 + (attempt + 1) * S)
+    assert seen == [5, 2, 2]  # past the list, the last weight stays
+
+
 def test_no_retry_fails_at_once(sqlite_env: Env) -> None:
     sqlite_env.install(make_dag("final", [task("t", retries=5)]))
     run = sqlite_env.trigger("final")

@@ -17,6 +17,7 @@ EXPECTED = {
     "RetryDecision",
     "RetryPolicy",
     "RetryRule",
+    "PriorityWeightStrategy",
     "DateTimeSensor",
     "DateTimeSensorAsync",
     "DateTimeTrigger",

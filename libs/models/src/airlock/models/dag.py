@@ -221,6 +221,10 @@ class SerializedTask(_Struct, frozen=True, kw_only=True, omit_defaults=True):
     weight_rule: WeightRule = WeightRule.DOWNSTREAM
     #: ``priority_weight`` summed along ``weight_rule``, precomputed for the scheduler.
     priority_weight_total: int = 1
+    #: A custom priority-weight strategy (its class path), evaluated at parse time: its weight
+    #: for each try, first try first (``priority_weight_total`` is the first).
+    weight_strategy: str | None = None
+    priority_weight_by_try: list[int] = []
     max_active_tis_per_dag: int | None = None
     max_active_tis_per_dagrun: int | None = None
     owner: str = "airlock"

@@ -616,6 +616,9 @@ def _target(
     }
     if state is TIS.UP_FOR_RETRY:
         values["next_retry_at"] = end + dt.timedelta(seconds=_retry_delay_s(task, ti, outcome))
+        if task.priority_weight_by_try:  # a custom strategy's weight for the next try
+            by_try = task.priority_weight_by_try
+            values["priority_weight"] = by_try[min(ti.try_number, len(by_try) - 1)]
     return state, values
 
 

@@ -58,6 +58,7 @@ if TYPE_CHECKING:
     from airlock.sdk.definitions.edges import EdgeModifier, Label
     from airlock.sdk.definitions.mappedoperator import MappedOperator
     from airlock.sdk.definitions.param import Param, ParamsDict
+    from airlock.sdk.definitions.priority_strategy import PriorityWeightStrategy
     from airlock.sdk.definitions.retry_policy import (
         ExceptionRetryPolicy,
         RetryAction,
@@ -140,6 +141,7 @@ _EXPORTS: dict[str, str] = {
     "RetryDecision": "airlock.sdk.definitions.retry_policy",
     "RetryPolicy": "airlock.sdk.definitions.retry_policy",
     "RetryRule": "airlock.sdk.definitions.retry_policy",
+    "PriorityWeightStrategy": "airlock.sdk.definitions.priority_strategy",
     "Param": "airlock.sdk.definitions.param",
     "ParamValidationError": "airlock.sdk.exceptions",
     "ParamsDict": "airlock.sdk.definitions.param",
@@ -239,6 +241,7 @@ __all__ = [
     "ParamValidationError",
     "ParamsDict",
     "PokeReturnValue",
+    "PriorityWeightStrategy",
     "PythonOperator",
     "RescheduleRequested",
     "RetryAction",

@@ -59,6 +59,7 @@ from airlock.sdk.definitions.timetables import (
 from airlock.sdk.definitions.xcom_arg import ConcatXComArg, XComArg, ZipXComArg
 from airlock.sdk.exceptions import DagDefinitionError
 from airlock.sdk.serialization._values import NotJson, to_json, to_json_or_omit
+from airlock.sdk.definitions.priority_strategy import weights_by_try
 from airlock.sdk.serialization.weights import priority_weight_totals
 from airlock.sdk.timezone import to_stdlib
 
@@ -213,6 +214,7 @@ def _seconds(value: Any) -> float | None:
 def serialize_task(task: AbstractOperator, priority_weight_total: int) -> SerializedTask:
     cls = task.operator_class if isinstance(task, MappedOperator) else type(task)
     group = task.task_group
+    strategy = getattr(task, "weight_strategy", None)
     return SerializedTask(
         task_id=task.task_id,
         operator_class=f"{cls.__module__}.{cls.__qualname__}",
@@ -232,6 +234,10 @@ def serialize_task(task: AbstractOperator, priority_weight_total: int) -> Serial
         priority_weight=task.priority_weight,
         weight_rule=WeightRule(task.weight_rule),
         priority_weight_total=priority_weight_total,
+        weight_strategy=(
+            f"{type(strategy).__module__}.{type(strategy).__qualname__}" if strategy else None
+        ),
+        priority_weight_by_try=weights_by_try(task, strategy) if strategy else [],
         max_active_tis_per_dag=task.max_active_tis_per_dag,
         max_active_tis_per_dagrun=task.max_active_tis_per_dagrun,
         owner=task.owner,
