@@ -196,6 +196,8 @@ def test_a_new_dag_starts_paused_unless_it_says_otherwise(corpus: Corpus) -> Non
         "state_stores": False,
         "retry_policies": False,
         "priority_strategies": False,
+        "workday_timetable": False,
+        "events_timetable": False,
     }
     created = {
         d: corpus.web.get(f"/api/v1/dags/{d}").json()["is_paused"]
@@ -312,3 +314,37 @@ def test_a_bundled_priority_strategy_orders_the_queue(corpus: Corpus) -> None:
     ).json()["task_instances"]
     weights = {ti["task_id"]: ti["priority_weight"] for ti in listing}
     assert weights == {"w9_large": 9, "w6_medium": 1, "w3_small": 3}
+
+
+def _scheduled_runs(corpus: Corpus, dag_id: str, count: int) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + 90
+    runs: list[dict[str, Any]] = []
+    while time.monotonic() < deadline:
+        runs = corpus.web.get(f"/api/v1/dags/{dag_id}/dagRuns").json()["dag_runs"]
+        done = [r for r in runs if r["run_type"] == "scheduled" and r["state"] == "success"]
+        if len(done) >= count:
+            return sorted(done, key=lambda r: r["logical_date"])
+        time.sleep(0.5)
+    raise AssertionError(f"{dag_id} did not run {count} scheduled runs: {runs}")
+
+
+def test_bundled_timetables_are_evaluated_by_the_dag_processor(corpus: Corpus) -> None:
+    runs = _scheduled_runs(corpus, "workday_timetable", 5)
+    assert [r["logical_date"][:10] for r in runs] == [
+        "2021-01-01",
+        "2021-01-04",
+        "2021-01-05",
+        "2021-01-06",
+        "2021-01-07",
+    ]
+    assert [r["data_interval_end"][:10] for r in runs][:2] == ["2021-01-02", "2021-01-05"]
+    corpus.last_run_id = runs[1]["run_id"]
+    assert corpus.xcom("workday_timetable", "day") == ["2021-01-04", "2021-01-05"]
+    shown = corpus.web.get("/api/v1/dags/workday_timetable").json()
+    assert shown["next_dagrun_logical_date"] is None  # the end date is past: no more runs
+
+    events = _scheduled_runs(corpus, "events_timetable", 2)
+    corpus.last_run_id = events[0]["run_id"]
+    assert corpus.xcom("events_timetable", "event") == "2021-02-01 09:00:00"
+    corpus.last_run_id = events[1]["run_id"]
+    assert corpus.xcom("events_timetable", "event") == "2021-03-14 09:00:00"

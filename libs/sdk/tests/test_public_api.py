@@ -18,6 +18,8 @@ EXPECTED = {
     "RetryPolicy",
     "RetryRule",
     "PriorityWeightStrategy",
+    "EventsTimetable",
+    "MultipleCronTriggerTimetable",
     "DateTimeSensor",
     "DateTimeSensorAsync",
     "DateTimeTrigger",

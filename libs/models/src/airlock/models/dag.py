@@ -145,8 +145,33 @@ class NoSchedule(_Tagged, frozen=True, kw_only=True, omit_defaults=True, tag="no
     pass
 
 
+class ListedRun(_Struct, frozen=True, kw_only=True, omit_defaults=True):
+    run_after: AwareDatetime
+    interval_start: AwareDatetime
+    interval_end: AwareDatetime
+
+
+class ListedSchedule(_Tagged, frozen=True, kw_only=True, omit_defaults=True, tag="listed"):
+    """Runs a timetable written in Python (a custom ``Timetable`` subclass, ``EventsTimetable``,
+    ``MultipleCronTriggerTimetable``) listed by the DAG processor when it parsed the file: the
+    scheduler runs no user code, so it reads the runs instead of asking the timetable."""
+
+    #: The timetable's class path (what the UI names).
+    timetable: str
+    #: In ``run_after`` order: a window of past runs and the upcoming ones.
+    runs: list[ListedRun] = []
+    #: True when the timetable has no run after the last one listed.
+    complete: bool = False
+
+
 Schedule = Union[  # noqa: UP007
-    CronSchedule, DeltaSchedule, OnceSchedule, ContinuousSchedule, AssetSchedule, NoSchedule
+    CronSchedule,
+    DeltaSchedule,
+    OnceSchedule,
+    ContinuousSchedule,
+    AssetSchedule,
+    ListedSchedule,
+    NoSchedule,
 ]
 
 

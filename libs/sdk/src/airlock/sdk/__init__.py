@@ -68,6 +68,10 @@ if TYPE_CHECKING:
     )
     from airlock.sdk.definitions.taskgroup import TaskGroup
     from airlock.sdk.definitions.templater import literal
+    from airlock.sdk.definitions.python_timetables import (
+        EventsTimetable,
+        MultipleCronTriggerTimetable,
+    )
     from airlock.sdk.definitions.timetables import CronTriggerTimetable, DeltaTriggerTimetable
     from airlock.sdk.definitions.variable import Variable
     from airlock.sdk.definitions.xcom_arg import XComArg
@@ -128,6 +132,8 @@ _EXPORTS: dict[str, str] = {
     "DateTimeSensorAsync": "airlock.sdk.sensors",
     "DateTimeTrigger": "airlock.sdk.triggers",
     "DeltaTriggerTimetable": "airlock.sdk.definitions.timetables",
+    "EventsTimetable": "airlock.sdk.definitions.python_timetables",
+    "MultipleCronTriggerTimetable": "airlock.sdk.definitions.python_timetables",
     "EdgeModifier": "airlock.sdk.definitions.edges",
     "EmptyOperator": "airlock.sdk.operators.empty",
     "FileSensor": "airlock.sdk.sensors",
@@ -231,12 +237,14 @@ __all__ = [
     "DeltaTriggerTimetable",
     "EdgeModifier",
     "EmptyOperator",
+    "EventsTimetable",
     "ExceptionRetryPolicy",
     "FileSensor",
     "FileTrigger",
     "Label",
     "MappedOperator",
     "Metadata",
+    "MultipleCronTriggerTimetable",
     "Param",
     "ParamValidationError",
     "ParamsDict",

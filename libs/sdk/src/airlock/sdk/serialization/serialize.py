@@ -60,6 +60,7 @@ from airlock.sdk.definitions.xcom_arg import ConcatXComArg, XComArg, ZipXComArg
 from airlock.sdk.exceptions import DagDefinitionError
 from airlock.sdk.serialization._values import NotJson, to_json, to_json_or_omit
 from airlock.sdk.definitions.priority_strategy import weights_by_try
+from airlock.sdk.definitions.python_timetables import is_python_timetable, list_runs
 from airlock.sdk.serialization.weights import priority_weight_totals
 from airlock.sdk.timezone import to_stdlib
 
@@ -96,7 +97,9 @@ def _asset_likes(values: list[Any]) -> list[AssetLike]:
     return refs
 
 
-def serialize_schedule(timetable: Timetable, dag_timezone: str) -> Schedule:
+def serialize_schedule(timetable: Timetable, dag_timezone: str, dag: DAG | None = None) -> Schedule:
+    if dag is not None and is_python_timetable(timetable):
+        return list_runs(timetable, dag)
     if isinstance(timetable, CronTriggerTimetable):
         return CronSchedule(expr=timetable.expression, timezone=timetable.timezone or dag_timezone)
     if isinstance(timetable, DeltaTriggerTimetable):
@@ -367,7 +370,7 @@ def serialize_dag(
         fileloc=dag.fileloc,
         relative_fileloc=_relative_fileloc(dag, relative_fileloc, bundle_root),
         source_hash=source_hash,
-        schedule=serialize_schedule(dag.timetable, dag.timezone),
+        schedule=serialize_schedule(dag.timetable, dag.timezone, dag),
         timetable_summary=dag.timetable.summary,
         timezone=dag.timezone,
         start_date=to_stdlib(dag.start_date),

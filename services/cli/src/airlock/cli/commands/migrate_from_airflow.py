@@ -53,6 +53,9 @@ MODULES: dict[str, str] = {
     "airflow.providers.standard.triggers.file": "airlock.sdk.triggers.file",
     "airflow.triggers.base": "airlock.sdk",
     "airflow.task.priority_strategy": "airlock.sdk",
+    "airflow.timetables.base": "airlock.sdk.timetables",
+    "airflow.timetables.events": "airlock.sdk.timetables",
+    "airflow.timetables.trigger": "airlock.sdk.timetables",
     # Airflow 2's paths, still found in DAG files that Airflow 3 runs with deprecation warnings
     "airflow.operators.bash": "airlock.sdk.operators.bash",
     "airflow.operators.empty": "airlock.sdk.operators.empty",
