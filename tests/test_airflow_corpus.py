@@ -198,6 +198,7 @@ def test_a_new_dag_starts_paused_unless_it_says_otherwise(corpus: Corpus) -> Non
         "priority_strategies": False,
         "workday_timetable": False,
         "events_timetable": False,
+        "object_storage": False,
     }
     created = {
         d: corpus.web.get(f"/api/v1/dags/{d}").json()["is_paused"]
@@ -348,3 +349,9 @@ def test_bundled_timetables_are_evaluated_by_the_dag_processor(corpus: Corpus) -
     assert corpus.xcom("events_timetable", "event") == "2021-02-01 09:00:00"
     corpus.last_run_id = events[1]["run_id"]
     assert corpus.xcom("events_timetable", "event") == "2021-03-14 09:00:00"
+
+
+def test_object_storage_paths_on_file_urls(corpus: Corpus) -> None:
+    state, tis = corpus.run("object_storage")
+    assert state == "success", tis
+    assert corpus.xcom("object_storage", "load") == {"files": ["orders.json"], "rows": 3}

@@ -19,6 +19,7 @@ EXPECTED = {
     "RetryRule",
     "PriorityWeightStrategy",
     "EventsTimetable",
+    "ObjectStoragePath",
     "MultipleCronTriggerTimetable",
     "DateTimeSensor",
     "DateTimeSensorAsync",

@@ -87,6 +87,7 @@ if TYPE_CHECKING:
         AssetStateStore,
         TaskStateStore,
     )
+    from airlock.sdk.io import ObjectStoragePath
     from airlock.sdk.operators.bash import BashOperator
     from airlock.sdk.operators.empty import EmptyOperator
     from airlock.sdk.operators.python import (
@@ -148,6 +149,7 @@ _EXPORTS: dict[str, str] = {
     "RetryPolicy": "airlock.sdk.definitions.retry_policy",
     "RetryRule": "airlock.sdk.definitions.retry_policy",
     "PriorityWeightStrategy": "airlock.sdk.definitions.priority_strategy",
+    "ObjectStoragePath": "airlock.sdk.io",
     "Param": "airlock.sdk.definitions.param",
     "ParamValidationError": "airlock.sdk.exceptions",
     "ParamsDict": "airlock.sdk.definitions.param",
@@ -245,6 +247,7 @@ __all__ = [
     "MappedOperator",
     "Metadata",
     "MultipleCronTriggerTimetable",
+    "ObjectStoragePath",
     "Param",
     "ParamValidationError",
     "ParamsDict",

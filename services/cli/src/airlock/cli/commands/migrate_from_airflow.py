@@ -54,6 +54,8 @@ MODULES: dict[str, str] = {
     "airflow.triggers.base": "airlock.sdk",
     "airflow.task.priority_strategy": "airlock.sdk",
     "airflow.timetables.base": "airlock.sdk.timetables",
+    "airflow.sdk.io": "airlock.sdk.io",
+    "airflow.io.path": "airlock.sdk.io",
     "airflow.timetables.events": "airlock.sdk.timetables",
     "airflow.timetables.trigger": "airlock.sdk.timetables",
     # Airflow 2's paths, still found in DAG files that Airflow 3 runs with deprecation warnings
