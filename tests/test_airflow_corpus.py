@@ -199,6 +199,8 @@ def test_a_new_dag_starts_paused_unless_it_says_otherwise(corpus: Corpus) -> Non
         "workday_timetable": False,
         "events_timetable": False,
         "object_storage": False,
+        "prices_producer": False,
+        "prices_report": False,
     }
     created = {
         d: corpus.web.get(f"/api/v1/dags/{d}").json()["is_paused"]
@@ -355,3 +357,24 @@ def test_object_storage_paths_on_file_urls(corpus: Corpus) -> None:
     state, tis = corpus.run("object_storage")
     assert state == "success", tis
     assert corpus.xcom("object_storage", "load") == {"files": ["orders.json"], "rows": 3}
+
+
+def test_asset_or_time_schedule_runs_on_the_clock_and_on_events(corpus: Corpus) -> None:
+    # catchup=False: the time side makes one run for the latest 06:00 (Paris) tick at once.
+    scheduled = _scheduled_runs(corpus, "prices_report", 1)
+    assert scheduled[0]["logical_date"][11:16] in ("05:00", "04:00")  # 06:00 Paris, CET/CEST
+    corpus.last_run_id = scheduled[0]["run_id"]
+    assert corpus.xcom("prices_report", "report") == "scheduled"
+    state, _ = corpus.run("prices_producer")
+    assert state == "success"
+    deadline = time.monotonic() + 60
+    triggered: list[dict[str, Any]] = []
+    while time.monotonic() < deadline and not triggered:
+        runs = corpus.web.get("/api/v1/dags/prices_report/dagRuns").json()["dag_runs"]
+        triggered = [
+            r for r in runs if r["run_type"] == "asset_triggered" and r["state"] == "success"
+        ]
+        time.sleep(0.5)
+    assert triggered, runs
+    corpus.last_run_id = triggered[0]["run_id"]
+    assert corpus.xcom("prices_report", "report") == "asset_triggered"

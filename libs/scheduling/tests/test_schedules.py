@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from airlock.models.dag import (
+    AssetOrTimeSchedule,
     ListedRun,
     ListedSchedule,
     AssetRef,
@@ -188,3 +189,13 @@ def test_listed_runs_of_a_python_timetable() -> None:
     )
     assert future is not None and future.run_after == start + dt.timedelta(hours=13)
     assert next_run_info(dag(listed, start_date=start), future.data_interval.end, now=now) is None
+
+
+def test_asset_or_time_schedules_run_on_their_time_side() -> None:
+    from airlock.db.assets import schedule_assets
+
+    orders = AssetRef(name="orders", uri="s3://orders")
+    both = AssetOrTimeSchedule(condition=orders, timetable=DAILY)
+    info = next_run_info(dag(both, start_date=JAN1, catchup=True), None, now=JAN1 + 3 * D)
+    assert info is not None and info.logical_date == JAN1
+    assert schedule_assets(both) == [orders]

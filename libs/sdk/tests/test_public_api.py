@@ -20,6 +20,7 @@ EXPECTED = {
     "PriorityWeightStrategy",
     "EventsTimetable",
     "ObjectStoragePath",
+    "AssetOrTimeSchedule",
     "MultipleCronTriggerTimetable",
     "DateTimeSensor",
     "DateTimeSensorAsync",

@@ -164,6 +164,17 @@ class ListedSchedule(_Tagged, frozen=True, kw_only=True, omit_defaults=True, tag
     complete: bool = False
 
 
+class AssetOrTimeSchedule(
+    _Tagged, frozen=True, kw_only=True, omit_defaults=True, tag="asset_or_time"
+):
+    """Runs on the asset condition *and* on the time schedule, each on its own (Airflow's
+    ``AssetOrTimeSchedule``): asset-triggered runs as for ``assets``, scheduled runs as for
+    ``timetable``."""
+
+    condition: AssetCondition
+    timetable: Union[CronSchedule, DeltaSchedule, ListedSchedule]  # noqa: UP007
+
+
 Schedule = Union[  # noqa: UP007
     CronSchedule,
     DeltaSchedule,
@@ -171,6 +182,7 @@ Schedule = Union[  # noqa: UP007
     ContinuousSchedule,
     AssetSchedule,
     ListedSchedule,
+    AssetOrTimeSchedule,
     NoSchedule,
 ]
 

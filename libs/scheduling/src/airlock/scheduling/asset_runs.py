@@ -25,7 +25,14 @@ from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
 from airlock.db import Asset, AssetDagRunQueue, Dag, DagRun, DagRunAssetEvent
-from airlock.models.dag import AssetAllCond, AssetAnyCond, AssetCondition, AssetRef, AssetSchedule
+from airlock.models.dag import (
+    AssetAllCond,
+    AssetAnyCond,
+    AssetCondition,
+    AssetOrTimeSchedule,
+    AssetRef,
+    AssetSchedule,
+)
 from airlock.models.states import DagRunType
 from airlock.scheduling.dag_cache import DagCache
 from airlock.scheduling.errors import SchedulingError
@@ -74,7 +81,7 @@ def create_asset_triggered_runs(
         if len(created) >= limit:
             break
         schedule = cache.get(session, version_id).schedule
-        if not isinstance(schedule, AssetSchedule):
+        if not isinstance(schedule, AssetSchedule | AssetOrTimeSchedule):
             # The DAG's newest version is no longer scheduled on assets: nothing will consume these.
             session.execute(
                 delete(AssetDagRunQueue).where(AssetDagRunQueue.target_dag_id == dag_id)

@@ -18,6 +18,7 @@ default, ``CronTriggerTimetable`` / ``DeltaTriggerTimetable``):
   previous run's end to now.
 - a timetable written in Python (``ListedSchedule``): the runs the DAG processor listed, the
   first after the last automated run (without catch-up, the latest one due);
+- ``AssetOrTimeSchedule``: its time side, as above (its asset side is ``asset_runs``');
 - no ``end_date`` tick is passed; DAGs with no schedule or an asset schedule get no time-based run.
 
 Cron expressions are evaluated in the schedule's timezone (DST-aware, via croniter); every
@@ -33,6 +34,7 @@ from zoneinfo import ZoneInfo
 from croniter import croniter
 
 from airlock.models.dag import (
+    AssetOrTimeSchedule,
     ContinuousSchedule,
     CronSchedule,
     DeltaSchedule,
@@ -72,6 +74,8 @@ def next_run_info(
     """
     now = (now or dt.datetime.now(UTC)).astimezone(UTC)
     schedule = dag.schedule
+    if isinstance(schedule, AssetOrTimeSchedule):
+        schedule = schedule.timetable  # its asset side is asset_runs'
     start = dag.start_date.astimezone(UTC) if dag.start_date else None
     info: NextRun | None
     if isinstance(schedule, CronSchedule):

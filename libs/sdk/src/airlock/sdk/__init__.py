@@ -72,7 +72,11 @@ if TYPE_CHECKING:
         EventsTimetable,
         MultipleCronTriggerTimetable,
     )
-    from airlock.sdk.definitions.timetables import CronTriggerTimetable, DeltaTriggerTimetable
+    from airlock.sdk.definitions.timetables import (
+        AssetOrTimeSchedule,
+        CronTriggerTimetable,
+        DeltaTriggerTimetable,
+    )
     from airlock.sdk.definitions.variable import Variable
     from airlock.sdk.definitions.xcom_arg import XComArg
     from airlock.sdk.exceptions import (
@@ -133,6 +137,7 @@ _EXPORTS: dict[str, str] = {
     "DateTimeSensorAsync": "airlock.sdk.sensors",
     "DateTimeTrigger": "airlock.sdk.triggers",
     "DeltaTriggerTimetable": "airlock.sdk.definitions.timetables",
+    "AssetOrTimeSchedule": "airlock.sdk.definitions.timetables",
     "EventsTimetable": "airlock.sdk.definitions.python_timetables",
     "MultipleCronTriggerTimetable": "airlock.sdk.definitions.python_timetables",
     "EdgeModifier": "airlock.sdk.definitions.edges",
@@ -217,6 +222,7 @@ __all__ = [
     "AssetAlias",
     "AssetAll",
     "AssetAny",
+    "AssetOrTimeSchedule",
     "AssetStateStore",
     "AssetWatcher",
     "BaseEventTrigger",

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
+from airlock.models.dag import AssetOrTimeSchedule as AssetOrTimeScheduleSpec
 from airlock.models.dag import (
     AssetAliasRef,
     AssetAllCond,
@@ -25,6 +26,7 @@ from airlock.models.dag import (
     ContinuousSchedule,
     CronSchedule,
     DeltaSchedule,
+    ListedSchedule,
     MappedArg,
     MappedSpec,
     NoSchedule,
@@ -49,6 +51,7 @@ from airlock.sdk.definitions.dag import DAG
 from airlock.sdk.definitions.mappedoperator import MappedOperator
 from airlock.sdk.definitions.taskgroup import TaskGroup
 from airlock.sdk.definitions.timetables import (
+    AssetOrTimeSchedule,
     AssetTriggeredTimetable,
     ContinuousTimetable,
     CronTriggerTimetable,
@@ -98,6 +101,15 @@ def _asset_likes(values: list[Any]) -> list[AssetLike]:
 
 
 def serialize_schedule(timetable: Timetable, dag_timezone: str, dag: DAG | None = None) -> Schedule:
+    if isinstance(timetable, AssetOrTimeSchedule):
+        time_side = serialize_schedule(timetable.timetable, dag_timezone, dag)
+        if not isinstance(time_side, CronSchedule | DeltaSchedule | ListedSchedule):
+            raise DagDefinitionError(
+                f"AssetOrTimeSchedule's timetable {timetable.timetable!r} is not time-based"
+            )
+        return AssetOrTimeScheduleSpec(
+            condition=asset_condition(timetable.condition), timetable=time_side
+        )
     if dag is not None and is_python_timetable(timetable):
         return list_runs(timetable, dag)
     if isinstance(timetable, CronTriggerTimetable):
