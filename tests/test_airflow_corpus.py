@@ -201,6 +201,7 @@ def test_a_new_dag_starts_paused_unless_it_says_otherwise(corpus: Corpus) -> Non
         "object_storage": False,
         "prices_producer": False,
         "prices_report": False,
+        "unpartitioned_neighbour": False,
     }
     created = {
         d: corpus.web.get(f"/api/v1/dags/{d}").json()["is_paused"]
@@ -378,3 +379,19 @@ def test_asset_or_time_schedule_runs_on_the_clock_and_on_events(corpus: Corpus) 
     assert triggered, runs
     corpus.last_run_id = triggered[0]["run_id"]
     assert corpus.xcom("prices_report", "report") == "asset_triggered"
+
+
+def test_partitioned_dags_fail_by_name_and_their_neighbour_runs_on_an_asset_ref(
+    corpus: Corpus,
+) -> None:
+    corpus.run("survives_its_neighbour")  # every file of the bundle is uploaded by now
+    errors = corpus.airlock("dags", "list-import-errors").stdout
+    assert "partitions.py" in errors
+    assert "DAG 'partitioned_producer' was not stored" in errors
+    assert "schedule=CronPartitionTimetable(...): asset partitions are not supported" in errors
+    assert "schedule=PartitionedAssetTimetable(...)" in errors
+    # Asset.ref(uri=...) schedules on the asset metadata_producer updates.
+    state, _ = corpus.run("metadata_producer")
+    assert state == "success"
+    corpus.wait_for_triggered_run("unpartitioned_neighbour")
+    assert corpus.xcom("unpartitioned_neighbour", "ok") == ["file:///tmp/corpus/orders.csv"]

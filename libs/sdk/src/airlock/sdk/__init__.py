@@ -58,6 +58,20 @@ if TYPE_CHECKING:
     from airlock.sdk.definitions.edges import EdgeModifier, Label
     from airlock.sdk.definitions.mappedoperator import MappedOperator
     from airlock.sdk.definitions.param import Param, ParamsDict
+    from airlock.sdk.definitions.partitions import (
+        AllowedKeyMapper,
+        CronPartitionTimetable,
+        IdentityMapper,
+        PartitionedAssetTimetable,
+        PartitionedAtRuntime,
+        ProductMapper,
+        ToDailyMapper,
+        ToHourlyMapper,
+        ToMonthlyMapper,
+        ToQuarterlyMapper,
+        ToWeeklyMapper,
+        ToYearlyMapper,
+    )
     from airlock.sdk.definitions.priority_strategy import PriorityWeightStrategy
     from airlock.sdk.definitions.retry_policy import (
         ExceptionRetryPolicy,
@@ -155,6 +169,18 @@ _EXPORTS: dict[str, str] = {
     "RetryRule": "airlock.sdk.definitions.retry_policy",
     "PriorityWeightStrategy": "airlock.sdk.definitions.priority_strategy",
     "ObjectStoragePath": "airlock.sdk.io",
+    "CronPartitionTimetable": "airlock.sdk.definitions.partitions",
+    "PartitionedAssetTimetable": "airlock.sdk.definitions.partitions",
+    "PartitionedAtRuntime": "airlock.sdk.definitions.partitions",
+    "IdentityMapper": "airlock.sdk.definitions.partitions",
+    "ToHourlyMapper": "airlock.sdk.definitions.partitions",
+    "ToDailyMapper": "airlock.sdk.definitions.partitions",
+    "ToWeeklyMapper": "airlock.sdk.definitions.partitions",
+    "ToMonthlyMapper": "airlock.sdk.definitions.partitions",
+    "ToQuarterlyMapper": "airlock.sdk.definitions.partitions",
+    "ToYearlyMapper": "airlock.sdk.definitions.partitions",
+    "ProductMapper": "airlock.sdk.definitions.partitions",
+    "AllowedKeyMapper": "airlock.sdk.definitions.partitions",
     "Param": "airlock.sdk.definitions.param",
     "ParamValidationError": "airlock.sdk.exceptions",
     "ParamsDict": "airlock.sdk.definitions.param",
@@ -293,4 +319,16 @@ __all__ = [
     "task",
     "task_group",
     "teardown",
+    "CronPartitionTimetable",
+    "PartitionedAssetTimetable",
+    "PartitionedAtRuntime",
+    "IdentityMapper",
+    "ToHourlyMapper",
+    "ToDailyMapper",
+    "ToWeeklyMapper",
+    "ToMonthlyMapper",
+    "ToQuarterlyMapper",
+    "ToYearlyMapper",
+    "ProductMapper",
+    "AllowedKeyMapper",
 ]

@@ -69,6 +69,8 @@ from airlock.sdk.timezone import to_stdlib
 
 
 def asset_ref(asset: Asset) -> AssetRef:
+    if asset.unsupported:
+        raise DagDefinitionError(asset.unsupported)
     try:
         extra = to_json(asset.extra)
     except NotJson as exc:
@@ -101,6 +103,9 @@ def _asset_likes(values: list[Any]) -> list[AssetLike]:
 
 
 def serialize_schedule(timetable: Timetable, dag_timezone: str, dag: DAG | None = None) -> Schedule:
+    unsupported = getattr(timetable, "unsupported", None)
+    if isinstance(unsupported, str):
+        raise DagDefinitionError(unsupported)
     if isinstance(timetable, AssetOrTimeSchedule):
         time_side = serialize_schedule(timetable.timetable, dag_timezone, dag)
         if not isinstance(time_side, CronSchedule | DeltaSchedule | ListedSchedule):

@@ -58,6 +58,8 @@ MODULES: dict[str, str] = {
     "airflow.io.path": "airlock.sdk.io",
     "airflow.timetables.events": "airlock.sdk.timetables",
     "airflow.timetables.trigger": "airlock.sdk.timetables",
+    "airflow.timetables.partitioned": "airlock.sdk",
+    "airflow.timetables.simple": "airlock.sdk",
     # Airflow 2's paths, still found in DAG files that Airflow 3 runs with deprecation warnings
     "airflow.operators.bash": "airlock.sdk.operators.bash",
     "airflow.operators.empty": "airlock.sdk.operators.empty",
