@@ -280,6 +280,10 @@ def test_state_stores_keep_a_job_id_across_tries_and_a_watermark_across_runs(
     # The first try stored the job id and failed; the retry found it instead of resubmitting.
     assert corpus.xcom("state_stores", "submit_job") == {"job_id": "job-from-try-1", "try": 2}
     assert corpus.xcom("state_stores", "load_increment") == {"previous": None}
+    assert corpus.xcom("state_stores", "check_inlet") == {
+        "source_run_id": first_run,
+        "task": "load_increment",
+    }
     state, tis = corpus.run("state_stores")
     assert state == "success", tis
     assert corpus.xcom("state_stores", "load_increment") == {"previous": first_run}

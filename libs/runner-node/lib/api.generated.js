@@ -10,6 +10,11 @@
 export const API_VERSION = "2026-12-08";
 
 /**
+ * @typedef {object} AssetEventList
+ * @property {Array<TriggeringAssetEvent>} [events]
+ */
+
+/**
  * @typedef {object} AssetEventOut
  * @property {Record<string, any>} [extra]
  * @property {string} name
@@ -122,6 +127,7 @@ export const API_VERSION = "2026-12-08";
  * @property {string | null} [error]
  * @property {boolean} [no_retry=false]
  * @property {number | null} [pid]
+ * @property {number | null} [retry_delay_s]
  * @property {"failed"} state
  */
 
@@ -265,7 +271,7 @@ export const API_VERSION = "2026-12-08";
  * @property {number} success the status the server answers when it did the work
  */
 
-/** @typedef {"ClearAssetState" | "ClearTaskState" | "DeleteAssetState" | "DeleteTaskState" | "DeleteVariableFromTask" | "FinishTaskInstance" | "GetAssetState" | "GetConnectionForTask" | "GetDagRunInfo" | "GetExecutionIdentity" | "GetHealth" | "GetPreviousDagRun" | "GetTaskState" | "GetVariableForTask" | "HeartbeatTaskInstance" | "NextWorkloads" | "PullXCom" | "PushXCom" | "SendTaskLogs" | "SetAssetState" | "SetTaskState" | "SetVariableFromTask" | "StartTaskInstance" | "TriggerDagRunFromTask"} OperationId */
+/** @typedef {"ClearAssetState" | "ClearTaskState" | "DeleteAssetState" | "DeleteTaskState" | "DeleteVariableFromTask" | "FinishTaskInstance" | "GetAssetState" | "GetConnectionForTask" | "GetDagRunInfo" | "GetExecutionIdentity" | "GetHealth" | "GetPreviousDagRun" | "GetTaskState" | "GetVariableForTask" | "HeartbeatTaskInstance" | "ListInletAssetEvents" | "NextWorkloads" | "PullXCom" | "PushXCom" | "SendTaskLogs" | "SetAssetState" | "SetTaskState" | "SetVariableFromTask" | "StartTaskInstance" | "TriggerDagRunFromTask"} OperationId */
 
 /**
  * What each operation sends as its JSON body.
@@ -285,6 +291,7 @@ export const API_VERSION = "2026-12-08";
  * @property {undefined} GetTaskState
  * @property {undefined} GetVariableForTask
  * @property {Heartbeat} HeartbeatTaskInstance
+ * @property {undefined} ListInletAssetEvents
  * @property {WorkloadRequest} NextWorkloads
  * @property {undefined} PullXCom
  * @property {XComValue} PushXCom
@@ -314,6 +321,7 @@ export const API_VERSION = "2026-12-08";
  * @property {StateValue} GetTaskState
  * @property {VariableValue} GetVariableForTask
  * @property {HeartbeatReply} HeartbeatTaskInstance
+ * @property {AssetEventList} ListInletAssetEvents
  * @property {WorkloadBatch} NextWorkloads
  * @property {XComValue} PullXCom
  * @property {void} PushXCom
@@ -342,6 +350,7 @@ export const OPERATIONS = Object.freeze({
   GetTaskState: { method: "GET", path: "/execution/task-instances/{ti_id}/state/{key}", pathParams: ["ti_id","key"], queryParams: [], success: 200 },
   GetVariableForTask: { method: "GET", path: "/execution/variables/{key}", pathParams: ["key"], queryParams: [], success: 200 },
   HeartbeatTaskInstance: { method: "PUT", path: "/execution/task-instances/{ti_id}/heartbeat", pathParams: ["ti_id"], queryParams: [], success: 200 },
+  ListInletAssetEvents: { method: "GET", path: "/execution/task-instances/{ti_id}/asset-events", pathParams: ["ti_id"], queryParams: ["uri","limit"], success: 200 },
   NextWorkloads: { method: "POST", path: "/execution/workloads/next", pathParams: [], queryParams: [], success: 200 },
   PullXCom: { method: "GET", path: "/execution/xcoms/{dag_id}/{run_id}/{task_id}/{key}", pathParams: ["dag_id","run_id","task_id","key"], queryParams: ["map_index"], success: 200 },
   PushXCom: { method: "PUT", path: "/execution/task-instances/{ti_id}/xcoms/{key}", pathParams: ["ti_id","key"], queryParams: [], success: 204 },

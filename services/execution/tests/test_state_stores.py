@@ -177,3 +177,40 @@ def test_an_undeclared_asset_or_another_teams_store_is_refused(
     client.set_state(theirs, "watermark", "team-b's", retention_s=None, asset_uri=ORDERS.uri)
     mine = env.sdk(token).get_state(ti_id, "watermark", ORDERS.uri)
     assert mine is not None and mine.value == "team-a's"
+
+
+def test_inlet_events_list_a_declared_assets_latest_events_oldest_first(
+    env: ExecEnv, dag: str, expect_problem: Any
+) -> None:
+    from airlock.db import Asset as AssetRow
+    from airlock.db import AssetEvent
+
+    base = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    with env.session() as session:
+        asset = session.query(AssetRow).filter_by(uri=ORDERS.uri).one_or_none()
+        if asset is None:
+            asset = AssetRow(uri=ORDERS.uri, name=ORDERS.name)
+            session.add(asset)
+            session.flush()
+        for n in range(3):
+            session.add(
+                AssetEvent(
+                    asset_id=asset.id,
+                    extra={"n": n},
+                    source="task",
+                    source_dag_id="up",
+                    timestamp=base + dt.timedelta(minutes=n),
+                )
+            )
+        session.commit()
+    reader = running(env, dag, "read")
+    client = env.sdk(env.task_token(reader))
+    events = client.asset_events(reader, ORDERS.uri, limit=2).events
+    assert [e.extra for e in events] == [{"n": 1}, {"n": 2}]
+    assert events[-1].source_dag_id == "up" and events[-1].name == "orders"
+    token = env.task_token(reader)
+    path = f"/task-instances/{reader}/asset-events"
+    expect_problem(env.call("GET", path, token, params={"uri": USERS.uri}), 403, "does not declare")
+    expect_problem(
+        env.call("GET", path, token, params={"uri": ORDERS.uri, "limit": 0}), 422, "limit"
+    )

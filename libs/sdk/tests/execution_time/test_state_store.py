@@ -127,3 +127,26 @@ def test_the_asset_store_is_per_declared_asset_and_outlives_runs() -> None:
     run_task(dag.get_task("bare"), comms=comms)
     assert comms.xcoms_of("bare")["return_value"] is False
     assert comms.states[ORDERS.uri] == {"watermark": ("second", None)}
+
+
+def test_inlet_events_read_the_latest_events_of_an_inlet() -> None:
+    from airlock.models.execution import TriggeringAssetEvent as EventPayload
+
+    with DAG("inlets", schedule=None) as dag:
+
+        @task(inlets=[ORDERS])
+        def read(inlet_events: Any = None) -> Any:
+            latest = inlet_events[ORDERS][-1]
+            try:
+                inlet_events[USERS]
+            except KeyError as exc:
+                refused = "not an inlet asset" in str(exc)
+            return [len(inlet_events["orders"]), latest.extra, latest.asset.name, refused]
+
+        read()
+    comms = InMemoryComms()
+    comms.asset_event_log[ORDERS.uri] = [
+        EventPayload(uri=ORDERS.uri, name="orders", extra={"n": n}, timestamp=DAY) for n in range(3)
+    ]
+    run_task(dag.get_task("read"), comms=comms)
+    assert comms.xcoms_of("read")["return_value"] == [3, {"n": 2}, "orders", True]

@@ -270,3 +270,9 @@ class StateWrite(_Struct, frozen=True, kw_only=True):
 
     value: Any
     retention_s: Annotated[float, msgspec.Meta(gt=0)] | None = None
+
+
+class AssetEventList(_Struct, frozen=True, kw_only=True):
+    """An inlet asset's latest events, oldest first (since API version 2026-12-08)."""
+
+    events: list[TriggeringAssetEvent] = msgspec.field(default_factory=list)

@@ -71,6 +71,8 @@ class InMemoryComms:
         self.dag_run_states: dict[tuple[str, str], str] = {}
         #: State-store values by (dag_id, run_id, task_id, map_index) or asset URI, then key;
         #: each value with its retention in seconds (None: never expires).
+        #: Asset events by URI, oldest first, as ``inlet_events`` reads them.
+        self.asset_event_log: dict[str, list[Any]] = {}
         self.states: dict[tuple[str, str, str, int] | str, dict[str, tuple[Any, float | None]]] = {}
 
     def add_connection(self, conn_id: str, conn: Connection | ConnectionResult) -> None:
@@ -181,6 +183,9 @@ class InMemoryComms:
             store.clear()
         else:
             store.pop(key, None)
+
+    def asset_events(self, *, uri: str, limit: int = 100) -> list[Any]:
+        return list(self.asset_event_log.get(uri, [])[-limit:])
 
     # --- inspection ---------------------------------------------------------------------------
     def xcoms_of(self, task_id: str, *, map_index: int = -1) -> dict[str, Any]:

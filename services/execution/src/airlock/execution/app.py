@@ -31,7 +31,11 @@ from airlock.execution.identity import get_identity
 from airlock.execution.logs import send_logs
 from airlock.execution.notifier import work_queued
 from airlock.execution.tables import REVOKED_TOKEN
-from airlock.execution.state_stores import AssetStateController, TaskStateController
+from airlock.execution.state_stores import (
+    AssetStateController,
+    TaskStateController,
+    list_inlet_events,
+)
 from airlock.execution.task_ends import TaskEnds
 from airlock.execution.task_instances import TaskInstanceController
 from airlock.execution.task_tokens import TaskTokens
@@ -158,6 +162,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
             DagRunController,
             TaskStateController,
             AssetStateController,
+            list_inlet_events,
         ],
         exception_handlers={
             OperationalError: _database_busy,

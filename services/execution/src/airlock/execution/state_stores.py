@@ -10,6 +10,9 @@ Scope, enforced here and nowhere else:
   an inlet or outlet in the DAG version it runs (any other URI is a 403), *as the token's bundle
   sees it*: assets are global by URI, but one team's task never reads another team's values.
 
+``/task-instances/{ti_id}/asset-events?uri=`` lists the latest events of a declared asset, for
+``context["inlet_events"]``.
+
 Values are stored as the JSON text the runner sent. A key past its expiry reads as absent and is
 removed by the next write to the same store.
 """
@@ -28,10 +31,15 @@ from sqlalchemy import delete as sql_delete
 from sqlalchemy.orm import Session
 
 from airlock.core.http import Problem, claims_of
-from airlock.db import AssetState, TaskInstance, TaskState, upsert_insert
+from airlock.db import Asset, AssetEvent, AssetState, TaskInstance, TaskState, upsert_insert
 from airlock.execution.access import XComKey, check_open_try, own_task_instance, token_bundle
 from airlock.models.dag import AssetRef
-from airlock.models.execution import StateValue, StateWrite
+from airlock.models.execution import (
+    AssetEventList,
+    StateValue,
+    StateWrite,
+    TriggeringAssetEvent,
+)
 from airlock.scheduling import DagCache
 
 AssetUri = Annotated[str, QueryParameter(name="uri", min_length=1, max_length=1500)]
@@ -270,3 +278,57 @@ class AssetStateController(Controller):
         bundle, uri = _declared_asset(request, session, dag_cache, ti_id, uri)
         session.execute(sql_delete(AssetState).where(*_asset_scope(bundle, uri)))
         session.commit()
+
+
+#: The most events ``inlet_events[asset]`` gets.
+MAX_INLET_EVENTS = 1000
+
+
+@get(
+    "/task-instances/{ti_id:str}/asset-events",
+    operation_id="ListInletAssetEvents",
+    guards=[own_task_instance],
+    sync_to_thread=True,
+    tags=["assets"],
+)
+def list_inlet_events(
+    request: Request[Any, Any, Any],
+    ti_id: FromPath[str],
+    uri: AssetUri,
+    session: NamedDependency[Session],
+    dag_cache: NamedDependency[DagCache],
+    limit: Annotated[int, QueryParameter(ge=1, le=MAX_INLET_EVENTS)] = 100,
+) -> AssetEventList:
+    """The latest ``limit`` events of an asset the task declares, oldest first."""
+    _declared_asset(request, session, dag_cache, ti_id, uri)
+    rows = session.execute(
+        select(
+            Asset.uri,
+            Asset.name,
+            AssetEvent.extra,
+            AssetEvent.timestamp,
+            AssetEvent.source_dag_id,
+            AssetEvent.source_task_id,
+            AssetEvent.source_run_id,
+            AssetEvent.source_map_index,
+        )
+        .join(Asset, Asset.id == AssetEvent.asset_id)
+        .where(Asset.uri == uri)
+        .order_by(AssetEvent.timestamp.desc(), AssetEvent.id.desc())
+        .limit(limit)
+    ).all()
+    return AssetEventList(
+        events=[
+            TriggeringAssetEvent(
+                uri=row.uri,
+                name=row.name,
+                extra=dict(row.extra or {}),
+                timestamp=row.timestamp,
+                source_dag_id=row.source_dag_id,
+                source_task_id=row.source_task_id,
+                source_run_id=row.source_run_id,
+                source_map_index=row.source_map_index,
+            )
+            for row in reversed(rows)
+        ]
+    )

@@ -17,12 +17,14 @@ from airlock.models.execution import TaskInstanceRef, TriggerDagRun
 from airlock.sdk.api import ApiError, ExecutionClient
 from airlock.sdk.execution_time.protocol import (
     Ack,
+    AssetEventsReply,
     ConnectionReply,
     DagRunReply,
     DeleteState,
     DeleteVariable,
     ErrorReply,
     GetConnection,
+    GetAssetEvents,
     GetDagRunState,
     GetState,
     GetVariable,
@@ -118,6 +120,8 @@ def _call(
         case SetState(key=key, value=value, retention_s=retention_s, asset_uri=asset_uri):
             client.set_state(ti.id, key, value, retention_s=retention_s, asset_uri=asset_uri)
             return Ack()
+        case GetAssetEvents(uri=uri, limit=limit):
+            return AssetEventsReply(events=client.asset_events(ti.id, uri, limit).events)
         case DeleteState(key=key, asset_uri=asset_uri):
             client.delete_state(ti.id, key, asset_uri)
             return Ack()

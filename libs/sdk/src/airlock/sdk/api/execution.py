@@ -20,6 +20,7 @@ import httpx
 import msgspec
 
 from airlock.models.execution import (
+    AssetEventList,
     DagRunInfo,
     Heartbeat,
     HeartbeatReply,
@@ -132,6 +133,13 @@ class ExecutionClient:
         """Delete one key, or (``key=None``) every key of the store."""
         path, params = _state_path(ti_id, key, asset_uri)
         self._http.request("DELETE", path, params=params)
+
+    def asset_events(self, ti_id: str, uri: str, limit: int = 100) -> AssetEventList:
+        """The latest ``limit`` events of an asset the task declares, oldest first."""
+        response = self._http.request(
+            "GET", f"{_ti(ti_id)}/asset-events", params={"uri": uri, "limit": limit}
+        )
+        return msgspec.json.decode(response.content, type=AssetEventList)
 
     # --- reads and writes within the task's bundle -----------------------------------------
 

@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     from airlock.sdk.definitions.abstractoperator import AbstractOperator
     from airlock.sdk.definitions.dag import DAG
     from airlock.sdk.execution_time.context import (
+        InletEventsAccessors,
         OutletEventAccessors,
         RuntimeTaskInstance,
         TriggeringAssetEventsAccessor,
@@ -50,6 +51,7 @@ class Context(TypedDict, total=False):
     outlet_events: OutletEventAccessors
     templates_dict: dict[str, Any] | None
     task_state_store: TaskStateStore
+    inlet_events: InletEventsAccessors
     asset_state_store: AssetStateStores
 
 

@@ -117,6 +117,10 @@ class Comms(Protocol):
     ) -> None:
         """Delete ``key``, or every key of the store when ``key`` is None."""
 
+    def asset_events(self, *, uri: str, limit: int = 100) -> list[Any]:
+        """The latest ``limit`` events of a declared asset, oldest first, as
+        :class:`airlock.models.execution.TriggeringAssetEvent`."""
+
 _comms: Comms | None = None
 
 

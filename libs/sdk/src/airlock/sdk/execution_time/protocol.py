@@ -36,6 +36,7 @@ from airlock.models.execution import (
     TaskInstanceRef,
     TaskOutcome,
     TaskRunContext,
+    TriggeringAssetEvent,
 )
 from airlock.models.secrets import ConnectionInfo
 
@@ -94,6 +95,10 @@ class StateReply(Message, frozen=True, tag="state"):
     value: Any = None
 
 
+class AssetEventsReply(Message, frozen=True, tag="asset_events"):
+    events: list[TriggeringAssetEvent] = msgspec.field(default_factory=list)
+
+
 class Ack(Message, frozen=True, tag="ack"):
     pass
 
@@ -113,6 +118,7 @@ ToTask = (
     | XComReply
     | DagRunReply
     | StateReply
+    | AssetEventsReply
     | Ack
     | ErrorReply
 )
@@ -193,6 +199,13 @@ class DeleteState(Message, frozen=True, tag="delete_state"):
     asset_uri: str | None = None
 
 
+class GetAssetEvents(Message, frozen=True, tag="get_asset_events"):
+    """The latest events of one of the task's declared assets (``inlet_events``)."""
+
+    uri: str
+    limit: int = 100
+
+
 class TaskDone(Message, frozen=True, tag="done"):
     outcome: TaskOutcome
 
@@ -210,6 +223,7 @@ FromTask = (
     | GetState
     | SetState
     | DeleteState
+    | GetAssetEvents
     | TaskDone
 )
 
@@ -226,6 +240,7 @@ TaskRequest = (
     | GetState
     | SetState
     | DeleteState
+    | GetAssetEvents
 )
 
 to_task_decoder = msgspec.msgpack.Decoder(ToTask)

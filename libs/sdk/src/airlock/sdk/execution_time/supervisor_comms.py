@@ -24,12 +24,14 @@ from airlock.sdk.exceptions import (
 from airlock.sdk.execution_time.comms import ConnectionResult
 from airlock.sdk.execution_time.protocol import (
     Ack,
+    AssetEventsReply,
     ConnectionReply,
     DagRunReply,
     DeleteState,
     DeleteVariable,
     ErrorReply,
     GetConnection,
+    GetAssetEvents,
     GetDagRunState,
     GetState,
     GetVariable,
@@ -243,3 +245,7 @@ class SupervisorComms:
             self._channel.request(GetDagRunState(dag_id=dag_id, run_id=run_id)), DagRunReply
         )
         return reply.state
+
+    def asset_events(self, *, uri: str, limit: int = 100) -> list[Any]:
+        reply = _expect(self._channel.request(GetAssetEvents(uri=uri, limit=limit)), AssetEventsReply)
+        return list(reply.events)

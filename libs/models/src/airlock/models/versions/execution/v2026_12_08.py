@@ -4,6 +4,8 @@
   (DELETE: clear) are the running task's own key/value store, kept across its tries.
 - ``/task-instances/{ti_id}/asset-state/{key}?uri=…`` (and DELETE without a key) are the store
   of one of the task's inlet or outlet assets, as the task's bundle sees it, kept across runs.
+- ``/task-instances/{ti_id}/asset-events?uri=…&limit=…`` (GET) lists the latest events of one
+  of the task's declared assets (``inlet_events``).
 - ``TaskFailed.retry_delay_s`` is new: the delay a task's retry policy chose for its retry.
 """
 
@@ -23,6 +25,7 @@ VERSION = Version(
         EndpointAdded("PUT", "/task-instances/{ti_id}/asset-state/{key}"),
         EndpointAdded("DELETE", "/task-instances/{ti_id}/asset-state/{key}"),
         EndpointAdded("DELETE", "/task-instances/{ti_id}/asset-state"),
+        EndpointAdded("GET", "/task-instances/{ti_id}/asset-events"),
         FieldAdded(TaskFailed, "retry_delay_s"),
     ),
 )
