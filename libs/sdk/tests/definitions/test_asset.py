@@ -92,3 +92,13 @@ def test_unsupported_airflow_asset_features_fail_the_dag_using_them_by_name() ->
     assert (by_uri.name, by_uri.uri) == ("s3://lake/orders", "s3://lake/orders")
     with pytest.raises(DagDefinitionError, match="needs name= or uri="):
         Asset.ref()
+
+
+def test_a_schedule_on_an_alias_fails_the_dag_by_name() -> None:
+    from airlock.sdk import AssetAlias
+    from airlock.sdk.serialization import serialize_dag
+
+    with DAG("on_alias", schedule=Asset("a") | AssetAlias("daily-exports")) as dag:
+        pass
+    with pytest.raises(DagDefinitionError, match=r"AssetAlias\('daily-exports'\) is not supported"):
+        serialize_dag(dag)

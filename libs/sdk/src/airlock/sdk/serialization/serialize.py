@@ -112,6 +112,7 @@ def serialize_schedule(timetable: Timetable, dag_timezone: str, dag: DAG | None 
             raise DagDefinitionError(
                 f"AssetOrTimeSchedule's timetable {timetable.timetable!r} is not time-based"
             )
+        _refuse_alias_schedule(timetable.condition)
         return AssetOrTimeScheduleSpec(
             condition=asset_condition(timetable.condition), timetable=time_side
         )
@@ -126,8 +127,24 @@ def serialize_schedule(timetable: Timetable, dag_timezone: str, dag: DAG | None 
     if isinstance(timetable, ContinuousTimetable):
         return ContinuousSchedule()
     if isinstance(timetable, AssetTriggeredTimetable):
+        _refuse_alias_schedule(timetable.condition)
         return AssetSchedule(condition=asset_condition(timetable.condition))
     return NoSchedule()
+
+
+def _refuse_alias_schedule(condition: BaseAsset) -> None:
+    """A schedule naming an ``AssetAlias`` would never run (aliases are not resolved to their
+    assets yet): say so while parsing instead."""
+    pending = [condition]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, AssetAlias):
+            raise DagDefinitionError(
+                f"scheduling on AssetAlias({item.name!r}) is not supported yet: Airlock does not "
+                "resolve an alias to the assets tasks attach to it; schedule on those assets"
+            )
+        if isinstance(item, AssetAll | AssetAny):
+            pending.extend(item.objects)
 
 
 def _xcom_ref(arg: XComArg) -> XComRef:
