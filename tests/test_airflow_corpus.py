@@ -295,9 +295,11 @@ def test_retry_policies_choose_the_delay_or_fail_at_once(corpus: Corpus) -> None
     # Both tasks have retries=3 and retry_delay=1 hour: the run ends in seconds only because
     # the policy's 1-second delay replaced the hour, and the ValueError was not retried.
     state, tis = corpus.run("retry_policies")
-    assert tis == {("run_query", -1): "success", ("parse_rows", -1): "failed", ("summary", -1): (
-        "success"
-    )}
+    assert tis == {
+        ("run_query", -1): "success",
+        ("parse_rows", -1): "failed",
+        ("summary", -1): ("success"),
+    }
     assert corpus.xcom("retry_policies", "run_query") == 3
     listing = corpus.web.get(
         f"/api/v1/dags/retry_policies/dagRuns/{quote(corpus.last_run_id, safe='')}/taskInstances"

@@ -10,13 +10,13 @@ import pytest
 
 from airlock.models.dag import (
     AssetOrTimeSchedule,
-    ListedRun,
-    ListedSchedule,
     AssetRef,
     AssetSchedule,
     ContinuousSchedule,
     CronSchedule,
     DeltaSchedule,
+    ListedRun,
+    ListedSchedule,
     NoSchedule,
     OnceSchedule,
     SerializedDag,
@@ -180,14 +180,17 @@ def test_listed_runs_of_a_python_timetable() -> None:
     second = next_run_info(
         dag(listed, start_date=start, catchup=True), first.data_interval.end, now=now
     )
-    assert second is not None and second.logical_date == start + dt.timedelta(hours=2)
+    assert second is not None
+    assert second.logical_date == start + dt.timedelta(hours=2)
     # Without catch-up: the latest due run (hour 5), then the future one (hour 12).
     late = next_run_info(dag(listed, start_date=start, catchup=False), None, now=now)
-    assert late is not None and late.logical_date == start + dt.timedelta(hours=5)
+    assert late is not None
+    assert late.logical_date == start + dt.timedelta(hours=5)
     future = next_run_info(
         dag(listed, start_date=start, catchup=False), late.data_interval.end, now=now
     )
-    assert future is not None and future.run_after == start + dt.timedelta(hours=13)
+    assert future is not None
+    assert future.run_after == start + dt.timedelta(hours=13)
     assert next_run_info(dag(listed, start_date=start), future.data_interval.end, now=now) is None
 
 
@@ -197,5 +200,6 @@ def test_asset_or_time_schedules_run_on_their_time_side() -> None:
     orders = AssetRef(name="orders", uri="s3://orders")
     both = AssetOrTimeSchedule(condition=orders, timetable=DAILY)
     info = next_run_info(dag(both, start_date=JAN1, catchup=True), None, now=JAN1 + 3 * D)
-    assert info is not None and info.logical_date == JAN1
+    assert info is not None
+    assert info.logical_date == JAN1
     assert schedule_assets(both) == [orders]

@@ -47,9 +47,7 @@ def dag(env: ExecEnv) -> str:
     return "stateful"
 
 
-def test_task_state_is_kept_across_tries_of_the_same_task_instance(
-    env: ExecEnv, dag: str
-) -> None:
+def test_task_state_is_kept_across_tries_of_the_same_task_instance(env: ExecEnv, dag: str) -> None:
     ti_id = running(env, dag, "load")
     client = env.sdk(env.task_token(ti_id))
     assert client.get_state(ti_id, "job_id") is None
@@ -63,7 +61,8 @@ def test_task_state_is_kept_across_tries_of_the_same_task_instance(
     token = env.task_token(ti_id, try_number=2)
     start(env, ti_id, token, pid=200)
     again = env.sdk(token).get_state(ti_id, "job_id")
-    assert again is not None and again.value == {"id": "j-17", "polls": [1, 2]}
+    assert again is not None
+    assert again.value == {"id": "j-17", "polls": [1, 2]}
     assert env.ti(ti_id).try_number == 2
 
 
@@ -81,7 +80,8 @@ def test_task_state_delete_and_clear_and_other_instances_see_nothing(
     one.delete_state(first, "a")  # deleting a missing key is fine
     assert one.get_state(first, "a") is None
     b = one.get_state(first, "b")
-    assert b is not None and b.expires_at is not None
+    assert b is not None
+    assert b.expires_at is not None
     one.delete_state(first, None)
     assert env.rows(TaskState, task_id="load") == []
     assert [r.value for r in env.rows(TaskState, task_id="read")] == ['"theirs"']
@@ -143,7 +143,8 @@ def test_asset_state_is_shared_by_the_tasks_that_declare_the_asset_across_runs(
     env.add_run(dag, "manual__2")
     consumer = running(env, dag, "read", run_id="manual__2")
     seen = env.sdk(env.task_token(consumer)).get_state(consumer, "watermark", ORDERS.uri)
-    assert seen is not None and seen.value == "2024-06-01"
+    assert seen is not None
+    assert seen.value == "2024-06-01"
     assert [(r.bundle_name, r.asset_uri) for r in env.rows(AssetState)] == [("team-a", ORDERS.uri)]
     env.sdk(env.task_token(consumer)).delete_state(consumer, None, ORDERS.uri)
     assert env.rows(AssetState) == []
@@ -176,7 +177,8 @@ def test_an_undeclared_asset_or_another_teams_store_is_refused(
     assert client.get_state(theirs, "watermark", ORDERS.uri) is None
     client.set_state(theirs, "watermark", "team-b's", retention_s=None, asset_uri=ORDERS.uri)
     mine = env.sdk(token).get_state(ti_id, "watermark", ORDERS.uri)
-    assert mine is not None and mine.value == "team-a's"
+    assert mine is not None
+    assert mine.value == "team-a's"
 
 
 def test_inlet_events_list_a_declared_assets_latest_events_oldest_first(
@@ -207,7 +209,8 @@ def test_inlet_events_list_a_declared_assets_latest_events_oldest_first(
     client = env.sdk(env.task_token(reader))
     events = client.asset_events(reader, ORDERS.uri, limit=2).events
     assert [e.extra for e in events] == [{"n": 1}, {"n": 2}]
-    assert events[-1].source_dag_id == "up" and events[-1].name == "orders"
+    assert events[-1].source_dag_id == "up"
+    assert events[-1].name == "orders"
     token = env.task_token(reader)
     path = f"/task-instances/{reader}/asset-events"
     expect_problem(env.call("GET", path, token, params={"uri": USERS.uri}), 403, "does not declare")

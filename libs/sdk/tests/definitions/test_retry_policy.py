@@ -74,7 +74,8 @@ def test_retry_after_the_last_try_is_the_default_and_broken_policies_fall_back()
     for policy in (Raises(), ReturnsJunk()):
         assert decide_retry(policy, RateLimited(), 1, 3, None) == RetryDecision()
     long = RetryDecision(RetryAction.FAIL, reason="x" * 900)
-    assert long.reason is not None and len(long.reason) == 500
+    assert long.reason is not None
+    assert len(long.reason) == 500
 
 
 def test_bad_rules_and_policies_are_refused_when_the_file_is_parsed() -> None:
@@ -85,11 +86,11 @@ def test_bad_rules_and_policies_are_refused_when_the_file_is_parsed() -> None:
     with pytest.raises(ValueError, match="must not be negative"):
         RetryRule(exception=KeyError, retry_delay=timedelta(seconds=-1))
     with DAG("bad_policy", schedule=None):
+
+        @task(retry_policy={"retry": True})
+        def t() -> None: ...
+
         with pytest.raises(DagDefinitionError, match="retry_policy must be a RetryPolicy"):
-
-            @task(retry_policy={"retry": True})
-            def t() -> None: ...
-
             t()
 
 

@@ -111,7 +111,12 @@ def test_the_asset_store_is_per_declared_asset_and_outlives_runs() -> None:
                 stores[Asset("elsewhere", uri="file:///x")]
             except KeyError as exc:
                 undeclared = "not an inlet or outlet" in str(exc)
-            return [stores[ORDERS].get("watermark"), stores["users"].get("w"), ambiguous, undeclared]
+            return [
+                stores[ORDERS].get("watermark"),
+                stores["users"].get("w"),
+                ambiguous,
+                undeclared,
+            ]
 
         @task
         def bare(**context: Any) -> bool:

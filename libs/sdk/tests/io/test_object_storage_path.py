@@ -14,14 +14,21 @@ from airlock.sdk.testing import InMemoryComms, use_comms
 @pytest.mark.parametrize("prefix", ["", "file://"])
 def test_local_paths_read_write_list_copy_and_delete(tmp_path: Path, prefix: str) -> None:
     base = ObjectStoragePath(f"{prefix}{tmp_path}")
-    assert base.is_local and base.protocol == "file"
+    assert base.is_local
+    assert base.protocol == "file"
     folder = base / "raw"
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / "day=2026-01-01.csv"
     assert target.write_text("a,b\n1,2\n") == 8
-    assert (target.name, target.stem, target.suffix) == ("day=2026-01-01.csv", "day=2026-01-01", ".csv")
+    assert (target.name, target.stem, target.suffix) == (
+        "day=2026-01-01.csv",
+        "day=2026-01-01",
+        ".csv",
+    )
     assert target.parent == folder
-    assert target.exists() and target.is_file() and folder.is_dir()
+    assert target.exists()
+    assert target.is_file()
+    assert folder.is_dir()
     assert [p.name for p in folder.glob("*.csv")] == ["day=2026-01-01.csv"]
     copy = base / "copy.csv"
     target.copy(copy)
@@ -43,7 +50,8 @@ def test_other_schemes_go_through_fsspec_with_options_from_a_connection() -> Non
         assert (root.protocol, root.bucket, root.key) == ("memory", "corpus-bucket", "exports")
         part = root / "part-0.json"
         part.write_text('{"rows": 3}')
-        assert part.exists() and part.read_text() == '{"rows": 3}'
+        assert part.exists()
+        assert part.read_text() == '{"rows": 3}'
         assert [p.name for p in root.iterdir()] == ["part-0.json"]
         assert str(part) == "memory://corpus-bucket/exports/part-0.json"
         assert part.fs.storage_options == {"team": "a"}

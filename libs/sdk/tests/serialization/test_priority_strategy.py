@@ -58,7 +58,8 @@ class NotAnInt(PriorityWeightStrategy):
     ],
 )
 def test_bad_strategies_name_the_problem(rule: Any, message: str) -> None:
-    with pytest.raises(DagDefinitionError, match=message.replace("(", r"\(").replace(")", r"\)")):
+
+    def build() -> None:
         with DAG("bad_weights", schedule=None) as dag:
 
             @task(weight_rule=rule)
@@ -66,3 +67,6 @@ def test_bad_strategies_name_the_problem(rule: Any, message: str) -> None:
 
             t()
         serialize_dag(dag)
+
+    with pytest.raises(DagDefinitionError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        build()

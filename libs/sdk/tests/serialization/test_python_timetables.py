@@ -50,7 +50,9 @@ def test_a_custom_timetable_is_listed_in_a_window_around_the_parse() -> None:
 
 def test_events_and_multiple_crons_end_and_coincide_as_airflow_says() -> None:
     events = listed(
-        EventsTimetable([pendulum.datetime(2026, 5, 3, tz="UTC"), datetime(2026, 5, 2, tzinfo=UTC)]),
+        EventsTimetable(
+            [pendulum.datetime(2026, 5, 3, tz="UTC"), datetime(2026, 5, 2, tzinfo=UTC)]
+        ),
         catchup=True,
     )
     assert [r.run_after.day for r in events.runs] == [2, 3]
@@ -92,7 +94,9 @@ class Junk(Timetable):
     ],
 )
 def test_a_misbehaving_timetable_is_the_dags_parse_error(timetable: Any, message: str) -> None:
-    with DAG("bad_timetable", schedule=timetable, start_date=datetime(2026, 5, 1, tzinfo=UTC)) as dag:
+    with DAG(
+        "bad_timetable", schedule=timetable, start_date=datetime(2026, 5, 1, tzinfo=UTC)
+    ) as dag:
         pass
     with pytest.raises(DagDefinitionError, match=message):
         serialize_dag(dag)

@@ -73,6 +73,10 @@ if TYPE_CHECKING:
         ToYearlyMapper,
     )
     from airlock.sdk.definitions.priority_strategy import PriorityWeightStrategy
+    from airlock.sdk.definitions.python_timetables import (
+        EventsTimetable,
+        MultipleCronTriggerTimetable,
+    )
     from airlock.sdk.definitions.retry_policy import (
         ExceptionRetryPolicy,
         RetryAction,
@@ -82,10 +86,6 @@ if TYPE_CHECKING:
     )
     from airlock.sdk.definitions.taskgroup import TaskGroup
     from airlock.sdk.definitions.templater import literal
-    from airlock.sdk.definitions.python_timetables import (
-        EventsTimetable,
-        MultipleCronTriggerTimetable,
-    )
     from airlock.sdk.definitions.timetables import (
         AssetOrTimeSchedule,
         CronTriggerTimetable,
@@ -244,6 +244,7 @@ __all__ = [
     "DAG",
     "NEVER_EXPIRE",
     "AirlockSdkError",
+    "AllowedKeyMapper",
     "Asset",
     "AssetAlias",
     "AssetAll",
@@ -261,6 +262,7 @@ __all__ = [
     "BranchPythonOperator",
     "Connection",
     "Context",
+    "CronPartitionTimetable",
     "CronTriggerTimetable",
     "DagDefinitionError",
     "DateTimeSensor",
@@ -275,6 +277,7 @@ __all__ = [
     "ExceptionRetryPolicy",
     "FileSensor",
     "FileTrigger",
+    "IdentityMapper",
     "Label",
     "MappedOperator",
     "Metadata",
@@ -283,8 +286,11 @@ __all__ = [
     "Param",
     "ParamValidationError",
     "ParamsDict",
+    "PartitionedAssetTimetable",
+    "PartitionedAtRuntime",
     "PokeReturnValue",
     "PriorityWeightStrategy",
+    "ProductMapper",
     "PythonOperator",
     "RescheduleRequested",
     "RetryAction",
@@ -300,6 +306,12 @@ __all__ = [
     "TimeDeltaSensor",
     "TimeDeltaSensorAsync",
     "TimeDeltaTrigger",
+    "ToDailyMapper",
+    "ToHourlyMapper",
+    "ToMonthlyMapper",
+    "ToQuarterlyMapper",
+    "ToWeeklyMapper",
+    "ToYearlyMapper",
     "TriggerDagRunOperator",
     "TriggerEvent",
     "TriggerRule",
@@ -319,16 +331,4 @@ __all__ = [
     "task",
     "task_group",
     "teardown",
-    "CronPartitionTimetable",
-    "PartitionedAssetTimetable",
-    "PartitionedAtRuntime",
-    "IdentityMapper",
-    "ToHourlyMapper",
-    "ToDailyMapper",
-    "ToWeeklyMapper",
-    "ToMonthlyMapper",
-    "ToQuarterlyMapper",
-    "ToYearlyMapper",
-    "ProductMapper",
-    "AllowedKeyMapper",
 ]

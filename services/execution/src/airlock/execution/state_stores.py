@@ -153,7 +153,10 @@ class TaskStateController(Controller):
 
     @delete("/", operation_id="ClearTaskState", sync_to_thread=True, status_code=204)
     def clear(
-        self, request: Request[Any, Any, Any], ti_id: FromPath[str], session: NamedDependency[Session]
+        self,
+        request: Request[Any, Any, Any],
+        ti_id: FromPath[str],
+        session: NamedDependency[Session],
     ) -> None:
         ti = _open_ti(request, session, ti_id)
         session.execute(sql_delete(TaskState).where(*_task_scope(ti)))
@@ -263,7 +266,9 @@ class AssetStateController(Controller):
         dag_cache: NamedDependency[DagCache],
     ) -> None:
         bundle, uri = _declared_asset(request, session, dag_cache, ti_id, uri)
-        session.execute(sql_delete(AssetState).where(*_asset_scope(bundle, uri), AssetState.key == key))
+        session.execute(
+            sql_delete(AssetState).where(*_asset_scope(bundle, uri), AssetState.key == key)
+        )
         session.commit()
 
     @delete("/", operation_id="ClearAssetState", sync_to_thread=True, status_code=204)

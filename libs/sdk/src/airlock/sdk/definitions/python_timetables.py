@@ -184,7 +184,9 @@ class EventsTimetable(PythonTimetable):
         try:
             dates = [coerce_datetime(d) for d in event_dates]
         except Exception as exc:
-            raise DagDefinitionError(f"EventsTimetable event_dates must be datetimes: {exc}") from None
+            raise DagDefinitionError(
+                f"EventsTimetable event_dates must be datetimes: {exc}"
+            ) from None
         self.event_dates = dates if presorted else sorted(dates)
         self.restrict_to_events = restrict_to_events
         self.description = description

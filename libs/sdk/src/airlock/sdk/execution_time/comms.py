@@ -77,7 +77,6 @@ class Comms(Protocol):
     def get_dag_run_state(self, *, dag_id: str, run_id: str) -> str | None:
         """The run's state (``queued``, ``running``, ``success``, ``failed``), or ``None``."""
 
-
     def get_state(
         self,
         *,
@@ -120,6 +119,7 @@ class Comms(Protocol):
     def asset_events(self, *, uri: str, limit: int = 100) -> list[Any]:
         """The latest ``limit`` events of a declared asset, oldest first, as
         :class:`airlock.models.execution.TriggeringAssetEvent`."""
+
 
 _comms: Comms | None = None
 

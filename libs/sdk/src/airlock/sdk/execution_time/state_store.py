@@ -203,7 +203,7 @@ class AssetStateStores(Mapping["Asset | str", AssetStateStore]):
             )
         return next(iter(self._stores.values()))
 
-    def get(self, key: Any, default: Any = None) -> Any:  # type: ignore[override]
+    def get(self, key: Any, default: Any = None) -> Any:
         return self._only("get").get(key, default)
 
     def set(self, key: str, value: Any, retention: Retention = None) -> None:

@@ -30,8 +30,8 @@ from airlock.sdk.execution_time.protocol import (
     DeleteState,
     DeleteVariable,
     ErrorReply,
-    GetConnection,
     GetAssetEvents,
+    GetConnection,
     GetDagRunState,
     GetState,
     GetVariable,
@@ -247,5 +247,7 @@ class SupervisorComms:
         return reply.state
 
     def asset_events(self, *, uri: str, limit: int = 100) -> list[Any]:
-        reply = _expect(self._channel.request(GetAssetEvents(uri=uri, limit=limit)), AssetEventsReply)
+        reply = _expect(
+            self._channel.request(GetAssetEvents(uri=uri, limit=limit)), AssetEventsReply
+        )
         return list(reply.events)

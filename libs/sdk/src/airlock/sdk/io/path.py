@@ -43,7 +43,9 @@ class ObjectStoragePath(os.PathLike[str]):
         else:
             self.protocol = scheme
             self.bucket = parts.netloc
-            self._key = posixpath.join(parts.path.lstrip("/"), *more) if more else parts.path.lstrip("/")
+            self._key = (
+                posixpath.join(parts.path.lstrip("/"), *more) if more else parts.path.lstrip("/")
+            )
         self.conn_id = conn_id
         self.storage_options = dict(storage_options or {})
         self._fs: Any = None
@@ -143,8 +145,8 @@ class ObjectStoragePath(os.PathLike[str]):
 
     def open(self, mode: str = "r", **kwargs: Any) -> IO[Any]:
         if self.is_local:
-            return open(self._key, mode, **kwargs)  # noqa: SIM115 - the caller closes it
-        return self.fs.open(self.path, mode, **kwargs)  # type: ignore[no-any-return]
+            return open(self._key, mode, **kwargs)
+        return self.fs.open(self.path, mode, **kwargs)
 
     def read_text(self, encoding: str = "utf-8") -> str:
         with self.open("r", encoding=encoding) as f:

@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
-from airlock.models.dag import AssetOrTimeSchedule as AssetOrTimeScheduleSpec
 from airlock.models.dag import (
     AssetAliasRef,
     AssetAllCond,
@@ -44,11 +43,14 @@ from airlock.models.dag import (
     WeightRule,
     XComRef,
 )
+from airlock.models.dag import AssetOrTimeSchedule as AssetOrTimeScheduleSpec
 from airlock.sdk.bases.sensor import BaseSensorOperator
 from airlock.sdk.definitions.abstractoperator import AbstractOperator
 from airlock.sdk.definitions.asset import Asset, AssetAlias, AssetAll, AssetAny, BaseAsset
 from airlock.sdk.definitions.dag import DAG
 from airlock.sdk.definitions.mappedoperator import MappedOperator
+from airlock.sdk.definitions.priority_strategy import weights_by_try
+from airlock.sdk.definitions.python_timetables import is_python_timetable, list_runs
 from airlock.sdk.definitions.taskgroup import TaskGroup
 from airlock.sdk.definitions.timetables import (
     AssetOrTimeSchedule,
@@ -62,8 +64,6 @@ from airlock.sdk.definitions.timetables import (
 from airlock.sdk.definitions.xcom_arg import ConcatXComArg, XComArg, ZipXComArg
 from airlock.sdk.exceptions import DagDefinitionError
 from airlock.sdk.serialization._values import NotJson, to_json, to_json_or_omit
-from airlock.sdk.definitions.priority_strategy import weights_by_try
-from airlock.sdk.definitions.python_timetables import is_python_timetable, list_runs
 from airlock.sdk.serialization.weights import priority_weight_totals
 from airlock.sdk.timezone import to_stdlib
 
