@@ -20,7 +20,7 @@ import contextlib
 import copy
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
@@ -187,6 +187,29 @@ class InMemoryComms:
     def asset_events(self, *, uri: str, limit: int = 100) -> list[Any]:
         return list(self.asset_event_log.get(uri, [])[-limit:])
 
+    def record_outlet_events(
+        self, task: AbstractOperator, ti: RuntimeTaskInstance, context: Any
+    ) -> None:
+        """Log the events a task that just succeeded emits, as the API would store them (what
+        a later task's ``inlet_events`` reads)."""
+        from airlock.models.execution import TriggeringAssetEvent as EventPayload
+        from airlock.sdk.execution_time.task_runner import asset_events
+
+        now = datetime.now(UTC)
+        for event in asset_events(task, context):
+            self.asset_event_log.setdefault(event.uri, []).append(
+                EventPayload(
+                    uri=event.uri,
+                    name=event.name,
+                    extra=dict(event.extra),
+                    timestamp=now,
+                    source_dag_id=ti.dag_id,
+                    source_task_id=ti.task_id,
+                    source_run_id=ti.run_id,
+                    source_map_index=ti.map_index,
+                )
+            )
+
     # --- inspection ---------------------------------------------------------------------------
     def xcoms_of(self, task_id: str, *, map_index: int = -1) -> dict[str, Any]:
         """Every XCom ``task_id`` pushed (any DAG, any run), by key."""
@@ -278,4 +301,6 @@ def run_task(
         value = decision.return_value if decision is not None else result
         if runnable.do_xcom_push and value is not None:
             ti.xcom_push("return_value", value)
+        if isinstance(active, InMemoryComms):
+            active.record_outlet_events(runnable, ti, context)
         return TaskOutcome(state="success", return_value=value, decision=decision)
