@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from tests.support.processes import RunAll
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -202,6 +203,8 @@ def test_a_new_dag_starts_paused_unless_it_says_otherwise(corpus: Corpus) -> Non
         "prices_producer": False,
         "prices_report": False,
         "unpartitioned_neighbour": False,
+        "external_load": False,
+        "external_report": False,
     }
     created = {
         d: corpus.web.get(f"/api/v1/dags/{d}").json()["is_paused"]
@@ -401,3 +404,48 @@ def test_partitioned_dags_fail_by_name_and_their_neighbour_runs_on_an_asset_ref(
     assert state == "success"
     corpus.wait_for_triggered_run("unpartitioned_neighbour")
     assert corpus.xcom("unpartitioned_neighbour", "ok") == ["file:///tmp/corpus/orders.csv"]
+
+
+def _run_for(corpus: Corpus, dag_id: str, logical_date: str) -> str:
+    deadline = time.monotonic() + 90
+    while True:
+        created = corpus.web.post(
+            f"/api/v1/dags/{dag_id}/dagRuns", json={"logical_date": logical_date}
+        )
+        if created.status_code != 404 or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)  # the DAG processor has not uploaded the file yet
+    assert created.status_code == 201, created.text
+    return str(created.json()["run_id"])
+
+
+def _wait_for_state(corpus: Corpus, dag_id: str, run_id: str) -> str:
+    deadline = time.monotonic() + 120
+    state = ""
+    while time.monotonic() < deadline:
+        state = corpus.web.get(f"/api/v1/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}").json()[
+            "state"
+        ]
+        if state in ("success", "failed"):
+            return state
+        time.sleep(0.5)
+    raise AssertionError(f"run {run_id} of {dag_id} is still {state}")
+
+
+def test_an_external_task_sensor_waits_for_the_other_dags_run(corpus: Corpus) -> None:
+    report = _run_for(corpus, "external_report", "2024-05-01T00:00:00Z")
+
+    def states() -> dict[str, Any]:
+        listing = corpus.web.get(
+            f"/api/v1/dags/external_report/dagRuns/{quote(report, safe='')}/taskInstances"
+        ).json()["task_instances"]
+        return {t["task_id"]: t["state"] for t in listing}
+
+    # The sensor pokes, finds no run of external_load for that date, and waits.
+    assert wait_until(lambda: states()["wait_for_load"] == "up_for_reschedule", 60, 0.3), states()
+    assert states()["report"] in (None, "scheduled")
+    load = _run_for(corpus, "external_load", "2024-05-01T00:00:00Z")
+    assert _wait_for_state(corpus, "external_load", load) == "success"
+    assert _wait_for_state(corpus, "external_report", report) == "success"
+    corpus.last_run_id = report
+    assert corpus.xcom("external_report", "report") == "report 2024-05-01"

@@ -182,6 +182,11 @@ export const API_VERSION = "2026-12-08";
  */
 
 /**
+ * @typedef {object} TaskStateList
+ * @property {Array<TaskInstanceState | null>} [states]
+ */
+
+/**
  * @typedef {object} TaskStateReply
  * @property {TaskInstanceState} state
  */
@@ -271,7 +276,7 @@ export const API_VERSION = "2026-12-08";
  * @property {number} success the status the server answers when it did the work
  */
 
-/** @typedef {"ClearAssetState" | "ClearTaskState" | "DeleteAssetState" | "DeleteTaskState" | "DeleteVariableFromTask" | "FinishTaskInstance" | "GetAssetState" | "GetConnectionForTask" | "GetDagRunInfo" | "GetExecutionIdentity" | "GetHealth" | "GetPreviousDagRun" | "GetTaskState" | "GetVariableForTask" | "HeartbeatTaskInstance" | "ListInletAssetEvents" | "NextWorkloads" | "PullXCom" | "PushXCom" | "SendTaskLogs" | "SetAssetState" | "SetTaskState" | "SetVariableFromTask" | "StartTaskInstance" | "TriggerDagRunFromTask"} OperationId */
+/** @typedef {"ClearAssetState" | "ClearTaskState" | "DeleteAssetState" | "DeleteTaskState" | "DeleteVariableFromTask" | "FindDagRunByLogicalDate" | "FinishTaskInstance" | "GetAssetState" | "GetConnectionForTask" | "GetDagRunInfo" | "GetExecutionIdentity" | "GetHealth" | "GetPreviousDagRun" | "GetTaskState" | "GetTaskStatesOfRun" | "GetVariableForTask" | "HeartbeatTaskInstance" | "ListInletAssetEvents" | "NextWorkloads" | "PullXCom" | "PushXCom" | "SendTaskLogs" | "SetAssetState" | "SetTaskState" | "SetVariableFromTask" | "StartTaskInstance" | "TriggerDagRunFromTask"} OperationId */
 
 /**
  * What each operation sends as its JSON body.
@@ -281,6 +286,7 @@ export const API_VERSION = "2026-12-08";
  * @property {undefined} DeleteAssetState
  * @property {undefined} DeleteTaskState
  * @property {undefined} DeleteVariableFromTask
+ * @property {undefined} FindDagRunByLogicalDate
  * @property {TaskSucceeded | TaskFailed | TaskSkipped | TaskRescheduled | TaskDeferred} FinishTaskInstance
  * @property {undefined} GetAssetState
  * @property {undefined} GetConnectionForTask
@@ -289,6 +295,7 @@ export const API_VERSION = "2026-12-08";
  * @property {undefined} GetHealth
  * @property {undefined} GetPreviousDagRun
  * @property {undefined} GetTaskState
+ * @property {undefined} GetTaskStatesOfRun
  * @property {undefined} GetVariableForTask
  * @property {Heartbeat} HeartbeatTaskInstance
  * @property {undefined} ListInletAssetEvents
@@ -311,6 +318,7 @@ export const API_VERSION = "2026-12-08";
  * @property {void} DeleteAssetState
  * @property {void} DeleteTaskState
  * @property {void} DeleteVariableFromTask
+ * @property {DagRunInfo} FindDagRunByLogicalDate
  * @property {TaskStateReply} FinishTaskInstance
  * @property {StateValue} GetAssetState
  * @property {ConnectionInfo} GetConnectionForTask
@@ -319,6 +327,7 @@ export const API_VERSION = "2026-12-08";
  * @property {Health} GetHealth
  * @property {DagRunInfo} GetPreviousDagRun
  * @property {StateValue} GetTaskState
+ * @property {TaskStateList} GetTaskStatesOfRun
  * @property {VariableValue} GetVariableForTask
  * @property {HeartbeatReply} HeartbeatTaskInstance
  * @property {AssetEventList} ListInletAssetEvents
@@ -340,6 +349,7 @@ export const OPERATIONS = Object.freeze({
   DeleteAssetState: { method: "DELETE", path: "/execution/task-instances/{ti_id}/asset-state/{key}", pathParams: ["ti_id","key"], queryParams: ["uri"], success: 204 },
   DeleteTaskState: { method: "DELETE", path: "/execution/task-instances/{ti_id}/state/{key}", pathParams: ["ti_id","key"], queryParams: [], success: 204 },
   DeleteVariableFromTask: { method: "DELETE", path: "/execution/variables/{key}", pathParams: ["key"], queryParams: [], success: 204 },
+  FindDagRunByLogicalDate: { method: "GET", path: "/execution/dag-runs/{dag_id}/by-logical-date", pathParams: ["dag_id"], queryParams: ["logical_date"], success: 200 },
   FinishTaskInstance: { method: "PATCH", path: "/execution/task-instances/{ti_id}/state", pathParams: ["ti_id"], queryParams: [], success: 200 },
   GetAssetState: { method: "GET", path: "/execution/task-instances/{ti_id}/asset-state/{key}", pathParams: ["ti_id","key"], queryParams: ["uri"], success: 200 },
   GetConnectionForTask: { method: "GET", path: "/execution/connections/{conn_id}", pathParams: ["conn_id"], queryParams: [], success: 200 },
@@ -348,6 +358,7 @@ export const OPERATIONS = Object.freeze({
   GetHealth: { method: "GET", path: "/execution/health", pathParams: [], queryParams: [], success: 200 },
   GetPreviousDagRun: { method: "GET", path: "/execution/dag-runs/{dag_id}/previous", pathParams: ["dag_id"], queryParams: ["before","state"], success: 200 },
   GetTaskState: { method: "GET", path: "/execution/task-instances/{ti_id}/state/{key}", pathParams: ["ti_id","key"], queryParams: [], success: 200 },
+  GetTaskStatesOfRun: { method: "GET", path: "/execution/dag-runs/{dag_id}/{run_id}/task-states", pathParams: ["dag_id","run_id"], queryParams: ["task_id"], success: 200 },
   GetVariableForTask: { method: "GET", path: "/execution/variables/{key}", pathParams: ["key"], queryParams: [], success: 200 },
   HeartbeatTaskInstance: { method: "PUT", path: "/execution/task-instances/{ti_id}/heartbeat", pathParams: ["ti_id"], queryParams: [], success: 200 },
   ListInletAssetEvents: { method: "GET", path: "/execution/task-instances/{ti_id}/asset-events", pathParams: ["ti_id"], queryParams: ["uri","limit"], success: 200 },

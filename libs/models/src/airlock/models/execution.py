@@ -276,3 +276,10 @@ class AssetEventList(_Struct, frozen=True, kw_only=True):
     """An inlet asset's latest events, oldest first (since API version 2026-12-08)."""
 
     events: list[TriggeringAssetEvent] = msgspec.field(default_factory=list)
+
+
+class TaskStateList(_Struct, frozen=True, kw_only=True):
+    """The states of one task's instances in a run, by map index (one entry when not mapped;
+    since API version 2026-12-08)."""
+
+    states: list[TaskInstanceState | None] = msgspec.field(default_factory=list)

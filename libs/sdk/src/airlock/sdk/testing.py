@@ -71,6 +71,10 @@ class InMemoryComms:
         self.dag_run_states: dict[tuple[str, str], str] = {}
         #: State-store values by (dag_id, run_id, task_id, map_index) or asset URI, then key;
         #: each value with its retention in seconds (None: never expires).
+        #: Other DAGs' runs by (dag_id, logical date), and their tasks' states by map index,
+        #: as ``ExternalTaskSensor`` reads them (``dag_run_states`` holds the runs' states).
+        self.runs_by_logical_date: dict[tuple[str, datetime], str] = {}
+        self.task_states: dict[tuple[str, str, str], list[str | None]] = {}
         #: Asset events by URI, oldest first, as ``inlet_events`` reads them.
         self.asset_event_log: dict[str, list[Any]] = {}
         self.states: dict[tuple[str, str, str, int] | str, dict[str, tuple[Any, float | None]]] = {}
@@ -183,6 +187,15 @@ class InMemoryComms:
             store.clear()
         else:
             store.pop(key, None)
+
+    def find_dag_run(self, *, dag_id: str, logical_date: datetime) -> tuple[str, str] | None:
+        run_id = self.runs_by_logical_date.get((dag_id, logical_date))
+        if run_id is None:
+            return None
+        return run_id, self.dag_run_states.get((dag_id, run_id), "queued")
+
+    def get_task_states(self, *, dag_id: str, run_id: str, task_id: str) -> list[str | None]:
+        return list(self.task_states.get((dag_id, run_id, task_id), []))
 
     def asset_events(self, *, uri: str, limit: int = 100) -> list[Any]:
         return list(self.asset_event_log.get(uri, [])[-limit:])

@@ -23,10 +23,12 @@ from airlock.sdk.execution_time.protocol import (
     DeleteState,
     DeleteVariable,
     ErrorReply,
+    FindDagRun,
     GetAssetEvents,
     GetConnection,
     GetDagRunState,
     GetState,
+    GetTaskStates,
     GetVariable,
     PullXCom,
     PushXCom,
@@ -34,6 +36,7 @@ from airlock.sdk.execution_time.protocol import (
     SetVariable,
     StateReply,
     TaskRequest,
+    TaskStatesReply,
     ToTask,
     TriggerRun,
     VariableReply,
@@ -120,6 +123,13 @@ def _call(
         case SetState(key=key, value=value, retention_s=retention_s, asset_uri=asset_uri):
             client.set_state(ti.id, key, value, retention_s=retention_s, asset_uri=asset_uri)
             return Ack()
+        case FindDagRun(dag_id=dag_id, logical_date=logical_date):
+            found = client.find_dag_run(dag_id, logical_date)
+            if found is None:
+                return DagRunReply()
+            return DagRunReply(run_id=found.run_id, state=str(found.state))
+        case GetTaskStates(dag_id=dag_id, run_id=run_id, task_id=task_id):
+            return TaskStatesReply(states=client.task_states(dag_id, run_id, task_id))
         case GetAssetEvents(uri=uri, limit=limit):
             return AssetEventsReply(events=client.asset_events(ti.id, uri, limit).events)
         case DeleteState(key=key, asset_uri=asset_uri):

@@ -30,6 +30,7 @@ from airlock.models.execution import (
     TaskOutcome,
     TaskRunContext,
     TaskStart,
+    TaskStateList,
     TaskStateReply,
     TriggerDagRun,
     VariableWrite,
@@ -203,6 +204,28 @@ class ExecutionClient:
         if response.status_code == 404:
             return None
         return msgspec.json.decode(response.content, type=DagRunInfo)
+
+    def find_dag_run(self, dag_id: str, logical_date: dt.datetime) -> DagRunInfo | None:
+        """The run of ``dag_id`` for ``logical_date``; None when there is none (yet)."""
+        response = self._http.request(
+            "GET",
+            f"/execution/dag-runs/{_seg(dag_id)}/by-logical-date",
+            params={"logical_date": logical_date.isoformat()},
+            accept={404},
+        )
+        if response.status_code == 404:
+            return None
+        return msgspec.json.decode(response.content, type=DagRunInfo)
+
+    def task_states(self, dag_id: str, run_id: str, task_id: str) -> list[str | None]:
+        """The states of ``task_id``'s instances in the run, by map index."""
+        response = self._http.request(
+            "GET",
+            f"/execution/dag-runs/{_seg(dag_id)}/{_seg(run_id)}/task-states",
+            params={"task_id": task_id},
+        )
+        states = msgspec.json.decode(response.content, type=TaskStateList).states
+        return [None if s is None else str(s) for s in states]
 
     def trigger_dag_run(self, dag_id: str, request: TriggerDagRun) -> DagRunInfo:
         """Create a run of another DAG of this bundle.

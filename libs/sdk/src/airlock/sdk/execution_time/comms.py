@@ -116,6 +116,12 @@ class Comms(Protocol):
     ) -> None:
         """Delete ``key``, or every key of the store when ``key`` is None."""
 
+    def find_dag_run(self, *, dag_id: str, logical_date: datetime) -> tuple[str, str] | None:
+        """``(run_id, state)`` of ``dag_id``'s run for ``logical_date``, or None."""
+
+    def get_task_states(self, *, dag_id: str, run_id: str, task_id: str) -> list[str | None]:
+        """The states of ``task_id``'s instances in the run, by map index."""
+
     def asset_events(self, *, uri: str, limit: int = 100) -> list[Any]:
         """The latest ``limit`` events of a declared asset, oldest first, as
         :class:`airlock.models.execution.TriggeringAssetEvent`."""

@@ -99,6 +99,10 @@ class AssetEventsReply(Message, frozen=True, tag="asset_events"):
     events: list[TriggeringAssetEvent] = msgspec.field(default_factory=list)
 
 
+class TaskStatesReply(Message, frozen=True, tag="task_states"):
+    states: list[str | None] = msgspec.field(default_factory=list)
+
+
 class Ack(Message, frozen=True, tag="ack"):
     pass
 
@@ -119,6 +123,7 @@ ToTask = (
     | DagRunReply
     | StateReply
     | AssetEventsReply
+    | TaskStatesReply
     | Ack
     | ErrorReply
 )
@@ -206,6 +211,19 @@ class GetAssetEvents(Message, frozen=True, tag="get_asset_events"):
     limit: int = 100
 
 
+class FindDagRun(Message, frozen=True, tag="find_dag_run"):
+    """The run of a DAG of the task's bundle for a logical date (``ExternalTaskSensor``)."""
+
+    dag_id: str
+    logical_date: dt.datetime
+
+
+class GetTaskStates(Message, frozen=True, tag="get_task_states"):
+    dag_id: str
+    run_id: str
+    task_id: str
+
+
 class TaskDone(Message, frozen=True, tag="done"):
     outcome: TaskOutcome
 
@@ -224,6 +242,8 @@ FromTask = (
     | SetState
     | DeleteState
     | GetAssetEvents
+    | FindDagRun
+    | GetTaskStates
     | TaskDone
 )
 
@@ -241,6 +261,8 @@ TaskRequest = (
     | SetState
     | DeleteState
     | GetAssetEvents
+    | FindDagRun
+    | GetTaskStates
 )
 
 to_task_decoder = msgspec.msgpack.Decoder(ToTask)

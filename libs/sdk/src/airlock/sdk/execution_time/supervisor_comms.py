@@ -30,10 +30,12 @@ from airlock.sdk.execution_time.protocol import (
     DeleteState,
     DeleteVariable,
     ErrorReply,
+    FindDagRun,
     GetAssetEvents,
     GetConnection,
     GetDagRunState,
     GetState,
+    GetTaskStates,
     GetVariable,
     PullXCom,
     PushXCom,
@@ -41,6 +43,7 @@ from airlock.sdk.execution_time.protocol import (
     SetVariable,
     StateReply,
     TaskRequest,
+    TaskStatesReply,
     ToTask,
     TriggerRun,
     VariableReply,
@@ -49,7 +52,7 @@ from airlock.sdk.execution_time.protocol import (
     read_frame,
     to_task_decoder,
 )
-from airlock.sdk.timezone import json_enc_hook
+from airlock.sdk.timezone import json_enc_hook, to_stdlib
 
 
 class SupervisorGone(AirlockException):
@@ -251,3 +254,15 @@ class SupervisorComms:
             self._channel.request(GetAssetEvents(uri=uri, limit=limit)), AssetEventsReply
         )
         return list(reply.events)
+
+    def find_dag_run(self, *, dag_id: str, logical_date: datetime) -> tuple[str, str] | None:
+        # A pendulum DateTime (what the context hands out) does not encode: send the stdlib one.
+        request = FindDagRun(dag_id=dag_id, logical_date=to_stdlib(logical_date))
+        reply = _expect(self._channel.request(request), DagRunReply)
+        if reply.run_id is None:
+            return None
+        return reply.run_id, str(reply.state)
+
+    def get_task_states(self, *, dag_id: str, run_id: str, task_id: str) -> list[str | None]:
+        request = GetTaskStates(dag_id=dag_id, run_id=run_id, task_id=task_id)
+        return list(_expect(self._channel.request(request), TaskStatesReply).states)

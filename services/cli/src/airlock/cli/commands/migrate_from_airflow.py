@@ -49,6 +49,7 @@ MODULES: dict[str, str] = {
     "airflow.providers.standard.sensors.date_time": "airlock.sdk.sensors.date_time",
     "airflow.providers.standard.sensors.time_delta": "airlock.sdk.sensors.time_delta",
     "airflow.providers.standard.sensors.filesystem": "airlock.sdk.sensors.filesystem",
+    "airflow.providers.standard.sensors.external_task": "airlock.sdk.sensors.external_task",
     "airflow.providers.standard.triggers.temporal": "airlock.sdk.triggers.temporal",
     "airflow.providers.standard.triggers.file": "airlock.sdk.triggers.file",
     "airflow.triggers.base": "airlock.sdk",

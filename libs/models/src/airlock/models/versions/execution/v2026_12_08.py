@@ -6,6 +6,8 @@
   of one of the task's inlet or outlet assets, as the task's bundle sees it, kept across runs.
 - ``/task-instances/{ti_id}/asset-events?uri=…&limit=…`` (GET) lists the latest events of one
   of the task's declared assets (``inlet_events``).
+- ``/dag-runs/{dag_id}/by-logical-date`` and ``/dag-runs/{dag_id}/{run_id}/task-states`` (GET)
+  let ``ExternalTaskSensor`` find another DAG's run and its tasks' states (same bundle only).
 - ``TaskFailed.retry_delay_s`` is new: the delay a task's retry policy chose for its retry.
 """
 
@@ -26,6 +28,8 @@ VERSION = Version(
         EndpointAdded("DELETE", "/task-instances/{ti_id}/asset-state/{key}"),
         EndpointAdded("DELETE", "/task-instances/{ti_id}/asset-state"),
         EndpointAdded("GET", "/task-instances/{ti_id}/asset-events"),
+        EndpointAdded("GET", "/dag-runs/{dag_id}/by-logical-date"),
+        EndpointAdded("GET", "/dag-runs/{dag_id}/{run_id}/task-states"),
         FieldAdded(TaskFailed, "retry_delay_s"),
     ),
 )
