@@ -82,6 +82,10 @@ def test_ported_corpus_runs_with_dags_test_and_no_services(tmp_path: Path) -> No
     assert branched.returncode == 0, branched.stderr
     assert "[branching_style] fast: skipped" in branched.stderr
     assert "[branching_style] slow: success" in branched.stderr
+    stateful = airlock("dags", "test", "state_stores", "--folder", str(dags), cwd=tmp_path)
+    assert stateful.returncode == 0, stateful.stderr
+    assert "[state_stores] submit_job: try 1 failed: RuntimeError" in stateful.stderr
+    assert "[state_stores] submit_job: success" in stateful.stderr
     broken = airlock("dags", "test", "has_a_cycle", "--folder", str(dags), cwd=tmp_path)
     assert broken.returncode == 2
     assert "the DAG has a cycle: a -> b -> a" in broken.stderr

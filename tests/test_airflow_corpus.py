@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from tests.support.processes import RunAll
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -193,6 +194,17 @@ def test_a_new_dag_starts_paused_unless_it_says_otherwise(corpus: Corpus) -> Non
         "virtualenv_tasks": False,
         "metadata_producer": False,
         "metadata_consumer": False,
+        "state_stores": False,
+        "retry_policies": False,
+        "priority_strategies": False,
+        "workday_timetable": False,
+        "events_timetable": False,
+        "object_storage": False,
+        "prices_producer": False,
+        "prices_report": False,
+        "unpartitioned_neighbour": False,
+        "external_load": False,
+        "external_report": False,
     }
     created = {
         d: corpus.web.get(f"/api/v1/dags/{d}").json()["is_paused"]
@@ -260,3 +272,180 @@ def test_a_mapped_task_group_maps_each_task_per_item(corpus: Corpus) -> None:
     assert [corpus.xcom("mapped_groups", "process.measure", i) for i in range(3)] == [6, 7, 8]
     assert corpus.xcom("mapped_groups", "total") == 21
     assert [corpus.xcom("mapped_groups", "literal.load", i) for i in range(2)] == ["X?", "YY?"]
+
+
+def test_state_stores_keep_a_job_id_across_tries_and_a_watermark_across_runs(
+    corpus: Corpus,
+) -> None:
+    state, tis = corpus.run("state_stores")
+    assert state == "success", tis
+    first_run = corpus.last_run_id
+    # The first try stored the job id and failed; the retry found it instead of resubmitting.
+    assert corpus.xcom("state_stores", "submit_job") == {"job_id": "job-from-try-1", "try": 2}
+    assert corpus.xcom("state_stores", "load_increment") == {"previous": None}
+    assert corpus.xcom("state_stores", "check_inlet") == {
+        "source_run_id": first_run,
+        "task": "load_increment",
+    }
+    state, tis = corpus.run("state_stores")
+    assert state == "success", tis
+    assert corpus.xcom("state_stores", "load_increment") == {"previous": first_run}
+    # A new run's task instance starts with an empty store of its own.
+    assert corpus.xcom("state_stores", "submit_job") == {"job_id": "job-from-try-1", "try": 2}
+
+
+def test_retry_policies_choose_the_delay_or_fail_at_once(corpus: Corpus) -> None:
+    # Both tasks have retries=3 and retry_delay=1 hour: the run ends in seconds only because
+    # the policy's 1-second delay replaced the hour, and the ValueError was not retried.
+    state, tis = corpus.run("retry_policies")
+    assert tis == {
+        ("run_query", -1): "success",
+        ("parse_rows", -1): "failed",
+        ("summary", -1): ("success"),
+    }
+    assert corpus.xcom("retry_policies", "run_query") == 3
+    listing = corpus.web.get(
+        f"/api/v1/dags/retry_policies/dagRuns/{quote(corpus.last_run_id, safe='')}/taskInstances"
+    ).json()["task_instances"]
+    tries = {ti["task_id"]: ti["try_number"] for ti in listing}
+    assert tries["parse_rows"] == 1
+    assert tries["run_query"] == 3
+    assert state == "success"  # the leaf (summary) succeeded
+
+
+def test_a_bundled_priority_strategy_orders_the_queue(corpus: Corpus) -> None:
+    state, tis = corpus.run("priority_strategies")
+    assert state == "success", tis
+    started = {t: corpus.xcom("priority_strategies", t) for t in ("w9_large", "w6_medium")}
+    started["w3_small"] = corpus.xcom("priority_strategies", "w3_small")
+    # One task at a time (max_active_tasks=1): weight 9 first; medium's first try (weight 6)
+    # before small (3), its retry (weight 1) after it.
+    assert started["w9_large"] < started["w3_small"] < started["w6_medium"]
+    listing = corpus.web.get(
+        f"/api/v1/dags/priority_strategies/dagRuns/{quote(corpus.last_run_id, safe='')}/"
+        "taskInstances"
+    ).json()["task_instances"]
+    weights = {ti["task_id"]: ti["priority_weight"] for ti in listing}
+    assert weights == {"w9_large": 9, "w6_medium": 1, "w3_small": 3}
+
+
+def _scheduled_runs(corpus: Corpus, dag_id: str, count: int) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + 90
+    runs: list[dict[str, Any]] = []
+    while time.monotonic() < deadline:
+        runs = corpus.web.get(f"/api/v1/dags/{dag_id}/dagRuns").json()["dag_runs"]
+        done = [r for r in runs if r["run_type"] == "scheduled" and r["state"] == "success"]
+        if len(done) >= count:
+            return sorted(done, key=lambda r: r["logical_date"])
+        time.sleep(0.5)
+    raise AssertionError(f"{dag_id} did not run {count} scheduled runs: {runs}")
+
+
+def test_bundled_timetables_are_evaluated_by_the_dag_processor(corpus: Corpus) -> None:
+    runs = _scheduled_runs(corpus, "workday_timetable", 5)
+    assert [r["logical_date"][:10] for r in runs] == [
+        "2021-01-01",
+        "2021-01-04",
+        "2021-01-05",
+        "2021-01-06",
+        "2021-01-07",
+    ]
+    assert [r["data_interval_end"][:10] for r in runs][:2] == ["2021-01-02", "2021-01-05"]
+    corpus.last_run_id = runs[1]["run_id"]
+    assert corpus.xcom("workday_timetable", "day") == ["2021-01-04", "2021-01-05"]
+    shown = corpus.web.get("/api/v1/dags/workday_timetable").json()
+    assert shown["next_dagrun_logical_date"] is None  # the end date is past: no more runs
+
+    events = _scheduled_runs(corpus, "events_timetable", 2)
+    corpus.last_run_id = events[0]["run_id"]
+    assert corpus.xcom("events_timetable", "event") == "2021-02-01 09:00:00"
+    corpus.last_run_id = events[1]["run_id"]
+    assert corpus.xcom("events_timetable", "event") == "2021-03-14 09:00:00"
+
+
+def test_object_storage_paths_on_file_urls(corpus: Corpus) -> None:
+    state, tis = corpus.run("object_storage")
+    assert state == "success", tis
+    assert corpus.xcom("object_storage", "load") == {"files": ["orders.json"], "rows": 3}
+
+
+def test_asset_or_time_schedule_runs_on_the_clock_and_on_events(corpus: Corpus) -> None:
+    # catchup=False: the time side makes one run for the latest 06:00 (Paris) tick at once.
+    scheduled = _scheduled_runs(corpus, "prices_report", 1)
+    assert scheduled[0]["logical_date"][11:16] in ("05:00", "04:00")  # 06:00 Paris, CET/CEST
+    corpus.last_run_id = scheduled[0]["run_id"]
+    assert corpus.xcom("prices_report", "report") == "scheduled"
+    state, _ = corpus.run("prices_producer")
+    assert state == "success"
+    deadline = time.monotonic() + 60
+    triggered: list[dict[str, Any]] = []
+    while time.monotonic() < deadline and not triggered:
+        runs = corpus.web.get("/api/v1/dags/prices_report/dagRuns").json()["dag_runs"]
+        triggered = [
+            r for r in runs if r["run_type"] == "asset_triggered" and r["state"] == "success"
+        ]
+        time.sleep(0.5)
+    assert triggered, runs
+    corpus.last_run_id = triggered[0]["run_id"]
+    assert corpus.xcom("prices_report", "report") == "asset_triggered"
+
+
+def test_partitioned_dags_fail_by_name_and_their_neighbour_runs_on_an_asset_ref(
+    corpus: Corpus,
+) -> None:
+    corpus.run("survives_its_neighbour")  # every file of the bundle is uploaded by now
+    errors = corpus.airlock("dags", "list-import-errors").stdout
+    assert "partitions.py" in errors
+    assert "DAG 'partitioned_producer' was not stored" in errors
+    assert "schedule=CronPartitionTimetable(...): asset partitions are not supported" in errors
+    assert "schedule=PartitionedAssetTimetable(...)" in errors
+    # Asset.ref(uri=...) schedules on the asset metadata_producer updates.
+    state, _ = corpus.run("metadata_producer")
+    assert state == "success"
+    corpus.wait_for_triggered_run("unpartitioned_neighbour")
+    assert corpus.xcom("unpartitioned_neighbour", "ok") == ["file:///tmp/corpus/orders.csv"]
+
+
+def _run_for(corpus: Corpus, dag_id: str, logical_date: str) -> str:
+    deadline = time.monotonic() + 90
+    while True:
+        created = corpus.web.post(
+            f"/api/v1/dags/{dag_id}/dagRuns", json={"logical_date": logical_date}
+        )
+        if created.status_code != 404 or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)  # the DAG processor has not uploaded the file yet
+    assert created.status_code == 201, created.text
+    return str(created.json()["run_id"])
+
+
+def _wait_for_state(corpus: Corpus, dag_id: str, run_id: str) -> str:
+    deadline = time.monotonic() + 120
+    state = ""
+    while time.monotonic() < deadline:
+        state = corpus.web.get(f"/api/v1/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}").json()[
+            "state"
+        ]
+        if state in ("success", "failed"):
+            return state
+        time.sleep(0.5)
+    raise AssertionError(f"run {run_id} of {dag_id} is still {state}")
+
+
+def test_an_external_task_sensor_waits_for_the_other_dags_run(corpus: Corpus) -> None:
+    report = _run_for(corpus, "external_report", "2024-05-01T00:00:00Z")
+
+    def states() -> dict[str, Any]:
+        listing = corpus.web.get(
+            f"/api/v1/dags/external_report/dagRuns/{quote(report, safe='')}/taskInstances"
+        ).json()["task_instances"]
+        return {t["task_id"]: t["state"] for t in listing}
+
+    # The sensor pokes, finds no run of external_load for that date, and waits.
+    assert wait_until(lambda: states()["wait_for_load"] == "up_for_reschedule", 60, 0.3), states()
+    assert states()["report"] in (None, "scheduled")
+    load = _run_for(corpus, "external_load", "2024-05-01T00:00:00Z")
+    assert _wait_for_state(corpus, "external_load", load) == "success"
+    assert _wait_for_state(corpus, "external_report", report) == "success"
+    corpus.last_run_id = report
+    assert corpus.xcom("external_report", "report") == "report 2024-05-01"

@@ -7,7 +7,12 @@
  * (null: the document names no dated version, so requests go without the header = head).
  * @type {string | null}
  */
-export const API_VERSION = "2026-12-07";
+export const API_VERSION = "2026-12-08";
+
+/**
+ * @typedef {object} AssetEventList
+ * @property {Array<TriggeringAssetEvent>} [events]
+ */
 
 /**
  * @typedef {object} AssetEventOut
@@ -93,6 +98,19 @@ export const API_VERSION = "2026-12-07";
  */
 
 /**
+ * @typedef {object} StateValue
+ * @property {string | null} [expires_at]
+ * @property {string} key
+ * @property {any} [value]
+ */
+
+/**
+ * @typedef {object} StateWrite
+ * @property {number | null} [retention_s]
+ * @property {any} value
+ */
+
+/**
  * @typedef {object} TaskDeferred
  * @property {Record<string, any>} [next_kwargs]
  * @property {string} [next_method="execute_complete"]
@@ -109,6 +127,7 @@ export const API_VERSION = "2026-12-07";
  * @property {string | null} [error]
  * @property {boolean} [no_retry=false]
  * @property {number | null} [pid]
+ * @property {number | null} [retry_delay_s]
  * @property {"failed"} state
  */
 
@@ -160,6 +179,11 @@ export const API_VERSION = "2026-12-07";
  * @property {string} hostname
  * @property {number} pid
  * @property {string} start_date
+ */
+
+/**
+ * @typedef {object} TaskStateList
+ * @property {Array<TaskInstanceState | null>} [states]
  */
 
 /**
@@ -252,24 +276,35 @@ export const API_VERSION = "2026-12-07";
  * @property {number} success the status the server answers when it did the work
  */
 
-/** @typedef {"DeleteVariableFromTask" | "FinishTaskInstance" | "GetConnectionForTask" | "GetDagRunInfo" | "GetExecutionIdentity" | "GetHealth" | "GetPreviousDagRun" | "GetVariableForTask" | "HeartbeatTaskInstance" | "NextWorkloads" | "PullXCom" | "PushXCom" | "SendTaskLogs" | "SetVariableFromTask" | "StartTaskInstance" | "TriggerDagRunFromTask"} OperationId */
+/** @typedef {"ClearAssetState" | "ClearTaskState" | "DeleteAssetState" | "DeleteTaskState" | "DeleteVariableFromTask" | "FindDagRunByLogicalDate" | "FinishTaskInstance" | "GetAssetState" | "GetConnectionForTask" | "GetDagRunInfo" | "GetExecutionIdentity" | "GetHealth" | "GetPreviousDagRun" | "GetTaskState" | "GetTaskStatesOfRun" | "GetVariableForTask" | "HeartbeatTaskInstance" | "ListInletAssetEvents" | "NextWorkloads" | "PullXCom" | "PushXCom" | "SendTaskLogs" | "SetAssetState" | "SetTaskState" | "SetVariableFromTask" | "StartTaskInstance" | "TriggerDagRunFromTask"} OperationId */
 
 /**
  * What each operation sends as its JSON body.
  * @typedef {object} Requests
+ * @property {undefined} ClearAssetState
+ * @property {undefined} ClearTaskState
+ * @property {undefined} DeleteAssetState
+ * @property {undefined} DeleteTaskState
  * @property {undefined} DeleteVariableFromTask
+ * @property {undefined} FindDagRunByLogicalDate
  * @property {TaskSucceeded | TaskFailed | TaskSkipped | TaskRescheduled | TaskDeferred} FinishTaskInstance
+ * @property {undefined} GetAssetState
  * @property {undefined} GetConnectionForTask
  * @property {undefined} GetDagRunInfo
  * @property {undefined} GetExecutionIdentity
  * @property {undefined} GetHealth
  * @property {undefined} GetPreviousDagRun
+ * @property {undefined} GetTaskState
+ * @property {undefined} GetTaskStatesOfRun
  * @property {undefined} GetVariableForTask
  * @property {Heartbeat} HeartbeatTaskInstance
+ * @property {undefined} ListInletAssetEvents
  * @property {WorkloadRequest} NextWorkloads
  * @property {undefined} PullXCom
  * @property {XComValue} PushXCom
  * @property {LogBatch} SendTaskLogs
+ * @property {StateWrite} SetAssetState
+ * @property {StateWrite} SetTaskState
  * @property {VariableWrite} SetVariableFromTask
  * @property {TaskStart} StartTaskInstance
  * @property {TriggerDagRun} TriggerDagRunFromTask
@@ -278,19 +313,30 @@ export const API_VERSION = "2026-12-07";
 /**
  * What each operation answers on success.
  * @typedef {object} Responses
+ * @property {void} ClearAssetState
+ * @property {void} ClearTaskState
+ * @property {void} DeleteAssetState
+ * @property {void} DeleteTaskState
  * @property {void} DeleteVariableFromTask
+ * @property {DagRunInfo} FindDagRunByLogicalDate
  * @property {TaskStateReply} FinishTaskInstance
+ * @property {StateValue} GetAssetState
  * @property {ConnectionInfo} GetConnectionForTask
  * @property {DagRunInfo} GetDagRunInfo
  * @property {ExecutionIdentity} GetExecutionIdentity
  * @property {Health} GetHealth
  * @property {DagRunInfo} GetPreviousDagRun
+ * @property {StateValue} GetTaskState
+ * @property {TaskStateList} GetTaskStatesOfRun
  * @property {VariableValue} GetVariableForTask
  * @property {HeartbeatReply} HeartbeatTaskInstance
+ * @property {AssetEventList} ListInletAssetEvents
  * @property {WorkloadBatch} NextWorkloads
  * @property {XComValue} PullXCom
  * @property {void} PushXCom
  * @property {void} SendTaskLogs
+ * @property {void} SetAssetState
+ * @property {void} SetTaskState
  * @property {void} SetVariableFromTask
  * @property {TaskRunContext} StartTaskInstance
  * @property {DagRunInfo} TriggerDagRunFromTask
@@ -298,19 +344,30 @@ export const API_VERSION = "2026-12-07";
 
 /** @type {Readonly<Record<OperationId, Operation>>} */
 export const OPERATIONS = Object.freeze({
+  ClearAssetState: { method: "DELETE", path: "/execution/task-instances/{ti_id}/asset-state", pathParams: ["ti_id"], queryParams: ["uri"], success: 204 },
+  ClearTaskState: { method: "DELETE", path: "/execution/task-instances/{ti_id}/state", pathParams: ["ti_id"], queryParams: [], success: 204 },
+  DeleteAssetState: { method: "DELETE", path: "/execution/task-instances/{ti_id}/asset-state/{key}", pathParams: ["ti_id","key"], queryParams: ["uri"], success: 204 },
+  DeleteTaskState: { method: "DELETE", path: "/execution/task-instances/{ti_id}/state/{key}", pathParams: ["ti_id","key"], queryParams: [], success: 204 },
   DeleteVariableFromTask: { method: "DELETE", path: "/execution/variables/{key}", pathParams: ["key"], queryParams: [], success: 204 },
+  FindDagRunByLogicalDate: { method: "GET", path: "/execution/dag-runs/{dag_id}/by-logical-date", pathParams: ["dag_id"], queryParams: ["logical_date"], success: 200 },
   FinishTaskInstance: { method: "PATCH", path: "/execution/task-instances/{ti_id}/state", pathParams: ["ti_id"], queryParams: [], success: 200 },
+  GetAssetState: { method: "GET", path: "/execution/task-instances/{ti_id}/asset-state/{key}", pathParams: ["ti_id","key"], queryParams: ["uri"], success: 200 },
   GetConnectionForTask: { method: "GET", path: "/execution/connections/{conn_id}", pathParams: ["conn_id"], queryParams: [], success: 200 },
   GetDagRunInfo: { method: "GET", path: "/execution/dag-runs/{dag_id}/{run_id}", pathParams: ["dag_id","run_id"], queryParams: [], success: 200 },
   GetExecutionIdentity: { method: "GET", path: "/execution/identity", pathParams: [], queryParams: [], success: 200 },
   GetHealth: { method: "GET", path: "/execution/health", pathParams: [], queryParams: [], success: 200 },
   GetPreviousDagRun: { method: "GET", path: "/execution/dag-runs/{dag_id}/previous", pathParams: ["dag_id"], queryParams: ["before","state"], success: 200 },
+  GetTaskState: { method: "GET", path: "/execution/task-instances/{ti_id}/state/{key}", pathParams: ["ti_id","key"], queryParams: [], success: 200 },
+  GetTaskStatesOfRun: { method: "GET", path: "/execution/dag-runs/{dag_id}/{run_id}/task-states", pathParams: ["dag_id","run_id"], queryParams: ["task_id"], success: 200 },
   GetVariableForTask: { method: "GET", path: "/execution/variables/{key}", pathParams: ["key"], queryParams: [], success: 200 },
   HeartbeatTaskInstance: { method: "PUT", path: "/execution/task-instances/{ti_id}/heartbeat", pathParams: ["ti_id"], queryParams: [], success: 200 },
+  ListInletAssetEvents: { method: "GET", path: "/execution/task-instances/{ti_id}/asset-events", pathParams: ["ti_id"], queryParams: ["uri","limit"], success: 200 },
   NextWorkloads: { method: "POST", path: "/execution/workloads/next", pathParams: [], queryParams: [], success: 200 },
   PullXCom: { method: "GET", path: "/execution/xcoms/{dag_id}/{run_id}/{task_id}/{key}", pathParams: ["dag_id","run_id","task_id","key"], queryParams: ["map_index"], success: 200 },
   PushXCom: { method: "PUT", path: "/execution/task-instances/{ti_id}/xcoms/{key}", pathParams: ["ti_id","key"], queryParams: [], success: 204 },
   SendTaskLogs: { method: "POST", path: "/execution/task-instances/{ti_id}/logs", pathParams: ["ti_id"], queryParams: [], success: 204 },
+  SetAssetState: { method: "PUT", path: "/execution/task-instances/{ti_id}/asset-state/{key}", pathParams: ["ti_id","key"], queryParams: ["uri"], success: 204 },
+  SetTaskState: { method: "PUT", path: "/execution/task-instances/{ti_id}/state/{key}", pathParams: ["ti_id","key"], queryParams: [], success: 204 },
   SetVariableFromTask: { method: "PUT", path: "/execution/variables/{key}", pathParams: ["key"], queryParams: [], success: 204 },
   StartTaskInstance: { method: "PATCH", path: "/execution/task-instances/{ti_id}/run", pathParams: ["ti_id"], queryParams: [], success: 200 },
   TriggerDagRunFromTask: { method: "POST", path: "/execution/dag-runs/{dag_id}", pathParams: ["dag_id"], queryParams: [], success: 201 },

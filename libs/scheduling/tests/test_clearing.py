@@ -201,3 +201,27 @@ def test_mark_run(env: Env, state: DagRunState, expected: dict[str, TIS]) -> Non
     assert env.run_state(run) is state
     # Nothing left for the scheduler to do.
     assert env.schedule(run, LATER).changed == 0
+
+
+def test_clearing_discards_the_cleared_instances_task_state_only(env: Env) -> None:
+    from airlock.db import TaskState
+
+    run = chain(env)
+    with env.sessions() as session:
+        for task_id in ("transform", "extract"):
+            session.add(
+                TaskState(
+                    dag_id="etl",
+                    run_id=run.run_id,
+                    task_id=task_id,
+                    map_index=-1,
+                    key="job_id",
+                    value='"j-1"',
+                    updated_at=T0,
+                )
+            )
+        session.commit()
+    clear(env, run, task_ids=["transform"])
+    with env.sessions() as session:
+        left = session.scalars(select(TaskState.task_id)).all()
+    assert left == ["extract"]

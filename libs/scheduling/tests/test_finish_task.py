@@ -82,6 +82,51 @@ def test_a_failure_is_retried_after_its_delay_then_fails_for_good(env: Env) -> N
     ]
 
 
+def test_a_retry_policys_delay_replaces_the_tasks_own_and_a_repeat_answers_the_same(
+    sqlite_env: Env,
+) -> None:
+    env = sqlite_env
+    env.install(make_dag("policy", [task("t", retries=2, retry_delay=60.0)]))
+    run = env.trigger("policy")
+    ti = env.ti(run, "t")
+    env.start(ti.id)
+    outcome = fail(error="429 (rate limited)", retry_delay_s=5.0)
+    assert env.finish(ti.id, outcome) is TIS.UP_FOR_RETRY
+    assert env.ti(run, "t").next_retry_at == T0 + 5 * S
+    assert env.finish(ti.id, outcome) is TIS.UP_FOR_RETRY  # a resent report
+    env.schedule(run, now=T0 + 5 * S)
+    assert env.states(run)["t"] is TIS.QUEUED
+
+
+def test_a_custom_strategys_weight_of_each_try_applies_to_that_try(env: Env) -> None:
+    env.install(
+        make_dag(
+            "weighted",
+            [
+                task(
+                    "t",
+                    retries=3,
+                    retry_delay=0.0,
+                    weight_rule="absolute",
+                    priority_weight_total=9,
+                    priority_weight_by_try=[9, 5, 2],
+                    weight_strategy="dags.DecreasingPriority",
+                )
+            ],
+        )
+    )
+    run = env.trigger("weighted")
+    ti = env.ti(run, "t")
+    assert ti.priority_weight == 9
+    seen = []
+    for attempt in range(3):
+        env.start(ti.id, T0 + attempt * S)
+        assert env.finish(ti.id, fail(T0 + attempt * S)) is TIS.UP_FOR_RETRY
+        seen.append(env.ti(run, "t").priority_weight)
+        env.schedule(run, now=T0 + (attempt + 1) * S)
+    assert seen == [5, 2, 2]  # past the list, the last weight stays
+
+
 def test_no_retry_fails_at_once(sqlite_env: Env) -> None:
     sqlite_env.install(make_dag("final", [task("t", retries=5)]))
     run = sqlite_env.trigger("final")

@@ -9,11 +9,14 @@ from typing import Any
 import pytest
 
 from airlock.models.dag import (
+    AssetOrTimeSchedule,
     AssetRef,
     AssetSchedule,
     ContinuousSchedule,
     CronSchedule,
     DeltaSchedule,
+    ListedRun,
+    ListedSchedule,
     NoSchedule,
     OnceSchedule,
     SerializedDag,
@@ -145,3 +148,58 @@ def test_continuous() -> None:
 )
 def test_no_time_based_runs(schedule: Any) -> None:
     assert next_run_info(dag(schedule, start_date=JAN1), None, now=JAN1 + D) is None
+
+
+def _listed(*hours: int, complete: bool = False) -> ListedSchedule:
+    day = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    return ListedSchedule(
+        timetable="dags.Workdays",
+        runs=[
+            ListedRun(
+                run_after=day + dt.timedelta(hours=h + 1),
+                interval_start=day + dt.timedelta(hours=h),
+                interval_end=day + dt.timedelta(hours=h + 1),
+            )
+            for h in hours
+        ],
+        complete=complete,
+    )
+
+
+def test_listed_runs_of_a_python_timetable() -> None:
+    start = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    now = start + dt.timedelta(hours=10)
+    listed = _listed(0, 2, 5, 12, complete=True)
+    first = next_run_info(dag(listed, start_date=start, catchup=True), None, now=now)
+    assert first is not None
+    assert (first.logical_date, first.data_interval.end, first.run_after) == (
+        start,
+        start + dt.timedelta(hours=1),
+        start + dt.timedelta(hours=1),
+    )
+    second = next_run_info(
+        dag(listed, start_date=start, catchup=True), first.data_interval.end, now=now
+    )
+    assert second is not None
+    assert second.logical_date == start + dt.timedelta(hours=2)
+    # Without catch-up: the latest due run (hour 5), then the future one (hour 12).
+    late = next_run_info(dag(listed, start_date=start, catchup=False), None, now=now)
+    assert late is not None
+    assert late.logical_date == start + dt.timedelta(hours=5)
+    future = next_run_info(
+        dag(listed, start_date=start, catchup=False), late.data_interval.end, now=now
+    )
+    assert future is not None
+    assert future.run_after == start + dt.timedelta(hours=13)
+    assert next_run_info(dag(listed, start_date=start), future.data_interval.end, now=now) is None
+
+
+def test_asset_or_time_schedules_run_on_their_time_side() -> None:
+    from airlock.db.assets import schedule_assets
+
+    orders = AssetRef(name="orders", uri="s3://orders")
+    both = AssetOrTimeSchedule(condition=orders, timetable=DAILY)
+    info = next_run_info(dag(both, start_date=JAN1, catchup=True), None, now=JAN1 + 3 * D)
+    assert info is not None
+    assert info.logical_date == JAN1
+    assert schedule_assets(both) == [orders]

@@ -75,8 +75,30 @@ def test_watcher_trigger_serializes() -> None:
     assert asset.watchers[0].trigger.serialize() == ("mod.Ticker", {"every": 5})
 
 
-def test_unsupported_airflow_asset_features_are_refused_by_name() -> None:
-    with pytest.raises(DagDefinitionError, match="access_control is not supported yet"):
-        Asset("orders", access_control={"team": "a"})
-    with pytest.raises(DagDefinitionError, match=r"Asset.ref\(name='orders'"):
-        Asset.ref(name="orders")
+def test_unsupported_airflow_asset_features_fail_the_dag_using_them_by_name() -> None:
+    from airlock.sdk.serialization import serialize_dag
+
+    controlled = Asset("orders", access_control={"team": "a"})
+    by_name = Asset.ref(name="orders")
+    for asset, message in (
+        (controlled, "access_control= is not supported"),
+        (by_name, r"Asset.ref\(name='orders'\) names an asset without its uri"),
+    ):
+        with DAG("uses_it", schedule=asset) as dag:
+            pass
+        with pytest.raises(DagDefinitionError, match=message):
+            serialize_dag(dag)
+    by_uri = Asset.ref(uri="s3://lake/orders")
+    assert (by_uri.name, by_uri.uri) == ("s3://lake/orders", "s3://lake/orders")
+    with pytest.raises(DagDefinitionError, match="needs name= or uri="):
+        Asset.ref()
+
+
+def test_a_schedule_on_an_alias_fails_the_dag_by_name() -> None:
+    from airlock.sdk import AssetAlias
+    from airlock.sdk.serialization import serialize_dag
+
+    with DAG("on_alias", schedule=Asset("a") | AssetAlias("daily-exports")) as dag:
+        pass
+    with pytest.raises(DagDefinitionError, match=r"AssetAlias\('daily-exports'\) is not supported"):
+        serialize_dag(dag)

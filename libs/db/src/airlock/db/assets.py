@@ -21,6 +21,7 @@ from airlock.models.dag import (
     AssetAllCond,
     AssetAnyCond,
     AssetCondition,
+    AssetOrTimeSchedule,
     AssetRef,
     AssetSchedule,
     Schedule,
@@ -41,8 +42,10 @@ def condition_assets(condition: AssetCondition) -> list[AssetRef]:
 
 
 def schedule_assets(schedule: Schedule) -> list[AssetRef]:
-    """The assets a DAG is scheduled on: none unless its schedule is an asset condition."""
-    return condition_assets(schedule.condition) if isinstance(schedule, AssetSchedule) else []
+    """The assets a DAG is scheduled on: none unless its schedule has an asset condition."""
+    if isinstance(schedule, AssetSchedule | AssetOrTimeSchedule):
+        return condition_assets(schedule.condition)
+    return []
 
 
 def _insert_ignoring_conflicts(session: Session, rows: list[dict[str, Any]]) -> None:

@@ -180,8 +180,46 @@ class NoSchedule(_Tagged, frozen=True, kw_only=True, omit_defaults=True, tag="no
     pass
 
 
+class ListedRun(_Struct, frozen=True, kw_only=True, omit_defaults=True):
+    run_after: AwareDatetime
+    interval_start: AwareDatetime
+    interval_end: AwareDatetime
+
+
+class ListedSchedule(_Tagged, frozen=True, kw_only=True, omit_defaults=True, tag="listed"):
+    """Runs a timetable written in Python (a custom ``Timetable`` subclass, ``EventsTimetable``,
+    ``MultipleCronTriggerTimetable``) listed by the DAG processor when it parsed the file: the
+    scheduler runs no user code, so it reads the runs instead of asking the timetable."""
+
+    #: The timetable's class path (what the UI names).
+    timetable: str
+    #: In ``run_after`` order: a window of past runs and the upcoming ones.
+    runs: list[ListedRun] = []
+    #: True when the timetable has no run after the last one listed.
+    complete: bool = False
+
+
+class AssetOrTimeSchedule(
+    _Tagged, frozen=True, kw_only=True, omit_defaults=True, tag="asset_or_time"
+):
+    """Runs on the asset condition *and* on the time schedule, each on its own (Airflow's
+    ``AssetOrTimeSchedule``): asset-triggered runs as for ``assets``, scheduled runs as for
+    ``timetable``."""
+
+    condition: AssetCondition
+    timetable: Union[CronSchedule, DeltaSchedule, ListedSchedule]  # noqa: UP007
+    policy: AssetRunPolicy = AssetRunPolicy()
+
+
 Schedule = Union[  # noqa: UP007
-    CronSchedule, DeltaSchedule, OnceSchedule, ContinuousSchedule, AssetSchedule, NoSchedule
+    CronSchedule,
+    DeltaSchedule,
+    OnceSchedule,
+    ContinuousSchedule,
+    AssetSchedule,
+    ListedSchedule,
+    AssetOrTimeSchedule,
+    NoSchedule,
 ]
 
 
@@ -256,6 +294,10 @@ class SerializedTask(_Struct, frozen=True, kw_only=True, omit_defaults=True):
     weight_rule: WeightRule = WeightRule.DOWNSTREAM
     #: ``priority_weight`` summed along ``weight_rule``, precomputed for the scheduler.
     priority_weight_total: int = 1
+    #: A custom priority-weight strategy (its class path), evaluated at parse time: its weight
+    #: for each try, first try first (``priority_weight_total`` is the first).
+    weight_strategy: str | None = None
+    priority_weight_by_try: list[int] = []
     max_active_tis_per_dag: int | None = None
     max_active_tis_per_dagrun: int | None = None
     owner: str = "airlock"

@@ -193,6 +193,9 @@ class TaskFailed(_Outcome, frozen=True, kw_only=True, tag="failed", tag_field="s
     error: str | None = None
     #: True for failures that must not be retried (the task asked to fail for good).
     no_retry: bool = False
+    #: The delay before the retry, when the task's retry policy chose one (else the task's
+    #: ``retry_delay`` rules). Since API version 2026-12-08.
+    retry_delay_s: Annotated[float, msgspec.Meta(ge=0, le=86400)] | None = None
 
 
 class TaskSkipped(_Outcome, frozen=True, kw_only=True, tag="skipped", tag_field="state"):
@@ -249,3 +252,34 @@ class TriggerDagRun(_Struct, frozen=True, kw_only=True):
     conf: dict[str, Any] = msgspec.field(default_factory=dict)
     logical_date: AwareDatetime | None = None
     reset_dag_run: bool = False
+
+
+class StateValue(_Struct, frozen=True, kw_only=True):
+    """One key of a task's or an asset's state store (since API version 2026-12-08)."""
+
+    key: str
+    #: Any JSON value.
+    value: Any = None
+    #: When the key stops being readable; None: never.
+    expires_at: AwareDatetime | None = None
+
+
+class StateWrite(_Struct, frozen=True, kw_only=True):
+    """Set one key of a state store. ``retention_s``: how long the key lives, counted from the
+    server's clock when it stores the write; None keeps it until it is deleted."""
+
+    value: Any
+    retention_s: Annotated[float, msgspec.Meta(gt=0)] | None = None
+
+
+class AssetEventList(_Struct, frozen=True, kw_only=True):
+    """An inlet asset's latest events, oldest first (since API version 2026-12-08)."""
+
+    events: list[TriggeringAssetEvent] = msgspec.field(default_factory=list)
+
+
+class TaskStateList(_Struct, frozen=True, kw_only=True):
+    """The states of one task's instances in a run, by map index (one entry when not mapped;
+    since API version 2026-12-08)."""
+
+    states: list[TaskInstanceState | None] = msgspec.field(default_factory=list)

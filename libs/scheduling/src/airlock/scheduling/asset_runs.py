@@ -57,6 +57,7 @@ from airlock.models.dag import (
     AssetAllCond,
     AssetAnyCond,
     AssetCondition,
+    AssetOrTimeSchedule,
     AssetRef,
     AssetRunMode,
     AssetRunPolicy,
@@ -210,7 +211,7 @@ def create_asset_triggered_runs(
         if len(created) >= limit:
             break
         schedule = cache.get(session, waiting.version_id).schedule
-        if not isinstance(schedule, AssetSchedule):
+        if not isinstance(schedule, AssetSchedule | AssetOrTimeSchedule):
             # The DAG's newest version is no longer scheduled on assets: nothing will consume these.
             session.execute(
                 delete(AssetDagRunQueue).where(AssetDagRunQueue.target_dag_id == dag_id)

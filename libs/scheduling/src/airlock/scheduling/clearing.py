@@ -26,13 +26,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, tuple_, update
 from sqlalchemy.orm import Session
 
-from airlock.db import DagRun, TaskInstance, transition
+from airlock.db import DagRun, TaskInstance, TaskState, transition
 from airlock.models.states import TERMINAL_DAG_RUN_STATES, DagRunState
 from airlock.models.states import TaskInstanceState as TIS
 from airlock.scheduling.dag_cache import DagCache
@@ -190,8 +190,27 @@ def clear_task_instances(
                 )
                 .execution_options(synchronize_session=False)
             )
+    _discard_task_state(session, dag_id, run_id, affected)
     reopen_run(session, run, now)
     return RunChange(run=run, task_instances=tuple(affected), run_state=run.state)
+
+
+def _discard_task_state(
+    session: Session, dag_id: str, run_id: str, affected: Sequence[AffectedTask]
+) -> None:
+    """A cleared task instance starts afresh: its state store goes (as Airflow's clear does);
+    retries, which are not clears, keep it."""
+    pairs = [(ti.task_id, ti.map_index) for ti in affected]
+    for start in range(0, len(pairs), CHUNK):
+        session.execute(
+            delete(TaskState)
+            .where(
+                TaskState.dag_id == dag_id,
+                TaskState.run_id == run_id,
+                tuple_(TaskState.task_id, TaskState.map_index).in_(pairs[start : start + CHUNK]),
+            )
+            .execution_options(synchronize_session=False)
+        )
 
 
 def reopen_run(

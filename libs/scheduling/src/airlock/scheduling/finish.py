@@ -27,7 +27,8 @@ task starts running). A reschedule or a deferral does not end the try: ``first_p
 ``task_instance_history`` row. A report about a try that is over (the task token names its try)
 is refused (``tries.check_try``).
 
-Retry delay: ``retry_delay``; with ``retry_exponential_backoff``, ``retry_delay * 2^(try - 1)``;
+Retry delay: the one the task's retry policy chose (``TaskFailed.retry_delay_s``), else
+``retry_delay``; with ``retry_exponential_backoff``, ``retry_delay * 2^(try - 1)``;
 capped by ``max_retry_delay`` when set and always by one day. No jitter.
 
 Idempotence: the same report sent again answers the state the first one produced (matched by its
@@ -614,7 +615,10 @@ def _target(
         "next_kwargs": None,
     }
     if state is TIS.UP_FOR_RETRY:
-        values["next_retry_at"] = end + dt.timedelta(seconds=retry_delay_s(task, ti.try_number))
+        values["next_retry_at"] = end + dt.timedelta(seconds=_retry_delay_s(task, ti, outcome))
+        if task.priority_weight_by_try:  # a custom strategy's weight for the next try
+            by_try = task.priority_weight_by_try
+            values["priority_weight"] = by_try[min(ti.try_number, len(by_try) - 1)]
     return state, values
 
 
@@ -624,8 +628,14 @@ def _due(ti: AnyRow, task: SerializedTask, outcome: TaskOutcome) -> dt.datetime 
     if isinstance(outcome, TaskRescheduled):
         return _utc(outcome.reschedule_date)
     if isinstance(outcome, TaskFailed):
-        return _utc(outcome.end_date) + dt.timedelta(seconds=retry_delay_s(task, ti.try_number))
+        return _utc(outcome.end_date) + dt.timedelta(seconds=_retry_delay_s(task, ti, outcome))
     return None
+
+
+def _retry_delay_s(task: SerializedTask, ti: AnyRow, outcome: TaskOutcome) -> float:
+    """The task's retry policy's delay when it chose one, else the task's own."""
+    chosen = outcome.retry_delay_s if isinstance(outcome, TaskFailed) else None
+    return chosen if chosen is not None else retry_delay_s(task, ti.try_number)
 
 
 def _record_try(session: Session, moves: Sequence[_Move]) -> None:

@@ -16,6 +16,9 @@ default, ``CronTriggerTimetable`` / ``DeltaTriggerTimetable``):
 - ``@once``: one run at ``start_date`` (or as soon as seen without one), never again.
 - ``@continuous``: a new run as soon as the previous one ended; its data interval runs from the
   previous run's end to now.
+- a timetable written in Python (``ListedSchedule``): the runs the DAG processor listed, the
+  first after the last automated run (without catch-up, the latest one due);
+- ``AssetOrTimeSchedule``: its time side, as above (its asset side is ``asset_runs``');
 - no ``end_date`` tick is passed; DAGs with no schedule or an asset schedule get no time-based run.
 
 Cron expressions are evaluated in the schedule's timezone (DST-aware, via croniter); every
@@ -31,9 +34,11 @@ from zoneinfo import ZoneInfo
 from croniter import croniter
 
 from airlock.models.dag import (
+    AssetOrTimeSchedule,
     ContinuousSchedule,
     CronSchedule,
     DeltaSchedule,
+    ListedSchedule,
     OnceSchedule,
     SerializedDag,
 )
@@ -49,11 +54,14 @@ class DataInterval(NamedTuple):
 class NextRun(NamedTuple):
     logical_date: dt.datetime
     data_interval: DataInterval
+    #: Set when a listed run says so; otherwise the end of the data interval.
+    listed_run_after: dt.datetime | None = None
 
     @property
     def run_after(self) -> dt.datetime:
-        """When the run may be created and started: the end of its data interval."""
-        return self.data_interval.end
+        """When the run may be created and started (the end of its data interval, unless a
+        listed run says otherwise)."""
+        return self.listed_run_after or self.data_interval.end
 
 
 def next_run_info(
@@ -66,6 +74,8 @@ def next_run_info(
     """
     now = (now or dt.datetime.now(UTC)).astimezone(UTC)
     schedule = dag.schedule
+    if isinstance(schedule, AssetOrTimeSchedule):
+        schedule = schedule.timetable  # its asset side is asset_runs'
     start = dag.start_date.astimezone(UTC) if dag.start_date else None
     info: NextRun | None
     if isinstance(schedule, CronSchedule):
@@ -76,6 +86,8 @@ def next_run_info(
         info = _exact(tick)
     elif isinstance(schedule, OnceSchedule):
         info = None if after is not None else _exact(start or now)
+    elif isinstance(schedule, ListedSchedule):
+        info = next_listed_run(schedule, after, now, catchup=dag.catchup)
     elif isinstance(schedule, ContinuousSchedule):
         run_after = max(now, start) if start else now
         info = NextRun(run_after, DataInterval(after or start or run_after, run_after))
@@ -86,6 +98,23 @@ def next_run_info(
     if dag.end_date is not None and info.run_after > dag.end_date.astimezone(UTC):
         return None
     return info
+
+
+def next_listed_run(
+    schedule: ListedSchedule, after: dt.datetime | None, now: dt.datetime, *, catchup: bool
+) -> NextRun | None:
+    """The next of the runs the DAG processor listed for a timetable written in Python: the
+    first whose data interval ends after ``after``; without catch-up, the latest one that is
+    due (or the next one)."""
+    pending = [r for r in schedule.runs if after is None or r.interval_end.astimezone(UTC) > after]
+    if not pending:
+        return None
+    chosen = pending[0]
+    if not catchup:
+        due = [r for r in pending if r.run_after.astimezone(UTC) <= now]
+        chosen = due[-1] if due else pending[0]
+    start, end = chosen.interval_start.astimezone(UTC), chosen.interval_end.astimezone(UTC)
+    return NextRun(start, DataInterval(start, end), chosen.run_after.astimezone(UTC))
 
 
 def _exact(tick: dt.datetime) -> NextRun:

@@ -65,9 +65,39 @@ if TYPE_CHECKING:
     from airlock.sdk.definitions.edges import EdgeModifier, Label
     from airlock.sdk.definitions.mappedoperator import MappedOperator
     from airlock.sdk.definitions.param import Param, ParamsDict
+    from airlock.sdk.definitions.partitions import (
+        AllowedKeyMapper,
+        CronPartitionTimetable,
+        IdentityMapper,
+        PartitionedAssetTimetable,
+        PartitionedAtRuntime,
+        ProductMapper,
+        ToDailyMapper,
+        ToHourlyMapper,
+        ToMonthlyMapper,
+        ToQuarterlyMapper,
+        ToWeeklyMapper,
+        ToYearlyMapper,
+    )
+    from airlock.sdk.definitions.priority_strategy import PriorityWeightStrategy
+    from airlock.sdk.definitions.python_timetables import (
+        EventsTimetable,
+        MultipleCronTriggerTimetable,
+    )
+    from airlock.sdk.definitions.retry_policy import (
+        ExceptionRetryPolicy,
+        RetryAction,
+        RetryDecision,
+        RetryPolicy,
+        RetryRule,
+    )
     from airlock.sdk.definitions.taskgroup import TaskGroup
     from airlock.sdk.definitions.templater import literal
-    from airlock.sdk.definitions.timetables import CronTriggerTimetable, DeltaTriggerTimetable
+    from airlock.sdk.definitions.timetables import (
+        AssetOrTimeSchedule,
+        CronTriggerTimetable,
+        DeltaTriggerTimetable,
+    )
     from airlock.sdk.definitions.variable import Variable
     from airlock.sdk.definitions.xcom_arg import XComArg
     from airlock.sdk.exceptions import (
@@ -77,6 +107,12 @@ if TYPE_CHECKING:
         RescheduleRequested,
         TaskDeferred,
     )
+    from airlock.sdk.execution_time.state_store import (
+        NEVER_EXPIRE,
+        AssetStateStore,
+        TaskStateStore,
+    )
+    from airlock.sdk.io import ObjectStoragePath
     from airlock.sdk.operators.bash import BashOperator
     from airlock.sdk.operators.empty import EmptyOperator
     from airlock.sdk.operators.python import (
@@ -103,6 +139,7 @@ _EXPORTS: dict[str, str] = {
     "DagCompleted": "airlock.sdk.definitions.asset_runs",
     "AirlockSdkError": "airlock.sdk.exceptions",
     "Asset": "airlock.sdk.definitions.asset",
+    "AssetStateStore": "airlock.sdk.execution_time.state_store",
     "AssetAlias": "airlock.sdk.definitions.asset",
     "AssetAll": "airlock.sdk.definitions.asset",
     "AssetAny": "airlock.sdk.definitions.asset",
@@ -126,13 +163,36 @@ _EXPORTS: dict[str, str] = {
     "DateTimeSensorAsync": "airlock.sdk.sensors",
     "DateTimeTrigger": "airlock.sdk.triggers",
     "DeltaTriggerTimetable": "airlock.sdk.definitions.timetables",
+    "AssetOrTimeSchedule": "airlock.sdk.definitions.timetables",
+    "EventsTimetable": "airlock.sdk.definitions.python_timetables",
+    "MultipleCronTriggerTimetable": "airlock.sdk.definitions.python_timetables",
     "EdgeModifier": "airlock.sdk.definitions.edges",
     "EmptyOperator": "airlock.sdk.operators.empty",
     "FileSensor": "airlock.sdk.sensors",
     "FileTrigger": "airlock.sdk.triggers",
     "Label": "airlock.sdk.definitions.edges",
     "MappedOperator": "airlock.sdk.definitions.mappedoperator",
+    "NEVER_EXPIRE": "airlock.sdk.execution_time.state_store",
     "Metadata": "airlock.sdk.definitions.asset",
+    "ExceptionRetryPolicy": "airlock.sdk.definitions.retry_policy",
+    "RetryAction": "airlock.sdk.definitions.retry_policy",
+    "RetryDecision": "airlock.sdk.definitions.retry_policy",
+    "RetryPolicy": "airlock.sdk.definitions.retry_policy",
+    "RetryRule": "airlock.sdk.definitions.retry_policy",
+    "PriorityWeightStrategy": "airlock.sdk.definitions.priority_strategy",
+    "ObjectStoragePath": "airlock.sdk.io",
+    "CronPartitionTimetable": "airlock.sdk.definitions.partitions",
+    "PartitionedAssetTimetable": "airlock.sdk.definitions.partitions",
+    "PartitionedAtRuntime": "airlock.sdk.definitions.partitions",
+    "IdentityMapper": "airlock.sdk.definitions.partitions",
+    "ToHourlyMapper": "airlock.sdk.definitions.partitions",
+    "ToDailyMapper": "airlock.sdk.definitions.partitions",
+    "ToWeeklyMapper": "airlock.sdk.definitions.partitions",
+    "ToMonthlyMapper": "airlock.sdk.definitions.partitions",
+    "ToQuarterlyMapper": "airlock.sdk.definitions.partitions",
+    "ToYearlyMapper": "airlock.sdk.definitions.partitions",
+    "ProductMapper": "airlock.sdk.definitions.partitions",
+    "AllowedKeyMapper": "airlock.sdk.definitions.partitions",
     "Param": "airlock.sdk.definitions.param",
     "ParamValidationError": "airlock.sdk.exceptions",
     "ParamsDict": "airlock.sdk.definitions.param",
@@ -143,6 +203,7 @@ _EXPORTS: dict[str, str] = {
     "TaskDeferred": "airlock.sdk.exceptions",
     "TaskFailedEvent": "airlock.sdk.bases.trigger",
     "TaskGroup": "airlock.sdk.definitions.taskgroup",
+    "TaskStateStore": "airlock.sdk.execution_time.state_store",
     "TaskSuccessEvent": "airlock.sdk.bases.trigger",
     "TimeDeltaSensor": "airlock.sdk.sensors",
     "TimeDeltaSensorAsync": "airlock.sdk.sensors",
@@ -193,11 +254,15 @@ def preload() -> None:
 
 __all__ = [
     "DAG",
+    "NEVER_EXPIRE",
     "AirlockSdkError",
+    "AllowedKeyMapper",
     "Asset",
     "AssetAlias",
     "AssetAll",
     "AssetAny",
+    "AssetOrTimeSchedule",
+    "AssetStateStore",
     "AssetWatcher",
     "BaseEventTrigger",
     "BaseNotifier",
@@ -209,6 +274,7 @@ __all__ = [
     "BranchPythonOperator",
     "Connection",
     "Context",
+    "CronPartitionTimetable",
     "CronTriggerTimetable",
     "DagCompleted",
     "DagDefinitionError",
@@ -220,17 +286,30 @@ __all__ = [
     "DeltaTriggerTimetable",
     "EdgeModifier",
     "EmptyOperator",
+    "EventsTimetable",
+    "ExceptionRetryPolicy",
     "FileSensor",
     "FileTrigger",
+    "IdentityMapper",
     "Label",
     "MappedOperator",
     "Metadata",
+    "MultipleCronTriggerTimetable",
+    "ObjectStoragePath",
     "Param",
     "ParamValidationError",
     "ParamsDict",
+    "PartitionedAssetTimetable",
+    "PartitionedAtRuntime",
     "PokeReturnValue",
+    "PriorityWeightStrategy",
+    "ProductMapper",
     "PythonOperator",
     "RescheduleRequested",
+    "RetryAction",
+    "RetryDecision",
+    "RetryPolicy",
+    "RetryRule",
     "RunAfterQuiet",
     "RunAllQueued",
     "RunPerBatch",
@@ -239,10 +318,17 @@ __all__ = [
     "TaskDeferred",
     "TaskFailedEvent",
     "TaskGroup",
+    "TaskStateStore",
     "TaskSuccessEvent",
     "TimeDeltaSensor",
     "TimeDeltaSensorAsync",
     "TimeDeltaTrigger",
+    "ToDailyMapper",
+    "ToHourlyMapper",
+    "ToMonthlyMapper",
+    "ToQuarterlyMapper",
+    "ToWeeklyMapper",
+    "ToYearlyMapper",
     "TriggerDagRunOperator",
     "TriggerEvent",
     "TriggerRule",

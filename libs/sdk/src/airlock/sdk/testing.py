@@ -20,7 +20,7 @@ import contextlib
 import copy
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
@@ -69,6 +69,15 @@ class InMemoryComms:
         self.xcoms: dict[_XComKey, Any] = {}
         self.triggered_runs: list[dict[str, Any]] = []
         self.dag_run_states: dict[tuple[str, str], str] = {}
+        #: State-store values by (dag_id, run_id, task_id, map_index) or asset URI, then key;
+        #: each value with its retention in seconds (None: never expires).
+        #: Other DAGs' runs by (dag_id, logical date), and their tasks' states by map index,
+        #: as ``ExternalTaskSensor`` reads them (``dag_run_states`` holds the runs' states).
+        self.runs_by_logical_date: dict[tuple[str, datetime], str] = {}
+        self.task_states: dict[tuple[str, str, str], list[str | None]] = {}
+        #: Asset events by URI, oldest first, as ``inlet_events`` reads them.
+        self.asset_event_log: dict[str, list[Any]] = {}
+        self.states: dict[tuple[str, str, str, int] | str, dict[str, tuple[Any, float | None]]] = {}
 
     def add_connection(self, conn_id: str, conn: Connection | ConnectionResult) -> None:
         if isinstance(conn, Connection):
@@ -132,6 +141,87 @@ class InMemoryComms:
 
     def get_dag_run_state(self, *, dag_id: str, run_id: str) -> str | None:
         return self.dag_run_states.get((dag_id, run_id))
+
+    def get_state(
+        self,
+        *,
+        key: str,
+        dag_id: str,
+        run_id: str,
+        task_id: str,
+        map_index: int,
+        asset_uri: str | None,
+    ) -> tuple[bool, Any]:
+        store = self.states.get(asset_uri or (dag_id, run_id, task_id, map_index), {})
+        if key not in store:
+            return False, None
+        return True, copy.deepcopy(store[key][0])
+
+    def set_state(
+        self,
+        *,
+        key: str,
+        value: Any,
+        retention_s: float | None,
+        dag_id: str,
+        run_id: str,
+        task_id: str,
+        map_index: int,
+        asset_uri: str | None,
+    ) -> None:
+        scope = asset_uri or (dag_id, run_id, task_id, map_index)
+        self.states.setdefault(scope, {})[key] = (copy.deepcopy(value), retention_s)
+
+    def delete_state(
+        self,
+        *,
+        key: str | None,
+        dag_id: str,
+        run_id: str,
+        task_id: str,
+        map_index: int,
+        asset_uri: str | None,
+    ) -> None:
+        store = self.states.get(asset_uri or (dag_id, run_id, task_id, map_index), {})
+        if key is None:
+            store.clear()
+        else:
+            store.pop(key, None)
+
+    def find_dag_run(self, *, dag_id: str, logical_date: datetime) -> tuple[str, str] | None:
+        run_id = self.runs_by_logical_date.get((dag_id, logical_date))
+        if run_id is None:
+            return None
+        return run_id, self.dag_run_states.get((dag_id, run_id), "queued")
+
+    def get_task_states(self, *, dag_id: str, run_id: str, task_id: str) -> list[str | None]:
+        return list(self.task_states.get((dag_id, run_id, task_id), []))
+
+    def asset_events(self, *, uri: str, limit: int = 100) -> list[Any]:
+        return list(self.asset_event_log.get(uri, [])[-limit:])
+
+    def record_outlet_events(
+        self, task: AbstractOperator, ti: RuntimeTaskInstance, context: Any
+    ) -> None:
+        """Log the events a task that just succeeded emits, as the API would store them (what
+        a later task's ``inlet_events`` reads)."""
+        from airlock.models.execution import TriggeringAssetEvent as EventPayload
+        from airlock.sdk.execution_time.task_runner import asset_events
+
+        now = datetime.now(UTC)
+        for event in asset_events(task, context):
+            self.asset_event_log.setdefault(event.uri, []).append(
+                EventPayload(
+                    uri=event.uri,
+                    name=event.name,
+                    extra=dict(event.extra),
+                    timestamp=now,
+                    source_dag_id=ti.dag_id,
+                    source_task_id=ti.task_id,
+                    source_run_id=ti.run_id,
+                    source_map_index=ti.map_index,
+                )
+            )
 
     # --- inspection ---------------------------------------------------------------------------
     def xcoms_of(self, task_id: str, *, map_index: int = -1) -> dict[str, Any]:
@@ -224,4 +314,6 @@ def run_task(
         value = decision.return_value if decision is not None else result
         if runnable.do_xcom_push and value is not None:
             ti.xcom_push("return_value", value)
+        if isinstance(active, InMemoryComms):
+            active.record_outlet_events(runnable, ti, context)
         return TaskOutcome(state="success", return_value=value, decision=decision)

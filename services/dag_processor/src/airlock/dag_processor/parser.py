@@ -206,6 +206,10 @@ def _schedule_text(schedule: Any, summary: str | None) -> str | None:
         return "@continuous"
     if kind == "AssetSchedule":
         return "assets"
+    if kind == "AssetOrTimeSchedule":
+        return f"assets or {_schedule_text(schedule.timetable, summary)}"
+    if kind == "ListedSchedule":
+        return summary or str(schedule.timetable).rsplit(".", 1)[-1]
     return None
 
 

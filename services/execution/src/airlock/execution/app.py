@@ -30,6 +30,11 @@ from airlock.execution.dag_runs import DagRunController
 from airlock.execution.identity import get_identity
 from airlock.execution.logs import send_logs
 from airlock.execution.notifier import work_queued
+from airlock.execution.state_stores import (
+    AssetStateController,
+    TaskStateController,
+    list_inlet_events,
+)
 from airlock.execution.tables import REVOKED_TOKEN
 from airlock.execution.task_ends import TaskEnds
 from airlock.execution.task_instances import TaskInstanceController
@@ -155,6 +160,9 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
             VariableController,
             get_connection,
             DagRunController,
+            TaskStateController,
+            AssetStateController,
+            list_inlet_events,
         ],
         exception_handlers={
             OperationalError: _database_busy,

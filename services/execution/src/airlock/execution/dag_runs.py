@@ -17,10 +17,15 @@ from sqlalchemy.orm import Session
 
 from airlock.core.http import Problem, claims_of, require_kind
 from airlock.core.tokens import TokenKind
-from airlock.db import Asset, AssetEvent, DagRun, DagRunAssetEvent
+from airlock.db import Asset, AssetEvent, DagRun, DagRunAssetEvent, TaskInstance
 from airlock.execution.access import Ident, bundle_dag, token_bundle
 from airlock.execution.tables import AnyRow
-from airlock.models.execution import DagRunInfo, TriggerDagRun, TriggeringAssetEvent
+from airlock.models.execution import (
+    DagRunInfo,
+    TaskStateList,
+    TriggerDagRun,
+    TriggeringAssetEvent,
+)
 from airlock.models.states import DagRunState, DagRunType
 from airlock.scheduling import (
     DagCache,
@@ -136,6 +141,58 @@ class DagRunController(Controller):
                 slug="no-previous-dag-run",
             )
         return dag_run_info(previous)
+
+    @get("/by-logical-date", operation_id="FindDagRunByLogicalDate", sync_to_thread=True)
+    def find_by_logical_date(
+        self,
+        request: Request[Any, Any, Any],
+        dag_id: Ident,
+        logical_date: FromQuery[dt.datetime],
+        session: NamedDependency[Session],
+    ) -> DagRunInfo:
+        """The run of ``dag_id`` for ``logical_date`` (what ``ExternalTaskSensor`` waits on)."""
+        bundle_dag(session, token_bundle(request), dag_id)
+        if logical_date.tzinfo is None:
+            raise Problem(
+                400, f"logical_date {logical_date.isoformat()} has no time zone", slug="naive-date"
+            )
+        run = session.scalar(
+            select(DagRun)
+            .where(DagRun.dag_id == dag_id, DagRun.logical_date == logical_date)
+            .order_by(DagRun.id.desc())
+            .limit(1)
+        )
+        if run is None:
+            raise Problem(
+                404,
+                f"DAG {dag_id!r} has no run for logical date {logical_date.isoformat()}",
+                slug="dag-run-not-found",
+            )
+        return dag_run_info(run)
+
+    @get("/{run_id:str}/task-states", operation_id="GetTaskStatesOfRun", sync_to_thread=True)
+    def task_states(
+        self,
+        request: Request[Any, Any, Any],
+        dag_id: Ident,
+        run_id: Ident,
+        task_id: Annotated[str, QueryParameter(min_length=1, max_length=250)],
+        session: NamedDependency[Session],
+    ) -> TaskStateList:
+        """The states of ``task_id``'s instances in the run, by map index (empty: none yet)."""
+        bundle_dag(session, token_bundle(request), dag_id)
+        if _find_run(session, dag_id, run_id) is None:
+            raise _not_found(dag_id, run_id)
+        states = session.scalars(
+            select(TaskInstance.state)
+            .where(
+                TaskInstance.dag_id == dag_id,
+                TaskInstance.run_id == run_id,
+                TaskInstance.task_id == task_id,
+            )
+            .order_by(TaskInstance.map_index)
+        )
+        return TaskStateList(states=list(states))
 
     @get("/{run_id:str}", operation_id="GetDagRunInfo", sync_to_thread=True)
     def get_run(

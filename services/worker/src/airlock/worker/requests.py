@@ -17,17 +17,26 @@ from airlock.models.execution import TaskInstanceRef, TriggerDagRun
 from airlock.sdk.api import ApiError, ExecutionClient
 from airlock.sdk.execution_time.protocol import (
     Ack,
+    AssetEventsReply,
     ConnectionReply,
     DagRunReply,
+    DeleteState,
     DeleteVariable,
     ErrorReply,
+    FindDagRun,
+    GetAssetEvents,
     GetConnection,
     GetDagRunState,
+    GetState,
+    GetTaskStates,
     GetVariable,
     PullXCom,
     PushXCom,
+    SetState,
     SetVariable,
+    StateReply,
     TaskRequest,
+    TaskStatesReply,
     ToTask,
     TriggerRun,
     VariableReply,
@@ -108,4 +117,22 @@ def _call(
         case GetDagRunState(dag_id=dag_id, run_id=run_id):
             info = client.get_dag_run(dag_id, run_id)
             return DagRunReply(run_id=run_id, state=str(info.state) if info is not None else None)
+        case GetState(key=key, asset_uri=asset_uri):
+            entry = client.get_state(ti.id, key, asset_uri)
+            return StateReply(found=entry is not None, value=entry and entry.value)
+        case SetState(key=key, value=value, retention_s=retention_s, asset_uri=asset_uri):
+            client.set_state(ti.id, key, value, retention_s=retention_s, asset_uri=asset_uri)
+            return Ack()
+        case FindDagRun(dag_id=dag_id, logical_date=logical_date):
+            found = client.find_dag_run(dag_id, logical_date)
+            if found is None:
+                return DagRunReply()
+            return DagRunReply(run_id=found.run_id, state=str(found.state))
+        case GetTaskStates(dag_id=dag_id, run_id=run_id, task_id=task_id):
+            return TaskStatesReply(states=client.task_states(dag_id, run_id, task_id))
+        case GetAssetEvents(uri=uri, limit=limit):
+            return AssetEventsReply(events=client.asset_events(ti.id, uri, limit).events)
+        case DeleteState(key=key, asset_uri=asset_uri):
+            client.delete_state(ti.id, key, asset_uri)
+            return Ack()
     raise AssertionError(f"unhandled request {type(request).__name__}")

@@ -22,6 +22,7 @@ from airlock.db.models.runtime import (
     Worker,
 )
 from airlock.db.models.secrets import Connection, Variable
+from airlock.db.models.state_store import AssetState, TaskState
 from airlock.db.models.task_instance import TaskInstance, TaskInstanceHistory
 from airlock.db.models.trigger import Trigger
 from airlock.db.models.xcom import RETURN_VALUE_KEY, XCom
@@ -34,6 +35,7 @@ __all__ = [
     "Asset",
     "AssetDagRunQueue",
     "AssetEvent",
+    "AssetState",
     "Bundle",
     "BundleFile",
     "CallbackRequest",
@@ -56,6 +58,7 @@ __all__ = [
     "TaskInstance",
     "TaskInstanceHistory",
     "TaskOutletAsset",
+    "TaskState",
     "Trigger",
     "User",
     "Variable",

@@ -20,13 +20,17 @@ import httpx
 import msgspec
 
 from airlock.models.execution import (
+    AssetEventList,
     DagRunInfo,
     Heartbeat,
     HeartbeatReply,
     LogBatch,
+    StateValue,
+    StateWrite,
     TaskOutcome,
     TaskRunContext,
     TaskStart,
+    TaskStateList,
     TaskStateReply,
     TriggerDagRun,
     VariableWrite,
@@ -103,6 +107,41 @@ class ExecutionClient:
             "PUT", f"{_ti(ti_id)}/xcoms/{_seg(key)}", body=XComValue(key=key, value=value)
         )
 
+    # --- the task's state stores (its own, and its declared assets') ------------------------
+
+    def get_state(self, ti_id: str, key: str, asset_uri: str | None = None) -> StateValue | None:
+        """The key of the task instance's store, or of ``asset_uri``'s; None when absent."""
+        path, params = _state_path(ti_id, key, asset_uri)
+        response = self._http.request("GET", path, params=params, accept={404})
+        if response.status_code == 404:
+            return None
+        return msgspec.json.decode(response.content, type=StateValue)
+
+    def set_state(
+        self,
+        ti_id: str,
+        key: str,
+        value: Any,
+        *,
+        retention_s: float | None,
+        asset_uri: str | None = None,
+    ) -> None:
+        path, params = _state_path(ti_id, key, asset_uri)
+        body = StateWrite(value=value, retention_s=retention_s)
+        self._http.request("PUT", path, params=params, body=body)
+
+    def delete_state(self, ti_id: str, key: str | None, asset_uri: str | None = None) -> None:
+        """Delete one key, or (``key=None``) every key of the store."""
+        path, params = _state_path(ti_id, key, asset_uri)
+        self._http.request("DELETE", path, params=params)
+
+    def asset_events(self, ti_id: str, uri: str, limit: int = 100) -> AssetEventList:
+        """The latest ``limit`` events of an asset the task declares, oldest first."""
+        response = self._http.request(
+            "GET", f"{_ti(ti_id)}/asset-events", params={"uri": uri, "limit": limit}
+        )
+        return msgspec.json.decode(response.content, type=AssetEventList)
+
     # --- reads and writes within the task's bundle -----------------------------------------
 
     def pull_xcom(
@@ -166,6 +205,28 @@ class ExecutionClient:
             return None
         return msgspec.json.decode(response.content, type=DagRunInfo)
 
+    def find_dag_run(self, dag_id: str, logical_date: dt.datetime) -> DagRunInfo | None:
+        """The run of ``dag_id`` for ``logical_date``; None when there is none (yet)."""
+        response = self._http.request(
+            "GET",
+            f"/execution/dag-runs/{_seg(dag_id)}/by-logical-date",
+            params={"logical_date": logical_date.isoformat()},
+            accept={404},
+        )
+        if response.status_code == 404:
+            return None
+        return msgspec.json.decode(response.content, type=DagRunInfo)
+
+    def task_states(self, dag_id: str, run_id: str, task_id: str) -> list[str | None]:
+        """The states of ``task_id``'s instances in the run, by map index."""
+        response = self._http.request(
+            "GET",
+            f"/execution/dag-runs/{_seg(dag_id)}/{_seg(run_id)}/task-states",
+            params={"task_id": task_id},
+        )
+        states = msgspec.json.decode(response.content, type=TaskStateList).states
+        return [None if s is None else str(s) for s in states]
+
     def trigger_dag_run(self, dag_id: str, request: TriggerDagRun) -> DagRunInfo:
         """Create a run of another DAG of this bundle.
 
@@ -220,3 +281,9 @@ def _ti(ti_id: str) -> str:
 
 def _seg(value: str) -> str:
     return quote(value, safe="")
+
+
+def _state_path(ti_id: str, key: str | None, asset_uri: str | None) -> tuple[str, dict[str, str]]:
+    store = "state" if asset_uri is None else "asset-state"
+    path = f"{_ti(ti_id)}/{store}" + ("" if key is None else f"/{_seg(key)}")
+    return path, {} if asset_uri is None else {"uri": asset_uri}

@@ -18,6 +18,8 @@ from airlock.models.dag import TriggerRule, WeightRule
 from airlock.sdk.definitions import _active
 from airlock.sdk.definitions.mixins import DependencyMixin, flatten
 from airlock.sdk.definitions.param import ParamsDict
+from airlock.sdk.definitions.priority_strategy import PriorityWeightStrategy
+from airlock.sdk.definitions.retry_policy import RetryPolicy
 from airlock.sdk.definitions.templater import Templater
 from airlock.sdk.exceptions import DagDefinitionError
 from airlock.sdk.timezone import coerce_datetime
@@ -188,10 +190,20 @@ class AbstractOperator(DependencyMixin, Templater):
             )
         self.trigger_rule = TriggerRule(str(rule))
         weight_rule = args["weight_rule"]
+        self.weight_strategy: PriorityWeightStrategy | None = None
+        if isinstance(weight_rule, PriorityWeightStrategy):
+            # Evaluated when the DAG is serialized (priority_strategy says why).
+            self.weight_strategy, weight_rule = weight_rule, WeightRule.ABSOLUTE
+        elif isinstance(weight_rule, type) and issubclass(weight_rule, PriorityWeightStrategy):
+            raise fail(
+                f"weight_rule={weight_rule.__name__} is a class; pass an instance: "
+                f"weight_rule={weight_rule.__name__}()"
+            )
         if str(weight_rule) not in WeightRule._value2member_map_:
             raise fail(
                 f"unknown weight_rule {weight_rule!r}; use one of "
                 + ", ".join(w.value for w in WeightRule)
+                + " or an instance of a PriorityWeightStrategy subclass"
             )
         self.weight_rule = WeightRule(str(weight_rule))
         try:
@@ -211,6 +223,13 @@ class AbstractOperator(DependencyMixin, Templater):
         if self.retry_delay is None:
             self.retry_delay = DEFAULT_RETRY_DELAY
         self.retry_exponential_backoff = bool(args["retry_exponential_backoff"])
+        policy = args.get("retry_policy")
+        if policy is not None and not isinstance(policy, RetryPolicy):
+            raise fail(
+                f"retry_policy must be a RetryPolicy (ExceptionRetryPolicy or a subclass of "
+                f"RetryPolicy), got {type(policy).__name__}: {policy!r}"
+            )
+        self.retry_policy: RetryPolicy | None = policy
         self.owner = str(args["owner"] or DEFAULT_OWNER)
         self.pool = args["pool"] or DEFAULT_POOL
         self.queue = args["queue"] or DEFAULT_QUEUE

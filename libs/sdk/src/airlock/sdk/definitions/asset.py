@@ -79,10 +79,14 @@ class Asset(BaseAsset):
         watchers: list[AssetWatcher] | None = None,
         access_control: Any = None,
     ) -> None:
+        #: Why a DAG using this asset cannot be stored (it is that DAG's parse error, so the
+        #: file's other DAGs still load); None when it can.
+        self.unsupported: str | None = None
         if access_control is not None:
-            raise DagDefinitionError(
-                f"asset {name or uri!r}: access_control is not supported yet; an asset is "
-                "visible to the teams that may see its bundle"
+            self.unsupported = (
+                f"asset {name or uri!r}: access_control= is not supported; in Airlock an asset "
+                "is visible to the teams that may see the bundles declaring it, and its state "
+                "store is per bundle (remove access_control)"
             )
         if name is None and uri is None:
             raise DagDefinitionError("an Asset needs a name, a uri, or both")
@@ -100,11 +104,19 @@ class Asset(BaseAsset):
 
     @classmethod
     def ref(cls, *, name: str | None = None, uri: str | None = None) -> Asset:
-        """Airflow's reference to an asset defined elsewhere; not supported yet."""
-        raise DagDefinitionError(
-            f"Asset.ref(name={name!r}, uri={uri!r}) is not supported yet; write the asset in "
-            "full, Asset(name=..., uri=...), as the DAG that produces it does"
+        """An asset defined elsewhere. Assets are known by URI, so ``uri=`` is enough;
+        ``name=`` alone cannot be resolved here (the DAG processor has no asset table), and a
+        DAG using it fails to parse, naming the reference."""
+        if name is None and uri is None:
+            raise DagDefinitionError("Asset.ref needs name= or uri=")
+        if uri is not None:
+            return cls(name=name or uri, uri=uri)
+        asset = cls(name=name)
+        asset.unsupported = (
+            f"Asset.ref(name={name!r}) names an asset without its uri, which Airlock cannot "
+            f"resolve while parsing; write Asset.ref(uri=...) or Asset(name={name!r}, uri=...)"
         )
+        return asset
 
     def iter_assets(self) -> Iterator[Asset]:
         yield self

@@ -119,6 +119,7 @@ class BaseOperator(AbstractOperator):
         retry_delay: timedelta | float = DEFAULT_RETRY_DELAY,
         retry_exponential_backoff: bool = False,
         max_retry_delay: timedelta | float | None = None,
+        retry_policy: Any = None,
         start_date: Any = None,
         end_date: Any = None,
         depends_on_past: bool = False,

@@ -11,10 +11,12 @@ if TYPE_CHECKING:
     from airlock.sdk.definitions.abstractoperator import AbstractOperator
     from airlock.sdk.definitions.dag import DAG
     from airlock.sdk.execution_time.context import (
+        InletEventsAccessors,
         OutletEventAccessors,
         RuntimeTaskInstance,
         TriggeringAssetEventsAccessor,
     )
+    from airlock.sdk.execution_time.state_store import AssetStateStores, TaskStateStore
 
 
 class Context(TypedDict, total=False):
@@ -48,6 +50,9 @@ class Context(TypedDict, total=False):
     triggering_asset_events: TriggeringAssetEventsAccessor
     outlet_events: OutletEventAccessors
     templates_dict: dict[str, Any] | None
+    task_state_store: TaskStateStore
+    inlet_events: InletEventsAccessors
+    asset_state_store: AssetStateStores
 
 
 class ParsingContext(NamedTuple):

@@ -107,6 +107,37 @@ class AssetTriggeredTimetable(Timetable):
         self.summary = "Asset"
 
 
+class AssetOrTimeSchedule(AssetTriggeredTimetable):
+    """Runs when the asset condition is met *and* on ``timetable``'s schedule, each on its own."""
+
+    def __init__(self, *, timetable: Timetable, assets: Any) -> None:
+        if isinstance(assets, BaseAsset):
+            condition: BaseAsset = assets
+        elif (
+            isinstance(assets, Sequence)
+            and assets
+            and all(isinstance(a, BaseAsset) for a in assets)
+        ):
+            condition = AssetAll(*assets)
+        else:
+            raise DagDefinitionError(
+                f"AssetOrTimeSchedule assets must be an asset, an asset expression or a list of "
+                f"assets, got {assets!r}"
+            )
+        if not isinstance(timetable, Timetable) or isinstance(
+            timetable,
+            AssetTriggeredTimetable | NullTimetable | OnceTimetable | ContinuousTimetable,
+        ):
+            raise DagDefinitionError(
+                f"AssetOrTimeSchedule timetable must be a time-based timetable "
+                f"(CronTriggerTimetable, DeltaTriggerTimetable, MultipleCronTriggerTimetable, "
+                f"EventsTimetable or your own Timetable), got {timetable!r}"
+            )
+        super().__init__(condition)
+        self.timetable = timetable
+        self.summary = f"Asset or {timetable.summary or type(timetable).__name__}"
+
+
 def _field_value(token: str, names: list[str], offset: int) -> int:
     upper = token.upper()
     if upper in names:

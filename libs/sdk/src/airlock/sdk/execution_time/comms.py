@@ -1,6 +1,6 @@
 """How task code reaches the Airlock API: one pluggable *comms* object per process.
 
-``Variable.get``, ``Connection.get``, ``ti.xcom_push`` / ``xcom_pull`` and
+``Variable.get``, ``Connection.get``, ``ti.xcom_push`` / ``xcom_pull``, the state stores and
 ``TriggerDagRunOperator`` never open connections themselves; they call the :class:`Comms`
 object the runtime installed with :func:`set_comms`. The task runner installs one that talks to
 the Execution API with the task's own token; the DAG processor one that talks to the Internal API
@@ -76,6 +76,55 @@ class Comms(Protocol):
 
     def get_dag_run_state(self, *, dag_id: str, run_id: str) -> str | None:
         """The run's state (``queued``, ``running``, ``success``, ``failed``), or ``None``."""
+
+    def get_state(
+        self,
+        *,
+        key: str,
+        dag_id: str,
+        run_id: str,
+        task_id: str,
+        map_index: int,
+        asset_uri: str | None,
+    ) -> tuple[bool, Any]:
+        """``(found, value)`` of ``key`` in the task instance's state store, or (``asset_uri``)
+        in that asset's."""
+
+    def set_state(
+        self,
+        *,
+        key: str,
+        value: Any,
+        retention_s: float | None,
+        dag_id: str,
+        run_id: str,
+        task_id: str,
+        map_index: int,
+        asset_uri: str | None,
+    ) -> None:
+        """Store ``value``; ``retention_s=None`` keeps it until it is deleted."""
+
+    def delete_state(
+        self,
+        *,
+        key: str | None,
+        dag_id: str,
+        run_id: str,
+        task_id: str,
+        map_index: int,
+        asset_uri: str | None,
+    ) -> None:
+        """Delete ``key``, or every key of the store when ``key`` is None."""
+
+    def find_dag_run(self, *, dag_id: str, logical_date: datetime) -> tuple[str, str] | None:
+        """``(run_id, state)`` of ``dag_id``'s run for ``logical_date``, or None."""
+
+    def get_task_states(self, *, dag_id: str, run_id: str, task_id: str) -> list[str | None]:
+        """The states of ``task_id``'s instances in the run, by map index."""
+
+    def asset_events(self, *, uri: str, limit: int = 100) -> list[Any]:
+        """The latest ``limit`` events of a declared asset, oldest first, as
+        :class:`airlock.models.execution.TriggeringAssetEvent`."""
 
 
 _comms: Comms | None = None

@@ -26,6 +26,7 @@ from airlock.sdk.definitions.variable import Variable
 from airlock.sdk.definitions.xcom_arg import RETURN_VALUE_KEY
 from airlock.sdk.exceptions import AirlockSdkError, ParamValidationError
 from airlock.sdk.execution_time.comms import get_comms
+from airlock.sdk.execution_time.state_store import AssetStateStores, TaskStateStore
 from airlock.sdk.timezone import coerce_datetime
 
 if TYPE_CHECKING:
@@ -239,6 +240,54 @@ class OutletEventAccessors:
         return key in self.events
 
 
+class InletEventsAccessors(Mapping[Asset, list[TriggeringAssetEvent]]):
+    """``inlet_events[asset]``: the latest events of an inlet asset, oldest first (so ``[-1]``
+    is the newest), read from the API on first use (at most :attr:`limit`)."""
+
+    limit = 100
+
+    def __init__(self, inlets: Iterable[Any]) -> None:
+        self._assets = {a.uri: a for a in inlets if isinstance(a, Asset)}
+        self._fetched: dict[str, list[TriggeringAssetEvent]] = {}
+
+    def _asset(self, key: Asset | str) -> Asset:
+        if isinstance(key, Asset) and key.uri in self._assets:
+            return self._assets[key.uri]
+        if isinstance(key, str):
+            for asset in self._assets.values():
+                if key in (asset.name, asset.uri):
+                    return asset
+        names = ", ".join(repr(a.name) for a in self._assets.values()) or "none"
+        raise KeyError(f"{key!r} is not an inlet asset of this task (its inlets: {names})")
+
+    def __getitem__(self, key: Asset | str) -> list[TriggeringAssetEvent]:
+        asset = self._asset(key)
+        if asset.uri not in self._fetched:
+            events = get_comms("inlet_events").asset_events(uri=asset.uri, limit=self.limit)
+            self._fetched[asset.uri] = [
+                TriggeringAssetEvent(
+                    asset=asset,
+                    timestamp=coerce_datetime(e.timestamp),
+                    extra=dict(e.extra),
+                    source_dag_id=e.source_dag_id,
+                    source_task_id=e.source_task_id,
+                    source_run_id=e.source_run_id,
+                    source_map_index=e.source_map_index,
+                )
+                for e in events
+            ]
+        return self._fetched[asset.uri]
+
+    def __iter__(self) -> Iterator[Asset]:
+        return iter(list(self._assets.values()))
+
+    def __len__(self) -> int:
+        return len(self._assets)
+
+    def __repr__(self) -> str:
+        return f"InletEventsAccessors({[a.name for a in self._assets.values()]})"
+
+
 def run_params(task: AbstractOperator, conf: Mapping[str, Any]) -> dict[str, Any]:
     """The DAG's params, overridden by the task's, then by the run's conf (every key of it, as
     Airflow does), each checked against its schema: a plain ``dict``, as Airflow 3 hands it."""
@@ -282,7 +331,17 @@ def build_context(
         "triggering_asset_events": triggering_asset_events or TriggeringAssetEventsAccessor(),
         "outlet_events": OutletEventAccessors(),
         "templates_dict": None,
+        "task_state_store": TaskStateStore(ti),
+        "inlet_events": InletEventsAccessors(getattr(task, "inlets", [])),
     }
+    assets = [
+        a
+        for a in (*getattr(task, "inlets", []), *getattr(task, "outlets", []))
+        if isinstance(a, Asset)
+    ]
+    if assets:
+        # Absent (a KeyError) for a task without assets, as in Airflow.
+        context["asset_state_store"] = AssetStateStores(ti, assets)
     logical_date = dag_run.logical_date
     if logical_date is not None:
         context["logical_date"] = logical_date

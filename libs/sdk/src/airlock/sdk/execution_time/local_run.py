@@ -24,6 +24,7 @@ from airlock.models.dag import TriggerRule
 from airlock.models.execution import DagRunInfo
 from airlock.models.states import DagRunState, DagRunType
 from airlock.sdk.definitions.mappedoperator import MappedOperator
+from airlock.sdk.definitions.retry_policy import RetryAction, RetryDecision, decide_retry
 from airlock.sdk.exceptions import AirlockFailException, AirlockSensorTimeout
 from airlock.sdk.execution_time.context import RuntimeTaskInstance, build_context
 from airlock.sdk.timezone import coerce_datetime, utcnow
@@ -193,11 +194,21 @@ class _LocalRun:
                     self._wait_for_reschedule(task, outcome.reschedule_date, started)
             except Exception as exc:
                 self.result.errors[(task.task_id, map_index)] = exc
-                final = isinstance(exc, AirlockFailException) or try_number == tries
+                decision = RetryDecision()
+                if not isinstance(exc, AirlockFailException):
+                    decision = decide_retry(task.retry_policy, exc, try_number, task.retries, None)
+                reason = f" ({decision.reason})" if decision.reason else ""
+                final = (
+                    isinstance(exc, AirlockFailException)
+                    or decision.action is RetryAction.FAIL
+                    or try_number == tries
+                )
                 if final:
-                    self._record(task.task_id, map_index, FAILED, exc)
+                    self._record(task.task_id, map_index, FAILED, f"{exc!r}{reason}")
                     return FAILED
-                self.report(f"{_name(task.task_id, map_index)}: try {try_number} failed: {exc!r}")
+                self.report(
+                    f"{_name(task.task_id, map_index)}: try {try_number} failed: {exc!r}{reason}"
+                )
                 continue
             if outcome.decision is not None:
                 self.forced_skips.update(outcome.decision.skip_task_ids)

@@ -36,6 +36,7 @@ from airlock.models.execution import (
     TaskInstanceRef,
     TaskOutcome,
     TaskRunContext,
+    TriggeringAssetEvent,
 )
 from airlock.models.secrets import ConnectionInfo
 
@@ -89,6 +90,19 @@ class DagRunReply(Message, frozen=True, tag="dag_run"):
     state: str | None = None
 
 
+class StateReply(Message, frozen=True, tag="state"):
+    found: bool = False
+    value: Any = None
+
+
+class AssetEventsReply(Message, frozen=True, tag="asset_events"):
+    events: list[TriggeringAssetEvent] = msgspec.field(default_factory=list)
+
+
+class TaskStatesReply(Message, frozen=True, tag="task_states"):
+    states: list[str | None] = msgspec.field(default_factory=list)
+
+
 class Ack(Message, frozen=True, tag="ack"):
     pass
 
@@ -107,6 +121,9 @@ ToTask = (
     | ConnectionReply
     | XComReply
     | DagRunReply
+    | StateReply
+    | AssetEventsReply
+    | TaskStatesReply
     | Ack
     | ErrorReply
 )
@@ -165,6 +182,48 @@ class GetDagRunState(Message, frozen=True, tag="get_dag_run_state"):
     run_id: str
 
 
+class GetState(Message, frozen=True, tag="get_state"):
+    """A key of the task's own state store, or (``asset_uri``) of a declared asset's."""
+
+    key: str
+    asset_uri: str | None = None
+
+
+class SetState(Message, frozen=True, tag="set_state"):
+    key: str
+    value: Any = None
+    #: None: never expires.
+    retention_s: float | None = None
+    asset_uri: str | None = None
+
+
+class DeleteState(Message, frozen=True, tag="delete_state"):
+    """Delete ``key``, or every key of the store when it is None."""
+
+    key: str | None = None
+    asset_uri: str | None = None
+
+
+class GetAssetEvents(Message, frozen=True, tag="get_asset_events"):
+    """The latest events of one of the task's declared assets (``inlet_events``)."""
+
+    uri: str
+    limit: int = 100
+
+
+class FindDagRun(Message, frozen=True, tag="find_dag_run"):
+    """The run of a DAG of the task's bundle for a logical date (``ExternalTaskSensor``)."""
+
+    dag_id: str
+    logical_date: dt.datetime
+
+
+class GetTaskStates(Message, frozen=True, tag="get_task_states"):
+    dag_id: str
+    run_id: str
+    task_id: str
+
+
 class TaskDone(Message, frozen=True, tag="done"):
     outcome: TaskOutcome
 
@@ -179,6 +238,12 @@ FromTask = (
     | PullXCom
     | TriggerRun
     | GetDagRunState
+    | GetState
+    | SetState
+    | DeleteState
+    | GetAssetEvents
+    | FindDagRun
+    | GetTaskStates
     | TaskDone
 )
 
@@ -192,6 +257,12 @@ TaskRequest = (
     | PullXCom
     | TriggerRun
     | GetDagRunState
+    | GetState
+    | SetState
+    | DeleteState
+    | GetAssetEvents
+    | FindDagRun
+    | GetTaskStates
 )
 
 to_task_decoder = msgspec.msgpack.Decoder(ToTask)

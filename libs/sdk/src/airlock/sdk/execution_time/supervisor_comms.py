@@ -24,17 +24,26 @@ from airlock.sdk.exceptions import (
 from airlock.sdk.execution_time.comms import ConnectionResult
 from airlock.sdk.execution_time.protocol import (
     Ack,
+    AssetEventsReply,
     ConnectionReply,
     DagRunReply,
+    DeleteState,
     DeleteVariable,
     ErrorReply,
+    FindDagRun,
+    GetAssetEvents,
     GetConnection,
     GetDagRunState,
+    GetState,
+    GetTaskStates,
     GetVariable,
     PullXCom,
     PushXCom,
+    SetState,
     SetVariable,
+    StateReply,
     TaskRequest,
+    TaskStatesReply,
     ToTask,
     TriggerRun,
     VariableReply,
@@ -43,7 +52,7 @@ from airlock.sdk.execution_time.protocol import (
     read_frame,
     to_task_decoder,
 )
-from airlock.sdk.timezone import json_enc_hook
+from airlock.sdk.timezone import json_enc_hook, to_stdlib
 
 
 class SupervisorGone(AirlockException):
@@ -154,6 +163,59 @@ class SupervisorComms:
             ) from None
         _expect(self._channel.request(PushXCom(key=key, value=value)), Ack)
 
+    def _own(self, what: str, dag_id: str, run_id: str, task_id: str, map_index: int) -> None:
+        ti = self._ti
+        if (dag_id, run_id, task_id, map_index) != (ti.dag_id, ti.run_id, ti.task_id, ti.map_index):
+            raise AirlockException(
+                f"a task may use {what} only for itself ({ti.dag_id}.{ti.task_id} in run "
+                f"{ti.run_id}, map index {ti.map_index}), not for {dag_id}.{task_id} in run "
+                f"{run_id}, map index {map_index}"
+            )
+
+    def get_state(
+        self,
+        *,
+        key: str,
+        dag_id: str,
+        run_id: str,
+        task_id: str,
+        map_index: int,
+        asset_uri: str | None,
+    ) -> tuple[bool, Any]:
+        self._own("a state store", dag_id, run_id, task_id, map_index)
+        request = GetState(key=key, asset_uri=asset_uri)
+        reply = _expect(self._channel.request(request), StateReply)
+        return reply.found, reply.value
+
+    def set_state(
+        self,
+        *,
+        key: str,
+        value: Any,
+        retention_s: float | None,
+        dag_id: str,
+        run_id: str,
+        task_id: str,
+        map_index: int,
+        asset_uri: str | None,
+    ) -> None:
+        self._own("a state store", dag_id, run_id, task_id, map_index)
+        request = SetState(key=key, value=value, retention_s=retention_s, asset_uri=asset_uri)
+        _expect(self._channel.request(request), Ack)
+
+    def delete_state(
+        self,
+        *,
+        key: str | None,
+        dag_id: str,
+        run_id: str,
+        task_id: str,
+        map_index: int,
+        asset_uri: str | None,
+    ) -> None:
+        self._own("a state store", dag_id, run_id, task_id, map_index)
+        _expect(self._channel.request(DeleteState(key=key, asset_uri=asset_uri)), Ack)
+
     def xcom_pull(
         self, *, dag_id: str, run_id: str, task_id: str, key: str, map_index: int | None = None
     ) -> Any:
@@ -186,3 +248,21 @@ class SupervisorComms:
             self._channel.request(GetDagRunState(dag_id=dag_id, run_id=run_id)), DagRunReply
         )
         return reply.state
+
+    def asset_events(self, *, uri: str, limit: int = 100) -> list[Any]:
+        reply = _expect(
+            self._channel.request(GetAssetEvents(uri=uri, limit=limit)), AssetEventsReply
+        )
+        return list(reply.events)
+
+    def find_dag_run(self, *, dag_id: str, logical_date: datetime) -> tuple[str, str] | None:
+        # A pendulum DateTime (what the context hands out) does not encode: send the stdlib one.
+        request = FindDagRun(dag_id=dag_id, logical_date=to_stdlib(logical_date))
+        reply = _expect(self._channel.request(request), DagRunReply)
+        if reply.run_id is None:
+            return None
+        return reply.run_id, str(reply.state)
+
+    def get_task_states(self, *, dag_id: str, run_id: str, task_id: str) -> list[str | None]:
+        request = GetTaskStates(dag_id=dag_id, run_id=run_id, task_id=task_id)
+        return list(_expect(self._channel.request(request), TaskStatesReply).states)

@@ -53,6 +53,7 @@ from airlock.sdk.bases.branch import BranchDecision
 from airlock.sdk.definitions.asset import Asset, AssetAlias
 from airlock.sdk.definitions.asset_runs import event_asset
 from airlock.sdk.definitions.mappedoperator import MappedOperator
+from airlock.sdk.definitions.retry_policy import RetryAction, decide_retry
 from airlock.sdk.definitions.xcom_arg import RETURN_VALUE_KEY
 from airlock.sdk.exceptions import (
     AirlockException,
@@ -284,6 +285,13 @@ def _execute(task: AbstractOperator, start: StartTask, run: TaskRunContext) -> T
                 runnable.pre_execute(context)
                 result = runnable.execute(context)
             runnable.post_execute(context, result)
+        except _NOT_FAILURES:
+            raise
+        except Exception as exc:
+            failed = _failed_by_policy(task, exc, run, context)
+            if failed is None:
+                raise
+            return failed
         finally:
             _running.pop()
     decision = result if isinstance(result, BranchDecision) else None
@@ -295,6 +303,34 @@ def _execute(task: AbstractOperator, start: StartTask, run: TaskRunContext) -> T
         asset_events=asset_events(task, context),
         skip_task_ids=list(decision.skip_task_ids) if decision is not None else [],
     )
+
+
+#: Exceptions that end a try some other way than failing: a retry policy never sees them.
+_NOT_FAILURES = (AirlockSkipException, RescheduleRequested, TaskDeferred, AirlockFailException)
+
+
+def _failed_by_policy(
+    task: AbstractOperator, exc: Exception, run: TaskRunContext, context: Context
+) -> TaskOutcome | None:
+    """The failed outcome the task's retry policy decided on, or None to fail as usual."""
+    decision = decide_retry(task.retry_policy, exc, run.try_number, run.max_tries, context)
+    reason = f" ({decision.reason})" if decision.reason else ""
+    if decision.action is RetryAction.FAIL:
+        log.exception("Task failed; its retry policy says not to retry%s", reason)
+        return TaskFailed(end_date=_now(), error=_summary(exc) + reason, no_retry=True)
+    if decision.action is RetryAction.RETRY:
+        delay = decision.retry_delay
+        log.exception(
+            "Task failed; its retry policy retries it%s%s",
+            f" in {delay.total_seconds():g}s" if delay is not None else "",
+            reason,
+        )
+        return TaskFailed(
+            end_date=_now(),
+            error=_summary(exc) + reason,
+            retry_delay_s=min(delay.total_seconds(), 86400.0) if delay is not None else None,
+        )
+    return None
 
 
 def triggering_asset_events(

@@ -26,6 +26,7 @@ from airlock.models.dag import (
     ContinuousSchedule,
     CronSchedule,
     DeltaSchedule,
+    ListedSchedule,
     MappedArg,
     MappedSpec,
     NoSchedule,
@@ -43,13 +44,17 @@ from airlock.models.dag import (
     WeightRule,
     XComRef,
 )
+from airlock.models.dag import AssetOrTimeSchedule as AssetOrTimeScheduleSpec
 from airlock.sdk.bases.sensor import BaseSensorOperator
 from airlock.sdk.definitions.abstractoperator import AbstractOperator
 from airlock.sdk.definitions.asset import Asset, AssetAlias, AssetAll, AssetAny, BaseAsset
 from airlock.sdk.definitions.dag import DAG
 from airlock.sdk.definitions.mappedoperator import MappedOperator
+from airlock.sdk.definitions.priority_strategy import weights_by_try
+from airlock.sdk.definitions.python_timetables import is_python_timetable, list_runs
 from airlock.sdk.definitions.taskgroup import TaskGroup
 from airlock.sdk.definitions.timetables import (
+    AssetOrTimeSchedule,
     AssetTriggeredTimetable,
     ContinuousTimetable,
     CronTriggerTimetable,
@@ -65,6 +70,8 @@ from airlock.sdk.timezone import to_stdlib
 
 
 def asset_ref(asset: Asset) -> AssetRef:
+    if asset.unsupported:
+        raise DagDefinitionError(asset.unsupported)
     try:
         extra = to_json(asset.extra)
     except NotJson as exc:
@@ -96,9 +103,23 @@ def _asset_likes(values: list[Any]) -> list[AssetLike]:
     return refs
 
 
-def serialize_schedule(
-    timetable: Timetable, dag_timezone: str, policy: AssetRunPolicy | None = None
-) -> Schedule:
+def serialize_schedule(timetable: Timetable, dag_timezone: str, dag: DAG | None = None) -> Schedule:
+    policy = dag.asset_run_policy.to_policy(dag.on_unpause) if dag is not None else AssetRunPolicy()
+    unsupported = getattr(timetable, "unsupported", None)
+    if isinstance(unsupported, str):
+        raise DagDefinitionError(unsupported)
+    if isinstance(timetable, AssetOrTimeSchedule):
+        time_side = serialize_schedule(timetable.timetable, dag_timezone, dag)
+        if not isinstance(time_side, CronSchedule | DeltaSchedule | ListedSchedule):
+            raise DagDefinitionError(
+                f"AssetOrTimeSchedule's timetable {timetable.timetable!r} is not time-based"
+            )
+        _refuse_alias_schedule(timetable.condition)
+        return AssetOrTimeScheduleSpec(
+            condition=asset_condition(timetable.condition), timetable=time_side, policy=policy
+        )
+    if dag is not None and is_python_timetable(timetable):
+        return list_runs(timetable, dag)
     if isinstance(timetable, CronTriggerTimetable):
         return CronSchedule(expr=timetable.expression, timezone=timetable.timezone or dag_timezone)
     if isinstance(timetable, DeltaTriggerTimetable):
@@ -108,10 +129,24 @@ def serialize_schedule(
     if isinstance(timetable, ContinuousTimetable):
         return ContinuousSchedule()
     if isinstance(timetable, AssetTriggeredTimetable):
-        return AssetSchedule(
-            condition=asset_condition(timetable.condition), policy=policy or AssetRunPolicy()
-        )
+        _refuse_alias_schedule(timetable.condition)
+        return AssetSchedule(condition=asset_condition(timetable.condition), policy=policy)
     return NoSchedule()
+
+
+def _refuse_alias_schedule(condition: BaseAsset) -> None:
+    """A schedule naming an ``AssetAlias`` would never run (aliases are not resolved to their
+    assets yet): say so while parsing instead."""
+    pending = [condition]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, AssetAlias):
+            raise DagDefinitionError(
+                f"scheduling on AssetAlias({item.name!r}) is not supported yet: Airlock does not "
+                "resolve an alias to the assets tasks attach to it; schedule on those assets"
+            )
+        if isinstance(item, AssetAll | AssetAny):
+            pending.extend(item.objects)
 
 
 def _xcom_ref(arg: XComArg) -> XComRef:
@@ -218,6 +253,7 @@ def _seconds(value: Any) -> float | None:
 def serialize_task(task: AbstractOperator, priority_weight_total: int) -> SerializedTask:
     cls = task.operator_class if isinstance(task, MappedOperator) else type(task)
     group = task.task_group
+    strategy = getattr(task, "weight_strategy", None)
     return SerializedTask(
         task_id=task.task_id,
         operator_class=f"{cls.__module__}.{cls.__qualname__}",
@@ -237,6 +273,10 @@ def serialize_task(task: AbstractOperator, priority_weight_total: int) -> Serial
         priority_weight=task.priority_weight,
         weight_rule=WeightRule(task.weight_rule),
         priority_weight_total=priority_weight_total,
+        weight_strategy=(
+            f"{type(strategy).__module__}.{type(strategy).__qualname__}" if strategy else None
+        ),
+        priority_weight_by_try=weights_by_try(task, strategy) if strategy else [],
         max_active_tis_per_dag=task.max_active_tis_per_dag,
         max_active_tis_per_dagrun=task.max_active_tis_per_dagrun,
         owner=task.owner,
@@ -366,9 +406,7 @@ def serialize_dag(
         fileloc=dag.fileloc,
         relative_fileloc=_relative_fileloc(dag, relative_fileloc, bundle_root),
         source_hash=source_hash,
-        schedule=serialize_schedule(
-            dag.timetable, dag.timezone, dag.asset_run_policy.to_policy(dag.on_unpause)
-        ),
+        schedule=serialize_schedule(dag.timetable, dag.timezone, dag),
         timetable_summary=dag.timetable.summary,
         timezone=dag.timezone,
         start_date=to_stdlib(dag.start_date),

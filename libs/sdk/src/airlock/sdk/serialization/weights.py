@@ -1,7 +1,7 @@
 """Effective priority weights, precomputed so the scheduler need not walk the graph.
 
 For ``weight_rule="downstream"`` a task's total is its weight plus the weights of every task
-downstream of it (transitively); ``"upstream"`` the same upstream; ``"absolute"`` its own weight.
+downstream of it (transitively); ``"upstream"`` the same upstream; ``"absolute"`` its own weight; a custom strategy, its weight for the first try.
 Reachability is computed once per DAG with integer bitsets in topological order, so a
 10,000-task chain costs milliseconds rather than a walk per task.
 """
@@ -12,6 +12,7 @@ from collections import defaultdict
 
 from airlock.models.dag import WeightRule
 from airlock.sdk.definitions.dag import DAG
+from airlock.sdk.definitions.priority_strategy import weights_by_try
 
 
 def _topological(dag: DAG) -> list[str]:
@@ -57,6 +58,10 @@ def priority_weight_totals(dag: DAG) -> dict[str, int]:
     upstream = _reach(dag, order, bit, True) if WeightRule.UPSTREAM in rules else {}
     totals: dict[str, int] = {}
     for task_id, task in dag.task_dict.items():
+        strategy = getattr(task, "weight_strategy", None)
+        if strategy is not None:
+            totals[task_id] = weights_by_try(task, strategy)[0]
+            continue
         if task.weight_rule == WeightRule.ABSOLUTE:
             totals[task_id] = task.priority_weight
             continue
