@@ -50,7 +50,7 @@ def run_list(args: argparse.Namespace) -> int:
 
 def run(args: argparse.Namespace) -> int:
     from airlock.sdk.api import InternalClient
-    from airlock.sdk.execution_time.supervised import protect_memory
+    from airlock.sdk.execution_time.supervised import default_user, protect_memory
     from airlock.triggerer.triggerer import Triggerer
 
     settings = load_settings()
@@ -63,6 +63,10 @@ def run(args: argparse.Namespace) -> int:
         issue="--kind service --role triggerer --bundle NAME",
     )
     protect_memory()
+    try:
+        run_as_user = default_user(config.run_as_user, "[triggerer] run_as_user")
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
     capacity = args.capacity if args.capacity is not None else config.capacity
     if capacity < 1:
         raise CliError(f"--capacity must be at least 1, got {capacity}")
@@ -81,6 +85,8 @@ def run(args: argparse.Namespace) -> int:
         capacity=capacity,
         bundles=dict(config.bundles),
         poll_s=config.poll_s,
+        run_as_user=run_as_user,
+        runner_memory_mb=config.runner_memory_mb or None,
     )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
