@@ -80,7 +80,9 @@ def wait_for_callback(web: httpx.Client, run_id: str, timeout_s: float = 60) -> 
     callbacks: list[dict] = []
     while time.monotonic() < deadline:
         callbacks = web.get(path).json()["callbacks"]
-        ended = [c for c in callbacks if c["kind"] == "dag_success" and c["state"] in ("success", "dead")]
+        ended = [
+            c for c in callbacks if c["kind"] == "dag_success" and c["state"] in ("success", "dead")
+        ]
         if ended:
             return ended[0]
         time.sleep(0.5)
@@ -135,9 +137,9 @@ def test_a_spy_dag_file_task_trigger_and_callback_read_no_credential(stack: RunA
         assert run["state"] == "success", (lines, trigger_lines)
         assert any("task spy:" in line and "reads refused" in line for line in lines), lines
         # The trigger spied in the triggerer's runner; its report came back with its event.
-        assert any(
-            "trigger spy:" in line and "reads refused" in line for line in trigger_lines
-        ), trigger_lines
+        assert any("trigger spy:" in line and "reads refused" in line for line in trigger_lines), (
+            trigger_lines
+        )
         callback = wait_for_callback(web, run_id)
         assert callback["state"] == "success", callback
         assert "callback spy:" in callback["log"] and "reads refused" in callback["log"], callback

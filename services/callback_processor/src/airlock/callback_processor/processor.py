@@ -59,7 +59,9 @@ class CallbackProcessor:
         self.poll_interval_s = poll_interval_s
         #: The children's temp and working folder: the only folder they may write to.
         self._own_tmp = temp_folder is None
-        self._tmp = str(temp_folder) if temp_folder else tempfile.mkdtemp(prefix="airlock-callbacks-")
+        self._tmp = (
+            str(temp_folder) if temp_folder else tempfile.mkdtemp(prefix="airlock-callbacks-")
+        )
         prepare_folder(self._tmp, run_as_user)
         self.pool = ChildPool(
             timeout_s=timeout_s,

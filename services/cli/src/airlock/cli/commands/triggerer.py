@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from airlock.cli.errors import CliError
+from airlock.cli.leftovers import track_children
 from airlock.cli.output import add_output_option, print_table
 from airlock.cli.service_tokens import read_token
 from airlock.core.settings import load_settings
@@ -79,6 +80,7 @@ def run(args: argparse.Namespace) -> int:
         level=settings.logging.level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    track_children(settings)
     triggerer = Triggerer(
         InternalClient(config.api_url, token),
         name=args.name or config.name or f"{socket.gethostname()}-{os.getpid()}",
