@@ -132,8 +132,6 @@ def run_login(args: argparse.Namespace) -> int:
 
 
 def run_password(args: argparse.Namespace) -> int:
-    import msgspec
-
     from airlock.cli.commands.web_calls import web_session
     from airlock.models.web_users import PasswordChange
 
@@ -148,9 +146,7 @@ def run_password(args: argparse.Namespace) -> int:
             raise CliError("the two new passwords differ")
     body = PasswordChange(current_password=current, new_password=new)
     with web_session() as session:
-        answer = session.request(
-            "POST", "/api/v1/auth/password", json=msgspec.structs.asdict(body)
-        ).json()
+        answer = session.request("POST", "/api/v1/auth/password", body=body).json()
     save_token(settings, answer["access_token"])
     print(
         "password changed; every token you held before no longer works "
