@@ -114,11 +114,11 @@ def test_killed_services_leave_no_process_behind(stack: RunAll) -> None:
         assert killed[name][1], f"the {name} has a child"
         parent.kill()
     for name, (_, children) in killed.items():
-        assert wait_until(lambda: not any(alive(c) for c in children), 5), f"{name}'s children"
+        assert wait_until(lambda c=children: not any(alive(p) for p in c), 5), f"{name}'s children"
     # run-all restarts both; each kills what its predecessor's children left.
     for argument, pid in started.items():
         assert pid is not None
-        assert wait_until(lambda: not alive(pid), 30), f"sleep {argument} was left running"
+        assert wait_until(lambda p=pid: not alive(p), 30), f"sleep {argument} was left running"
     for name, (pid, _) in killed.items():
         assert service(stack, name).pid != pid, f"{name} was restarted"
     time.sleep(1)  # anything a dying child would print has been printed

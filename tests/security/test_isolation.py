@@ -142,6 +142,7 @@ def test_a_spy_dag_file_task_trigger_and_callback_read_no_credential(stack: RunA
         )
         callback = wait_for_callback(web, run_id)
         assert callback["state"] == "success", callback
-        assert "callback spy:" in callback["log"] and "reads refused" in callback["log"], callback
+        assert "callback spy:" in callback["log"], callback
+        assert "reads refused" in callback["log"], callback
     finally:
         web.close()

@@ -7,7 +7,6 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -39,10 +38,10 @@ time.sleep(120)
 
 
 @pytest.fixture
-def scripts(tmp_path: Path) -> Iterator[tuple[Path, Path, Path]]:
+def scripts(tmp_path: Path) -> tuple[Path, Path, Path]:
     (tmp_path / "parent.py").write_text(textwrap.dedent(PARENT))
     (tmp_path / "child.py").write_text(textwrap.dedent(CHILD))
-    yield tmp_path / "parent.py", tmp_path / "child.py", tmp_path / "children"
+    return tmp_path / "parent.py", tmp_path / "child.py", tmp_path / "children"
 
 
 def start_parent(parent: Path, child: Path, folder: Path) -> tuple[subprocess.Popen[str], int]:
