@@ -87,6 +87,11 @@ def hangs(context):
     time.sleep(600)
 
 
+def hogs(context):
+    hoard = bytearray(1024 * 2**20)  # 1 GiB: over the child's memory cap
+    record(context, size=len(hoard))
+
+
 def inspect(context):
     # The processor and every child it started (others on a shared machine are not ours).
     parent = os.getppid()
@@ -140,6 +145,7 @@ with DAG(
     EmptyOperator(task_id="hangs", on_failure_callback=hangs)
     EmptyOperator(task_id="imports", on_failure_callback=imports_missing)
     EmptyOperator(task_id="inspect", on_success_callback=inspect)
+    EmptyOperator(task_id="hogs", on_failure_callback=hogs)
 """
 
 TASK_KINDS = ("task_execute", "task_success", "task_failure", "task_retry", "task_skipped")
@@ -358,6 +364,16 @@ def test_failing_callbacks_are_dead_lettered_with_their_error(rig: Rig) -> None:
     rig.cli("callbacks", "retry", str(raises))
     rows = rig.wait_states([raises], {"dead"}, timeout=60)
     assert rows[raises].attempts == 6
+
+
+def test_a_callback_over_its_memory_cap_fails_and_the_processor_goes_on(rig: Rig) -> None:
+    hogs = rig.queue("task_failure", "hogs")
+    plain = rig.queue("task_failure", "t")
+    rig.start_processor(AIRLOCK_CALLBACK_PROCESSOR__CHILD_MEMORY_MB="256")
+    rows = rig.wait_states([hogs], {"dead"}, timeout=90)
+    assert "MemoryError" in (rows[hogs].last_error or ""), rows[hogs].last_error
+    assert rig.wait_states([plain], {"success"}, timeout=60)
+    assert not [line for line in rig.fired() if line["task_id"] == "hogs"]
 
 
 def test_a_callback_holds_no_token_and_reads_none(rig: Rig) -> None:
