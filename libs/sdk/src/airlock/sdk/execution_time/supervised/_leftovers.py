@@ -84,7 +84,11 @@ class ChildRegistry:
     def _write(self) -> None:
         text = "".join(f"{pid} {started}\n" for pid, started in self._children.items())
         temporary = self.path.with_suffix(".new")
-        temporary.write_text(text)
+        # Private, as everything under AIRLOCK_HOME: which processes run user code is no one's
+        # business but the services'.
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
         os.replace(temporary, self.path)
 
     def kill_leftovers(self) -> int:
