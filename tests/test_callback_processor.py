@@ -34,13 +34,14 @@ from tests.support.processes import ApiServer, Home, make_home, start_api, stop
 pytestmark = pytest.mark.slow
 
 DAG_FILE = """
-import json, os, time
+import json, os, tempfile, time
 from pathlib import Path
 from datetime import timedelta
 from airlock.sdk import DAG, BaseNotifier, DeadlineAlert, DeadlineReference, Variable
 from airlock.sdk.operators.empty import EmptyOperator
 
-FIRED = Path(__file__).with_name("fired.jsonl")
+# Callbacks may write only to their temp folder (the processor's temp_folder).
+FIRED = Path(tempfile.gettempdir()) / "fired.jsonl"
 
 
 def record(context, phase="done", **extra):
@@ -86,11 +87,20 @@ def hangs(context):
     time.sleep(600)
 
 
+def hogs(context):
+    hoard = bytearray(1024 * 2**20)  # 1 GiB: over the child's memory cap
+    record(context, size=len(hoard))
+
+
 def inspect(context):
     # The processor and every child it started (others on a shared machine are not ours).
     parent = os.getppid()
     family = {str(parent)}
-    for entry in os.listdir("/proc"):
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        entries = []  # Landlock: not even the list of processes
+    for entry in entries:
         try:
             stat = open(f"/proc/{entry}/stat").read()
         except OSError:
@@ -135,6 +145,7 @@ with DAG(
     EmptyOperator(task_id="hangs", on_failure_callback=hangs)
     EmptyOperator(task_id="imports", on_failure_callback=imports_missing)
     EmptyOperator(task_id="inspect", on_success_callback=inspect)
+    EmptyOperator(task_id="hogs", on_failure_callback=hogs)
 """
 
 TASK_KINDS = ("task_execute", "task_success", "task_failure", "task_retry", "task_skipped")
@@ -154,7 +165,7 @@ class Rig:
 
     @property
     def fired_file(self) -> Path:
-        return self.folder / "fired.jsonl"
+        return self.folder.parent / "callback-out" / "fired.jsonl"
 
     def fired(self) -> list[dict[str, Any]]:
         if not self.fired_file.exists():
@@ -226,6 +237,7 @@ class Rig:
                 ),
                 "AIRLOCK_CALLBACK_PROCESSOR__BUNDLES": f"cbs={self.folder}",
                 "AIRLOCK_CALLBACK_PROCESSOR__POLL_INTERVAL_S": "0.1",
+                "AIRLOCK_CALLBACK_PROCESSOR__TEMP_FOLDER": str(self.fired_file.parent),
                 **settings,
             }
         )
@@ -254,6 +266,7 @@ def rig(tmp_path: Path, db_url: str) -> Iterator[Rig]:
     )
     folder = tmp_path / "bundle"
     folder.mkdir()
+    (tmp_path / "callback-out").mkdir()
     (folder / "cb_dag.py").write_text(textwrap.dedent(DAG_FILE))
     token = home.token(TokenKind.SERVICE, "dp", role="dag-processor", bundles=["cbs"])
     uploaded = subprocess.run(
@@ -353,12 +366,23 @@ def test_failing_callbacks_are_dead_lettered_with_their_error(rig: Rig) -> None:
     assert rows[raises].attempts == 6
 
 
+def test_a_callback_over_its_memory_cap_fails_and_the_processor_goes_on(rig: Rig) -> None:
+    hogs = rig.queue("task_failure", "hogs")
+    plain = rig.queue("task_failure", "t")
+    rig.start_processor(AIRLOCK_CALLBACK_PROCESSOR__CHILD_MEMORY_MB="256")
+    rows = rig.wait_states([hogs], {"dead"}, timeout=90)
+    assert "MemoryError" in (rows[hogs].last_error or ""), rows[hogs].last_error
+    assert rig.wait_states([plain], {"success"}, timeout=60)
+    assert not [line for line in rig.fired() if line["task_id"] == "hogs"]
+
+
 def test_a_callback_holds_no_token_and_reads_none(rig: Rig) -> None:
     callback = rig.queue("task_success", "inspect")
     rig.start_processor()
     rig.wait_states([callback], {"success"}, timeout=60)
     (line,) = rig.fired()
-    assert line["family"] >= 2  # the processor and this child at least
+    # The processor at least (with Landlock, the child cannot even read its siblings' stat).
+    assert line["family"] >= 1
     assert line["readable_jwts"] == {}
     assert not [
         name

@@ -121,3 +121,33 @@ def test_tasks_show_prints_each_try_and_why_a_person_ended_it(
     assert marked.status_code == 200, marked.text
     shown = home.airlock("tasks", "show", "shown", "r1", "only").stdout
     assert shown.splitlines()[0] == "only: failed (marked failed by ann)"
+
+
+def test_password_changes_ones_own_password_and_keeps_the_new_token(tmp_path: Path) -> None:
+    home = make_home(tmp_path, f"sqlite:///{tmp_path / 'airlock.db'}")
+    server = start_api(home, "web")
+    try:
+        home.env["AIRLOCK_CLIENT__API_URL"] = server.url
+        home.airlock(
+            "users", "create", "pat", "--role", "viewer", "--password-stdin", stdin="old-password\n"
+        )
+        home.airlock("login", "-u", "pat", "--password-stdin", stdin="old-password\n")
+        saved = home.path / "cli-token"
+        old_token = saved.read_text()
+        wrong = home.airlock(
+            "password", "--password-stdin", stdin="nope\nnew-password\n", check=False
+        )
+        assert wrong.returncode != 0
+        assert "current password is wrong" in wrong.stderr
+        changed = home.airlock("password", "--password-stdin", stdin="old-password\nnew-password\n")
+        assert "password changed" in changed.stdout
+        # The old login no longer works; the saved one (the new token) does.
+        me = httpx.get(
+            f"{server.url}/api/v1/auth/me", headers={"Authorization": f"Bearer {old_token}"}
+        )
+        assert me.status_code == 401, me.text
+        assert home.airlock("dags", "list").returncode == 0
+        assert saved.read_text() != old_token
+        home.airlock("login", "-u", "pat", "--password-stdin", stdin="new-password\n")
+    finally:
+        stop(server)

@@ -21,13 +21,14 @@ from tests.support.processes import RunAll
 pytestmark = pytest.mark.slow
 
 DAG_FILE = """
-import json, time
+import json, tempfile, time
 from datetime import timedelta
 from pathlib import Path
 from airlock.sdk import DAG, task
 from airlock.sdk.exceptions import AirlockSkipException
 
-FIRED = Path(__file__).with_name("fired.jsonl")
+# Callbacks may write only to their temp folder ([callback_processor] temp_folder).
+FIRED = Path(tempfile.gettempdir()) / "fired.jsonl"
 
 
 def rec(context):
@@ -137,7 +138,7 @@ class Stack(RunAll):
 
 
 def fired(folder: Path) -> list[dict[str, Any]]:
-    path = folder / "fired.jsonl"
+    path = folder.parent / "callback-out" / "fired.jsonl"
     if not path.exists():
         return []
     return [json.loads(line) for line in path.read_text().splitlines() if line]
@@ -161,7 +162,9 @@ def test_callbacks_fire_once_per_event(tmp_path: Path, db_url: str) -> None:
         "AIRLOCK_SCHEDULER__TASK_HEARTBEAT_TIMEOUT_S": "6",
         "AIRLOCK_WORKER__HEARTBEAT_S": "1",
         "AIRLOCK_CALLBACK_PROCESSOR__POLL_INTERVAL_S": "0.2",
+        "AIRLOCK_CALLBACK_PROCESSOR__TEMP_FOLDER": str(tmp_path / "callback-out"),
     }
+    (tmp_path / "callback-out").mkdir()
     if not db_url.startswith("sqlite"):
         settings["AIRLOCK_DATABASE__URL"] = db_url
     stack = Stack.start(tmp_path, dags, **settings)

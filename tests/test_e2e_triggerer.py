@@ -220,4 +220,5 @@ def test_the_triggerer_holds_no_db_url_and_its_runner_no_token(stack: RunAll) ->
     assert not [k for k in parent_env if k.startswith(("AIRLOCK_DATABASE", "AIRLOCK_SECRETS"))]
     assert "sqlite" not in " ".join(parent_env.values())
     leaked = {k for k in runner.environ() if k.startswith("AIRLOCK_")}
-    assert leaked <= {"AIRLOCK_ZONE", "AIRLOCK_PARENT_PID"}, leaked  # no token, no config
+    # No token, no config: its zone, its parent and its confinement (folders and limits) only.
+    assert leaked <= {"AIRLOCK_ZONE", "AIRLOCK_PARENT_PID", "AIRLOCK_CONFINEMENT"}, leaked

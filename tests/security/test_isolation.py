@@ -1,5 +1,6 @@
 """User code cannot read any credential on a shared host (issue 18, part 1): a DAG file at parse
-time and a task, both spies, reach for every token holder's ``/proc`` files, every file under
+time, a task, a trigger and a callback, all spies, reach for every token holder's ``/proc`` files,
+every file under
 ``AIRLOCK_HOME`` (keys, tokens, the SQLite file) and their parents' descriptors, on ``airlock
 run-all`` — run as root here, with user code switched to ``nobody``, and with user code left as
 root (the same user as the services: only Landlock and non-dumpable processes stand between)."""
@@ -72,6 +73,22 @@ def task_log(web: httpx.Client, dag_id: str, run_id: str, task_id: str) -> list[
     return lines
 
 
+def wait_for_callback(web: httpx.Client, run_id: str, timeout_s: float = 60) -> dict:
+    """The run's success callback once it ended (a leak makes it fail: spy() raises)."""
+    path = f"/api/v1/dags/spy_isolation/dagRuns/{quote(run_id, safe='')}/callbacks"
+    deadline = time.monotonic() + timeout_s
+    callbacks: list[dict] = []
+    while time.monotonic() < deadline:
+        callbacks = web.get(path).json()["callbacks"]
+        ended = [
+            c for c in callbacks if c["kind"] == "dag_success" and c["state"] in ("success", "dead")
+        ]
+        if ended:
+            return ended[0]
+        time.sleep(0.5)
+    raise AssertionError(f"the run's success callback did not end: {callbacks}")
+
+
 @pytest.fixture(params=["nobody", "same-user"])
 def stack(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RunAll]:
     if request.param == "same-user" and landlock_abi() == 0:
@@ -83,7 +100,10 @@ def stack(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RunAll]:
     dags.mkdir()
     settings = {}
     if request.param == "same-user":
-        settings = {"AIRLOCK_WORKER__RUN_AS_USER": "", "AIRLOCK_DAG_PROCESSOR__RUN_AS_USER": ""}
+        settings = {
+            f"AIRLOCK_{service}__RUN_AS_USER": ""
+            for service in ("WORKER", "DAG_PROCESSOR", "TRIGGERER", "CALLBACK_PROCESSOR")
+        }
     run_all = RunAll.start(tmp_path, dags, **settings)
     try:
         yield run_all
@@ -92,7 +112,7 @@ def stack(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RunAll]:
 
 
 @pytest.mark.slow
-def test_a_spy_dag_file_and_task_read_no_credential(stack: RunAll) -> None:
+def test_a_spy_dag_file_task_trigger_and_callback_read_no_credential(stack: RunAll) -> None:
     home = stack.home
     files = home_files(home)
     assert any(f.endswith("jwt_signing.pem") for f in files)
@@ -111,9 +131,18 @@ def test_a_spy_dag_file_and_task_read_no_credential(stack: RunAll) -> None:
         expected_reads = (len(set(pids)) - 1) * 24 + len(files)
         tried = int(found["description"].split()[0])
         assert tried >= expected_reads, found["description"]
-        run_id, run = run_to_end(web, "spy_isolation")
+        run_id, run = run_to_end(web, "spy_isolation", timeout_s=120)
         lines = task_log(web, "spy_isolation", run_id, "spy_task")
-        assert run["state"] == "success", lines
+        trigger_lines = task_log(web, "spy_isolation", run_id, "spy_trigger")
+        assert run["state"] == "success", (lines, trigger_lines)
         assert any("task spy:" in line and "reads refused" in line for line in lines), lines
+        # The trigger spied in the triggerer's runner; its report came back with its event.
+        assert any("trigger spy:" in line and "reads refused" in line for line in trigger_lines), (
+            trigger_lines
+        )
+        callback = wait_for_callback(web, run_id)
+        assert callback["state"] == "success", callback
+        assert "callback spy:" in callback["log"], callback
+        assert "reads refused" in callback["log"], callback
     finally:
         web.close()

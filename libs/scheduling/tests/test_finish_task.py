@@ -68,6 +68,10 @@ def test_a_failure_is_retried_after_its_delay_then_fails_for_good(env: Env) -> N
     env.start(ti.id, later + 121 * S)
     assert env.finish(ti.id, fail(later + 122 * S)) is TIS.FAILED
     assert env.states(run) == {"t": TIS.FAILED, "after": TIS.UPSTREAM_FAILED}
+    # Why, where a person looks (the end's own scheduling decided it).
+    assert env.ti(run, "after").state_reason == (
+        "upstream failed by the scheduler: upstream t (failed); trigger rule all_success"
+    )
     assert env.run_state(run) is DagRunState.FAILED
     with env.sessions() as session:
         history = session.execute(

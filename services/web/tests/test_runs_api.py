@@ -356,3 +356,39 @@ def test_another_teams_runs_are_not_listed_or_changed(web: Any, expect_problem: 
         404,
         "not found",
     )
+
+
+def test_run_marks_clears_and_upstream_failures_are_recorded_on_each_task(web: Any) -> None:
+    chain_dag(web)
+    trigger(web, "etl", "r1")
+    set_states(web, "etl", "r1", extract=TIS.RUNNING)
+    op, viewer = web.token("op"), web.token("viewer")
+    base = "/dags/etl/dagRuns/r1/taskInstances"
+    marked = web.call("PATCH", "/dags/etl/dagRuns/r1", op, json={"state": "failed"})
+    assert marked.status_code == 200, marked.text
+    detail = web.call("GET", f"{base}/extract", viewer).json()
+    reason = detail["task_instance"]["state_reason"]
+    assert reason.startswith("its run was marked failed by "), reason
+    assert [(t["try_number"], t["state_reason"]) for t in detail["tries"]] == [(1, reason)]
+    log = web.call("GET", f"{base}/extract/logs/1", viewer).json()
+    assert log["lines"][-1].endswith(f"[airlock] {reason}")
+    skipped = web.call("GET", f"{base}/load", viewer).json()["task_instance"]
+    assert (skipped["state"], skipped["state_reason"]) == ("skipped", reason)
+
+    cleared = web.call("POST", "/dags/etl/dagRuns/r1/clear", op, json={"dry_run": False})
+    assert cleared.status_code == 200, cleared.text
+    after = web.call("GET", f"{base}/extract", viewer).json()["task_instance"]
+    assert after["state_reason"].startswith("its run was cleared by "), after
+
+    # A person fails extract: the scheduler fails what waited on it, and says why.
+    failed = web.call("PATCH", f"{base}/extract", op, json={"new_state": "failed"})
+    assert failed.status_code == 200, failed.text
+    for task_id, upstream in (
+        ("transform", "extract (failed)"),
+        ("load", "transform (upstream_failed)"),
+    ):
+        ti = web.call("GET", f"{base}/{task_id}", viewer).json()["task_instance"]
+        assert ti["state"] == "upstream_failed", ti
+        assert ti["state_reason"] == (
+            f"upstream failed by the scheduler: upstream {upstream}; trigger rule all_success"
+        ), ti

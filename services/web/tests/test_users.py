@@ -127,3 +127,58 @@ def test_the_last_admin_stays(web: Any, admin: str, expect_problem: Any) -> None
     web.add_user("second", roles=["admin"])
     response = web.call("PATCH", "/users/root", admin, json={"roles": ["viewer"]})
     assert response.status_code == 200
+
+
+def test_a_person_changes_their_own_password_and_every_older_token_ends(
+    web: Any, expect_problem: Any
+) -> None:
+    web.add_user("bob", roles=["viewer"])
+    session_token = login(web, "bob")
+    api_token = web.call("POST", "/apiTokens", session_token, json={"name": "ci"}).json()["token"]
+    assert web.call("GET", "/auth/me", api_token).status_code == 200
+    path = "/auth/password"
+    wrong = {"current_password": "not-it", "new_password": "a-newer-password"}
+    expect_problem(web.call("POST", path, session_token, json=wrong), 401, "current password")
+    same = {"current_password": "a-long-password", "new_password": "a-long-password"}
+    expect_problem(web.call("POST", path, session_token, json=same), 400, "is the current one")
+    weak = {"current_password": "a-long-password", "new_password": "x"}
+    expect_problem(web.call("POST", path, session_token, json=weak), 400, "")
+    expect_problem(web.call("POST", path, json=same), 401, "")  # no token at all
+    body = {"current_password": "a-long-password", "new_password": "a-newer-password"}
+    changed = web.call("POST", path, session_token, json=body)
+    assert changed.status_code == 200, changed.text
+    fresh = changed.json()["access_token"]
+    for old in (session_token, api_token):
+        expect_problem(web.call("GET", "/auth/me", old), 401, "")
+    assert web.call("GET", "/auth/me", fresh).json()["subject"] == "bob"
+    assert login(web, "bob", "a-newer-password")
+    response = web.call(
+        "POST", "/auth/token", json={"username": "bob", "password": "a-long-password"}
+    )
+    expect_problem(response, 401, "wrong username or password")
+
+
+def test_an_admin_resetting_a_password_ends_the_users_tokens(
+    web: Any, admin: str, expect_problem: Any
+) -> None:
+    web.add_user("bob", roles=["op"])
+    token = login(web, "bob")
+    assert web.call("GET", "/auth/me", token).status_code == 200
+    reset = web.call("PATCH", "/users/bob", admin, json={"password": "reset-by-admin"})
+    assert reset.status_code == 200, reset.text
+    expect_problem(web.call("GET", "/auth/me", token), 401, "")
+    assert login(web, "bob", "reset-by-admin")
+
+
+def test_only_a_user_token_may_change_a_password(web: Any, expect_problem: Any) -> None:
+    from airlock.core.tokens import TokenKind
+
+    body = {"current_password": "a-long-password", "new_password": "a-newer-password"}
+    for kind, claims in (
+        (TokenKind.WORKER, {}),
+        (TokenKind.SERVICE, {"role": "dag-processor", "bundles": ["b"]}),
+        (TokenKind.TASK, {}),
+    ):
+        token = web.signer.issue(kind, "bob", 600, **claims)
+        answer = web.call("POST", "/auth/password", token, json=body)
+        assert answer.status_code in (401, 403), (kind, answer.text)

@@ -284,3 +284,20 @@ def test_every_client_sends_through_the_same_retrying_path(kind: str) -> None:
         assert web.request("GET", "/api/v1/variables/greeting").json()["value"] == "hi"
         web.close()
     assert server.attempts == 3
+
+
+def test_requests_sharing_a_client_share_the_apis_outage(
+    client_for: Callable[..., InternalClient], caplog: pytest.LogCaptureFixture
+) -> None:
+    server = FlakyServer(httpx.ConnectError("refused"), httpx.ConnectError("refused"))
+    client = client_for(server, RetryPolicy(attempts=2, first_backoff_s=0.001, max_backoff_s=0.004))
+    with caplog.at_level(logging.INFO, logger="airlock.sdk.api"):
+        with pytest.raises(ApiUnreachable):
+            client.get_variable("dags", "greeting")  # gives up while the API is still down
+        assert client.get_variable("dags", "greeting") == "hi"  # a later request: it is back
+    messages = [(r.levelno, r.getMessage()) for r in caplog.records if r.name == "airlock.sdk.api"]
+    warnings = [m for level, m in messages if level == logging.WARNING]
+    recoveries = [m for _, m in messages if " answered 200 " in m]
+    assert len(warnings) == 1, messages  # one outage, one warning
+    assert len(recoveries) == 1, messages
+    assert "the API failed for" in recoveries[0]

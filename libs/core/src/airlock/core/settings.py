@@ -140,6 +140,11 @@ class TriggererSettings(_Section):
     bundles: dict[str, str] = msgspec.field(default_factory=dict)
     #: How often it asks for more triggers when it has room.
     poll_s: float = 1.0
+    #: The user trigger code runs as when the triggerer runs as root (unset: ``nobody``; empty:
+    #: the triggerer's own user). Ignored when not root.
+    run_as_user: str | None = None
+    #: Heap and private memory the trigger runner (all its triggers) may use, in MiB; 0: no cap.
+    runner_memory_mb: int = 4096
 
 
 class CallbackProcessorSettings(_Section):
@@ -162,6 +167,14 @@ class CallbackProcessorSettings(_Section):
     poll_interval_s: float = 0.5
     #: A child process is replaced after this many callbacks.
     child_max_callbacks: int = 200
+    #: The user callbacks run as when the processor runs as root (unset: ``nobody``; empty: the
+    #: processor's own user). Ignored when not root.
+    run_as_user: str | None = None
+    #: Heap and private memory one callback child may use, in MiB; 0: no cap.
+    child_memory_mb: int = 2048
+    #: The one folder callbacks may write to (their ``TMPDIR`` and working folder); unset: a
+    #: new private folder, removed when the processor stops.
+    temp_folder: str | None = None
 
 
 class SchedulerSettings(_Section):

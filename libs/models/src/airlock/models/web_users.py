@@ -79,6 +79,13 @@ class LoginRequest(msgspec.Struct, forbid_unknown_fields=True):
     password: str
 
 
+class PasswordChange(msgspec.Struct, forbid_unknown_fields=True):
+    """A person changing their own password: the current one proves it is them."""
+
+    current_password: str
+    new_password: str
+
+
 class TokenResponse(msgspec.Struct):
     access_token: str
     token_type: str

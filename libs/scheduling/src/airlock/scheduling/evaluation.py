@@ -77,8 +77,10 @@ def evaluate(
         if decision is Decision.WAIT:
             continue
         if decision is not Decision.RUN:
+            reason = why_decided(graph, task, by_task, decision)
             for row in pending:
                 row.state = DECIDED[decision]
+                row.reason = reason
             continue
         placeholder = next((r for r in pending if task.mapped and r.map_index == -1), None)
         if placeholder is not None:
@@ -111,6 +113,30 @@ def decide_task(
         for row in by_task.get(upstream_id, ()):
             counts.add(row.state, is_setup=upstream.is_setup)
     return decide(task.trigger_rule, counts)
+
+
+def why_decided(
+    graph: DagGraph,
+    task: SerializedTask,
+    by_task: Mapping[str, Sequence[TiRow]],
+    decision: Decision,
+) -> str:
+    """The reason a person reads for a task skipped or failed by its upstream tasks: which
+    upstream tasks (and setups) ended how, under which trigger rule."""
+    outcomes: list[str] = []
+    for upstream_id in [*task.upstream, *graph.indirect_setups.get(task.task_id, ())]:
+        states = sorted({str(row.state.value) for row in by_task.get(upstream_id, ()) if row.state})
+        ended = [s for s in states if s not in ("success", "removed")]
+        if ended:
+            outcomes.append(f"{upstream_id} ({', '.join(ended)})")
+    what = "upstream failed" if decision is Decision.UPSTREAM_FAILED else "skipped"
+    rule = f"trigger rule {task.trigger_rule.value}"
+    if not outcomes:
+        return f"{what} by the scheduler: {rule}"
+    shown = ", ".join(outcomes[:5]) + (
+        f" and {len(outcomes) - 5} more" if len(outcomes) > 5 else ""
+    )
+    return f"{what} by the scheduler: upstream {shown}; {rule}"
 
 
 def _expand(task: SerializedTask, placeholder: TiRow, map_length: MapLength) -> list[TiRow]:

@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session
 
 from airlock.models.states import DagRunState
 from airlock.models.states import TaskInstanceState as TIS
-from airlock.scheduling.evaluation import DECIDED, decide_task
+from airlock.scheduling.evaluation import DECIDED, decide_task, why_decided
 from airlock.scheduling.graph import DagGraph
 from airlock.scheduling.locking import LockedRun
 from airlock.scheduling.queueing import ACTIVE_STATES, Candidate, active_per_run, queue_candidates
@@ -117,11 +117,13 @@ def _decide_downstream(
         if decision is Decision.RUN:
             if task.mapped is not None and any(row.map_index == -1 for row in pending):
                 raise _FullPassNeeded  # the expansion reads XComs and creates instances
-            state = TIS.SUCCESS if task.is_empty else TIS.SCHEDULED
+            state, reason = (TIS.SUCCESS if task.is_empty else TIS.SCHEDULED), None
         else:
             state = DECIDED[decision]
+            reason = why_decided(graph, task, by_task, decision)
         for row in pending:
             row.state = state
+            row.reason = reason
         if state is TIS.SCHEDULED:
             made_ready += len(pending)
             continue

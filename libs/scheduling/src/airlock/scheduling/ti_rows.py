@@ -149,6 +149,7 @@ def insert_rows(
                 "priority_weight": row.priority_weight,
                 "operator": task.operator_name,
                 "dag_version_id": dag_version_id,
+                "state_reason": row.reason,
                 **_terminal_dates(row.state, now),
             }
         )
@@ -191,14 +192,16 @@ def _move_one_statement(from_no_state: bool, keys: tuple[str, ...]) -> Update:
 
 def write_changes(session: Session, rows: Sequence[TiRow], now: dt.datetime) -> int:
     """Write the state (and map index) changes of existing rows; the number of rows moved."""
-    groups: dict[tuple[TIS | None, TIS | None, bool], list[TiRow]] = defaultdict(list)
+    groups: dict[tuple[TIS | None, TIS | None, bool, str | None], list[TiRow]] = defaultdict(list)
     for row in rows:
         if not row.is_new and row.changed:
             remapped = row.map_index != row.original_map_index
-            groups[(row.original_state, row.state, remapped)].append(row)
+            groups[(row.original_state, row.state, remapped, row.reason)].append(row)
     moved = 0
-    for (old, new, remapped), members in groups.items():
+    for (old, new, remapped, reason), members in groups.items():
         values: dict[str, Any] = {"state": new, **_terminal_dates(new, now)}
+        if reason is not None:
+            values["state_reason"] = reason
         if remapped:  # a mapped task's placeholder (map index -1) becomes its index 0
             values["map_index"] = 0
         params = {f"new_{key}": value for key, value in values.items()}

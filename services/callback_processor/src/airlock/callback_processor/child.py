@@ -37,6 +37,7 @@ from airlock.callback_processor.protocol import (
 )
 from airlock.sdk.execution_time.supervised import (
     block_imports,
+    confinement,
     enter_sandbox,
     parent_pid,
     read_frame,
@@ -203,7 +204,7 @@ def run_callback(request: RunCallback) -> CallbackFinished:
 
 
 def serve() -> None:
-    enter_sandbox(parent_pid())
+    enter_sandbox(parent_pid(), confinement=confinement())
     requests_in = os.fdopen(os.dup(0), "rb")
     replies_out = os.fdopen(os.dup(1), "wb")
     devnull = os.open(os.devnull, os.O_RDONLY)

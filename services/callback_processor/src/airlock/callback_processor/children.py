@@ -3,6 +3,9 @@
 Children are pre-started and reused (a callback then costs its DAG file's import once per
 child, not an interpreter start); one is replaced when its callback overran (killed with its
 process group), broke the channel, exited, left threads behind, or after ``max_callbacks``.
+Each child is confined as its processor asks (:class:`Confinement`: another user when the processor
+runs as root, a memory cap, and with Landlock only the bundles, a temp folder, the Python install
+and the system's folders to open), so callback code cannot read the processor's token or files.
 Whatever happens to a child, the attempt gets an outcome naming it, and nothing else is harmed.
 """
 
@@ -28,6 +31,7 @@ from airlock.callback_processor.protocol import (
 )
 from airlock.models.secrets import ConnectionInfo
 from airlock.sdk.execution_time.supervised import (
+    Confinement,
     FrameError,
     child_environment,
     decode_message,
@@ -45,16 +49,22 @@ GetConnectionOf = Callable[[str, str], ConnectionInfo | None]
 
 
 class CallbackChild:
-    def __init__(self) -> None:
+    def __init__(self, confinement: Confinement | None = None) -> None:
+        env = {
+            **child_environment(os.environ, "processing", only=PASSED_ENV),
+            "PYTHONUNBUFFERED": "1",
+        }
+        cwd = Path.cwd()
+        if confinement is not None and confinement.writable:
+            env["TMPDIR"] = confinement.writable[0]
+            cwd = Path(confinement.writable[0])
         self.child = start_child(
             [sys.executable, "-m", "airlock.callback_processor.child"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
-            env={
-                **child_environment(os.environ, "processing", only=PASSED_ENV),
-                "PYTHONUNBUFFERED": "1",
-            },
-            cwd=Path.cwd(),
+            env=env,
+            cwd=cwd,
+            confinement=confinement,
         )
         self.callbacks_run = 0
 
@@ -71,13 +81,15 @@ class ChildPool:
         get_variable: GetVariableOf,
         get_connection: GetConnectionOf,
         prestart: int = 0,
+        confinement: Confinement | None = None,
     ) -> None:
         self._timeout_s = timeout_s
+        self._confinement = confinement
         self._max_callbacks = max_callbacks
         self._get_variable = get_variable
         self._get_connection = get_connection
         self._lock = threading.Lock()
-        self._idle: list[CallbackChild] = [CallbackChild() for _ in range(prestart)]
+        self._idle: list[CallbackChild] = [CallbackChild(confinement) for _ in range(prestart)]
         self.replaced = 0
 
     def run(self, bundle: str, request: RunCallback) -> CallbackFinished:
@@ -138,7 +150,7 @@ class ChildPool:
         with self._lock:
             if self._idle:
                 return self._idle.pop()
-        return CallbackChild()
+        return CallbackChild(self._confinement)
 
     def _checkin(self, child: CallbackChild, *, replace: bool) -> None:
         if replace or child.callbacks_run >= self._max_callbacks or child.child.poll() is not None:

@@ -12,7 +12,9 @@ callback.
 from __future__ import annotations
 
 import logging
+import shutil
 import socket
+import tempfile
 import threading
 import time
 import uuid
@@ -27,6 +29,7 @@ from airlock.callback_processor.protocol import RunCallback
 from airlock.models.callbacks import MAX_LOG_CHARS, CallbackOutcome, LeasedCallback
 from airlock.models.secrets import ConnectionInfo
 from airlock.sdk.api import ApiError, InternalClient
+from airlock.sdk.execution_time.supervised import Confinement, prepare_folder
 
 log = logging.getLogger("airlock.callback_processor")
 
@@ -43,6 +46,9 @@ class CallbackProcessor:
         lease_grace_s: float = 15.0,
         poll_interval_s: float = 0.5,
         child_max_callbacks: int = 200,
+        run_as_user: str | None = None,
+        child_memory_mb: int | None = None,
+        temp_folder: Path | None = None,
     ) -> None:
         self.client = client
         self.bundles = {name: root.resolve() for name, root in bundles.items()}
@@ -51,12 +57,24 @@ class CallbackProcessor:
         self.prefetch = concurrency * 4
         self.lease_s = timeout_s + lease_grace_s
         self.poll_interval_s = poll_interval_s
+        #: The children's temp and working folder: the only folder they may write to.
+        self._own_tmp = temp_folder is None
+        self._tmp = (
+            str(temp_folder) if temp_folder else tempfile.mkdtemp(prefix="airlock-callbacks-")
+        )
+        prepare_folder(self._tmp, run_as_user)
         self.pool = ChildPool(
             timeout_s=timeout_s,
             max_callbacks=child_max_callbacks,
             get_variable=client.get_variable,
             get_connection=self._connection,
             prestart=min(concurrency, 2),
+            confinement=Confinement(
+                user=run_as_user,
+                memory_limit_bytes=child_memory_mb * 2**20 if child_memory_mb else None,
+                readable=tuple(str(root) for root in self.bundles.values()),
+                writable=(self._tmp,),
+            ),
         )
         self._threads = ThreadPoolExecutor(concurrency, thread_name_prefix="callback")
         self._pending: list[CallbackOutcome] = []
@@ -173,3 +191,5 @@ class CallbackProcessor:
         self._threads.shutdown(wait=False, cancel_futures=True)
         self.pool.close()
         self.client.close()
+        if self._own_tmp:
+            shutil.rmtree(self._tmp, ignore_errors=True)

@@ -20,7 +20,7 @@ from airlock.dag_processor.bundle import LocalBundle
 from airlock.dag_processor.pool import ParserPool
 from airlock.models.internal import BundleSync, BundleSyncResult, ParsedFile
 from airlock.models.secrets import ConnectionInfo
-from airlock.sdk.api import InternalClient
+from airlock.sdk.api import ApiError, ApiUnreachable, InternalClient
 
 log = logging.getLogger("airlock.dag_processor")
 
@@ -175,6 +175,14 @@ class DagProcessor:
                     log.info("bundle %s: %s", self.bundle.name, report.summary())
                 # Between passes that find changes the processor holds no parser memory.
                 self.pool.release_idle()
+            except (ApiError, ApiUnreachable) as exc:
+                # The client logged each retry already: one line, no traceback.
+                log.error(
+                    "bundle %s: pass failed (%s); retrying in %.0f s",
+                    self.bundle.name,
+                    exc,
+                    interval_s,
+                )
             except Exception:
                 log.exception(
                     "bundle %s: pass failed; retrying in %.0f s", self.bundle.name, interval_s

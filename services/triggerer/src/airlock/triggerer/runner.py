@@ -1,7 +1,9 @@
 """The trigger runner: one supervised child per triggerer, running all its triggers in one
 asyncio event loop (uvloop when installed).
 
-Started by the triggerer with no token, no DB URL and ``AIRLOCK_ZONE=processing``; it speaks the
+Started by the triggerer with no token, no DB URL and ``AIRLOCK_ZONE=processing``, confined as
+the triggerer asks (another user when it runs as root, a memory cap, Landlock: see
+:mod:`airlock.sdk.execution_time.supervised`); it speaks the
 channel of :mod:`airlock.triggerer.protocol` on private copies of stdin/stdout (a trigger's own
 prints go to stderr). For each :class:`RunTrigger` it loads the trigger class — from the DAG file
 when the class was defined there, else by module path with the bundle on ``sys.path``, as a
@@ -34,6 +36,7 @@ from typing import IO, Any, cast
 from airlock.sdk.bases.trigger import BaseTrigger, TaskFailedEvent, TaskSuccessEvent, TriggerEvent
 from airlock.sdk.execution_time.supervised import (
     block_imports,
+    confinement,
     enter_sandbox,
     parent_pid,
     read_frame,
@@ -242,7 +245,7 @@ def _new_loop_policy() -> None:
 
 
 def serve() -> None:
-    enter_sandbox(parent_pid())
+    enter_sandbox(parent_pid(), confinement=confinement())
     requests_in = os.fdopen(os.dup(0), "rb")
     replies_out = os.fdopen(os.dup(1), "wb")
     devnull = os.open(os.devnull, os.O_RDONLY)

@@ -21,8 +21,10 @@ from __future__ import annotations
 import logging
 import os
 import queue
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -38,9 +40,11 @@ from airlock.models.internal_triggers import (
 from airlock.sdk.api import ApiError, ApiUnreachable, InternalClient
 from airlock.sdk.execution_time.supervised import (
     Child,
+    Confinement,
     FrameError,
     child_environment,
     decode_message,
+    prepare_folder,
     read_frame,
     start_child,
     write_frame,
@@ -80,11 +84,25 @@ class Triggerer:
         bundles: dict[str, str],
         poll_s: float = 1.0,
         posters: int = 4,
+        run_as_user: str | None = None,
+        runner_memory_mb: int | None = None,
     ) -> None:
         self._client = client
         self.name = name
         self.capacity = capacity
         self._bundles = {b: str(Path(folder).resolve()) for b, folder in bundles.items()}
+        #: The runner's temp folder and working folder: the only folder it may write to.
+        self._tmp = tempfile.mkdtemp(prefix="airlock-triggers-")
+        prepare_folder(self._tmp, run_as_user)
+        #: Trigger code runs as ``run_as_user`` when the triggerer is root, with a memory cap,
+        #: and (with Landlock) can open only the bundles, its temp folder, the Python install
+        #: and the system's folders: never the triggerer's token or another process's /proc.
+        self._confinement = Confinement(
+            user=run_as_user,
+            memory_limit_bytes=runner_memory_mb * 2**20 if runner_memory_mb else None,
+            readable=tuple(self._bundles.values()),
+            writable=(self._tmp,),
+        )
         self._poll_s = poll_s
         self._lock = threading.Lock()
         self.held: dict[int, LeasedTrigger] = {}
@@ -110,7 +128,12 @@ class Triggerer:
             [sys.executable, "-m", "airlock.triggerer.runner"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
-            env={**child_environment(os.environ, "processing", only=PASSED_ENV)},
+            env={
+                **child_environment(os.environ, "processing", only=PASSED_ENV),
+                "TMPDIR": self._tmp,
+            },
+            cwd=self._tmp,
+            confinement=self._confinement,
         )
         threading.Thread(
             target=self._read, args=(self._child,), name="runner-reader", daemon=True
@@ -360,4 +383,5 @@ class Triggerer:
             log.warning("could not give the leases back (%s); they expire on their own", exc)
         if self._child is not None:
             self._child.close()
+        shutil.rmtree(self._tmp, ignore_errors=True)
         log.info("triggerer %s stopped; %d trigger end(s) accepted", self.name, self.fired)

@@ -51,6 +51,7 @@ from airlock.scheduling import (
     clear_task_instances,
     create_dag_run,
     mark_run,
+    record_reasons,
     schedule_run,
 )
 from airlock.web.access import visible_dag
@@ -253,14 +254,13 @@ class DagRunController(Controller):
             raise Problem(400, "nothing to change: send state and/or note", slug="empty-patch")
         with scheduling_problems(session):
             if data.state is not None:
-                run = mark_run(
-                    session,
-                    dag_id,
-                    run_id,
-                    data.state,
-                    dt.datetime.now(dt.UTC),
-                    dag_cache=request_dag_cache(),
-                ).run
+                now = dt.datetime.now(dt.UTC)
+                change = mark_run(
+                    session, dag_id, run_id, data.state, now, dag_cache=request_dag_cache()
+                )
+                who = claims_of(request).sub
+                record_person(session, change, f"its run was marked {data.state} by {who}", now)
+                run = change.run
             if data.note is not None:
                 run.note = data.note or None
             session.commit()
@@ -297,6 +297,9 @@ class DagRunController(Controller):
                 only_failed=data.only_failed,
                 dry_run=data.dry_run,
             )
+            if not data.dry_run:
+                who = claims_of(request).sub
+                record_person(session, change, f"its run was cleared by {who}", now)
             return finish_clear(session, change, cache, now, dry_run=data.dry_run)
 
     @delete(
@@ -316,6 +319,17 @@ class DagRunController(Controller):
         visible_dag(request, session, dag_id)
         session.delete(find_run(session, dag_id, run_id))
         session.commit()
+
+
+def record_person(session: Session, change: RunChange, reason: str, now: dt.datetime) -> None:
+    """Record on each instance a person changed, its try and its log, who did it and how."""
+    ids = [ti.id for ti in change.task_instances]
+    if not ids:
+        return
+    tries = session.execute(
+        select(TaskInstance.id, TaskInstance.try_number).where(TaskInstance.id.in_(ids))
+    ).all()
+    record_reasons(session, [(ti_id, number) for ti_id, number in tries], reason, now)
 
 
 def finish_clear(

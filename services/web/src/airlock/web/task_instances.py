@@ -29,18 +29,14 @@ from airlock.models.web import (
     TaskInstancePatch,
     TaskInstanceTry,
 )
-from airlock.scheduling import (
-    RunChange,
-    clear_task_instances,
-    mark_task_instances,
-    record_reasons,
-)
+from airlock.scheduling import clear_task_instances, mark_task_instances
 from airlock.web.access import visible_dag
 from airlock.web.listing import MAX_LIMIT, Offset, Sorting, page_of
 from airlock.web.runs import (
     ANY,
     find_run,
     finish_clear,
+    record_person,
     request_dag_cache,
     scheduling_problems,
     scope_to_dags,
@@ -299,17 +295,6 @@ class ClearTaskInstancesController(Controller):
             if not data.dry_run:
                 record_person(session, change, f"cleared by {claims_of(request).sub}", now)
             return finish_clear(session, change, cache, now, dry_run=data.dry_run)
-
-
-def record_person(session: Session, change: RunChange, reason: str, now: dt.datetime) -> None:
-    """Record on each instance a person changed, its try and its log, who did it and how."""
-    ids = [ti.id for ti in change.task_instances]
-    if not ids:
-        return
-    tries = session.execute(
-        select(TaskInstance.id, TaskInstance.try_number).where(TaskInstance.id.in_(ids))
-    ).all()
-    record_reasons(session, [(ti_id, number) for ti_id, number in tries], reason, now)
 
 
 def find_task_instance(

@@ -7,13 +7,18 @@ server says its head is older than that (a server must be at least as new as its
 
 A request that fails and is retried says so in the log, once per event: a warning for the first
 failure, a line for each further wait, and one when the API answers again — so an outage of a few
-seconds that the retries ride out is visible, not silent.
+seconds that the retries ride out is visible, not silent. The outage is the API's, not one
+request's: requests sharing an ``httpx.Client`` (a worker's pollers and heartbeats, a request sent
+after another gave up) share it, so an outage gets one warning and one recovery line, however many
+requests met it.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
+import weakref
 from collections.abc import Collection
 from typing import Any
 
@@ -134,7 +139,7 @@ class HttpSession:
         headers = self._auth | _JSON if content is not None else self._auth
         options: dict[str, Any] = {} if timeout is None else {"timeout": timeout}
         policy = self._retry
-        outage = _Outage(method, policy)
+        outage = _Outage(method, policy, _api_outage(self._client))
         attempt = 0
         while True:
             attempt += 1
@@ -156,6 +161,7 @@ class HttpSession:
                     outage.ended(url, status, attempt)
                     return outcome, attempt
                 if status not in policy.statuses and status not in retry_also:
+                    outage.ended(url, status, attempt)  # it answered: the API is back
                     raise api_error(method, outcome, attempts=attempt, elapsed_s=outage.elapsed_s())
             answer = outcome if isinstance(outcome, httpx.Response) else None
             wait = policy.wait_s(attempt, answer)
@@ -175,13 +181,35 @@ class HttpSession:
 _JSON = {"Content-Type": "application/json"}
 
 
-class _Outage:
-    """What one request logs while it is retried: its first failure (a warning), each further
-    wait, and the answer that ends the outage — each once."""
+class _ApiOutage:
+    """Whether the API behind one ``httpx.Client`` is failing, as its requests found it."""
 
-    def __init__(self, method: str, policy: RetryPolicy) -> None:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.since: float | None = None
+
+
+_outages: weakref.WeakKeyDictionary[httpx.Client, _ApiOutage] = weakref.WeakKeyDictionary()
+_outages_lock = threading.Lock()
+
+
+def _api_outage(client: httpx.Client) -> _ApiOutage:
+    with _outages_lock:
+        outage = _outages.get(client)
+        if outage is None:
+            outage = _outages[client] = _ApiOutage()
+        return outage
+
+
+class _Outage:
+    """What one request logs while it is retried: the API's first failure (a warning, once per
+    outage of the API whichever request meets it), each further wait, and the answer that ends
+    the outage (once)."""
+
+    def __init__(self, method: str, policy: RetryPolicy, api: _ApiOutage) -> None:
         self.method = method
         self.policy = policy
+        self.api = api
         self.started = time.monotonic()
         self.last = ""
 
@@ -194,7 +222,11 @@ class _Outage:
         this = (
             _status(what) if isinstance(what, httpx.Response) else f"{type(what).__name__}: {what}"
         )
-        if not self.last:
+        with self.api.lock:
+            first = self.api.since is None
+            if first:
+                self.api.since = time.monotonic()
+        if first:
             log.warning(
                 "%s %s failed (%s); retrying in %.2f s, for up to %.0f s",
                 self.method,
@@ -215,15 +247,19 @@ class _Outage:
         self.last = this
 
     def ended(self, url: str, status: int, attempt: int) -> None:
-        if self.last:
+        with self.api.lock:
+            since, self.api.since = self.api.since, None
+        if since is not None:
             log.info(
-                "%s %s answered %d after %d attempts in %.1f s (%s before)",
+                "%s %s answered %d after %d attempts in %.1f s (%s before; the API failed "
+                "for %.1f s)",
                 self.method,
                 url,
                 status,
                 attempt,
                 self.elapsed_s(),
-                self.last,
+                self.last or "failed",
+                time.monotonic() - since,
             )
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from airlock.cli.errors import CliError
+from airlock.cli.leftovers import track_children
 from airlock.cli.service_tokens import read_token
 from airlock.core.settings import load_settings
 
@@ -27,7 +28,7 @@ def register(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from airlock.callback_processor.processor import CallbackProcessor
     from airlock.sdk.api import InternalClient
-    from airlock.sdk.execution_time.supervised import protect_memory
+    from airlock.sdk.execution_time.supervised import default_user, protect_memory
 
     settings = load_settings().for_zone("processing", "callback processor")
     config = settings.callback_processor
@@ -39,6 +40,10 @@ def run(args: argparse.Namespace) -> int:
         issue="--kind service --role callback-processor --bundle NAME",
     )
     protect_memory()
+    try:
+        run_as_user = default_user(config.run_as_user, "[callback_processor] run_as_user")
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
     if not config.bundles:
         raise CliError(
             "the callback processor needs the folders of its bundles: set [callback_processor] "
@@ -47,6 +52,10 @@ def run(args: argparse.Namespace) -> int:
     for name, folder in config.bundles.items():
         if not Path(folder).is_dir():
             raise CliError(f"bundle {name!r}: folder {folder} does not exist")
+    if config.temp_folder and not Path(config.temp_folder).is_dir():
+        raise CliError(
+            f"[callback_processor] temp_folder: folder {config.temp_folder} does not exist"
+        )
     concurrency = args.concurrency if args.concurrency is not None else config.concurrency
     if concurrency < 1:
         raise CliError(f"--concurrency must be at least 1, got {concurrency}")
@@ -54,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
         level=settings.logging.level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    track_children(settings)
     processor = CallbackProcessor(
         InternalClient(config.api_url, token),
         {name: Path(folder) for name, folder in config.bundles.items()},
@@ -63,6 +73,9 @@ def run(args: argparse.Namespace) -> int:
         lease_grace_s=config.lease_grace_s,
         poll_interval_s=config.poll_interval_s,
         child_max_callbacks=config.child_max_callbacks,
+        run_as_user=run_as_user,
+        child_memory_mb=config.child_memory_mb or None,
+        temp_folder=Path(config.temp_folder) if config.temp_folder else None,
     )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

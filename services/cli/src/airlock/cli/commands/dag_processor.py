@@ -9,6 +9,7 @@ import threading
 from typing import Any
 
 from airlock.cli.errors import CliError
+from airlock.cli.leftovers import track_children
 from airlock.cli.service_tokens import read_token
 from airlock.core.settings import load_settings
 
@@ -55,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
     bundle = LocalBundle(args.bundle, config.bundles[args.bundle])
     if not bundle.root.is_dir():
         raise CliError(f"bundle {args.bundle!r}: folder {bundle.root} does not exist")
+    track_children(settings)
     processor = DagProcessor(
         bundle,
         InternalClient(config.api_url, token),

@@ -28,6 +28,16 @@ def register(sub: Any) -> None:
     login.add_argument("--username", "-u", required=True)
     login.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
     login.set_defaults(func=run_login)
+    password = sub.add_parser(
+        "password",
+        help="change your own password (ends every token you held; keeps the new login token)",
+    )
+    password.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the current password, then the new one, as two lines of stdin",
+    )
+    password.set_defaults(func=run_password)
 
     dags = sub.add_parser("dags", help="list, show, pause and trigger DAGs through the Web API")
     verbs = dags.add_subparsers(metavar="VERB", required=True)
@@ -132,13 +142,41 @@ def run_login(args: argparse.Namespace) -> int:
         token = login(settings.client.api_url, args.username, password)
     except ApiError as exc:
         raise CliError(f"login failed: {exc.detail}") from None
+    save_token(settings, token)
+    print(f"logged in as {args.username}; token saved in {token_path(settings)}")
+    return 0
+
+
+def run_password(args: argparse.Namespace) -> int:
+    from airlock.cli.commands.web_calls import web_session
+    from airlock.models.web_users import PasswordChange
+
+    settings = load_settings()
+    if args.password_stdin:
+        current = sys.stdin.readline().rstrip("\n")
+        new = sys.stdin.readline().rstrip("\n")
+    else:
+        current = getpass.getpass("current password: ")
+        new = getpass.getpass("new password: ")
+        if new != getpass.getpass("new password again: "):
+            raise CliError("the two new passwords differ")
+    body = PasswordChange(current_password=current, new_password=new)
+    with web_session() as session:
+        answer = session.request("POST", "/api/v1/auth/password", body=body).json()
+    save_token(settings, answer["access_token"])
+    print(
+        "password changed; every token you held before no longer works "
+        f"(the new login token is saved in {token_path(settings)})"
+    )
+    return 0
+
+
+def save_token(settings: Settings, token: str) -> None:
     path = token_path(settings)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:
         handle.write(token)
-    print(f"logged in as {args.username}; token saved in {path}")
-    return 0
 
 
 def client_token(settings: Settings) -> str:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from airlock.cli.errors import CliError
+from airlock.cli.leftovers import track_children
 from airlock.cli.output import add_output_option, print_table
 from airlock.cli.service_tokens import read_token
 from airlock.core.settings import load_settings
@@ -50,7 +51,7 @@ def run_list(args: argparse.Namespace) -> int:
 
 def run(args: argparse.Namespace) -> int:
     from airlock.sdk.api import InternalClient
-    from airlock.sdk.execution_time.supervised import protect_memory
+    from airlock.sdk.execution_time.supervised import default_user, protect_memory
     from airlock.triggerer.triggerer import Triggerer
 
     settings = load_settings().for_zone("processing", "triggerer")
@@ -63,6 +64,10 @@ def run(args: argparse.Namespace) -> int:
         issue="--kind service --role triggerer --bundle NAME",
     )
     protect_memory()
+    try:
+        run_as_user = default_user(config.run_as_user, "[triggerer] run_as_user")
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
     capacity = args.capacity if args.capacity is not None else config.capacity
     if capacity < 1:
         raise CliError(f"--capacity must be at least 1, got {capacity}")
@@ -75,12 +80,15 @@ def run(args: argparse.Namespace) -> int:
         level=settings.logging.level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    track_children(settings)
     triggerer = Triggerer(
         InternalClient(config.api_url, token),
         name=args.name or config.name or f"{socket.gethostname()}-{os.getpid()}",
         capacity=capacity,
         bundles=dict(config.bundles),
         poll_s=config.poll_s,
+        run_as_user=run_as_user,
+        runner_memory_mb=config.runner_memory_mb or None,
     )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from airlock.cli.errors import CliError
+from airlock.cli.leftovers import track_children
 from airlock.cli.service_tokens import read_token
 from airlock.core.settings import load_settings
 
@@ -60,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
         level=settings.logging.level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    track_children(settings)
     worker = Worker(
         api_url=config.api_url,
         token=token,

@@ -14,7 +14,9 @@ share:
   parent's protection of its memory;
 - one confinement (:mod:`._confine`): a memory cap, an unprivileged user when started as root,
   and a Landlock ruleset narrowing what the child can open;
-- one way to start, time out, kill (the whole process group) and reap (:mod:`._process`).
+- one way to start, time out, kill (the whole process group) and reap (:mod:`._process`);
+- what a killed parent's children left running, killed when the next parent starts
+  (:mod:`._leftovers`).
 
 A new kind of child (a trigger runner, a callback child) is a module whose entry point first calls
 ``enter_sandbox(parent_pid())`` and ``block_imports(...)``, then serves its own message families
@@ -45,6 +47,7 @@ from airlock.sdk.execution_time.supervised._framing import (
     read_frame,
     write_frame,
 )
+from airlock.sdk.execution_time.supervised._leftovers import track_children
 from airlock.sdk.execution_time.supervised._process import (
     Child,
     adopt_orphans,
@@ -99,5 +102,6 @@ __all__ = [
     "read_frame",
     "set_parent_death_signal",
     "start_child",
+    "track_children",
     "write_frame",
 ]

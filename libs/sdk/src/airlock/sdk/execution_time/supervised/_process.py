@@ -7,6 +7,9 @@ child's :func:`~._sandbox.enter_sandbox` can tie its life to its parent's.
 ``PR_SET_PDEATHSIG`` fires when the *thread* that forked the child ends, not the process: a child
 started from a short-lived thread (a task thread, a pool thread) would be killed when that thread
 returns. So every child is forked by one spawner thread that lives as long as the process.
+
+A parent that tracks its children (:func:`~._leftovers.track_children`) records each one it starts
+and forgets it once closed, so that the next parent kills what a killed one left behind.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from airlock.sdk.execution_time.supervised._confine import (
     Confinement,
     encode_confinement,
 )
+from airlock.sdk.execution_time.supervised._leftovers import registry
 from airlock.sdk.execution_time.supervised._sandbox import PARENT_PID_VARIABLE, _prctl
 
 _PR_SET_CHILD_SUBREAPER = 36
@@ -118,6 +122,8 @@ class Child:
         self.process.wait()
         # Its group may outlive it: what it started is killed too, now that it is gone.
         kill_process_group(self.pid)
+        if (children := registry()) is not None:
+            children.remove(self.pid)
         for stream in (self.process.stdin, self.process.stdout, self.process.stderr):
             if stream is not None:
                 with contextlib.suppress(OSError):
@@ -155,6 +161,8 @@ def start_child(
             bufsize=0,
         )
     )
+    if (children := registry()) is not None:
+        children.add(process.pid)
     return Child(process)
 
 
