@@ -1,6 +1,7 @@
 """Running one callback attempt in a supervised child, with a deadline.
 
-Children are pre-started and reused (a callback then costs its DAG file's import once per
+Children are started when a callback first needs one (an idle processor holds none: each child
+is an interpreter, ~19 MB) and then reused (a callback costs its DAG file's import once per
 child, not an interpreter start); one is replaced when its callback overran (killed with its
 process group), broke the channel, exited, left threads behind, or after ``max_callbacks``.
 Whatever happens to a child, the attempt gets an outcome naming it, and nothing else is harmed.

@@ -56,7 +56,6 @@ class CallbackProcessor:
             max_callbacks=child_max_callbacks,
             get_variable=client.get_variable,
             get_connection=self._connection,
-            prestart=min(concurrency, 2),
         )
         self._threads = ThreadPoolExecutor(concurrency, thread_name_prefix="callback")
         self._pending: list[CallbackOutcome] = []
