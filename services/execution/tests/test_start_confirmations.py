@@ -4,13 +4,17 @@ start given back before its confirmation arrives (a lost hand-out) stays given b
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from typing import Any
 
 import httpx
+import msgspec
 
-from airlock.models.execution import StartConfirmation, StartToConfirm
+from airlock.models.execution import StartConfirmation, StartToConfirm, Workload
 from airlock.models.states import TaskInstanceState
 from airlock.scheduling import return_unconfirmed
+from airlock.sdk.api import ExecutionClient, RetryPolicy, shared_http_client
+from airlock.worker.start_confirmation import PollStarts
 
 from .conftest import ExecEnv, task
 from .test_workloads import poll
@@ -151,3 +155,51 @@ def test_the_sdk_confirms_starts(env: ExecEnv) -> None:
     )
     assert [s.keep_running for s in reply.starts] == [True]
     assert env.ti(workload["ti"]["id"]).claimed_by is None
+
+
+def test_the_worker_runs_only_what_the_confirmation_kept(env: ExecEnv) -> None:
+    """The worker's side (``airlock.worker.start_confirmation``) against this endpoint: a start
+    the deadline gave back before the poll's confirmation arrived is one whose task must not
+    run; the other start of the same poll runs."""
+    env.add_dag("worker_side", tasks=[task("a"), task("b")])
+    env.add_run("worker_side")
+    env.add_ti("worker_side", "a", priority_weight=2)
+    env.add_ti("worker_side", "b", priority_weight=1)
+    handed = msgspec.convert(poll(env, slots=2, start=2, hostname="box", pid=42), list[Workload])
+    lost, kept = handed
+    env.set_state(
+        lost.ti.id,
+        TaskInstanceState.RUNNING,
+        claimed_at=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=30),
+    )
+    assert give_back_unconfirmed(env, after_s=0) == 1
+    starts = PollStarts(handed, "box", 42)
+    http = shared_http_client("http://testserver", transport=env.transport())
+    starts.send(lambda: ExecutionClient("", env.worker_token(), http=http), threading.Event())
+    why = starts.wait(lost.ti.id)
+    assert why is not None
+    assert "gave its start back" in why
+    assert "queued" in why
+    assert starts.wait(kept.ti.id) is None
+    assert env.ti(kept.ti.id).claimed_by is None
+
+
+def test_a_confirmation_that_cannot_reach_the_api_lets_nothing_run(env: ExecEnv) -> None:
+    env.add_dag("unreachable", tasks=[task("a")])
+    env.add_run("unreachable")
+    env.add_ti("unreachable", "a")
+    (workload,) = msgspec.convert(
+        poll(env, slots=1, start=1, hostname="box", pid=42), list[Workload]
+    )
+    starts = PollStarts([workload], "box", 42)
+    stopping = threading.Event()
+    stopping.set()  # the worker is stopping: one attempt, then give up
+    starts.send(
+        lambda: ExecutionClient(
+            "http://127.0.0.1:9", env.worker_token(), retry=RetryPolicy(attempts=1)
+        ),
+        stopping,
+    )
+    why = starts.wait(workload.ti.id)
+    assert why is not None
+    assert "could not be confirmed" in why

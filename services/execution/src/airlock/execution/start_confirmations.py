@@ -83,7 +83,7 @@ def confirm_starts(
         rows = session.execute(
             select(TaskInstance.id, TaskInstance.state).where(TaskInstance.id.in_(lost))
         )
-        states = {ti_id: state for ti_id, state in rows}
+        states = dict(rows.all())
     return StartConfirmationReply(
         starts=[
             answer

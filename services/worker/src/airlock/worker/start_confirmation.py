@@ -59,9 +59,7 @@ class PollStarts:
             client.close()
             self._done.set()
 
-    def _confirm(
-        self, client: ExecutionClient, stopping: threading.Event
-    ) -> dict[str, str | None]:
+    def _confirm(self, client: ExecutionClient, stopping: threading.Event) -> dict[str, str | None]:
         give_up = time.monotonic() + CONFIRM_PATIENCE_S
         delay = 0.2
         while True:
