@@ -7,7 +7,7 @@
  * (null: the document names no dated version, so requests go without the header = head).
  * @type {string | null}
  */
-export const API_VERSION = "2026-12-07";
+export const API_VERSION = "2026-12-08";
 
 /**
  * @typedef {object} AssetEventOut
@@ -90,6 +90,32 @@ export const API_VERSION = "2026-12-07";
  * @property {Array<string>} [supported_versions]
  * @property {string} title
  * @property {string} type
+ */
+
+/**
+ * @typedef {object} StartConfirmation
+ * @property {string} hostname
+ * @property {number} pid
+ * @property {Array<StartToConfirm>} starts
+ */
+
+/**
+ * @typedef {object} StartConfirmationReply
+ * @property {Array<StartConfirmed>} starts
+ */
+
+/**
+ * @typedef {object} StartConfirmed
+ * @property {string | null} [detail]
+ * @property {boolean} keep_running
+ * @property {TaskInstanceState | null} [state]
+ * @property {string} ti_id
+ */
+
+/**
+ * @typedef {object} StartToConfirm
+ * @property {string} ti_id
+ * @property {string} token
  */
 
 /**
@@ -252,11 +278,12 @@ export const API_VERSION = "2026-12-07";
  * @property {number} success the status the server answers when it did the work
  */
 
-/** @typedef {"DeleteVariableFromTask" | "FinishTaskInstance" | "GetConnectionForTask" | "GetDagRunInfo" | "GetExecutionIdentity" | "GetHealth" | "GetPreviousDagRun" | "GetVariableForTask" | "HeartbeatTaskInstance" | "NextWorkloads" | "PullXCom" | "PushXCom" | "SendTaskLogs" | "SetVariableFromTask" | "StartTaskInstance" | "TriggerDagRunFromTask"} OperationId */
+/** @typedef {"ConfirmStarts" | "DeleteVariableFromTask" | "FinishTaskInstance" | "GetConnectionForTask" | "GetDagRunInfo" | "GetExecutionIdentity" | "GetHealth" | "GetPreviousDagRun" | "GetVariableForTask" | "HeartbeatTaskInstance" | "NextWorkloads" | "PullXCom" | "PushXCom" | "SendTaskLogs" | "SetVariableFromTask" | "StartTaskInstance" | "TriggerDagRunFromTask"} OperationId */
 
 /**
  * What each operation sends as its JSON body.
  * @typedef {object} Requests
+ * @property {StartConfirmation} ConfirmStarts
  * @property {undefined} DeleteVariableFromTask
  * @property {TaskSucceeded | TaskFailed | TaskSkipped | TaskRescheduled | TaskDeferred} FinishTaskInstance
  * @property {undefined} GetConnectionForTask
@@ -278,6 +305,7 @@ export const API_VERSION = "2026-12-07";
 /**
  * What each operation answers on success.
  * @typedef {object} Responses
+ * @property {StartConfirmationReply} ConfirmStarts
  * @property {void} DeleteVariableFromTask
  * @property {TaskStateReply} FinishTaskInstance
  * @property {ConnectionInfo} GetConnectionForTask
@@ -298,6 +326,7 @@ export const API_VERSION = "2026-12-07";
 
 /** @type {Readonly<Record<OperationId, Operation>>} */
 export const OPERATIONS = Object.freeze({
+  ConfirmStarts: { method: "POST", path: "/execution/workloads/confirm", pathParams: [], queryParams: [], success: 200 },
   DeleteVariableFromTask: { method: "DELETE", path: "/execution/variables/{key}", pathParams: ["key"], queryParams: [], success: 204 },
   FinishTaskInstance: { method: "PATCH", path: "/execution/task-instances/{ti_id}/state", pathParams: ["ti_id"], queryParams: [], success: 200 },
   GetConnectionForTask: { method: "GET", path: "/execution/connections/{conn_id}", pathParams: ["conn_id"], queryParams: [], success: 200 },
