@@ -2,9 +2,9 @@
 
 Frames and messages are those of every supervised child
 (:mod:`airlock.sdk.execution_time.supervised`), over the child's stdin and a private copy of its
-stdout. A child says ``ChildReady`` once it has started; the processor then sends ``RunCallback``; while it runs, the callback may ask
-``GetVariable`` / ``GetConnection`` of its own bundle and the processor answers; the child ends
-with ``CallbackFinished``. The child never holds the service token: it asks, and the processor
+stdout. A child says ``ChildReady`` once it has started; the processor then sends
+``RunCallback``; while it runs, the callback may ask ``GetVariable`` / ``GetConnection`` of its
+own bundle and the processor answers; the child ends with ``CallbackFinished``. The child never holds the service token: it asks, and the processor
 decides.
 """
 

@@ -13,8 +13,8 @@ runner's reports; two poster threads send the events that fired, all those waiti
 - a heartbeat naming a trigger *lost*: it stops without ``cleanup()``.
 
 The runner is started when the first trigger is leased (an idle triggerer runs none); one that
-dies is started again and given every trigger still held. On SIGTERM the
-triggerer gives its leases back, so another triggerer takes them at once.
+dies is started again and given every trigger still held. On SIGTERM the triggerer gives its
+leases back, so another triggerer takes them at once.
 """
 
 from __future__ import annotations
@@ -313,10 +313,10 @@ class Triggerer:
             for trigger in batch.triggers:
                 self.held[trigger.id] = trigger
         if batch.triggers and self._child is None:
-            self._start_runner()  # it is sent every held trigger as it starts
-            return len(batch.triggers)
-        for trigger in batch.triggers:
-            self._send_run(trigger)
+            self._start_runner()  # the first trigger: the new runner is sent every held one
+        else:
+            for trigger in batch.triggers:
+                self._send_run(trigger)
         if batch.triggers:
             log.info("leased %d trigger(s); running %d", len(batch.triggers), len(self.held))
         return len(batch.triggers)

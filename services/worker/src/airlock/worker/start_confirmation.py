@@ -29,8 +29,8 @@ log = logging.getLogger("airlock.worker")
 #: How long to keep trying to confirm while the API is unreachable (past the server's
 #: ``start_confirm_s`` its answer is no, unless the confirmation got through).
 CONFIRM_PATIENCE_S = 60.0
-#: Answers after which retrying cannot help: the worker token is refused.
-_REFUSED = frozenset({401, 403})
+#: Answers after which retrying cannot help (the worker token refused, the request refused).
+_REFUSED = frozenset({400, 401, 403, 404, 405, 413, 422})
 
 
 class PollStarts:
