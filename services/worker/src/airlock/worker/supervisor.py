@@ -115,7 +115,8 @@ class Worker:
         self._executor = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="task")
         #: Sends each poll's confirmation of the starts it brought (one per poller may be out).
         self._confirmer = ThreadPoolExecutor(max_workers=POLLERS, thread_name_prefix="confirm")
-        #: The confirmation each started workload in the backlog waits for, by task instance id.
+        #: The confirmation each started workload in the backlog waits for, by its task token
+        #: (one per hand-out, where a task instance id could come twice).
         self._confirmations: dict[str, PollStarts] = {}
         self._cond = threading.Condition()
         self._free = concurrency
@@ -244,7 +245,7 @@ class Worker:
                 # Confirmed now, while their processes are forked: their code waits for it.
                 confirmation = PollStarts(started, self.config.hostname, os.getpid())
                 for workload in started:
-                    self._confirmations[workload.ti.id] = confirmation
+                    self._confirmations[workload.token] = confirmation
                 self._confirmer.submit(
                     confirmation.send, lambda: self.client(self._token), self._stopping
                 )
@@ -278,7 +279,7 @@ class Worker:
                 self.zygote,
                 self.client,
                 on_outcome=self._outcome_given,
-                confirmation=self._confirmations.pop(workload.ti.id, None),
+                confirmation=self._confirmations.pop(workload.token, None),
             )
             self._free -= 1
             self._running.add(run)
