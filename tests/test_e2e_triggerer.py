@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from tests.support.processes import RunAll
+from tests.support.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -211,9 +212,19 @@ def test_a_waiting_trigger_is_listed_and_marking_its_task_cancels_it(stack: RunA
 def test_the_triggerer_holds_no_db_url_and_its_runner_no_token(stack: RunAll) -> None:
     import psutil
 
+    def runners() -> list[psutil.Process]:
+        return [
+            p
+            for p in psutil.Process(stack.process.pid).children(recursive=True)
+            if "airlock.triggerer.runner" in p.cmdline()
+        ]
+
+    # The runner starts when the triggerer leases its first trigger: park a task on one.
+    _trigger(_client(stack), "parked")
+    assert wait_until(lambda: len(runners()) == 1, 60), "the runner started"
     processes = psutil.Process(stack.process.pid).children(recursive=True)
     (triggerer,) = [p for p in processes if p.cmdline()[-1:] == ["triggerer"]]
-    (runner,) = [p for p in processes if "airlock.triggerer.runner" in p.cmdline()]
+    (runner,) = runners()
     assert runner.ppid() == triggerer.pid
     parent_env = triggerer.environ()
     assert parent_env["AIRLOCK_ZONE"] == "processing"

@@ -105,6 +105,15 @@ def test_run_all_serves_and_stops_on_ctrl_c(tmp_path: Path) -> None:
             time.sleep(0.2)
         children = parent.children(recursive=True)
         assert children, "run-all starts its services as child processes"
+        # Idle (its DAGs are paused), it holds no interpreter with nothing to do: the triggerer
+        # starts its runner at its first trigger, the callback processor a child at its first
+        # callback.
+        idle = [" ".join(c.cmdline()) for c in children if c.is_running()]
+        assert not [
+            c
+            for c in idle
+            if "airlock.triggerer.runner" in c or "airlock.callback_processor.child" in c
+        ], idle
     finally:
         process.send_signal(signal.SIGINT)
         output, _ = process.communicate(timeout=30)

@@ -98,6 +98,32 @@ export const API_VERSION = "2026-12-08";
  */
 
 /**
+ * @typedef {object} StartConfirmation
+ * @property {string} hostname
+ * @property {number} pid
+ * @property {Array<StartToConfirm>} starts
+ */
+
+/**
+ * @typedef {object} StartConfirmationReply
+ * @property {Array<StartConfirmed>} starts
+ */
+
+/**
+ * @typedef {object} StartConfirmed
+ * @property {string | null} [detail]
+ * @property {boolean} keep_running
+ * @property {TaskInstanceState | null} [state]
+ * @property {string} ti_id
+ */
+
+/**
+ * @typedef {object} StartToConfirm
+ * @property {string} ti_id
+ * @property {string} token
+ */
+
+/**
  * @typedef {object} StateValue
  * @property {string | null} [expires_at]
  * @property {string} key
@@ -276,13 +302,14 @@ export const API_VERSION = "2026-12-08";
  * @property {number} success the status the server answers when it did the work
  */
 
-/** @typedef {"ClearAssetState" | "ClearTaskState" | "DeleteAssetState" | "DeleteTaskState" | "DeleteVariableFromTask" | "FindDagRunByLogicalDate" | "FinishTaskInstance" | "GetAssetState" | "GetConnectionForTask" | "GetDagRunInfo" | "GetExecutionIdentity" | "GetHealth" | "GetPreviousDagRun" | "GetTaskState" | "GetTaskStatesOfRun" | "GetVariableForTask" | "HeartbeatTaskInstance" | "ListInletAssetEvents" | "NextWorkloads" | "PullXCom" | "PushXCom" | "SendTaskLogs" | "SetAssetState" | "SetTaskState" | "SetVariableFromTask" | "StartTaskInstance" | "TriggerDagRunFromTask"} OperationId */
+/** @typedef {"ClearAssetState" | "ClearTaskState" | "ConfirmStarts" | "DeleteAssetState" | "DeleteTaskState" | "DeleteVariableFromTask" | "FindDagRunByLogicalDate" | "FinishTaskInstance" | "GetAssetState" | "GetConnectionForTask" | "GetDagRunInfo" | "GetExecutionIdentity" | "GetHealth" | "GetPreviousDagRun" | "GetTaskState" | "GetTaskStatesOfRun" | "GetVariableForTask" | "HeartbeatTaskInstance" | "ListInletAssetEvents" | "NextWorkloads" | "PullXCom" | "PushXCom" | "SendTaskLogs" | "SetAssetState" | "SetTaskState" | "SetVariableFromTask" | "StartTaskInstance" | "TriggerDagRunFromTask"} OperationId */
 
 /**
  * What each operation sends as its JSON body.
  * @typedef {object} Requests
  * @property {undefined} ClearAssetState
  * @property {undefined} ClearTaskState
+ * @property {StartConfirmation} ConfirmStarts
  * @property {undefined} DeleteAssetState
  * @property {undefined} DeleteTaskState
  * @property {undefined} DeleteVariableFromTask
@@ -315,6 +342,7 @@ export const API_VERSION = "2026-12-08";
  * @typedef {object} Responses
  * @property {void} ClearAssetState
  * @property {void} ClearTaskState
+ * @property {StartConfirmationReply} ConfirmStarts
  * @property {void} DeleteAssetState
  * @property {void} DeleteTaskState
  * @property {void} DeleteVariableFromTask
@@ -346,6 +374,7 @@ export const API_VERSION = "2026-12-08";
 export const OPERATIONS = Object.freeze({
   ClearAssetState: { method: "DELETE", path: "/execution/task-instances/{ti_id}/asset-state", pathParams: ["ti_id"], queryParams: ["uri"], success: 204 },
   ClearTaskState: { method: "DELETE", path: "/execution/task-instances/{ti_id}/state", pathParams: ["ti_id"], queryParams: [], success: 204 },
+  ConfirmStarts: { method: "POST", path: "/execution/workloads/confirm", pathParams: [], queryParams: [], success: 200 },
   DeleteAssetState: { method: "DELETE", path: "/execution/task-instances/{ti_id}/asset-state/{key}", pathParams: ["ti_id","key"], queryParams: ["uri"], success: 204 },
   DeleteTaskState: { method: "DELETE", path: "/execution/task-instances/{ti_id}/state/{key}", pathParams: ["ti_id","key"], queryParams: [], success: 204 },
   DeleteVariableFromTask: { method: "DELETE", path: "/execution/variables/{key}", pathParams: ["key"], queryParams: [], success: 204 },

@@ -5,7 +5,9 @@ The contract in short:
 
 - A worker (worker token) long-polls ``POST /execution/workloads/next`` with a
   :class:`WorkloadRequest` and receives a :class:`WorkloadBatch`. Each :class:`Workload` carries a
-  *task token* bound to that one task instance (``sub`` = task instance id).
+  *task token* bound to that one task instance (``sub`` = task instance id). The tasks a poll
+  started it confirms in one ``POST /execution/workloads/confirm`` (:class:`StartConfirmation`
+  → :class:`StartConfirmationReply`) before running them.
 - With the task token, the runner calls, for its own task instance only:
   ``PATCH /execution/task-instances/{id}/run`` (:class:`TaskStart` → :class:`TaskRunContext`;
   queued → running), ``PUT .../heartbeat`` (:class:`Heartbeat` → :class:`HeartbeatReply`, which
@@ -103,6 +105,40 @@ class Workload(_Struct, frozen=True, kw_only=True):
 
 class WorkloadBatch(_Struct, frozen=True, kw_only=True):
     workloads: list[Workload]
+
+
+class StartToConfirm(_Struct, frozen=True, kw_only=True):
+    """One task the hand-out started for a worker: its id and the task token its workload
+    carried (which names the try and the hand-out: the claim epoch)."""
+
+    ti_id: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    token: Annotated[str, msgspec.Meta(min_length=1, max_length=8192)]
+
+
+class StartConfirmation(_Struct, frozen=True, kw_only=True):
+    """A worker (worker token) confirms, in one call, the tasks a poll's hand-out started for it
+    (ADR 0020): each start holds only if confirmed before ``[execution] start_confirm_s``. Since
+    API version 2026-12-08; before it, each task's first heartbeat confirmed it."""
+
+    #: The supervisor the hand-out started them under (the poll's ``hostname`` and ``pid``).
+    hostname: Annotated[str, msgspec.Meta(min_length=1, max_length=1000)]
+    pid: Annotated[int, msgspec.Meta(gt=0, lt=2**31)]
+    starts: Annotated[list[StartToConfirm], msgspec.Meta(min_length=1, max_length=1000)]
+
+
+class StartConfirmed(_Struct, frozen=True, kw_only=True):
+    ti_id: str
+    #: True: the start holds, run the task. False: it does not (given back to the queue, or the
+    #: token is not this task's): the task must not run here.
+    keep_running: bool
+    state: TaskInstanceState | None = None
+    #: Why a start does not hold, when the token was refused.
+    detail: str | None = None
+
+
+class StartConfirmationReply(_Struct, frozen=True, kw_only=True):
+    #: One answer per start confirmed, in the request's order.
+    starts: list[StartConfirmed]
 
 
 class TaskStart(_Struct, frozen=True, kw_only=True):

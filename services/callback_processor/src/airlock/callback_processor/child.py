@@ -28,6 +28,7 @@ from typing import IO, Any
 from airlock.callback_processor.protocol import (
     MAX_FRAME,
     CallbackFinished,
+    ChildReady,
     ConnectionAnswer,
     GetConnection,
     GetVariable,
@@ -222,6 +223,7 @@ def serve() -> None:
     from airlock.sdk.execution_time.comms import set_comms
 
     set_comms(ChildComms(replies_out, requests_in))
+    write_frame(replies_out, ChildReady(), max_frame=MAX_FRAME)
     while True:
         try:
             message = to_child_decoder.decode(read_frame(requests_in, max_frame=MAX_FRAME))

@@ -1,6 +1,7 @@
 """Running one callback attempt in a supervised child, with a deadline.
 
-Children are pre-started and reused (a callback then costs its DAG file's import once per
+Children are started when a callback first needs one (an idle processor holds none: each child
+is an interpreter, ~19 MB) and then reused (a callback costs its DAG file's import once per
 child, not an interpreter start); one is replaced when its callback overran (killed with its
 process group), broke the channel, exited, left threads behind, or after ``max_callbacks``.
 Each child is confined as its processor asks (:class:`Confinement`: another user when the processor
@@ -23,7 +24,9 @@ from pathlib import Path
 from airlock.callback_processor.protocol import (
     MAX_FRAME,
     CallbackFinished,
+    ChildReady,
     ConnectionAnswer,
+    GetConnection,
     GetVariable,
     RunCallback,
     VariableAnswer,
@@ -43,9 +46,16 @@ from airlock.sdk.execution_time.supervised import (
 #: Only these variables reach a child: no token, no DB URL, no key path, nothing of Airlock's.
 PASSED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "PYTHONPATH", "VIRTUAL_ENV", "TMPDIR")
 
+#: How long a new child may take to start (import the SDK) before its first callback is sent.
+CHILD_START_S = 60.0
+
 #: Asks the processor for a variable / connection of a bundle.
 GetVariableOf = Callable[[str, str], str | None]
 GetConnectionOf = Callable[[str, str], ConnectionInfo | None]
+
+
+class _StartTimeout(Exception):
+    """A new child did not say it was ready in time."""
 
 
 class CallbackChild:
@@ -67,6 +77,8 @@ class CallbackChild:
             confinement=confinement,
         )
         self.callbacks_run = 0
+        #: It has said ``ChildReady`` (its start-up is over).
+        self.ready = False
 
     def close(self) -> None:
         self.child.close()
@@ -97,6 +109,11 @@ class ChildPool:
         child = self._checkout()
         try:
             result = self._drive(child, bundle, request)
+        except _StartTimeout:
+            result = CallbackFinished(
+                error=f"the callback's process did not start within {CHILD_START_S:g} s",
+                must_restart=True,
+            )
         except TimeoutError:
             result = CallbackFinished(
                 error=f"the callback ran longer than {self._timeout_s:g} s and was killed",
@@ -121,10 +138,21 @@ class ChildPool:
         stdin, stdout = child.child.stdin, child.child.stdout
         assert stdin is not None
         assert stdout is not None
-        write_frame(stdin, request, max_frame=MAX_FRAME)
-        deadline = time.monotonic() + self._timeout_s
         with selectors.DefaultSelector() as selector:
             selector.register(stdout, selectors.EVENT_READ)
+            if not child.ready:
+                if not selector.select(CHILD_START_S):
+                    raise _StartTimeout
+                first = decode_message(
+                    from_child_decoder,
+                    read_frame(stdout, max_frame=MAX_FRAME),
+                    sender="the callback's process",
+                )
+                if not isinstance(first, ChildReady):
+                    raise FrameError(f"it sent {type(first).__name__} before it was ready")
+                child.ready = True
+            write_frame(stdin, request, max_frame=MAX_FRAME)
+            deadline = time.monotonic() + self._timeout_s
             while True:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or not selector.select(remaining):
@@ -140,10 +168,12 @@ class ChildPool:
                     answer: VariableAnswer | ConnectionAnswer = VariableAnswer(
                         value=self._get_variable(bundle, message.key)
                     )
-                else:
+                elif isinstance(message, GetConnection):
                     answer = ConnectionAnswer(
                         connection=self._get_connection(bundle, message.conn_id)
                     )
+                else:
+                    raise FrameError(f"it sent {type(message).__name__} during a callback")
                 write_frame(stdin, answer, max_frame=MAX_FRAME)
 
     def _checkout(self) -> CallbackChild:

@@ -68,7 +68,6 @@ class CallbackProcessor:
             max_callbacks=child_max_callbacks,
             get_variable=client.get_variable,
             get_connection=self._connection,
-            prestart=min(concurrency, 2),
             confinement=Confinement(
                 user=run_as_user,
                 memory_limit_bytes=child_memory_mb * 2**20 if child_memory_mb else None,

@@ -2,9 +2,9 @@
 
 Frames and messages are those of every supervised child
 (:mod:`airlock.sdk.execution_time.supervised`), over the child's stdin and a private copy of its
-stdout. The processor sends ``RunCallback``; while it runs, the callback may ask
-``GetVariable`` / ``GetConnection`` of its own bundle and the processor answers; the child ends
-with ``CallbackFinished``. The child never holds the service token: it asks, and the processor
+stdout. A child says ``ChildReady`` once it has started; the processor then sends
+``RunCallback``; while it runs, the callback may ask ``GetVariable`` / ``GetConnection`` of its
+own bundle and the processor answers; the child ends with ``CallbackFinished``. The child never holds the service token: it asks, and the processor
 decides.
 """
 
@@ -51,6 +51,12 @@ class GetConnection(Message, frozen=True, tag="get_connection"):
     conn_id: str
 
 
+class ChildReady(Message, frozen=True, tag="ready"):
+    """Sent once by a child when its imports are done: a callback's timeout starts only then,
+    so an interpreter's start-up (children start when a callback first needs one) is not
+    counted against the callback."""
+
+
 class CallbackFinished(Message, frozen=True, tag="finished"):
     #: None: every callable of the event ran to the end; else why one did not.
     error: str | None
@@ -60,7 +66,7 @@ class CallbackFinished(Message, frozen=True, tag="finished"):
 
 
 ToChild = RunCallback | VariableAnswer | ConnectionAnswer
-FromChild = GetVariable | GetConnection | CallbackFinished
+FromChild = ChildReady | GetVariable | GetConnection | CallbackFinished
 
 to_child_decoder = msgspec.msgpack.Decoder(ToChild)
 from_child_decoder = msgspec.msgpack.Decoder(FromChild)

@@ -30,6 +30,7 @@ from airlock.execution.dag_runs import DagRunController
 from airlock.execution.identity import get_identity
 from airlock.execution.logs import send_logs
 from airlock.execution.notifier import work_queued
+from airlock.execution.start_confirmations import confirm_starts
 from airlock.execution.state_stores import (
     AssetStateController,
     TaskStateController,
@@ -142,6 +143,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         "secret_box": SecretBox(read_secrets_keys(settings.secrets_key_path)),
         "dag_cache": dag_cache,
         "task_tokens": tokens,
+        "token_verifier": verifier,
         "work_queued": work_queued,
         "task_ends": TaskEnds(db.sessions, dag_cache),
         "handout": Handout(
@@ -153,6 +155,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         route_handlers=[
             get_identity,
             next_workloads,
+            confirm_starts,
             TaskInstanceController,
             send_logs,
             push_xcom,

@@ -12,8 +12,9 @@ runner's reports; two poster threads send the events that fired, all those waiti
   trigger stops quietly, or with ``cleanup()`` if the heartbeat said its task was cancelled;
 - a heartbeat naming a trigger *lost*: it stops without ``cleanup()``.
 
-A runner that dies is started again and given every trigger still held. On SIGTERM the
-triggerer gives its leases back, so another triggerer takes them at once.
+The runner is started when the first trigger is leased (an idle triggerer runs none); one that
+dies is started again and given every trigger still held. On SIGTERM the triggerer gives its
+leases back, so another triggerer takes them at once.
 """
 
 from __future__ import annotations
@@ -334,18 +335,29 @@ class Triggerer:
         with self._lock:
             for trigger in batch.triggers:
                 self.held[trigger.id] = trigger
-        for trigger in batch.triggers:
-            self._send_run(trigger)
+        if batch.triggers and self._child is None:
+            self._start_runner()  # the first trigger: the new runner is sent every held one
+        else:
+            for trigger in batch.triggers:
+                self._send_run(trigger)
         if batch.triggers:
             log.info("leased %d trigger(s); running %d", len(batch.triggers), len(self.held))
         return len(batch.triggers)
 
-    def run_once(self) -> None:
+    def _ensure_runner(self) -> None:
+        """Start the runner if none is running. It is started when the first trigger is leased,
+        not before: an idle triggerer holds no runner (an interpreter, ~15 MB)."""
         child = self._child
         if child is None or child.poll() is not None:
             if child is not None:
                 log.warning("the trigger runner exited (code %s); starting another", child.poll())
             self._start_runner()
+
+    def run_once(self) -> None:
+        with self._lock:
+            holding = bool(self.held)
+        if holding or self._child is not None:
+            self._ensure_runner()
         if time.monotonic() - self._last_beat >= self._lease_s / 3:
             self.heartbeat()
         self.lease()

@@ -39,6 +39,7 @@ import httpx
 
 from airlock.models.execution import Workload, WorkloadBatch, WorkloadRequest
 from airlock.sdk.api import ApiError, ExecutionClient, shared_http_client
+from airlock.worker.start_confirmation import PollStarts
 from airlock.worker.task_run import TaskRun, TaskRunConfig
 from airlock.worker.zygote_client import ZygoteClient
 
@@ -112,6 +113,11 @@ class Worker:
             environ=environ, run_as_user=run_as_user, readable=list(self.config.bundles.values())
         )
         self._executor = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="task")
+        #: Sends each poll's confirmation of the starts it brought (one per poller may be out).
+        self._confirmer = ThreadPoolExecutor(max_workers=POLLERS, thread_name_prefix="confirm")
+        #: The confirmation each started workload in the backlog waits for, by its task token
+        #: (one per hand-out, where a task instance id could come twice).
+        self._confirmations: dict[str, PollStarts] = {}
         self._cond = threading.Condition()
         self._free = concurrency
         #: Workloads taken and not yet in a slot: they wait here until a task that has given its
@@ -235,6 +241,14 @@ class Worker:
             started = [w for w in batch.workloads if w.context is not None]
             if self._stopping.is_set():
                 return started
+            if started:
+                # Confirmed now, while their processes are forked: their code waits for it.
+                confirmation = PollStarts(started, self.config.hostname, os.getpid())
+                for workload in started:
+                    self._confirmations[workload.token] = confirmation
+                self._confirmer.submit(
+                    confirmation.send, lambda: self.client(self._token), self._stopping
+                )
             # Started ones first: they are running on the server's books.
             self._backlog.extendleft(reversed(started))
             self._backlog.extend(w for w in batch.workloads if w.context is None)
@@ -258,12 +272,14 @@ class Worker:
     def _dispatch(self) -> None:
         """Start backlog workloads in free slots. Called holding the lock."""
         while self._free > 0 and self._backlog and not self._stopping.is_set():
+            workload = self._backlog.popleft()
             run = TaskRun(
-                self._backlog.popleft(),
+                workload,
                 self.config,
                 self.zygote,
                 self.client,
                 on_outcome=self._outcome_given,
+                confirmation=self._confirmations.pop(workload.token, None),
             )
             self._free -= 1
             self._running.add(run)
@@ -319,10 +335,12 @@ class Worker:
                 # Taken but never started: their hand-out leases give them to a worker again.
                 log.warning("not starting %d task(s) taken from the queue", len(self._backlog))
                 self._backlog.clear()
+            self._confirmations.clear()
         self._fail_unstarted(unstarted)
         for run in left:
             run.abandon()
         self._executor.shutdown(wait=True)
+        self._confirmer.shutdown(wait=True)
         self.zygote.close()
         self._http.close()
         log.info("worker %s stopped", self.name)

@@ -7,8 +7,9 @@ holding nothing — runs user code and talks only to it over the channel of
 
 One thread per task runs :meth:`TaskRun.run`: ask the zygote for a task process, send it
 ``StartTask`` (it starts loading the DAG file), move the task to ``running`` through the API
-(unless the hand-out started it already: its workload then carries the run context, and a first
-heartbeat confirms the hand-out before any of the task's code runs), send ``RunTask``, then loop on the channel, the output pipe and the process's pidfd until the process
+(unless the hand-out started it already: its workload then carries the run context, and the
+hand-out must be confirmed before any of the task's code runs — by the poll's confirmation,
+:mod:`airlock.worker.start_confirmation`, or else by the task's first heartbeat), send ``RunTask``, then loop on the channel, the output pipe and the process's pidfd until the process
 has exited, meanwhile
 
 - answering the task's requests (:mod:`airlock.worker.requests`),
@@ -65,6 +66,7 @@ from airlock.sdk.execution_time.protocol import (
 from airlock.sdk.execution_time.secrets_masker import SecretsMasker
 from airlock.worker.logs import LogShipper
 from airlock.worker.requests import answer
+from airlock.worker.start_confirmation import CONFIRM_PATIENCE_S, PollStarts
 from airlock.worker.zygote_client import TaskProcess, ZygoteClient, ZygoteUnavailable
 
 log = logging.getLogger("airlock.worker")
@@ -72,9 +74,6 @@ log = logging.getLogger("airlock.worker")
 #: Statuses that mean the server no longer expects this try (cleared, reassigned, expired token).
 GONE_STATUSES = frozenset({401, 403, 404, 409})
 MEMORY_CHECK_S = 0.2
-#: How long to keep trying to confirm a started hand-out while the API is unreachable (past the
-#: server's ``start_confirm_s`` its answer is no, unless the confirmation got through).
-CONFIRM_PATIENCE_S = 60.0
 #: How long to keep trying to report an outcome while the API is unreachable.
 REPORT_PATIENCE_S = 600.0
 #: The longest wait between two tries of a report: well under the heartbeat timeout, since a
@@ -104,8 +103,12 @@ class TaskRun:
         zygote: ZygoteClient,
         make_client: Callable[[str], ExecutionClient],
         on_outcome: Callable[[TaskRun], None] | None = None,
+        confirmation: PollStarts | None = None,
     ) -> None:
         self.workload = workload
+        #: The confirmation of the poll that started this task (None: its first heartbeat
+        #: confirms it).
+        self._confirmation = confirmation
         #: Called when the task process has given its outcome (it is exiting), before the
         #: outcome is reported to the API.
         self._on_outcome = on_outcome
@@ -241,7 +244,10 @@ class TaskRun:
         )
         context = workload.context
         if context is not None:
-            refused = self._confirm(client, process)
+            if self._confirmation is not None:
+                refused = self._confirmation.wait(self.ti.id)
+            else:
+                refused = self._confirm(client, process)
             if refused is not None:
                 # Not ours any more (it went back to the queue), or the API could not be told:
                 # the task's code must not run, or it might run twice.

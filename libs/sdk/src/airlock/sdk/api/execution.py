@@ -25,6 +25,8 @@ from airlock.models.execution import (
     Heartbeat,
     HeartbeatReply,
     LogBatch,
+    StartConfirmation,
+    StartConfirmationReply,
     StateValue,
     StateWrite,
     TaskOutcome,
@@ -81,6 +83,12 @@ class ExecutionClient:
             "POST", "/execution/workloads/next", body=request, timeout=timeout
         )
         return msgspec.json.decode(response.content, type=WorkloadBatch)
+
+    def confirm_starts(self, confirmation: StartConfirmation) -> StartConfirmationReply:
+        """Confirm the tasks a poll's hand-out started for this worker (needs a worker token);
+        since API version 2026-12-08."""
+        response = self._http.request("POST", "/execution/workloads/confirm", body=confirmation)
+        return msgspec.json.decode(response.content, type=StartConfirmationReply)
 
     # --- the task's own instance (task token) ----------------------------------------------
 

@@ -8,7 +8,6 @@ context keys of the same name.
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import types
 from collections.abc import Callable, Collection, Mapping, Sequence
@@ -99,6 +98,10 @@ class PythonOperator(BaseOperator):
         result = self.python_callable(*self.op_args, **kwargs)
         if inspect.iscoroutine(result):
             # an ``async def`` callable: the task runs it to completion on its own event loop
+            # (asyncio imported here: it and the ssl it pulls in would cost every task process
+            # and the worker's zygote ~4 MB for the few tasks that are coroutines)
+            import asyncio
+
             return asyncio.run(result)
         if inspect.isgenerator(result):
             return _drain_metadata(result, context)

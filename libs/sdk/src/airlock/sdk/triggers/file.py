@@ -3,7 +3,6 @@ triggers ``FileDeleteTrigger`` / ``DirectoryFileDeleteTrigger`` (fire once per f
 
 from __future__ import annotations
 
-import asyncio
 import glob
 import os
 from collections.abc import AsyncIterator
@@ -29,6 +28,8 @@ class FileTrigger(BaseTrigger):
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
+        import asyncio  # here: it runs in the triggerer's loop; task processes need not load it
+
         while True:
             found = await asyncio.to_thread(self._find)
             if found is not None:

@@ -7,7 +7,6 @@ the moment, as ISO 8601 text.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -34,6 +33,8 @@ class DateTimeTrigger(BaseTrigger):
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
+        import asyncio  # here: it runs in the triggerer's loop; task processes need not load it
+
         while (left := (self.moment - datetime.now(UTC)).total_seconds()) > 0:
             # Long sleeps in slices: a suspended host's clock jump is noticed within a minute.
             await asyncio.sleep(min(left, 60.0))
