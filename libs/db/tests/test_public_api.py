@@ -13,6 +13,7 @@ def test_exported_names_are_pinned():
             "Asset",
             "AssetDagRunQueue",
             "AssetEvent",
+            "AssetWatcher",
             "Base",
             "Bundle",
             "BundleFile",

@@ -23,6 +23,7 @@ from airlock.db.models.runtime import (
 from airlock.db.models.secrets import Connection, Variable
 from airlock.db.models.task_instance import TaskInstance, TaskInstanceHistory
 from airlock.db.models.trigger import Trigger
+from airlock.db.models.watcher import AssetWatcher
 from airlock.db.models.xcom import RETURN_VALUE_KEY, XCom
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "Asset",
     "AssetDagRunQueue",
     "AssetEvent",
+    "AssetWatcher",
     "Bundle",
     "BundleFile",
     "CallbackRequest",
