@@ -54,6 +54,7 @@ from airlock.triggerer.protocol import (
     TriggerFiredMessage,
     from_runner_decoder,
 )
+from airlock.triggerer.watchers import WatcherHost
 
 log = logging.getLogger("airlock.triggerer")
 
@@ -80,10 +81,13 @@ class Triggerer:
         bundles: dict[str, str],
         poll_s: float = 1.0,
         posters: int = 4,
+        watchers: WatcherHost | None = None,
     ) -> None:
         self._client = client
         self.name = name
         self.capacity = capacity
+        #: The asset watchers this triggerer runs beside its triggers (None: none).
+        self.watchers = watchers
         self._bundles = {b: str(Path(folder).resolve()) for b, folder in bundles.items()}
         self._poll_s = poll_s
         self._lock = threading.Lock()
@@ -326,6 +330,8 @@ class Triggerer:
         if time.monotonic() - self._last_beat >= self._lease_s / 3:
             self.heartbeat()
         self.lease()
+        if self.watchers is not None:
+            self.watchers.run_once()
 
     def run_forever(self, stop: threading.Event) -> None:
         log.info("triggerer %s started (capacity %d)", self.name, self.capacity)
@@ -348,6 +354,8 @@ class Triggerer:
         elsewhere)."""
         self._reports.put(None)
         self._fired_queue.put(None)
+        if self.watchers is not None:
+            self.watchers.close()
         self._posters.shutdown(wait=True, cancel_futures=True)
         with self._lock:
             held = [HeldTrigger(id=t.id, epoch=t.epoch) for t in self.held.values()]

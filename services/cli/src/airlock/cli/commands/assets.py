@@ -1,5 +1,5 @@
 """``airlock assets list``: the assets the Web API knows, with how many DAGs consume and produce
-each."""
+each; ``airlock assets watchers ID``: an asset's watchers and how each is doing."""
 
 from __future__ import annotations
 
@@ -11,6 +11,17 @@ from airlock.cli.commands.web_calls import web_session
 from airlock.cli.output import add_output_option, print_table
 
 ASSET_COLUMNS = ["id", "uri", "name", "group", "consumers", "producers", "last_event_at"]
+WATCHER_COLUMNS = [
+    "id",
+    "dag_id",
+    "name",
+    "state",
+    "lag",
+    "events_stored",
+    "last_event_at",
+    "triggerer",
+    "last_error",
+]
 
 
 def register(sub: Any) -> None:
@@ -24,6 +35,10 @@ def register(sub: Any) -> None:
     listing.add_argument("--order-by", default="uri", help="sort key, '-' for descending")
     add_output_option(listing)
     listing.set_defaults(func=run_list)
+    watchers = verbs.add_parser("watchers", help="an asset's watchers: state, lag, last error")
+    watchers.add_argument("asset_id", type=int, help="the asset's id (airlock assets list)")
+    add_output_option(watchers)
+    watchers.set_defaults(func=run_watchers)
 
 
 def run_list(args: argparse.Namespace) -> int:
@@ -46,4 +61,11 @@ def run_list(args: argparse.Namespace) -> int:
     if args.output == "table" and page["total_entries"] > args.offset + len(page["assets"]):
         shown = args.offset + len(page["assets"])
         print(f"({shown} of {page['total_entries']}; --offset {shown} for more)", file=sys.stderr)
+    return 0
+
+
+def run_watchers(args: argparse.Namespace) -> int:
+    with web_session() as session:
+        page = session.request("GET", f"/api/v1/assets/{args.asset_id}/watchers").json()
+    print_table(page["watchers"], WATCHER_COLUMNS, args.output, payload=page)
     return 0

@@ -52,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
     from airlock.sdk.api import InternalClient
     from airlock.sdk.execution_time.supervised import protect_memory
     from airlock.triggerer.triggerer import Triggerer
+    from airlock.triggerer.watchers import WatcherHost
 
     settings = load_settings()
     config = settings.triggerer
@@ -75,12 +76,17 @@ def run(args: argparse.Namespace) -> int:
         level=settings.logging.level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    client = InternalClient(config.api_url, token)
+    name = args.name or config.name or f"{socket.gethostname()}-{os.getpid()}"
     triggerer = Triggerer(
-        InternalClient(config.api_url, token),
-        name=args.name or config.name or f"{socket.gethostname()}-{os.getpid()}",
+        client,
+        name=name,
         capacity=capacity,
         bundles=dict(config.bundles),
         poll_s=config.poll_s,
+        watchers=WatcherHost(
+            client, name=name, capacity=config.watcher_capacity, bundles=dict(config.bundles)
+        ),
     )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
