@@ -10,6 +10,23 @@ each is imported only when its trigger runs. Credentials come from Airlock conne
 """
 
 from airlock.sdk.bases.trigger import EventBatch, ExternalEvent, SourceStatus
+from airlock.sdk.triggers.events.folder import FolderTrigger
+from airlock.sdk.triggers.events.kafka import KafkaTrigger
+from airlock.sdk.triggers.events.mqtt import MqttTrigger
+from airlock.sdk.triggers.events.nats_jetstream import NatsJetStreamTrigger
+from airlock.sdk.triggers.events.rabbitmq import RabbitMQTrigger
 from airlock.sdk.triggers.events.redis_stream import RedisStreamTrigger
+from airlock.sdk.triggers.events.sql import SqlPollTrigger
 
-__all__ = ["EventBatch", "ExternalEvent", "RedisStreamTrigger", "SourceStatus"]
+__all__ = [
+    "EventBatch",
+    "ExternalEvent",
+    "FolderTrigger",
+    "KafkaTrigger",
+    "MqttTrigger",
+    "NatsJetStreamTrigger",
+    "RabbitMQTrigger",
+    "RedisStreamTrigger",
+    "SourceStatus",
+    "SqlPollTrigger",
+]
