@@ -250,7 +250,7 @@ def watcher_bundles(connection: Connection, watcher_ids: Sequence[int]) -> dict[
         .join(DAG, DAG.c.dag_id == WATCHER.c.dag_id)
         .where(WATCHER.c.id.in_(list(set(watcher_ids))))
     )
-    return {int(watcher_id): str(bundle) for watcher_id, bundle in rows.tuples()}
+    return {int(row[0]): str(row[1]) for row in rows}
 
 
 def store_watcher_events(
