@@ -272,7 +272,8 @@ def test_broker_down_then_up_reconnects_and_loses_nothing(setup: Setup) -> None:
         process.terminate()
         process.wait(15)
     log = setup.log("solo")
-    assert "reconnecting" in log and f"redis://127.0.0.1:{setup.redis.port}" in log, log
+    assert "reconnecting" in log, log
+    assert f"redis://127.0.0.1:{setup.redis.port}" in log, log
     assert PASSWORD not in log
     # Once per failure and backoff, not once per poll: a handful of lines for a few seconds.
     assert log.count("reconnecting") <= 10, log

@@ -24,7 +24,7 @@ _Name = Annotated[str, msgspec.Meta(min_length=1, max_length=250)]
 #: The ``asset_event.dedup_key`` column's width.
 _DedupKey = Annotated[str, msgspec.Meta(min_length=1, max_length=250)]
 
-WatcherState = Literal["running", "reconnecting", "failed"]
+WatcherState = Literal["starting", "running", "reconnecting", "failed"]
 EventResult = Literal["stored", "duplicate", "refused"]
 
 
@@ -60,7 +60,8 @@ class WatcherStatus(_Struct, frozen=True, kw_only=True):
 
     id: int
     epoch: int
-    state: WatcherState = "running"
+    #: ``starting`` until the trigger reports (it may not be reading its source yet).
+    state: WatcherState = "starting"
     #: Messages waiting at the source, when the source says.
     lag: Annotated[int, msgspec.Meta(ge=0)] | None = None
     last_error: Annotated[str, msgspec.Meta(max_length=10_000)] | None = None

@@ -15,7 +15,8 @@ class WatcherView(msgspec.Struct, kw_only=True, frozen=True):
     name: str
     #: The event trigger's class (its kwargs stay server-side).
     classpath: str
-    #: running / reconnecting / failed as last reported; ``waiting`` while no triggerer holds it.
+    #: starting / running / reconnecting / failed as last reported; ``waiting`` while no triggerer
+    #: holds it.
     state: str
     #: The triggerer holding it (``<token subject>/<name>``), if any.
     triggerer: str | None = None

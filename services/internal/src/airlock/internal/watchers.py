@@ -6,17 +6,21 @@ Only a service token with role ``triggerer`` gets here, and only for the watcher
 bundles. Every write names the lease's epoch: events from a holder whose lease moved on are
 ``refused`` and it must not ack them (the broker redelivers them to the new holder). Stored
 events are committed before the answer leaves, so a watcher that acks on ``stored`` or
-``duplicate`` never acks an event that is not in the database.
+``duplicate`` never acks an event that is not in the database. The runs the new events call for
+are then started in the same request, so an event's first task does not wait for the
+scheduler's next loop.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from typing import Any
 
 from litestar import Controller, Request, post
 from litestar.di import NamedDependency
 from litestar.params import JSONBody
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from airlock.core.http import claims_of, require_service_role
@@ -33,6 +37,8 @@ from airlock.models.internal_watchers import (
     WatcherRelease,
     WatchersReleased,
 )
+from airlock.scheduling import DagCache, create_asset_triggered_runs, schedule_run
+from airlock.scheduling.errors import SchedulingError
 from airlock.scheduling.leases import Held
 from airlock.scheduling.tables import connection
 from airlock.scheduling.watchers import (
@@ -43,6 +49,26 @@ from airlock.scheduling.watchers import (
     store_watcher_events,
     watcher_bundles,
 )
+
+log = logging.getLogger(__name__)
+
+#: Decoded DAG versions of this process (asset-triggered runs are started here, see below).
+_DAG_CACHE = DagCache(max_entries=64)
+
+
+def _start_runs(session: Session) -> None:
+    """Start the runs the new events call for, at once, as triggering a run through the Web API
+    does: a consumer's first tasks are queued in this request (and the Execution API's
+    long-polls in this process woken) instead of on the scheduler's next look. The events are
+    already committed; a failure here leaves the runs to the scheduler."""
+    now = _now()
+    try:
+        for run in create_asset_triggered_runs(session, _DAG_CACHE, now):
+            schedule_run(session, run, _DAG_CACHE, now)
+        session.commit()
+    except (SQLAlchemyError, SchedulingError) as exc:
+        session.rollback()
+        log.warning("asset-triggered runs left to the scheduler: %s", exc)
 
 
 def _now() -> dt.datetime:
@@ -133,6 +159,8 @@ class WatcherController(Controller):
             allowed=allowed,
         )
         session.commit()
+        if "stored" in results:
+            _start_runs(session)
         return WatcherEventResults(results=results)
 
     @post("/release", operation_id="ReleaseWatchers", sync_to_thread=True, status_code=200)

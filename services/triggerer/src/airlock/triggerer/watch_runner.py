@@ -129,7 +129,7 @@ class WatchRunner:
         generator = cast(AsyncGenerator[Any, None], trigger.run())
         seq = 0
         stored_any = False
-        self._status(request.id, "running")
+        self._status(request.id, "starting")
         try:
             item = await generator.__anext__()
             while True:

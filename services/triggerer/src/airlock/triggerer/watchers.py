@@ -184,7 +184,11 @@ class WatcherHost:
             report.state,
             report.error,
         )
-        if changed and (report.state != "running" or (before and before.state != "running")):
+        troubled = ("reconnecting", "failed")
+        if changed and (
+            report.state in troubled
+            or (report.state == "running" and before and before.state in troubled)
+        ):
             # Once per failure, backoff or recovery, never per poll.
             level = logging.INFO if report.state == "running" else logging.WARNING
             log.log(

@@ -51,7 +51,7 @@ class AssetWatcherController(Controller):
                     asset_id=row.asset_id,
                     name=row.name,
                     classpath=row.classpath,
-                    state=(row.state or "running") if held else WAITING,
+                    state=(row.state or "starting") if held else WAITING,
                     triggerer=row.triggerer if held else None,
                     lease_expires_at=row.lease_expires_at if held else None,
                     lag=row.lag,

@@ -64,6 +64,7 @@ class FolderTrigger(BaseEventTrigger):
     async def run(self) -> AsyncIterator[TriggerEvent | Any]:
         seen: dict[str, tuple[int, int]] = {}
         missing = False
+        yield SourceStatus("running")
         while True:
             if not Path(self.folder).is_dir():
                 if not missing:
