@@ -194,7 +194,8 @@ def _all_consumed(web: httpx.Client, asset_id: int, count: int, dag_id: str) -> 
     events = _events(web, asset_id)
     assert len(events) == count, events
     runs = web.get(f"/dags/{dag_id}/dagRuns").json()["dag_runs"]
-    assert runs and all(r["run_type"] == "asset_triggered" for r in runs)
+    assert runs
+    assert all(r["run_type"] == "asset_triggered" for r in runs)
     return events
 
 
@@ -219,7 +220,8 @@ def test_redis_stream_entries_become_events_and_runs(stack: RunAll) -> None:
         lambda: all(e["created_dagruns"] for e in _events(web, asset_id)), timeout_s=30
     )
     runs = web.get("/dags/on_orders/dagRuns").json()["dag_runs"]
-    assert runs and all(r["run_type"] == "asset_triggered" for r in runs)
+    assert runs
+    assert all(r["run_type"] == "asset_triggered" for r in runs)
     # Acked after storing: nothing pending in the group.
     assert wait_until(
         lambda: client.xpending(REDIS_STREAM, "airlock")["pending"] == 0, timeout_s=10

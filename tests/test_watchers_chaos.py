@@ -226,9 +226,9 @@ def test_sigkilled_triggerers_lose_and_double_nothing(setup: Setup) -> None:
             process = setup.triggerer(f"t{round_}")
             # Running: events are being stored by this triggerer.
             before = setup.events()[0]
-            assert wait_until(lambda: setup.events()[0] > before, timeout_s=LEASE_S * 4 + 10), (
-                setup.log(f"t{round_}")
-            )
+            assert wait_until(
+                lambda before=before: setup.events()[0] > before, timeout_s=LEASE_S * 4 + 10
+            ), setup.log(f"t{round_}")
             time.sleep(rng.uniform(0.0, 0.3))
             process.send_signal(signal.SIGKILL)
             process.wait(10)

@@ -17,7 +17,14 @@ from litestar.testing import transport as litestar_transport
 from sqlalchemy import select
 
 from airlock.core.tokens import TokenKind
-from airlock.db import AssetDagRunQueue, AssetEvent, AssetWatcher
+from airlock.db import (
+    AssetDagRunQueue,
+    AssetEvent,
+    AssetWatcher,
+    DagRun,
+    DagRunAssetEvent,
+    TaskInstance,
+)
 from airlock.internal.app import create_app
 from airlock.internal.asset_refs import record_references
 from airlock.models.dag import AssetRef, AssetSchedule, SerializedDag, SerializedWatcher
@@ -123,8 +130,14 @@ def test_a_watcher_is_leased_once_and_its_events_stored_once(env: Env) -> None:
     ]
     assert events[0].extra == {"n": 1}
     with env.session() as session:
-        queued = session.scalars(select(AssetDagRunQueue.event_id)).all()
-        assert sorted(queued) == [e.id for e in events]  # queued for the consumer, once each
+        assert session.scalars(select(AssetDagRunQueue.event_id)).all() == []
+        # The consumer's runs were started in the same requests, each event consumed once.
+        consumed = session.scalars(select(DagRunAssetEvent.event_id)).all()
+        assert sorted(consumed) == [e.id for e in events]
+        runs = session.scalars(select(DagRun)).all()
+        assert len(runs) == 2
+        assert {r.run_type for r in runs} == {"asset_triggered"}
+        assert session.scalars(select(TaskInstance.state)).all() == ["queued", "queued"]
         watcher = session.scalars(select(AssetWatcher)).one()
         assert watcher.events_stored == 3
         assert watcher.last_event_at is not None

@@ -299,19 +299,19 @@ def store_watcher_events(
         .on_conflict_do_nothing(index_elements=["asset_id", "dedup_key"])
         .returning(AssetEvent.id, AssetEvent.asset_id, AssetEvent.dedup_key)
     )
-    new = {}
+    new: dict[tuple[int, str], int] = {}
     for start in range(0, len(rows), 1000):
         for event_id, asset_id, key in session.execute(statement, rows[start : start + 1000]):
             new[(asset_id, key)] = event_id
-    # Which were new: the first event sent with each (ASSET, key) that the insert returned.
+    # Which were new: the first event sent with each (asset, key) that the insert returned.
     first_seen: set[tuple[int, str]] = set()
     stored_by_watcher: dict[int, int] = {}
     sent = iter(rows)
     for i, event in enumerate(events):
         if results[i] == "refused":
             continue
-        row = next(sent)
-        key = (row["asset_id"], row["dedup_key"])
+        sent_row = next(sent)
+        key = (sent_row["asset_id"], sent_row["dedup_key"])
         if key in new and key not in first_seen:
             first_seen.add(key)
             stored_by_watcher[event.watcher_id] = stored_by_watcher.get(event.watcher_id, 0) + 1

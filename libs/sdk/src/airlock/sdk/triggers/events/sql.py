@@ -143,7 +143,7 @@ class SqlPollTrigger(BaseEventTrigger):
                 row_factory=dict_row,
             ) as db:
                 query = self._query("%s", cursor is None)
-                result = await db.execute(query, () if cursor is None else (cursor,))  # type: ignore[arg-type]
+                result = await db.execute(query, () if cursor is None else (cursor,))
                 return list(await result.fetchall())
 
         return fetch
