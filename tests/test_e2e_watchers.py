@@ -31,6 +31,8 @@ RABBIT_QUEUE = f"airlock-test-{RUN}"
 NATS_STREAM = f"AIRLOCK_TEST_{RUN}"
 NATS_SUBJECT = f"airlock.test.{RUN}"
 MQTT_TOPIC = f"airlock/test/{RUN}"
+EXAMPLE_STREAM = f"airlock-example-{RUN}"
+ROOT = Path(__file__).resolve().parents[1]
 
 DAG_FILE = """
 from datetime import datetime
@@ -89,6 +91,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunAll]:
             folder=folder,
         )
     )
+    # The example as shipped, on a stream of its own (this machine's Redis is shared).
+    example = (ROOT / "deploy" / "dags" / "redis_stream_watcher.py").read_text()
+    assert 'RedisStreamTrigger("orders",' in example
+    (dags / "redis_stream_watcher.py").write_text(
+        example.replace('RedisStreamTrigger("orders",', f'RedisStreamTrigger("{EXAMPLE_STREAM}",')
+    )
     if _reachable("127.0.0.1", 4222):
         asyncio.run(_nats_stream())
     stack = RunAll.start(base, dags)
@@ -112,6 +120,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunAll]:
             {"connection_id": "test_nats", "conn_type": "nats", "host": "127.0.0.1", "port": 4222},
             {"connection_id": "test_mqtt", "conn_type": "mqtt", "host": "127.0.0.1", "port": 1883},
             {"connection_id": "test_sqlite", "conn_type": "sqlite", "host": str(database)},
+            {
+                "connection_id": "redis_default",
+                "conn_type": "redis",
+                "host": "127.0.0.1",
+                "port": 6379,
+            },
         ]:
             answer = web.post("/connections", json=connection)
             assert answer.status_code == 201, answer.text
@@ -123,7 +137,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunAll]:
         if _reachable("127.0.0.1", 6379):
             import redis
 
-            redis.Redis().delete(REDIS_STREAM)
+            redis.Redis().delete(REDIS_STREAM, EXAMPLE_STREAM)
 
 
 async def _nats_stream() -> None:
@@ -319,3 +333,22 @@ def test_sql_polling_reports_new_rows_past_the_cursor(stack: RunAll) -> None:
         db.execute("INSERT INTO orders (item) VALUES ('z')")
     events = _all_consumed(web, asset_id, 3, "on_rows")
     assert sorted(e["dedup_key"] for e in events) == ["orders:1", "orders:2", "orders:3"]
+
+
+def test_the_shipped_redis_example_runs_per_entry(stack: RunAll) -> None:
+    _need("Redis", 6379)
+    import redis
+
+    web = _client(stack)
+    asset_id = _asset_id(web, "redis://orders")
+    assert wait_until(lambda: _watcher(web, asset_id)["state"] == "running", timeout_s=60)
+    redis.Redis().xadd(EXAMPLE_STREAM, {"order_id": "42", "amount": "9.99"})
+    (event,) = _all_consumed(web, asset_id, 1, "orders_from_redis")
+    assert event["extra"]["order_id"] == "42"
+    (run,) = event["created_dagruns"]
+
+    def succeeded() -> bool:
+        answer = web.get(f"/dags/orders_from_redis/dagRuns/{run['run_id']}")
+        return bool(answer.json()["state"] == "success")
+
+    assert wait_until(succeeded, timeout_s=60), stack.output()[-3000:]
