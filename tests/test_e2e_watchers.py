@@ -32,6 +32,8 @@ NATS_STREAM = f"AIRLOCK_TEST_{RUN}"
 NATS_SUBJECT = f"airlock.test.{RUN}"
 MQTT_TOPIC = f"airlock/test/{RUN}"
 EXAMPLE_STREAM = f"airlock-example-{RUN}"
+PG_TABLE = f"airlock_watch_{RUN}"
+PG_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 ROOT = Path(__file__).resolve().parents[1]
 
 DAG_FILE = """
@@ -49,6 +51,7 @@ WATCHERS = {{
     "mqtt": MqttTrigger("{topic}", client_id="airlock-{run}", conn_id="test_mqtt"),
     "folder": FolderTrigger("{folder}", pattern="*.csv", poll_s=0.2),
     "rows": SqlPollTrigger("orders", cursor_column="id", conn_id="test_sqlite", poll_s=0.2),
+    "pgrows": SqlPollTrigger("{pg_table}", cursor_column="id", conn_id="test_pg", poll_s=0.2),
 }}
 
 for name, trigger in WATCHERS.items():
@@ -89,8 +92,14 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunAll]:
             topic=MQTT_TOPIC,
             run=RUN,
             folder=folder,
+            pg_table=PG_TABLE,
         )
     )
+    if _reachable("127.0.0.1", 5432):
+        import psycopg
+
+        with psycopg.connect(PG_URL, autocommit=True) as db:
+            db.execute(f"CREATE TABLE {PG_TABLE} (id BIGSERIAL PRIMARY KEY, item TEXT)")
     # The example as shipped, on a stream of its own (this machine's Redis is shared).
     example = (ROOT / "deploy" / "dags" / "redis_stream_watcher.py").read_text()
     assert 'RedisStreamTrigger("orders",' in example
@@ -121,6 +130,14 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunAll]:
             {"connection_id": "test_mqtt", "conn_type": "mqtt", "host": "127.0.0.1", "port": 1883},
             {"connection_id": "test_sqlite", "conn_type": "sqlite", "host": str(database)},
             {
+                "connection_id": "test_pg",
+                "conn_type": "postgres",
+                "host": "127.0.0.1",
+                "port": 5432,
+                "login": "postgres",
+                "schema": "postgres",
+            },
+            {
                 "connection_id": "redis_default",
                 "conn_type": "redis",
                 "host": "127.0.0.1",
@@ -138,6 +155,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunAll]:
             import redis
 
             redis.Redis().delete(REDIS_STREAM, EXAMPLE_STREAM)
+        if _reachable("127.0.0.1", 5432):
+            import psycopg
+
+            with psycopg.connect(PG_URL, autocommit=True) as db:
+                db.execute(f"DROP TABLE IF EXISTS {PG_TABLE}")
 
 
 async def _nats_stream() -> None:
@@ -333,6 +355,20 @@ def test_sql_polling_reports_new_rows_past_the_cursor(stack: RunAll) -> None:
         db.execute("INSERT INTO orders (item) VALUES ('z')")
     events = _all_consumed(web, asset_id, 3, "on_rows")
     assert sorted(e["dedup_key"] for e in events) == ["orders:1", "orders:2", "orders:3"]
+
+
+def test_sql_polling_on_postgresql(stack: RunAll) -> None:
+    _need("PostgreSQL", 5432)
+    import psycopg
+
+    web = _client(stack)
+    asset_id = _running(stack, web, "pgrows")
+    with psycopg.connect(PG_URL, autocommit=True) as db:
+        for item in ("a", "b", "c"):
+            db.execute(f"INSERT INTO {PG_TABLE} (item) VALUES (%s)", (item,))
+    events = _all_consumed(web, asset_id, 3, "on_pgrows")
+    assert sorted(e["dedup_key"] for e in events) == [f"{PG_TABLE}:{i}" for i in (1, 2, 3)]
+    assert sorted(e["extra"]["item"] for e in events) == ["a", "b", "c"]
 
 
 def test_the_shipped_redis_example_runs_per_entry(stack: RunAll) -> None:

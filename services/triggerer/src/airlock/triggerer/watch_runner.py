@@ -71,6 +71,7 @@ class WatchRunner:
         self._write_lock = threading.Lock()
         self.loop = asyncio.new_event_loop()
         self.tasks: dict[int, asyncio.Task[None]] = {}
+        self.requests: dict[int, RunWatcher] = {}
         self.waiting: dict[tuple[int, int], asyncio.Future[bool]] = {}
 
     def send(self, message: Any) -> None:
@@ -79,11 +80,15 @@ class WatchRunner:
 
     def handle(self, message: RunWatcher | StopWatcher | EventsStored) -> None:
         if isinstance(message, RunWatcher):
+            # A watcher already running keeps running; its next restart uses this request (the
+            # triggerer sends it again with the connections fetched anew after a failure).
+            self.requests[message.id] = message
             if message.id not in self.tasks or self.tasks[message.id].done():
                 self.tasks[message.id] = self.loop.create_task(
-                    self._watch(message), name=f"watcher-{message.id}"
+                    self._watch(message.id), name=f"watcher-{message.id}"
                 )
         elif isinstance(message, StopWatcher):
+            self.requests.pop(message.id, None)
             task = self.tasks.pop(message.id, None)
             if task is not None:
                 task.cancel()
@@ -95,9 +100,12 @@ class WatchRunner:
     def _status(self, watcher_id: int, state: str, **more: Any) -> None:
         self.send(WatcherStatusReport(id=watcher_id, state=state, **more))
 
-    async def _watch(self, request: RunWatcher) -> None:
+    async def _watch(self, watcher_id: int) -> None:
         backoff = FIRST_BACKOFF_S
         while True:
+            request = self.requests.get(watcher_id)
+            if request is None:
+                return
             try:
                 stored = await self._run_once(request)
             except asyncio.CancelledError:

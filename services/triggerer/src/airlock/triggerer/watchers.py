@@ -101,6 +101,9 @@ class WatcherHost:
         )
         self._poster.start()
         self.stored = 0
+        #: Watchers whose trigger failed: sent again, with their connections fetched anew (one
+        #: created or fixed since is used at the next restart).
+        self._refresh: set[int] = set()
 
     # --- the runner ---------------------------------------------------------------------------
 
@@ -201,6 +204,9 @@ class WatcherHost:
                 f": {report.error}" if report.error else "",
             )
         self._set_status(report.id, report.state, lag=report.lag, error=report.error)
+        if report.state == "failed":
+            with self._lock:
+                self._refresh.add(report.id)
 
     def _set_status(
         self, watcher_id: int, state: str, *, lag: int | None = None, error: str | None = None
@@ -333,6 +339,12 @@ class WatcherHost:
         if time.monotonic() - self._last_beat >= self._lease_s / 3:
             self.heartbeat()
         self.lease()
+        with self._lock:
+            refresh = [self.held[w] for w in self._refresh if w in self.held]
+            self._refresh.clear()
+        for watcher in refresh:
+            log.debug("watcher %d failed: its connections are fetched again", watcher.id)
+            self._send_run(watcher)
 
     def close(self) -> None:
         """Give the leases back and stop the runner: the watchers go on elsewhere at once."""

@@ -4,7 +4,8 @@ Each runs in the triggerer for as long as its watcher is leased, yields one
 :class:`~airlock.sdk.bases.trigger.ExternalEvent` per external message (batched where the
 client reads batches) with the source's dedup key, and acks or commits the message only after
 the ``yield`` returned, i.e. after the Internal API stored the event. Broker clients are
-optional extras of ``airlock-sdk`` (``redis``, ``rabbitmq``, ``nats``, ``mqtt``, ``kafka``);
+optional extras of ``airlock-sdk`` (``redis``, ``rabbitmq``, ``nats``, ``mqtt``, ``kafka``,
+``sql``);
 each is imported only when its trigger runs. Credentials come from Airlock connections
 (``conn_id``), never from the DAG file.
 """

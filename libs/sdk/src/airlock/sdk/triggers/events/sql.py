@@ -6,7 +6,7 @@ the rows were stored. The dedup key is ``table:cursor value``, so a restart (whi
 from ``start_after``) offers rows already stored again and they come back ``duplicate``. The
 cursor column must be unique and increase as rows are added (an id, a sequence).
 
-Connections (``conn_id``): ``postgres`` / ``postgresql`` (psycopg, async) and ``sqlite``
+Connections (``conn_id``): ``postgres`` / ``postgresql`` (asyncpg; the ``sql`` extra) and ``sqlite``
 (``host`` or ``schema`` = the database file). Table and column names are checked identifiers,
 never interpolated user text.
 """
@@ -129,22 +129,23 @@ class SqlPollTrigger(BaseEventTrigger):
             await asyncio.sleep(self.poll_s)
 
     def _postgres(self, conn: Any) -> Any:
-        import psycopg
-        from psycopg.rows import dict_row
+        import asyncpg
 
         async def fetch(cursor: Any) -> list[dict[str, Any]]:
-            async with await psycopg.AsyncConnection.connect(
+            db = await asyncpg.connect(
                 host=conn.host or "localhost",
                 port=conn.port or 5432,
                 user=conn.login or None,
                 password=conn.password or None,
-                dbname=conn.schema or None,
-                connect_timeout=5,
-                row_factory=dict_row,
-            ) as db:
-                query = self._query("%s", cursor is None)
-                result = await db.execute(query, () if cursor is None else (cursor,))
-                return list(await result.fetchall())
+                database=conn.schema or None,
+                timeout=5,
+            )
+            try:
+                query = self._query("$1", cursor is None)
+                rows = await db.fetch(query, *(() if cursor is None else (cursor,)))
+                return [dict(row) for row in rows]
+            finally:
+                await db.close()
 
         return fetch
 
