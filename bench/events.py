@@ -8,10 +8,11 @@ assets, and the brokers of this machine (Redis 6379, RabbitMQ 5672).
     made (its ``queued_at``) and to that run's first task ``running`` (its ``start_date``).
     p50/p95/p99 in ms. Every event must make exactly one asset event.
 (b) **Sustained ingest**: ``--ingest-n`` entries written to a Redis stream as fast as a pipeline
-    writes them while one triggerer's watcher consumes it (its consumer DAG paused, so this is
-    the watcher → Internal API → DB path alone); events/s from the first write to the last event
-    stored, and every entry accounted for (``lost``: entries with no event; ``duplicates``:
-    events beyond one per entry).
+    writes them while one triggerer's watcher consumes it; events/s from the first write to the
+    last event stored, and every entry accounted for (``lost``: entries with no event;
+    ``duplicates``: events beyond one per entry). Once with the consumer DAG paused (the watcher
+    → Internal API → DB path alone: ``ingest_events_per_s``), once running, each stored batch
+    starting a run in the same request (``ingest_with_runs_events_per_s``).
 
 Each measurement is a function returning a dict of figures; the last line is one JSON object
 merging them (add a measurement by adding a function to ``MEASUREMENTS``).
@@ -53,6 +54,7 @@ from airlock.db import (
 RUN = uuid.uuid4().hex[:8]
 STREAM = f"bench-latency-{RUN}"
 INGEST_STREAM = f"bench-ingest-{RUN}"
+INGEST_RUNS_STREAM = f"bench-ingest-runs-{RUN}"
 QUEUE = f"bench-latency-{RUN}"
 
 DAGS = """
@@ -64,6 +66,8 @@ WATCHED = {{
     "redis": RedisStreamTrigger("{stream}", conn_id="bench_redis", start_id="$"),
     "rabbitmq": RabbitMQTrigger("{queue}", conn_id="bench_rabbit"),
     "ingest": RedisStreamTrigger("{ingest}", conn_id="bench_redis", start_id="$", batch=1000),
+    "ingest_runs": RedisStreamTrigger("{ingest_runs}", conn_id="bench_redis", start_id="$",
+                                      batch=1000),
 }}
 
 for name, trigger in WATCHED.items():
@@ -204,12 +208,14 @@ def rabbitmq_latency(bench: Bench) -> dict[str, float]:
         loop.close()
 
 
-def ingest(bench: Bench) -> dict[str, float]:
+def _ingest(bench: Bench, name: str, stream: str, *, paused: bool) -> tuple[float, int, int]:
+    """Write ``--ingest-n`` entries to ``stream`` through a pipeline; (events/s from the first
+    write to the last event stored, lost, duplicates)."""
     import redis
 
     n = bench.args.ingest_n
-    asset_id = bench.asset_id("ingest")
-    answer = bench.web.patch("/dags/on_ingest", json={"is_paused": True})
+    asset_id = bench.asset_id(name)
+    answer = bench.web.patch(f"/dags/on_{name}", json={"is_paused": paused})
     answer.raise_for_status()
     client = redis.Redis()
     started = time.monotonic()
@@ -218,8 +224,8 @@ def ingest(bench: Bench) -> dict[str, float]:
         for start in range(0, n, 1000):
             pipe = client.pipeline(transaction=False)
             for i in range(start, min(start + 1000, n)):
-                pipe.xadd(INGEST_STREAM, {"i": str(i)})
-            keys += [f"{INGEST_STREAM}:{entry.decode()}" for entry in pipe.execute()]
+                pipe.xadd(stream, {"i": str(i)})
+            keys += [f"{stream}:{entry.decode()}" for entry in pipe.execute()]
         deadline = time.monotonic() + 300
         while True:
             with bench.sessions() as session:
@@ -234,24 +240,46 @@ def ingest(bench: Bench) -> dict[str, float]:
         with bench.sessions() as session:
             total = session.scalar(select(func.count()).where(AssetEvent.asset_id == asset_id))
     finally:
-        client.delete(INGEST_STREAM)
+        client.delete(stream)
     lost = len(set(keys) - set(events))
     duplicates = int(total or 0) - len(events)
     rate = n / elapsed
     print(
-        f"ingest: {n} entries stored in {elapsed:.2f} s = {rate:.0f} events/s "
-        f"(lost {lost}, duplicates {duplicates})",
+        f"{name}: {n} entries stored in {elapsed:.2f} s = {rate:.0f} events/s "
+        f"(consumer {'paused' if paused else 'running: runs started per batch'}; "
+        f"lost {lost}, duplicates {duplicates})",
         file=sys.stderr,
     )
+    return rate, lost, duplicates
+
+
+def ingest(bench: Bench) -> dict[str, float]:
+    """The watcher → Internal API → DB path alone: its consumer DAG paused (no runs)."""
+    rate, lost, duplicates = _ingest(bench, "ingest", INGEST_STREAM, paused=True)
     return {
         "ingest_events_per_s": round(rate),
-        "ingest_n": n,
+        "ingest_n": bench.args.ingest_n,
         "lost": lost,
         "duplicates": duplicates,
     }
 
 
-MEASUREMENTS: list[Callable[[Bench], dict[str, float]]] = [redis_latency, rabbitmq_latency, ingest]
+def ingest_with_runs(bench: Bench) -> dict[str, float]:
+    """The same with the consumer DAG running: each stored batch starts a run in the request."""
+    rate, lost, duplicates = _ingest(bench, "ingest_runs", INGEST_RUNS_STREAM, paused=False)
+    return {
+        "ingest_with_runs_events_per_s": round(rate),
+        "ingest_with_runs_lost": lost,
+        "ingest_with_runs_duplicates": duplicates,
+    }
+
+
+MEASUREMENTS: list[Callable[[Bench], dict[str, float]]] = [
+    redis_latency,
+    rabbitmq_latency,
+    ingest,
+    ingest_with_runs,
+]
 
 
 def main() -> None:
@@ -263,7 +291,9 @@ def main() -> None:
     dags = Path(tempfile.mkdtemp(prefix="airlock-bench-dags-"))
     dags.chmod(0o755)  # the DAG processor's parser may run as another user
     (dags / "watched.py").write_text(
-        textwrap.dedent(DAGS).format(stream=STREAM, queue=QUEUE, ingest=INGEST_STREAM)
+        textwrap.dedent(DAGS).format(
+            stream=STREAM, queue=QUEUE, ingest=INGEST_STREAM, ingest_runs=INGEST_RUNS_STREAM
+        )
     )
     result: dict[str, Any] = {}
     with run_all(dags) as stack:
@@ -289,7 +319,9 @@ def main() -> None:
         for measure in MEASUREMENTS:
             result |= measure(bench)
     lost = sum(v for k, v in result.items() if k.endswith("_lost"))
+    duplicates = sum(v for k, v in result.items() if k.endswith("_duplicates"))
     result["lost"] = int(result.get("lost", 0)) + int(lost)
+    result["duplicates"] = int(result.get("duplicates", 0)) + int(duplicates)
     print(json.dumps(result))
 
 
