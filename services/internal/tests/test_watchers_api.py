@@ -234,3 +234,19 @@ def test_bad_input_is_a_clear_4xx(env: Env) -> None:
     long_key = {"watcher_id": 1, "epoch": 1, "dedup_key": "k" * 251}
     answer = env.call("/watchers/events", token, {"triggerer": "t", "events": [long_key]})
     problem(answer, 422, "dedup_key")
+
+
+def test_one_watcher_runs_per_asset_and_name_whatever_declares_it(env: Env) -> None:
+    env.store(_dag("d1"))
+    env.store(_dag("d2"))  # another consumer of the same asset declares the same watcher
+    client = env.sdk()
+    (leased,) = client.lease_watchers("t-1", 10).watchers
+    assert leased.dag_id == "d1"
+    assert client.lease_watchers("t-2", 10).watchers == []
+    # Its events are the asset's: both consumers get them.
+    assert client.store_watcher_events("t-1", [_event(leased.id, leased.epoch, "k")]).results == [
+        "stored"
+    ]
+    with env.session() as session:
+        consumed = session.scalars(select(DagRun.dag_id).order_by(DagRun.dag_id)).all()
+        assert consumed == ["d1", "d2"]

@@ -22,7 +22,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Connection, CursorResult, Table, delete, insert, select, update
+from sqlalchemy import (
+    Connection,
+    CursorResult,
+    Table,
+    delete,
+    exists,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from airlock.db import Asset, AssetEvent, AssetWatcher, upsert_insert
@@ -116,12 +125,30 @@ def sync_watchers(
         session.execute(insert(WATCHER), new)
 
 
+def _current_dags() -> Any:
+    return select(DAG.c.dag_id).where(DAG.c.is_stale.is_(False))
+
+
+def _first_of_its_name() -> Any:
+    """No current DAG declared the same watcher (asset and name) before this row: several DAGs
+    scheduled on one asset declare its watcher each, and one of them runs it (two consumers of
+    one consumer group, or one MQTT client id, would compete)."""
+    other = WATCHER.alias("same_watcher")
+    return ~exists().where(
+        other.c.asset_id == WATCHER.c.asset_id,
+        other.c.name == WATCHER.c.name,
+        other.c.id < WATCHER.c.id,
+        other.c.dag_id.in_(_current_dags()),
+    )
+
+
 def _runnable(bundles: Sequence[str] | None) -> list[Any]:
-    """The watcher's DAG is current (not stale) and, if ``bundles`` is given, in one of them."""
+    """The watcher's DAG is current (not stale) and, if ``bundles`` is given, in one of them;
+    and it is the watcher of its asset and name that runs."""
     where = [DAG.c.is_stale.is_(False)]
     if bundles is not None:
         where.append(DAG.c.bundle_name.in_(list(bundles)))
-    return [WATCHER.c.dag_id.in_(select(DAG.c.dag_id).where(*where))]
+    return [WATCHER.c.dag_id.in_(select(DAG.c.dag_id).where(*where)), _first_of_its_name()]
 
 
 def lease_watchers(
@@ -328,12 +355,13 @@ def store_watcher_events(
 
 
 def watchers_of_asset(connection: Connection, asset_id: int) -> list[Any]:
-    """The watcher rows of an asset, with their DAG's bundle, for the Web API."""
+    """The watchers of an asset (one per name: the row that runs), with their DAG's bundle,
+    for the Web API."""
     return list(
         connection.execute(
             select(WATCHER, DAG.c.bundle_name)
             .join(DAG, DAG.c.dag_id == WATCHER.c.dag_id)
-            .where(WATCHER.c.asset_id == asset_id)
+            .where(WATCHER.c.asset_id == asset_id, *_runnable(None))
             .order_by(WATCHER.c.dag_id, WATCHER.c.name)
         )
     )

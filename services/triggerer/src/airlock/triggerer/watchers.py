@@ -265,11 +265,12 @@ class WatcherHost:
             try:
                 results = self._client.store_watcher_events(self.name, items).results
                 break
-            except (ApiError, ApiUnreachable) as exc:
+            except Exception as exc:  # noqa: BLE001 - the poster must outlive any failure
                 log.warning(
-                    "could not store %d watcher event(s) (%s); retrying in %.1f s, nothing is "
-                    "acked meanwhile",
+                    "could not store %d watcher event(s) (%s: %s); retrying in %.1f s, nothing "
+                    "is acked meanwhile",
                     len(items),
+                    type(exc).__name__,
                     exc,
                     backoff,
                 )
