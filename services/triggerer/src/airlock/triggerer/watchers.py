@@ -265,7 +265,7 @@ class WatcherHost:
             try:
                 results = self._client.store_watcher_events(self.name, items).results
                 break
-            except Exception as exc:  # noqa: BLE001 - the poster must outlive any failure
+            except Exception as exc:  # the poster must outlive any failure
                 log.warning(
                     "could not store %d watcher event(s) (%s: %s); retrying in %.1f s, nothing "
                     "is acked meanwhile",
