@@ -25,6 +25,10 @@ from conftest import service_unreachable
 from tests.support.processes import RunAll
 from tests.support.waiting import wait_until
 
+
+# Real processes and brokers: `just test` and CI run these, `just test-fast` does not.
+pytestmark = pytest.mark.slow
+
 RUN = uuid.uuid4().hex[:8]
 REDIS_STREAM = f"airlock-test-{RUN}"
 RABBIT_QUEUE = f"airlock-test-{RUN}"
