@@ -25,7 +25,6 @@ from conftest import service_unreachable
 from tests.support.processes import RunAll
 from tests.support.waiting import wait_until
 
-
 # Real processes and brokers: `just test` and CI run these, `just test-fast` does not.
 pytestmark = pytest.mark.slow
 

@@ -40,7 +40,6 @@ from tests.support.dags import install_dag, make_dag, task
 from tests.support.processes import ApiServer, Home, free_port, make_home, start_api, stop
 from tests.support.waiting import wait_until
 
-
 # Real processes and brokers: `just test` and CI run these, `just test-fast` does not.
 pytestmark = pytest.mark.slow
 

@@ -33,7 +33,6 @@ from tests.support.processes import ApiServer, Home, make_home, start_api, stop
 from tests.support.proxy import TcpProxy
 from tests.support.waiting import wait_until
 
-
 # Real processes and brokers: `just test` and CI run these, `just test-fast` does not.
 pytestmark = pytest.mark.slow
 
