@@ -17,6 +17,7 @@ def test_table_list():
         "asset",
         "asset_dag_run_queue",
         "asset_event",
+        "asset_watcher",
         "bundle",
         "bundle_file",
         "callback_request",

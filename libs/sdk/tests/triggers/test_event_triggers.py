@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import importlib
 import os
+import socket
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -150,16 +151,19 @@ def test_a_missing_connection_names_what_to_do() -> None:
 def test_an_unreachable_broker_is_reported_with_its_url_and_no_password() -> None:
     async def scenario() -> None:
         trigger = RedisStreamTrigger("s", conn_id="r")
-        # A port nothing listens on (1 is privileged and unused).
+        # A port nothing listens on: taken from the kernel, then given back.
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
         trigger.connections = {
             "r": Connection(
-                conn_id="r", conn_type="redis", host="127.0.0.1", port=1, password="hunter2"
+                conn_id="r", conn_type="redis", host="127.0.0.1", port=port, password="hunter2"
             )
         }
         run = Pump(trigger.run())
-        (status,) = await run.take(1)
+        (status,) = await run.take(1, timeout_s=30)  # the first import of the client is slow
         assert status.state == "reconnecting"
-        assert "redis://127.0.0.1:1/0/s" in status.error
+        assert f"redis://127.0.0.1:{port}/0/s" in status.error
         assert "hunter2" not in status.error
         assert "retrying in 0.5 s" in status.error
         await run.close()
