@@ -13,7 +13,9 @@ runner's reports; two poster threads send the events that fired, all those waiti
 - a heartbeat naming a trigger *lost*: it stops without ``cleanup()``.
 
 A runner that dies is started again and given every trigger still held. On SIGTERM the
-triggerer gives its leases back, so another triggerer takes them at once.
+triggerer gives its leases back, so another triggerer takes them at once. Asset watchers, which
+never end and fire many times, run beside the triggers in a runner of their own
+(:class:`~airlock.triggerer.watchers.WatcherHost`, driven from the same main loop).
 """
 
 from __future__ import annotations
