@@ -36,6 +36,21 @@ def _body(raw: bytes) -> Any:
         return raw.decode("utf-8", "replace")
 
 
+async def _next_or_closed(arrived: asyncio.Queue[Any], closed: asyncio.Event) -> Any:
+    """The next delivered message, or ``ConnectionError`` once the connection closed."""
+    getting = asyncio.ensure_future(arrived.get())
+    closing = asyncio.ensure_future(closed.wait())
+    try:
+        await asyncio.wait([getting, closing], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        closing.cancel()
+        if not getting.done():
+            getting.cancel()
+    if getting.done() and not getting.cancelled():
+        return getting.result()
+    raise ConnectionError("the connection closed")
+
+
 class RabbitMQTrigger(BaseEventTrigger):
     """Consume ``queue`` (declared durable if missing) on connection ``conn_id`` (type
     ``amqp``: host, port, login, password, schema = virtual host)."""
@@ -84,16 +99,14 @@ class RabbitMQTrigger(BaseEventTrigger):
                 await channel.set_qos(prefetch_count=self.prefetch)
                 queue = await channel.declare_queue(self.queue, durable=True)
                 arrived: asyncio.Queue[Any] = asyncio.Queue()
+                # A connection the broker (or the network) dropped says so here, at once.
+                closed = asyncio.Event()
+                connection.close_callbacks.add(lambda *_, closed=closed: closed.set())
                 await queue.consume(arrived.put, no_ack=False)
                 backoff.reset()
                 yield SourceStatus("running")
                 while True:
-                    try:
-                        first = await asyncio.wait_for(arrived.get(), timeout=5)
-                    except TimeoutError:
-                        if connection.is_closed:
-                            raise ConnectionError("the connection closed") from None
-                        continue
+                    first = await _next_or_closed(arrived, closed)
                     messages = [first]
                     while len(messages) < self.batch and not arrived.empty():
                         messages.append(arrived.get_nowait())
