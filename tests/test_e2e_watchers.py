@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import socket
 import sqlite3
+import subprocess
+import sys
 import textwrap
 import time
 import uuid
@@ -267,6 +269,27 @@ def test_redis_stream_entries_become_events_and_runs(stack: RunAll) -> None:
     )
     watcher = _watcher(web, asset_id)
     assert watcher["events_stored"] == 5
+    # The same through the CLI, as a person asks.
+    cli = [sys.executable, "-m", "airlock.cli"]
+    login = subprocess.run(
+        [*cli, "login", "-u", "admin", "--password-stdin"],
+        env=stack.env,
+        input=stack.admin_password(),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert login.returncode == 0, login.stdout + login.stderr
+    shown = subprocess.run(
+        [*cli, "assets", "watchers", str(asset_id)],
+        env=stack.env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert "orders_watch" in shown.stdout
+    assert "running" in shown.stdout
     assert watcher["last_event_at"] is not None
     assert watcher["name"] == "orders_watch"
 
