@@ -40,6 +40,11 @@ node-deps:
 chaos ROUNDS="50":
     AIRLOCK_TEST_CHAOS_ROUNDS={{ROUNDS}} uv run pytest tests/test_chaos.py -p no:cacheprovider -q
 
+# asset watchers under SIGKILL: the triggerer killed ROUNDS times while Redis stream entries flow;
+# every entry must become exactly one asset event
+chaos-events ROUNDS="20":
+    AIRLOCK_TEST_CHAOS_EVENTS_ROUNDS={{ROUNDS}} uv run pytest tests/test_watchers_chaos.py -p no:cacheprovider -q -k sigkilled
+
 # ruff and mypy, as CI runs them
 lint:
     uv run ruff check .

@@ -134,3 +134,81 @@ def tree_pss_mb(pid: int) -> float:
 
 def median(values: list[float]) -> float:
     return statistics.median(values)
+
+
+@dataclass
+class Stack:
+    """``airlock run-all`` as a user starts it, on a home of its own, with a DAG bundle."""
+
+    process: subprocess.Popen[bytes]
+    home: Path
+    url: str
+    log: Path
+
+    def admin_token(self) -> str:
+        password = (self.home / "admin-password.txt").read_text().strip()
+        answer = httpx.post(
+            f"{self.url}/api/v1/auth/token",
+            json={"username": "admin", "password": password},
+            timeout=10,
+        )
+        answer.raise_for_status()
+        return str(answer.json()["access_token"])
+
+    def web(self) -> httpx.Client:
+        return httpx.Client(
+            base_url=f"{self.url}/api/v1",
+            headers={"Authorization": f"Bearer {self.admin_token()}"},
+            timeout=30,
+        )
+
+    @property
+    def db_url(self) -> str:
+        return f"sqlite:///{self.home / 'airlock.db'}"
+
+
+@contextmanager
+def run_all(dags: Path, *, timeout_s: float = 120, **settings: str) -> Iterator[Stack]:
+    """``airlock run-all`` with ``dags`` as its bundle (new DAGs unpaused), until its admin can
+    log in; stopped with Ctrl-C on exit. ``settings`` are more ``AIRLOCK_…`` variables."""
+    base = Path(tempfile.mkdtemp(prefix="airlock-bench-"))
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRLOCK_")}
+    env.update(
+        {
+            "AIRLOCK_HOME": str(base / "home"),
+            "AIRLOCK_DAG_PROCESSOR__BUNDLES": f"dags={dags}",
+            "AIRLOCK_CLIENT__API_URL": url,
+            "AIRLOCK_INTERNAL__DAGS_ARE_PAUSED_AT_CREATION": "false",
+            **settings,
+        }
+    )
+    log = base / "run-all.log"
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [*AIRLOCK, "run-all", "--port", str(port)],
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            cwd=base,
+        )
+    stack = Stack(process, base / "home", url, log)
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"run-all did not start:\n{log.read_text()[-3000:]}")
+            if (stack.home / "admin-password.txt").exists():
+                with suppress(httpx.HTTPError):
+                    stack.admin_token()
+                    break
+            time.sleep(0.3)
+        yield stack
+    finally:
+        process.send_signal(2)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

@@ -322,6 +322,7 @@ def test_every_example_dag_parses(home: Home, api: ApiServer) -> None:
         "assets_consumer",
         "assets_any_consumer",
         "example_callbacks",
+        "orders_from_redis",
     } <= dags
 
 

@@ -18,6 +18,7 @@ def test_table_list():
         "asset_dag_run_queue",
         "asset_event",
         "asset_state",
+        "asset_watcher",
         "bundle",
         "bundle_file",
         "callback_request",

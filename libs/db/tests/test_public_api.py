@@ -14,6 +14,7 @@ def test_exported_names_are_pinned():
             "AssetDagRunQueue",
             "AssetEvent",
             "AssetState",
+            "AssetWatcher",
             "Base",
             "Bundle",
             "BundleFile",

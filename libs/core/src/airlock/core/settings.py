@@ -136,6 +136,8 @@ class TriggererSettings(_Section):
     name: str | None = None
     #: How many triggers it runs at once.
     capacity: int = 1000
+    #: How many asset watchers it runs at once (beside its triggers).
+    watcher_capacity: int = 100
     #: Local-folder bundles it loads trigger classes from: name -> folder.
     bundles: dict[str, str] = msgspec.field(default_factory=dict)
     #: How often it asks for more triggers when it has room.

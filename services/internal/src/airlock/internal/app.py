@@ -3,7 +3,8 @@
 What it serves today: a bundle's files as the server holds them and the upload of parsed DAGs
 (:mod:`airlock.internal.bundles`, for the DAG processor), the variables and connections a
 DAG file or a callback reads (:mod:`airlock.internal.secrets`), the triggerer's leases on the
-triggers of deferred tasks (:mod:`airlock.internal.triggers`), and the callback queue
+triggers of deferred tasks (:mod:`airlock.internal.triggers`) and on asset watchers
+(:mod:`airlock.internal.watchers`), and the callback queue
 (:mod:`airlock.internal.callbacks`, for the callback processor). Every caller holds a service
 token naming its role and bundles.
 """
@@ -23,6 +24,7 @@ from airlock.internal.bundles import BundleController
 from airlock.internal.callbacks import CallbackController
 from airlock.internal.secrets import SecretsController
 from airlock.internal.triggers import TriggerController
+from airlock.internal.watchers import WatcherController
 from airlock.models.versions import INTERNAL_VERSIONS
 
 PREFIX = "/internal"
@@ -51,6 +53,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
                 BundleController,
                 SecretsController,
                 TriggerController,
+                WatcherController,
                 CallbackController,
             ],
             guards=[require_kind(TokenKind.SERVICE)],

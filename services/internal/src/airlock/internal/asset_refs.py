@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from airlock.db.assets import schedule_assets, set_dag_asset_references
 from airlock.models.dag import AssetRef, SerializedDag
+from airlock.scheduling.watchers import sync_watchers
 
 
 def references_of(dag: SerializedDag) -> tuple[list[AssetRef], dict[str, list[AssetRef]]]:
@@ -29,6 +30,8 @@ def references_of(dag: SerializedDag) -> tuple[list[AssetRef], dict[str, list[As
 def record_references(
     session: Session, created: dict[str, SerializedDag], now: dt.datetime
 ) -> None:
-    """Replace the asset references of the DAGs whose new versions ``created`` holds, by id."""
+    """Replace the asset references and the asset watchers of the DAGs whose new versions
+    ``created`` holds, by id."""
     references = {dag_id: references_of(dag) for dag_id, dag in created.items()}
     set_dag_asset_references(session, references, now)
+    sync_watchers(session, {dag_id: dag.watchers for dag_id, dag in created.items()}, now)

@@ -14,7 +14,9 @@ runner's reports; two poster threads send the events that fired, all those waiti
 
 The runner is started when the first trigger is leased (an idle triggerer runs none); one that
 dies is started again and given every trigger still held. On SIGTERM the triggerer gives its
-leases back, so another triggerer takes them at once.
+leases back, so another triggerer takes them at once. Asset watchers, which
+never end and fire many times, run beside the triggers in a runner of their own
+(:class:`~airlock.triggerer.watchers.WatcherHost`, driven from the same main loop).
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ from airlock.triggerer.protocol import (
     TriggerFiredMessage,
     from_runner_decoder,
 )
+from airlock.triggerer.watchers import WatcherHost
 
 log = logging.getLogger("airlock.triggerer")
 
@@ -87,10 +90,13 @@ class Triggerer:
         posters: int = 4,
         run_as_user: str | None = None,
         runner_memory_mb: int | None = None,
+        watchers: WatcherHost | None = None,
     ) -> None:
         self._client = client
         self.name = name
         self.capacity = capacity
+        #: The asset watchers this triggerer runs beside its triggers (None: none).
+        self.watchers = watchers
         self._bundles = {b: str(Path(folder).resolve()) for b, folder in bundles.items()}
         #: The runner's temp folder and working folder: the only folder it may write to.
         self._tmp = tempfile.mkdtemp(prefix="airlock-triggers-")
@@ -104,6 +110,8 @@ class Triggerer:
             readable=tuple(self._bundles.values()),
             writable=(self._tmp,),
         )
+        if watchers is not None:
+            watchers.confine(self._confinement, self._tmp)
         self._poll_s = poll_s
         self._lock = threading.Lock()
         self.held: dict[int, LeasedTrigger] = {}
@@ -361,6 +369,8 @@ class Triggerer:
         if time.monotonic() - self._last_beat >= self._lease_s / 3:
             self.heartbeat()
         self.lease()
+        if self.watchers is not None:
+            self.watchers.run_once()
 
     def run_forever(self, stop: threading.Event) -> None:
         log.info("triggerer %s started (capacity %d)", self.name, self.capacity)
@@ -383,6 +393,8 @@ class Triggerer:
         elsewhere)."""
         self._reports.put(None)
         self._fired_queue.put(None)
+        if self.watchers is not None:
+            self.watchers.close()
         self._posters.shutdown(wait=True, cancel_futures=True)
         with self._lock:
             held = [HeldTrigger(id=t.id, epoch=t.epoch) for t in self.held.values()]

@@ -12,6 +12,7 @@ from airlock.core.tokens.signer import TokenSigner
 from airlock.db import SecretBox
 from airlock.db.database import Database
 from airlock.web.api_tokens import ApiTokenController
+from airlock.web.asset_watchers import AssetWatcherController
 from airlock.web.assets import AssetController
 from airlock.web.auth import AuthController
 from airlock.web.callbacks import CallbackController
@@ -60,6 +61,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
                 DagSourceController,
                 ImportErrorController,
                 AssetController,
+                AssetWatcherController,
                 DagRunController,
                 TaskInstanceController,
                 TriggerController,

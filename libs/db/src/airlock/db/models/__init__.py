@@ -25,6 +25,7 @@ from airlock.db.models.secrets import Connection, Variable
 from airlock.db.models.state_store import AssetState, TaskState
 from airlock.db.models.task_instance import TaskInstance, TaskInstanceHistory
 from airlock.db.models.trigger import Trigger
+from airlock.db.models.watcher import AssetWatcher
 from airlock.db.models.xcom import RETURN_VALUE_KEY, XCom
 
 __all__ = [
@@ -36,6 +37,7 @@ __all__ = [
     "AssetDagRunQueue",
     "AssetEvent",
     "AssetState",
+    "AssetWatcher",
     "Bundle",
     "BundleFile",
     "CallbackRequest",

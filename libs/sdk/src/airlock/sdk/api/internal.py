@@ -1,6 +1,7 @@
 """Client for the Internal API, which the DAG processor uses to list a bundle's files, upload what
 it parsed, and read the bundle's variables and connections for DAG files that ask at parse time,
-the triggerer uses to lease triggers, heartbeat them and report their events, and the callback
+the triggerer uses to lease triggers and asset watchers, heartbeat them and report their
+events, and the callback
 processor uses to lease callbacks and report their outcomes.
 
 Like every Airlock client it speaks one version of its API (``Airlock-API-Version``) and retries
@@ -37,6 +38,18 @@ from airlock.models.internal_triggers import (
     TriggerLeaseRequest,
     TriggerRelease,
     TriggersReleased,
+)
+from airlock.models.internal_watchers import (
+    HeldWatcher,
+    WatcherEventBatch,
+    WatcherEventIn,
+    WatcherEventResults,
+    WatcherHeartbeat,
+    WatcherHeartbeatReply,
+    WatcherLeaseBatch,
+    WatcherLeaseRequest,
+    WatcherRelease,
+    WatchersReleased,
 )
 from airlock.models.secrets import ConnectionInfo, VariableValue
 from airlock.models.versions.internal import HEAD as API_VERSION
@@ -149,6 +162,39 @@ class InternalClient:
         if response.status_code in (404, 409):
             return None
         return msgspec.json.decode(response.content, type=TriggerFired)
+
+    def lease_watchers(self, triggerer: str, limit: int) -> WatcherLeaseBatch:
+        response = self._http.request(
+            "POST",
+            "/internal/watchers/lease",
+            body=WatcherLeaseRequest(triggerer=triggerer, limit=limit),
+        )
+        return msgspec.json.decode(response.content, type=WatcherLeaseBatch)
+
+    def heartbeat_watchers(self, beat: WatcherHeartbeat) -> WatcherHeartbeatReply:
+        response = self._http.request("POST", "/internal/watchers/heartbeat", body=beat)
+        return msgspec.json.decode(response.content, type=WatcherHeartbeatReply)
+
+    def store_watcher_events(
+        self, triggerer: str, events: list[WatcherEventIn]
+    ) -> WatcherEventResults:
+        """Store external events; per event ``stored`` / ``duplicate`` (ack the source) or
+        ``refused`` (the lease moved on: do not ack). Storing is keyed by dedup key, so a retry
+        of this call is harmless."""
+        response = self._http.request(
+            "POST",
+            "/internal/watchers/events",
+            body=WatcherEventBatch(triggerer=triggerer, events=events),
+        )
+        return msgspec.json.decode(response.content, type=WatcherEventResults)
+
+    def release_watchers(self, triggerer: str, held: list[HeldWatcher]) -> int:
+        response = self._http.request(
+            "POST",
+            "/internal/watchers/release",
+            body=WatcherRelease(triggerer=triggerer, held=held),
+        )
+        return msgspec.json.decode(response.content, type=WatchersReleased).released
 
     def lease_callbacks(self, holder: str, limit: int, lease_s: float) -> list[LeasedCallback]:
         # Retried like every call: callbacks leased by an attempt whose answer was lost are

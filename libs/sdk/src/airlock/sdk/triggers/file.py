@@ -59,6 +59,8 @@ class FileDeleteTrigger(BaseEventTrigger):
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
+        import asyncio  # here: it runs in the triggerer's loop; task processes need not load it
+
         while True:
             if await asyncio.to_thread(_delete_if_file, self.filepath):
                 yield TriggerEvent(True)
@@ -88,6 +90,8 @@ class DirectoryFileDeleteTrigger(BaseEventTrigger):
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
+        import asyncio  # here: it runs in the triggerer's loop; task processes need not load it
+
         path = os.path.join(self.directory, self.filename)
         while True:
             if await asyncio.to_thread(_delete_if_file, path):

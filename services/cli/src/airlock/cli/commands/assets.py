@@ -1,6 +1,7 @@
 """``airlock assets list``: the assets the Web API knows, with how many DAGs consume and produce
 each. ``airlock assets events``: the newest asset events, where each came from (a task, the API,
-a receiver, a watcher, a run's completion) and the runs it triggered."""
+a receiver, a watcher, a run's completion) and the runs it triggered. ``airlock assets watchers
+ID``: an asset's watchers and how each is doing."""
 
 from __future__ import annotations
 
@@ -13,6 +14,17 @@ from airlock.cli.output import add_output_option, print_table
 
 ASSET_COLUMNS = ["id", "uri", "name", "group", "consumers", "producers", "last_event_at"]
 EVENT_COLUMNS = ["id", "timestamp", "uri", "source", "dedup_key", "runs"]
+WATCHER_COLUMNS = [
+    "id",
+    "dag_id",
+    "name",
+    "state",
+    "lag",
+    "events_stored",
+    "last_event_at",
+    "triggerer",
+    "last_error",
+]
 
 
 def register(sub: Any) -> None:
@@ -26,6 +38,10 @@ def register(sub: Any) -> None:
     listing.add_argument("--order-by", default="uri", help="sort key, '-' for descending")
     add_output_option(listing)
     listing.set_defaults(func=run_list)
+    watchers = verbs.add_parser("watchers", help="an asset's watchers: state, lag, last error")
+    watchers.add_argument("asset_id", type=int, help="the asset's id (airlock assets list)")
+    add_output_option(watchers)
+    watchers.set_defaults(func=run_watchers)
 
     events = verbs.add_parser("events", help="the newest asset events: source and runs triggered")
     events.add_argument("--asset", metavar="URI", help="only events of the asset with this URI")
@@ -74,4 +90,11 @@ def run_events(args: argparse.Namespace) -> int:
         for event in page["asset_events"]
     ]
     print_table(rows, EVENT_COLUMNS, args.output, payload=page)
+    return 0
+
+
+def run_watchers(args: argparse.Namespace) -> int:
+    with web_session() as session:
+        page = session.request("GET", f"/api/v1/assets/{args.asset_id}/watchers").json()
+    print_table(page["watchers"], WATCHER_COLUMNS, args.output, payload=page)
     return 0

@@ -53,6 +53,7 @@ def run(args: argparse.Namespace) -> int:
     from airlock.sdk.api import InternalClient
     from airlock.sdk.execution_time.supervised import default_user, protect_memory
     from airlock.triggerer.triggerer import Triggerer
+    from airlock.triggerer.watchers import WatcherHost
 
     settings = load_settings().for_zone("processing", "triggerer")
     config = settings.triggerer
@@ -81,14 +82,19 @@ def run(args: argparse.Namespace) -> int:
     )
     logging.getLogger("httpx").setLevel(logging.WARNING)
     track_children(settings)
+    client = InternalClient(config.api_url, token)
+    name = args.name or config.name or f"{socket.gethostname()}-{os.getpid()}"
     triggerer = Triggerer(
-        InternalClient(config.api_url, token),
-        name=args.name or config.name or f"{socket.gethostname()}-{os.getpid()}",
+        client,
+        name=name,
         capacity=capacity,
         bundles=dict(config.bundles),
         poll_s=config.poll_s,
         run_as_user=run_as_user,
         runner_memory_mb=config.runner_memory_mb or None,
+        watchers=WatcherHost(
+            client, name=name, capacity=config.watcher_capacity, bundles=dict(config.bundles)
+        ),
     )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
