@@ -14,6 +14,9 @@ assets, and the brokers of this machine (Redis 6379, RabbitMQ 5672).
     → Internal API → DB path alone: ``ingest_events_per_s``), once running, each stored batch
     starting a run in the same request (``ingest_with_runs_events_per_s``).
 
+(c) and the signed-webhook latency come from ``bench/events_push.py`` (its own stack), unless
+    ``--skip-push``: ``webhook_p50_ms``/``_p95_ms``/``_p99_ms`` and ``batch_50k_s``.
+
 Each measurement is a function returning a dict of figures; the last line is one JSON object
 merging them (add a measurement by adding a function to ``MEASUREMENTS``).
 """
@@ -287,6 +290,9 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=40, help="events per latency measurement")
     parser.add_argument("--gap-s", type=float, default=0.4, help="pause between latency events")
     parser.add_argument("--ingest-n", type=int, default=20_000, help="entries for ingest")
+    parser.add_argument("--batch-n", type=int, default=50_000, help="events in the backlog (c)")
+    parser.add_argument("--db-url", help="run the backlog (c) on this database (PostgreSQL)")
+    parser.add_argument("--skip-push", action="store_true", help="no webhook or backlog figures")
     args = parser.parse_args()
     dags = Path(tempfile.mkdtemp(prefix="airlock-bench-dags-"))
     dags.chmod(0o755)  # the DAG processor's parser may run as another user
@@ -318,6 +324,12 @@ def main() -> None:
         bench = Bench(stack, args)
         for measure in MEASUREMENTS:
             result |= measure(bench)
+    # The push side on a stack of its own: a signed webhook, then a backlog eaten in batches.
+    import events_push
+
+    if not args.skip_push:
+        result |= events_push.webhook_latency(args.n)
+        result |= events_push.batch_backlog(args.batch_n, args.db_url)
     lost = sum(v for k, v in result.items() if k.endswith("_lost"))
     duplicates = sum(v for k, v in result.items() if k.endswith("_duplicates"))
     result["lost"] = int(result.get("lost", 0)) + int(lost)
