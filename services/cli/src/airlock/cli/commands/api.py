@@ -61,12 +61,14 @@ def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from airlock.cli.http_server import with_header_timeout
+    from airlock.cli.telemetry import start_telemetry
     from airlock.core.tokens.keys import KeyFileError
 
     settings = load_settings()
     apps = parse_apps(args.apps, settings)
     host = args.host or settings.api.host
     port = args.port or settings.api.port
+    start_telemetry(settings, "api")
     try:
         asgi = build_asgi(settings, apps)
     except (KeyFileError, FileNotFoundError) as exc:

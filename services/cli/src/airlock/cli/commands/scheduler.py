@@ -8,6 +8,7 @@ import signal
 import threading
 from typing import Any
 
+from airlock.cli.telemetry import start_telemetry
 from airlock.core.settings import load_settings
 
 
@@ -30,6 +31,7 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=settings.logging.level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    start_telemetry(settings, "scheduler")
     database = Database(
         url,
         sqlite_busy_timeout_ms=settings.database.sqlite_busy_timeout_ms,

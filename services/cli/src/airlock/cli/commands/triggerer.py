@@ -15,6 +15,7 @@ from typing import Any
 from airlock.cli.errors import CliError
 from airlock.cli.output import add_output_option, print_table
 from airlock.cli.service_tokens import read_token
+from airlock.cli.telemetry import start_telemetry
 from airlock.core.settings import load_settings
 
 
@@ -74,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=settings.logging.level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    start_telemetry(settings, "triggerer")
     logging.getLogger("httpx").setLevel(logging.WARNING)
     triggerer = Triggerer(
         InternalClient(config.api_url, token),
