@@ -76,6 +76,7 @@ from airlock.scheduling.locking import (
 from airlock.scheduling.run_pass import DagLimits, schedule_locked_run
 from airlock.scheduling.run_state import PROGRESSING_STATES, UNFINISHED_STATES
 from airlock.scheduling.tables import DAG, TI, TI_HISTORY, AnyRow, connection
+from airlock.scheduling import telemetry
 from airlock.scheduling.tries import check_try, on_try
 from airlock.scheduling.triggers import store_trigger
 
@@ -295,6 +296,7 @@ def finish_tasks(
             results[move.index] = _not_moved(session, move)
             continue
         _after_move(session, move, now)
+        telemetry.try_ended(session, run, move.ti, move.state, now)
         results[move.index] = move.state
         by_version.setdefault(move.ti.dag_version_id, []).append(move.ended(now))
     if run is not None:

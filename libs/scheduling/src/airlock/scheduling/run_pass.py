@@ -32,6 +32,7 @@ from airlock.scheduling.locking import lock_run
 from airlock.scheduling.mapping import MapLengthResolver
 from airlock.scheduling.queueing import Candidate, activity_of, queue_candidates
 from airlock.scheduling.run_state import decide_run_state, end_run, skip_unfinished, timed_out
+from airlock.scheduling import telemetry
 from airlock.scheduling.ti_rows import TiRow, insert_rows, load_rows, new_row, write_changes
 
 
@@ -199,6 +200,7 @@ def _start(session: Session, run: DagRun, now: dt.datetime) -> None:
     )
     set_committed_value(run, "state", DagRunState.RUNNING)
     set_committed_value(run, "start_date", now)
+    telemetry.run_started(run, now)
 
 
 def _queue_run(

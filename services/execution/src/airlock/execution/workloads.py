@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 from airlock.core.http import Problem, claims_of, require_kind
 from airlock.core.http.blocking import Blocking
 from airlock.core.settings import ExecutionSettings
+from airlock.core.telemetry import RunTrace, tracing_on
 from airlock.core.tokens import TokenKind
 from airlock.db import TaskInstance
 from airlock.db.base import ID_LENGTH
@@ -212,6 +213,9 @@ class Workloads:
             execution_timeout_s=self._execution_timeout(session, row),
             map_length=lengths.get((row.dag_id, row.run_id, row.task_id)),
             context=None if handed.started is None else run_context(session, handed.started, row),
+            traceparent=_try_traceparent(row, try_number)
+            if tracing_on()
+            else None,
         )
 
     def _execution_timeout(self, session: Session, ti: AnyRow) -> float | None:
@@ -220,6 +224,18 @@ class Workloads:
         except (TaskNotInDag, DagVersionNotFound):
             # The runner will find out for itself, and report it, when it loads the DAG file.
             return None
+
+
+def _try_traceparent(row: AnyRow, try_number: int) -> str:
+    """Where the try's spans go; records its queue wait (queued until handed out) on the way."""
+    run = RunTrace.of(row.dag_id, row.run_id, row.trace_parent)
+    run.record(
+        "queued",
+        row.queued_at,
+        dt.datetime.now(dt.UTC),
+        attributes={"airlock.task_id": row.task_id, "airlock.try_number": try_number},
+    )
+    return run.try_traceparent(row.task_id, row.map_index, try_number)
 
 
 def _map_lengths(session: Session, mapped: Sequence[AnyRow]) -> dict[tuple[str, str, str], int]:

@@ -52,6 +52,8 @@ from airlock.scheduling import (
     schedule_run,
     try_lock_run,
 )
+from airlock.scheduler.metrics import LOOP_DURATION
+from airlock.scheduling.telemetry import scheduling_span
 from airlock.scheduling.triggers import forget_fired, time_out_triggers
 
 log = logging.getLogger(__name__)
@@ -201,7 +203,10 @@ class Scheduler:
                     run = try_lock_run(session, run_id)
                     if run is None:
                         continue
-                    result = schedule_run(session, run, self.cache, now or _utcnow(), queue=False)
+                    with scheduling_span(session, run):
+                        result = schedule_run(
+                            session, run, self.cache, now or _utcnow(), queue=False
+                        )
                     session.commit()
                 except DBAPIError:
                     raise
@@ -240,7 +245,9 @@ class Scheduler:
         failures = 0
         while not stop.is_set():
             try:
+                began = time.monotonic()
                 report = self.run_once()
+                LOOP_DURATION.record(time.monotonic() - began)
                 failures = 0
                 if report.progress:
                     log.debug("pass: %s", report)

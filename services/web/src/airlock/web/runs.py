@@ -53,6 +53,7 @@ from airlock.scheduling import (
     mark_run,
     schedule_run,
 )
+from airlock.core.telemetry import current_traceparent
 from airlock.web.access import visible_dag
 from airlock.web.listing import Offset, Sorting, page_of
 
@@ -214,6 +215,7 @@ class DagRunController(Controller):
                 run_id=data.run_id,
                 note=data.note,
                 triggered_by=claims_of(request).sub,
+                trace_parent=current_traceparent() or request.headers.get("traceparent"),
                 dag_cache=cache,
             )
             schedule_run(session, run, cache, now)

@@ -46,10 +46,12 @@ from airlock.models.execution import (
     Heartbeat,
     TaskFailed,
     TaskOutcome,
+    TaskInstanceRef,
     TaskStart,
     Workload,
 )
 from airlock.sdk.api import ApiError, ExecutionClient
+from airlock.sdk.execution_time import tracing
 from airlock.sdk.execution_time.dag_files import OutsideBundle, file_in_bundle
 from airlock.sdk.execution_time.protocol import (
     Abort,
@@ -128,6 +130,8 @@ class TaskRun:
         self.started_by_handout = workload.context is not None
         #: The pid the server has the task under (None: not started yet).
         self.recorded_pid: int | None = os.getpid() if self.started_by_handout else None
+        #: The worker's span for the try, which the task process's span nests under.
+        self._traceparent: str | None = None
 
     def __repr__(self) -> str:
         ti = self.ti
@@ -152,7 +156,11 @@ class TaskRun:
         client, logs = self._client_and_logs()
         started = time.monotonic()
         try:
-            self._run(client, logs)
+            with tracing.span_under(
+                self.workload.traceparent, f"run {self.ti.task_id}", _span_attributes(self.ti)
+            ) as traceparent:
+                self._traceparent = traceparent
+                self._run(client, logs)
         except Exception as exc:
             log.exception("%s: the worker failed while supervising it", self)
             if self.recorded_pid is not None and self.outcome is None:
@@ -236,6 +244,7 @@ class TaskRun:
                     relative_fileloc=workload.dag_rel_path,
                     dag_run=workload.dag_run,
                     map_length=workload.map_length,
+                    traceparent=self._traceparent,
                 )
             )
         )
@@ -618,6 +627,16 @@ class _Loop:
         whatever pid the task process itself put there, never)."""
         pid = None if self.run_.recorded_pid in (None, self.process.pid) else self.process.pid
         return outcome if outcome.pid == pid else msgspec.structs.replace(outcome, pid=pid)
+
+
+def _span_attributes(ti: TaskInstanceRef) -> dict[str, str | int]:
+    return {
+        "airlock.dag_id": ti.dag_id,
+        "airlock.run_id": ti.run_id,
+        "airlock.task_id": ti.task_id,
+        "airlock.map_index": ti.map_index,
+        "airlock.try_number": ti.try_number,
+    }
 
 
 def describe_exit(returncode: int | None) -> str:

@@ -13,8 +13,9 @@ is made.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 from opentelemetry import context as otel_context
@@ -34,6 +35,14 @@ AttributeValue = str | int | float | bool
 def tracing_on() -> bool:
     """Whether this process exports spans (a tracer provider was installed)."""
     return not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
+
+
+def current_traceparent() -> str | None:
+    """The ``traceparent`` of the span current here (a request's), if tracing is on."""
+    if not tracing_on():
+        return None
+    context = trace.get_current_span().get_span_context()
+    return format_traceparent(context.trace_id, context.span_id) if context.is_valid else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +98,25 @@ class RunTrace:
             | dict(attributes or {}),
             error=error,
         )
+
+    @contextlib.contextmanager
+    def span(
+        self, name: str, attributes: Mapping[str, AttributeValue] | None = None
+    ) -> Iterator[trace.Span]:
+        """A live span of this run, under its root span, current while the block runs."""
+        parent = trace.set_span_in_context(
+            NonRecordingSpan(
+                SpanContext(self.trace_id, self.span_id, is_remote=True, trace_flags=TraceFlags(1))
+            ),
+            otel_context.Context(),
+        )
+        with trace.get_tracer("airlock").start_as_current_span(
+            name,
+            context=parent,
+            attributes={"airlock.dag_id": self.dag_id, "airlock.run_id": self.run_id}
+            | dict(attributes or {}),
+        ) as span:
+            yield span
 
     def record_root(
         self, start: dt.datetime | None, end: dt.datetime | None, state: str, run_type: str

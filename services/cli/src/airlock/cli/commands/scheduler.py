@@ -10,6 +10,7 @@ from typing import Any
 
 from airlock.cli.telemetry import start_telemetry
 from airlock.core.settings import load_settings
+from airlock.core.telemetry import telemetry_installed
 
 
 def register(sub: Any) -> None:
@@ -38,6 +39,10 @@ def run(args: argparse.Namespace) -> int:
         pool_size=settings.database.pool_size,
     )
     scheduler = Scheduler.from_settings(settings, database.sessions)
+    if telemetry_installed():
+        from airlock.scheduler.metrics import observe_the_database
+
+        observe_the_database(database.sessions)
     try:
         if args.once:
             print(scheduler.run_once())

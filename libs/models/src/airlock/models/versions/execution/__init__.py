@@ -1,11 +1,12 @@
 """The versions of the Execution API, newest (head) first."""
 
 from airlock.models.versioning import ApiVersions
-from airlock.models.versions.execution import v2026_11_01, v2026_11_21, v2026_12_07
+from airlock.models.versions.execution import v2026_11_01, v2026_11_21, v2026_12_07, v2026_12_08
 
 EXECUTION_VERSIONS = ApiVersions(
     "Execution",
     [
+        v2026_12_08.VERSION,
         v2026_12_07.VERSION,
         v2026_11_21.VERSION,
         v2026_11_01.VERSION,

@@ -1,0 +1,111 @@
+"""What the scheduling library tells OpenTelemetry: one call per event (ADR 0024).
+
+Each function here is called once where its event happens (a run starts or ends, a task's try
+ends) and returns at once when telemetry is off, so the hot paths pay a flag check and nothing
+else. Metric names live under ``airlock.``; ids (DAG, task) are attributes, bounded by the
+cardinality guard of ``[telemetry] max_series_per_metric``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+from collections.abc import Iterator
+from typing import Any
+
+from opentelemetry import metrics
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from airlock.core.telemetry import RunTrace, telemetry_installed, tracing_on
+from airlock.models.states import DagRunState
+from airlock.models.states import TaskInstanceState as TIS
+from airlock.scheduling.tables import DAG_RUN
+
+_meter = metrics.get_meter("airlock.scheduling")
+TASKS_FINISHED = _meter.create_counter(
+    "airlock.tasks.finished", unit="{task}", description="Task tries ended, by state"
+)
+TASK_DURATION = _meter.create_histogram(
+    "airlock.task.duration", unit="s", description="How long a task try ran, by state"
+)
+RUNS_STARTED = _meter.create_counter("airlock.dag_runs.started", unit="{run}")
+RUNS_FINISHED = _meter.create_counter(
+    "airlock.dag_runs.finished", unit="{run}", description="DAG runs ended, by state"
+)
+RUN_DURATION = _meter.create_histogram(
+    "airlock.dag_run.duration", unit="s", description="From a run's start to its end"
+)
+SCHEDULE_DELAY = _meter.create_histogram(
+    "airlock.dag_run.schedule_delay",
+    unit="s",
+    description="From when a run may start (run_after) to when it started",
+)
+
+
+def run_trace(session: Session, run: Any) -> RunTrace:
+    """The trace of ``run`` (an ORM run or a locked run's row, which lacks the trace parent)."""
+    trace_parent = getattr(run, "trace_parent", None)
+    if trace_parent is None and not hasattr(run, "trace_parent"):
+        trace_parent = session.execute(
+            select(DAG_RUN.c.trace_parent).where(DAG_RUN.c.id == run.id)
+        ).scalar()
+    return RunTrace.of(run.dag_id, run.run_id, trace_parent)
+
+
+@contextlib.contextmanager
+def scheduling_span(session: Session, run: Any) -> Iterator[None]:
+    """A span around one scheduling decision about ``run``, in the run's trace."""
+    if not tracing_on():
+        yield
+        return
+    with run_trace(session, run).span("schedule"):
+        yield
+
+
+def run_started(run: Any, now: dt.datetime) -> None:
+    if not telemetry_installed():
+        return
+    attributes = {"airlock.dag_id": run.dag_id}
+    RUNS_STARTED.add(1, attributes)
+    SCHEDULE_DELAY.record(max(0.0, (now - run.run_after).total_seconds()), attributes)
+
+
+def run_ended(session: Session, run: Any, state: DagRunState, now: dt.datetime) -> None:
+    """The run's root span (its whole life) and its metrics."""
+    if not telemetry_installed():
+        return
+    attributes = {"airlock.dag_id": run.dag_id, "airlock.state": state.value}
+    RUNS_FINISHED.add(1, attributes)
+    if run.start_date is not None:
+        RUN_DURATION.record((now - run.start_date).total_seconds(), attributes)
+    if tracing_on():
+        run_type = getattr(run, "run_type", None)
+        run_trace(session, run).record_root(
+            run.start_date or now, now, state.value, str(getattr(run_type, "value", run_type))
+        )
+
+
+def try_ended(session: Session, run: Any, ti: Any, state: TIS, now: dt.datetime) -> None:
+    """A task try's API-side span (from its start to its end) and its metrics."""
+    if not telemetry_installed():
+        return
+    attributes = {"airlock.dag_id": ti.dag_id, "airlock.state": state.value}
+    TASKS_FINISHED.add(1, attributes)
+    if ti.start_date is not None:
+        TASK_DURATION.record((now - ti.start_date).total_seconds(), attributes)
+    if tracing_on():
+        trace = run_trace(session, run) if run is not None else RunTrace.of(ti.dag_id, ti.run_id)
+        trace.record(
+            f"task {ti.task_id}",
+            ti.start_date,
+            now,
+            span_id=trace.try_span_id(ti.task_id, ti.map_index, ti.try_number),
+            attributes={
+                "airlock.task_id": ti.task_id,
+                "airlock.map_index": ti.map_index,
+                "airlock.try_number": ti.try_number,
+                "airlock.state": state.value,
+            },
+            error=f"task ended {state.value}" if state is TIS.FAILED else None,
+        )
