@@ -152,15 +152,18 @@ class TaskRun:
 
     # --- the task's life ----------------------------------------------------------------------
     def run(self) -> None:
-        """Run the try to its end; never raises."""
+        """Run the try to its end, in the worker's span for it; never raises."""
+        with tracing.span_under(
+            self.workload.traceparent, f"run {self.ti.task_id}", _span_attributes(self.ti)
+        ) as traceparent:
+            self._traceparent = traceparent
+            self._run_try()
+
+    def _run_try(self) -> None:
         client, logs = self._client_and_logs()
         started = time.monotonic()
         try:
-            with tracing.span_under(
-                self.workload.traceparent, f"run {self.ti.task_id}", _span_attributes(self.ti)
-            ) as traceparent:
-                self._traceparent = traceparent
-                self._run(client, logs)
+            self._run(client, logs)
         except Exception as exc:
             log.exception("%s: the worker failed while supervising it", self)
             if self.recorded_pid is not None and self.outcome is None:
