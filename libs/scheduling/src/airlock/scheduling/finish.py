@@ -60,6 +60,7 @@ from airlock.models.execution import (
 )
 from airlock.models.states import TaskInstanceState as TIS
 from airlock.models.task_try import TaskTry
+from airlock.scheduling import telemetry
 from airlock.scheduling.assets import record_outlet_events
 from airlock.scheduling.callbacks import queue_task_callback
 from airlock.scheduling.dag_cache import DagCache
@@ -76,7 +77,6 @@ from airlock.scheduling.locking import (
 from airlock.scheduling.run_pass import DagLimits, schedule_locked_run
 from airlock.scheduling.run_state import PROGRESSING_STATES, UNFINISHED_STATES
 from airlock.scheduling.tables import DAG, TI, TI_HISTORY, AnyRow, connection
-from airlock.scheduling import telemetry
 from airlock.scheduling.tries import check_try, on_try
 from airlock.scheduling.triggers import store_trigger
 

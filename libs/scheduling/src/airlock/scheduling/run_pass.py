@@ -25,6 +25,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from airlock.db import Dag, DagRun, transition
 from airlock.models.states import DagRunState
 from airlock.models.states import TaskInstanceState as TIS
+from airlock.scheduling import telemetry
 from airlock.scheduling.dag_cache import DagCache
 from airlock.scheduling.evaluation import evaluate, group_by_task
 from airlock.scheduling.graph import DagGraph
@@ -32,7 +33,6 @@ from airlock.scheduling.locking import lock_run
 from airlock.scheduling.mapping import MapLengthResolver
 from airlock.scheduling.queueing import Candidate, activity_of, queue_candidates
 from airlock.scheduling.run_state import decide_run_state, end_run, skip_unfinished, timed_out
-from airlock.scheduling import telemetry
 from airlock.scheduling.ti_rows import TiRow, insert_rows, load_rows, new_row, write_changes
 
 

@@ -24,10 +24,10 @@ from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from airlock.core.telemetry import parse_traceparent
 from airlock.db import Dag, DagRun
 from airlock.models.states import DagRunState, DagRunType
 from airlock.scheduling.dag_cache import DagCache
-from airlock.core.telemetry import parse_traceparent
 from airlock.scheduling.deadlines import record_deadlines
 from airlock.scheduling.errors import DagNotFound, DagRunExists, DagStale
 from airlock.scheduling.ti_rows import insert_rows, new_row

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from opentelemetry import metrics
+
 from airlock.dag_processor.bundle import LocalBundle
 from airlock.dag_processor.pool import ParserPool
 from airlock.models.internal import BundleSync, BundleSyncResult, ParsedFile
@@ -23,6 +25,23 @@ from airlock.models.secrets import ConnectionInfo
 from airlock.sdk.api import InternalClient
 
 log = logging.getLogger("airlock.dag_processor")
+
+
+_meter = metrics.get_meter("airlock.dag_processor")
+PASS_DURATION = _meter.create_histogram(
+    "airlock.dag_processing.duration", unit="s", description="One pass over a bundle"
+)
+FILES_PARSED = _meter.create_counter("airlock.dag_processing.files_parsed", unit="{file}")
+IMPORT_ERRORS = _meter.create_counter(
+    "airlock.dag_processing.import_errors", unit="{error}", description="Import errors found"
+)
+
+
+def _record(bundle: str, report: PassReport) -> None:
+    attributes = {"airlock.bundle": bundle}
+    PASS_DURATION.record(report.seconds, attributes)
+    FILES_PARSED.add(report.parsed, attributes)
+    IMPORT_ERRORS.add(len(report.import_errors), attributes)
 
 
 @dataclass
@@ -165,6 +184,7 @@ class DagProcessor:
             ]
         report.import_errors.sort()
         report.seconds = time.monotonic() - started
+        _record(self.bundle.name, report)
         return report
 
     def run_forever(self, interval_s: float, stop: threading.Event) -> None:

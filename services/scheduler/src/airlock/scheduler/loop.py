@@ -39,6 +39,7 @@ from airlock.core.settings import Settings
 from airlock.db import Dag, DagRun
 from airlock.models.states import DagRunState
 from airlock.scheduler import dag_runs, heartbeat, wakeup
+from airlock.scheduler.metrics import LOOP_DURATION
 from airlock.scheduling import (
     DagCache,
     claim_missed_deadlines,
@@ -52,7 +53,6 @@ from airlock.scheduling import (
     schedule_run,
     try_lock_run,
 )
-from airlock.scheduler.metrics import LOOP_DURATION
 from airlock.scheduling.telemetry import scheduling_span
 from airlock.scheduling.triggers import forget_fired, time_out_triggers
 

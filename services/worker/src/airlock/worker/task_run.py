@@ -45,8 +45,8 @@ import msgspec
 from airlock.models.execution import (
     Heartbeat,
     TaskFailed,
-    TaskOutcome,
     TaskInstanceRef,
+    TaskOutcome,
     TaskStart,
     Workload,
 )

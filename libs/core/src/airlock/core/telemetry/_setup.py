@@ -153,17 +153,7 @@ def _install_metrics(
     assert isinstance(resource, Resource)
     telemetry = settings.telemetry
     limit = telemetry.max_series_per_metric
-    limits: dict[type, int] = {
-        kind: limit
-        for kind in (
-            Counter,
-            UpDownCounter,
-            Histogram,
-            ObservableCounter,
-            ObservableGauge,
-            ObservableUpDownCounter,
-        )
-    }
+    limits: dict[type, int] = dict.fromkeys((Counter, UpDownCounter, Histogram, ObservableCounter, ObservableGauge, ObservableUpDownCounter), limit)
     readers: list[MetricReader] = []
     if endpoint:
         readers.append(
