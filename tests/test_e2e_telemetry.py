@@ -114,7 +114,8 @@ def _check_tree(spans: list[ReceivedSpan], dag_id: str) -> None:
     (user,) = _by_name(spans, "user work")
     assert by_id[user.parent_span_id].name == "execute extract"
     queued = _by_name(spans, "queued")
-    assert queued and all(span.parent_span_id == root.span_id for span in queued)
+    assert queued
+    assert all(span.parent_span_id == root.span_id for span in queued)
     # The worker's calls to the Execution API (start, heartbeats, state) are its children.
     api_requests = [s for s in spans if s.service == "airlock-api" and s.parent_span_id in by_id]
     assert any(by_id[s.parent_span_id].service == "airlock-worker" for s in api_requests)
@@ -143,15 +144,15 @@ def test_a_scheduled_run_is_one_trace_across_every_process(
     _check_tree(spans, "traced_once")
 
 
-def test_a_triggered_run_continues_the_callers_trace(
-    stack: RunAll, receiver: OtlpReceiver
-) -> None:
+def test_a_triggered_run_continues_the_callers_trace(stack: RunAll, receiver: OtlpReceiver) -> None:
     headers = _token(stack)
     assert wait_until(
-        lambda: httpx.patch(
-            f"{stack.url}/api/v1/dags/traced_manual", json={"is_paused": False}, headers=headers
-        ).status_code
-        == 200,
+        lambda: (
+            httpx.patch(
+                f"{stack.url}/api/v1/dags/traced_manual", json={"is_paused": False}, headers=headers
+            ).status_code
+            == 200
+        ),
         60,
     )
     trace_id, caller_span = secrets.token_hex(16), secrets.token_hex(8)

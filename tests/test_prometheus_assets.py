@@ -75,7 +75,8 @@ def alert_queries() -> list[tuple[str, str]]:
     exprs = re.findall(r"expr: (.+)", text)
     assert len(names) == len(exprs) > 0
     return [
-        (name, re.sub(r"\s*[<>]=?\s*[\d.]+\s*$", "", expr)) for name, expr in zip(names, exprs, strict=True)
+        (name, re.sub(r"\s*[<>]=?\s*[\d.]+\s*$", "", expr))
+        for name, expr in zip(names, exprs, strict=True)
     ]
 
 

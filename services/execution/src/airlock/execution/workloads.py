@@ -225,9 +225,7 @@ class Workloads:
             execution_timeout_s=self._execution_timeout(session, row),
             map_length=lengths.get((row.dag_id, row.run_id, row.task_id)),
             context=None if handed.started is None else run_context(session, handed.started, row),
-            traceparent=_try_traceparent(row, try_number)
-            if tracing_on()
-            else None,
+            traceparent=_try_traceparent(row, try_number) if tracing_on() else None,
         )
 
     def _execution_timeout(self, session: Session, ti: AnyRow) -> float | None:

@@ -39,7 +39,7 @@ def observe_the_database(sessions: sessionmaker[Session]) -> None:
 
     def counts(statement: Any) -> dict[Any, int]:
         with sessions() as session:
-            return {key: count for key, count in session.execute(statement)}
+            return dict(session.execute(statement))
 
     def task_instances(options: CallbackOptions) -> Iterable[Observation]:
         found = counts(
@@ -70,7 +70,11 @@ def observe_the_database(sessions: sessionmaker[Session]) -> None:
         observed = []
         for pool, slots in pools.items():
             running, queued = taken.get((pool, TIS.RUNNING), 0), taken.get((pool, TIS.QUEUED), 0)
-            for state, value in (("open", slots - running), ("running", running), ("queued", queued)):
+            for state, value in (
+                ("open", slots - running),
+                ("running", running),
+                ("queued", queued),
+            ):
                 observed.append(Observation(value, {"airlock.pool": pool, "airlock.state": state}))
         return observed
 
@@ -100,7 +104,10 @@ def observe_the_database(sessions: sessionmaker[Session]) -> None:
         "airlock.pool.slots", [pool_slots], unit="{slot}", description="open, running, queued"
     )
     _meter.create_observable_gauge(
-        "airlock.callbacks", [callbacks], unit="{callback}", description="By state; dead = dead-lettered"
+        "airlock.callbacks",
+        [callbacks],
+        unit="{callback}",
+        description="By state; dead = dead-lettered",
     )
     _meter.create_observable_gauge("airlock.import_errors", [import_errors], unit="{error}")
     _meter.create_observable_gauge("airlock.triggers", [triggers], unit="{trigger}")

@@ -25,6 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from airlock.core.http import OFF_LOOP, Problem, claims_of, require_aware, require_user_role
+from airlock.core.telemetry import current_traceparent
 from airlock.core.tokens import UserRole
 from airlock.db import Dag, DagRun, DagVersion, TaskInstance
 from airlock.models.states import DagRunState, DagRunType
@@ -53,7 +54,6 @@ from airlock.scheduling import (
     mark_run,
     schedule_run,
 )
-from airlock.core.telemetry import current_traceparent
 from airlock.web.access import visible_dag
 from airlock.web.listing import Offset, Sorting, page_of
 

@@ -93,7 +93,11 @@ def _telemetry_plugins() -> list[Any]:
         return []
     from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlugin
 
-    return [OpenTelemetryPlugin(OpenTelemetryConfig(exclude=["/health$"], exclude_spans=["receive", "send"]))]
+    return [
+        OpenTelemetryPlugin(
+            OpenTelemetryConfig(exclude=["/health$"], exclude_spans=["receive", "send"])
+        )
+    ]
 
 
 def build_app(config: ApiAppConfig) -> Litestar:

@@ -12,6 +12,7 @@ import logging
 import os
 import socket
 from collections.abc import Mapping, MutableMapping
+from typing import Any
 
 from airlock.core.settings import Settings
 from airlock.core.telemetry.ids import PresetIdGenerator
@@ -100,10 +101,10 @@ def _install_tracing(resource: object, endpoint: str, protocol: str) -> None:
     trace.set_tracer_provider(provider)
 
 
-def _span_exporter(endpoint: str, protocol: str) -> object:
+def _span_exporter(endpoint: str, protocol: str) -> Any:
     if protocol == "grpc":
         try:
-            from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (  # type: ignore[import-not-found]
+            from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
                 OTLPSpanExporter,
             )
         except ImportError:
@@ -117,10 +118,10 @@ def _span_exporter(endpoint: str, protocol: str) -> object:
     return Http(endpoint=f"{endpoint.rstrip('/')}/v1/traces")
 
 
-def _metric_exporter(endpoint: str, protocol: str) -> object:
+def _metric_exporter(endpoint: str, protocol: str) -> Any:
     if protocol == "grpc":
         try:
-            from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import (  # type: ignore[import-not-found]
+            from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import (
                 OTLPMetricExporter,
             )
         except ImportError:
@@ -153,12 +154,22 @@ def _install_metrics(
     assert isinstance(resource, Resource)
     telemetry = settings.telemetry
     limit = telemetry.max_series_per_metric
-    limits: dict[type, int] = dict.fromkeys((Counter, UpDownCounter, Histogram, ObservableCounter, ObservableGauge, ObservableUpDownCounter), limit)
+    limits: dict[type, int] = dict.fromkeys(
+        (
+            Counter,
+            UpDownCounter,
+            Histogram,
+            ObservableCounter,
+            ObservableGauge,
+            ObservableUpDownCounter,
+        ),
+        limit,
+    )
     readers: list[MetricReader] = []
     if endpoint:
         readers.append(
             PeriodicExportingMetricReader(
-                _metric_exporter(endpoint, protocol),  # type: ignore[arg-type]
+                _metric_exporter(endpoint, protocol),
                 export_interval_millis=telemetry.metric_export_interval_s * 1000,
                 cardinality_limits=limits,
             )

@@ -20,9 +20,7 @@ class TraceIdFormatter(logging.Formatter):
         context = trace.get_current_span().get_span_context()
         if not context.is_valid:
             return line
-        record.trace_id = f"{context.trace_id:032x}"
-        record.span_id = f"{context.span_id:016x}"
-        return f"{line} trace_id={record.trace_id} span_id={record.span_id}"
+        return f"{line} trace_id={context.trace_id:032x} span_id={context.span_id:016x}"
 
 
 def add_trace_ids_to_logs(logger: logging.Logger | None = None) -> None:

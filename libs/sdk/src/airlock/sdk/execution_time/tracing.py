@@ -24,7 +24,6 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 
 TRACEPARENT_VARIABLE = "TRACEPARENT"
 _propagator = TraceContextTextMapPropagator()
-_provider: object | None = None
 
 
 def tracing_on() -> bool:
@@ -57,8 +56,7 @@ def span_under(
 def start_task_process_tracing(service: str = "airlock-task") -> bool:
     """In a task process: install a tracer provider exporting over OTLP as its worker does
     (the ``OTEL_*`` variables), if one is configured and the OpenTelemetry SDK is installed."""
-    global _provider
-    if _provider is not None or tracing_on():
+    if tracing_on():
         return True
     if not os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or (
         os.environ.get("OTEL_SDK_DISABLED", "").lower() == "true"
@@ -77,7 +75,6 @@ def start_task_process_tracing(service: str = "airlock-task") -> bool:
     )
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint)))
     trace.set_tracer_provider(provider)
-    _provider = provider
     return True
 
 
@@ -97,5 +94,6 @@ def task_span(
 
 def flush_spans(timeout_s: float = 5.0) -> None:
     """Send what the task process recorded before it exits (it skips interpreter teardown)."""
-    if _provider is not None:
-        _provider.force_flush(int(timeout_s * 1000))  # type: ignore[attr-defined]
+    flush = getattr(trace.get_tracer_provider(), "force_flush", None)
+    if flush is not None:
+        flush(int(timeout_s * 1000))

@@ -177,7 +177,9 @@ def _spread_prometheus_ports(
     for offset, name in enumerate(names):
         port = first + offset
         services[name][1]["AIRLOCK_TELEMETRY__PROMETHEUS_PORT"] = str(port)
-        print(f"Prometheus metrics of {name}: http://{settings.telemetry.prometheus_host}:{port}/metrics")
+        print(
+            f"Prometheus metrics of {name}: http://{settings.telemetry.prometheus_host}:{port}/metrics"
+        )
 
 
 def _default_bundles() -> dict[str, str]:
