@@ -7,7 +7,7 @@
  * (null: the document names no dated version, so requests go without the header = head).
  * @type {string | null}
  */
-export const API_VERSION = "2026-12-07";
+export const API_VERSION = "2026-12-08";
 
 /**
  * @typedef {object} AssetEventOut
@@ -219,6 +219,7 @@ export const API_VERSION = "2026-12-07";
  * @property {number | null} [map_length]
  * @property {TaskInstanceRef} ti
  * @property {string} token
+ * @property {string | null} [traceparent]
  */
 
 /**
