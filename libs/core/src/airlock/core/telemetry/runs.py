@@ -22,6 +22,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
+from airlock.core.telemetry._setup import telemetry_installed
 from airlock.core.telemetry.ids import (
     derived_id,
     format_traceparent,
@@ -33,8 +34,11 @@ AttributeValue = str | int | float | bool
 
 
 def tracing_on() -> bool:
-    """Whether this process exports spans (a tracer provider was installed)."""
-    return not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
+    """Whether this process exports spans (a tracer provider was installed). When telemetry is
+    off this is one set's truth test: hot paths ask it once per event."""
+    return telemetry_installed() and not isinstance(
+        trace.get_tracer_provider(), trace.ProxyTracerProvider
+    )
 
 
 def current_traceparent() -> str | None:
