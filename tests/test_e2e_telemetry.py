@@ -22,9 +22,10 @@ from tests.support.waiting import wait_until
 pytestmark = pytest.mark.slow
 
 DAG_FILE = textwrap.dedent("""
-    from datetime import datetime
+    from datetime import datetime, timedelta
     from opentelemetry import trace
     from airlock.sdk import dag, task
+    from airlock.sdk.sensors import TimeDeltaSensorAsync
 
     @task
     def extract():
@@ -43,8 +44,16 @@ DAG_FILE = textwrap.dedent("""
     def traced_manual():
         double(extract())
 
+    def note(context):
+        print("traced_waits succeeded")
+
+    @dag(schedule=None, start_date=datetime(2026, 1, 1), on_success_callback=note)
+    def traced_waits():
+        TimeDeltaSensorAsync(task_id="wait", delta=timedelta(seconds=1))
+
     traced_once()
     traced_manual()
+    traced_waits()
 """)
 
 
@@ -170,6 +179,44 @@ def test_a_triggered_run_continues_the_callers_trace(stack: RunAll, receiver: Ot
     (root,) = _by_name(spans, "dag_run traced_manual")
     assert root.parent_span_id == request.span_id
     _check_tree(spans, "traced_manual")
+
+
+def test_trigger_waits_and_callbacks_are_spans_of_the_run(
+    stack: RunAll, receiver: OtlpReceiver
+) -> None:
+    headers = _token(stack)
+    assert wait_until(
+        lambda: (
+            httpx.patch(
+                f"{stack.url}/api/v1/dags/traced_waits", json={"is_paused": False}, headers=headers
+            ).status_code
+            == 200
+        ),
+        60,
+    )
+    trace_id = secrets.token_hex(16)
+    answer = httpx.post(
+        f"{stack.url}/api/v1/dags/traced_waits/dagRuns",
+        json={},
+        headers={**headers, "traceparent": f"00-{trace_id}-{secrets.token_hex(8)}-01"},
+    )
+    assert answer.status_code in (200, 201), answer.text
+    assert wait_until(lambda: _run_state(stack, headers, "traced_waits") == "success", 120)
+
+    def arrived() -> bool:
+        names = {span.name for span in receiver.trace(trace_id)}
+        return {"dag_run traced_waits", "trigger wait"} <= names and any(
+            name.startswith("callback ") for name in names
+        )
+
+    assert wait_until(arrived, 60), sorted({s.name for s in receiver.trace(trace_id)})
+    spans = receiver.trace(trace_id)
+    (root,) = _by_name(spans, "dag_run traced_waits")
+    (wait,) = _by_name(spans, "trigger wait")
+    (callback,) = _by_name(spans, "callback ")
+    assert wait.parent_span_id == root.span_id
+    assert callback.parent_span_id == root.span_id
+    assert callback.attributes["airlock.state"] == "success"
 
 
 def test_metrics_are_exported_under_airlock(stack: RunAll, receiver: OtlpReceiver) -> None:

@@ -14,13 +14,14 @@ from collections.abc import Iterator
 from typing import Any
 
 from opentelemetry import metrics
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
 from airlock.core.telemetry import RunTrace, telemetry_installed, tracing_on
 from airlock.models.states import DagRunState
 from airlock.models.states import TaskInstanceState as TIS
-from airlock.scheduling.tables import DAG_RUN
+from airlock.db import CallbackRequest, Trigger
+from airlock.scheduling.tables import DAG_RUN, TI
 
 _meter = metrics.get_meter("airlock.scheduling")
 TASKS_FINISHED = _meter.create_counter(
@@ -40,6 +41,13 @@ SCHEDULE_DELAY = _meter.create_histogram(
     "airlock.dag_run.schedule_delay",
     unit="s",
     description="From when a run may start (run_after) to when it started",
+)
+
+
+CALLBACK_OUTCOMES = _meter.create_counter(
+    "airlock.callbacks.outcomes",
+    unit="{callback}",
+    description="Callback attempts reported, by outcome (success, retrying, dead)",
 )
 
 
@@ -109,3 +117,66 @@ def try_ended(session: Session, run: Any, ti: Any, state: TIS, now: dt.datetime)
             },
             error=f"task ended {state.value}" if state is TIS.FAILED else None,
         )
+
+
+def trigger_fired(connection: Connection, trigger_id: int, now: dt.datetime) -> None:
+    """The deferred task's wait for its trigger, as a span of its run (from the deferral)."""
+    if not tracing_on():
+        return
+    row = connection.execute(
+        select(
+            TI.c.dag_id,
+            TI.c.run_id,
+            TI.c.task_id,
+            TI.c.try_number,
+            Trigger.created_at,
+            DAG_RUN.c.trace_parent,
+        )
+        .join(TI, TI.c.id == Trigger.task_instance_id)
+        .join(DAG_RUN, (DAG_RUN.c.dag_id == TI.c.dag_id) & (DAG_RUN.c.run_id == TI.c.run_id))
+        .where(Trigger.id == trigger_id)
+    ).one_or_none()
+    if row is None:
+        return
+    RunTrace.of(row.dag_id, row.run_id, row.trace_parent).record(
+        "trigger wait",
+        row.created_at,
+        now,
+        attributes={"airlock.task_id": row.task_id, "airlock.try_number": row.try_number},
+    )
+
+
+def callback_reported(
+    connection: Connection, callback_id: int, outcome: str, now: dt.datetime
+) -> None:
+    """A callback attempt's outcome; with tracing, a span of its run from queueing to now."""
+    if not telemetry_installed():
+        return
+    CALLBACK_OUTCOMES.add(1, {"airlock.state": outcome})
+    if not tracing_on():
+        return
+    row = connection.execute(
+        select(
+            CallbackRequest.kind,
+            CallbackRequest.dag_id,
+            CallbackRequest.run_id,
+            CallbackRequest.task_id,
+            CallbackRequest.created_at,
+            DAG_RUN.c.trace_parent,
+        )
+        .outerjoin(
+            DAG_RUN,
+            (DAG_RUN.c.dag_id == CallbackRequest.dag_id)
+            & (DAG_RUN.c.run_id == CallbackRequest.run_id),
+        )
+        .where(CallbackRequest.id == callback_id)
+    ).one_or_none()
+    if row is None:
+        return
+    RunTrace.of(row.dag_id, row.run_id, row.trace_parent).record(
+        f"callback {row.kind}",
+        row.created_at,
+        now,
+        attributes={"airlock.task_id": row.task_id or "", "airlock.state": outcome},
+        error=None if outcome == "success" else f"callback {outcome}",
+    )
