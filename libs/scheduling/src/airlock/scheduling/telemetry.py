@@ -18,9 +18,9 @@ from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
 from airlock.core.telemetry import RunTrace, telemetry_installed, tracing_on
+from airlock.db import CallbackRequest, Trigger
 from airlock.models.states import DagRunState
 from airlock.models.states import TaskInstanceState as TIS
-from airlock.db import CallbackRequest, Trigger
 from airlock.scheduling.tables import DAG_RUN, TI
 
 _meter = metrics.get_meter("airlock.scheduling")
