@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 from collections.abc import Iterator
+from types import SimpleNamespace
 from typing import Any
 
-from opentelemetry import metrics
 from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
@@ -23,32 +24,43 @@ from airlock.models.states import DagRunState
 from airlock.models.states import TaskInstanceState as TIS
 from airlock.scheduling.tables import DAG_RUN, TI
 
-_meter = metrics.get_meter("airlock.scheduling")
-TASKS_FINISHED = _meter.create_counter(
-    "airlock.tasks.finished", unit="{task}", description="Task tries ended, by state"
-)
-TASK_DURATION = _meter.create_histogram(
-    "airlock.task.duration", unit="s", description="How long a task try ran, by state"
-)
-RUNS_STARTED = _meter.create_counter("airlock.dag_runs.started", unit="{run}")
-RUNS_FINISHED = _meter.create_counter(
-    "airlock.dag_runs.finished", unit="{run}", description="DAG runs ended, by state"
-)
-RUN_DURATION = _meter.create_histogram(
-    "airlock.dag_run.duration", unit="s", description="From a run's start to its end"
-)
-SCHEDULE_DELAY = _meter.create_histogram(
-    "airlock.dag_run.schedule_delay",
-    unit="s",
-    description="From when a run may start (run_after) to when it started",
-)
 
+@functools.cache
+def _instruments() -> SimpleNamespace:
+    """The instruments, made on first use: only once telemetry is on is OpenTelemetry imported."""
+    from opentelemetry import metrics
 
-CALLBACK_OUTCOMES = _meter.create_counter(
-    "airlock.callbacks.outcomes",
-    unit="{callback}",
-    description="Callback attempts reported, by outcome (success, retrying, dead)",
-)
+    meter = metrics.get_meter("airlock.scheduling")
+    return SimpleNamespace(
+        tasks_finished=meter.create_counter(
+            "airlock.tasks.finished", unit="{task}", description="Task tries ended, by state"
+        ),
+        task_duration=meter.create_histogram(
+            "airlock.task.duration", unit="s", description="How long a task try ran, by state"
+        ),
+        runs_started=meter.create_counter("airlock.dag_runs.started", unit="{run}"),
+        runs_finished=meter.create_counter(
+            "airlock.dag_runs.finished", unit="{run}", description="DAG runs ended, by state"
+        ),
+        run_duration=meter.create_histogram(
+            "airlock.dag_run.duration", unit="s", description="From a run's start to its end"
+        ),
+        schedule_delay=meter.create_histogram(
+            "airlock.dag_run.schedule_delay",
+            unit="s",
+            description="From when a run may start (run_after) to when it started",
+        ),
+        callback_outcomes=meter.create_counter(
+            "airlock.callbacks.outcomes",
+            unit="{callback}",
+            description="Callback attempts reported, by outcome (success, retrying, dead)",
+        ),
+        queued_duration=meter.create_histogram(
+            "airlock.task.queued.duration",
+            unit="s",
+            description="From a task's queueing to its hand-out to a worker (hand-off latency)",
+        ),
+    )
 
 
 def run_trace(session: Session, run: Any) -> RunTrace:
@@ -75,8 +87,10 @@ def run_started(run: Any, now: dt.datetime) -> None:
     if not telemetry_installed():
         return
     attributes = {"airlock.dag_id": run.dag_id}
-    RUNS_STARTED.add(1, attributes)
-    SCHEDULE_DELAY.record(max(0.0, (now - run.run_after).total_seconds()), attributes)
+    _instruments().runs_started.add(1, attributes)
+    _instruments().schedule_delay.record(
+        max(0.0, (now - run.run_after).total_seconds()), attributes
+    )
 
 
 def run_ended(session: Session, run: Any, state: DagRunState, now: dt.datetime) -> None:
@@ -84,9 +98,9 @@ def run_ended(session: Session, run: Any, state: DagRunState, now: dt.datetime) 
     if not telemetry_installed():
         return
     attributes = {"airlock.dag_id": run.dag_id, "airlock.state": state.value}
-    RUNS_FINISHED.add(1, attributes)
+    _instruments().runs_finished.add(1, attributes)
     if run.start_date is not None:
-        RUN_DURATION.record((now - run.start_date).total_seconds(), attributes)
+        _instruments().run_duration.record((now - run.start_date).total_seconds(), attributes)
     if tracing_on():
         run_type = getattr(run, "run_type", None)
         run_trace(session, run).record_root(
@@ -99,9 +113,9 @@ def try_ended(session: Session, run: Any, ti: Any, state: TIS, now: dt.datetime)
     if not telemetry_installed():
         return
     attributes = {"airlock.dag_id": ti.dag_id, "airlock.state": state.value}
-    TASKS_FINISHED.add(1, attributes)
+    _instruments().tasks_finished.add(1, attributes)
     if ti.start_date is not None:
-        TASK_DURATION.record((now - ti.start_date).total_seconds(), attributes)
+        _instruments().task_duration.record((now - ti.start_date).total_seconds(), attributes)
     if tracing_on():
         trace = run_trace(session, run) if run is not None else RunTrace.of(ti.dag_id, ti.run_id)
         trace.record(
@@ -152,7 +166,7 @@ def callback_reported(
     """A callback attempt's outcome; with tracing, a span of its run from queueing to now."""
     if not telemetry_installed():
         return
-    CALLBACK_OUTCOMES.add(1, {"airlock.state": outcome})
+    _instruments().callback_outcomes.add(1, {"airlock.state": outcome})
     if not tracing_on():
         return
     row = connection.execute(
@@ -179,4 +193,13 @@ def callback_reported(
         now,
         attributes={"airlock.task_id": row.task_id or "", "airlock.state": outcome},
         error=None if outcome == "success" else f"callback {outcome}",
+    )
+
+
+def task_handed_out(queued_at: dt.datetime | None, queue: str, now: dt.datetime) -> None:
+    """Hand-off latency: how long a task handed out now waited in its queue."""
+    if queued_at is None or not telemetry_installed():
+        return
+    _instruments().queued_duration.record(
+        (now - queued_at).total_seconds(), {"airlock.queue": queue}
     )

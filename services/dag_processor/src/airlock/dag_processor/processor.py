@@ -7,7 +7,9 @@ and connections that DAG files read at top level are fetched once per pass and c
 
 from __future__ import annotations
 
+import functools
 import logging
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -15,8 +17,6 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-from opentelemetry import metrics
 
 from airlock.dag_processor.bundle import LocalBundle
 from airlock.dag_processor.pool import ParserPool
@@ -27,21 +27,33 @@ from airlock.sdk.api import InternalClient
 log = logging.getLogger("airlock.dag_processor")
 
 
-_meter = metrics.get_meter("airlock.dag_processor")
-PASS_DURATION = _meter.create_histogram(
-    "airlock.dag_processing.duration", unit="s", description="One pass over a bundle"
-)
-FILES_PARSED = _meter.create_counter("airlock.dag_processing.files_parsed", unit="{file}")
-IMPORT_ERRORS = _meter.create_counter(
-    "airlock.dag_processing.import_errors", unit="{error}", description="Import errors found"
-)
+@functools.cache
+def _instruments() -> tuple[Any, Any, Any]:
+    from opentelemetry import metrics
+
+    meter = metrics.get_meter("airlock.dag_processor")
+    return (
+        meter.create_histogram(
+            "airlock.dag_processing.duration", unit="s", description="One pass over a bundle"
+        ),
+        meter.create_counter("airlock.dag_processing.files_parsed", unit="{file}"),
+        meter.create_counter(
+            "airlock.dag_processing.import_errors",
+            unit="{error}",
+            description="Import errors found",
+        ),
+    )
 
 
 def _record(bundle: str, report: PassReport) -> None:
+    # Telemetry's setup imports OpenTelemetry: when it has not, telemetry is off here.
+    if "opentelemetry.sdk.metrics" not in sys.modules:
+        return
+    duration, files, errors = _instruments()
     attributes = {"airlock.bundle": bundle}
-    PASS_DURATION.record(report.seconds, attributes)
-    FILES_PARSED.add(report.parsed, attributes)
-    IMPORT_ERRORS.add(len(report.import_errors), attributes)
+    duration.record(report.seconds, attributes)
+    files.add(report.parsed, attributes)
+    errors.add(len(report.import_errors), attributes)
 
 
 @dataclass

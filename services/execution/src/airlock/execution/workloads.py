@@ -25,14 +25,13 @@ from typing import Any
 from litestar import Request, post
 from litestar.di import NamedDependency
 from litestar.params import JSONBody
-from opentelemetry import metrics
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from airlock.core.http import Problem, claims_of, require_kind
 from airlock.core.http.blocking import Blocking
 from airlock.core.settings import ExecutionSettings
-from airlock.core.telemetry import RunTrace, telemetry_installed, tracing_on
+from airlock.core.telemetry import RunTrace, tracing_on
 from airlock.core.tokens import TokenKind
 from airlock.db import TaskInstance
 from airlock.db.base import ID_LENGTH
@@ -42,16 +41,10 @@ from airlock.execution.tables import AnyRow
 from airlock.execution.task_instances import run_context
 from airlock.execution.task_tokens import TaskTokens
 from airlock.models.execution import TaskInstanceRef, Workload, WorkloadBatch, WorkloadRequest
-from airlock.scheduling import DagCache, DagVersionNotFound, TaskNotInDag
+from airlock.scheduling import DagCache, DagVersionNotFound, TaskNotInDag, telemetry
 from airlock.scheduling.callbacks import queue_execute_callback
 from airlock.scheduling.handout import HandedOut, Handout, StartAs
 
-#: Hand-off latency: a task queued at its upstream's end waits this long for a worker.
-QUEUED_DURATION = metrics.get_meter("airlock.execution").create_histogram(
-    "airlock.task.queued.duration",
-    unit="s",
-    description="From a task's queueing to its hand-out to a worker (hand-off latency)",
-)
 MAX_SLOTS = 1000
 #: ``task_instance.hostname``'s width.
 MAX_HOSTNAME = 1000
@@ -179,11 +172,7 @@ class Workloads:
     ) -> Workload:
         row, try_number = handed.row, handed.claim.task_try.try_number
         assert try_number is not None  # (a hand-out always knows the try it hands out)
-        if row.queued_at is not None and telemetry_installed():
-            QUEUED_DURATION.record(
-                (dt.datetime.now(dt.UTC) - row.queued_at).total_seconds(),
-                {"airlock.queue": row.queue},
-            )
+        telemetry.task_handed_out(row.queued_at, row.queue, dt.datetime.now(dt.UTC))
         if handed.started is not None:
             queue_execute_callback(
                 session,

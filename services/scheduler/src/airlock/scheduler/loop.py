@@ -39,7 +39,7 @@ from airlock.core.settings import Settings
 from airlock.db import Dag, DagRun
 from airlock.models.states import DagRunState
 from airlock.scheduler import dag_runs, heartbeat, wakeup
-from airlock.scheduler.metrics import LOOP_DURATION
+from airlock.scheduler.metrics import loop_done
 from airlock.scheduling import (
     DagCache,
     claim_missed_deadlines,
@@ -247,7 +247,7 @@ class Scheduler:
             try:
                 began = time.monotonic()
                 report = self.run_once()
-                LOOP_DURATION.record(time.monotonic() - began)
+                loop_done(time.monotonic() - began)
                 failures = 0
                 if report.progress:
                     log.debug("pass: %s", report)

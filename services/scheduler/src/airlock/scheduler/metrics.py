@@ -6,22 +6,20 @@ so a dashboard takes the ``max`` across schedulers.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from opentelemetry import metrics
-from opentelemetry.metrics import CallbackOptions, Observation
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from airlock.core.telemetry import telemetry_installed
 from airlock.db import CallbackRequest, DagRun, ParseImportError, Pool, TaskInstance, Trigger
 from airlock.models.states import DagRunState
 from airlock.models.states import TaskInstanceState as TIS
 
-_meter = metrics.get_meter("airlock.scheduler")
-LOOP_DURATION = _meter.create_histogram(
-    "airlock.scheduler.loop.duration", unit="s", description="One pass of the scheduler loop"
-)
+if TYPE_CHECKING:
+    from opentelemetry.metrics import CallbackOptions, Meter, Observation
 #: Task instance states counted (with zeros) by ``airlock.task_instances``.
 UNFINISHED = (
     TIS.SCHEDULED,
@@ -34,8 +32,28 @@ UNFINISHED = (
 CALLBACK_STATES = ("queued", "running", "retrying", "dead")
 
 
+@functools.cache
+def _meter() -> Meter:
+    from opentelemetry import metrics
+
+    return metrics.get_meter("airlock.scheduler")
+
+
+@functools.cache
+def _loop_duration() -> Any:
+    return _meter().create_histogram(
+        "airlock.scheduler.loop.duration", unit="s", description="One pass of the scheduler loop"
+    )
+
+
+def loop_done(seconds: float) -> None:
+    if telemetry_installed():
+        _loop_duration().record(seconds)
+
+
 def observe_the_database(sessions: sessionmaker[Session]) -> None:
-    """Register the gauges read from the DB at each collection."""
+    """Register the gauges read from the DB at each collection (telemetry on only)."""
+    from opentelemetry.metrics import Observation
 
     def counts(statement: Any) -> dict[Any, int]:
         with sessions() as session:
@@ -96,18 +114,18 @@ def observe_the_database(sessions: sessionmaker[Session]) -> None:
             count = session.scalar(select(func.count()).select_from(Trigger))
         return [Observation(count or 0)]
 
-    _meter.create_observable_gauge(
+    _meter().create_observable_gauge(
         "airlock.task_instances", [task_instances], unit="{task}", description="By state"
     )
-    _meter.create_observable_gauge("airlock.dag_runs.active", [dag_runs], unit="{run}")
-    _meter.create_observable_gauge(
+    _meter().create_observable_gauge("airlock.dag_runs.active", [dag_runs], unit="{run}")
+    _meter().create_observable_gauge(
         "airlock.pool.slots", [pool_slots], unit="{slot}", description="open, running, queued"
     )
-    _meter.create_observable_gauge(
+    _meter().create_observable_gauge(
         "airlock.callbacks",
         [callbacks],
         unit="{callback}",
         description="By state; dead = dead-lettered",
     )
-    _meter.create_observable_gauge("airlock.import_errors", [import_errors], unit="{error}")
-    _meter.create_observable_gauge("airlock.triggers", [triggers], unit="{trigger}")
+    _meter().create_observable_gauge("airlock.import_errors", [import_errors], unit="{error}")
+    _meter().create_observable_gauge("airlock.triggers", [triggers], unit="{trigger}")

@@ -15,7 +15,7 @@ from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 from airlock.core.settings import Settings
-from airlock.core.telemetry.ids import PresetIdGenerator
+from airlock.core.telemetry.ids import preset_id_generator
 from airlock.core.telemetry.logs import add_trace_ids_to_logs
 
 log = logging.getLogger(__name__)
@@ -96,7 +96,7 @@ def _install_tracing(resource: object, endpoint: str, protocol: str) -> None:
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
     assert isinstance(resource, Resource)
-    provider = TracerProvider(resource=resource, id_generator=PresetIdGenerator())
+    provider = TracerProvider(resource=resource, id_generator=preset_id_generator())
     provider.add_span_processor(BatchSpanProcessor(_span_exporter(endpoint, protocol)))
     trace.set_tracer_provider(provider)
 

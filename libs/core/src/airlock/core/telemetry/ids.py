@@ -13,8 +13,7 @@ import contextvars
 import hashlib
 import re
 from collections.abc import Iterator
-
-from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
+from typing import Any
 
 _preset: contextvars.ContextVar[tuple[int | None, int | None]] = contextvars.ContextVar(
     "airlock_preset_ids", default=(None, None)
@@ -22,14 +21,21 @@ _preset: contextvars.ContextVar[tuple[int | None, int | None]] = contextvars.Con
 _TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
 
 
-class PresetIdGenerator(RandomIdGenerator):
-    def generate_span_id(self) -> int:
-        span_id = _preset.get()[1]
-        return span_id if span_id is not None else super().generate_span_id()
+def preset_id_generator() -> Any:
+    """The tracer provider's id generator: the preset ids inside :func:`preset_ids`, random ones
+    elsewhere. (Built when telemetry is installed: the OpenTelemetry SDK is imported only then.)"""
+    from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 
-    def generate_trace_id(self) -> int:
-        trace_id = _preset.get()[0]
-        return trace_id if trace_id is not None else super().generate_trace_id()
+    class PresetIdGenerator(RandomIdGenerator):
+        def generate_span_id(self) -> int:
+            span_id = _preset.get()[1]
+            return span_id if span_id is not None else super().generate_span_id()
+
+        def generate_trace_id(self) -> int:
+            trace_id = _preset.get()[0]
+            return trace_id if trace_id is not None else super().generate_trace_id()
+
+    return PresetIdGenerator()
 
 
 @contextlib.contextmanager

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import logging
 
-from opentelemetry import trace
-
 
 class TraceIdFormatter(logging.Formatter):
     """Formats with the handler's own formatter, then adds the current span's ids."""
@@ -16,6 +14,8 @@ class TraceIdFormatter(logging.Formatter):
         self.inner = inner or logging.Formatter()
 
     def format(self, record: logging.LogRecord) -> str:
+        from opentelemetry import trace
+
         line = self.inner.format(record)
         context = trace.get_current_span().get_span_context()
         if not context.is_valid:

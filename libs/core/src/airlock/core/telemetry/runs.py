@@ -17,10 +17,7 @@ import contextlib
 import datetime as dt
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-
-from opentelemetry import context as otel_context
-from opentelemetry import trace
-from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
+from typing import TYPE_CHECKING, Any
 
 from airlock.core.telemetry._setup import telemetry_installed
 from airlock.core.telemetry.ids import (
@@ -30,21 +27,40 @@ from airlock.core.telemetry.ids import (
     preset_ids,
 )
 
+if TYPE_CHECKING:
+    from opentelemetry.trace import Span
+
 AttributeValue = str | int | float | bool
 
 
 def tracing_on() -> bool:
     """Whether this process exports spans (a tracer provider was installed). When telemetry is
     off this is one set's truth test: hot paths ask it once per event."""
-    return telemetry_installed() and not isinstance(
-        trace.get_tracer_provider(), trace.ProxyTracerProvider
-    )
+    if not telemetry_installed():
+        return False
+    from opentelemetry import trace
+
+    return not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
+
+
+def _under(trace_id: int, span_id: int | None) -> Any:
+    """A context whose current span is the remote span ``span_id`` (none: an empty context)."""
+    from opentelemetry import context as otel_context
+    from opentelemetry import trace
+    from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
+
+    if span_id is None:
+        return otel_context.Context()
+    remote = SpanContext(trace_id, span_id, is_remote=True, trace_flags=TraceFlags(1))
+    return trace.set_span_in_context(NonRecordingSpan(remote), otel_context.Context())
 
 
 def current_traceparent() -> str | None:
     """The ``traceparent`` of the span current here (a request's), if tracing is on."""
     if not tracing_on():
         return None
+    from opentelemetry import trace
+
     context = trace.get_current_span().get_span_context()
     return format_traceparent(context.trace_id, context.span_id) if context.is_valid else None
 
@@ -106,17 +122,13 @@ class RunTrace:
     @contextlib.contextmanager
     def span(
         self, name: str, attributes: Mapping[str, AttributeValue] | None = None
-    ) -> Iterator[trace.Span]:
+    ) -> Iterator[Span]:
         """A live span of this run, under its root span, current while the block runs."""
-        parent = trace.set_span_in_context(
-            NonRecordingSpan(
-                SpanContext(self.trace_id, self.span_id, is_remote=True, trace_flags=TraceFlags(1))
-            ),
-            otel_context.Context(),
-        )
+        from opentelemetry import trace
+
         with trace.get_tracer("airlock").start_as_current_span(
             name,
-            context=parent,
+            context=_under(self.trace_id, self.span_id),
             attributes={"airlock.dag_id": self.dag_id, "airlock.run_id": self.run_id}
             | dict(attributes or {}),
         ) as span:
@@ -156,16 +168,12 @@ def record_span(
 ) -> None:
     if not tracing_on():
         return
+    from opentelemetry import trace
+
     end = end or dt.datetime.now(dt.UTC)
     start = start or end
-    parent = otel_context.Context()  # never the current span: the run's tree decides
-    if parent_span_id is not None:
-        parent = trace.set_span_in_context(
-            NonRecordingSpan(
-                SpanContext(trace_id, parent_span_id, is_remote=True, trace_flags=TraceFlags(1))
-            ),
-            parent,
-        )
+    # Never under the current span (a request's): the run's tree decides the parent.
+    parent = _under(trace_id, parent_span_id)
     with preset_ids(trace_id, span_id):
         span = trace.get_tracer("airlock").start_span(
             name, context=parent, start_time=_ns(start), attributes=attributes

@@ -16,24 +16,35 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 from collections.abc import Iterator, Mapping
-
-from opentelemetry import context as otel_context
-from opentelemetry import trace
-from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+from typing import Any
 
 TRACEPARENT_VARIABLE = "TRACEPARENT"
-_propagator = TraceContextTextMapPropagator()
 
 
 def tracing_on() -> bool:
-    """Whether this process exports spans (a tracer provider was installed)."""
+    """Whether this process exports spans (a tracer provider was installed). OpenTelemetry is
+    imported only by what installs one, so without it this is a dictionary lookup."""
+    if "opentelemetry.sdk.trace" not in sys.modules:
+        return False
+    from opentelemetry import trace
+
     return not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
 
 
-def traceparent_of(span: trace.Span) -> str | None:
+def _propagator() -> Any:
+    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+    return TraceContextTextMapPropagator()
+
+
+def traceparent_of(span: Any) -> str | None:
+    from opentelemetry import context as otel_context
+    from opentelemetry import trace
+
     carrier: dict[str, str] = {}
-    _propagator.inject(carrier, trace.set_span_in_context(span, otel_context.Context()))
+    _propagator().inject(carrier, trace.set_span_in_context(span, otel_context.Context()))
     return carrier.get("traceparent")
 
 
@@ -46,7 +57,10 @@ def span_under(
     if traceparent is None or not tracing_on():
         yield traceparent
         return
-    parent = _propagator.extract({"traceparent": traceparent}, otel_context.Context())
+    from opentelemetry import context as otel_context
+    from opentelemetry import trace
+
+    parent = _propagator().extract({"traceparent": traceparent}, otel_context.Context())
     with trace.get_tracer("airlock.worker").start_as_current_span(
         name, context=parent, attributes=dict(attributes or {})
     ) as span:
@@ -63,6 +77,7 @@ def start_task_process_tracing(service: str = "airlock-task") -> bool:
     ):
         return False
     try:
+        from opentelemetry import trace
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
         from opentelemetry.sdk.resources import Resource
         from opentelemetry.sdk.trace import TracerProvider
@@ -94,6 +109,10 @@ def task_span(
 
 def flush_spans(timeout_s: float = 5.0) -> None:
     """Send what the task process recorded before it exits (it skips interpreter teardown)."""
+    if not tracing_on():
+        return
+    from opentelemetry import trace
+
     flush = getattr(trace.get_tracer_provider(), "force_flush", None)
     if flush is not None:
         flush(int(timeout_s * 1000))
