@@ -156,6 +156,8 @@ def _query(url: str, expr: str) -> list[Any]:
         answer = httpx.get(f"{url}/api/v1/query", params={"query": expr}, timeout=10)
     except httpx.TransportError:
         return []
+    if answer.status_code == 503:  # still starting (replaying its write-ahead log)
+        return []
     body = answer.json()
     assert body.get("status") == "success", f"{expr}: {body}"
     return list(body["data"]["result"])

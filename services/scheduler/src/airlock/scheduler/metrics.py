@@ -57,7 +57,7 @@ def observe_the_database(sessions: sessionmaker[Session]) -> None:
 
     def counts(statement: Any) -> dict[Any, int]:
         with sessions() as session:
-            return dict(session.execute(statement))
+            return dict(session.execute(statement).tuples().all())
 
     def task_instances(options: CallbackOptions) -> Iterable[Observation]:
         found = counts(
