@@ -163,6 +163,7 @@ def _query(url: str, expr: str) -> list[Any]:
     return list(body["data"]["result"])
 
 
+@pytest.mark.slow
 def test_every_dashboard_and_alert_query_returns_data(prometheus: str) -> None:
     queries = dashboard_queries() + alert_queries()
     missing: list[str] = []
