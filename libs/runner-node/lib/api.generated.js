@@ -269,6 +269,7 @@ export const API_VERSION = "2026-12-08";
  * @property {number | null} [map_length]
  * @property {TaskInstanceRef} ti
  * @property {string} token
+ * @property {string | null} [traceparent]
  */
 
 /**

@@ -240,8 +240,27 @@ class LoggingSettings(_Section):
 
 
 class TelemetrySettings(_Section):
+    """OpenTelemetry (ADR 0024). Off unless an OTLP endpoint or a Prometheus port is set; the
+    standard ``OTEL_*`` variables apply too (``OTEL_EXPORTER_OTLP_ENDPOINT``, ``…_PROTOCOL``,
+    ``OTEL_TRACES_SAMPLER``, ``OTEL_SDK_DISABLED``, …) and these settings win over them."""
+
+    #: Where to send traces and metrics over OTLP, e.g. ``http://127.0.0.1:4318`` (a collector).
     otlp_endpoint: str | None = None
+    #: ``http/protobuf`` (default) or ``grpc`` (needs ``opentelemetry-exporter-otlp-proto-grpc``).
+    otlp_protocol: Literal["http/protobuf", "grpc"] | None = None
     service_namespace: str = "airlock"
+    #: Names this process in the ``service.instance.id`` resource attribute (default host:pid).
+    instance: str | None = None
+    #: Serve metrics for Prometheus to scrape at ``http://prometheus_host:prometheus_port/metrics``.
+    #: ``run-all`` gives each service its own port from this one up: api, scheduler, worker,
+    #: triggerer, callback processor, then the DAG processors.
+    prometheus_port: int | None = None
+    prometheus_host: str = "127.0.0.1"
+    #: How often metrics are pushed over OTLP.
+    metric_export_interval_s: float = 10.0
+    #: Cardinality guard: distinct attribute sets one metric keeps; more fold into one
+    #: ``otel.metric.overflow`` series.
+    max_series_per_metric: int = 500
 
 
 class ZoneError(RuntimeError):

@@ -101,6 +101,9 @@ class Workload(_Struct, frozen=True, kw_only=True):
     #: Set when the hand-out already moved the task to running (``WorkloadRequest.start``): what
     #: ``PATCH …/run`` would have answered. Since API version 2026-11-21.
     context: TaskRunContext | None = None
+    #: W3C ``traceparent`` of this try's span in its run's trace, when the server traces: the
+    #: worker's span for the try and the task's own spans nest under it. Since 2026-12-08.
+    traceparent: str | None = None
 
 
 class WorkloadBatch(_Struct, frozen=True, kw_only=True):

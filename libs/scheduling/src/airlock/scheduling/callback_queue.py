@@ -28,6 +28,7 @@ from airlock.models.callbacks import (
     CallbackReportResult,
     LeasedCallback,
 )
+from airlock.scheduling import telemetry
 from airlock.scheduling.leases import CALLBACK_LEASE, lease_params
 
 _CB = cast(Table, CallbackRequest.__table__)
@@ -188,6 +189,7 @@ def record_outcomes(
         result = connection.execute(update(_CB).where(*held).values(values))
         if cast(CursorResult[Any], result).rowcount:
             recorded.append(outcome.id)
+            telemetry.callback_reported(connection, outcome.id, values["state"], now)
         else:
             fenced.append(outcome.id)
             if outcome.id in dead:

@@ -61,6 +61,7 @@ from airlock.models.execution import (
 )
 from airlock.models.states import TaskInstanceState as TIS
 from airlock.models.task_try import TaskTry
+from airlock.scheduling import telemetry
 from airlock.scheduling.assets import record_outlet_events
 from airlock.scheduling.callbacks import queue_task_callback
 from airlock.scheduling.dag_cache import DagCache
@@ -296,6 +297,7 @@ def finish_tasks(
             results[move.index] = _not_moved(session, move)
             continue
         _after_move(session, move, now)
+        telemetry.try_ended(session, run, move.ti, move.state, now)
         results[move.index] = move.state
         by_version.setdefault(move.ti.dag_version_id, []).append(move.ended(now))
     if run is not None:

@@ -126,6 +126,7 @@ _STARTED_WORKLOAD = (
 _WORKLOADS = (
     select(
         *WORKLOAD_COLUMNS,
+        TI.c.queued_at,
         next_try_number(TI).label("next_try_number"),
         *RUN_INFO_COLUMNS,
         DAG.c.bundle_name,

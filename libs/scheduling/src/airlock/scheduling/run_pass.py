@@ -25,6 +25,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from airlock.db import Dag, DagRun, transition
 from airlock.models.states import DagRunState
 from airlock.models.states import TaskInstanceState as TIS
+from airlock.scheduling import telemetry
 from airlock.scheduling.dag_cache import DagCache
 from airlock.scheduling.evaluation import evaluate, group_by_task
 from airlock.scheduling.graph import DagGraph
@@ -199,6 +200,7 @@ def _start(session: Session, run: DagRun, now: dt.datetime) -> None:
     )
     set_committed_value(run, "state", DagRunState.RUNNING)
     set_committed_value(run, "start_date", now)
+    telemetry.run_started(run, now)
 
 
 def _queue_run(

@@ -25,6 +25,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from airlock.db import DagRun, TaskInstance, transition
 from airlock.models.states import TERMINAL_TASK_STATES, DagRunState
 from airlock.models.states import TaskInstanceState as TIS
+from airlock.scheduling import telemetry
 from airlock.scheduling.assets import record_completion_event
 from airlock.scheduling.callbacks import queue_dag_callback
 from airlock.scheduling.deadlines import cancel_deadlines
@@ -113,6 +114,7 @@ def end_run(
     set_committed_value(run, "state", state)
     set_committed_value(run, "end_date", now)
     log.info("run %s of %s ended %s (%s)", run.run_id, run.dag_id, state.value, reason)
+    telemetry.run_ended(session, run, state, now)
     if graph.dag.deadlines:
         cancel_deadlines(session, run.dag_id, run.run_id)
     record_completion_event(session, run.dag_id, run.run_id, state.value, now)

@@ -24,6 +24,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from airlock.core.telemetry import parse_traceparent
 from airlock.db import Dag, DagRun
 from airlock.models.states import DagRunState, DagRunType
 from airlock.scheduling.dag_cache import DagCache
@@ -45,11 +46,14 @@ def create_dag_run(
     run_id: str | None = None,
     note: str | None = None,
     triggered_by: str | None = None,
+    trace_parent: str | None = None,
     dag_cache: DagCache,
     now: dt.datetime | None = None,
 ) -> DagRun:
     """Create a queued run of ``dag_id``'s latest version; the caller commits.
 
+    ``trace_parent``, a W3C ``traceparent`` (the creating request's), makes the run's spans
+    continue that trace; one that is not valid is ignored (ADR 0024).
     ``data_interval`` defaults to ``[logical_date, logical_date]`` when a logical date is given.
     ``run_after`` (when the run may start) is the data interval's end for scheduled and backfill
     runs, and now for the others.
@@ -96,6 +100,7 @@ def create_dag_run(
         conf=dict(conf or {}),
         note=note,
         triggered_by=triggered_by,
+        trace_parent=trace_parent if parse_traceparent(trace_parent) else None,
     )
     session.add(run)
     try:

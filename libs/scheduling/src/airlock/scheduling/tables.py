@@ -53,6 +53,7 @@ RUN_INFO_COLUMNS = (
     DAG_RUN.c.start_date,
     DAG_RUN.c.end_date,
     DAG_RUN.c.conf,
+    DAG_RUN.c.trace_parent,
 )
 RUN_INFO = select(*RUN_INFO_COLUMNS).where(
     DAG_RUN.c.dag_id == bindparam("dag_id"), DAG_RUN.c.run_id == bindparam("run_id")

@@ -47,6 +47,7 @@ from sqlalchemy.orm import Session
 from airlock.db import Trigger
 from airlock.models.execution import TaskDeferred
 from airlock.models.states import TaskInstanceState as TIS
+from airlock.scheduling import telemetry
 from airlock.scheduling.errors import SchedulingError
 from airlock.scheduling.leases import Held, LeasedTable, acquire, lease_params
 from airlock.scheduling.tables import DAG, TI
@@ -363,6 +364,7 @@ def fire_trigger(
             f"(state {row.state})"
         )
     connection.execute(update(TRIGGER).where(TRIGGER.c.id == trigger_id).values(fired_at=now))
+    telemetry.trigger_fired(connection, trigger_id, now)
     return row.task_instance_id, now
 
 

@@ -7,7 +7,9 @@ and connections that DAG files read at top level are fetched once per pass and c
 
 from __future__ import annotations
 
+import functools
 import logging
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -23,6 +25,35 @@ from airlock.models.secrets import ConnectionInfo
 from airlock.sdk.api import ApiError, ApiUnreachable, InternalClient
 
 log = logging.getLogger("airlock.dag_processor")
+
+
+@functools.cache
+def _instruments() -> tuple[Any, Any, Any]:
+    from opentelemetry import metrics
+
+    meter = metrics.get_meter("airlock.dag_processor")
+    return (
+        meter.create_histogram(
+            "airlock.dag_processing.duration", unit="s", description="One pass over a bundle"
+        ),
+        meter.create_counter("airlock.dag_processing.files_parsed", unit="{file}"),
+        meter.create_counter(
+            "airlock.dag_processing.import_errors",
+            unit="{error}",
+            description="Import errors found",
+        ),
+    )
+
+
+def _record(bundle: str, report: PassReport) -> None:
+    # Telemetry's setup imports OpenTelemetry: when it has not, telemetry is off here.
+    if "opentelemetry.sdk.metrics" not in sys.modules:
+        return
+    duration, files, errors = _instruments()
+    attributes = {"airlock.bundle": bundle}
+    duration.record(report.seconds, attributes)
+    files.add(report.parsed, attributes)
+    errors.add(len(report.import_errors), attributes)
 
 
 @dataclass
@@ -165,6 +196,7 @@ class DagProcessor:
             ]
         report.import_errors.sort()
         report.seconds = time.monotonic() - started
+        _record(self.bundle.name, report)
         return report
 
     def run_forever(self, interval_s: float, stop: threading.Event) -> None:

@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 from airlock.core.http import Problem, claims_of, require_kind
 from airlock.core.http.blocking import Blocking
 from airlock.core.settings import ExecutionSettings
+from airlock.core.telemetry import RunTrace, tracing_on
 from airlock.core.tokens import TokenKind
 from airlock.db import TaskInstance
 from airlock.db.base import ID_LENGTH
@@ -40,7 +41,7 @@ from airlock.execution.tables import AnyRow
 from airlock.execution.task_instances import run_context
 from airlock.execution.task_tokens import TaskTokens
 from airlock.models.execution import TaskInstanceRef, Workload, WorkloadBatch, WorkloadRequest
-from airlock.scheduling import DagCache, DagVersionNotFound, TaskNotInDag
+from airlock.scheduling import DagCache, DagVersionNotFound, TaskNotInDag, telemetry
 from airlock.scheduling.callbacks import queue_execute_callback
 from airlock.scheduling.handout import HandedOut, Handout, StartAs
 
@@ -171,6 +172,7 @@ class Workloads:
     ) -> Workload:
         row, try_number = handed.row, handed.claim.task_try.try_number
         assert try_number is not None  # (a hand-out always knows the try it hands out)
+        telemetry.task_handed_out(row.queued_at, row.queue, dt.datetime.now(dt.UTC))
         if handed.started is not None:
             queue_execute_callback(
                 session,
@@ -212,6 +214,7 @@ class Workloads:
             execution_timeout_s=self._execution_timeout(session, row),
             map_length=lengths.get((row.dag_id, row.run_id, row.task_id)),
             context=None if handed.started is None else run_context(session, handed.started, row),
+            traceparent=_try_traceparent(row, try_number) if tracing_on() else None,
         )
 
     def _execution_timeout(self, session: Session, ti: AnyRow) -> float | None:
@@ -220,6 +223,18 @@ class Workloads:
         except (TaskNotInDag, DagVersionNotFound):
             # The runner will find out for itself, and report it, when it loads the DAG file.
             return None
+
+
+def _try_traceparent(row: AnyRow, try_number: int) -> str:
+    """Where the try's spans go; records its queue wait (queued until handed out) on the way."""
+    run = RunTrace.of(row.dag_id, row.run_id, row.trace_parent)
+    run.record(
+        "queued",
+        row.queued_at,
+        dt.datetime.now(dt.UTC),
+        attributes={"airlock.task_id": row.task_id, "airlock.try_number": try_number},
+    )
+    return run.try_traceparent(row.task_id, row.map_index, try_number)
 
 
 def _map_lengths(session: Session, mapped: Sequence[AnyRow]) -> dict[tuple[str, str, str], int]:

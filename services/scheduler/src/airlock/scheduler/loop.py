@@ -39,6 +39,7 @@ from airlock.core.settings import Settings
 from airlock.db import Dag, DagRun
 from airlock.models.states import DagRunState
 from airlock.scheduler import dag_runs, heartbeat, wakeup
+from airlock.scheduler.metrics import loop_done
 from airlock.scheduling import (
     DagCache,
     claim_missed_deadlines,
@@ -52,6 +53,7 @@ from airlock.scheduling import (
     schedule_run,
     try_lock_run,
 )
+from airlock.scheduling.telemetry import scheduling_span
 from airlock.scheduling.triggers import forget_fired, time_out_triggers
 
 log = logging.getLogger(__name__)
@@ -207,7 +209,10 @@ class Scheduler:
                     run = try_lock_run(session, run_id)
                     if run is None:
                         continue
-                    result = schedule_run(session, run, self.cache, now or _utcnow(), queue=False)
+                    with scheduling_span(session, run):
+                        result = schedule_run(
+                            session, run, self.cache, now or _utcnow(), queue=False
+                        )
                     session.commit()
                 except DBAPIError:
                     raise
@@ -246,7 +251,9 @@ class Scheduler:
         failures = 0
         while not stop.is_set():
             try:
+                began = time.monotonic()
                 report = self.run_once()
+                loop_done(time.monotonic() - began)
                 failures = 0
                 if report.progress:
                     log.debug("pass: %s", report)

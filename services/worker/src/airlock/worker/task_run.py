@@ -46,11 +46,13 @@ import msgspec
 from airlock.models.execution import (
     Heartbeat,
     TaskFailed,
+    TaskInstanceRef,
     TaskOutcome,
     TaskStart,
     Workload,
 )
 from airlock.sdk.api import ApiError, ExecutionClient
+from airlock.sdk.execution_time import tracing
 from airlock.sdk.execution_time.dag_files import OutsideBundle, file_in_bundle
 from airlock.sdk.execution_time.protocol import (
     Abort,
@@ -131,6 +133,8 @@ class TaskRun:
         self.started_by_handout = workload.context is not None
         #: The pid the server has the task under (None: not started yet).
         self.recorded_pid: int | None = os.getpid() if self.started_by_handout else None
+        #: The worker's span for the try, which the task process's span nests under.
+        self._traceparent: str | None = None
 
     def __repr__(self) -> str:
         ti = self.ti
@@ -151,7 +155,14 @@ class TaskRun:
 
     # --- the task's life ----------------------------------------------------------------------
     def run(self) -> None:
-        """Run the try to its end; never raises."""
+        """Run the try to its end, in the worker's span for it; never raises."""
+        with tracing.span_under(
+            self.workload.traceparent, f"run {self.ti.task_id}", _span_attributes(self.ti)
+        ) as traceparent:
+            self._traceparent = traceparent
+            self._run_try()
+
+    def _run_try(self) -> None:
         client, logs = self._client_and_logs()
         started = time.monotonic()
         try:
@@ -239,6 +250,7 @@ class TaskRun:
                     relative_fileloc=workload.dag_rel_path,
                     dag_run=workload.dag_run,
                     map_length=workload.map_length,
+                    traceparent=self._traceparent,
                 )
             )
         )
@@ -624,6 +636,16 @@ class _Loop:
         whatever pid the task process itself put there, never)."""
         pid = None if self.run_.recorded_pid in (None, self.process.pid) else self.process.pid
         return outcome if outcome.pid == pid else msgspec.structs.replace(outcome, pid=pid)
+
+
+def _span_attributes(ti: TaskInstanceRef) -> dict[str, str | int]:
+    return {
+        "airlock.dag_id": ti.dag_id,
+        "airlock.run_id": ti.run_id,
+        "airlock.task_id": ti.task_id,
+        "airlock.map_index": ti.map_index,
+        "airlock.try_number": ti.try_number,
+    }
 
 
 def describe_exit(returncode: int | None) -> str:

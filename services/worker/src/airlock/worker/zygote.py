@@ -286,6 +286,9 @@ def main(argv: Sequence[str]) -> None:
     importlib.import_module("airlock.sdk").preload()
     task_runner = _task_runner()
     task_runner.configure_process()
+    # With an OTLP endpoint in the environment, every task process inherits the exporter (its
+    # batch thread restarts in the child) instead of importing it per task.
+    importlib.import_module("airlock.sdk.execution_time.tracing").start_task_process_tracing()
     task_runner.warm_up()
     # Objects imported so far are never collected: freezing them keeps the garbage collector
     # from touching (and so copying) their pages in every forked task.

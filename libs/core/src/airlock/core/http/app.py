@@ -84,6 +84,22 @@ def provide(collaborator: Any) -> Provide:
     return Provide(provider, use_cache=True, sync_to_thread=False)
 
 
+def _telemetry_plugins() -> list[Any]:
+    """Litestar's OpenTelemetry plugin when telemetry is on: a server span per request that
+    continues the caller's ``traceparent``, and the ``http.server`` duration metric."""
+    from airlock.core.telemetry import telemetry_installed
+
+    if not telemetry_installed():
+        return []
+    from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlugin
+
+    return [
+        OpenTelemetryPlugin(
+            OpenTelemetryConfig(exclude=["/health$"], exclude_spans=["receive", "send"])
+        )
+    ]
+
+
 def build_app(config: ApiAppConfig) -> Litestar:
     probe = config.probe
     blocking = Blocking(config.inline_blocking)
@@ -132,6 +148,7 @@ def build_app(config: ApiAppConfig) -> Litestar:
     app = Litestar(
         route_handlers=[api, docs_assets],
         middleware=[auth],
+        plugins=_telemetry_plugins(),
         dependencies=dependencies,
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=config.max_body_bytes,

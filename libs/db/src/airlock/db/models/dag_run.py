@@ -50,3 +50,6 @@ class DagRun(Base):
     note: Mapped[str | None] = mapped_column(Text)
     #: Who or what made the run: "scheduler", "user:alice", "asset", "backfill", …
     triggered_by: Mapped[str | None] = mapped_column(String(ID_LENGTH))
+    #: The W3C ``traceparent`` of the request that created the run, whose trace the run's spans
+    #: continue; empty: the run's trace id is derived from its ids (ADR 0024).
+    trace_parent: Mapped[str | None] = mapped_column(String(55))

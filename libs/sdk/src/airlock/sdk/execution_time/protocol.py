@@ -63,6 +63,8 @@ class StartTask(Message, frozen=True, tag="start"):
     relative_fileloc: str
     dag_run: DagRunInfo
     map_length: int | None = None
+    #: W3C ``traceparent`` of the worker's span for this try: the task's spans nest under it.
+    traceparent: str | None = None
 
 
 class RunTask(Message, frozen=True, tag="run"):

@@ -62,7 +62,7 @@ from airlock.sdk.exceptions import (
     RescheduleRequested,
     TaskDeferred,
 )
-from airlock.sdk.execution_time import dag_files
+from airlock.sdk.execution_time import dag_files, tracing
 from airlock.sdk.execution_time.comms import set_comms
 from airlock.sdk.execution_time.context import (
     OutletEventAccessors,
@@ -169,6 +169,7 @@ def main(sock: socket.socket) -> NoReturn:
     _signal.signal(_signal.SIGTERM, _on_sigterm)  # without signal.signal's enum conversions
     code = serve(TaskChannel(sock))
     _flush()
+    tracing.flush_spans()
     # Skip interpreter teardown: the zygote's atexit handlers and finalizers are not ours, and a
     # task process that exits at once frees its slot sooner.
     os._exit(code)
@@ -192,7 +193,12 @@ def serve(channel: TaskChannel) -> int:
             if task is None:
                 outcome: TaskOutcome = TaskFailed(end_date=_now(), error=load_error)
             else:
-                outcome = execute_task(task, start, message.context)
+                with tracing.task_span(
+                    start.traceparent,
+                    f"execute {start.ti.task_id}",
+                    {"airlock.dag_id": start.ti.dag_id, "airlock.task_id": start.ti.task_id},
+                ):
+                    outcome = execute_task(task, start, message.context)
             channel.send(TaskDone(outcome=_sendable(outcome)))
         finally:
             set_comms(previous)

@@ -95,6 +95,7 @@ def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from airlock.cli.http_server import with_header_timeout
+    from airlock.cli.telemetry import start_telemetry
     from airlock.core.tokens.keys import KeyFileError
 
     settings = load_settings()
@@ -102,6 +103,7 @@ def serve(args: argparse.Namespace) -> int:
     host = args.host or settings.api.host
     port = args.port or settings.api.port
     check_keys(settings, apps)
+    start_telemetry(settings, "api")
     try:
         asgi = build_asgi(settings, apps)
     except (KeyFileError, FileNotFoundError) as exc:

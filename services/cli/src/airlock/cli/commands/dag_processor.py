@@ -11,6 +11,7 @@ from typing import Any
 from airlock.cli.errors import CliError
 from airlock.cli.leftovers import track_children
 from airlock.cli.service_tokens import read_token
+from airlock.cli.telemetry import start_telemetry
 from airlock.core.settings import load_settings
 
 
@@ -52,6 +53,7 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=settings.logging.level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    start_telemetry(settings, "dag-processor")
     logging.getLogger("httpx").setLevel(logging.WARNING)
     bundle = LocalBundle(args.bundle, config.bundles[args.bundle])
     if not bundle.root.is_dir():

@@ -144,6 +144,7 @@ def run_all(args: argparse.Namespace) -> int:
     triggerer_env["AIRLOCK_TRIGGERER__BUNDLES"] = worker_env["AIRLOCK_WORKER__BUNDLES"]
     services["triggerer"] = ([*airlock, "triggerer"], triggerer_env)
 
+    _spread_prometheus_ports(settings, services)
     print(f"Airlock home: {settings.home_path}")
     print(f"API: {api_url}  (web /api/v1, execution /execution, internal /internal)")
     print(f"OpenAPI: {api_url}/api/v1/openapi")
@@ -160,6 +161,25 @@ def run_all(args: argparse.Namespace) -> int:
     # This process lives as long as the stack: it becomes a small supervisor of the services.
     exec_supervisor(services)
     return 0  # (not reached)
+
+
+def _spread_prometheus_ports(
+    settings: Settings, services: dict[str, tuple[list[str], dict[str, str]]]
+) -> None:
+    """Each service serves its own metrics: ``telemetry.prometheus_port`` is the API's, and the
+    others take the next ports in a fixed order (scheduler, worker, triggerer, callback
+    processor, then the DAG processors by bundle)."""
+    first = settings.telemetry.prometheus_port
+    if not first:
+        return
+    order = ["api", "scheduler", "worker", "triggerer", "callback-processor"]
+    names = [n for n in order if n in services] + sorted(n for n in services if n not in order)
+    for offset, name in enumerate(names):
+        port = first + offset
+        services[name][1]["AIRLOCK_TELEMETRY__PROMETHEUS_PORT"] = str(port)
+        print(
+            f"Prometheus metrics of {name}: http://{settings.telemetry.prometheus_host}:{port}/metrics"
+        )
 
 
 def _default_bundles() -> dict[str, str]:

@@ -8,7 +8,9 @@ import signal
 import threading
 from typing import Any
 
+from airlock.cli.telemetry import start_telemetry
 from airlock.core.settings import load_settings
+from airlock.core.telemetry import telemetry_installed
 
 
 def register(sub: Any) -> None:
@@ -30,12 +32,17 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=settings.logging.level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    start_telemetry(settings, "scheduler")
     database = Database(
         url,
         sqlite_busy_timeout_ms=settings.database.sqlite_busy_timeout_ms,
         pool_size=settings.database.pool_size,
     )
     scheduler = Scheduler.from_settings(settings, database.sessions)
+    if telemetry_installed():
+        from airlock.scheduler.metrics import observe_the_database
+
+        observe_the_database(database.sessions)
     try:
         if args.once:
             print(scheduler.run_once())

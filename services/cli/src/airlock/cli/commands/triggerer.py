@@ -16,6 +16,7 @@ from airlock.cli.errors import CliError
 from airlock.cli.leftovers import track_children
 from airlock.cli.output import add_output_option, print_table
 from airlock.cli.service_tokens import read_token
+from airlock.cli.telemetry import start_telemetry
 from airlock.core.settings import load_settings
 
 
@@ -80,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=settings.logging.level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    start_telemetry(settings, "triggerer")
     logging.getLogger("httpx").setLevel(logging.WARNING)
     track_children(settings)
     client = InternalClient(config.api_url, token)

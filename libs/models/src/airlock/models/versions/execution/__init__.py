@@ -1,12 +1,7 @@
 """The versions of the Execution API, newest (head) first."""
 
 from airlock.models.versioning import ApiVersions
-from airlock.models.versions.execution import (
-    v2026_11_01,
-    v2026_11_21,
-    v2026_12_07,
-    v2026_12_08,
-)
+from airlock.models.versions.execution import v2026_11_01, v2026_11_21, v2026_12_07, v2026_12_08
 
 EXECUTION_VERSIONS = ApiVersions(
     "Execution",

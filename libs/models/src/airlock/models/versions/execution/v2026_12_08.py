@@ -14,16 +14,21 @@ confirms the tasks a poll started for it in one call.
   the tasks (each with the task token its workload carried), :class:`StartConfirmationReply` says
   for each whether its start holds. Before this version each task's first heartbeat confirmed
   it (ADR 0020), one request per task; that still works.
+- ``Workload.traceparent`` is new: the W3C ``traceparent`` of the try's span in its DAG run's
+  trace, set when the server exports traces (ADR 0024). The worker's span for the try, the task
+  process's span and the task's own spans nest under it. Workers of older versions do not
+  receive it.
 """
 
-from airlock.models.execution import TaskFailed
+from airlock.models.execution import TaskFailed, Workload
 from airlock.models.versioning import EndpointAdded, FieldAdded, Version
 
 VERSION = Version(
     "2026-12-08",
     "Task and asset state stores: get, set (with a retention), delete and clear a key; "
     "TaskFailed gains retry_delay_s (a retry policy's delay); POST /workloads/confirm: the "
-    "starts of one poll confirmed in one call.",
+    "starts of one poll confirmed in one call; Workload gains traceparent (the try's span in "
+    "its DAG run's trace).",
     changes=(
         EndpointAdded("GET", "/task-instances/{ti_id}/state/{key}"),
         EndpointAdded("PUT", "/task-instances/{ti_id}/state/{key}"),
@@ -38,5 +43,6 @@ VERSION = Version(
         EndpointAdded("GET", "/dag-runs/{dag_id}/{run_id}/task-states"),
         EndpointAdded("POST", "/workloads/confirm"),
         FieldAdded(TaskFailed, "retry_delay_s"),
+        FieldAdded(Workload, "traceparent"),
     ),
 )
