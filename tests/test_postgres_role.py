@@ -88,7 +88,7 @@ def test_migrate_and_the_services_work_as_a_least_privilege_owner(
         upload = subprocess.run(
             [sys.executable, "-m", "airlock.cli", "dag-processor", "--bundle", "lp", "--once"],
             env={
-                **home.env,
+                **home.zone_env("processing"),
                 "AIRLOCK_DAG_PROCESSOR__API_URL": server.url,
                 "AIRLOCK_DAG_PROCESSOR__TOKEN": token,
                 "AIRLOCK_DAG_PROCESSOR__BUNDLES": f"lp={folder}",

@@ -133,6 +133,8 @@ class Setup:
                 "AIRLOCK_TRIGGERER__TOKEN": token,
                 "AIRLOCK_TRIGGERER__BUNDLES": f"b1={self.bundle}",
                 "AIRLOCK_TRIGGERER__POLL_S": "0.5",
+                # The triggers' marks: the one folder confined trigger code may write to.
+                "AIRLOCK_TRIGGERER__TEMP_FOLDER": str(self.marks),
             }
         )
         log = (self.base / f"triggerer-{name}.log").open("wb")

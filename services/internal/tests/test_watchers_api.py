@@ -131,13 +131,14 @@ def test_a_watcher_is_leased_once_and_its_events_stored_once(env: Env) -> None:
     assert events[0].extra == {"n": 1}
     with env.session() as session:
         assert session.scalars(select(AssetDagRunQueue.event_id)).all() == []
-        # The consumer's runs were started in the same requests, each event consumed once.
+        # The consumer's runs were started in the same requests, each event consumed once: one
+        # run per event, the default run policy.
         consumed = session.scalars(select(DagRunAssetEvent.event_id)).all()
         assert sorted(consumed) == [e.id for e in events]
         runs = session.scalars(select(DagRun)).all()
-        assert len(runs) == 2
+        assert len(runs) == 3
         assert {r.run_type for r in runs} == {"asset_triggered"}
-        assert session.scalars(select(TaskInstance.state)).all() == ["queued", "queued"]
+        assert session.scalars(select(TaskInstance.state)).all() == ["queued"] * 3
         watcher = session.scalars(select(AssetWatcher)).one()
         assert watcher.events_stored == 3
         assert watcher.last_event_at is not None

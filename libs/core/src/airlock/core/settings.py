@@ -147,6 +147,9 @@ class TriggererSettings(_Section):
     run_as_user: str | None = None
     #: Heap and private memory the trigger runner (all its triggers) may use, in MiB; 0: no cap.
     runner_memory_mb: int = 4096
+    #: The one folder trigger and watcher code may write to (their ``TMPDIR`` and working
+    #: folder); unset: a new private folder, removed when the triggerer stops.
+    temp_folder: str | None = None
 
 
 class CallbackProcessorSettings(_Section):

@@ -90,6 +90,7 @@ class Triggerer:
         posters: int = 4,
         run_as_user: str | None = None,
         runner_memory_mb: int | None = None,
+        temp_folder: Path | None = None,
         watchers: WatcherHost | None = None,
     ) -> None:
         self._client = client
@@ -99,7 +100,10 @@ class Triggerer:
         self.watchers = watchers
         self._bundles = {b: str(Path(folder).resolve()) for b, folder in bundles.items()}
         #: The runner's temp folder and working folder: the only folder it may write to.
-        self._tmp = tempfile.mkdtemp(prefix="airlock-triggers-")
+        self._own_tmp = temp_folder is None
+        self._tmp = (
+            str(temp_folder) if temp_folder else tempfile.mkdtemp(prefix="airlock-triggers-")
+        )
         prepare_folder(self._tmp, run_as_user)
         #: Trigger code runs as ``run_as_user`` when the triggerer is root, with a memory cap,
         #: and (with Landlock) can open only the bundles, its temp folder, the Python install
@@ -407,5 +411,6 @@ class Triggerer:
             log.warning("could not give the leases back (%s); they expire on their own", exc)
         if self._child is not None:
             self._child.close()
-        shutil.rmtree(self._tmp, ignore_errors=True)
+        if self._own_tmp:
+            shutil.rmtree(self._tmp, ignore_errors=True)
         log.info("triggerer %s stopped; %d trigger end(s) accepted", self.name, self.fired)

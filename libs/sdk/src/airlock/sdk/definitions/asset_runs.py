@@ -145,6 +145,7 @@ class _CompletionAsset(Asset):
         self.group = "completion"
         self.extra = {}
         self.watchers = []
+        self.unsupported = None
 
 
 def event_asset(name: str, uri: str) -> Asset:

@@ -70,6 +70,8 @@ def run(args: argparse.Namespace) -> int:
         run_as_user = default_user(config.run_as_user, "[triggerer] run_as_user")
     except ValueError as exc:
         raise CliError(str(exc)) from None
+    if config.temp_folder and not Path(config.temp_folder).is_dir():
+        raise CliError(f"[triggerer] temp_folder: folder {config.temp_folder} does not exist")
     capacity = args.capacity if args.capacity is not None else config.capacity
     if capacity < 1:
         raise CliError(f"--capacity must be at least 1, got {capacity}")
@@ -94,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
         poll_s=config.poll_s,
         run_as_user=run_as_user,
         runner_memory_mb=config.runner_memory_mb or None,
+        temp_folder=Path(config.temp_folder) if config.temp_folder else None,
         watchers=WatcherHost(
             client, name=name, capacity=config.watcher_capacity, bundles=dict(config.bundles)
         ),
