@@ -50,7 +50,10 @@ ZONE = {
     "dag-processor": "processing",
     "triggerer": "processing",
     "callback-processor": "processing",
+    "otel-collector": "control",
 }
+#: Third-party images without a shell or Python to run a healthcheck command in.
+NO_HEALTHCHECK = {"init", "otel-collector"}
 SERVES = {"web-api": "public", "execution-api": "execution", "internal-api": "processing"}
 #: Secrets only the control zone may hold.
 CONTROL_SECRETS = {"postgres_password", "control_config", "signing_key", "secrets_key"}
@@ -102,11 +105,12 @@ def test_compose_runs_the_slim_images_outside_control_with_healthchecks() -> Non
             assert target == "worker"
         elif ZONE[name] == "processing":
             assert target == "processing"
-        elif name != "postgres":
+        elif name not in ("postgres", "otel-collector"):
             assert target == "all"
-        if name != "init":
+        if name not in NO_HEALTHCHECK:
             assert service["healthcheck"]["test"][0] == "CMD", name
     assert spec["services"]["init"]["profiles"] == ["init"]
+    assert spec["services"]["otel-collector"]["profiles"] == ["telemetry"]
 
 
 def test_compose_settings_are_the_readme_recipes() -> None:
@@ -154,7 +158,7 @@ def chart_values() -> dict[str, Any]:
 def test_the_chart_has_the_compose_files_shape() -> None:
     spec = compose()["services"]
     values = chart_values()
-    assert set(values["services"]) == set(ZONE) - {"postgres", "init"}
+    assert set(values["services"]) == set(ZONE) - {"postgres", "init", "otel-collector"}
     targets = {"all": "all", "worker": "worker", "processing": "processing"}
     for name, service in values["services"].items():
         assert service["zone"] == ZONE[name], name
