@@ -169,3 +169,93 @@ def test_an_unreachable_broker_is_reported_with_its_url_and_no_password() -> Non
         await run.close()
 
     asyncio.run(scenario())
+
+
+class KafkaLog:
+    """Kafka in memory, for the contract no broker here can show: one partition per topic and
+    each group's committed offsets. :meth:`consumer` is a class with the surface of aiokafka's
+    consumer that the trigger uses (start, getmany, commit, stop)."""
+
+    def __init__(self) -> None:
+        self.records: dict[str, list[bytes]] = {}
+        self.committed: dict[tuple[str, str], int] = {}
+
+    def consumer(self) -> type:
+        from collections import namedtuple
+
+        from aiokafka import TopicPartition
+
+        log = self
+        record = namedtuple("record", "topic partition offset value")
+
+        class Consumer:
+            def __init__(self, *topics: str, group_id: str, **_: Any) -> None:
+                self.topics, self.group = topics, group_id
+                self.position: dict[str, int] = {}
+
+            async def start(self) -> None:
+                for topic in self.topics:
+                    self.position[topic] = log.committed.get((self.group, topic), 0)
+
+            async def getmany(self, timeout_ms: int, max_records: int) -> dict[Any, list[Any]]:
+                fetched = {}
+                for topic in self.topics:
+                    at = self.position[topic]
+                    values = log.records.get(topic, [])[at : at + max_records]
+                    if values:
+                        fetched[TopicPartition(topic, 0)] = [
+                            record(topic, 0, at + i, value) for i, value in enumerate(values)
+                        ]
+                        self.position[topic] = at + len(values)
+                if not fetched:
+                    await asyncio.sleep(0.01)
+                return fetched
+
+            async def commit(self, offsets: dict[Any, int]) -> None:
+                for partition, offset in offsets.items():
+                    log.committed[(self.group, partition.topic)] = offset
+
+            async def stop(self) -> None:
+                pass
+
+        return Consumer
+
+
+def test_kafka_commits_only_what_was_stored_and_a_killed_consumer_redelivers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    aiokafka = pytest.importorskip("aiokafka")
+    log = KafkaLog()
+    log.records["orders"] = [b'{"n": 0}', b'{"n": 1}', b"not json"]
+    monkeypatch.setattr(aiokafka, "AIOKafkaConsumer", log.consumer())
+
+    def trigger() -> KafkaTrigger:
+        made = KafkaTrigger(["orders"], group_id="g", conn_id="k", batch=2)
+        made.connections = {
+            "k": Connection(conn_id="k", conn_type="kafka", host="127.0.0.1", port=9092)
+        }
+        return made
+
+    async def scenario() -> None:
+        run = trigger().run()
+        status = await run.__anext__()
+        assert status.state == "running"
+        first = await run.__anext__()
+        assert [e.dedup_key for e in first.events] == ["orders:0:0", "orders:0:1"]
+        assert [e.payload["value"] for e in first.events] == [{"n": 0}, {"n": 1}]
+        assert log.committed == {}  # nothing committed before the store answered
+        second = await run.__anext__()  # resumed: the first batch was stored
+        assert log.committed == {("g", "orders"): 2}
+        assert [(e.dedup_key, e.payload["value"]) for e in second.events] == [
+            ("orders:0:2", "not json")
+        ]
+        await run.aclose()  # killed before the second batch was stored: not committed
+        assert log.committed == {("g", "orders"): 2}
+        again = trigger().run()
+        await again.__anext__()
+        redelivered = await again.__anext__()
+        # The group's next member gets it again, with the same key: a duplicate, not a new event.
+        assert [e.dedup_key for e in redelivered.events] == ["orders:0:2"]
+        await again.aclose()
+
+    asyncio.run(scenario())

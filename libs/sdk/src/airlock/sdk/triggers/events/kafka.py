@@ -3,8 +3,8 @@
 Records are fetched in batches, stored, and only then is the offset committed (for exactly the
 records stored), so a consumer that dies before committing has them redelivered to the group's
 next member. The dedup key is ``topic:partition:offset``. **Untested against a real broker** (no
-Kafka runs on the machine the tests run on); the contract is the one the other broker triggers
-are tested with.
+Kafka runs on the machine the tests run on): the contract the other broker triggers are tested
+with is tested here against an in-memory stand-in for aiokafka's consumer.
 """
 
 from __future__ import annotations
