@@ -3,7 +3,9 @@
 A real OTLP receiver (``tests.support.otlp``) gets what every process exports. A run the
 scheduler creates has spans from the scheduler, the API, the worker and the task process in one
 trace, each with the parent the design gives it; a run created by ``POST …/dagRuns`` with a
-``traceparent`` continues the caller's trace; a span the task's code opens nests under the task.
+``traceparent`` continues the caller's trace; a span the task's code opens nests under the task. The exporter's secrets the operator
+gave the services (headers, certificates, client keys) never reach a task process, whose spans
+still arrive.
 """
 
 from __future__ import annotations
@@ -51,10 +53,31 @@ DAG_FILE = textwrap.dedent("""
     def traced_waits():
         TimeDeltaSensorAsync(task_id="wait", delta=timedelta(seconds=1))
 
+    @task
+    def spy():
+        import os
+        return {
+            "otel": sorted(k for k in os.environ if k.startswith("OTEL_")),
+            "leaked": any("s3cret" in v for v in os.environ.values()),
+        }
+
+    @dag(schedule=None, start_date=datetime(2026, 1, 1))
+    def traced_spy():
+        spy()
+
     traced_once()
     traced_manual()
     traced_waits()
+    traced_spy()
 """)
+
+#: What an operator gives the services to reach a collector that wants credentials.
+EXPORTER_SECRETS = {
+    "OTEL_EXPORTER_OTLP_HEADERS": "x-api-key=s3cret",
+    "OTEL_EXPORTER_OTLP_TRACES_HEADERS": "x-api-key=s3cret",
+    "OTEL_EXPORTER_OTLP_CLIENT_KEY": "client-s3cret.key",
+    "OTEL_EXPORTER_OTLP_CERTIFICATE": "ca-s3cret.pem",
+}
 
 
 @pytest.fixture(scope="module")
@@ -70,9 +93,16 @@ def stack(tmp_path_factory: pytest.TempPathFactory, receiver: OtlpReceiver) -> I
     dags = base / "dags"
     dags.mkdir()
     (dags / "traced.py").write_text(DAG_FILE)
+    files = {}
+    for name, value in EXPORTER_SECRETS.items():
+        if not name.endswith("_HEADERS"):
+            (base / value).write_text("-----BEGIN NOTHING-----\n")
+            value = str(base / value)
+        files[name] = value
     stack = RunAll.start(
         base,
         dags,
+        **files,
         AIRLOCK_TELEMETRY__OTLP_ENDPOINT=receiver.url,
         AIRLOCK_TELEMETRY__METRIC_EXPORT_INTERVAL_S="1",
         OTEL_BSP_SCHEDULE_DELAY="300",
@@ -217,6 +247,44 @@ def test_trigger_waits_and_callbacks_are_spans_of_the_run(
     assert wait.parent_span_id == root.span_id
     assert callback.parent_span_id == root.span_id
     assert callback.attributes["airlock.state"] == "success"
+
+
+def test_a_task_gets_where_to_export_but_no_exporter_secret(
+    stack: RunAll, receiver: OtlpReceiver
+) -> None:
+    headers = _token(stack)
+    assert wait_until(
+        lambda: (
+            httpx.patch(
+                f"{stack.url}/api/v1/dags/traced_spy", json={"is_paused": False}, headers=headers
+            ).status_code
+            == 200
+        ),
+        60,
+    )
+    trace_id = secrets.token_hex(16)
+    answer = httpx.post(
+        f"{stack.url}/api/v1/dags/traced_spy/dagRuns",
+        json={},
+        headers={**headers, "traceparent": f"00-{trace_id}-{secrets.token_hex(8)}-01"},
+    )
+    assert answer.status_code in (200, 201), answer.text
+    run_id = answer.json()["run_id"]
+    assert wait_until(lambda: _run_state(stack, headers, "traced_spy") == "success", 120)
+    seen = httpx.get(
+        f"{stack.url}/api/v1/dags/traced_spy/dagRuns/{run_id}/taskInstances/spy/"
+        "xcomEntries/return_value",
+        headers=headers,
+    )
+    assert seen.status_code == 200, seen.text
+    assert seen.json()["value"] == {
+        "otel": ["OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_PROTOCOL"],
+        "leaked": False,
+    }
+    # The task's tracing still works: its span arrives, under the worker's.
+    assert wait_until(lambda: _by_name(receiver.trace(trace_id), "execute spy"), 30)
+    (process,) = _by_name(receiver.trace(trace_id), "execute spy")
+    assert process.service == "airlock-task"
 
 
 def test_metrics_are_exported_under_airlock(stack: RunAll, receiver: OtlpReceiver) -> None:

@@ -41,6 +41,28 @@ def test_a_child_environment_can_be_narrowed_to_named_variables() -> None:
     assert env == {"PATH": "/bin", "AIRLOCK_ZONE": "processing"}
 
 
+def test_a_child_environment_keeps_where_to_export_spans_but_no_exporter_secret() -> None:
+    env = child_environment(
+        {
+            "OTEL_EXPORTER_OTLP_ENDPOINT": "https://otel:s3cret@collector.example:4318",
+            "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+            "OTEL_SERVICE_NAME": "etl",
+            "OTEL_EXPORTER_OTLP_HEADERS": "x-api-key=s3cret",
+            "OTEL_EXPORTER_OTLP_TRACES_HEADERS": "authorization=Bearer s3cret",
+            "OTEL_EXPORTER_OTLP_CLIENT_KEY": "/etc/otel/client.key",
+            "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE": "/etc/otel/client.pem",
+            "OTEL_EXPORTER_OTLP_CERTIFICATE": "/etc/otel/ca.pem",
+        },
+        "execution",
+    )
+    assert env == {
+        "OTEL_EXPORTER_OTLP_ENDPOINT": "https://collector.example:4318",
+        "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+        "OTEL_SERVICE_NAME": "etl",
+        "AIRLOCK_ZONE": "execution",
+    }
+
+
 def test_the_blocked_modules_are_the_db_layer_and_the_signer() -> None:
     for name in ("airlock.db", "sqlalchemy", "airlock.core.tokens.signer"):
         assert name in BLOCKED_MODULES

@@ -52,8 +52,10 @@ def setup_telemetry(
     """Set up traces, metrics and trace ids in log lines for the Airlock ``service`` running in
     this process (``api``, ``scheduler``, ``worker``, …); whether anything was installed.
 
-    The exporter settings are also written to ``environ`` as ``OTEL_*`` variables, so the
-    processes this one starts (a worker's task processes) export to the same place.
+    The endpoint and protocol (no secret: never headers, certificates or keys) are also written
+    to ``environ`` as ``OTEL_*`` variables, so the processes this one starts (a worker's task
+    processes) export to the same place; what those processes inherit of ``OTEL_*`` is narrowed
+    to where to export by :func:`~airlock.sdk.execution_time.supervised.child_environment`.
     """
     env = os.environ if environ is None else environ
     if not telemetry_configured(settings, env) or service in _installed:

@@ -13,7 +13,7 @@ and could read the parent through ``/proc``): :func:`protect_memory` makes it no
 its ``environ``, ``mem`` and ``ptrace`` are refused to its children, and
 :func:`forget_environment_variable` wipes a secret from the initial environment block that
 ``/proc/<pid>/environ`` shows. :func:`child_environment` is what a child inherits: nothing of
-Airlock's but its zone.
+Airlock's but its zone, and of OpenTelemetry's only where to export (no exporter secret).
 
 A child running as root (or with ``CAP_SYS_PTRACE``) could still read its parent's memory: so a
 parent started as root confines its children to an unprivileged user, and where the kernel has
@@ -31,6 +31,7 @@ import importlib.abc
 import os
 import signal
 import sys
+import urllib.parse
 from collections.abc import Collection, Mapping, Sequence
 from types import ModuleType
 from typing import Any
@@ -82,19 +83,45 @@ def block_imports(refused_to: str, instead: str) -> None:
     sys.meta_path.insert(0, BlockedImportFinder(refused_to, instead))
 
 
+#: The OpenTelemetry variables a child inherits: where and how to export its spans, and what to
+#: call itself — never the exporter's headers (a collector's API key, typically), certificates or
+#: client keys, which are the service's secrets.
+PASSED_OTEL_VARIABLES = (
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_PROTOCOL",
+    "OTEL_SERVICE_NAME",
+    "OTEL_RESOURCE_ATTRIBUTES",
+    "OTEL_SDK_DISABLED",
+)
+
+
 def child_environment(
     environ: Mapping[str, str], zone: str, *, only: Collection[str] | None = None
 ) -> dict[str, str]:
-    """``environ`` without anything of Airlock's (no token, no config, no DB URL) but the zone;
-    with ``only``, also without any variable it does not name."""
+    """``environ`` without anything of Airlock's (no token, no config, no DB URL) but the zone,
+    and without any ``OTEL_*`` variable but :data:`PASSED_OTEL_VARIABLES` (an endpoint's
+    ``user:password@`` removed); with ``only``, also without any variable it does not name."""
     env = {
         k: v
         for k, v in environ.items()
-        if not k.startswith("AIRLOCK_") and (only is None or k in only)
+        if not k.startswith("AIRLOCK_")
+        and (not k.startswith("OTEL_") or k in PASSED_OTEL_VARIABLES)
+        and (only is None or k in only)
     }
+    if "OTEL_EXPORTER_OTLP_ENDPOINT" in env:
+        env["OTEL_EXPORTER_OTLP_ENDPOINT"] = _without_credentials(
+            env["OTEL_EXPORTER_OTLP_ENDPOINT"]
+        )
     env["AIRLOCK_ZONE"] = zone
     env.pop("PYTHONSTARTUP", None)
     return env
+
+
+def _without_credentials(url: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urllib.parse.urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
 
 
 def parent_pid() -> int:
