@@ -95,10 +95,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory, receiver: OtlpReceiver) -> I
     (dags / "traced.py").write_text(DAG_FILE)
     files = {}
     for name, value in EXPORTER_SECRETS.items():
+        files[name] = value if name.endswith("_HEADERS") else str(base / value)
         if not name.endswith("_HEADERS"):
             (base / value).write_text("-----BEGIN NOTHING-----\n")
-            value = str(base / value)
-        files[name] = value
     stack = RunAll.start(
         base,
         dags,
