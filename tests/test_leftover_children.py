@@ -2,10 +2,13 @@
 3): on ``airlock run-all``, a trigger and a callback each start a subprocess and wait; SIGKILL the
 triggerer and the callback processor. Their runner and callback child die at once, with no
 ``BrokenPipeError`` traceback anywhere; the subprocesses, which no parent-death signal reaches,
-are killed when run-all has restarted each service."""
+are killed when run-all has restarted each service. The same holds for a task's subprocess when
+the worker and its zygote are both SIGKILLed: the task process dies with the zygote, its
+subprocess when the worker is back."""
 
 from __future__ import annotations
 
+import contextlib
 import textwrap
 import time
 from collections.abc import Iterator
@@ -57,6 +60,13 @@ with DAG(dag_id="lingering", schedule=None, start_date=datetime(2026, 1, 1)):
         return 1
 
     quick()
+
+    @task
+    def lingers():
+        subprocess.Popen(["sleep", "3003"])
+        time.sleep(3600)
+
+    lingers()
 """
 
 
@@ -83,10 +93,12 @@ def service(stack: RunAll, name: str) -> psutil.Process:
     raise AssertionError(f"run-all runs no {name}")
 
 
-def sleeper(argument: str) -> int | None:
-    for process in psutil.process_iter(["cmdline"]):
-        if process.info["cmdline"] == ["sleep", argument]:
-            return process.pid
+def sleeper(stack: RunAll, argument: str) -> int | None:
+    """The stack's ``sleep <argument>`` (not another stack's, on a shared machine)."""
+    for process in psutil.Process(stack.process.pid).children(recursive=True):
+        with contextlib.suppress(psutil.NoSuchProcess):
+            if process.cmdline() == ["sleep", argument]:
+                return process.pid
     return None
 
 
@@ -103,11 +115,22 @@ def trigger(stack: RunAll, dag_id: str) -> None:
 
 def test_killed_services_leave_no_process_behind(stack: RunAll) -> None:
     trigger(stack, "lingering")
-    assert wait_until(lambda: sleeper("3001") is not None and sleeper("3002") is not None, 90), (
+    arguments = ("3001", "3002", "3003")
+    assert wait_until(lambda: all(sleeper(stack, a) is not None for a in arguments), 90), (
         stack.output()[-3000:]
     )
-    started = {"3001": sleeper("3001"), "3002": sleeper("3002")}
-    killed = {}
+    started = {argument: sleeper(stack, argument) for argument in arguments}
+    # The worker and its zygote die together: both are stopped first, so that neither sees the
+    # other die (the zygote would kill its tasks' groups, the worker the dead zygote's).
+    worker = service(stack, "worker")
+    (zygote,) = worker.children()
+    tasks = [task.pid for task in zygote.children()]
+    for process in (worker, zygote):
+        process.suspend()
+    for process in (worker, zygote):
+        process.kill()
+    assert tasks, "the zygote ran the task"
+    killed = {"worker": (worker.pid, [zygote.pid]), "zygote": (zygote.pid, tasks)}
     for name in ("triggerer", "callback-processor"):
         parent = service(stack, name)
         killed[name] = (parent.pid, [c.pid for c in parent.children()])
@@ -119,8 +142,8 @@ def test_killed_services_leave_no_process_behind(stack: RunAll) -> None:
     for argument, pid in started.items():
         assert pid is not None
         assert wait_until(lambda p=pid: not alive(p), 30), f"sleep {argument} was left running"
-    for name, (pid, _) in killed.items():
-        assert service(stack, name).pid != pid, f"{name} was restarted"
+    for name in ("triggerer", "callback-processor", "worker"):
+        assert service(stack, name).pid != killed[name][0], f"{name} was restarted"
     time.sleep(1)  # anything a dying child would print has been printed
     output = stack.output()
     assert "BrokenPipeError" not in output, output[-3000:]

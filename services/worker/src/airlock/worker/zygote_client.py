@@ -32,9 +32,11 @@ from airlock.sdk.execution_time.supervised import (
     child_environment,
     decode_message,
     encode_frame,
+    forget_child,
     frame_payload,
     kill_process_group,
     prepare_folder,
+    record_child,
     start_child,
 )
 from airlock.worker.zygote import (
@@ -74,6 +76,8 @@ class _Generation:
         self.cond = threading.Condition()
         self.pending: dict[int, _Pending] = {}
         self.exits: dict[int, int] = {}
+        #: Its task processes not reaped yet, each leading its own session.
+        self.tasks: set[int] = set()
         self.dead = False
 
     def kill(self) -> None:
@@ -297,7 +301,9 @@ class ZygoteClient:
                 log.error("%s; replacing the zygote", exc)
                 break
             if isinstance(message, Exited):
+                forget_child(message.pid)
                 with generation.cond:
+                    generation.tasks.discard(message.pid)
                     generation.exits[message.pid] = message.status
                     generation.cond.notify_all()
                 continue
@@ -310,6 +316,11 @@ class ZygoteClient:
     ) -> None:
         with generation.cond:
             pending = generation.pending.pop(message.request_id, None)
+        if isinstance(message, Forked):
+            # Recorded first: were this worker killed now, the next one kills its session.
+            record_child(message.pid)
+            with generation.cond:
+                generation.tasks.add(message.pid)
         if pending is None:  # its thread gave up waiting; do not leak the descriptor
             for fd in fds:
                 os.close(fd)
@@ -326,7 +337,14 @@ class ZygoteClient:
             generation.dead = True
             pending = list(generation.pending.values())
             generation.pending.clear()
+            tasks, generation.tasks = generation.tasks, set()
             generation.cond.notify_all()
+        # Its task processes died with it (their parent-death signal); what they started did not.
+        # Only their groups are signalled: the pids themselves may already be another process's.
+        for pid in tasks:
+            with contextlib.suppress(OSError):
+                os.killpg(pid, signal.SIGKILL)
+            forget_child(pid)
         for item in pending:
             if item.dag_file is not None:
                 # It may be what killed the zygote: let task processes import it themselves.

@@ -47,7 +47,11 @@ from airlock.sdk.execution_time.supervised._framing import (
     read_frame,
     write_frame,
 )
-from airlock.sdk.execution_time.supervised._leftovers import track_children
+from airlock.sdk.execution_time.supervised._leftovers import (
+    forget_child,
+    record_child,
+    track_children,
+)
 from airlock.sdk.execution_time.supervised._process import (
     Child,
     adopt_orphans,
@@ -89,6 +93,7 @@ __all__ = [
     "default_user",
     "encode_frame",
     "enter_sandbox",
+    "forget_child",
     "forget_environment_variable",
     "frame_payload",
     "kill_descendants",
@@ -100,6 +105,7 @@ __all__ = [
     "prepare_folder",
     "protect_memory",
     "read_frame",
+    "record_child",
     "set_parent_death_signal",
     "start_child",
     "track_children",

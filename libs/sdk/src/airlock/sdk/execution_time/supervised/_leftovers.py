@@ -7,7 +7,9 @@ it starts stays in that session unless it calls ``setsid`` itself, so the sessio
 everything a child left.
 
 A parent that calls :func:`track_children` keeps a file in a shared folder listing its children
-(pid and start time); :func:`~._process.start_child` adds to it, closing a child removes it. When
+(pid and start time); :func:`~._process.start_child` adds to it, closing a child removes it (a
+child forked by another — a worker's task process, forked by its zygote — is added with
+:func:`record_child` and removed with :func:`forget_child`). When
 a parent starts, it reads every file whose owner is no longer running (its pid gone, or reused by
 a process that started at another time) and SIGKILLs every process still in those children's
 sessions, then deletes the file. Session ids are safe to trust: the kernel gives no new process
@@ -131,6 +133,19 @@ def track_children(folder: Path) -> int:
             killed,
         )
     return killed
+
+
+def record_child(pid: int) -> None:
+    """Record a child this process did not start itself but must answer for — a task process
+    its zygote forked — so that the next parent kills its session if this one is killed."""
+    if (tracked := registry()) is not None:
+        tracked.add(pid)
+
+
+def forget_child(pid: int) -> None:
+    """The child ``pid`` recorded with :func:`record_child` has ended."""
+    if (tracked := registry()) is not None:
+        tracked.remove(pid)
 
 
 def registry() -> ChildRegistry | None:
