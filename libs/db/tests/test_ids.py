@@ -22,3 +22,12 @@ def test_ids_made_later_sort_later():
     assert len(set(earlier)) == 50
     assert len(later) == 36
     assert later == later.lower()
+
+
+def test_task_instance_ids_are_canonical_uuid7_text():
+    for _ in range(200):
+        text = new_task_instance_id()
+        value = uuid.UUID(text)
+        assert str(value) == text
+        assert value.version == 7
+        assert value.variant == uuid.RFC_4122

@@ -73,7 +73,7 @@ from airlock.scheduling.marking import mark_run, mark_task_instances
 from airlock.scheduling.queueing import queue_scheduled
 from airlock.scheduling.reasons import record_reasons
 from airlock.scheduling.run_pass import ScheduleResult, needs_scheduling, schedule_run
-from airlock.scheduling.runs import create_dag_run
+from airlock.scheduling.runs import create_dag_run, create_task_instances_in_batches
 from airlock.scheduling.schedules import DataInterval, NextRun, next_run_info
 from airlock.scheduling.trigger_rules import Decision, UpstreamCounts, decide
 
@@ -105,6 +105,7 @@ __all__ = [
     "create_asset_event",
     "create_asset_triggered_runs",
     "create_dag_run",
+    "create_task_instances_in_batches",
     "decide",
     "drop_backlog",
     "expire_claims",

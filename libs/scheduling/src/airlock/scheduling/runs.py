@@ -1,7 +1,8 @@
 """``create_dag_run``: a new run of a DAG's latest version, with its task instances.
 
 The run is created ``queued`` with one task instance (no state) per task — a mapped task gets
-its placeholder, map index -1, expanded when it is ready. Nothing is started here: call
+its placeholder, map index -1, expanded when it is ready — in the caller's transaction, or, for a
+big DAG on SQLite, in short transactions of their own (:func:`create_task_instances_in_batches`). Nothing is started here: call
 :func:`~airlock.scheduling.schedule_run` on the new run in the same transaction to start it at
 once (it becomes ``running`` if the DAG is under ``max_active_runs`` and not paused, and its first
 tasks are queued); otherwise the scheduler loop starts it on its next pass. Queued runs of a DAG
@@ -49,8 +50,12 @@ def create_dag_run(
     trace_parent: str | None = None,
     dag_cache: DagCache,
     now: dt.datetime | None = None,
+    task_instances: bool = True,
 ) -> DagRun:
     """Create a queued run of ``dag_id``'s latest version; the caller commits.
+
+    With ``task_instances=False`` the run is created alone: the caller commits it, then creates
+    its task instances with :func:`create_task_instances_in_batches`.
 
     ``trace_parent``, a W3C ``traceparent`` (the creating request's), makes the run's spans
     continue that trace; one that is not valid is ignored (ADR 0024).
@@ -102,6 +107,9 @@ def create_dag_run(
         triggered_by=triggered_by,
         trace_parent=trace_parent if parse_traceparent(trace_parent) else None,
     )
+    # Everything is ready before the first write: on SQLite that takes the one write lock.
+    graph = dag_cache.graph(session, dag.latest_version_id)
+    rows = [new_row(task, -1) for task in graph.tasks.values()] if task_instances else []
     session.add(run)
     try:
         session.flush()
@@ -110,10 +118,9 @@ def create_dag_run(
             f"DAG {dag_id!r} already has a run {run_id!r} (created concurrently); "
             "choose another run_id"
         ) from None
-    graph = dag_cache.graph(session, dag.latest_version_id)
     insert_rows(
         session,
-        [new_row(task, -1) for task in graph.tasks.values()],
+        rows,
         dag_id=dag_id,
         run_id=run_id,
         dag_version_id=dag.latest_version_id,
@@ -123,6 +130,33 @@ def create_dag_run(
     if graph.dag.deadlines:
         record_deadlines(session, graph.dag, run, now)
     return run
+
+
+def create_task_instances_in_batches(
+    session: Session, run: DagRun, dag_cache: DagCache, now: dt.datetime, *, batch: int
+) -> None:
+    """Create the task instances of ``run`` (committed, created with ``task_instances=False``)
+    ``batch`` at a time, committing after each batch, so that on SQLite other writers take the
+    write lock in between instead of waiting for one long insert (ADR 0018).
+
+    A run whose instances are not all there yet is never judged on the ones that are: every
+    scheduling pass first creates the instances its run lacks, so a scheduler that starts the run
+    meanwhile creates the rest itself, and the batches then skip what it created.
+    """
+    graph = dag_cache.graph(session, run.dag_version_id)
+    rows = [new_row(task, -1) for task in graph.tasks.values()]
+    for start in range(0, len(rows), batch):
+        insert_rows(
+            session,
+            rows[start : start + batch],
+            dag_id=run.dag_id,
+            run_id=run.run_id,
+            dag_version_id=run.dag_version_id,
+            tasks=graph.tasks,
+            now=now,
+            skip_existing=True,
+        )
+        session.commit()
 
 
 def _refuse_duplicate(
