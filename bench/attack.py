@@ -6,9 +6,9 @@ scenario, attack clients loop for --seconds while a probe alternates `GET /execu
 a worker's poll (which writes: it records the worker as seen):
 
   - none: no attack (the machine's own noise);
-  - logins+bodies: 6 clients failing to log in (Argon2) and 2 sending 4.8 MB bodies before
+  - logins-bodies: 6 clients failing to log in (Argon2) and 2 sending 4.8 MB bodies before
     authenticating with an older Airlock-API-Version;
-  - huge trigger: 1 client triggering runs of `huge` back to back;
+  - trigger: 1 client triggering runs of `huge` back to back;
   - all: 3 failing log-ins, 1 big body and 1 huge trigger at once.
 
 The attack is the one `tests/security/test_api_stall.py` runs (`tests/support/attack.py`).
@@ -40,8 +40,8 @@ from tests.support.processes import start_api, stop
 
 SCENARIOS: dict[str, dict[str, int]] = {
     "none": {},
-    "logins+bodies": {BAD_LOGIN: 6, BIG_PRE_AUTH_BODY: 2},
-    "huge trigger": {HUGE_TRIGGER: 1},
+    "logins-bodies": {BAD_LOGIN: 6, BIG_PRE_AUTH_BODY: 2},
+    "trigger": {HUGE_TRIGGER: 1},
     "all": {BAD_LOGIN: 3, BIG_PRE_AUTH_BODY: 1, HUGE_TRIGGER: 1},
 }
 TARGET_P99_MS = 100.0
