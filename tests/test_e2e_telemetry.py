@@ -124,6 +124,27 @@ def _run_state(stack: RunAll, headers: dict[str, str], dag_id: str) -> str | Non
     return runs[0]["state"] if runs else None
 
 
+def _trigger_in_a_new_trace(stack: RunAll, headers: dict[str, str], dag_id: str) -> tuple[str, str]:
+    """Unpause ``dag_id`` and trigger it in a new trace; (the trace id, the run id)."""
+    assert wait_until(
+        lambda: (
+            httpx.patch(
+                f"{stack.url}/api/v1/dags/{dag_id}", json={"is_paused": False}, headers=headers
+            ).status_code
+            == 200
+        ),
+        60,
+    )
+    trace_id = secrets.token_hex(16)
+    answer = httpx.post(
+        f"{stack.url}/api/v1/dags/{dag_id}/dagRuns",
+        json={},
+        headers={**headers, "traceparent": f"00-{trace_id}-{secrets.token_hex(8)}-01"},
+    )
+    assert answer.status_code in (200, 201), answer.text
+    return trace_id, str(answer.json()["run_id"])
+
+
 def _by_name(spans: list[ReceivedSpan], prefix: str) -> list[ReceivedSpan]:
     return [span for span in spans if span.name.startswith(prefix)]
 
@@ -214,22 +235,7 @@ def test_trigger_waits_and_callbacks_are_spans_of_the_run(
     stack: RunAll, receiver: OtlpReceiver
 ) -> None:
     headers = _token(stack)
-    assert wait_until(
-        lambda: (
-            httpx.patch(
-                f"{stack.url}/api/v1/dags/traced_waits", json={"is_paused": False}, headers=headers
-            ).status_code
-            == 200
-        ),
-        60,
-    )
-    trace_id = secrets.token_hex(16)
-    answer = httpx.post(
-        f"{stack.url}/api/v1/dags/traced_waits/dagRuns",
-        json={},
-        headers={**headers, "traceparent": f"00-{trace_id}-{secrets.token_hex(8)}-01"},
-    )
-    assert answer.status_code in (200, 201), answer.text
+    trace_id, _ = _trigger_in_a_new_trace(stack, headers, "traced_waits")
     assert wait_until(lambda: _run_state(stack, headers, "traced_waits") == "success", 120)
 
     def arrived() -> bool:
@@ -252,23 +258,7 @@ def test_a_task_gets_where_to_export_but_no_exporter_secret(
     stack: RunAll, receiver: OtlpReceiver
 ) -> None:
     headers = _token(stack)
-    assert wait_until(
-        lambda: (
-            httpx.patch(
-                f"{stack.url}/api/v1/dags/traced_spy", json={"is_paused": False}, headers=headers
-            ).status_code
-            == 200
-        ),
-        60,
-    )
-    trace_id = secrets.token_hex(16)
-    answer = httpx.post(
-        f"{stack.url}/api/v1/dags/traced_spy/dagRuns",
-        json={},
-        headers={**headers, "traceparent": f"00-{trace_id}-{secrets.token_hex(8)}-01"},
-    )
-    assert answer.status_code in (200, 201), answer.text
-    run_id = answer.json()["run_id"]
+    trace_id, run_id = _trigger_in_a_new_trace(stack, headers, "traced_spy")
     assert wait_until(lambda: _run_state(stack, headers, "traced_spy") == "success", 120)
     seen = httpx.get(
         f"{stack.url}/api/v1/dags/traced_spy/dagRuns/{run_id}/taskInstances/spy/"
