@@ -25,11 +25,11 @@ from airlock.callback_processor.protocol import (
     MAX_FRAME,
     CallbackFinished,
     ChildReady,
-    ConnectionAnswer,
+    ConnectionReply,
     GetConnection,
     GetVariable,
     RunCallback,
-    VariableAnswer,
+    VariableReply,
     from_child_decoder,
 )
 from airlock.models.secrets import ConnectionInfo
@@ -165,11 +165,11 @@ class ChildPool:
                 if isinstance(message, CallbackFinished):
                     return message
                 if isinstance(message, GetVariable):
-                    answer: VariableAnswer | ConnectionAnswer = VariableAnswer(
+                    answer: VariableReply | ConnectionReply = VariableReply(
                         value=self._get_variable(bundle, message.key)
                     )
                 elif isinstance(message, GetConnection):
-                    answer = ConnectionAnswer(
+                    answer = ConnectionReply(
                         connection=self._get_connection(bundle, message.conn_id)
                     )
                 else:

@@ -27,11 +27,11 @@ from pathlib import Path
 from airlock.dag_processor.bundle import BundleFileEntry
 from airlock.dag_processor.protocol import (
     MAX_FRAME,
-    ConnectionAnswer,
+    ConnectionReply,
     FileParsed,
     GetVariable,
     ParseFile,
-    VariableAnswer,
+    VariableReply,
     from_parser_decoder,
 )
 from airlock.models.secrets import ConnectionInfo
@@ -189,11 +189,11 @@ class ParserPool:
                 if isinstance(message, FileParsed):
                     return message
                 if isinstance(message, GetVariable):
-                    answer: VariableAnswer | ConnectionAnswer = VariableAnswer(
+                    answer: VariableReply | ConnectionReply = VariableReply(
                         value=self._get_variable(message.key)
                     )
                 else:
-                    answer = ConnectionAnswer(connection=self._get_connection(message.conn_id))
+                    answer = ConnectionReply(connection=self._get_connection(message.conn_id))
                 write_frame(stdin, answer, max_frame=MAX_FRAME)
 
     def _checkout(self) -> Parser:
