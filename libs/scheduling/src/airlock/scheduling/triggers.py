@@ -49,14 +49,7 @@ from airlock.models.execution import TaskDeferred
 from airlock.models.states import TaskInstanceState as TIS
 from airlock.scheduling import telemetry
 from airlock.scheduling.errors import SchedulingError
-from airlock.scheduling.leases import (
-    Held,
-    LeasedTable,
-    acquire,
-    give_back,
-    lease_params,
-    sort_held,
-)
+from airlock.scheduling.leases import Held, LeasedTable, acquire, give_back, lease_params, sort_held
 from airlock.scheduling.tables import DAG, TI
 
 TRIGGER = cast(Table, Trigger.__table__)

@@ -38,14 +38,7 @@ from airlock.db.assets import ensure_assets
 from airlock.models.dag import SerializedWatcher
 from airlock.models.internal_watchers import EventResult, WatcherStatus
 from airlock.scheduling.assets import queue_for_consumers
-from airlock.scheduling.leases import (
-    Held,
-    LeasedTable,
-    acquire,
-    give_back,
-    lease_params,
-    sort_held,
-)
+from airlock.scheduling.leases import Held, LeasedTable, acquire, give_back, lease_params, sort_held
 from airlock.scheduling.tables import DAG
 
 WATCHER = cast(Table, AssetWatcher.__table__)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 from litestar import Request
 from sqlalchemy import Connection
@@ -21,23 +21,7 @@ from airlock.models.internal_watchers import HeldWatcher
 from airlock.scheduling.leases import Held
 from airlock.scheduling.tables import connection
 
-Row_co = TypeVar("Row_co", covariant=True)
 Row = TypeVar("Row")
-
-
-class LeaseRows(Protocol[Row_co]):
-    """``lease_triggers`` or ``lease_watchers`` of :mod:`airlock.scheduling`."""
-
-    def __call__(
-        self,
-        connection: Connection,
-        holder: str,
-        limit: int,
-        now: dt.datetime,
-        lease_s: float,
-        *,
-        bundles: Sequence[str] | None,
-    ) -> Sequence[Row_co]: ...
 
 
 def utc_now() -> dt.datetime:
@@ -52,12 +36,13 @@ def holder_name(request: Request[Any, Any, Any], triggerer: str) -> str:
 def lease_rows(
     request: Request[Any, Any, Any],
     session: Session,
-    lease: LeaseRows[Row],
+    lease: Callable[..., Sequence[Row]],
     triggerer: str,
     limit: int,
     lease_s: float,
 ) -> Sequence[Row]:
-    """Lease up to ``limit`` rows of the token's bundles to ``triggerer``, committed."""
+    """Lease up to ``limit`` rows of the token's bundles to ``triggerer`` with ``lease``
+    (``lease_triggers`` or ``lease_watchers`` of :mod:`airlock.scheduling`), committed."""
     rows = lease(
         connection(session),
         holder_name(request, triggerer),
