@@ -34,6 +34,7 @@ from airlock.callback_processor.protocol import (
 )
 from airlock.models.secrets import ConnectionInfo
 from airlock.sdk.execution_time.supervised import (
+    PASSED_ENV,
     Confinement,
     FrameError,
     child_environment,
@@ -42,9 +43,6 @@ from airlock.sdk.execution_time.supervised import (
     start_child,
     write_frame,
 )
-
-#: Only these variables reach a child: no token, no DB URL, no key path, nothing of Airlock's.
-PASSED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "PYTHONPATH", "VIRTUAL_ENV", "TMPDIR")
 
 #: How long a new child may take to start (import the SDK) before its first callback is sent.
 CHILD_START_S = 60.0

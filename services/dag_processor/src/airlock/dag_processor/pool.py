@@ -36,6 +36,7 @@ from airlock.dag_processor.protocol import (
 )
 from airlock.models.secrets import ConnectionInfo
 from airlock.sdk.execution_time.supervised import (
+    PASSED_ENV,
     Confinement,
     FrameError,
     child_environment,
@@ -47,9 +48,6 @@ from airlock.sdk.execution_time.supervised import (
 )
 
 log = logging.getLogger("airlock.dag_processor")
-
-#: Only these variables reach a parser: no token, no DB URL, no key path, nothing of Airlock's.
-PASSED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "PYTHONPATH", "VIRTUAL_ENV", "TMPDIR")
 
 
 class ParseTimeout(Exception):

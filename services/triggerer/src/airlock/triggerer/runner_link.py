@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from airlock.sdk.execution_time.supervised import (
+    PASSED_ENV,
     Child,
     Confinement,
     FrameError,
@@ -31,9 +32,6 @@ from airlock.sdk.execution_time.supervised import (
 )
 
 log = logging.getLogger("airlock.triggerer")
-
-#: Only these variables reach a runner: no token, no DB URL, nothing of Airlock's.
-PASSED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "PYTHONPATH", "VIRTUAL_ENV", "TMPDIR")
 
 
 class RunnerLink:

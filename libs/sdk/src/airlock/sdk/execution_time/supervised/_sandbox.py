@@ -82,6 +82,12 @@ def block_imports(refused_to: str, instead: str) -> None:
     sys.meta_path.insert(0, BlockedImportFinder(refused_to, instead))
 
 
+#: What a processing-zone child (a DAG parser, a trigger or watcher runner, a callback child)
+#: inherits with ``child_environment(..., only=PASSED_ENV)``: no token, no DB URL, no key path,
+#: nothing of Airlock's but its zone.
+PASSED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "PYTHONPATH", "VIRTUAL_ENV", "TMPDIR")
+
+
 def child_environment(
     environ: Mapping[str, str], zone: str, *, only: Collection[str] | None = None
 ) -> dict[str, str]:
