@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
-import os
 import sys
 import threading
 import traceback
@@ -39,6 +38,7 @@ from airlock.sdk.execution_time.supervised import (
     enter_sandbox,
     parent_pid,
     read_frame,
+    take_channel,
     write_frame,
 )
 
@@ -160,11 +160,7 @@ def run_callback(request: RunCallback) -> CallbackFinished:
 
 def serve() -> None:
     enter_sandbox(parent_pid(), confinement=confinement())
-    requests_in = os.fdopen(os.dup(0), "rb")
-    replies_out = os.fdopen(os.dup(1), "wb")
-    devnull = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(devnull, 0)
-    os.dup2(2, 1)
+    requests_in, replies_out = take_channel()
     block_imports(
         "callbacks",
         "read variables and connections with airlock.sdk.Variable / Connection instead",

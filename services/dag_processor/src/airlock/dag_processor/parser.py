@@ -48,6 +48,7 @@ from airlock.sdk.execution_time.supervised import (
     memory_limit_bytes,
     parent_pid,
     read_frame,
+    take_channel,
     write_frame,
 )
 
@@ -204,13 +205,7 @@ def _forget_modules(new_modules: set[str], bundle_root: str) -> None:
 def serve() -> None:
     enter_sandbox(parent_pid(), confinement=confinement())
     adopt_orphans()
-    # Private copies of the pipes for the protocol; the DAG file's stdout goes to stderr and its
-    # stdin is empty, so nothing it does can corrupt a frame.
-    requests_in = os.fdopen(os.dup(0), "rb")
-    replies_out = os.fdopen(os.dup(1), "wb")
-    devnull = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(devnull, 0)
-    os.dup2(2, 1)
+    requests_in, replies_out = take_channel()
     block_imports(
         "DAG files",
         "read variables and connections with airlock.sdk.Variable / Connection instead",

@@ -68,6 +68,7 @@ from airlock.sdk.execution_time.supervised._sandbox import (
     parent_pid,
     protect_memory,
     set_parent_death_signal,
+    take_channel,
 )
 
 __all__ = [
@@ -104,6 +105,7 @@ __all__ = [
     "read_frame",
     "set_parent_death_signal",
     "start_child",
+    "take_channel",
     "track_children",
     "write_frame",
 ]

@@ -33,7 +33,7 @@ import signal
 import sys
 from collections.abc import Collection, Mapping, Sequence
 from types import ModuleType
-from typing import Any
+from typing import IO, Any
 
 from airlock.sdk.execution_time.supervised._confine import Confinement, confine
 
@@ -139,6 +139,18 @@ def enter_sandbox(
     set_parent_death_signal(death_signal)
     if os.getppid() != parent:
         os._exit(ORPHAN_EXIT_CODE)  # the parent died before the signal was armed
+
+
+def take_channel() -> tuple[IO[bytes], IO[bytes]]:
+    """The parent's channel, taken off stdin and stdout: private copies of the two pipes
+    (requests in, replies out). Stdin is then empty and stdout goes to stderr, so nothing user
+    code reads or prints can corrupt a frame."""
+    requests_in = os.fdopen(os.dup(0), "rb")
+    replies_out = os.fdopen(os.dup(1), "wb")
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.dup2(2, 1)
+    return requests_in, replies_out
 
 
 def set_parent_death_signal(signum: int) -> None:
