@@ -103,6 +103,24 @@ def test_libs_never_import_services() -> None:
     assert not found, "a library imports a service:\n" + "\n".join(found)
 
 
+#: What ``airlock.scheduling`` may import of ``airlock.core``: the telemetry hooks of a DAG run's
+#: trace (ADR 0024), which the APIs' request spans and scheduling's events share. Scheduling runs
+#: only in control-zone services, which install core's telemetry anyway; settings, tokens and
+#: HTTP stay out of it (they are the callers' business).
+SCHEDULING_MAY_IMPORT_OF_CORE = ("airlock.core.telemetry",)
+
+
+def test_scheduling_imports_only_core_telemetry() -> None:
+    found = [
+        v
+        for v in violations("scheduling", ("airlock.core",))
+        if not any(f"imports {allowed}" in v for allowed in SCHEDULING_MAY_IMPORT_OF_CORE)
+    ]
+    assert not found, "airlock.scheduling imports more of airlock.core than telemetry:\n" + (
+        "\n".join(found)
+    )
+
+
 def test_the_checker_sees_a_violation(tmp_path: Path) -> None:
     module = tmp_path / "bad.py"
     module.write_text("def f():\n    from sqlalchemy.orm import Session\n")

@@ -41,6 +41,7 @@ RUN = uuid.uuid4().hex[:8]
 
 @dataclass
 class Broker:
+    key: str
     name: str
     port: int
     classpath: str
@@ -74,10 +75,11 @@ def _rabbitmq() -> Broker:
             await (await connection.channel()).queue_delete(queue)
 
     return Broker(
+        "rabbitmq",
         "RabbitMQ",
         5672,
         "airlock.sdk.triggers.events.RabbitMQTrigger",
-        {"queue": queue, "conn_id": "outage"},
+        {"queue": queue},
         {"conn_type": "amqp", "login": "guest", "password": "guest"},
         lambda numbers: asyncio.run(publish(numbers)),
         clean=lambda: asyncio.run(clean()),
@@ -101,10 +103,11 @@ def _nats() -> Broker:
             await js.publish(subject, f"{n}".encode())
 
     return Broker(
+        "nats",
         "NATS",
         4222,
         "airlock.sdk.triggers.events.NatsJetStreamTrigger",
-        {"subject": subject, "stream": stream, "conn_id": "outage"},
+        {"subject": subject, "stream": stream},
         {"conn_type": "nats"},
         lambda numbers: asyncio.run(with_js(lambda js: publish_all(js, numbers))),
         prepare=lambda: asyncio.run(
@@ -125,10 +128,11 @@ def _mqtt() -> Broker:
                 await client.publish(topic, f'{{"n": {n}}}'.encode(), qos=1)
 
     return Broker(
+        "mqtt",
         "Mosquitto",
         1883,
         "airlock.sdk.triggers.events.MqttTrigger",
-        {"topic": topic, "client_id": f"airlock-outage-{RUN}", "conn_id": "outage"},
+        {"topic": topic, "client_id": f"airlock-outage-{RUN}"},
         {"conn_type": "mqtt"},
         lambda numbers: asyncio.run(publish(numbers)),
     )
@@ -142,6 +146,9 @@ class Setup:
     home: Home
     api: ApiServer
     base: Path
+    #: The broker's own bundle (and connection, DAG and asset): the stack is shared by the
+    #: brokers' tests, and a triggerer leases only its bundle's watchers.
+    bundle: str
     asset_id: int = 0
 
     def events(self) -> tuple[int, int]:
@@ -164,7 +171,9 @@ class Setup:
         return dict(answer.json()["watchers"][0])
 
     def triggerer(self) -> subprocess.Popen[bytes]:
-        token = self.home.token(TokenKind.SERVICE, "trig", 3600, role="triggerer", bundles=["b1"])
+        token = self.home.token(
+            TokenKind.SERVICE, "trig", 3600, role="triggerer", bundles=[self.bundle]
+        )
         env = {k: v for k, v in os.environ.items() if not k.startswith("AIRLOCK_")}
         env.update(
             {
@@ -172,7 +181,7 @@ class Setup:
                 "AIRLOCK_ZONE": "processing",
                 "AIRLOCK_TRIGGERER__API_URL": self.api.url,
                 "AIRLOCK_TRIGGERER__TOKEN": token,
-                "AIRLOCK_TRIGGERER__BUNDLES": f"b1={self.base / 'bundle'}",
+                "AIRLOCK_TRIGGERER__BUNDLES": f"{self.bundle}={self.base / 'bundle'}",
                 "AIRLOCK_TRIGGERER__POLL_S": "0.2",
             }
         )
@@ -207,27 +216,41 @@ def broker(request: pytest.FixtureRequest) -> Iterator[Broker]:
         made.clean()
 
 
-@pytest.fixture
-def setup(tmp_path: Path, sqlite_url: str, broker: Broker) -> Iterator[tuple[Setup, TcpProxy]]:
-    home = make_home(tmp_path / "home", sqlite_url)
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Home, ApiServer]]:
+    """One API server (and database) for every broker's test: starting one costs seconds."""
+    path = tmp_path_factory.mktemp("outage")
+    home = make_home(path / "home", f"sqlite:///{path / 'airlock.db'}")
     api = start_api(home, "web,internal", {"AIRLOCK_INTERNAL__TRIGGER_LEASE_S": "3"})
+    try:
+        yield home, api
+    finally:
+        stop(api)
+
+
+@pytest.fixture
+def setup(
+    tmp_path: Path, stack: tuple[Home, ApiServer], broker: Broker
+) -> Iterator[tuple[Setup, TcpProxy]]:
+    home, api = stack
     (tmp_path / "bundle").mkdir()
     proxy = TcpProxy(broker.port)
     proxy.up()
-    setup = Setup(home, api, tmp_path)
+    name = f"outage_{broker.key}"
+    setup = Setup(home, api, tmp_path, bundle=name)
     try:
         token = home.token(TokenKind.USER, "ann", roles=["admin"])
         answer = httpx.post(
             f"{api.url}/api/v1/connections",
-            json={"connection_id": "outage", "host": "127.0.0.1", "port": proxy.port}
+            json={"connection_id": name, "host": "127.0.0.1", "port": proxy.port}
             | broker.connection,
             headers={"Authorization": f"Bearer {token}"},
             timeout=10,
         )
         assert answer.status_code == 201, answer.text
-        asset = AssetRef(name="outage", uri="watched://outage")
+        asset = AssetRef(name=name, uri=f"watched://{name}")
         dag = make_dag(
-            "on_outage",
+            name,
             [task("consume")],
             schedule=AssetSchedule(condition=asset),
             watchers=[
@@ -235,19 +258,20 @@ def setup(tmp_path: Path, sqlite_url: str, broker: Broker) -> Iterator[tuple[Set
                     name="outage",
                     asset=asset,
                     trigger_classpath=broker.classpath,
-                    trigger_kwargs=broker.kwargs,
+                    trigger_kwargs={**broker.kwargs, "conn_id": name},
                 )
             ],
         )
         with make_session_factory(make_engine(home.db_url))() as session:
-            install_dag(session, dag, bundle="b1")
-            record_references(session, {"on_outage": dag}, dt.datetime.now(dt.UTC))
+            install_dag(session, dag, bundle=name)
+            record_references(session, {name: dag}, dt.datetime.now(dt.UTC))
             session.commit()
-            setup.asset_id = session.scalars(select(AssetWatcher.asset_id)).one()
+            setup.asset_id = session.scalars(
+                select(AssetWatcher.asset_id).where(AssetWatcher.dag_id == name)
+            ).one()
         yield setup, proxy
     finally:
         proxy.down()
-        stop(api)
 
 
 def test_broker_cut_off_then_back_loses_and_doubles_nothing(

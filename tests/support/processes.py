@@ -7,10 +7,12 @@ The root ``tests/conftest.py`` offers the first ones as fixtures (``home``, ``ap
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -77,9 +79,41 @@ def make_home(path: Path, db_url: str) -> Home:
         }
     )
     home = Home(path=path, db_url=db_url, env=env)
-    home.airlock("db", "migrate")
+    if not _copy_migrated_sqlite(db_url):
+        home.airlock("db", "migrate")
+        _keep_migrated_sqlite(db_url)
     home.airlock("keys", "generate")
     return home
+
+
+#: A SQLite file ``airlock db migrate`` made in this test process: later homes get copies, so
+#: the command (seconds of imports) runs once per process, not once per home.
+_sqlite_template: dict[str, Path] = {}
+
+
+def _sqlite_file(db_url: str) -> Path | None:
+    return Path(db_url.removeprefix("sqlite:///")) if db_url.startswith("sqlite:///") else None
+
+
+def _copy_migrated_sqlite(db_url: str) -> bool:
+    """Make ``db_url`` a copy of the migrated template, if it is a new SQLite file in a folder
+    that exists (else the caller migrates it: a folder made here would skip the home's mode)."""
+    target = _sqlite_file(db_url)
+    template = _sqlite_template.get("migrated")
+    if template is None or target is None or target.exists() or not target.parent.is_dir():
+        return False
+    shutil.copyfile(template, target)
+    return True
+
+
+def _keep_migrated_sqlite(db_url: str) -> None:
+    source = _sqlite_file(db_url)
+    # Only a file the migration left whole (no write-ahead log beside it) is copied.
+    if _sqlite_template or source is None or Path(f"{source}-wal").exists():
+        return
+    template = Path(tempfile.mkdtemp(prefix="airlock-migrated-")) / "airlock.db"
+    shutil.copyfile(source, template)
+    _sqlite_template["migrated"] = template
 
 
 def free_port() -> int:

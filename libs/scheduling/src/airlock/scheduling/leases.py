@@ -12,7 +12,9 @@ lease is handled by the same operations:
   row is free, and adds one to its **epoch**.
 - :func:`renew`: only the holder, with the epoch it acquired, extends its lease.
 - :func:`release`: only the holder, with its epoch, gives rows back; on a connection of its own,
-  because the one that was serving the holder may be the one that just failed.
+  because the one that was serving the holder may be the one that just failed
+  (:func:`give_back` on a connection the caller chose).
+- :func:`sort_held`: a heartbeat's look at what a holder thinks it holds: still its own, or lost.
 - :func:`expire`: rows whose lease ran out become free (acquire also takes them as it goes), and
   are reset as the caller says (an unconfirmed start goes back to ``queued``).
 - :func:`still_held` / :meth:`LeasedTable.held`: the fencing check. A holder that was paused past
@@ -210,31 +212,65 @@ def renew(
     return cast(CursorResult[Any], result).rowcount > 0
 
 
+def give_back(connection: Connection, lease: LeasedTable, holder: str, held: Sequence[Held]) -> int:
+    """Give ``held`` back on ``connection``, in one statement; rows no longer ``holder``'s under
+    their epoch are left alone. How many went back."""
+    if not held:
+        return 0
+    result = connection.execute(
+        update(lease.table)
+        .where(lease.key == bindparam("lease_key"), lease.held())
+        .values(lease.release_values()),
+        [{"lease_key": h.key, "lease_holder": holder, "lease_held_epoch": h.epoch} for h in held],
+    )
+    return cast(CursorResult[Any], result).rowcount
+
+
 def release(
     connect: Callable[[], AbstractContextManager[Connection]],
     lease: LeasedTable,
     holder: str,
     held: Sequence[Held],
 ) -> int:
-    """Give ``held`` back, in a transaction on a connection of its own (``connect()``, e.g.
-    ``engine.begin``): the holder's usual connection may be the one that just broke. Rows no
-    longer ``holder``'s under their epoch are left alone; how many went back."""
+    """:func:`give_back`, in a transaction on a connection of its own (``connect()``, e.g.
+    ``engine.begin``): the holder's usual connection may be the one that just broke."""
     if not held:
         return 0
-    statement = (
-        update(lease.table)
-        .where(lease.key == bindparam("lease_key"), lease.held())
-        .values(lease.release_values())
-    )
     with connect() as connection:
-        result = connection.execute(
-            statement,
-            [
-                {"lease_key": h.key, "lease_holder": holder, "lease_held_epoch": h.epoch}
-                for h in held
-            ],
+        return give_back(connection, lease, holder, held)
+
+
+def sort_held(
+    connection: Connection,
+    lease: LeasedTable,
+    holder: str,
+    held: Sequence[Held],
+    *,
+    columns: Sequence[ColumnElement[Any]] = (),
+    where: Sequence[ColumnElement[bool]] = (),
+) -> tuple[list[Any], list[Any]]:
+    """What a holder's heartbeat finds: the rows (key, holder, epoch and ``columns``) of ``held``
+    still ``holder``'s under their epoch, and the keys of those *lost* (another holder took the
+    row, its row is gone, or it no longer matches ``where``). One query."""
+    if not held:
+        return [], []
+    rows = {
+        row[0]: row
+        for row in connection.execute(
+            select(lease.key, lease.holder, lease.epoch, *columns).where(
+                lease.key.in_([h.key for h in held]), *where
+            )
         )
-        return cast(CursorResult[Any], result).rowcount
+    }
+    kept: list[Any] = []
+    lost: list[Any] = []
+    for h in held:
+        row = rows.get(h.key)
+        if row is None or row[1] != holder or row[2] != h.epoch:
+            lost.append(h.key)
+        else:
+            kept.append(row)
+    return kept, lost
 
 
 def expire(
@@ -300,8 +336,10 @@ __all__ = [
     "LeasedTable",
     "acquire",
     "expire",
+    "give_back",
     "lease_params",
     "release",
     "renew",
+    "sort_held",
     "still_held",
 ]

@@ -49,7 +49,7 @@ from airlock.models.execution import TaskDeferred
 from airlock.models.states import TaskInstanceState as TIS
 from airlock.scheduling import telemetry
 from airlock.scheduling.errors import SchedulingError
-from airlock.scheduling.leases import Held, LeasedTable, acquire, lease_params
+from airlock.scheduling.leases import Held, LeasedTable, acquire, give_back, lease_params, sort_held
 from airlock.scheduling.tables import DAG, TI
 
 TRIGGER = cast(Table, Trigger.__table__)
@@ -213,30 +213,11 @@ def heartbeat_triggers(
     cleaned up): stop without ``cleanup()``. Cancelled: still this holder's, but its task no
     longer waits for it (cleared, marked, timed out): stop, run ``cleanup()``; the row goes.
     """
-    if not held:
-        return [], []
-    rows = {
-        row.id: row
-        for row in connection.execute(
-            select(
-                TRIGGER.c.id,
-                TRIGGER.c.triggerer,
-                TRIGGER.c.lease_epoch,
-                _live().label("live"),
-            ).where(TRIGGER.c.id.in_([h.key for h in held]))
-        )
-    }
-    lost: list[int] = []
-    cancelled: list[int] = []
-    renewed: list[int] = []
-    for h in held:
-        row = rows.get(h.key)
-        if row is None or row.triggerer != holder or row.lease_epoch != h.epoch:
-            lost.append(h.key)
-        elif not row.live:
-            cancelled.append(h.key)
-        else:
-            renewed.append(h.key)
+    kept, lost = sort_held(
+        connection, TRIGGER_LEASE, holder, held, columns=(_live().label("live"),)
+    )
+    cancelled = [row.id for row in kept if not row.live]
+    renewed = [row.id for row in kept if row.live]
     # One statement per chunk, not one per trigger: a triggerer holds thousands.
     expires = lease_params(TRIGGER_LEASE, holder, now, lease_s)["lease_stamp"]
     for start in range(0, len(renewed), _CHUNK):
@@ -258,19 +239,7 @@ def heartbeat_triggers(
 
 def release_triggers(connection: Connection, holder: str, held: Sequence[Held]) -> int:
     """Give ``held`` back (a triggerer shutting down): another may take them at once."""
-    released = 0
-    for h in held:
-        result = connection.execute(
-            update(TRIGGER)
-            .where(
-                TRIGGER.c.id == h.key,
-                TRIGGER.c.triggerer == holder,
-                TRIGGER.c.lease_epoch == h.epoch,
-            )
-            .values(TRIGGER_LEASE.release_values())
-        )
-        released += cast(CursorResult[Any], result).rowcount
-    return released
+    return give_back(connection, TRIGGER_LEASE, holder, held)
 
 
 def trigger_bundle(connection: Connection, trigger_id: int) -> str | None:

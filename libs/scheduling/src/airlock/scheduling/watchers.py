@@ -24,7 +24,6 @@ from typing import Any, cast
 
 from sqlalchemy import (
     Connection,
-    CursorResult,
     Table,
     delete,
     exists,
@@ -39,7 +38,7 @@ from airlock.db.assets import ensure_assets
 from airlock.models.dag import SerializedWatcher
 from airlock.models.internal_watchers import EventResult, WatcherStatus
 from airlock.scheduling.assets import queue_for_consumers
-from airlock.scheduling.leases import Held, LeasedTable, acquire, lease_params
+from airlock.scheduling.leases import Held, LeasedTable, acquire, give_back, lease_params, sort_held
 from airlock.scheduling.tables import DAG
 
 WATCHER = cast(Table, AssetWatcher.__table__)
@@ -216,23 +215,17 @@ def heartbeat_watchers(
 ) -> list[int]:
     """Renew ``holder``'s leases and record each watcher's status; the ids it lost (another
     holds it, its DAG no longer declares it, or its DAG went stale)."""
-    if not statuses:
-        return []
-    current = {
-        row.id: row
-        for row in connection.execute(
-            select(WATCHER.c.id, WATCHER.c.triggerer, WATCHER.c.lease_epoch).where(
-                WATCHER.c.id.in_([s.id for s in statuses]), *_runnable(None)
-            )
-        )
-    }
+    by_id = {s.id: s for s in statuses}
+    kept, lost = sort_held(
+        connection,
+        WATCHER_LEASE,
+        holder,
+        [Held(s.id, s.epoch) for s in statuses],
+        where=_runnable(None),
+    )
     expires = lease_params(WATCHER_LEASE, holder, now, lease_s)["lease_stamp"]
-    lost: list[int] = []
-    for status in statuses:
-        row = current.get(status.id)
-        if row is None or row.triggerer != holder or row.lease_epoch != status.epoch:
-            lost.append(status.id)
-            continue
+    for row in kept:
+        status = by_id[row.id]
         connection.execute(
             update(WATCHER)
             .where(
@@ -253,19 +246,7 @@ def heartbeat_watchers(
 
 def release_watchers(connection: Connection, holder: str, held: Sequence[Held]) -> int:
     """Give ``held`` back (a triggerer shutting down): another may take them at once."""
-    released = 0
-    for h in held:
-        result = connection.execute(
-            update(WATCHER)
-            .where(
-                WATCHER.c.id == h.key,
-                WATCHER.c.triggerer == holder,
-                WATCHER.c.lease_epoch == h.epoch,
-            )
-            .values(WATCHER_LEASE.release_values())
-        )
-        released += cast(CursorResult[Any], result).rowcount
-    return released
+    return give_back(connection, WATCHER_LEASE, holder, held)
 
 
 def watcher_bundles(connection: Connection, watcher_ids: Sequence[int]) -> dict[int, str]:

@@ -33,7 +33,7 @@ from airlock.sdk.definitions.connection import Connection
 from airlock.sdk.definitions.mappedoperator import MappedOperator
 from airlock.sdk.exceptions import AirlockSkipException, DagRunAlreadyExists, RescheduleRequested
 from airlock.sdk.execution_time import comms as _comms
-from airlock.sdk.execution_time.comms import Comms, ConnectionResult
+from airlock.sdk.execution_time.comms import Comms, ConnectionResult, StateScope
 from airlock.sdk.execution_time.context import (
     RuntimeTaskInstance,
     TriggeringAssetEvent,
@@ -52,6 +52,11 @@ __all__ = [
 ]
 
 _XComKey = tuple[str, str, str, str, int]
+
+
+def _store_of(scope: StateScope) -> tuple[str, str, str, int] | str:
+    """A state store's key in :attr:`InMemoryComms.states`."""
+    return scope.asset_uri or (scope.dag_id, scope.run_id, scope.task_id, scope.map_index)
 
 
 class InMemoryComms:
@@ -142,47 +147,17 @@ class InMemoryComms:
     def get_dag_run_state(self, *, dag_id: str, run_id: str) -> str | None:
         return self.dag_run_states.get((dag_id, run_id))
 
-    def get_state(
-        self,
-        *,
-        key: str,
-        dag_id: str,
-        run_id: str,
-        task_id: str,
-        map_index: int,
-        asset_uri: str | None,
-    ) -> tuple[bool, Any]:
-        store = self.states.get(asset_uri or (dag_id, run_id, task_id, map_index), {})
+    def get_state(self, key: str, scope: StateScope) -> tuple[bool, Any]:
+        store = self.states.get(_store_of(scope), {})
         if key not in store:
             return False, None
         return True, copy.deepcopy(store[key][0])
 
-    def set_state(
-        self,
-        *,
-        key: str,
-        value: Any,
-        retention_s: float | None,
-        dag_id: str,
-        run_id: str,
-        task_id: str,
-        map_index: int,
-        asset_uri: str | None,
-    ) -> None:
-        scope = asset_uri or (dag_id, run_id, task_id, map_index)
-        self.states.setdefault(scope, {})[key] = (copy.deepcopy(value), retention_s)
+    def set_state(self, key: str, value: Any, retention_s: float | None, scope: StateScope) -> None:
+        self.states.setdefault(_store_of(scope), {})[key] = (copy.deepcopy(value), retention_s)
 
-    def delete_state(
-        self,
-        *,
-        key: str | None,
-        dag_id: str,
-        run_id: str,
-        task_id: str,
-        map_index: int,
-        asset_uri: str | None,
-    ) -> None:
-        store = self.states.get(asset_uri or (dag_id, run_id, task_id, map_index), {})
+    def delete_state(self, key: str | None, scope: StateScope) -> None:
+        store = self.states.get(_store_of(scope), {})
         if key is None:
             store.clear()
         else:

@@ -18,30 +18,27 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
-import os
 import sys
 import threading
 import traceback
 from types import SimpleNamespace
-from typing import IO, Any
+from typing import Any
 
 from airlock.callback_processor.protocol import (
     MAX_FRAME,
     CallbackFinished,
     ChildReady,
-    ConnectionAnswer,
-    GetConnection,
-    GetVariable,
     RunCallback,
-    VariableAnswer,
     to_child_decoder,
 )
+from airlock.sdk.execution_time.lookup_comms import LookupComms
 from airlock.sdk.execution_time.supervised import (
     block_imports,
     confinement,
     enter_sandbox,
     parent_pid,
     read_frame,
+    take_channel,
     write_frame,
 )
 
@@ -56,49 +53,6 @@ CALLBACK_ATTRIBUTE = {
     "task_skipped": "on_skipped_callback",
 }
 MAX_LOG = 60_000
-
-
-class ChildComms:
-    """Variables and connections for callback code, asked of the processor."""
-
-    def __init__(self, requests: IO[bytes], replies: IO[bytes]) -> None:
-        self._out = requests
-        self._in = replies
-
-    def get_variable(self, key: str) -> str | None:
-        write_frame(self._out, GetVariable(key=key), max_frame=MAX_FRAME)
-        answer = to_child_decoder.decode(read_frame(self._in, max_frame=MAX_FRAME))
-        assert isinstance(answer, VariableAnswer)
-        return answer.value
-
-    def get_connection(self, conn_id: str) -> Any:
-        from airlock.sdk.execution_time.comms import ConnectionResult
-
-        write_frame(self._out, GetConnection(conn_id=conn_id), max_frame=MAX_FRAME)
-        answer = to_child_decoder.decode(read_frame(self._in, max_frame=MAX_FRAME))
-        assert isinstance(answer, ConnectionAnswer)
-        c = answer.connection
-        if c is None:
-            return None
-        return ConnectionResult(
-            conn_id=c.conn_id,
-            conn_type=c.conn_type,
-            host=c.host,
-            schema=c.schema,
-            login=c.login,
-            password=c.password,
-            port=c.port,
-            extra=c.extra,
-        )
-
-    def __getattr__(self, name: str) -> Any:
-        def unavailable(*_: Any, **__: Any) -> Any:
-            raise RuntimeError(
-                f"{name} is not available in a callback; only Variable.get and Connection.get "
-                "are (do this work in a task)"
-            )
-
-        return unavailable
 
 
 def find_callbacks(request: RunCallback) -> tuple[Any, Any, list[Any]]:
@@ -206,11 +160,7 @@ def run_callback(request: RunCallback) -> CallbackFinished:
 
 def serve() -> None:
     enter_sandbox(parent_pid(), confinement=confinement())
-    requests_in = os.fdopen(os.dup(0), "rb")
-    replies_out = os.fdopen(os.dup(1), "wb")
-    devnull = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(devnull, 0)
-    os.dup2(2, 1)
+    requests_in, replies_out = take_channel()
     block_imports(
         "callbacks",
         "read variables and connections with airlock.sdk.Variable / Connection instead",
@@ -222,7 +172,16 @@ def serve() -> None:
     airlock.sdk.preload()
     from airlock.sdk.execution_time.comms import set_comms
 
-    set_comms(ChildComms(replies_out, requests_in))
+    set_comms(
+        LookupComms(
+            replies_out,
+            requests_in,
+            decoder=to_child_decoder,
+            max_frame=MAX_FRAME,
+            unavailable="in a callback; only Variable.get and Connection.get are (do this work "
+            "in a task)",
+        )
+    )
     write_frame(replies_out, ChildReady(), max_frame=MAX_FRAME)
     while True:
         try:

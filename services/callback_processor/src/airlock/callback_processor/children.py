@@ -25,15 +25,16 @@ from airlock.callback_processor.protocol import (
     MAX_FRAME,
     CallbackFinished,
     ChildReady,
-    ConnectionAnswer,
+    ConnectionReply,
     GetConnection,
     GetVariable,
     RunCallback,
-    VariableAnswer,
+    VariableReply,
     from_child_decoder,
 )
 from airlock.models.secrets import ConnectionInfo
 from airlock.sdk.execution_time.supervised import (
+    PASSED_ENV,
     Confinement,
     FrameError,
     child_environment,
@@ -42,9 +43,6 @@ from airlock.sdk.execution_time.supervised import (
     start_child,
     write_frame,
 )
-
-#: Only these variables reach a child: no token, no DB URL, no key path, nothing of Airlock's.
-PASSED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "PYTHONPATH", "VIRTUAL_ENV", "TMPDIR")
 
 #: How long a new child may take to start (import the SDK) before its first callback is sent.
 CHILD_START_S = 60.0
@@ -165,11 +163,11 @@ class ChildPool:
                 if isinstance(message, CallbackFinished):
                     return message
                 if isinstance(message, GetVariable):
-                    answer: VariableAnswer | ConnectionAnswer = VariableAnswer(
+                    answer: VariableReply | ConnectionReply = VariableReply(
                         value=self._get_variable(bundle, message.key)
                     )
                 elif isinstance(message, GetConnection):
-                    answer = ConnectionAnswer(
+                    answer = ConnectionReply(
                         connection=self._get_connection(bundle, message.conn_id)
                     )
                 else:

@@ -14,7 +14,13 @@ from typing import Any
 
 import msgspec
 
-from airlock.models.secrets import ConnectionInfo
+# Variable and connection lookups are the task channel's own messages (lookup_comms.py).
+from airlock.sdk.execution_time.protocol import (
+    ConnectionReply,
+    GetConnection,
+    GetVariable,
+    VariableReply,
+)
 from airlock.sdk.execution_time.supervised import Message
 
 MAX_FRAME = 4 * 1024 * 1024
@@ -35,22 +41,6 @@ class RunCallback(Message, frozen=True, tag="run"):
     max_attempts: int = 1
 
 
-class VariableAnswer(Message, frozen=True, tag="variable"):
-    value: str | None
-
-
-class ConnectionAnswer(Message, frozen=True, tag="connection"):
-    connection: ConnectionInfo | None
-
-
-class GetVariable(Message, frozen=True, tag="get_variable"):
-    key: str
-
-
-class GetConnection(Message, frozen=True, tag="get_connection"):
-    conn_id: str
-
-
 class ChildReady(Message, frozen=True, tag="ready"):
     """Sent once by a child when its imports are done: a callback's timeout starts only then,
     so an interpreter's start-up (children start when a callback first needs one) is not
@@ -65,7 +55,7 @@ class CallbackFinished(Message, frozen=True, tag="finished"):
     must_restart: bool = False
 
 
-ToChild = RunCallback | VariableAnswer | ConnectionAnswer
+ToChild = RunCallback | VariableReply | ConnectionReply
 FromChild = ChildReady | GetVariable | GetConnection | CallbackFinished
 
 to_child_decoder = msgspec.msgpack.Decoder(ToChild)

@@ -28,20 +28,17 @@ import threading
 import traceback
 from pathlib import Path
 from types import ModuleType
-from typing import IO, Any
+from typing import Any
 
 from airlock.dag_processor.protocol import (
     MAX_FRAME,
-    ConnectionAnswer,
     FileParsed,
-    GetConnection,
-    GetVariable,
     ParseFile,
-    VariableAnswer,
     to_parser_decoder,
 )
 from airlock.models.codec import compress, dag_hash, encode_dag
 from airlock.models.internal import DagMetadata, DagUpload
+from airlock.sdk.execution_time.lookup_comms import LookupComms
 from airlock.sdk.execution_time.supervised import (
     adopt_orphans,
     block_imports,
@@ -51,51 +48,9 @@ from airlock.sdk.execution_time.supervised import (
     memory_limit_bytes,
     parent_pid,
     read_frame,
+    take_channel,
     write_frame,
 )
-
-
-class ParserComms:
-    """Variables and connections for top-level DAG code, asked of the processor."""
-
-    def __init__(self, requests: IO[bytes], replies: IO[bytes]) -> None:
-        self._out = requests
-        self._in = replies
-
-    def get_variable(self, key: str) -> str | None:
-        write_frame(self._out, GetVariable(key=key), max_frame=MAX_FRAME)
-        answer = to_parser_decoder.decode(read_frame(self._in, max_frame=MAX_FRAME))
-        assert isinstance(answer, VariableAnswer)
-        return answer.value
-
-    def get_connection(self, conn_id: str) -> Any:
-        from airlock.sdk.execution_time.comms import ConnectionResult
-
-        write_frame(self._out, GetConnection(conn_id=conn_id), max_frame=MAX_FRAME)
-        answer = to_parser_decoder.decode(read_frame(self._in, max_frame=MAX_FRAME))
-        assert isinstance(answer, ConnectionAnswer)
-        if answer.connection is None:
-            return None
-        c = answer.connection
-        return ConnectionResult(
-            conn_id=c.conn_id,
-            conn_type=c.conn_type,
-            host=c.host,
-            schema=c.schema,
-            login=c.login,
-            password=c.password,
-            port=c.port,
-            extra=c.extra,
-        )
-
-    def __getattr__(self, name: str) -> Any:
-        def unavailable(*_: Any, **__: Any) -> Any:
-            raise RuntimeError(
-                f"{name} is not available while a DAG file is parsed; only Variable.get and "
-                "Connection.get are (move this call into a task)"
-            )
-
-        return unavailable
 
 
 def parse_file(request: ParseFile) -> FileParsed:
@@ -250,13 +205,7 @@ def _forget_modules(new_modules: set[str], bundle_root: str) -> None:
 def serve() -> None:
     enter_sandbox(parent_pid(), confinement=confinement())
     adopt_orphans()
-    # Private copies of the pipes for the protocol; the DAG file's stdout goes to stderr and its
-    # stdin is empty, so nothing it does can corrupt a frame.
-    requests_in = os.fdopen(os.dup(0), "rb")
-    replies_out = os.fdopen(os.dup(1), "wb")
-    devnull = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(devnull, 0)
-    os.dup2(2, 1)
+    requests_in, replies_out = take_channel()
     block_imports(
         "DAG files",
         "read variables and connections with airlock.sdk.Variable / Connection instead",
@@ -268,7 +217,16 @@ def serve() -> None:
     airlock.sdk.preload()  # each file then pays only its own import
     from airlock.sdk.execution_time.comms import set_comms
 
-    set_comms(ParserComms(replies_out, requests_in))
+    set_comms(
+        LookupComms(
+            replies_out,
+            requests_in,
+            decoder=to_parser_decoder,
+            max_frame=MAX_FRAME,
+            unavailable="while a DAG file is parsed; only Variable.get and Connection.get are "
+            "(move this call into a task)",
+        )
+    )
     while True:
         try:
             message = to_parser_decoder.decode(read_frame(requests_in, max_frame=MAX_FRAME))

@@ -27,15 +27,16 @@ from pathlib import Path
 from airlock.dag_processor.bundle import BundleFileEntry
 from airlock.dag_processor.protocol import (
     MAX_FRAME,
-    ConnectionAnswer,
+    ConnectionReply,
     FileParsed,
     GetVariable,
     ParseFile,
-    VariableAnswer,
+    VariableReply,
     from_parser_decoder,
 )
 from airlock.models.secrets import ConnectionInfo
 from airlock.sdk.execution_time.supervised import (
+    PASSED_ENV,
     Confinement,
     FrameError,
     child_environment,
@@ -47,9 +48,6 @@ from airlock.sdk.execution_time.supervised import (
 )
 
 log = logging.getLogger("airlock.dag_processor")
-
-#: Only these variables reach a parser: no token, no DB URL, no key path, nothing of Airlock's.
-PASSED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "PYTHONPATH", "VIRTUAL_ENV", "TMPDIR")
 
 
 class ParseTimeout(Exception):
@@ -189,11 +187,11 @@ class ParserPool:
                 if isinstance(message, FileParsed):
                     return message
                 if isinstance(message, GetVariable):
-                    answer: VariableAnswer | ConnectionAnswer = VariableAnswer(
+                    answer: VariableReply | ConnectionReply = VariableReply(
                         value=self._get_variable(message.key)
                     )
                 else:
-                    answer = ConnectionAnswer(connection=self._get_connection(message.conn_id))
+                    answer = ConnectionReply(connection=self._get_connection(message.conn_id))
                 write_frame(stdin, answer, max_frame=MAX_FRAME)
 
     def _checkout(self) -> Parser:

@@ -13,7 +13,14 @@ from __future__ import annotations
 import msgspec
 
 from airlock.models.internal import DagUpload
-from airlock.models.secrets import ConnectionInfo
+
+# Variable and connection lookups are the task channel's own messages (lookup_comms.py).
+from airlock.sdk.execution_time.protocol import (
+    ConnectionReply,
+    GetConnection,
+    GetVariable,
+    VariableReply,
+)
 from airlock.sdk.execution_time.supervised import Message
 
 #: A file's parsed DAGs travel in one frame; a bundle of large DAGs needs more than the default.
@@ -26,22 +33,6 @@ class ParseFile(Message, frozen=True, tag="parse"):
     bundle_root: str
 
 
-class VariableAnswer(Message, frozen=True, tag="variable"):
-    value: str | None
-
-
-class ConnectionAnswer(Message, frozen=True, tag="connection"):
-    connection: ConnectionInfo | None
-
-
-class GetVariable(Message, frozen=True, tag="get_variable"):
-    key: str
-
-
-class GetConnection(Message, frozen=True, tag="get_connection"):
-    conn_id: str
-
-
 class FileParsed(Message, frozen=True, tag="parsed"):
     dags: list[DagUpload]
     import_error: str | None = None
@@ -49,7 +40,7 @@ class FileParsed(Message, frozen=True, tag="parsed"):
     must_restart: bool = False
 
 
-ToParser = ParseFile | VariableAnswer | ConnectionAnswer
+ToParser = ParseFile | VariableReply | ConnectionReply
 FromParser = GetVariable | GetConnection | FileParsed
 
 to_parser_decoder = msgspec.msgpack.Decoder(ToParser)

@@ -20,6 +20,7 @@ removed by the next write to the same store.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 import msgspec
@@ -31,7 +32,7 @@ from sqlalchemy import delete as sql_delete
 from sqlalchemy.orm import Session
 
 from airlock.core.http import Problem, claims_of
-from airlock.db import Asset, AssetEvent, AssetState, TaskInstance, TaskState, upsert_insert
+from airlock.db import Asset, AssetEvent, AssetState, TaskState, upsert_insert
 from airlock.execution.access import XComKey, check_open_try, own_task_instance, token_bundle
 from airlock.models.dag import AssetRef
 from airlock.models.execution import (
@@ -45,31 +46,73 @@ from airlock.scheduling import DagCache
 AssetUri = Annotated[str, QueryParameter(name="uri", min_length=1, max_length=1500)]
 
 
-def _expiry(write: StateWrite, now: dt.datetime) -> dt.datetime | None:
-    return None if write.retention_s is None else now + dt.timedelta(seconds=write.retention_s)
+@dataclass(frozen=True)
+class _Store:
+    """One store: its table and the column values that single it out (the key is the last column
+    of the table's unique index)."""
+
+    table: type[TaskState] | type[AssetState]
+    scope: dict[str, Any]
+
+    def where(self, *more: ColumnElement[bool]) -> list[ColumnElement[bool]]:
+        return [*(getattr(self.table, c) == v for c, v in self.scope.items()), *more]
 
 
-def _live(expires_at: Any, now: dt.datetime) -> ColumnElement[bool]:
-    return or_(expires_at.is_(None), expires_at > now)
-
-
-def _answer(key: str, row: Any) -> StateValue:
+def _read(session: Session, store: _Store, key: str) -> StateValue:
+    now = dt.datetime.now(dt.UTC)
+    table = store.table
+    row = session.execute(
+        select(table.value, table.expires_at).where(
+            *store.where(table.key == key, or_(table.expires_at.is_(None), table.expires_at > now))
+        )
+    ).first()
     if row is None:
         raise Problem(404, f"no state-store key {key!r}", slug="state-key-not-found")
     return StateValue(key=key, value=msgspec.json.decode(row.value), expires_at=row.expires_at)
 
 
-def _open_ti(request: Request[Any, Any, Any], session: Session, ti_id: str) -> TaskInstance:
-    return check_open_try(session, ti_id, claims_of(request).try_number)
+def _write(session: Session, store: _Store, key: str, data: StateWrite) -> None:
+    """Upsert one key, first removing the store's expired keys."""
+    now = dt.datetime.now(dt.UTC)
+    table = store.table
+    value = msgspec.json.encode(data.value).decode()
+    expires_at = None if data.retention_s is None else now + dt.timedelta(seconds=data.retention_s)
+    session.execute(
+        sql_delete(table).where(
+            *store.where(table.expires_at.is_not(None), table.expires_at <= now)
+        )
+    )
+    insert = upsert_insert(session.get_bind().dialect.name)
+    session.execute(
+        insert(table)
+        .values(**store.scope, key=key, value=value, expires_at=expires_at, updated_at=now)
+        .on_conflict_do_update(
+            index_elements=[*(getattr(table, c) for c in store.scope), table.key],
+            set_={"value": value, "expires_at": expires_at, "updated_at": now},
+        )
+    )
+    session.commit()
 
 
-def _task_scope(ti: TaskInstance) -> list[ColumnElement[bool]]:
-    return [
-        TaskState.dag_id == ti.dag_id,
-        TaskState.run_id == ti.run_id,
-        TaskState.task_id == ti.task_id,
-        TaskState.map_index == ti.map_index,
-    ]
+def _delete(session: Session, store: _Store, key: str | None) -> None:
+    """Delete one key, or every key when ``key`` is None; what is not there is already deleted."""
+    more = () if key is None else (store.table.key == key,)
+    session.execute(sql_delete(store.table).where(*store.where(*more)))
+    session.commit()
+
+
+def _task_store(request: Request[Any, Any, Any], session: Session, ti_id: str) -> _Store:
+    """The store of the token's own task instance, once its try is checked open (409 if not)."""
+    ti = check_open_try(session, ti_id, claims_of(request).try_number)
+    return _Store(
+        TaskState,
+        {
+            "dag_id": ti.dag_id,
+            "run_id": ti.run_id,
+            "task_id": ti.task_id,
+            "map_index": ti.map_index,
+        },
+    )
 
 
 class TaskStateController(Controller):
@@ -85,14 +128,7 @@ class TaskStateController(Controller):
         key: XComKey,
         session: NamedDependency[Session],
     ) -> StateValue:
-        ti = _open_ti(request, session, ti_id)
-        now = dt.datetime.now(dt.UTC)
-        row = session.execute(
-            select(TaskState.value, TaskState.expires_at).where(
-                *_task_scope(ti), TaskState.key == key, _live(TaskState.expires_at, now)
-            )
-        ).first()
-        return _answer(key, row)
+        return _read(session, _task_store(request, session, ti_id), key)
 
     @put("/{key:str}", operation_id="SetTaskState", sync_to_thread=True, status_code=204)
     def set_key(
@@ -103,40 +139,7 @@ class TaskStateController(Controller):
         data: JSONBody[StateWrite],
         session: NamedDependency[Session],
     ) -> None:
-        ti = _open_ti(request, session, ti_id)
-        now = dt.datetime.now(dt.UTC)
-        value = msgspec.json.encode(data.value).decode()
-        expires_at = _expiry(data, now)
-        session.execute(
-            sql_delete(TaskState).where(
-                *_task_scope(ti), TaskState.expires_at.is_not(None), TaskState.expires_at <= now
-            )
-        )
-        insert = upsert_insert(session.get_bind().dialect.name)
-        session.execute(
-            insert(TaskState)
-            .values(
-                dag_id=ti.dag_id,
-                run_id=ti.run_id,
-                task_id=ti.task_id,
-                map_index=ti.map_index,
-                key=key,
-                value=value,
-                expires_at=expires_at,
-                updated_at=now,
-            )
-            .on_conflict_do_update(
-                index_elements=[
-                    TaskState.dag_id,
-                    TaskState.run_id,
-                    TaskState.task_id,
-                    TaskState.map_index,
-                    TaskState.key,
-                ],
-                set_={"value": value, "expires_at": expires_at, "updated_at": now},
-            )
-        )
-        session.commit()
+        _write(session, _task_store(request, session, ti_id), key, data)
 
     @delete("/{key:str}", operation_id="DeleteTaskState", sync_to_thread=True, status_code=204)
     def delete_key(
@@ -147,9 +150,7 @@ class TaskStateController(Controller):
         session: NamedDependency[Session],
     ) -> None:
         """Delete one key; a key that is not there is already deleted."""
-        ti = _open_ti(request, session, ti_id)
-        session.execute(sql_delete(TaskState).where(*_task_scope(ti), TaskState.key == key))
-        session.commit()
+        _delete(session, _task_store(request, session, ti_id), key)
 
     @delete("/", operation_id="ClearTaskState", sync_to_thread=True, status_code=204)
     def clear(
@@ -158,9 +159,7 @@ class TaskStateController(Controller):
         ti_id: FromPath[str],
         session: NamedDependency[Session],
     ) -> None:
-        ti = _open_ti(request, session, ti_id)
-        session.execute(sql_delete(TaskState).where(*_task_scope(ti)))
-        session.commit()
+        _delete(session, _task_store(request, session, ti_id), None)
 
 
 def _declared_asset(
@@ -171,7 +170,7 @@ def _declared_asset(
     uri: str,
 ) -> tuple[str, str]:
     """(bundle, uri) when the running task declares ``uri`` as an inlet or outlet; 403 if not."""
-    ti = _open_ti(request, session, ti_id)
+    ti = check_open_try(session, ti_id, claims_of(request).try_number)
     bundle = token_bundle(request)
     task = dag_cache.task(session, ti.dag_version_id, ti.task_id)
     declared = {a.uri for a in (*task.inlets, *task.outlets) if isinstance(a, AssetRef)}
@@ -187,8 +186,12 @@ def _declared_asset(
     return bundle, uri
 
 
-def _asset_scope(bundle: str, uri: str) -> list[ColumnElement[bool]]:
-    return [AssetState.bundle_name == bundle, AssetState.asset_uri == uri]
+def _asset_store(
+    request: Request[Any, Any, Any], session: Session, dag_cache: DagCache, ti_id: str, uri: str
+) -> _Store:
+    """The store of a declared asset as the token's bundle sees it."""
+    bundle, uri = _declared_asset(request, session, dag_cache, ti_id, uri)
+    return _Store(AssetState, {"bundle_name": bundle, "asset_uri": uri})
 
 
 class AssetStateController(Controller):
@@ -206,14 +209,7 @@ class AssetStateController(Controller):
         session: NamedDependency[Session],
         dag_cache: NamedDependency[DagCache],
     ) -> StateValue:
-        bundle, uri = _declared_asset(request, session, dag_cache, ti_id, uri)
-        now = dt.datetime.now(dt.UTC)
-        row = session.execute(
-            select(AssetState.value, AssetState.expires_at).where(
-                *_asset_scope(bundle, uri), AssetState.key == key, _live(AssetState.expires_at, now)
-            )
-        ).first()
-        return _answer(key, row)
+        return _read(session, _asset_store(request, session, dag_cache, ti_id, uri), key)
 
     @put("/{key:str}", operation_id="SetAssetState", sync_to_thread=True, status_code=204)
     def set_key(
@@ -226,34 +222,7 @@ class AssetStateController(Controller):
         session: NamedDependency[Session],
         dag_cache: NamedDependency[DagCache],
     ) -> None:
-        bundle, uri = _declared_asset(request, session, dag_cache, ti_id, uri)
-        now = dt.datetime.now(dt.UTC)
-        value = msgspec.json.encode(data.value).decode()
-        expires_at = _expiry(data, now)
-        session.execute(
-            sql_delete(AssetState).where(
-                *_asset_scope(bundle, uri),
-                AssetState.expires_at.is_not(None),
-                AssetState.expires_at <= now,
-            )
-        )
-        insert = upsert_insert(session.get_bind().dialect.name)
-        session.execute(
-            insert(AssetState)
-            .values(
-                bundle_name=bundle,
-                asset_uri=uri,
-                key=key,
-                value=value,
-                expires_at=expires_at,
-                updated_at=now,
-            )
-            .on_conflict_do_update(
-                index_elements=[AssetState.bundle_name, AssetState.asset_uri, AssetState.key],
-                set_={"value": value, "expires_at": expires_at, "updated_at": now},
-            )
-        )
-        session.commit()
+        _write(session, _asset_store(request, session, dag_cache, ti_id, uri), key, data)
 
     @delete("/{key:str}", operation_id="DeleteAssetState", sync_to_thread=True, status_code=204)
     def delete_key(
@@ -265,11 +234,7 @@ class AssetStateController(Controller):
         session: NamedDependency[Session],
         dag_cache: NamedDependency[DagCache],
     ) -> None:
-        bundle, uri = _declared_asset(request, session, dag_cache, ti_id, uri)
-        session.execute(
-            sql_delete(AssetState).where(*_asset_scope(bundle, uri), AssetState.key == key)
-        )
-        session.commit()
+        _delete(session, _asset_store(request, session, dag_cache, ti_id, uri), key)
 
     @delete("/", operation_id="ClearAssetState", sync_to_thread=True, status_code=204)
     def clear(
@@ -280,9 +245,7 @@ class AssetStateController(Controller):
         session: NamedDependency[Session],
         dag_cache: NamedDependency[DagCache],
     ) -> None:
-        bundle, uri = _declared_asset(request, session, dag_cache, ti_id, uri)
-        session.execute(sql_delete(AssetState).where(*_asset_scope(bundle, uri)))
-        session.commit()
+        _delete(session, _asset_store(request, session, dag_cache, ti_id, uri), None)
 
 
 #: The most events ``inlet_events[asset]`` gets.

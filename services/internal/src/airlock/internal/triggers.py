@@ -22,6 +22,7 @@ from airlock.core.http import Problem, claims_of, require_service_role
 from airlock.core.settings import InternalSettings
 from airlock.core.tokens import ServiceRole
 from airlock.db import ComponentHeartbeat, upsert_insert
+from airlock.internal.leasing import give_back_rows, holder_name, lease_rows, utc_now
 from airlock.models.internal_triggers import (
     LeasedTrigger,
     TriggerEventBatch,
@@ -53,16 +54,6 @@ from airlock.scheduling.triggers import (
 
 #: The component kind triggerers heartbeat as (the Web API's health lists them).
 KIND = "triggerer"
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
-def _own_name(request: Request[Any, Any, Any], name: str) -> str:
-    """Leases are held under ``<token subject>/<triggerer name>``: one token's triggerers can
-    never write under another token's leases."""
-    return f"{claims_of(request).sub}/{name}"
 
 
 def _check_bundle(request: Request[Any, Any, Any], session: Session, trigger_id: int) -> None:
@@ -107,11 +98,11 @@ def _fire(
         ti_id, fired_at = fire_trigger(
             connection(session),
             trigger_id,
-            _own_name(request, triggerer),
+            holder_name(request, triggerer),
             epoch,
             next_method,
             event,
-            _now(),
+            utc_now(),
         )
     except TriggerNotFound as exc:
         raise Problem(404, str(exc), slug="trigger-not-found") from None
@@ -137,15 +128,7 @@ class TriggerController(Controller):
         """Lease up to ``limit`` triggers of the token's bundles: free ones first by age, and
         those a triggerer stopped renewing."""
         lease_s = internal_settings.trigger_lease_s
-        rows = lease_triggers(
-            connection(session),
-            _own_name(request, data.triggerer),
-            data.limit,
-            _now(),
-            lease_s,
-            bundles=claims_of(request).bundles,
-        )
-        session.commit()
+        rows = lease_rows(request, session, lease_triggers, data.triggerer, data.limit, lease_s)
         return TriggerLeaseBatch(
             triggers=[
                 LeasedTrigger(
@@ -177,9 +160,9 @@ class TriggerController(Controller):
     ) -> TriggerHeartbeatReply:
         """Renew the leases held; say which were lost (do not clean up) and which cancelled
         (clean up). Also the triggerer's sign of life, with its capacity and load."""
-        now = _now()
+        now = utc_now()
         lease_s = internal_settings.trigger_lease_s
-        holder = _own_name(request, data.triggerer)
+        holder = holder_name(request, data.triggerer)
         lost, cancelled = heartbeat_triggers(
             connection(session), holder, [Held(h.id, h.epoch) for h in data.held], now, lease_s
         )
@@ -195,12 +178,7 @@ class TriggerController(Controller):
         session: NamedDependency[Session],
     ) -> TriggersReleased:
         """Give leases back (a triggerer shutting down): another triggerer takes them at once."""
-        released = release_triggers(
-            connection(session),
-            _own_name(request, data.triggerer),
-            [Held(h.id, h.epoch) for h in data.held],
-        )
-        session.commit()
+        released = give_back_rows(request, session, release_triggers, data.triggerer, data.held)
         return TriggersReleased(released=released)
 
     @post("/events", operation_id="PostTriggerEvents", sync_to_thread=True, status_code=200)
@@ -213,12 +191,12 @@ class TriggerController(Controller):
         """Several triggers fired: each task resumes once, all in one transaction. A trigger
         the caller may not fire (lease moved on, task stopped waiting, another bundle's) is
         refused without failing the others."""
-        holder = _own_name(request, data.triggerer)
+        holder = holder_name(request, data.triggerer)
         claims = claims_of(request)
         bundles = trigger_bundles(connection(session), [e.id for e in data.events])
         accepted: list[int] = []
         refused: list[int] = []
-        now = _now()
+        now = utc_now()
         for item in data.events:
             bundle = bundles.get(item.id)
             if bundle is None or not claims.may_touch_bundle(bundle):

@@ -13,7 +13,6 @@ scheduler's next loop.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from typing import Any
 
@@ -26,6 +25,7 @@ from sqlalchemy.orm import Session
 from airlock.core.http import claims_of, require_service_role
 from airlock.core.settings import InternalSettings
 from airlock.core.tokens import ServiceRole
+from airlock.internal.leasing import give_back_rows, holder_name, lease_rows, utc_now
 from airlock.models.internal_watchers import (
     LeasedWatcher,
     WatcherEventBatch,
@@ -39,7 +39,6 @@ from airlock.models.internal_watchers import (
 )
 from airlock.scheduling import DagCache, create_asset_triggered_runs, schedule_run
 from airlock.scheduling.errors import SchedulingError
-from airlock.scheduling.leases import Held
 from airlock.scheduling.tables import connection
 from airlock.scheduling.watchers import (
     WatcherEvent,
@@ -61,7 +60,7 @@ def _start_runs(session: Session) -> None:
     does: a consumer's first tasks are queued in this request (and the Execution API's
     long-polls in this process woken) instead of on the scheduler's next look. The events are
     already committed; a failure here leaves the runs to the scheduler."""
-    now = _now()
+    now = utc_now()
     try:
         for run in create_asset_triggered_runs(session, _DAG_CACHE, now):
             schedule_run(session, run, _DAG_CACHE, now)
@@ -69,15 +68,6 @@ def _start_runs(session: Session) -> None:
     except (SQLAlchemyError, SchedulingError) as exc:
         session.rollback()
         log.warning("asset-triggered runs left to the scheduler: %s", exc)
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
-def _own_name(request: Request[Any, Any, Any], name: str) -> str:
-    """Held as ``<token subject>/<triggerer name>``, like trigger leases (ADR 0013)."""
-    return f"{claims_of(request).sub}/{name}"
 
 
 class WatcherController(Controller):
@@ -96,15 +86,7 @@ class WatcherController(Controller):
         """Lease up to ``limit`` free watchers of the token's bundles (new ones, given-back
         ones, and those a triggerer stopped renewing)."""
         lease_s = internal_settings.trigger_lease_s
-        rows = lease_watchers(
-            connection(session),
-            _own_name(request, data.triggerer),
-            data.limit,
-            _now(),
-            lease_s,
-            bundles=claims_of(request).bundles,
-        )
-        session.commit()
+        rows = lease_rows(request, session, lease_watchers, data.triggerer, data.limit, lease_s)
         return WatcherLeaseBatch(
             watchers=[
                 LeasedWatcher(
@@ -134,7 +116,7 @@ class WatcherController(Controller):
         """Renew the leases held and record each watcher's status; name the ones lost."""
         lease_s = internal_settings.trigger_lease_s
         lost = heartbeat_watchers(
-            connection(session), _own_name(request, data.triggerer), data.held, _now(), lease_s
+            connection(session), holder_name(request, data.triggerer), data.held, utc_now(), lease_s
         )
         session.commit()
         return WatcherHeartbeatReply(lost=lost, lease_s=lease_s)
@@ -153,9 +135,9 @@ class WatcherController(Controller):
         allowed = {w: claims.may_touch_bundle(b) for w, b in bundles.items()}
         results = store_watcher_events(
             session,
-            _own_name(request, data.triggerer),
+            holder_name(request, data.triggerer),
             [WatcherEvent(e.watcher_id, e.epoch, e.dedup_key, dict(e.extra)) for e in data.events],
-            _now(),
+            utc_now(),
             allowed=allowed,
         )
         session.commit()
@@ -171,10 +153,5 @@ class WatcherController(Controller):
         session: NamedDependency[Session],
     ) -> WatchersReleased:
         """Give leases back (a triggerer shutting down): another triggerer takes them at once."""
-        released = release_watchers(
-            connection(session),
-            _own_name(request, data.triggerer),
-            [Held(h.id, h.epoch) for h in data.held],
-        )
-        session.commit()
+        released = give_back_rows(request, session, release_watchers, data.triggerer, data.held)
         return WatchersReleased(released=released)

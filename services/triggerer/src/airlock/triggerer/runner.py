@@ -40,6 +40,7 @@ from airlock.sdk.execution_time.supervised import (
     enter_sandbox,
     parent_pid,
     read_frame,
+    take_channel,
     write_frame,
 )
 from airlock.triggerer.protocol import (
@@ -246,11 +247,7 @@ def _new_loop_policy() -> None:
 
 def serve() -> None:
     enter_sandbox(parent_pid(), confinement=confinement())
-    requests_in = os.fdopen(os.dup(0), "rb")
-    replies_out = os.fdopen(os.dup(1), "wb")
-    devnull = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(devnull, 0)
-    os.dup2(2, 1)
+    requests_in, replies_out = take_channel()
     block_imports("triggers", "ask for what a trigger needs in its kwargs, as plain JSON")
     sys.dont_write_bytecode = True
     _new_loop_policy()

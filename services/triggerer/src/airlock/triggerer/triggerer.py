@@ -22,11 +22,8 @@ never end and fire many times, run beside the triggers in a runner of their own
 from __future__ import annotations
 
 import logging
-import os
 import queue
 import shutil
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -42,15 +39,8 @@ from airlock.models.internal_triggers import (
 )
 from airlock.sdk.api import ApiError, ApiUnreachable, InternalClient
 from airlock.sdk.execution_time.supervised import (
-    Child,
     Confinement,
-    FrameError,
-    child_environment,
-    decode_message,
     prepare_folder,
-    read_frame,
-    start_child,
-    write_frame,
 )
 from airlock.triggerer.protocol import (
     MAX_FRAME,
@@ -61,6 +51,7 @@ from airlock.triggerer.protocol import (
     TriggerFiredMessage,
     from_runner_decoder,
 )
+from airlock.triggerer.runner_link import RunnerLink
 from airlock.triggerer.watchers import WatcherHost
 
 log = logging.getLogger("airlock.triggerer")
@@ -68,9 +59,6 @@ log = logging.getLogger("airlock.triggerer")
 #: Events sent in one call at most, and how many calls may be under way at once.
 EVENTS_PER_CALL = 500
 EVENT_POSTERS = 2
-
-#: Only these variables reach the runner: no token, no DB URL, nothing of Airlock's.
-PASSED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "PYTHONPATH", "VIRTUAL_ENV", "TMPDIR")
 
 
 def _label(trigger: LeasedTrigger) -> str:
@@ -119,9 +107,14 @@ class Triggerer:
         self._poll_s = poll_s
         self._lock = threading.Lock()
         self.held: dict[int, LeasedTrigger] = {}
-        self._write_lock = threading.Lock()
-        self._child: Child | None = None
         self._reports: queue.Queue[object] = queue.Queue()
+        self._runner = RunnerLink(
+            "airlock.triggerer.runner",
+            name="trigger runner",
+            decoder=from_runner_decoder,
+            max_frame=MAX_FRAME,
+            on_report=self._reports.put,
+        )
         self._posters = ThreadPoolExecutor(max_workers=posters, thread_name_prefix="post")
         self._fired_queue: queue.Queue[TriggerFiredMessage | None] = queue.Queue()
         self._event_posters = [
@@ -137,34 +130,11 @@ class Triggerer:
     # --- the runner ---------------------------------------------------------------------------
 
     def _start_runner(self) -> None:
-        self._child = start_child(
-            [sys.executable, "-m", "airlock.triggerer.runner"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            env={
-                **child_environment(os.environ, "processing", only=PASSED_ENV),
-                "TMPDIR": self._tmp,
-            },
-            cwd=self._tmp,
-            confinement=self._confinement,
-        )
-        threading.Thread(
-            target=self._read, args=(self._child,), name="runner-reader", daemon=True
-        ).start()
+        self._runner.start(tmp=self._tmp, confinement=self._confinement)
         with self._lock:
             held = list(self.held.values())
         for trigger in held:
             self._send_run(trigger)
-
-    def _send(self, message: RunTrigger | StopTrigger) -> None:
-        child = self._child
-        if child is None or child.stdin is None:
-            return
-        try:
-            with self._write_lock:
-                write_frame(child.stdin, message, max_frame=MAX_FRAME)
-        except (OSError, ValueError):
-            pass  # a dead runner: the loop starts another, which gets every held trigger
 
     def _send_run(self, trigger: LeasedTrigger) -> None:
         root = self._bundles.get(trigger.bundle)
@@ -178,7 +148,7 @@ class Triggerer:
                 ),
             )
             return
-        self._send(
+        self._runner.send(
             RunTrigger(
                 id=trigger.id,
                 classpath=trigger.classpath,
@@ -188,15 +158,6 @@ class Triggerer:
                 label=_label(trigger),
             )
         )
-
-    def _read(self, child: Child) -> None:
-        assert child.stdout is not None
-        try:
-            while True:
-                payload = read_frame(child.stdout, max_frame=MAX_FRAME)
-                self._reports.put(decode_message(from_runner_decoder, payload, sender="the runner"))
-        except (EOFError, OSError, FrameError) as exc:
-            log.warning("the trigger runner stopped talking (%s)", exc)
 
     def _dispatch(self) -> None:
         while True:
@@ -308,7 +269,7 @@ class Triggerer:
             self.fired += 1
         else:
             log.info("trigger %d is no longer this triggerer's; dropped", trigger_id)
-        self._send(StopTrigger(id=trigger_id, cleanup=accepted))
+        self._runner.send(StopTrigger(id=trigger_id, cleanup=accepted))
 
     # --- leases -------------------------------------------------------------------------------
 
@@ -335,7 +296,7 @@ class Triggerer:
                 log.info(
                     "trigger %d %s", trigger_id, "was cancelled" if cleanup else "moved elsewhere"
                 )
-                self._send(StopTrigger(id=trigger_id, cleanup=cleanup))
+                self._runner.send(StopTrigger(id=trigger_id, cleanup=cleanup))
 
     def lease(self) -> int:
         with self._lock:
@@ -347,7 +308,7 @@ class Triggerer:
         with self._lock:
             for trigger in batch.triggers:
                 self.held[trigger.id] = trigger
-        if batch.triggers and self._child is None:
+        if batch.triggers and self._runner.child is None:
             self._start_runner()  # the first trigger: the new runner is sent every held one
         else:
             for trigger in batch.triggers:
@@ -359,8 +320,8 @@ class Triggerer:
     def _ensure_runner(self) -> None:
         """Start the runner if none is running. It is started when the first trigger is leased,
         not before: an idle triggerer holds no runner (an interpreter, ~15 MB)."""
-        child = self._child
-        if child is None or child.poll() is not None:
+        child = self._runner.child
+        if not self._runner.running:
             if child is not None:
                 log.warning("the trigger runner exited (code %s); starting another", child.poll())
             self._start_runner()
@@ -368,7 +329,7 @@ class Triggerer:
     def run_once(self) -> None:
         with self._lock:
             holding = bool(self.held)
-        if holding or self._child is not None:
+        if holding or self._runner.child is not None:
             self._ensure_runner()
         if time.monotonic() - self._last_beat >= self._lease_s / 3:
             self.heartbeat()
@@ -409,8 +370,7 @@ class Triggerer:
                 log.info("gave back %d trigger lease(s)", released)
         except (ApiError, ApiUnreachable) as exc:
             log.warning("could not give the leases back (%s); they expire on their own", exc)
-        if self._child is not None:
-            self._child.close()
+        self._runner.close()
         if self._own_tmp:
             shutil.rmtree(self._tmp, ignore_errors=True)
         log.info("triggerer %s stopped; %d trigger end(s) accepted", self.name, self.fired)

@@ -20,10 +20,7 @@ are redelivered by the broker to the next holder.
 from __future__ import annotations
 
 import logging
-import os
 import queue
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -38,15 +35,9 @@ from airlock.models.internal_watchers import (
 from airlock.models.secrets import ConnectionInfo
 from airlock.sdk.api import ApiError, ApiUnreachable, InternalClient
 from airlock.sdk.execution_time.supervised import (
-    Child,
     Confinement,
-    FrameError,
-    child_environment,
-    decode_message,
-    read_frame,
-    start_child,
-    write_frame,
 )
+from airlock.triggerer.runner_link import RunnerLink
 from airlock.triggerer.watch_protocol import (
     MAX_FRAME,
     EventsStored,
@@ -61,8 +52,6 @@ log = logging.getLogger("airlock.triggerer.watchers")
 
 #: Events stored in one call at most.
 EVENTS_PER_CALL = 2000
-#: Only these variables reach the runner: no token, no DB URL, nothing of Airlock's.
-PASSED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "PYTHONPATH", "VIRTUAL_ENV", "TMPDIR")
 
 
 def connection_ids(kwargs: dict[str, object]) -> list[str]:
@@ -90,10 +79,15 @@ class WatcherHost:
         self.capacity = capacity
         self._bundles = {b: str(Path(folder).resolve()) for b, folder in bundles.items()}
         self._lock = threading.Lock()
-        self._write_lock = threading.Lock()
         self.held: dict[int, LeasedWatcher] = {}
         self.status: dict[int, WatcherStatus] = {}
-        self._child: Child | None = None
+        self._runner = RunnerLink(
+            "airlock.triggerer.watch_runner",
+            name="watcher runner",
+            decoder=from_runner_decoder,
+            max_frame=MAX_FRAME,
+            on_report=self._on_report,
+        )
         self._events: queue.Queue[WatcherEvents | None] = queue.Queue()
         self._lease_s = 10.0
         self._last_beat = 0.0
@@ -118,34 +112,11 @@ class WatcherHost:
     # --- the runner ---------------------------------------------------------------------------
 
     def _start_runner(self) -> None:
-        self._child = start_child(
-            [sys.executable, "-m", "airlock.triggerer.watch_runner"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            env={
-                **child_environment(os.environ, "processing", only=PASSED_ENV),
-                **({"TMPDIR": self._tmp} if self._tmp else {}),
-            },
-            cwd=self._tmp,
-            confinement=self._confinement,
-        )
-        threading.Thread(
-            target=self._read, args=(self._child,), name="watch-runner-reader", daemon=True
-        ).start()
+        self._runner.start(tmp=self._tmp, confinement=self._confinement)
         with self._lock:
             held = list(self.held.values())
         for watcher in held:
             self._send_run(watcher)
-
-    def _send(self, message: RunWatcher | StopWatcher | EventsStored) -> None:
-        child = self._child
-        if child is None or child.stdin is None:
-            return
-        try:
-            with self._write_lock:
-                write_frame(child.stdin, message, max_frame=MAX_FRAME)
-        except (OSError, ValueError):
-            pass  # a dead runner: the next pass starts another with every held watcher
 
     def _send_run(self, watcher: LeasedWatcher) -> None:
         label = f"{watcher.dag_id}/{watcher.name}"
@@ -167,7 +138,7 @@ class WatcherHost:
                 continue
             if info is not None:
                 connections[conn_id] = info
-        self._send(
+        self._runner.send(
             RunWatcher(
                 id=watcher.id,
                 classpath=watcher.classpath,
@@ -179,18 +150,11 @@ class WatcherHost:
             )
         )
 
-    def _read(self, child: Child) -> None:
-        assert child.stdout is not None
-        try:
-            while True:
-                payload = read_frame(child.stdout, max_frame=MAX_FRAME)
-                report = decode_message(from_runner_decoder, payload, sender="the watcher runner")
-                if isinstance(report, WatcherEvents):
-                    self._events.put(report)
-                elif isinstance(report, WatcherStatusReport):
-                    self._on_status(report)
-        except (EOFError, OSError, FrameError) as exc:
-            log.warning("the watcher runner stopped talking (%s)", exc)
+    def _on_report(self, report: object) -> None:
+        if isinstance(report, WatcherEvents):
+            self._events.put(report)
+        elif isinstance(report, WatcherStatusReport):
+            self._on_status(report)
 
     def _on_status(self, report: WatcherStatusReport) -> None:
         with self._lock:
@@ -297,7 +261,7 @@ class WatcherHost:
             at += len(message.events)
             ok = "refused" not in mine
             self.stored += mine.count("stored")
-            self._send(EventsStored(id=message.id, seq=message.seq, ok=ok))
+            self._runner.send(EventsStored(id=message.id, seq=message.seq, ok=ok))
             if not ok:
                 log.info("watcher %d is no longer this triggerer's; stopped", message.id)
                 self._drop(message.id)
@@ -306,7 +270,7 @@ class WatcherHost:
         with self._lock:
             self.held.pop(watcher_id, None)
             self.status.pop(watcher_id, None)
-        self._send(StopWatcher(id=watcher_id))
+        self._runner.send(StopWatcher(id=watcher_id))
 
     # --- leases -------------------------------------------------------------------------------
 
@@ -351,8 +315,8 @@ class WatcherHost:
         started again and given every held watcher."""
         with self._lock:
             holding = bool(self.held)
-        child = self._child
-        if not holding or (child is not None and child.poll() is None):
+        child = self._runner.child
+        if not holding or self._runner.running:
             return
         if child is not None:
             log.warning("the watcher runner exited (code %s); starting another", child.poll())
@@ -377,8 +341,7 @@ class WatcherHost:
         with self._lock:
             held = [HeldWatcher(id=w.id, epoch=w.epoch) for w in self.held.values()]
             self.held.clear()
-        if self._child is not None:
-            self._child.close()
+        self._runner.close()
         try:
             if held:
                 released = self._client.release_watchers(self.name, held)

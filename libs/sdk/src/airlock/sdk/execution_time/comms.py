@@ -16,6 +16,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import msgspec
 
+from airlock.models.secrets import ConnectionInfo
 from airlock.sdk.exceptions import CommsUnavailableError
 
 
@@ -31,6 +32,24 @@ class ConnectionResult(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=
     password: str | None = None
     port: int | None = None
     extra: str | None = None
+
+
+def connection_result(info: ConnectionInfo | None) -> ConnectionResult | None:
+    """A connection as a parent process relayed it, as task code gets it."""
+    if info is None:
+        return None
+    return ConnectionResult(**msgspec.structs.asdict(info))
+
+
+class StateScope(msgspec.Struct, frozen=True, kw_only=True):
+    """Which state store a call means: the task instance's own, or (``asset_uri``) the store of
+    an asset it declares."""
+
+    dag_id: str
+    run_id: str
+    task_id: str
+    map_index: int
+    asset_uri: str | None = None
 
 
 @runtime_checkable
@@ -77,43 +96,13 @@ class Comms(Protocol):
     def get_dag_run_state(self, *, dag_id: str, run_id: str) -> str | None:
         """The run's state (``queued``, ``running``, ``success``, ``failed``), or ``None``."""
 
-    def get_state(
-        self,
-        *,
-        key: str,
-        dag_id: str,
-        run_id: str,
-        task_id: str,
-        map_index: int,
-        asset_uri: str | None,
-    ) -> tuple[bool, Any]:
-        """``(found, value)`` of ``key`` in the task instance's state store, or (``asset_uri``)
-        in that asset's."""
+    def get_state(self, key: str, scope: StateScope) -> tuple[bool, Any]:
+        """``(found, value)`` of ``key`` in the store ``scope`` names."""
 
-    def set_state(
-        self,
-        *,
-        key: str,
-        value: Any,
-        retention_s: float | None,
-        dag_id: str,
-        run_id: str,
-        task_id: str,
-        map_index: int,
-        asset_uri: str | None,
-    ) -> None:
+    def set_state(self, key: str, value: Any, retention_s: float | None, scope: StateScope) -> None:
         """Store ``value``; ``retention_s=None`` keeps it until it is deleted."""
 
-    def delete_state(
-        self,
-        *,
-        key: str | None,
-        dag_id: str,
-        run_id: str,
-        task_id: str,
-        map_index: int,
-        asset_uri: str | None,
-    ) -> None:
+    def delete_state(self, key: str | None, scope: StateScope) -> None:
         """Delete ``key``, or every key of the store when ``key`` is None."""
 
     def find_dag_run(self, *, dag_id: str, logical_date: datetime) -> tuple[str, str] | None:

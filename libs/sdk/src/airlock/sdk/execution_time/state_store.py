@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from airlock.sdk.execution_time.comms import get_comms
+from airlock.sdk.execution_time.comms import StateScope, get_comms
 from airlock.sdk.timezone import json_enc_hook
 
 if TYPE_CHECKING:
@@ -91,13 +91,24 @@ class _Store:
 
     _default_retention: timedelta | None = None
 
-    def _scope(self) -> dict[str, Any]:
-        raise NotImplementedError
+    _ti: RuntimeTaskInstance
+    #: The asset whose store this is; None: the task instance's own.
+    _asset_uri: str | None = None
+
+    def _scope(self) -> StateScope:
+        ti = self._ti
+        return StateScope(
+            dag_id=ti.dag_id,
+            run_id=ti.run_id,
+            task_id=ti.task_id,
+            map_index=ti.map_index,
+            asset_uri=self._asset_uri,
+        )
 
     def get(self, key: str, default: Any = None) -> Any:
         """The value stored under ``key``, or ``default`` when there is none (or it expired)."""
         _check_key(key)
-        found, value = get_comms("the state store").get_state(key=key, **self._scope())
+        found, value = get_comms("the state store").get_state(key, self._scope())
         return value if found else default
 
     def set(self, key: str, value: Any, retention: Retention = None) -> None:
@@ -105,20 +116,20 @@ class _Store:
         ``timedelta``, ``NEVER_EXPIRE``, or None for the store's default."""
         _check_key(key)
         get_comms("the state store").set_state(
-            key=key,
-            value=_json(key, value),
-            retention_s=_retention_s(retention, self._default_retention),
-            **self._scope(),
+            key,
+            _json(key, value),
+            _retention_s(retention, self._default_retention),
+            self._scope(),
         )
 
     def delete(self, key: str) -> None:
         """Delete ``key``; a key that is not there is already deleted."""
         _check_key(key)
-        get_comms("the state store").delete_state(key=key, **self._scope())
+        get_comms("the state store").delete_state(key, self._scope())
 
     def clear(self) -> None:
         """Delete every key of this store."""
-        get_comms("the state store").delete_state(key=None, **self._scope())
+        get_comms("the state store").delete_state(None, self._scope())
 
 
 class TaskStateStore(_Store):
@@ -128,16 +139,6 @@ class TaskStateStore(_Store):
 
     def __init__(self, ti: RuntimeTaskInstance) -> None:
         self._ti = ti
-
-    def _scope(self) -> dict[str, Any]:
-        ti = self._ti
-        return {
-            "dag_id": ti.dag_id,
-            "run_id": ti.run_id,
-            "task_id": ti.task_id,
-            "map_index": ti.map_index,
-            "asset_uri": None,
-        }
 
     def __repr__(self) -> str:
         return f"TaskStateStore({self._ti!r})"
@@ -149,16 +150,7 @@ class AssetStateStore(_Store):
     def __init__(self, ti: RuntimeTaskInstance, asset: Asset) -> None:
         self._ti = ti
         self.asset = asset
-
-    def _scope(self) -> dict[str, Any]:
-        ti = self._ti
-        return {
-            "dag_id": ti.dag_id,
-            "run_id": ti.run_id,
-            "task_id": ti.task_id,
-            "map_index": ti.map_index,
-            "asset_uri": self.asset.uri,
-        }
+        self._asset_uri = asset.uri
 
     def __repr__(self) -> str:
         return f"AssetStateStore({self.asset.name!r})"

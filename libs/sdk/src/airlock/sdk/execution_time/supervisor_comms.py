@@ -21,7 +21,7 @@ from airlock.sdk.exceptions import (
     AirlockNotFoundException,
     DagRunAlreadyExists,
 )
-from airlock.sdk.execution_time.comms import ConnectionResult
+from airlock.sdk.execution_time.comms import ConnectionResult, StateScope, connection_result
 from airlock.sdk.execution_time.protocol import (
     Ack,
     AssetEventsReply,
@@ -128,30 +128,12 @@ class SupervisorComms:
 
     def get_connection(self, conn_id: str) -> ConnectionResult | None:
         reply = _expect(self._channel.request(GetConnection(conn_id=conn_id)), ConnectionReply)
-        c = reply.connection
-        if c is None:
-            return None
-        return ConnectionResult(
-            conn_id=c.conn_id,
-            conn_type=c.conn_type,
-            host=c.host,
-            schema=c.schema,
-            login=c.login,
-            password=c.password,
-            port=c.port,
-            extra=c.extra,
-        )
+        return connection_result(reply.connection)
 
     def xcom_push(
         self, *, dag_id: str, run_id: str, task_id: str, key: str, value: Any, map_index: int = -1
     ) -> None:
-        ti = self._ti
-        if (dag_id, run_id, task_id, map_index) != (ti.dag_id, ti.run_id, ti.task_id, ti.map_index):
-            raise AirlockException(
-                f"a task may push XComs only for itself ({ti.dag_id}.{ti.task_id} in run "
-                f"{ti.run_id}, map index {ti.map_index}), not for {dag_id}.{task_id} in run "
-                f"{run_id}, map index {map_index}"
-            )
+        self._own("push XComs", dag_id, run_id, task_id, map_index)
         try:
             # The API stores JSON: a value that would not survive the trip fails here, in the
             # task, with the task's own traceback.
@@ -167,54 +149,28 @@ class SupervisorComms:
         ti = self._ti
         if (dag_id, run_id, task_id, map_index) != (ti.dag_id, ti.run_id, ti.task_id, ti.map_index):
             raise AirlockException(
-                f"a task may use {what} only for itself ({ti.dag_id}.{ti.task_id} in run "
+                f"a task may {what} only for itself ({ti.dag_id}.{ti.task_id} in run "
                 f"{ti.run_id}, map index {ti.map_index}), not for {dag_id}.{task_id} in run "
                 f"{run_id}, map index {map_index}"
             )
 
-    def get_state(
-        self,
-        *,
-        key: str,
-        dag_id: str,
-        run_id: str,
-        task_id: str,
-        map_index: int,
-        asset_uri: str | None,
-    ) -> tuple[bool, Any]:
-        self._own("a state store", dag_id, run_id, task_id, map_index)
-        request = GetState(key=key, asset_uri=asset_uri)
+    def _own_store(self, scope: StateScope) -> None:
+        self._own("use a state store", scope.dag_id, scope.run_id, scope.task_id, scope.map_index)
+
+    def get_state(self, key: str, scope: StateScope) -> tuple[bool, Any]:
+        self._own_store(scope)
+        request = GetState(key=key, asset_uri=scope.asset_uri)
         reply = _expect(self._channel.request(request), StateReply)
         return reply.found, reply.value
 
-    def set_state(
-        self,
-        *,
-        key: str,
-        value: Any,
-        retention_s: float | None,
-        dag_id: str,
-        run_id: str,
-        task_id: str,
-        map_index: int,
-        asset_uri: str | None,
-    ) -> None:
-        self._own("a state store", dag_id, run_id, task_id, map_index)
-        request = SetState(key=key, value=value, retention_s=retention_s, asset_uri=asset_uri)
+    def set_state(self, key: str, value: Any, retention_s: float | None, scope: StateScope) -> None:
+        self._own_store(scope)
+        request = SetState(key=key, value=value, retention_s=retention_s, asset_uri=scope.asset_uri)
         _expect(self._channel.request(request), Ack)
 
-    def delete_state(
-        self,
-        *,
-        key: str | None,
-        dag_id: str,
-        run_id: str,
-        task_id: str,
-        map_index: int,
-        asset_uri: str | None,
-    ) -> None:
-        self._own("a state store", dag_id, run_id, task_id, map_index)
-        _expect(self._channel.request(DeleteState(key=key, asset_uri=asset_uri)), Ack)
+    def delete_state(self, key: str | None, scope: StateScope) -> None:
+        self._own_store(scope)
+        _expect(self._channel.request(DeleteState(key=key, asset_uri=scope.asset_uri)), Ack)
 
     def xcom_pull(
         self, *, dag_id: str, run_id: str, task_id: str, key: str, map_index: int | None = None

@@ -63,6 +63,7 @@ from airlock.sdk.execution_time.supervised._sandbox import (
     BLOCKED_MODULES,
     ORPHAN_EXIT_CODE,
     PARENT_PID_VARIABLE,
+    PASSED_ENV,
     BlockedImportFinder,
     block_imports,
     child_environment,
@@ -71,6 +72,7 @@ from airlock.sdk.execution_time.supervised._sandbox import (
     parent_pid,
     protect_memory,
     set_parent_death_signal,
+    take_channel,
 )
 
 __all__ = [
@@ -79,6 +81,7 @@ __all__ = [
     "MAX_FRAME",
     "ORPHAN_EXIT_CODE",
     "PARENT_PID_VARIABLE",
+    "PASSED_ENV",
     "BlockedImportFinder",
     "Child",
     "Confinement",
@@ -108,6 +111,7 @@ __all__ = [
     "record_child",
     "set_parent_death_signal",
     "start_child",
+    "take_channel",
     "track_children",
     "write_frame",
 ]

@@ -34,7 +34,7 @@ import sys
 import urllib.parse
 from collections.abc import Collection, Mapping, Sequence
 from types import ModuleType
-from typing import Any
+from typing import IO, Any
 
 from airlock.sdk.execution_time.supervised._confine import Confinement, confine
 
@@ -93,6 +93,11 @@ PASSED_OTEL_VARIABLES = (
     "OTEL_RESOURCE_ATTRIBUTES",
     "OTEL_SDK_DISABLED",
 )
+
+#: What a processing-zone child (a DAG parser, a trigger or watcher runner, a callback child)
+#: inherits with ``child_environment(..., only=PASSED_ENV)``: no token, no DB URL, no key path,
+#: nothing of Airlock's but its zone.
+PASSED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "PYTHONPATH", "VIRTUAL_ENV", "TMPDIR")
 
 
 def child_environment(
@@ -160,6 +165,18 @@ def enter_sandbox(
     set_parent_death_signal(death_signal)
     if os.getppid() != parent:
         os._exit(ORPHAN_EXIT_CODE)  # the parent died before the signal was armed
+
+
+def take_channel() -> tuple[IO[bytes], IO[bytes]]:
+    """The parent's channel, taken off stdin and stdout: private copies of the two pipes
+    (requests in, replies out). Stdin is then empty and stdout goes to stderr, so nothing user
+    code reads or prints can corrupt a frame."""
+    requests_in = os.fdopen(os.dup(0), "rb")
+    replies_out = os.fdopen(os.dup(1), "wb")
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.dup2(2, 1)
+    return requests_in, replies_out
 
 
 def set_parent_death_signal(signum: int) -> None:

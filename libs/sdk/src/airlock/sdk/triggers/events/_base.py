@@ -1,10 +1,16 @@
-"""What every event trigger shares: reconnect backoff and the source's URL without credentials."""
+"""What every event trigger shares: the reconnect loop with its backoff, and the source's URL
+without credentials."""
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+import contextlib
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from typing import Any, TypeVar
 
 from airlock.sdk.bases.trigger import SourceStatus
+
+Item = TypeVar("Item")
 
 
 class Backoff:
@@ -38,6 +44,28 @@ def reconnecting(url: str, exc: BaseException, delay: float) -> SourceStatus:
         "reconnecting",
         error=f"{url} unreachable ({type(exc).__name__}: {exc}); retrying in {delay:g} s",
     )
+
+
+async def reconnect_forever(
+    url: str,
+    errors: tuple[type[BaseException], ...],
+    session: Callable[[], AsyncGenerator[Item, None]],
+) -> AsyncIterator[Item | SourceStatus]:
+    """What ``session()`` yields, again and again: a session connects to the source (closing its
+    client when it ends), yields ``SourceStatus("running")`` and then the events. When it fails
+    with one of ``errors``, the :func:`reconnecting` status is yielded and the next session
+    starts after a :class:`Backoff` delay, which starts over once a session yields."""
+    backoff = Backoff()
+    while True:
+        try:
+            async with contextlib.aclosing(session()) as items:
+                async for item in items:
+                    backoff.reset()
+                    yield item
+        except errors as exc:
+            delay = backoff.next()
+            yield reconnecting(url, exc, delay)
+            await asyncio.sleep(delay)
 
 
 def decode_text(value: Any) -> Any:

@@ -9,10 +9,9 @@ with is tested here against an in-memory stand-in for aiokafka's consumer.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 from airlock.sdk.bases.trigger import (
@@ -23,7 +22,7 @@ from airlock.sdk.bases.trigger import (
     TriggerEvent,
     classpath_of,
 )
-from airlock.sdk.triggers.events._base import Backoff, reconnecting, safe_url
+from airlock.sdk.triggers.events._base import reconnect_forever, safe_url
 
 
 def _value(raw: bytes | None) -> Any:
@@ -61,7 +60,6 @@ class KafkaTrigger(BaseEventTrigger):
         }
 
     async def run(self) -> AsyncIterator[TriggerEvent | Any]:
-        from aiokafka import AIOKafkaConsumer, TopicPartition
         from aiokafka.errors import KafkaError
 
         conn = self.get_connection(self.conn_id)
@@ -69,59 +67,61 @@ class KafkaTrigger(BaseEventTrigger):
         if conn.port and "," not in servers and ":" not in servers:
             servers = f"{servers}:{conn.port}"
         url = safe_url("kafka", servers, None, ",".join(self.topics))
-        backoff = Backoff()
-        while True:
-            sasl: dict[str, Any] = {}
-            if conn.login:
-                sasl = {
-                    "security_protocol": "SASL_PLAINTEXT",
-                    "sasl_mechanism": "PLAIN",
-                    "sasl_plain_username": conn.login,
-                    "sasl_plain_password": conn.password,
-                }
-            consumer = AIOKafkaConsumer(
-                *self.topics,
-                bootstrap_servers=servers,
-                group_id=self.group_id,
-                enable_auto_commit=False,
-                auto_offset_reset="earliest",
-                **sasl,
-            )
-            try:
-                await consumer.start()
-                backoff.reset()
-                yield SourceStatus("running")
-                while True:
-                    batches = await consumer.getmany(timeout_ms=1000, max_records=self.batch)
-                    records = [r for rs in batches.values() for r in rs]
-                    if not records:
-                        continue
-                    yield EventBatch(
-                        [
-                            ExternalEvent(
-                                f"{r.topic}:{r.partition}:{r.offset}",
-                                {
-                                    "topic": r.topic,
-                                    "partition": r.partition,
-                                    "offset": r.offset,
-                                    "value": _value(r.value),
-                                },
-                            )
-                            for r in records
-                        ]
-                    )
-                    # Stored: commit exactly past what was stored.
-                    await consumer.commit(
-                        {
-                            TopicPartition(tp.topic, tp.partition): rs[-1].offset + 1
-                            for tp, rs in batches.items()
-                            if rs
-                        }
-                    )
-            except (KafkaError, OSError, TimeoutError) as exc:
-                delay = backoff.next()
-                yield reconnecting(url, exc, delay)
-                await asyncio.sleep(delay)
-            finally:
-                with contextlib.suppress(Exception):  # closing a broken client may raise
-                    await consumer.stop()
+        errors = (KafkaError, OSError, TimeoutError)
+        async for item in reconnect_forever(url, errors, lambda: self._session(conn, servers)):
+            yield item
+
+    async def _session(
+        self, conn: Any, servers: str
+    ) -> AsyncGenerator[TriggerEvent | SourceStatus, None]:
+        from aiokafka import AIOKafkaConsumer, TopicPartition
+
+        sasl: dict[str, Any] = {}
+        if conn.login:
+            sasl = {
+                "security_protocol": "SASL_PLAINTEXT",
+                "sasl_mechanism": "PLAIN",
+                "sasl_plain_username": conn.login,
+                "sasl_plain_password": conn.password,
+            }
+        consumer = AIOKafkaConsumer(
+            *self.topics,
+            bootstrap_servers=servers,
+            group_id=self.group_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            **sasl,
+        )
+        try:
+            await consumer.start()
+            yield SourceStatus("running")
+            while True:
+                batches = await consumer.getmany(timeout_ms=1000, max_records=self.batch)
+                records = [r for rs in batches.values() for r in rs]
+                if not records:
+                    continue
+                yield EventBatch(
+                    [
+                        ExternalEvent(
+                            f"{r.topic}:{r.partition}:{r.offset}",
+                            {
+                                "topic": r.topic,
+                                "partition": r.partition,
+                                "offset": r.offset,
+                                "value": _value(r.value),
+                            },
+                        )
+                        for r in records
+                    ]
+                )
+                # Stored: commit exactly past what was stored.
+                await consumer.commit(
+                    {
+                        TopicPartition(tp.topic, tp.partition): rs[-1].offset + 1
+                        for tp, rs in batches.items()
+                        if rs
+                    }
+                )
+        finally:
+            with contextlib.suppress(Exception):  # closing a broken client may raise
+                await consumer.stop()

@@ -10,10 +10,9 @@ the topic plus the SHA-256 of the payload: identical payloads on one topic count
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 from airlock.sdk.bases.trigger import (
@@ -23,7 +22,7 @@ from airlock.sdk.bases.trigger import (
     TriggerEvent,
     classpath_of,
 )
-from airlock.sdk.triggers.events._base import Backoff, reconnecting, safe_url
+from airlock.sdk.triggers.events._base import reconnect_forever, safe_url
 
 
 def _payload(raw: Any) -> Any:
@@ -60,34 +59,33 @@ class MqttTrigger(BaseEventTrigger):
 
         conn = self.get_connection(self.conn_id)
         url = safe_url("mqtt", conn.host, conn.port or 1883, self.topic)
-        backoff = Backoff()
-        while True:
-            try:
-                client = aiomqtt.Client(
-                    conn.host or "localhost",
-                    conn.port or 1883,
-                    username=conn.login or None,
-                    password=conn.password or None,
-                    identifier=self.client_id,
-                    clean_session=False,
-                    timeout=10,
+        errors = (aiomqtt.MqttError, OSError, TimeoutError)
+        async for item in reconnect_forever(url, errors, lambda: self._session(conn)):
+            yield item
+
+    async def _session(self, conn: Any) -> AsyncGenerator[TriggerEvent | SourceStatus, None]:
+        import aiomqtt
+
+        client = aiomqtt.Client(
+            conn.host or "localhost",
+            conn.port or 1883,
+            username=conn.login or None,
+            password=conn.password or None,
+            identifier=self.client_id,
+            clean_session=False,
+            timeout=10,
+        )
+        # Ack only when told: after the event is stored (paho's manual acks).
+        client._client.manual_ack_set(True)
+        async with client:
+            await client.subscribe(self.topic, qos=self.qos)
+            yield SourceStatus("running")
+            async for message in client.messages:
+                digest = hashlib.sha256(bytes(message.payload or b"")).hexdigest()
+                topic = str(message.topic)
+                yield ExternalEvent(
+                    f"{topic}:{digest}",
+                    {"topic": topic, "payload": _payload(message.payload)},
                 )
-                # Ack only when told: after the event is stored (paho's manual acks).
-                client._client.manual_ack_set(True)
-                async with client:
-                    await client.subscribe(self.topic, qos=self.qos)
-                    backoff.reset()
-                    yield SourceStatus("running")
-                    async for message in client.messages:
-                        digest = hashlib.sha256(bytes(message.payload or b"")).hexdigest()
-                        topic = str(message.topic)
-                        yield ExternalEvent(
-                            f"{topic}:{digest}",
-                            {"topic": topic, "payload": _payload(message.payload)},
-                        )
-                        if message.qos > 0:
-                            client._client.ack(message.mid, message.qos)
-            except (aiomqtt.MqttError, OSError, TimeoutError) as exc:
-                delay = backoff.next()
-                yield reconnecting(url, exc, delay)
-                await asyncio.sleep(delay)
+                if message.qos > 0:
+                    client._client.ack(message.mid, message.qos)

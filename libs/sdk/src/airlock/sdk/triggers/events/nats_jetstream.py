@@ -7,10 +7,9 @@ crash). The dedup key is the message's stream sequence, which a redelivery keeps
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 from airlock.sdk.bases.trigger import (
@@ -21,7 +20,7 @@ from airlock.sdk.bases.trigger import (
     TriggerEvent,
     classpath_of,
 )
-from airlock.sdk.triggers.events._base import Backoff, reconnecting, safe_url
+from airlock.sdk.triggers.events._base import reconnect_forever, safe_url
 
 
 def _data(raw: bytes) -> Any:
@@ -63,65 +62,64 @@ class NatsJetStreamTrigger(BaseEventTrigger):
         }
 
     async def run(self) -> AsyncIterator[TriggerEvent | Any]:
-        import nats
         from nats.errors import Error as NatsError
-        from nats.errors import TimeoutError as NatsTimeout
-        from nats.js.api import ConsumerConfig
 
         conn = self.get_connection(self.conn_id)
         url = safe_url("nats", conn.host, conn.port or 4222)
+        errors = (NatsError, ConnectionError, OSError, TimeoutError)
+        async for item in reconnect_forever(url, errors, lambda: self._session(conn)):
+            yield item
+
+    async def _session(self, conn: Any) -> AsyncGenerator[TriggerEvent | SourceStatus, None]:
+        import nats
+        from nats.errors import TimeoutError as NatsTimeout
+        from nats.js.api import ConsumerConfig
+
         server = f"nats://{conn.host or 'localhost'}:{conn.port or 4222}"
-        backoff = Backoff()
-        while True:
-            client = None
-            try:
-                auth: dict[str, Any] = {}
-                if conn.login:
-                    auth = {"user": conn.login, "password": conn.password}
-                elif conn.password:
-                    auth = {"token": conn.password}
-                client = await nats.connect(
-                    server,
-                    connect_timeout=5,
-                    allow_reconnect=False,
-                    max_reconnect_attempts=0,
-                    **auth,
+        client = None
+        try:
+            auth: dict[str, Any] = {}
+            if conn.login:
+                auth = {"user": conn.login, "password": conn.password}
+            elif conn.password:
+                auth = {"token": conn.password}
+            client = await nats.connect(
+                server,
+                connect_timeout=5,
+                allow_reconnect=False,
+                max_reconnect_attempts=0,
+                **auth,
+            )
+            js = client.jetstream()
+            subscription = await js.pull_subscribe(
+                self.subject,
+                durable=self.durable,
+                stream=self.stream,
+                config=ConsumerConfig(ack_wait=self.ack_wait_s),
+            )
+            yield SourceStatus("running")
+            while True:
+                if client.is_closed:
+                    raise ConnectionError("the connection closed")
+                try:
+                    messages = await subscription.fetch(self.batch, timeout=1)
+                except NatsTimeout:
+                    continue
+                if not messages:
+                    continue
+                yield EventBatch(
+                    [
+                        ExternalEvent(
+                            f"{self.stream}:{m.metadata.sequence.stream}",
+                            {"subject": m.subject, "data": _data(m.data)},
+                        )
+                        for m in messages
+                    ]
                 )
-                js = client.jetstream()
-                subscription = await js.pull_subscribe(
-                    self.subject,
-                    durable=self.durable,
-                    stream=self.stream,
-                    config=ConsumerConfig(ack_wait=self.ack_wait_s),
-                )
-                backoff.reset()
-                yield SourceStatus("running")
-                while True:
-                    if client.is_closed:
-                        raise ConnectionError("the connection closed")
-                    try:
-                        messages = await subscription.fetch(self.batch, timeout=1)
-                    except NatsTimeout:
-                        continue
-                    if not messages:
-                        continue
-                    yield EventBatch(
-                        [
-                            ExternalEvent(
-                                f"{self.stream}:{m.metadata.sequence.stream}",
-                                {"subject": m.subject, "data": _data(m.data)},
-                            )
-                            for m in messages
-                        ]
-                    )
-                    for message in messages:
-                        await message.ack()
-                    yield SourceStatus("running", lag=messages[-1].metadata.num_pending)
-            except (NatsError, ConnectionError, OSError, TimeoutError) as exc:
-                delay = backoff.next()
-                yield reconnecting(url, exc, delay)
-                await asyncio.sleep(delay)
-            finally:
-                if client is not None and not client.is_closed:
-                    with contextlib.suppress(Exception):  # closing a broken client may raise
-                        await client.close()
+                for message in messages:
+                    await message.ack()
+                yield SourceStatus("running", lag=messages[-1].metadata.num_pending)
+        finally:
+            if client is not None and not client.is_closed:
+                with contextlib.suppress(Exception):  # closing a broken client may raise
+                    await client.close()

@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import hashlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 from airlock.sdk.bases.trigger import (
@@ -26,7 +26,7 @@ from airlock.sdk.bases.trigger import (
     TriggerEvent,
     classpath_of,
 )
-from airlock.sdk.triggers.events._base import Backoff, reconnecting, safe_url
+from airlock.sdk.triggers.events._base import reconnect_forever, safe_url
 
 
 def _body(raw: bytes) -> Any:
@@ -77,50 +77,51 @@ class RabbitMQTrigger(BaseEventTrigger):
         }
 
     async def run(self) -> AsyncIterator[TriggerEvent | Any]:
-        import aio_pika
         from aio_pika.exceptions import AMQPError
 
         conn = self.get_connection(self.conn_id)
         vhost = conn.schema or "/"
         url = safe_url("amqp", conn.host, conn.port or 5672, f"{vhost}/{self.queue}")
-        backoff = Backoff()
-        while True:
-            connection = None
-            try:
-                connection = await aio_pika.connect(
-                    host=conn.host or "localhost",
-                    port=conn.port or 5672,
-                    login=conn.login or "guest",
-                    password=conn.password or "guest",
-                    virtualhost=vhost,
-                    timeout=10,
-                )
-                channel = await connection.channel()
-                await channel.set_qos(prefetch_count=self.prefetch)
-                queue = await channel.declare_queue(self.queue, durable=True)
-                arrived: asyncio.Queue[Any] = asyncio.Queue()
-                # A connection the broker (or the network) dropped says so here, at once.
-                closed = asyncio.Event()
-                connection.close_callbacks.add(lambda *_, closed=closed: closed.set())
-                await queue.consume(arrived.put, no_ack=False)
-                backoff.reset()
-                yield SourceStatus("running")
-                while True:
-                    first = await _next_or_closed(arrived, closed)
-                    messages = [first]
-                    while len(messages) < self.batch and not arrived.empty():
-                        messages.append(arrived.get_nowait())
-                    yield EventBatch([self._event(m) for m in messages])
-                    # Stored: ack the batch (every earlier tag on this channel is in it or acked).
-                    await messages[-1].ack(multiple=True)
-            except (AMQPError, ConnectionError, OSError, TimeoutError) as exc:
-                delay = backoff.next()
-                yield reconnecting(url, exc, delay)
-                await asyncio.sleep(delay)
-            finally:
-                if connection is not None:
-                    with contextlib.suppress(Exception):  # closing a broken client may raise
-                        await connection.close()
+        errors = (AMQPError, ConnectionError, OSError, TimeoutError)
+        async for item in reconnect_forever(url, errors, lambda: self._session(conn, vhost)):
+            yield item
+
+    async def _session(
+        self, conn: Any, vhost: str
+    ) -> AsyncGenerator[TriggerEvent | SourceStatus, None]:
+        import aio_pika
+
+        connection = None
+        try:
+            connection = await aio_pika.connect(
+                host=conn.host or "localhost",
+                port=conn.port or 5672,
+                login=conn.login or "guest",
+                password=conn.password or "guest",
+                virtualhost=vhost,
+                timeout=10,
+            )
+            channel = await connection.channel()
+            await channel.set_qos(prefetch_count=self.prefetch)
+            queue = await channel.declare_queue(self.queue, durable=True)
+            arrived: asyncio.Queue[Any] = asyncio.Queue()
+            # A connection the broker (or the network) dropped says so here, at once.
+            closed = asyncio.Event()
+            connection.close_callbacks.add(lambda *_, closed=closed: closed.set())
+            await queue.consume(arrived.put, no_ack=False)
+            yield SourceStatus("running")
+            while True:
+                first = await _next_or_closed(arrived, closed)
+                messages = [first]
+                while len(messages) < self.batch and not arrived.empty():
+                    messages.append(arrived.get_nowait())
+                yield EventBatch([self._event(m) for m in messages])
+                # Stored: ack the batch (every earlier tag on this channel is in it or acked).
+                await messages[-1].ack(multiple=True)
+        finally:
+            if connection is not None:
+                with contextlib.suppress(Exception):  # closing a broken client may raise
+                    await connection.close()
 
     def _event(self, message: Any) -> ExternalEvent:
         key = message.message_id or hashlib.sha256(message.body).hexdigest()

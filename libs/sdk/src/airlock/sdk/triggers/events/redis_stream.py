@@ -9,7 +9,7 @@ stores them again — the entry id is the dedup key (``<stream>:<id>``), so none
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 from airlock.sdk.bases.trigger import (
@@ -20,7 +20,7 @@ from airlock.sdk.bases.trigger import (
     TriggerEvent,
     classpath_of,
 )
-from airlock.sdk.triggers.events._base import Backoff, decode_text, reconnecting, safe_url
+from airlock.sdk.triggers.events._base import decode_text, reconnect_forever, safe_url
 
 #: How often the group's lag is read and reported.
 LAG_EVERY_S = 5.0
@@ -62,42 +62,42 @@ class RedisStreamTrigger(BaseEventTrigger):
         }
 
     async def run(self) -> AsyncIterator[TriggerEvent | Any]:
-        import redis.asyncio as aioredis
-        from redis.exceptions import ConnectionError, ResponseError, TimeoutError
+        from redis.exceptions import ConnectionError, TimeoutError
 
         conn = self.get_connection(self.conn_id)
         db = int(conn.schema) if conn.schema and str(conn.schema).isdigit() else 0
         url = safe_url("redis", conn.host, conn.port or 6379, f"{db}/{self.stream}")
-        backoff = Backoff()
-        while True:
-            client = aioredis.Redis(
-                host=conn.host or "localhost",
-                port=conn.port or 6379,
-                db=db,
-                username=conn.login or None,
-                password=conn.password or None,
-                socket_connect_timeout=5,
-            )
-            try:
-                try:
-                    await client.xgroup_create(
-                        self.stream, self.group, id=self.start_id, mkstream=True
-                    )
-                except ResponseError as exc:
-                    if "BUSYGROUP" not in str(exc):
-                        raise
-                backoff.reset()
-                yield SourceStatus("running", lag=await self._lag(client))
-                async for item in self._consume(client):
-                    yield item
-            except (ConnectionError, TimeoutError, OSError) as exc:
-                delay = backoff.next()
-                yield reconnecting(url, exc, delay)
-                await asyncio.sleep(delay)
-            finally:
-                await client.aclose()
+        errors = (ConnectionError, TimeoutError, OSError)
+        async for item in reconnect_forever(url, errors, lambda: self._session(conn, db)):
+            yield item
 
-    async def _consume(self, client: Any) -> AsyncIterator[TriggerEvent | SourceStatus]:
+    async def _session(
+        self, conn: Any, db: int
+    ) -> AsyncGenerator[TriggerEvent | SourceStatus, None]:
+        import redis.asyncio as aioredis
+        from redis.exceptions import ResponseError
+
+        client = aioredis.Redis(
+            host=conn.host or "localhost",
+            port=conn.port or 6379,
+            db=db,
+            username=conn.login or None,
+            password=conn.password or None,
+            socket_connect_timeout=5,
+        )
+        try:
+            try:
+                await client.xgroup_create(self.stream, self.group, id=self.start_id, mkstream=True)
+            except ResponseError as exc:
+                if "BUSYGROUP" not in str(exc):
+                    raise
+            yield SourceStatus("running", lag=await self._lag(client))
+            async for item in self._consume(client):
+                yield item
+        finally:
+            await client.aclose()
+
+    async def _consume(self, client: Any) -> AsyncGenerator[TriggerEvent | SourceStatus, None]:
         # First what this consumer was given and never acked (a crash before the ack), then new.
         last_id = "0"
         lag_at = asyncio.get_running_loop().time()
