@@ -117,9 +117,13 @@ class ForkServer:
             os.write(fd, json.dumps(env).encode())
             os.lseek(fd, 0, os.SEEK_SET)
             socket.send_fds(self._channel, [json.dumps(command).encode()], [fd])
+            reply = self._channel.recv(8)
+        except OSError:
+            # A late answer would be taken for the next request's: no next request.
+            self._channel.close()
+            raise
         finally:
             os.close(fd)
-        reply = self._channel.recv(8)
         pid = struct.unpack("q", reply)[0] if len(reply) == 8 else 0
         if not pid:
             raise OSError("the fork server did not answer")
