@@ -8,7 +8,8 @@ Scenarios (the shapes of ../shared/bench's Airflow S2/S3 runs):
 Each on SQLite and, when reachable, PostgreSQL; medians over --runs runs. Memory is PSS (shared
 pages split between the processes that map them) summed over the whole stack, from
 /proc/<pid>/smaps_rollup: idle, at the peak of (a), and one running task's own.
-The last line is one JSON object: {"sqlite": {...}, "postgres": {...}}.
+Idle memory is also given per process (the ``airlock`` subcommand or module each runs), to
+see where it goes. The last line is one JSON object: {"sqlite": {...}, "postgres": {...}}.
 """
 
 from __future__ import annotations
@@ -93,6 +94,29 @@ def pss_mb(pids: list[int]) -> float:
         except OSError:
             continue
     return total / 1024
+
+
+def service_name(pid: int) -> str:
+    """What a process of the stack is, for the per-process memory line: the ``airlock``
+    subcommand it runs, else its module (``airlock.worker.zygote``), else its program."""
+    try:
+        argv = psutil.Process(pid).cmdline()
+    except psutil.Error:
+        return "gone"
+    if argv[1:3] == ["-m", "airlock.cli"] and len(argv) > 3:
+        return argv[3]
+    if argv[1:2] == ["-m"] and len(argv) > 2:
+        return argv[2].removeprefix("airlock.")
+    return Path(argv[-2] if len(argv) > 1 else argv[0]).stem if argv else "?"
+
+
+def pss_by_service(pids: list[int]) -> dict[str, float]:
+    """PSS per kind of process of the stack, in MB (several of a kind are summed)."""
+    by_name: dict[str, float] = {}
+    for pid in pids:
+        name = service_name(pid)
+        by_name[name] = round(by_name.get(name, 0.0) + pss_mb([pid]), 1)
+    return dict(sorted(by_name.items(), key=lambda item: -item[1]))
 
 
 def tree(pid: int) -> list[int]:
@@ -200,7 +224,7 @@ def handoffs_ms(listing: dict[str, Any]) -> list[float]:
     return out
 
 
-def measure(db_url: str | None, runs: int) -> dict[str, float]:
+def measure(db_url: str | None, runs: int) -> dict[str, Any]:
     stack = Stack(db_url)
     try:
         stack.run("bench_single")  # warm-up
@@ -210,6 +234,7 @@ def measure(db_url: str | None, runs: int) -> dict[str, float]:
             samples.append(pss_mb(stack.pids()))
             time.sleep(1.0)
         idle = statistics.median(samples)
+        idle_by_service = pss_by_service(stack.pids())
         # Timed runs of (a) without the memory sampler: reading every process's smaps_rollup ten
         # times a second costs the two cores ~15% of the stack's throughput. Then one more run
         # of (a) with the sampler, for the peak.
@@ -253,6 +278,7 @@ def measure(db_url: str | None, runs: int) -> dict[str, float]:
             "idle_pss_mb": round(idle, 1),
             "peak_pss_mb": round(peak[0], 1),
             "task_pss_mb": round(task_pss, 1),
+            "idle_pss_mb_by_process": idle_by_service,
         }
     finally:
         stack.stop()
@@ -285,7 +311,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--db", choices=["sqlite", "postgres", "both"], default="both")
     args = parser.parse_args()
-    results: dict[str, dict[str, float]] = {}
+    results: dict[str, dict[str, Any]] = {}
     if args.db in ("sqlite", "both"):
         results["sqlite"] = measure(None, args.runs)
     if args.db in ("postgres", "both") and (url := postgres_url()):
@@ -306,6 +332,10 @@ def main() -> None:
         )
         print(
             f"[{db}] memory PSS: idle {figures['idle_pss_mb']} MB (target < 200), peak {figures['peak_pss_mb']} MB (target < 500), one task {figures['task_pss_mb']} MB"
+        )
+        print(
+            f"[{db}] idle PSS by process (MB): "
+            + ", ".join(f"{name} {mb}" for name, mb in figures["idle_pss_mb_by_process"].items())
         )
     print(json.dumps(results))
 

@@ -226,8 +226,9 @@ def test_the_triggerer_holds_no_db_url_and_its_runner_no_token(stack: RunAll) ->
     (triggerer,) = [p for p in processes if p.cmdline()[-1:] == ["triggerer"]]
     (runner,) = runners()
     assert runner.ppid() == triggerer.pid
+    # What /proc shows: the environment run-all's fork server started with (no setting at all);
+    # the triggerer's own settings live only in its memory.
     parent_env = triggerer.environ()
-    assert parent_env["AIRLOCK_ZONE"] == "processing"
     assert not [k for k in parent_env if k.startswith(("AIRLOCK_DATABASE", "AIRLOCK_SECRETS"))]
     assert "sqlite" not in " ".join(parent_env.values())
     leaked = {k for k in runner.environ() if k.startswith("AIRLOCK_")}

@@ -158,8 +158,13 @@ def run_all(args: argparse.Namespace) -> int:
         print(f"DAG processor: bundle {bundle} from {Path(folder).resolve()}")
     if bundles:
         print(f"Callback processor: bundles {', '.join(sorted(bundles))}")
-    # This process lives as long as the stack: it becomes a small supervisor of the services.
-    exec_supervisor(services)
+    # This process lives as long as the stack: it becomes a small supervisor of the services,
+    # which a fork server holding no setting at all forks from the code they share.
+    fork_server = (
+        [sys.executable, "-m", "airlock.cli.fork_server"],
+        {k: v for k, v in os.environ.items() if not k.startswith("AIRLOCK_")},
+    )
+    exec_supervisor(services, fork_server)
     return 0  # (not reached)
 
 
