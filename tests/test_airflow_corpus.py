@@ -333,7 +333,8 @@ def _scheduled_runs(corpus: Corpus, dag_id: str, count: int) -> list[dict[str, A
     deadline = time.monotonic() + 90
     runs: list[dict[str, Any]] = []
     while time.monotonic() < deadline:
-        runs = corpus.web.get(f"/api/v1/dags/{dag_id}/dagRuns").json()["dag_runs"]
+        # 404 until the DAG processor has uploaded the file: no runs yet.
+        runs = corpus.web.get(f"/api/v1/dags/{dag_id}/dagRuns").json().get("dag_runs", [])
         done = [r for r in runs if r["run_type"] == "scheduled" and r["state"] == "success"]
         if len(done) >= count:
             return sorted(done, key=lambda r: r["logical_date"])

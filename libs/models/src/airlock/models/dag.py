@@ -186,16 +186,31 @@ class ListedRun(_Struct, frozen=True, kw_only=True, omit_defaults=True):
     interval_end: AwareDatetime
 
 
-class ListedSchedule(_Tagged, frozen=True, kw_only=True, omit_defaults=True, tag="listed"):
-    """Runs a timetable written in Python (a custom ``Timetable`` subclass, ``EventsTimetable``,
-    ``MultipleCronTriggerTimetable``) listed by the DAG processor when it parsed the file: the
-    scheduler runs no user code, so it reads the runs instead of asking the timetable."""
+class ListedRuns(_Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """The runs the DAG processor listed for a timetable written in Python when it last parsed
+    the file. They depend on when the file was parsed, so they travel beside the serialized DAG
+    (``DagMetadata.listed_runs``, kept on the DAG's row), not in it: a parse that lists later
+    runs makes no new DAG version."""
 
-    #: The timetable's class path (what the UI names).
-    timetable: str
     #: In ``run_after`` order: a window of past runs and the upcoming ones.
     runs: list[ListedRun] = []
     #: True when the timetable has no run after the last one listed.
+    complete: bool = False
+
+
+class ListedSchedule(_Tagged, frozen=True, kw_only=True, omit_defaults=True, tag="listed"):
+    """A timetable written in Python (a custom ``Timetable`` subclass, ``EventsTimetable``,
+    ``MultipleCronTriggerTimetable``): the scheduler runs no user code, so it reads the runs the
+    DAG processor listed (:class:`ListedRuns`) instead of asking the timetable."""
+
+    #: The timetable's class path (what the UI names).
+    timetable: str
+    #: The timetable's own arguments (its ``serialize()``, or its attributes), so that a change
+    #: to them, and only that, makes a new DAG version.
+    config: dict[str, Any] = {}
+    #: The runs, in DAG versions stored before the runs moved to :class:`ListedRuns`.
+    runs: list[ListedRun] = []
+    #: True when ``runs`` is the timetable's last run (old versions, as ``runs``).
     complete: bool = False
 
 

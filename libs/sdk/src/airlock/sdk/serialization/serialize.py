@@ -8,6 +8,7 @@ file; ``airlock.models.codec.encode_dag`` then sorts what has no meaningful orde
 
 from __future__ import annotations
 
+import datetime as dt
 import inspect
 import os
 from collections.abc import Iterator
@@ -26,6 +27,7 @@ from airlock.models.dag import (
     ContinuousSchedule,
     CronSchedule,
     DeltaSchedule,
+    ListedRuns,
     ListedSchedule,
     MappedArg,
     MappedSpec,
@@ -51,7 +53,11 @@ from airlock.sdk.definitions.asset import Asset, AssetAlias, AssetAll, AssetAny,
 from airlock.sdk.definitions.dag import DAG
 from airlock.sdk.definitions.mappedoperator import MappedOperator
 from airlock.sdk.definitions.priority_strategy import weights_by_try
-from airlock.sdk.definitions.python_timetables import is_python_timetable, list_runs
+from airlock.sdk.definitions.python_timetables import (
+    is_python_timetable,
+    list_runs,
+    listed_schedule,
+)
 from airlock.sdk.definitions.taskgroup import TaskGroup
 from airlock.sdk.definitions.timetables import (
     AssetOrTimeSchedule,
@@ -119,7 +125,7 @@ def serialize_schedule(timetable: Timetable, dag_timezone: str, dag: DAG | None 
             condition=asset_condition(timetable.condition), timetable=time_side, policy=policy
         )
     if dag is not None and is_python_timetable(timetable):
-        return list_runs(timetable, dag)
+        return listed_schedule(timetable)
     if isinstance(timetable, CronTriggerTimetable):
         return CronSchedule(expr=timetable.expression, timezone=timetable.timezone or dag_timezone)
     if isinstance(timetable, DeltaTriggerTimetable):
@@ -379,6 +385,15 @@ def _relative_fileloc(dag: DAG, relative_fileloc: str | None, bundle_root: str |
     if bundle_root and dag.fileloc:
         return os.path.relpath(dag.fileloc, bundle_root)
     return dag.relative_fileloc or os.path.basename(dag.fileloc)
+
+
+def listed_runs(dag: DAG, *, now: dt.datetime | None = None) -> ListedRuns | None:
+    """The runs of the DAG's timetable written in Python as of ``now`` (the parse), which the
+    control plane keeps beside the DAG's versions; ``None`` for any other schedule."""
+    timetable = dag.timetable
+    if isinstance(timetable, AssetOrTimeSchedule):
+        timetable = timetable.timetable
+    return list_runs(timetable, dag, now=now) if is_python_timetable(timetable) else None
 
 
 def serialize_dag(
