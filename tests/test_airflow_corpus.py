@@ -158,6 +158,15 @@ def test_mapped_counts_and_reduce(corpus: Corpus) -> None:
     assert sorted(i for (t, i) in tis if t == "shout") == [0, 1]
     never = {i: s for (t, i), s in tis.items() if t == "never"}
     assert set(never.values()) == {"skipped"}, never
+    # zip runs to the shorter of 4 numbers and 3 labels; concat has all 7 items
+    assert [corpus.xcom("mapping_style", "describe", i) for i in range(3)] == [
+        "one=1",
+        "two=2",
+        "three=3",
+    ]
+    assert sorted(i for (t, i) in tis if t == "describe") == [0, 1, 2]
+    assert sorted(i for (t, i) in tis if t == "show") == list(range(7))
+    assert corpus.xcom("mapping_style", "show", 6) == "three"
 
 
 def test_groups_setup_teardown_sensor_and_retries(corpus: Corpus) -> None:
@@ -272,6 +281,11 @@ def test_a_mapped_task_group_maps_each_task_per_item(corpus: Corpus) -> None:
     assert [corpus.xcom("mapped_groups", "process.measure", i) for i in range(3)] == [6, 7, 8]
     assert corpus.xcom("mapped_groups", "total") == 21
     assert [corpus.xcom("mapped_groups", "literal.load", i) for i in range(2)] == ["X?", "YY?"]
+    assert [corpus.xcom("mapped_groups", "by_kwargs.load", i) for i in range(2)] == [
+        "A.CSV+",
+        "BB.CSV-",
+    ]
+    assert corpus.xcom("mapped_groups", "kwargs_total") == 13
 
 
 def test_state_stores_keep_a_job_id_across_tries_and_a_watermark_across_runs(

@@ -248,8 +248,18 @@ class XComRef(_Struct, frozen=True, kw_only=True, omit_defaults=True):
     key: str = "return_value"
 
 
+class CombinedXComs(_Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """Several upstream XComs combined the way ``XComArg.zip`` / ``.concat`` do: ``how`` is
+    ``zip`` (as long as the shortest), ``zip_longest`` (the longest, with a fill value) or
+    ``concat`` (the sum of their lengths)."""
+
+    how: str
+    xcoms: list[XComRef]
+
+
 class MappedArg(_Struct, frozen=True, kw_only=True, omit_defaults=True):
-    """One expanded argument: a literal list or an upstream XCom (``xcom``).
+    """One expanded argument: a literal list, an upstream XCom (``xcom``) or several combined
+    (``combined``).
 
     For a literal list ``length`` is its length and ``values`` its elements when they are
     plain JSON (omitted otherwise: the scheduler needs only the length).
@@ -259,6 +269,7 @@ class MappedArg(_Struct, frozen=True, kw_only=True, omit_defaults=True):
     length: int | None = None
     values: list[Any] | None = None
     xcom: XComRef | None = None
+    combined: CombinedXComs | None = None
 
 
 class MappedSpec(_Struct, frozen=True, kw_only=True, omit_defaults=True):
@@ -266,8 +277,9 @@ class MappedSpec(_Struct, frozen=True, kw_only=True, omit_defaults=True):
 
     ``kind`` is ``"expand"`` (one instance per element of the cross product of ``args``, in
     their order: the last argument varies fastest) or ``"expand_kwargs"`` (one instance per
-    dict of a literal list of ``kwargs_length`` dicts, or of the list the ``kwargs_xcom``
-    upstream returns). ``partial_keys`` names the arguments fixed by ``partial``.
+    dict of a literal list of ``kwargs_length`` dicts, of the list the ``kwargs_xcom``
+    upstream returns, or of the ``kwargs_combined`` upstreams' combined list). ``partial_keys``
+    names the arguments fixed by ``partial``.
     """
 
     kind: str = "expand"
@@ -275,6 +287,7 @@ class MappedSpec(_Struct, frozen=True, kw_only=True, omit_defaults=True):
     kwargs_length: int | None = None
     kwargs_values: list[dict[str, Any]] | None = None
     kwargs_xcom: XComRef | None = None
+    kwargs_combined: CombinedXComs | None = None
     partial_keys: list[str] = []
 
 
@@ -429,6 +442,7 @@ __all__ = [
     "AssetRunPolicy",
     "AssetSchedule",
     "AwareDatetime",
+    "CombinedXComs",
     "ContinuousSchedule",
     "CronSchedule",
     "DeltaSchedule",

@@ -24,6 +24,7 @@ from airlock.models.dag import (
     AssetRef,
     AssetRunPolicy,
     AssetSchedule,
+    CombinedXComs,
     ContinuousSchedule,
     CronSchedule,
     DeltaSchedule,
@@ -68,7 +69,7 @@ from airlock.sdk.definitions.timetables import (
     OnceTimetable,
     Timetable,
 )
-from airlock.sdk.definitions.xcom_arg import ConcatXComArg, XComArg, ZipXComArg
+from airlock.sdk.definitions.xcom_arg import ConcatXComArg, MapXComArg, XComArg, ZipXComArg
 from airlock.sdk.exceptions import DagDefinitionError
 from airlock.sdk.serialization._values import NotJson, to_json, to_json_or_omit
 from airlock.sdk.serialization.weights import priority_weight_totals
@@ -159,6 +160,25 @@ def _xcom_ref(arg: XComArg) -> XComRef:
     return XComRef(task_id=arg.operator.task_id, key=arg.key)
 
 
+def _length_source(value: XComArg) -> XComArg:
+    """What a mapped task's instances are counted from: ``.map(f)`` keeps its source's length."""
+    return _length_source(value.arg) if isinstance(value, MapXComArg) else value
+
+
+def _combined(task: MappedOperator, value: ZipXComArg | ConcatXComArg) -> CombinedXComs:
+    """The upstream XComs a ``.zip``/``.concat`` expansion counts its instances from."""
+    nested = [
+        arg for arg in value.args if isinstance(_length_source(arg), ZipXComArg | ConcatXComArg)
+    ]
+    if nested:
+        raise DagDefinitionError(
+            f"mapped task {task.task_id!r} expands over {value!r}, which combines "
+            f"{nested[0]!r} again; zip or concatenate plain task outputs (or their .map())",
+            task_id=task.task_id,
+        )
+    return CombinedXComs(how=value.combination, xcoms=[_xcom_ref(arg) for arg in value.args])
+
+
 def _mapped_spec(task: MappedOperator) -> MappedSpec:
     if task.mapped_field is not None:
         partial_keys = sorted(task.partial_kwargs.get(task.mapped_field) or {})
@@ -166,12 +186,13 @@ def _mapped_spec(task: MappedOperator) -> MappedSpec:
         partial_keys = sorted(k for k in task.partial_kwargs if k in task.template_fields)
     if task.expand_input is None:
         source = task.expand_kwargs_input
+        if isinstance(source, XComArg):
+            source = _length_source(source)
         if isinstance(source, ZipXComArg | ConcatXComArg):
-            raise DagDefinitionError(
-                f"mapped task {task.task_id!r} expands over {source!r}: expanding over "
-                "XComArg.zip()/.concat() is not supported yet; combine the values in an "
-                "upstream @task and expand over its output",
-                task_id=task.task_id,
+            return MappedSpec(
+                kind="expand_kwargs",
+                kwargs_combined=_combined(task, source),
+                partial_keys=partial_keys,
             )
         if isinstance(source, XComArg):
             return MappedSpec(
@@ -186,13 +207,10 @@ def _mapped_spec(task: MappedOperator) -> MappedSpec:
         )
     args = []
     for name, value in task.expand_input.items():
-        if isinstance(value, ZipXComArg | ConcatXComArg):
-            raise DagDefinitionError(
-                f"mapped task {task.task_id!r} expands {name!r} over {value!r}: expanding over "
-                "XComArg.zip()/.concat() is not supported yet; zip or concatenate in an "
-                "upstream @task and expand over its output",
-                task_id=task.task_id,
-            )
+        counted = _length_source(value) if isinstance(value, XComArg) else value
+        if isinstance(counted, ZipXComArg | ConcatXComArg):
+            args.append(MappedArg(name=name, combined=_combined(task, counted)))
+            continue
         if isinstance(value, XComArg):
             args.append(MappedArg(name=name, xcom=_xcom_ref(value)))
             continue
