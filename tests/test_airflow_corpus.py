@@ -203,6 +203,7 @@ def test_a_new_dag_starts_paused_unless_it_says_otherwise(corpus: Corpus) -> Non
         "virtualenv_tasks": False,
         "metadata_producer": False,
         "metadata_consumer": False,
+        "metadata_consumer_by_name": False,
         "state_stores": False,
         "retry_policies": False,
         "priority_strategies": False,
@@ -243,6 +244,8 @@ def test_yielded_metadata_reaches_the_consumer_of_the_asset(corpus: Corpus) -> N
     extra = corpus.xcom("metadata_consumer", "read_extra")
     assert extra["rows"] == 42
     assert extra["day"].endswith("T00:00:00+00:00")
+    corpus.wait_for_triggered_run("metadata_consumer_by_name")
+    assert corpus.xcom("metadata_consumer_by_name", "read_rows") == [1, 42]
 
 
 def test_asset_decorators_make_asset_dag_and_task_and_chain_runs(corpus: Corpus) -> None:

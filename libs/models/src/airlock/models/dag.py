@@ -84,6 +84,13 @@ class AssetRef(_Tagged, frozen=True, kw_only=True, omit_defaults=True, tag="asse
     extra: dict[str, Any] = {}
 
 
+class AssetNameRef(_Tagged, frozen=True, kw_only=True, omit_defaults=True, tag="asset_name"):
+    """An asset known by name only (``Asset.ref(name=...)`` in a schedule): the control plane
+    matches it against the assets it knows, whichever URI they have."""
+
+    name: str
+
+
 class AssetAliasRef(_Tagged, frozen=True, kw_only=True, omit_defaults=True, tag="alias"):
     name: str
     group: str = ""
@@ -101,7 +108,9 @@ class AssetAnyCond(_Tagged, frozen=True, kw_only=True, omit_defaults=True, tag="
     items: list[AssetCondition] = []
 
 
-AssetCondition = Union[AssetRef, AssetAliasRef, AssetAllCond, AssetAnyCond]  # noqa: UP007
+AssetCondition = Union[  # noqa: UP007
+    AssetRef, AssetNameRef, AssetAliasRef, AssetAllCond, AssetAnyCond
+]
 #: What a task's ``inlets`` / ``outlets`` may name.
 AssetLike = Union[AssetRef, AssetAliasRef]  # noqa: UP007
 
@@ -437,6 +446,7 @@ __all__ = [
     "AssetBacklog",
     "AssetCondition",
     "AssetLike",
+    "AssetNameRef",
     "AssetRef",
     "AssetRunMode",
     "AssetRunPolicy",

@@ -21,6 +21,7 @@ from airlock.models.dag import (
     AssetAnyCond,
     AssetCondition,
     AssetLike,
+    AssetNameRef,
     AssetRef,
     AssetRunPolicy,
     AssetSchedule,
@@ -89,6 +90,8 @@ def asset_ref(asset: Asset) -> AssetRef:
 
 
 def asset_condition(condition: BaseAsset) -> AssetCondition:
+    if isinstance(condition, Asset) and condition.name_only:
+        return AssetNameRef(name=condition.name)
     if isinstance(condition, Asset):
         return asset_ref(condition)
     if isinstance(condition, AssetAlias):
