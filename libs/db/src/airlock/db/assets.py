@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from airlock.db.engine import upsert_insert
 from airlock.db.models.asset import Asset, DagScheduleAsset, DagScheduleAssetName, TaskOutletAsset
 from airlock.models.dag import (
+    AssetAliasRef,
     AssetAllCond,
     AssetAnyCond,
     AssetCondition,
@@ -29,16 +30,25 @@ from airlock.models.dag import (
 )
 
 
-def condition_assets(condition: AssetCondition) -> list[AssetRef]:
-    """Every asset an asset condition names, in order, each once (aliases are not assets)."""
-    found: dict[str, AssetRef] = {}
+def _references(condition: AssetCondition) -> list[AssetRef | AssetNameRef | AssetAliasRef]:
+    """The references an asset condition is made of (``&``/``|`` flattened), in order."""
+    found: list[AssetRef | AssetNameRef | AssetAliasRef] = []
     pending: list[AssetCondition] = [condition]
     while pending:
         item = pending.pop(0)
+        if isinstance(item, AssetAllCond | AssetAnyCond):
+            pending[:0] = item.items
+        else:
+            found.append(item)
+    return found
+
+
+def condition_assets(condition: AssetCondition) -> list[AssetRef]:
+    """Every asset an asset condition names, in order, each once (aliases are not assets)."""
+    found: dict[str, AssetRef] = {}
+    for item in _references(condition):
         if isinstance(item, AssetRef):
             found.setdefault(item.uri, item)
-        elif isinstance(item, AssetAllCond | AssetAnyCond):
-            pending[:0] = item.items
     return list(found.values())
 
 
@@ -53,15 +63,8 @@ def schedule_asset_names(schedule: Schedule) -> list[str]:
     """The names of the assets a DAG is scheduled on by name only (``AssetNameRef``)."""
     if not isinstance(schedule, AssetSchedule | AssetOrTimeSchedule):
         return []
-    found: list[str] = []
-    pending: list[AssetCondition] = [schedule.condition]
-    while pending:
-        item = pending.pop(0)
-        if isinstance(item, AssetNameRef) and item.name not in found:
-            found.append(item.name)
-        elif isinstance(item, AssetAllCond | AssetAnyCond):
-            pending[:0] = item.items
-    return found
+    names = [i.name for i in _references(schedule.condition) if isinstance(i, AssetNameRef)]
+    return list(dict.fromkeys(names))
 
 
 def _insert_ignoring_conflicts(session: Session, rows: list[dict[str, Any]]) -> None:
