@@ -158,6 +158,15 @@ def test_mapped_counts_and_reduce(corpus: Corpus) -> None:
     assert sorted(i for (t, i) in tis if t == "shout") == [0, 1]
     never = {i: s for (t, i), s in tis.items() if t == "never"}
     assert set(never.values()) == {"skipped"}, never
+    # zip runs to the shorter of 4 numbers and 3 labels; concat has all 7 items
+    assert [corpus.xcom("mapping_style", "describe", i) for i in range(3)] == [
+        "one=1",
+        "two=2",
+        "three=3",
+    ]
+    assert sorted(i for (t, i) in tis if t == "describe") == [0, 1, 2]
+    assert sorted(i for (t, i) in tis if t == "show") == list(range(7))
+    assert corpus.xcom("mapping_style", "show", 6) == "three"
 
 
 def test_groups_setup_teardown_sensor_and_retries(corpus: Corpus) -> None:
@@ -194,6 +203,7 @@ def test_a_new_dag_starts_paused_unless_it_says_otherwise(corpus: Corpus) -> Non
         "virtualenv_tasks": False,
         "metadata_producer": False,
         "metadata_consumer": False,
+        "metadata_consumer_by_name": False,
         "state_stores": False,
         "retry_policies": False,
         "priority_strategies": False,
@@ -234,6 +244,8 @@ def test_yielded_metadata_reaches_the_consumer_of_the_asset(corpus: Corpus) -> N
     extra = corpus.xcom("metadata_consumer", "read_extra")
     assert extra["rows"] == 42
     assert extra["day"].endswith("T00:00:00+00:00")
+    corpus.wait_for_triggered_run("metadata_consumer_by_name")
+    assert corpus.xcom("metadata_consumer_by_name", "read_rows") == [1, 42]
 
 
 def test_asset_decorators_make_asset_dag_and_task_and_chain_runs(corpus: Corpus) -> None:
@@ -272,6 +284,11 @@ def test_a_mapped_task_group_maps_each_task_per_item(corpus: Corpus) -> None:
     assert [corpus.xcom("mapped_groups", "process.measure", i) for i in range(3)] == [6, 7, 8]
     assert corpus.xcom("mapped_groups", "total") == 21
     assert [corpus.xcom("mapped_groups", "literal.load", i) for i in range(2)] == ["X?", "YY?"]
+    assert [corpus.xcom("mapped_groups", "by_kwargs.load", i) for i in range(2)] == [
+        "A.CSV+",
+        "BB.CSV-",
+    ]
+    assert corpus.xcom("mapped_groups", "kwargs_total") == 13
 
 
 def test_state_stores_keep_a_job_id_across_tries_and_a_watermark_across_runs(
@@ -333,7 +350,8 @@ def _scheduled_runs(corpus: Corpus, dag_id: str, count: int) -> list[dict[str, A
     deadline = time.monotonic() + 90
     runs: list[dict[str, Any]] = []
     while time.monotonic() < deadline:
-        runs = corpus.web.get(f"/api/v1/dags/{dag_id}/dagRuns").json()["dag_runs"]
+        # 404 until the DAG processor has uploaded the file: no runs yet.
+        runs = corpus.web.get(f"/api/v1/dags/{dag_id}/dagRuns").json().get("dag_runs", [])
         done = [r for r in runs if r["run_type"] == "scheduled" and r["state"] == "success"]
         if len(done) >= count:
             return sorted(done, key=lambda r: r["logical_date"])

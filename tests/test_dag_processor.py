@@ -128,6 +128,39 @@ def test_versions_follow_file_changes(home: Home, api: ApiServer, tmp_path: Path
     assert dag.is_stale
 
 
+CLOCKED = """
+from datetime import UTC, datetime, timedelta
+from airlock.sdk import DAG, task
+from airlock.sdk.timetables import DagRunInfo, Timetable
+
+class Clocked(Timetable):
+    \"\"\"Its one run is a day after the parse: every parse lists another run.\"\"\"
+
+    def next_dagrun_info(self, *, last_automated_data_interval, restriction):
+        if last_automated_data_interval is not None:
+            return None
+        return DagRunInfo.exact(datetime.now(UTC) + timedelta(days=1))
+
+with DAG("dp_clocked", schedule=Clocked(), start_date=datetime(2024, 1, 1)):
+    task(lambda: 1, task_id="one")()
+# {comment}
+"""
+
+
+def test_a_timetable_in_python_lists_new_runs_without_a_new_version(
+    home: Home, api: ApiServer, tmp_path: Path
+) -> None:
+    write(tmp_path, "clocked.py", CLOCKED.format(comment="first"))
+    run_processor(home, api, "dp-clocked", tmp_path)
+    (first,) = rows(home, Dag, dag_id="dp_clocked")
+    write(tmp_path, "clocked.py", CLOCKED.format(comment="parsed again"))
+    run_processor(home, api, "dp-clocked", tmp_path)
+    (second,) = rows(home, Dag, dag_id="dp_clocked")
+    assert [v.version_number for v in rows(home, DagVersion, dag_id="dp_clocked")] == [1]
+    runs = [dag.listed_runs["runs"][0]["run_after"] for dag in (first, second)]
+    assert runs[0] < runs[1]
+
+
 def test_misbehaving_files_cost_only_themselves(home: Home, api: ApiServer, tmp_path: Path) -> None:
     write(tmp_path, "good.py", GOOD.format(dag_id="dp_survivor", tag="ok"))
     marker = "# airlock dag\n"

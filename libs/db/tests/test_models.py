@@ -29,6 +29,7 @@ def test_table_list():
         "dag_run_asset_event",
         "dag_run_deadline",
         "dag_schedule_asset",
+        "dag_schedule_asset_name",
         "dag_source",
         "dag_version",
         "event_receiver",

@@ -26,6 +26,7 @@ def test_exported_names_are_pinned():
             "DagRunAssetEvent",
             "DagRunDeadline",
             "DagScheduleAsset",
+            "DagScheduleAssetName",
             "DagSource",
             "DagVersion",
             "EventReceiver",

@@ -15,12 +15,13 @@ from airlock.db import (
     DagRun,
     DagRunAssetEvent,
 )
-from airlock.db.assets import schedule_assets, set_dag_asset_references
+from airlock.db.assets import schedule_asset_names, schedule_assets, set_dag_asset_references
 from airlock.models.dag import (
     AssetAliasRef,
     AssetAllCond,
     AssetAnyCond,
     AssetCondition,
+    AssetNameRef,
     AssetRef,
     AssetSchedule,
     SerializedDag,
@@ -47,7 +48,10 @@ def install(env: Env, dag: SerializedDag, *, paused: bool = False) -> None:
     }
     with env.sessions() as session:
         set_dag_asset_references(
-            session, {dag.dag_id: (schedule_assets(dag.schedule), outlets)}, T0
+            session,
+            {dag.dag_id: (schedule_assets(dag.schedule), outlets)},
+            T0,
+            {dag.dag_id: schedule_asset_names(dag.schedule)},
         )
         session.commit()
 
@@ -95,6 +99,30 @@ def test_conditions() -> None:
     assert condition_met(nested, {"x"})
     assert not condition_met(nested, {ORDERS.uri})
     assert not condition_met(AssetAliasRef(name="alias"), {ORDERS.uri})
+
+
+def test_a_schedule_on_an_asset_name_runs_on_events_of_the_assets_of_that_name(env: Env) -> None:
+    by_name = AssetNameRef(name="orders")
+    # The consumers are stored before any asset is called "orders".
+    consumer(env, "by_name", by_name)
+    consumer(env, "name_and_customers", AssetAllCond(items=[by_name, CUSTOMERS]))
+    consumer(env, "name_or_uri", AssetAnyCond(items=[by_name, ORDERS]))
+    # A reference by URI alone stores the asset under its URI, until its definition names it.
+    consumer(env, "by_uri", AssetRef(name=ORDERS.uri, uri=ORDERS.uri))
+    producer(env, ORDERS)
+    assert not condition_met(by_name, {ORDERS.uri})
+    assert condition_met(by_name, {ORDERS.uri}, {"orders"})
+
+    run_producer(env, asset_events=[AssetEventOut(name="orders", uri=ORDERS.uri)])
+
+    # one queued event each: "name_or_uri" reaches the asset both ways but queues it once
+    assert count(env, AssetDagRunQueue) == 4
+    assert sorted(asset_runs(env)) == [
+        ("by_name", "asset"),
+        ("by_uri", "asset"),
+        ("name_or_uri", "asset"),
+    ]
+    assert count(env, AssetDagRunQueue, target_dag_id="name_and_customers") == 1
 
 
 def test_outlets_make_events_that_trigger_consumers(env: Env) -> None:

@@ -1,5 +1,6 @@
-"""Mapped tasks expand at run time: from literal lists, from upstream XComs, from mapped
-upstream tasks; a zero-length expansion skips; an unmappable XCom fails."""
+"""Mapped tasks expand at run time: from literal lists, from upstream XComs (alone, zipped or
+concatenated), from mapped upstream tasks; a zero-length expansion skips; an unmappable XCom
+fails."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import json
 from typing import Any
 
 from airlock.db import XCom
-from airlock.models.dag import MappedArg, MappedSpec, XComRef
+from airlock.models.dag import CombinedXComs, MappedArg, MappedSpec, XComRef
 from airlock.models.states import DagRunState
 from airlock.models.states import TaskInstanceState as TIS
 
@@ -79,6 +80,34 @@ def test_expansion_over_a_dict(sqlite_env: Env) -> None:
     run = sqlite_env.trigger("fromd")
     _finish_pushing(sqlite_env, run, "make", {"a": 1, "b": 2})
     assert len([k for k in sqlite_env.states(run) if k.startswith("m[")]) == 2
+
+
+def test_zip_and_concat_count_from_every_upstream(sqlite_env: Env) -> None:
+    refs = [XComRef(task_id="nums"), XComRef(task_id="letters")]
+    shapes = {
+        "zip": MappedSpec(
+            args=[MappedArg(name="x", combined=CombinedXComs(how="zip", xcoms=refs))]
+        ),
+        "longest": MappedSpec(
+            args=[MappedArg(name="x", combined=CombinedXComs(how="zip_longest", xcoms=refs))]
+        ),
+        "concat": MappedSpec(
+            kind="expand_kwargs", kwargs_combined=CombinedXComs(how="concat", xcoms=refs)
+        ),
+    }
+    sqlite_env.install(
+        make_dag(
+            "combined",
+            [task("nums"), task("letters")]
+            + [task(name, ["nums", "letters"], mapped=spec) for name, spec in shapes.items()],
+        )
+    )
+    run = sqlite_env.trigger("combined")
+    _finish_pushing(sqlite_env, run, "nums", [1, 2, 3])
+    _finish_pushing(sqlite_env, run, "letters", ["a", "b"])
+    states = sqlite_env.states(run)
+    counts = {name: sum(1 for k in states if k.startswith(f"{name}[")) for name in shapes}
+    assert counts == {"zip": 2, "longest": 3, "concat": 5}
 
 
 def test_a_zero_length_expansion_skips_the_task_and_its_downstream(env: Env) -> None:

@@ -16,6 +16,7 @@ from airlock.models.dag import (
     CronSchedule,
     DeltaSchedule,
     ListedRun,
+    ListedRuns,
     ListedSchedule,
     NoSchedule,
     OnceSchedule,
@@ -192,6 +193,20 @@ def test_listed_runs_of_a_python_timetable() -> None:
     assert future is not None
     assert future.run_after == start + dt.timedelta(hours=13)
     assert next_run_info(dag(listed, start_date=start), future.data_interval.end, now=now) is None
+
+
+def test_the_runs_listed_beside_the_version_win_over_the_blobs() -> None:
+    """Versions stored since 2026-12-09 name the timetable only; the DAG row lists the runs."""
+    start = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    blob_only = ListedSchedule(timetable="dags.Workdays")
+    row = _listed(3, 4)
+    serialized = dag(blob_only, start_date=start, catchup=True)
+    assert next_run_info(serialized, None, now=start) is None
+    info = next_run_info(
+        serialized, None, now=start, listed=ListedRuns(runs=row.runs, complete=True)
+    )
+    assert info is not None
+    assert info.logical_date == start + dt.timedelta(hours=3)
 
 
 def test_asset_or_time_schedules_run_on_their_time_side() -> None:

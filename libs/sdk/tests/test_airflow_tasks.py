@@ -62,8 +62,60 @@ def test_transforms_conditions_and_async_run_and_serialize() -> None:
     assert dag.test(conf={"go": False}).state_of("maybe") == "skipped"
 
 
-def test_expanding_over_zip_is_refused_by_name() -> None:
+def test_expanding_over_zip_and_concat_counts_from_every_upstream() -> None:
     with DAG("zip_expand", start_date=pendulum.datetime(2021, 1, 1)) as dag:
+
+        @task
+        def nums() -> list[int]:
+            return [1, 2, 3]
+
+        @task
+        def letters() -> list[str]:
+            return ["a", "b"]
+
+        @task
+        def show(x: object) -> object:
+            return x
+
+        @task
+        def add(number: int, letter: str) -> str:
+            return f"{number}{letter}"
+
+        n, ls = nums(), letters()
+        show.override(task_id="zipped").expand(x=n.zip(ls))
+        show.override(task_id="padded").expand(x=n.zip(ls, fillvalue="-"))
+        show.override(task_id="joined").expand(x=n.concat(ls))
+        add.expand_kwargs(
+            n.map(lambda v: v * 10)
+            .zip(ls)
+            .map(lambda t: dict(zip(["number", "letter"], t, strict=True)))
+        )
+    specs = {t.task_id: t.mapped for t in serialize_dag(dag).tasks}
+    zipped, padded, joined, added = (specs[t] for t in ("zipped", "padded", "joined", "add"))
+    assert zipped is not None
+    assert zipped.args[0].combined is not None
+    assert zipped.args[0].combined.how == "zip"
+    assert [r.task_id for r in zipped.args[0].combined.xcoms] == ["nums", "letters"]
+    assert padded is not None
+    assert padded.args[0].combined is not None
+    assert padded.args[0].combined.how == "zip_longest"
+    assert joined is not None
+    assert joined.args[0].combined is not None
+    assert joined.args[0].combined.how == "concat"
+    assert added is not None
+    assert added.kwargs_combined is not None
+    assert added.kwargs_combined.how == "zip"
+    assert set(dag.get_task("add").upstream_task_ids) == {"nums", "letters"}
+    result = dag.test()
+    assert result.state == "success"
+    assert result.xcom("zipped") == [[1, "a"], [2, "b"]]
+    assert result.xcom("padded") == [[1, "a"], [2, "b"], [3, "-"]]
+    assert result.xcom("joined") == [1, 2, 3, "a", "b"]
+    assert result.xcom("add") == ["10a", "20b"]
+
+
+def test_expanding_over_a_zip_of_a_zip_is_refused_by_name() -> None:
+    with DAG("zip_zip", start_date=pendulum.datetime(2021, 1, 1)) as dag:
 
         @task
         def nums() -> list[int]:
@@ -74,8 +126,8 @@ def test_expanding_over_zip_is_refused_by_name() -> None:
             return x
 
         n = nums()
-        show.expand(x=n.zip(n))
-    with pytest.raises(DagDefinitionError, match=r"expanding over XComArg.zip\(\)/.concat\(\)"):
+        show.expand(x=n.zip(n.concat(n)))
+    with pytest.raises(DagDefinitionError, match=r"which combines .*concat.* again"):
         serialize_dag(dag)
 
 

@@ -47,6 +47,7 @@ EXPECTED = {
     "TimeDeltaTrigger",
     "AirlockSdkError",
     "Asset",
+    "AssetAccessControl",
     "AssetAlias",
     "AssetAll",
     "AssetAny",

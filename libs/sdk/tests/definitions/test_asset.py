@@ -76,22 +76,35 @@ def test_watcher_trigger_serializes() -> None:
 
 
 def test_unsupported_airflow_asset_features_fail_the_dag_using_them_by_name() -> None:
+    from airlock.sdk.operators.empty import EmptyOperator
     from airlock.sdk.serialization import serialize_dag
 
     controlled = Asset("orders", access_control={"team": "a"})
-    by_name = Asset.ref(name="orders")
-    for asset, message in (
-        (controlled, "access_control= is not supported"),
-        (by_name, r"Asset.ref\(name='orders'\) names an asset without its uri"),
-    ):
-        with DAG("uses_it", schedule=asset) as dag:
-            pass
-        with pytest.raises(DagDefinitionError, match=message):
-            serialize_dag(dag)
+    with DAG("uses_it", schedule=controlled) as dag:
+        pass
+    with pytest.raises(DagDefinitionError, match="access_control= is not supported"):
+        serialize_dag(dag)
+    with DAG("updates_a_name", schedule=None) as dag:
+        EmptyOperator(task_id="t", outlets=[Asset.ref(name="orders")])
+    with pytest.raises(DagDefinitionError, match=r"outlets and inlets need the uri"):
+        serialize_dag(dag)
     by_uri = Asset.ref(uri="s3://lake/orders")
     assert (by_uri.name, by_uri.uri) == ("s3://lake/orders", "s3://lake/orders")
     with pytest.raises(DagDefinitionError, match="needs name= or uri="):
         Asset.ref()
+
+
+def test_a_schedule_on_an_asset_name_is_resolved_by_the_control_plane() -> None:
+    from airlock.models.dag import AssetAnyCond, AssetNameRef, AssetRef, AssetSchedule
+    from airlock.sdk.serialization import serialize_dag
+
+    with DAG("on_name", schedule=Asset.ref(name="orders") | Asset("s3://lake/x")) as dag:
+        pass
+    schedule = serialize_dag(dag).schedule
+    assert isinstance(schedule, AssetSchedule)
+    assert schedule.condition == AssetAnyCond(
+        items=[AssetNameRef(name="orders"), AssetRef(name="s3://lake/x", uri="s3://lake/x")]
+    )
 
 
 def test_a_schedule_on_an_alias_fails_the_dag_by_name() -> None:

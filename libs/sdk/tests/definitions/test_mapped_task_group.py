@@ -1,5 +1,5 @@
 """Mapped task groups: each @task called with the group's argument (or a task mapped inside the
-group) is mapped, instance i on item i."""
+group) is mapped, instance i on item i; with expand_kwargs, on the keys of dict i."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import pendulum
 import pytest
 
 from airlock.sdk import DAG, DagDefinitionError, MappedOperator, task, task_group
+from airlock.sdk.serialization import serialize_dag
 
 
 def test_tasks_inside_a_mapped_group_are_mapped_per_item() -> None:
@@ -56,7 +57,60 @@ def test_what_a_mapped_group_cannot_do_is_refused_by_name() -> None:
 
         with pytest.raises(DagDefinitionError, match="exactly one argument"):
             pair.expand(left=["a"], right=["b"])
-        with pytest.raises(DagDefinitionError, match="not supported yet"):
-            pair.expand_kwargs([{"left": "a", "right": "b"}])
+        with pytest.raises(DagDefinitionError, match="element 0 sets 'middle', which is no "):
+            pair.expand_kwargs([{"left": "a", "middle": "b"}])
+        with pytest.raises(DagDefinitionError, match="sets 'right', which is given to partial"):
+            pair.partial(right="b").expand_kwargs([{"left": "a", "right": "b"}])
+        with pytest.raises(DagDefinitionError, match="element 1 must be a dict"):
+            pair.expand_kwargs([{"left": "a"}, "right"])
         with pytest.raises(DagDefinitionError, match="cannot expand 'left' over 'abc'"):
             pair.partial(right="b").expand(left="abc")
+
+
+def _kwargs_group_dag(source: str) -> DAG:
+    with DAG(f"mg_kwargs_{source}", start_date=pendulum.datetime(2021, 1, 1)) as dag:
+
+        @task
+        def requests() -> list[dict[str, object]]:
+            return [{"name": "a", "times": 2}, {"name": "bb", "times": 1}]
+
+        @task_group
+        def repeat(name: str, times: int, suffix: str) -> object:
+            @task
+            def build(text: str, times: int, suffix: str) -> str:
+                return (text + suffix) * times
+
+            @task
+            def only_name(name: str) -> str:
+                return name.upper()
+
+            only_name(name)
+            return build(name, times, suffix)
+
+        @task
+        def joined(parts: list[str]) -> str:
+            return "|".join(parts)
+
+        values = [{"name": "a", "times": 2}, {"name": "bb", "times": 1}]
+        kwargs = requests() if source == "xcom" else values
+        joined(repeat.partial(suffix="!").expand_kwargs(kwargs))
+    return dag
+
+
+@pytest.mark.parametrize("source", ["literal", "xcom"])
+def test_expand_kwargs_maps_each_task_over_the_keys_it_takes(source: str) -> None:
+    dag = _kwargs_group_dag(source)
+    build = dag.get_task("repeat.build")
+    assert isinstance(build, MappedOperator)
+    assert isinstance(dag.get_task("repeat.only_name"), MappedOperator)
+    result = dag.test()
+    assert result.state == "success"
+    assert result.xcom("repeat.build") == ["a!a!", "bb!"]
+    assert result.xcom("repeat.only_name") == ["A", "BB"]
+    assert result.xcom("joined") == "a!a!|bb!"
+    if source == "literal":
+        spec = serialize_dag(dag).tasks
+        mapped = {t.task_id: t.mapped for t in spec}["repeat.build"]
+        assert mapped is not None
+        assert mapped.kind == "expand_kwargs"
+        assert mapped.kwargs_values == [{"text": "a", "times": 2}, {"text": "bb", "times": 1}]

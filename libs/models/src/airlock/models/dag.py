@@ -84,6 +84,13 @@ class AssetRef(_Tagged, frozen=True, kw_only=True, omit_defaults=True, tag="asse
     extra: dict[str, Any] = {}
 
 
+class AssetNameRef(_Tagged, frozen=True, kw_only=True, omit_defaults=True, tag="asset_name"):
+    """An asset known by name only (``Asset.ref(name=...)`` in a schedule): the control plane
+    matches it against the assets it knows, whichever URI they have."""
+
+    name: str
+
+
 class AssetAliasRef(_Tagged, frozen=True, kw_only=True, omit_defaults=True, tag="alias"):
     name: str
     group: str = ""
@@ -101,7 +108,9 @@ class AssetAnyCond(_Tagged, frozen=True, kw_only=True, omit_defaults=True, tag="
     items: list[AssetCondition] = []
 
 
-AssetCondition = Union[AssetRef, AssetAliasRef, AssetAllCond, AssetAnyCond]  # noqa: UP007
+AssetCondition = Union[  # noqa: UP007
+    AssetRef, AssetNameRef, AssetAliasRef, AssetAllCond, AssetAnyCond
+]
 #: What a task's ``inlets`` / ``outlets`` may name.
 AssetLike = Union[AssetRef, AssetAliasRef]  # noqa: UP007
 
@@ -186,16 +195,31 @@ class ListedRun(_Struct, frozen=True, kw_only=True, omit_defaults=True):
     interval_end: AwareDatetime
 
 
-class ListedSchedule(_Tagged, frozen=True, kw_only=True, omit_defaults=True, tag="listed"):
-    """Runs a timetable written in Python (a custom ``Timetable`` subclass, ``EventsTimetable``,
-    ``MultipleCronTriggerTimetable``) listed by the DAG processor when it parsed the file: the
-    scheduler runs no user code, so it reads the runs instead of asking the timetable."""
+class ListedRuns(_Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """The runs the DAG processor listed for a timetable written in Python when it last parsed
+    the file. They depend on when the file was parsed, so they travel beside the serialized DAG
+    (``DagMetadata.listed_runs``, kept on the DAG's row), not in it: a parse that lists later
+    runs makes no new DAG version."""
 
-    #: The timetable's class path (what the UI names).
-    timetable: str
     #: In ``run_after`` order: a window of past runs and the upcoming ones.
     runs: list[ListedRun] = []
     #: True when the timetable has no run after the last one listed.
+    complete: bool = False
+
+
+class ListedSchedule(_Tagged, frozen=True, kw_only=True, omit_defaults=True, tag="listed"):
+    """A timetable written in Python (a custom ``Timetable`` subclass, ``EventsTimetable``,
+    ``MultipleCronTriggerTimetable``): the scheduler runs no user code, so it reads the runs the
+    DAG processor listed (:class:`ListedRuns`) instead of asking the timetable."""
+
+    #: The timetable's class path (what the UI names).
+    timetable: str
+    #: The timetable's own arguments (its ``serialize()``, or its attributes), so that a change
+    #: to them, and only that, makes a new DAG version.
+    config: dict[str, Any] = {}
+    #: The runs, in DAG versions stored before the runs moved to :class:`ListedRuns`.
+    runs: list[ListedRun] = []
+    #: True when ``runs`` is the timetable's last run (old versions, as ``runs``).
     complete: bool = False
 
 
@@ -233,8 +257,18 @@ class XComRef(_Struct, frozen=True, kw_only=True, omit_defaults=True):
     key: str = "return_value"
 
 
+class CombinedXComs(_Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """Several upstream XComs combined the way ``XComArg.zip`` / ``.concat`` do: ``how`` is
+    ``zip`` (as long as the shortest), ``zip_longest`` (the longest, with a fill value) or
+    ``concat`` (the sum of their lengths)."""
+
+    how: str
+    xcoms: list[XComRef]
+
+
 class MappedArg(_Struct, frozen=True, kw_only=True, omit_defaults=True):
-    """One expanded argument: a literal list or an upstream XCom (``xcom``).
+    """One expanded argument: a literal list, an upstream XCom (``xcom``) or several combined
+    (``combined``).
 
     For a literal list ``length`` is its length and ``values`` its elements when they are
     plain JSON (omitted otherwise: the scheduler needs only the length).
@@ -244,6 +278,7 @@ class MappedArg(_Struct, frozen=True, kw_only=True, omit_defaults=True):
     length: int | None = None
     values: list[Any] | None = None
     xcom: XComRef | None = None
+    combined: CombinedXComs | None = None
 
 
 class MappedSpec(_Struct, frozen=True, kw_only=True, omit_defaults=True):
@@ -251,8 +286,9 @@ class MappedSpec(_Struct, frozen=True, kw_only=True, omit_defaults=True):
 
     ``kind`` is ``"expand"`` (one instance per element of the cross product of ``args``, in
     their order: the last argument varies fastest) or ``"expand_kwargs"`` (one instance per
-    dict of a literal list of ``kwargs_length`` dicts, or of the list the ``kwargs_xcom``
-    upstream returns). ``partial_keys`` names the arguments fixed by ``partial``.
+    dict of a literal list of ``kwargs_length`` dicts, of the list the ``kwargs_xcom``
+    upstream returns, or of the ``kwargs_combined`` upstreams' combined list). ``partial_keys``
+    names the arguments fixed by ``partial``.
     """
 
     kind: str = "expand"
@@ -260,6 +296,7 @@ class MappedSpec(_Struct, frozen=True, kw_only=True, omit_defaults=True):
     kwargs_length: int | None = None
     kwargs_values: list[dict[str, Any]] | None = None
     kwargs_xcom: XComRef | None = None
+    kwargs_combined: CombinedXComs | None = None
     partial_keys: list[str] = []
 
 
@@ -409,11 +446,13 @@ __all__ = [
     "AssetBacklog",
     "AssetCondition",
     "AssetLike",
+    "AssetNameRef",
     "AssetRef",
     "AssetRunMode",
     "AssetRunPolicy",
     "AssetSchedule",
     "AwareDatetime",
+    "CombinedXComs",
     "ContinuousSchedule",
     "CronSchedule",
     "DeltaSchedule",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import msgspec
 
+from airlock.models.dag import ListedRuns
 from airlock.models.types import AwareDatetime, BundlePath, Identifier
 
 
@@ -48,6 +49,9 @@ class DagMetadata(msgspec.Struct, kw_only=True, frozen=True):
     max_active_tasks: int = 16
     catchup: bool = False
     is_paused_upon_creation: bool | None = None
+    #: For a timetable written in Python, the runs listed at this parse (version 2026-12-09);
+    #: kept on the DAG's row, outside the versioned blob.
+    listed_runs: ListedRuns | None = None
 
 
 class DagUpload(msgspec.Struct, kw_only=True, frozen=True):

@@ -20,7 +20,8 @@ A created run is ``asset_triggered`` (``triggered_by="asset"``, no logical date,
 Airflow 3); its events leave the queue and ``dag_run_asset_event`` records exactly which ones it
 consumed. Events wait — never vanish — while the DAG is paused and while it has
 ``max_active_runs`` queued or running runs: no run is created past that limit, so a batch policy
-grows its next batch meanwhile. An alias in a schedule is not resolved to assets (never met).
+grows its next batch meanwhile. ``Asset.ref(name=...)`` (``AssetNameRef``) is met by an event of
+any asset of that name. An alias in a schedule is not resolved to assets (never met).
 
 Exactly once, with several schedulers: the DAG row is locked (PostgreSQL) and the queue rows are
 deleted with ``RETURNING`` in the transaction that creates the run, so of two schedulers that
@@ -32,7 +33,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections import defaultdict
-from collections.abc import Collection
+from collections.abc import Collection, Set
 from dataclasses import dataclass, field
 from typing import cast
 
@@ -57,6 +58,7 @@ from airlock.models.dag import (
     AssetAllCond,
     AssetAnyCond,
     AssetCondition,
+    AssetNameRef,
     AssetOrTimeSchedule,
     AssetRef,
     AssetRunMode,
@@ -77,16 +79,21 @@ RUN_EVENT = cast(Table, DagRunAssetEvent.__table__)
 TRIGGERED_BY = "asset"
 
 
-def condition_met(condition: AssetCondition, updated_uris: set[str]) -> bool:
-    """Whether the assets with queued events (by URI) satisfy ``condition``."""
+def condition_met(
+    condition: AssetCondition, updated_uris: set[str], updated_names: Set[str] = frozenset()
+) -> bool:
+    """Whether the assets with queued events (by URI, and by name for ``Asset.ref(name=...)``)
+    satisfy ``condition``."""
     if isinstance(condition, AssetRef):
         return condition.uri in updated_uris
+    if isinstance(condition, AssetNameRef):
+        return condition.name in updated_names
     if isinstance(condition, AssetAllCond):
         return bool(condition.items) and all(
-            condition_met(item, updated_uris) for item in condition.items
+            condition_met(item, updated_uris, updated_names) for item in condition.items
         )
     if isinstance(condition, AssetAnyCond):
-        return any(condition_met(item, updated_uris) for item in condition.items)
+        return any(condition_met(item, updated_uris, updated_names) for item in condition.items)
     return False  # an alias: not resolved to assets
 
 
@@ -98,11 +105,15 @@ class Waiting:
     version_id: int
     room: int
     counts: dict[str, int] = field(default_factory=dict)
+    names: dict[str, str] = field(default_factory=dict)  # URI -> the asset's name
     oldest: dt.datetime | None = None
     newest: dt.datetime | None = None
 
-    def add(self, uri: str, count: int, oldest: dt.datetime, newest: dt.datetime) -> None:
+    def add(
+        self, uri: str, name: str, count: int, oldest: dt.datetime, newest: dt.datetime
+    ) -> None:
         self.counts[uri] = count
+        self.names[uri] = name
         self.oldest = oldest if self.oldest is None else min(self.oldest, oldest)
         self.newest = newest if self.newest is None else max(self.newest, newest)
 
@@ -155,6 +166,7 @@ def _waiting(session: Session, dag_ids: Collection[str] | None) -> dict[str, Wai
             Dag.latest_version_id,
             Dag.max_active_runs,
             Asset.uri,
+            Asset.name,
             func.count(),
             func.min(AssetDagRunQueue.created_at),
             func.max(AssetDagRunQueue.created_at),
@@ -168,7 +180,11 @@ def _waiting(session: Session, dag_ids: Collection[str] | None) -> dict[str, Wai
             *([] if dag_ids is None else [AssetDagRunQueue.target_dag_id.in_(list(dag_ids))]),
         )
         .group_by(
-            AssetDagRunQueue.target_dag_id, Dag.latest_version_id, Dag.max_active_runs, Asset.uri
+            AssetDagRunQueue.target_dag_id,
+            Dag.latest_version_id,
+            Dag.max_active_runs,
+            Asset.uri,
+            Asset.name,
         )
     ).all()
     if not rows:
@@ -184,12 +200,12 @@ def _waiting(session: Session, dag_ids: Collection[str] | None) -> dict[str, Wai
         ).all()
     )
     waiting: dict[str, Waiting] = {}
-    for dag_id, version_id, max_active, uri, count, oldest, newest in rows:
+    for dag_id, version_id, max_active, uri, name, count, oldest, newest in rows:
         if version_id is None:
             continue
         room = max(0, (max_active or 0) - active.get(dag_id, 0))
         entry = waiting.setdefault(dag_id, Waiting(version_id=version_id, room=room))
-        entry.add(uri, count, oldest, newest)
+        entry.add(uri, name, count, oldest, newest)
     return waiting
 
 
@@ -218,7 +234,8 @@ def create_asset_triggered_runs(
             )
             continue
         while waiting.room > 0 and len(created) < limit:
-            if not condition_met(schedule.condition, set(waiting.counts)):
+            updated_names = {waiting.names[uri] for uri in waiting.counts}
+            if not condition_met(schedule.condition, set(waiting.counts), updated_names):
                 break
             take = due_batch(schedule.policy, waiting, now)
             if take is None:

@@ -27,11 +27,18 @@ import datetime as dt
 import logging
 from typing import Any
 
-from sqlalchemy import delete, insert, literal, select
+from sqlalchemy import delete, insert, literal, select, union
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from airlock.db import Asset, AssetDagRunQueue, AssetEvent, Dag, DagScheduleAsset
+from airlock.db import (
+    Asset,
+    AssetDagRunQueue,
+    AssetEvent,
+    Dag,
+    DagScheduleAsset,
+    DagScheduleAssetName,
+)
 from airlock.db.assets import ensure_assets
 from airlock.models.dag import AssetAliasRef, AssetRef, SerializedTask
 from airlock.models.execution import AssetEventOut
@@ -108,23 +115,27 @@ def store_events(session: Session, rows: list[dict[str, Any]], now: dt.datetime)
 
 
 def queue_for_consumers(session: Session, event_ids: list[int], now: dt.datetime) -> None:
-    """One queue row per (event, consumer DAG that is not stale)."""
+    """One queue row per (event, consumer DAG that is not stale): scheduled on the event's
+    asset, or on assets of its name (``Asset.ref(name=...)``)."""
     if not event_ids:
         return
-    consumers = (
-        select(
-            AssetEvent.id,
-            DagScheduleAsset.dag_id,
-            AssetEvent.asset_id,
-            literal(now, AssetDagRunQueue.created_at.type),
-        )
+    queued_at = literal(now, AssetDagRunQueue.created_at.type)
+    by_uri = (
+        select(AssetEvent.id, DagScheduleAsset.dag_id, AssetEvent.asset_id, queued_at)
         .join(DagScheduleAsset, DagScheduleAsset.asset_id == AssetEvent.asset_id)
         .join(Dag, Dag.dag_id == DagScheduleAsset.dag_id)
         .where(AssetEvent.id.in_(event_ids), Dag.is_stale.is_(False))
     )
+    by_name = (
+        select(AssetEvent.id, DagScheduleAssetName.dag_id, AssetEvent.asset_id, queued_at)
+        .join(Asset, Asset.id == AssetEvent.asset_id)
+        .join(DagScheduleAssetName, DagScheduleAssetName.name == Asset.name)
+        .join(Dag, Dag.dag_id == DagScheduleAssetName.dag_id)
+        .where(AssetEvent.id.in_(event_ids), Dag.is_stale.is_(False))
+    )
     session.execute(
         insert(AssetDagRunQueue).from_select(
-            ["event_id", "target_dag_id", "asset_id", "created_at"], consumers
+            ["event_id", "target_dag_id", "asset_id", "created_at"], union(by_uri, by_name)
         )
     )
 

@@ -5,7 +5,9 @@ index -1) until it is ready to run. Then its length is known: the product of its
 arguments' lengths (``expand``: the cross product), or the number of dicts (``expand_kwargs``). A
 literal argument's length travels in the serialized DAG; an argument taken from an upstream
 task's XCom is that JSON list's (or dict's) length, read from the ``xcom`` table; an argument
-taken from a *mapped* upstream task has one element per upstream instance.
+taken from a *mapped* upstream task has one element per upstream instance; one that zips
+upstream outputs is as long as the shortest (the longest, with a fill value), one that
+concatenates them as long as their sum.
 
 A length of zero skips the task; an XCom that is missing or not a list/dict fails it (with the
 reason in the scheduler's log), like Airflow's refusal to map over such a value.
@@ -21,7 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from airlock.db import XCom
-from airlock.models.dag import MappedSpec, SerializedTask, XComRef
+from airlock.models.dag import CombinedXComs, MappedSpec, SerializedTask, XComRef
 from airlock.models.states import TaskInstanceState as TIS
 from airlock.scheduling.graph import DagGraph
 from airlock.scheduling.ti_rows import TiRow
@@ -56,7 +58,9 @@ class MapLengthResolver:
             return self._kwargs_length(task, spec)
         lengths = []
         for arg in spec.args:
-            if arg.xcom is not None:
+            if arg.combined is not None:
+                lengths.append(self._combined_length(task, arg.combined))
+            elif arg.xcom is not None:
                 lengths.append(self._xcom_length(task, arg.xcom))
             elif arg.length is not None:
                 lengths.append(arg.length)
@@ -70,11 +74,26 @@ class MapLengthResolver:
         return math.prod(lengths) if lengths else 0
 
     def _kwargs_length(self, task: SerializedTask, spec: MappedSpec) -> int:
+        if spec.kwargs_combined is not None:
+            return self._combined_length(task, spec.kwargs_combined)
         if spec.kwargs_xcom is not None:
             return self._xcom_length(task, spec.kwargs_xcom)
         if spec.kwargs_length is not None:
             return spec.kwargs_length
         return len(spec.kwargs_values or [])
+
+    def _combined_length(self, task: SerializedTask, combined: CombinedXComs) -> int:
+        lengths = [self._xcom_length(task, ref) for ref in combined.xcoms]
+        if combined.how == "concat":
+            return sum(lengths)
+        if combined.how == "zip_longest":
+            return max(lengths)
+        if combined.how == "zip":
+            return min(lengths)
+        raise MapLengthError(
+            f"task {task.task_id!r} combines its upstream outputs by {combined.how!r}, which "
+            "this scheduler does not know; upgrade it or re-parse the DAG file"
+        )
 
     def _xcom_length(self, task: SerializedTask, ref: XComRef) -> int:
         source = self._graph.task(ref.task_id)

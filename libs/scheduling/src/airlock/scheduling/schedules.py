@@ -16,8 +16,9 @@ default, ``CronTriggerTimetable`` / ``DeltaTriggerTimetable``):
 - ``@once``: one run at ``start_date`` (or as soon as seen without one), never again.
 - ``@continuous``: a new run as soon as the previous one ended; its data interval runs from the
   previous run's end to now.
-- a timetable written in Python (``ListedSchedule``): the runs the DAG processor listed, the
-  first after the last automated run (without catch-up, the latest one due);
+- a timetable written in Python (``ListedSchedule``): the runs the DAG processor listed at its
+  latest parse (``ListedRuns``, kept on the DAG's row; a version stored before 2026-12-09 holds
+  them itself), the first after the last automated run (without catch-up, the latest one due);
 - ``AssetOrTimeSchedule``: its time side, as above (its asset side is ``asset_runs``');
 - no ``end_date`` tick is passed; DAGs with no schedule or an asset schedule get no time-based run.
 
@@ -38,6 +39,7 @@ from airlock.models.dag import (
     ContinuousSchedule,
     CronSchedule,
     DeltaSchedule,
+    ListedRuns,
     ListedSchedule,
     OnceSchedule,
     SerializedDag,
@@ -65,12 +67,18 @@ class NextRun(NamedTuple):
 
 
 def next_run_info(
-    dag: SerializedDag, after: dt.datetime | None, *, now: dt.datetime | None = None
+    dag: SerializedDag,
+    after: dt.datetime | None,
+    *,
+    now: dt.datetime | None = None,
+    listed: ListedRuns | None = None,
 ) -> NextRun | None:
     """The DAG's next automated run after the one whose ``run_after`` is ``after``.
 
     ``after`` is the ``run_after`` (= data interval end) of the DAG's latest scheduled run, or
-    ``None`` when it has none. ``None`` as the answer means no further time-based run.
+    ``None`` when it has none; ``listed`` the runs the DAG processor listed for a timetable
+    written in Python (the DAG row's ``listed_runs``). ``None`` as the answer means no further
+    time-based run.
     """
     now = (now or dt.datetime.now(UTC)).astimezone(UTC)
     schedule = dag.schedule
@@ -87,7 +95,9 @@ def next_run_info(
     elif isinstance(schedule, OnceSchedule):
         info = None if after is not None else _exact(start or now)
     elif isinstance(schedule, ListedSchedule):
-        info = next_listed_run(schedule, after, now, catchup=dag.catchup)
+        info = next_listed_run(
+            schedule if listed is None else listed, after, now, catchup=dag.catchup
+        )
     elif isinstance(schedule, ContinuousSchedule):
         run_after = max(now, start) if start else now
         info = NextRun(run_after, DataInterval(after or start or run_after, run_after))
@@ -101,7 +111,11 @@ def next_run_info(
 
 
 def next_listed_run(
-    schedule: ListedSchedule, after: dt.datetime | None, now: dt.datetime, *, catchup: bool
+    schedule: ListedRuns | ListedSchedule,
+    after: dt.datetime | None,
+    now: dt.datetime,
+    *,
+    catchup: bool,
 ) -> NextRun | None:
     """The next of the runs the DAG processor listed for a timetable written in Python: the
     first whose data interval ends after ``after``; without catch-up, the latest one that is

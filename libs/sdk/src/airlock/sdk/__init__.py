@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from airlock.sdk.definitions import macros
     from airlock.sdk.definitions.asset import (
         Asset,
+        AssetAccessControl,
         AssetAlias,
         AssetAll,
         AssetAny,
@@ -139,6 +140,7 @@ _EXPORTS: dict[str, str] = {
     "DagCompleted": "airlock.sdk.definitions.asset_runs",
     "AirlockSdkError": "airlock.sdk.exceptions",
     "Asset": "airlock.sdk.definitions.asset",
+    "AssetAccessControl": "airlock.sdk.definitions.asset",
     "AssetStateStore": "airlock.sdk.execution_time.state_store",
     "AssetAlias": "airlock.sdk.definitions.asset",
     "AssetAll": "airlock.sdk.definitions.asset",
@@ -258,6 +260,7 @@ __all__ = [
     "AirlockSdkError",
     "AllowedKeyMapper",
     "Asset",
+    "AssetAccessControl",
     "AssetAlias",
     "AssetAll",
     "AssetAny",

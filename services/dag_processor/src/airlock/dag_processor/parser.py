@@ -37,6 +37,7 @@ from airlock.dag_processor.protocol import (
     to_parser_decoder,
 )
 from airlock.models.codec import compress, dag_hash, encode_dag
+from airlock.models.dag import ListedRuns
 from airlock.models.internal import DagMetadata, DagUpload
 from airlock.sdk.execution_time.lookup_comms import LookupComms
 from airlock.sdk.execution_time.supervised import (
@@ -56,7 +57,7 @@ from airlock.sdk.execution_time.supervised import (
 def parse_file(request: ParseFile) -> FileParsed:
     from airlock.sdk.definitions import _active
     from airlock.sdk.definitions.dag import DAG
-    from airlock.sdk.serialization import serialize_dag
+    from airlock.sdk.serialization import listed_runs, serialize_dag
 
     threads_before = {t.ident for t in threading.enumerate()}
     module_name = "airlock_dagfile_" + hashlib.sha1(request.path.encode()).hexdigest()[:16]
@@ -74,7 +75,7 @@ def parse_file(request: ParseFile) -> FileParsed:
         for dag in sorted(found.values(), key=lambda d: d.dag_id):
             try:
                 serialized = serialize_dag(dag, bundle_root=request.bundle_root)
-                uploads.append(_upload(serialized, request.relative_path))
+                uploads.append(_upload(serialized, request.relative_path, listed_runs(dag)))
             except Exception as exc:
                 dag_errors.append(_dag_error(dag.dag_id, exc))
         import_error = "\n\n".join(dag_errors) or None
@@ -127,7 +128,7 @@ def _import_file(module_name: str, path: str) -> ModuleType:
     return module
 
 
-def _upload(serialized: Any, relative_path: str) -> DagUpload:
+def _upload(serialized: Any, relative_path: str, listed_runs: ListedRuns | None) -> DagUpload:
     encoded = encode_dag(serialized)
     schedule = serialized.schedule
     metadata = DagMetadata(
@@ -144,6 +145,7 @@ def _upload(serialized: Any, relative_path: str) -> DagUpload:
         max_active_tasks=serialized.max_active_tasks,
         catchup=serialized.catchup,
         is_paused_upon_creation=serialized.is_paused_upon_creation,
+        listed_runs=listed_runs,
     )
     return DagUpload(metadata=metadata, dag_hash=dag_hash(encoded), blob=compress(encoded))
 

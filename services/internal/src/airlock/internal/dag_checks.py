@@ -110,7 +110,9 @@ def _task_references(
     if task.group_id is not None and task.group_id not in groups:
         problems.append(f"task {task.task_id!r} is in unknown group {task.group_id!r}")
     if task.mapped is not None:
+        combined = [arg.combined for arg in task.mapped.args] + [task.mapped.kwargs_combined]
         refs = [arg.xcom for arg in task.mapped.args] + [task.mapped.kwargs_xcom]
+        refs += [ref for c in combined if c is not None for ref in c.xcoms]
         for ref in refs:
             if ref is not None and ref.task_id not in tasks:
                 problems.append(f"task {task.task_id!r} maps over unknown task {ref.task_id!r}")

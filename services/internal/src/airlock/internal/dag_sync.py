@@ -25,6 +25,7 @@ import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+import msgspec
 from sqlalchemy import delete, func, insert, select, tuple_, update
 from sqlalchemy.orm import Session
 
@@ -395,6 +396,7 @@ def _write_dags(
                 "max_active_runs": meta.max_active_runs,
                 "max_active_tasks": meta.max_active_tasks,
                 "catchup": meta.catchup,
+                "listed_runs": msgspec.to_builtins(meta.listed_runs),
                 "is_stale": False,
                 "has_import_errors": False,
                 "last_parsed_at": now,

@@ -3,8 +3,9 @@
 ``dag.next_dagrun_create_after`` is the one column the loop asks "is anything due?" of (it is
 indexed with ``is_paused`` and ``is_stale``). It is computed from the DAG's latest version and its
 latest *scheduled* run (:func:`airlock.scheduling.next_run_info`) whenever the scheduler sees a
-DAG it has not computed yet, a new version of it, or a DAG that was unpaused (so a DAG without
-catch-up resumes at its latest tick, not at the one it was paused on). A DAG with no time-based
+DAG it has not computed yet, a new version of it, a DAG that was unpaused (so a DAG without
+catch-up resumes at its latest tick, not at the one it was paused on), or a DAG parsed again (a
+timetable written in Python lists its runs at each parse, on the DAG's row). A DAG with no time-based
 schedule gets ``NULL`` and is never due.
 
 Creating a due run: unless the DAG already has ``max_active_runs`` queued or running runs (one,
@@ -25,11 +26,12 @@ import datetime as dt
 import logging
 from typing import Any, cast
 
+import msgspec
 from sqlalchemy import CursorResult, case, func, select, update
 from sqlalchemy.orm import Session
 
 from airlock.db import Dag, DagRun, ParseImportError
-from airlock.models.dag import ContinuousSchedule, SerializedDag
+from airlock.models.dag import ContinuousSchedule, ListedRuns, SerializedDag
 from airlock.models.states import DagRunState, DagRunType
 from airlock.scheduling import (
     BadDagVersion,
@@ -51,7 +53,8 @@ _NO_NEXT_RUN: dict[str, Any] = {
 
 
 class NextRunTracker:
-    """Remembers, per DAG, the (version, paused) its ``next_dagrun*`` were computed for.
+    """Remembers, per DAG, the (version, paused, parsed at) its ``next_dagrun*`` were computed
+    for.
 
     The DAG table is scanned only when a one-row summary of it (how many DAGs, the newest
     version id, how many are paused or stale) differs from the last scan's.
@@ -59,7 +62,7 @@ class NextRunTracker:
 
     def __init__(self, cache: DagCache) -> None:
         self._cache = cache
-        self._computed: dict[str, tuple[int, bool]] = {}
+        self._computed: dict[str, tuple[int, bool, dt.datetime | None]] = {}
         self._summary: tuple[Any, ...] | None = None
 
     def refresh(self, session: Session, now: dt.datetime) -> int:
@@ -71,6 +74,7 @@ class NextRunTracker:
                     func.max(Dag.latest_version_id),
                     func.sum(case((Dag.is_paused, 1), else_=0)),
                     func.sum(case((Dag.is_stale, 1), else_=0)),
+                    func.max(Dag.last_parsed_at),
                 )
             ).one()
         )
@@ -78,15 +82,15 @@ class NextRunTracker:
             return 0
         self._summary = summary
         rows = session.execute(
-            select(Dag.dag_id, Dag.latest_version_id, Dag.is_paused).where(
+            select(Dag.dag_id, Dag.latest_version_id, Dag.is_paused, Dag.last_parsed_at).where(
                 Dag.latest_version_id.is_not(None), Dag.is_stale.is_(False)
             )
         ).all()
         updated = 0
-        for dag_id, version_id, is_paused in rows:
+        for dag_id, version_id, is_paused, parsed_at in rows:
             if version_id is None:
                 continue
-            key = (version_id, is_paused)
+            key = (version_id, is_paused, parsed_at)
             if self._computed.get(dag_id) == key:
                 continue
             if not is_paused:
@@ -146,7 +150,8 @@ def set_next_run(
                 DagRun.dag_id == dag_id, DagRun.run_type == DagRunType.SCHEDULED
             )
         )
-    info = next_run_info(dag, after, now=now)
+    listed = session.scalar(select(Dag.listed_runs).where(Dag.dag_id == dag_id))
+    info = next_run_info(dag, after, now=now, listed=_listed_runs(listed))
     session.execute(
         update(Dag)
         .where(Dag.dag_id == dag_id)
@@ -154,6 +159,11 @@ def set_next_run(
         .execution_options(synchronize_session=False)
     )
     return info.run_after if info else None
+
+
+def _listed_runs(column: dict[str, Any] | None) -> ListedRuns | None:
+    """The DAG row's ``listed_runs`` (written by the Internal API from a ``ListedRuns``)."""
+    return None if column is None else msgspec.convert(column, ListedRuns)
 
 
 def _next_run_values(info: NextRun | None) -> dict[str, Any]:
@@ -179,6 +189,7 @@ def create_due_runs(
             Dag.next_dagrun,
             Dag.next_dagrun_data_interval_start,
             Dag.next_dagrun_data_interval_end,
+            Dag.listed_runs,
         )
         .where(
             Dag.is_paused.is_(False),
@@ -231,7 +242,7 @@ def _claim(session: Session, dag: SerializedDag, row: Any, now: dt.datetime) -> 
     schedulers that both saw the DAG due (SQLite has no ``SKIP LOCKED``) only one creates it.
     """
     after = row.next_dagrun_data_interval_end or row.next_dagrun
-    info = next_run_info(dag, after, now=now)
+    info = next_run_info(dag, after, now=now, listed=_listed_runs(row.listed_runs))
     result = cast(
         CursorResult[object],
         session.execute(

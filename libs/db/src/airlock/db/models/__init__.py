@@ -6,6 +6,7 @@ from airlock.db.models.asset import (
     AssetEvent,
     DagRunAssetEvent,
     DagScheduleAsset,
+    DagScheduleAssetName,
     TaskOutletAsset,
 )
 from airlock.db.models.auth import ApiToken, LoginFailure, RevokedToken, User
@@ -48,6 +49,7 @@ __all__ = [
     "DagRunAssetEvent",
     "DagRunDeadline",
     "DagScheduleAsset",
+    "DagScheduleAssetName",
     "DagSource",
     "DagVersion",
     "EventReceiver",

@@ -6,6 +6,7 @@ task reports an event for it.
 
 References are rewritten whenever a new version of a DAG is stored (DESIGN §4.1):
 :class:`DagScheduleAsset` rows say which DAGs are *scheduled on* an asset (its consumers),
+:class:`DagScheduleAssetName` rows which are scheduled on assets by name only, and
 :class:`TaskOutletAsset` rows which tasks *update* it (its producers).
 
 An :class:`AssetEvent` records one update: by a task (``source_*`` columns name the task
@@ -80,6 +81,20 @@ class DagScheduleAsset(Base):
     dag_id: Mapped[str] = mapped_column(
         String(ID_LENGTH), ForeignKey("dag.dag_id", ondelete="CASCADE"), primary_key=True
     )
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class DagScheduleAssetName(Base):
+    """``dag_id`` is scheduled on the assets called ``name`` (``Asset.ref(name=...)``), whatever
+    their URI and whenever they appear: matched by name when an event is queued."""
+
+    __tablename__ = "dag_schedule_asset_name"
+    __table_args__ = (Index(None, "name"),)
+
+    dag_id: Mapped[str] = mapped_column(
+        String(ID_LENGTH), ForeignKey("dag.dag_id", ondelete="CASCADE"), primary_key=True
+    )
+    name: Mapped[str] = mapped_column(String(ASSET_TEXT_LENGTH), primary_key=True)
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 

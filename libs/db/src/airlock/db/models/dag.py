@@ -15,6 +15,7 @@ DAGs or unchanged across many versions is stored once. Versions point at it by `
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -62,6 +63,9 @@ class Dag(Base):
     next_dagrun_data_interval_start: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
     next_dagrun_data_interval_end: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
     next_dagrun_create_after: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    #: A timetable written in Python: the ``ListedRuns`` of the latest parse, as JSON (outside
+    #: the versions, whose blob names only the timetable and its arguments).
+    listed_runs: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     last_parsed_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
     dag_display_name: Mapped[str | None] = mapped_column(String(2000))
     # use_alter: dag and dag_version reference each other; this side is added after both exist.

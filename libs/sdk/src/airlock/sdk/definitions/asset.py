@@ -66,8 +66,25 @@ def _check_uri(uri: str) -> str:
     return uri
 
 
+class AssetAccessControl:
+    """Airflow 3.3's cross-team filter of an asset's events (which producer teams may trigger
+    its consumers), named here so a ported file imports. Airlock has no team of a DAG to filter
+    by — a team is a set of bundles a *user* may see, and any bundle's task may update any
+    asset — so an ``Asset(access_control=...)`` fails its DAG's parse, by name."""
+
+    def __init__(
+        self, producer_teams: list[str] | None = None, allow_global: bool = True, **kwargs: Any
+    ) -> None:
+        self.producer_teams = list(producer_teams or [])
+        self.allow_global = allow_global
+        self.kwargs = kwargs
+
+
 class Asset(BaseAsset):
     """A piece of data a task updates (``outlets``) or a DAG is scheduled on."""
+
+    #: Made by ``Asset.ref(name=...)``: the control plane resolves it by name.
+    name_only = False
 
     def __init__(
         self,
@@ -84,9 +101,11 @@ class Asset(BaseAsset):
         self.unsupported: str | None = None
         if access_control is not None:
             self.unsupported = (
-                f"asset {name or uri!r}: access_control= is not supported; in Airlock an asset "
-                "is visible to the teams that may see the bundles declaring it, and its state "
-                "store is per bundle (remove access_control)"
+                f"asset {name or uri!r}: access_control= is not supported; Airlock does not "
+                "filter an asset's events by the producing DAG's team (a team is the bundles a "
+                "user may see; any bundle's task may update any asset, and people see the "
+                "assets their bundles' DAGs use); remove access_control, and keep producers "
+                "you do not trust from writing to the asset's URI"
             )
         if name is None and uri is None:
             raise DagDefinitionError("an Asset needs a name, a uri, or both")
@@ -104,17 +123,21 @@ class Asset(BaseAsset):
 
     @classmethod
     def ref(cls, *, name: str | None = None, uri: str | None = None) -> Asset:
-        """An asset defined elsewhere. Assets are known by URI, so ``uri=`` is enough;
-        ``name=`` alone cannot be resolved here (the DAG processor has no asset table), and a
-        DAG using it fails to parse, naming the reference."""
+        """An asset defined elsewhere. ``uri=`` names it exactly. ``name=`` alone may be
+        scheduled on: the control plane matches it against the assets it knows by that name
+        (defined in any bundle, before or after this DAG). A task cannot update or read such a
+        reference (no URI to write to), so as an outlet or inlet it fails the DAG's parse,
+        naming it."""
         if name is None and uri is None:
             raise DagDefinitionError("Asset.ref needs name= or uri=")
         if uri is not None:
             return cls(name=name or uri, uri=uri)
         asset = cls(name=name)
+        asset.name_only = True
         asset.unsupported = (
-            f"Asset.ref(name={name!r}) names an asset without its uri, which Airlock cannot "
-            f"resolve while parsing; write Asset.ref(uri=...) or Asset(name={name!r}, uri=...)"
+            f"Asset.ref(name={name!r}) names an asset without its uri: a DAG may be scheduled "
+            "on it, but a task's outlets and inlets need the uri; write Asset.ref(uri=...) or "
+            f"Asset(name={name!r}, uri=...)"
         )
         return asset
 

@@ -6,11 +6,15 @@ The scheduler runs no user code (DESIGN §1), and Airflow's way — register the
 plugin, serialize its arguments, call it in the scheduler — would put bundle code in the control
 plane. Instead the DAG processor, which runs bundle code anyway, *lists* the runs: it asks
 ``next_dagrun_info`` over and over, as Airflow's scheduler would, and ships the answers as a
-``ListedSchedule`` (:func:`list_runs`). The list holds up to :data:`PAST_RUNS` runs before the
+``ListedRuns`` (:func:`list_runs`). The list holds up to :data:`PAST_RUNS` runs before the
 parse and every run up to :data:`HORIZON` after it (at most :data:`FUTURE_RUNS`); it is made
 again each time the file is parsed. Consequences: catch-up reaches back at most
 :data:`PAST_RUNS` runs, and a timetable whose answers change with the clock alone (not with the
 runs before) is evaluated at parse time.
+
+The list depends on the moment of the parse, so it is not part of the serialized DAG (whose
+hash is the DAG version): the DAG holds a ``ListedSchedule`` naming the timetable and its own
+arguments (:func:`listed_schedule`), and the runs travel beside it, on the DAG's row.
 """
 
 from __future__ import annotations
@@ -19,12 +23,13 @@ import datetime as dt
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+import msgspec
 from croniter import croniter
 
-from airlock.models.dag import ListedRun, ListedSchedule
+from airlock.models.dag import ListedRun, ListedRuns, ListedSchedule
 from airlock.sdk.definitions.timetables import CRON_PRESETS, Timetable, validate_cron
 from airlock.sdk.exceptions import DagDefinitionError
-from airlock.sdk.timezone import coerce_datetime, timezone_name, to_stdlib
+from airlock.sdk.timezone import coerce_datetime, json_enc_hook, timezone_name, to_stdlib
 
 if TYPE_CHECKING:
     from airlock.sdk.definitions.dag import DAG
@@ -90,7 +95,45 @@ def is_python_timetable(timetable: Timetable) -> bool:
     return callable(getattr(timetable, "next_dagrun_info", None))
 
 
-def list_runs(timetable: Any, dag: DAG, *, now: dt.datetime | None = None) -> ListedSchedule:
+def listed_schedule(timetable: Any) -> ListedSchedule:
+    """What the serialized DAG holds of a timetable written in Python: its class and its own
+    arguments, the same at every parse unless the DAG file changes them."""
+    return ListedSchedule(timetable=_class_path(timetable), config=timetable_config(timetable))
+
+
+def timetable_config(timetable: Any) -> dict[str, Any]:
+    """The timetable's arguments as JSON values: its ``serialize()`` when it defines one (as
+    Airflow's timetables do), else its public attributes; a value with no JSON form counts by
+    its type, never by its ``repr`` (which may hold a memory address)."""
+    serialize = getattr(timetable, "serialize", None)
+    if callable(serialize):
+        try:
+            state = serialize()
+        except Exception as exc:
+            raise DagDefinitionError(
+                f"timetable {_class_path(timetable)} failed in serialize(): {exc!r}"
+            ) from exc
+    else:
+        state = {k: v for k, v in vars(timetable).items() if not k.startswith("_")}
+    encoded = msgspec.json.encode(state, enc_hook=_config_value, order="sorted")
+    return dict(msgspec.json.decode(encoded))
+
+
+def _config_value(value: Any) -> Any:
+    if isinstance(value, dt.date | dt.time | dt.timedelta):
+        return json_enc_hook(value)
+    if isinstance(value, dt.tzinfo):
+        return timezone_name(value)
+    if isinstance(value, set | frozenset):
+        return sorted(value, key=repr)
+    return f"<{type(value).__module__}.{type(value).__qualname__}>"
+
+
+def _class_path(timetable: Any) -> str:
+    return f"{type(timetable).__module__}.{type(timetable).__qualname__}"
+
+
+def list_runs(timetable: Any, dag: DAG, *, now: dt.datetime | None = None) -> ListedRuns:
     """Ask ``timetable`` for the DAG's runs, as the scheduler would, and list them."""
     now = coerce_datetime(now or dt.datetime.now(dt.UTC))
     restriction = TimeRestriction(
@@ -98,7 +141,7 @@ def list_runs(timetable: Any, dag: DAG, *, now: dt.datetime | None = None) -> Li
         coerce_datetime(dag.end_date) if dag.end_date else None,
         dag.catchup,
     )
-    name = f"{type(timetable).__module__}.{type(timetable).__qualname__}"
+    name = _class_path(timetable)
     past: list[ListedRun] = []
     future: list[ListedRun] = []
     last: DataInterval | None = None
@@ -129,7 +172,7 @@ def list_runs(timetable: Any, dag: DAG, *, now: dt.datetime | None = None) -> Li
             if len(future) >= FUTURE_RUNS or run.run_after > now + HORIZON:
                 break
         last = DataInterval(coerce_datetime(run.interval_start), coerce_datetime(run.interval_end))
-    return ListedSchedule(timetable=name, runs=past + future, complete=complete)
+    return ListedRuns(runs=past + future, complete=complete)
 
 
 def _ask(

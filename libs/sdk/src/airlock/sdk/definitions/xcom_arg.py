@@ -5,9 +5,10 @@ task both makes the dependency (``extract`` becomes upstream of ``load``) and, a
 the value from XCom. ``xcom_arg["key"]`` refers to one key of a ``multiple_outputs`` task.
 
 ``.map(f)``, ``.zip(other, …)`` and ``.concat(other, …)`` transform the value lazily, when the
-downstream task runs (Airflow 3's names). A mapped task may expand over ``.map(...)`` (one
-instance per item, as over the plain value); expanding over ``.zip``/``.concat``, whose length
-the scheduler cannot know from one upstream, is refused while the DAG file is parsed.
+downstream task runs (Airflow 3's names). A mapped task may expand over any of them: one
+instance per item of the transformed value, which the scheduler counts from the upstream
+outputs (``.map`` keeps the length, ``.zip`` takes the shortest, or the longest with a
+``fillvalue``, ``.concat`` the sum).
 """
 
 from __future__ import annotations
@@ -124,6 +125,14 @@ class MapXComArg(XComArg):
         self.arg = arg
         self.functions = functions
 
+    @property
+    def roots(self) -> list[AbstractOperator]:
+        return self.arg.roots
+
+    @property
+    def leaves(self) -> list[AbstractOperator]:
+        return self.arg.leaves
+
     def map(self, function: Callable[[Any], Any]) -> MapXComArg:
         return MapXComArg(self.arg, [*self.functions, function])
 
@@ -170,6 +179,12 @@ class ZipXComArg(_CombinedXComArg):
         super().__init__(args)
         self.fillvalue = fillvalue
 
+    @property
+    def combination(self) -> str:
+        """How the length is counted: ``zip`` (the shortest) or, given a ``fillvalue``,
+        ``zip_longest``."""
+        return "zip" if self.fillvalue is _NO_FILL else "zip_longest"
+
     def __repr__(self) -> str:
         return f"{self.args[0]!r}.zip({', '.join(map(repr, self.args[1:]))})"
 
@@ -181,6 +196,9 @@ class ZipXComArg(_CombinedXComArg):
 
 
 class ConcatXComArg(_CombinedXComArg):
+    #: How the length is counted: the sum of the values' lengths.
+    combination = "concat"
+
     def __repr__(self) -> str:
         return f"{self.args[0]!r}.concat({', '.join(map(repr, self.args[1:]))})"
 
@@ -190,7 +208,9 @@ class ConcatXComArg(_CombinedXComArg):
 
 def iter_xcom_args(value: Any) -> Iterator[XComArg]:
     """Every XComArg inside ``value`` (lists, tuples, sets and dict values are searched)."""
-    if isinstance(value, _CombinedXComArg):
+    if isinstance(value, MapXComArg):
+        yield from iter_xcom_args(value.arg)
+    elif isinstance(value, _CombinedXComArg):
         for arg in value.args:
             yield from iter_xcom_args(arg)
     elif isinstance(value, XComArg):

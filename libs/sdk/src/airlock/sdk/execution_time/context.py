@@ -68,7 +68,7 @@ class TriggeringAssetEventsAccessor(Mapping[Asset, list[TriggeringAssetEvent]]):
 
     def __getitem__(self, key: Asset | str) -> list[TriggeringAssetEvent]:
         if isinstance(key, Asset):
-            uri = key.uri
+            uri = self._uri_of_name(key.name) if key.name_only else key.uri
         elif isinstance(key, str):
             uri = key if key in self._by_uri else self._uri_of_name(key)
         else:

@@ -1,5 +1,5 @@
 """DAG → ``SerializedDag``: the only form of a DAG the control plane ever sees."""
 
-from airlock.sdk.serialization.serialize import serialize_dag, serialize_task
+from airlock.sdk.serialization.serialize import listed_runs, serialize_dag, serialize_task
 
-__all__ = ["serialize_dag", "serialize_task"]
+__all__ = ["listed_runs", "serialize_dag", "serialize_task"]

@@ -8,6 +8,7 @@ file; ``airlock.models.codec.encode_dag`` then sorts what has no meaningful orde
 
 from __future__ import annotations
 
+import datetime as dt
 import inspect
 import os
 from collections.abc import Iterator
@@ -20,12 +21,15 @@ from airlock.models.dag import (
     AssetAnyCond,
     AssetCondition,
     AssetLike,
+    AssetNameRef,
     AssetRef,
     AssetRunPolicy,
     AssetSchedule,
+    CombinedXComs,
     ContinuousSchedule,
     CronSchedule,
     DeltaSchedule,
+    ListedRuns,
     ListedSchedule,
     MappedArg,
     MappedSpec,
@@ -51,7 +55,11 @@ from airlock.sdk.definitions.asset import Asset, AssetAlias, AssetAll, AssetAny,
 from airlock.sdk.definitions.dag import DAG
 from airlock.sdk.definitions.mappedoperator import MappedOperator
 from airlock.sdk.definitions.priority_strategy import weights_by_try
-from airlock.sdk.definitions.python_timetables import is_python_timetable, list_runs
+from airlock.sdk.definitions.python_timetables import (
+    is_python_timetable,
+    list_runs,
+    listed_schedule,
+)
 from airlock.sdk.definitions.taskgroup import TaskGroup
 from airlock.sdk.definitions.timetables import (
     AssetOrTimeSchedule,
@@ -62,7 +70,7 @@ from airlock.sdk.definitions.timetables import (
     OnceTimetable,
     Timetable,
 )
-from airlock.sdk.definitions.xcom_arg import ConcatXComArg, XComArg, ZipXComArg
+from airlock.sdk.definitions.xcom_arg import ConcatXComArg, MapXComArg, XComArg, ZipXComArg
 from airlock.sdk.exceptions import DagDefinitionError
 from airlock.sdk.serialization._values import NotJson, to_json, to_json_or_omit
 from airlock.sdk.serialization.weights import priority_weight_totals
@@ -82,6 +90,8 @@ def asset_ref(asset: Asset) -> AssetRef:
 
 
 def asset_condition(condition: BaseAsset) -> AssetCondition:
+    if isinstance(condition, Asset) and condition.name_only:
+        return AssetNameRef(name=condition.name)
     if isinstance(condition, Asset):
         return asset_ref(condition)
     if isinstance(condition, AssetAlias):
@@ -119,7 +129,7 @@ def serialize_schedule(timetable: Timetable, dag_timezone: str, dag: DAG | None 
             condition=asset_condition(timetable.condition), timetable=time_side, policy=policy
         )
     if dag is not None and is_python_timetable(timetable):
-        return list_runs(timetable, dag)
+        return listed_schedule(timetable)
     if isinstance(timetable, CronTriggerTimetable):
         return CronSchedule(expr=timetable.expression, timezone=timetable.timezone or dag_timezone)
     if isinstance(timetable, DeltaTriggerTimetable):
@@ -153,6 +163,25 @@ def _xcom_ref(arg: XComArg) -> XComRef:
     return XComRef(task_id=arg.operator.task_id, key=arg.key)
 
 
+def _length_source(value: XComArg) -> XComArg:
+    """What a mapped task's instances are counted from: ``.map(f)`` keeps its source's length."""
+    return _length_source(value.arg) if isinstance(value, MapXComArg) else value
+
+
+def _combined(task: MappedOperator, value: ZipXComArg | ConcatXComArg) -> CombinedXComs:
+    """The upstream XComs a ``.zip``/``.concat`` expansion counts its instances from."""
+    nested = [
+        arg for arg in value.args if isinstance(_length_source(arg), ZipXComArg | ConcatXComArg)
+    ]
+    if nested:
+        raise DagDefinitionError(
+            f"mapped task {task.task_id!r} expands over {value!r}, which combines "
+            f"{nested[0]!r} again; zip or concatenate plain task outputs (or their .map())",
+            task_id=task.task_id,
+        )
+    return CombinedXComs(how=value.combination, xcoms=[_xcom_ref(arg) for arg in value.args])
+
+
 def _mapped_spec(task: MappedOperator) -> MappedSpec:
     if task.mapped_field is not None:
         partial_keys = sorted(task.partial_kwargs.get(task.mapped_field) or {})
@@ -160,12 +189,13 @@ def _mapped_spec(task: MappedOperator) -> MappedSpec:
         partial_keys = sorted(k for k in task.partial_kwargs if k in task.template_fields)
     if task.expand_input is None:
         source = task.expand_kwargs_input
+        if isinstance(source, XComArg):
+            source = _length_source(source)
         if isinstance(source, ZipXComArg | ConcatXComArg):
-            raise DagDefinitionError(
-                f"mapped task {task.task_id!r} expands over {source!r}: expanding over "
-                "XComArg.zip()/.concat() is not supported yet; combine the values in an "
-                "upstream @task and expand over its output",
-                task_id=task.task_id,
+            return MappedSpec(
+                kind="expand_kwargs",
+                kwargs_combined=_combined(task, source),
+                partial_keys=partial_keys,
             )
         if isinstance(source, XComArg):
             return MappedSpec(
@@ -180,13 +210,10 @@ def _mapped_spec(task: MappedOperator) -> MappedSpec:
         )
     args = []
     for name, value in task.expand_input.items():
-        if isinstance(value, ZipXComArg | ConcatXComArg):
-            raise DagDefinitionError(
-                f"mapped task {task.task_id!r} expands {name!r} over {value!r}: expanding over "
-                "XComArg.zip()/.concat() is not supported yet; zip or concatenate in an "
-                "upstream @task and expand over its output",
-                task_id=task.task_id,
-            )
+        counted = _length_source(value) if isinstance(value, XComArg) else value
+        if isinstance(counted, ZipXComArg | ConcatXComArg):
+            args.append(MappedArg(name=name, combined=_combined(task, counted)))
+            continue
         if isinstance(value, XComArg):
             args.append(MappedArg(name=name, xcom=_xcom_ref(value)))
             continue
@@ -379,6 +406,15 @@ def _relative_fileloc(dag: DAG, relative_fileloc: str | None, bundle_root: str |
     if bundle_root and dag.fileloc:
         return os.path.relpath(dag.fileloc, bundle_root)
     return dag.relative_fileloc or os.path.basename(dag.fileloc)
+
+
+def listed_runs(dag: DAG, *, now: dt.datetime | None = None) -> ListedRuns | None:
+    """The runs of the DAG's timetable written in Python as of ``now`` (the parse), which the
+    control plane keeps beside the DAG's versions; ``None`` for any other schedule."""
+    timetable = dag.timetable
+    if isinstance(timetable, AssetOrTimeSchedule):
+        timetable = timetable.timetable
+    return list_runs(timetable, dag, now=now) if is_python_timetable(timetable) else None
 
 
 def serialize_dag(

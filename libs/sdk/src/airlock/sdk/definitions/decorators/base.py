@@ -195,22 +195,29 @@ class TaskDecorator:
             return None
         static: dict[str, Any] = {}
         expand: dict[str, Any] = {}
+        picked: dict[str, MappedArgument] = {}  # of an expand_kwargs group's dicts
         for name, value in bound.arguments.items():
-            if isinstance(value, MappedArgument):
+            if isinstance(value, MappedArgument) and value.from_kwargs:
+                picked[name] = value
+            elif isinstance(value, MappedArgument):
                 expand[name] = value.source
             elif isinstance(value, XComArg) and id(value.operator) in mapped_here:
                 expand[name] = value
             else:
                 static[name] = value
-        if not expand:
+        if not expand and not picked:
             return None
-        if len(expand) > 1:
+        if len(expand) + bool(picked) > 1:
             raise DagDefinitionError(
                 f"task {self.function.__name__!r} in a mapped task group takes several mapped "
-                f"values ({sorted(expand)}); it may take one (the group's argument or one "
-                "mapped task's output) here"
+                f"values ({sorted([*expand, *picked])}); it may take one (the group's "
+                "argument, the group's expand_kwargs arguments, or one mapped task's output) "
+                "here"
             )
-        result = self.partial(**static).expand(**expand)
+        if picked:
+            result = self.partial(**static).expand_kwargs(_pick(picked))
+        else:
+            result = self.partial(**static).expand(**expand)
         mapped_here.add(id(result.operator))
         return result
 
@@ -322,3 +329,18 @@ def make_decorator(
         )
 
     return decorate
+
+
+def _pick(arguments: dict[str, Any]) -> Any:
+    """Each dict of an ``expand_kwargs`` group's source, cut down to the keys one task takes
+    (``{parameter: dict[key]}``): a literal list now, a task's output when the task runs."""
+    source = next(iter(arguments.values())).source
+    keys = {parameter: argument.name for parameter, argument in arguments.items()}
+
+    def pick(item: Mapping[str, Any]) -> dict[str, Any]:
+        return {parameter: item[key] for parameter, key in keys.items() if key in item}
+
+    pick.__name__ = f"pick_{'_'.join(keys)}"
+    if isinstance(source, XComArg):
+        return source.map(pick)
+    return [pick(item) for item in source]
