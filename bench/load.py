@@ -74,6 +74,8 @@ class Stack:
                 "AIRLOCK_HOME": str(self.home / "home"),
                 "AIRLOCK_DAG_PROCESSOR__BUNDLES": f"bench={dags}",
                 "AIRLOCK_LOGGING__LEVEL": "WARNING",
+                # The benchmarked DAGs run at once (new DAGs start paused by default).
+                "AIRLOCK_INTERNAL__DAGS_ARE_PAUSED_AT_CREATION": "false",
             }
         )
         if db_url:
