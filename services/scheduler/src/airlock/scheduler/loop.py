@@ -9,7 +9,9 @@ One pass (:meth:`Scheduler.run_once`), each step in its own short transaction:
 3. examine active runs of unpaused DAGs, least recently examined first, up to
    ``max_runs_per_loop``: a read-only check first (``needs_scheduling``), and only if something
    would change, a pass in its own transaction with the run locked (PostgreSQL: runs another
-   scheduler holds are skipped) — leaving ready task instances ``scheduled``;
+   scheduler holds are skipped) — leaving ready task instances ``scheduled``. A run the last
+   pass found quiet whose instances' counts per state (``instance_marks``, one query for all)
+   did not move is only checked for its timeout, not read again, until the next housekeeping;
 4. queue ``scheduled`` task instances across all runs by priority, within pools and limits;
 5. every few seconds: fail or retry tasks whose heartbeat stopped or whose
    ``execution_timeout`` passed, release expired claims, resume (to fail) deferred tasks whose
@@ -47,6 +49,7 @@ from airlock.scheduling import (
     expire_claims,
     fail_timed_out,
     fail_zombies,
+    instance_marks,
     needs_scheduling,
     queue_scheduled,
     return_unconfirmed,
@@ -124,6 +127,8 @@ class Scheduler:
         self._last_housekeeping = -1e9
         self._started = False
         self._seen: tuple[object, ...] | None = None
+        #: Runs the last pass found nothing to do in, with their instances' marks then.
+        self._quiet: dict[int, tuple[object, ...]] = {}
         #: When a batch window or debounce of an asset-scheduled DAG next comes due.
         self._asset_due: dt.datetime | None = None
 
@@ -175,6 +180,7 @@ class Scheduler:
             self._last_confirm_check = time.monotonic()
         if time.monotonic() - self._last_housekeeping >= self._housekeeping_interval_s:
             self._housekeeping(report, now)
+            self._quiet.clear()  # the next pass reads every run's rows again
             self._last_housekeeping = time.monotonic()
         return report
 
@@ -197,13 +203,21 @@ class Scheduler:
                 .order_by(DagRun.last_scheduling_decision.asc().nulls_first(), DagRun.id)
                 .limit(self._max_runs)
             ).all()
+            marks = instance_marks(session, run_ids)
+        quiet, self._quiet = self._quiet, {}
         for run_id in run_ids:
+            mark = marks.get(run_id)
             with self._sessions() as session:
                 try:
                     run = session.get(DagRun, run_id)
-                    if run is None or not needs_scheduling(
-                        session, run, self.cache, now or _utcnow()
+                    if run is None:
+                        continue
+                    unchanged = mark is not None and quiet.get(run_id) == mark
+                    if not needs_scheduling(
+                        session, run, self.cache, now or _utcnow(), unchanged=unchanged
                     ):
+                        if mark is not None:
+                            self._quiet[run_id] = mark
                         continue
                     session.rollback()  # end the read; lock and decide on fresh data
                     run = try_lock_run(session, run_id)
