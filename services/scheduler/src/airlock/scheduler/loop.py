@@ -31,6 +31,7 @@ import datetime as dt
 import logging
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 
 from sqlalchemy import select
@@ -43,6 +44,7 @@ from airlock.models.states import DagRunState
 from airlock.scheduler import dag_runs, heartbeat, wakeup
 from airlock.scheduler.metrics import loop_done
 from airlock.scheduling import (
+    BadDagVersion,
     DagCache,
     claim_missed_deadlines,
     create_asset_triggered_runs,
@@ -193,8 +195,8 @@ class Scheduler:
 
     def _examine_runs(self, report: LoopReport, now: dt.datetime | None) -> None:
         with self._sessions() as session:
-            run_ids = session.scalars(
-                select(DagRun.id)
+            runs = session.scalars(
+                select(DagRun)
                 .join(Dag, Dag.dag_id == DagRun.dag_id)
                 .where(
                     DagRun.state.in_([DagRunState.QUEUED, DagRunState.RUNNING]),
@@ -203,8 +205,8 @@ class Scheduler:
                 .order_by(DagRun.last_scheduling_decision.asc().nulls_first(), DagRun.id)
                 .limit(self._max_runs)
             ).all()
-            marks = instance_marks(session, run_ids)
-        quiet, self._quiet = self._quiet, {}
+            marks = instance_marks(session, [run.id for run in runs])
+            run_ids = self._not_quiet(session, runs, marks, now or _utcnow())
         for run_id in run_ids:
             mark = marks.get(run_id)
             with self._sessions() as session:
@@ -212,10 +214,7 @@ class Scheduler:
                     run = session.get(DagRun, run_id)
                     if run is None:
                         continue
-                    unchanged = mark is not None and quiet.get(run_id) == mark
-                    if not needs_scheduling(
-                        session, run, self.cache, now or _utcnow(), unchanged=unchanged
-                    ):
+                    if not needs_scheduling(session, run, self.cache, now or _utcnow()):
                         if mark is not None:
                             self._quiet[run_id] = mark
                         continue
@@ -239,6 +238,29 @@ class Scheduler:
             report.runs_finished += result.finished
             report.tis_changed += result.changed
             report.tis_waiting += result.waiting
+
+    def _not_quiet(
+        self,
+        session: Session,
+        runs: Sequence[DagRun],
+        marks: dict[int, tuple[object, ...]],
+        now: dt.datetime,
+    ) -> list[int]:
+        """The runs to examine: all but those the last pass found quiet whose instances kept
+        their marks and whose timeout has not come (those stay quiet, unread)."""
+        quiet, self._quiet = self._quiet, {}
+        examine: list[int] = []
+        for run in runs:
+            mark = marks.get(run.id)
+            if mark is not None and quiet.get(run.id) == mark:
+                try:
+                    if not needs_scheduling(session, run, self.cache, now, unchanged=True):
+                        self._quiet[run.id] = mark
+                        continue
+                except BadDagVersion:
+                    pass  # examined below, where it is logged
+            examine.append(run.id)
+        return examine
 
     def _housekeeping(self, report: LoopReport, now: dt.datetime | None) -> None:
         with self._sessions() as session:
