@@ -132,6 +132,25 @@ def tree_pss_mb(pid: int) -> float:
     return total_kb / 1024
 
 
+def service_cpu_s(pid: int) -> dict[str, float]:
+    """CPU seconds (user + system) each service of a ``run-all`` stack rooted at ``pid`` has
+    used so far, by its ``airlock`` command (``api``, ``scheduler``, ``worker``…). Children of
+    the services (tasks, parsers) are left out: they come and go."""
+    used: dict[str, float] = {}
+    try:
+        processes = psutil.Process(pid).children(recursive=True)
+    except psutil.Error:
+        return used
+    for process in processes:
+        with suppress(psutil.Error):
+            command = process.cmdline()
+            if "airlock.cli" in command and command.index("airlock.cli") + 1 < len(command):
+                name = command[command.index("airlock.cli") + 1]
+                times = process.cpu_times()
+                used[name] = used.get(name, 0.0) + times.user + times.system
+    return used
+
+
 def median(values: list[float]) -> float:
     return statistics.median(values)
 

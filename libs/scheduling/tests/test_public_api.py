@@ -41,6 +41,7 @@ def test_exported_names() -> None:
         "fail_zombies",
         "finish_task",
         "finish_tasks",
+        "instance_marks",
         "mark_run",
         "mark_task_instances",
         "needs_scheduling",

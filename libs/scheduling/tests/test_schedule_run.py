@@ -18,6 +18,7 @@ from airlock.scheduling import (
     DagStale,
     add_queue_listener,
     create_dag_run,
+    instance_marks,
     needs_scheduling,
     remove_queue_listener,
     schedule_run,
@@ -277,3 +278,29 @@ def test_needs_scheduling_is_true_only_when_a_pass_would_change_something(
         stored = session.get_one(DagRun, run.id)
         assert not needs_scheduling(session, stored, env.cache, T0 + dt.timedelta(seconds=5))
         assert needs_scheduling(session, stored, env.cache, T0 + dt.timedelta(seconds=10))
+
+
+def test_instance_marks_move_with_every_state_change_and_spare_only_the_clock(env: Env) -> None:
+    env.install(
+        make_dag(
+            "marks", [task("a", retries=1, retry_delay=10.0), task("b", ["a"])], dagrun_timeout=60.0
+        )
+    )
+    run = env.trigger("marks")
+    marks = []
+    with env.sessions() as session:
+        marks.append(instance_marks(session, [run.id])[run.id])
+        assert instance_marks(session, [run.id]) == {run.id: marks[0]}  # nothing moved
+        stored = session.get_one(DagRun, run.id)
+        # Unchanged rows are not read: only the run's timeout can make work.
+        assert not needs_scheduling(session, stored, env.cache, T0, unchanged=True)
+        late = T0 + dt.timedelta(seconds=61)
+        assert needs_scheduling(session, stored, env.cache, late, unchanged=True)
+    a = env.ti(run, "a")
+    env.start(a.id)
+    with env.sessions() as session:
+        marks.append(instance_marks(session, [run.id])[run.id])
+    env.finish(a.id, fail())  # waits for its retry: only the clock moves it now
+    with env.sessions() as session:
+        assert run.id not in instance_marks(session, [run.id])
+    assert marks[0] != marks[1]

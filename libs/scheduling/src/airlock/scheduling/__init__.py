@@ -72,7 +72,12 @@ from airlock.scheduling.locking import try_lock_run
 from airlock.scheduling.marking import mark_run, mark_task_instances
 from airlock.scheduling.queueing import queue_scheduled
 from airlock.scheduling.reasons import record_reasons
-from airlock.scheduling.run_pass import ScheduleResult, needs_scheduling, schedule_run
+from airlock.scheduling.run_pass import (
+    ScheduleResult,
+    instance_marks,
+    needs_scheduling,
+    schedule_run,
+)
 from airlock.scheduling.runs import create_dag_run, create_task_instances_in_batches
 from airlock.scheduling.schedules import DataInterval, NextRun, next_run_info
 from airlock.scheduling.trigger_rules import Decision, UpstreamCounts, decide
@@ -113,6 +118,7 @@ __all__ = [
     "fail_zombies",
     "finish_task",
     "finish_tasks",
+    "instance_marks",
     "mark_run",
     "mark_task_instances",
     "needs_scheduling",

@@ -37,7 +37,13 @@ from airlock.models.states import TaskInstanceState as TIS
 from airlock.scheduling.evaluation import DECIDED, decide_task, why_decided
 from airlock.scheduling.graph import DagGraph
 from airlock.scheduling.locking import LockedRun
-from airlock.scheduling.queueing import ACTIVE_STATES, Candidate, active_per_run, queue_candidates
+from airlock.scheduling.queueing import (
+    ACTIVE_STATES,
+    Candidate,
+    active_per_run,
+    open_pool_slots,
+    queue_candidates,
+)
 from airlock.scheduling.run_pass import DagLimits, dag_limits
 from airlock.scheduling.run_state import PROGRESSING_STATES, timed_out
 from airlock.scheduling.tables import TI, AnyRow, connection, one_of
@@ -175,6 +181,8 @@ _CANDIDATES = (
     .order_by(TI.c.priority_weight.desc(), TI.c.map_index, TI.c.task_id)
 )
 _SOME_CANDIDATES = _CANDIDATES.limit(bindparam("page", type_=Integer))
+#: Every waiting candidate outside the pools known to be full.
+_CANDIDATES_OUTSIDE = _CANDIDATES.where(TI.c.pool.not_in(bindparam("full", expanding=True)))
 #: PostgreSQL: one round trip under the run's lock — the first candidates, locked (those another
 #: transaction holds are left to it, as ``queue_candidates`` would), and the active count.
 _LOCKED_CANDIDATES_AND_ACTIVE = (
@@ -196,11 +204,14 @@ def _queue_waiting(
     """Queue the run's ``scheduled`` instances that fit now; whether one is left scheduled,
     queued or running (False: none, or none known).
 
-    It reads how many of the run's instances are active, then, if the run has room, the first
-    candidates: as many as fit, plus a few spares for those a pool or a per-task limit refuses
-    (and every waiting one if that was not enough). On PostgreSQL, which locks the candidates it
-    reads in the same round trip as the count, "as many as fit" is guessed: ``room``, the slots
-    the ends freed plus the instances they made ready.
+    It reads how many of the run's instances are active and the first candidates: as many as
+    the ends made room for (``room``: the slots they freed plus the instances they made ready),
+    plus a few spares for those a pool or a per-task limit refuses. Only if refusals left some
+    of that room unused does it read the other waiting instances — of the pools that still
+    have slots: under a backlog the pool is what refuses, and reading the run's every waiting
+    instance at each task end would cost in proportion to the backlog. Ready instances the
+    ends did not make room for (slots another run freed) are the scheduler loop's to queue.
+    On PostgreSQL the candidates are locked in the same round trip as the count.
     """
     key = {"dag_id": run.dag_id, "run_id": run.run_id}
     locked = session.get_bind().dialect.name == "postgresql"
@@ -221,7 +232,7 @@ def _queue_waiting(
         free = max_active_tasks - active
         if free <= 0:
             return active > 0
-        page = free + _SPARE_CANDIDATES
+        page = min(room, free) + _SPARE_CANDIDATES
         rows = connection(session).execute(_SOME_CANDIDATES, {**key, "page": page}).all()
         if not rows:
             return active > 0
@@ -236,13 +247,18 @@ def _queue_waiting(
     queued = queue_candidates(
         session, candidates, now, activity=(per_run, per_run_task), locked=locked
     )
-    if len(rows) == page and len(queued) < free:
-        # Refusals left room: try every waiting instance.
+    if len(rows) == page and len(queued) < min(room, free):
+        # Refusals left room: try the other waiting instances of pools with open slots.
         tried = {c.ti_id for c in candidates}
+        pools = open_pool_slots(session, {c.pool for c in candidates})
+        full = [pool for pool, slots in pools.items() if slots == 0]
         rest = [
             c
             for c in _candidates(
-                run, graph, max_active_tasks, connection(session).execute(_CANDIDATES, key)
+                run,
+                graph,
+                max_active_tasks,
+                connection(session).execute(_CANDIDATES_OUTSIDE, {**key, "full": full}),
             )
             if c.ti_id not in tried
         ]

@@ -108,7 +108,7 @@ def queue_candidates(
         candidates = _lock_candidates(session, candidates)
     if not candidates:
         return []
-    open_slots = _open_pool_slots(session, {c.pool for c in candidates})
+    open_slots = open_pool_slots(session, {c.pool for c in candidates})
     per_run, per_run_task = activity or _active_per_run(
         session, {(c.dag_id, c.run_id) for c in candidates}
     )
@@ -226,7 +226,7 @@ _OPEN_POOL_SLOTS = (
 _OPEN_SLOTS_OF_POOL = _POOL_SLOTS.where(POOL.c.name == bindparam("name")).with_for_update(of=POOL)
 
 
-def _open_pool_slots(session: Session, pools: Iterable[str]) -> dict[str, int]:
+def open_pool_slots(session: Session, pools: Iterable[str]) -> dict[str, int]:
     """Free slots per existing pool (-1: unlimited), with the pool rows locked on PostgreSQL."""
     names = sorted(pools)
     if len(names) == 1:

@@ -16,13 +16,15 @@ state still gets decided) but not started and not queued.
 from __future__ import annotations
 
 import datetime as dt
+from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import func, select, tuple_
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from airlock.db import Dag, DagRun, transition
+from airlock.db import Dag, DagRun, TaskInstance, transition
 from airlock.models.states import DagRunState
 from airlock.models.states import TaskInstanceState as TIS
 from airlock.scheduling import telemetry
@@ -134,13 +136,24 @@ def schedule_locked_run(
     )
 
 
-def needs_scheduling(session: Session, run: DagRun, dag_cache: DagCache, now: dt.datetime) -> bool:
+def needs_scheduling(
+    session: Session,
+    run: DagRun,
+    dag_cache: DagCache,
+    now: dt.datetime,
+    *,
+    unchanged: bool = False,
+) -> bool:
     """Whether a pass over ``run`` would change anything, judged without locking it.
 
     The scheduler asks this before :func:`schedule_run`, so re-examining a run that nothing
     happened to is a plain read: it takes no row lock on PostgreSQL and, above all, not SQLite's
     single write lock, which the APIs need for every task hand-off. Ready instances left
     ``scheduled`` do not count (the scheduler queues those separately).
+
+    ``unchanged``: the caller knows the run's instances kept the :func:`instance_marks` they had
+    when this last answered False, so only the clock can have made work (the run's timeout);
+    their rows are not read.
     """
     if run.state is DagRunState.QUEUED:
         return True
@@ -149,6 +162,8 @@ def needs_scheduling(session: Session, run: DagRun, dag_cache: DagCache, now: dt
     graph = dag_cache.graph(session, run.dag_version_id)
     if timed_out(graph, run, now):
         return True
+    if unchanged:
+        return False
     rows = load_rows(session, run.dag_id, run.run_id)
     by_task = group_by_task(rows)
     if any(tid not in by_task for tid in graph.tasks):
@@ -223,3 +238,49 @@ def _queue_run(
         if row.id in done:
             row.state = row.original_state = TIS.QUEUED
     return queued
+
+
+#: Instances that come due by the clock alone: a run with one gets no mark (always examined).
+_DUE_BY_CLOCK = (TIS.UP_FOR_RETRY, TIS.UP_FOR_RESCHEDULE)
+
+
+def instance_marks(session: Session, run_ids: Sequence[int]) -> dict[int, tuple[object, ...]]:
+    """A fingerprint of each run's task instances — its DAG version, how many instances are in
+    each state and their tries — counted by the database in one query.
+
+    While a run's mark stays the same, no instance of it changed state (short of two changes
+    that cancel out, which the scheduler's periodic full examination catches), so a run that
+    :func:`needs_scheduling` found quiet is still quiet but for its timeout. A run with an
+    instance waiting for a retry or a reschedule date gets no mark: the clock alone moves it.
+    Reading the rows of every active run at each pass instead costs in proportion to the
+    backlog.
+    """
+    if not run_ids:
+        return {}
+    counts: defaultdict[int, list[tuple[str, int, int]]] = defaultdict(list)
+    versions: dict[int, int | None] = {}
+    due_by_clock: set[int] = set()
+    for run_id, version, state, count, tries in session.execute(
+        select(
+            DagRun.id,
+            DagRun.dag_version_id,
+            TaskInstance.state,
+            func.count(),
+            func.coalesce(func.sum(TaskInstance.try_number), 0),
+        )
+        .join(
+            TaskInstance,
+            (TaskInstance.dag_id == DagRun.dag_id) & (TaskInstance.run_id == DagRun.run_id),
+        )
+        .where(DagRun.id.in_(list(run_ids)))
+        .group_by(DagRun.id, DagRun.dag_version_id, TaskInstance.state)
+    ):
+        versions[run_id] = version
+        counts[run_id].append((str(state), int(count), int(tries)))
+        if state in _DUE_BY_CLOCK:
+            due_by_clock.add(run_id)
+    return {
+        run_id: (versions[run_id], *sorted(found))
+        for run_id, found in counts.items()
+        if run_id not in due_by_clock
+    }

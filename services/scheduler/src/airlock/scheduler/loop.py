@@ -9,7 +9,9 @@ One pass (:meth:`Scheduler.run_once`), each step in its own short transaction:
 3. examine active runs of unpaused DAGs, least recently examined first, up to
    ``max_runs_per_loop``: a read-only check first (``needs_scheduling``), and only if something
    would change, a pass in its own transaction with the run locked (PostgreSQL: runs another
-   scheduler holds are skipped) — leaving ready task instances ``scheduled``;
+   scheduler holds are skipped) — leaving ready task instances ``scheduled``. A run the last
+   pass found quiet whose instances' counts per state (``instance_marks``, one query for all)
+   did not move is only checked for its timeout, not read again, until the next housekeeping;
 4. queue ``scheduled`` task instances across all runs by priority, within pools and limits;
 5. every few seconds: fail or retry tasks whose heartbeat stopped or whose
    ``execution_timeout`` passed, release expired claims, resume (to fail) deferred tasks whose
@@ -29,6 +31,7 @@ import datetime as dt
 import logging
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 
 from sqlalchemy import select
@@ -41,12 +44,14 @@ from airlock.models.states import DagRunState
 from airlock.scheduler import dag_runs, heartbeat, wakeup
 from airlock.scheduler.metrics import loop_done
 from airlock.scheduling import (
+    BadDagVersion,
     DagCache,
     claim_missed_deadlines,
     create_asset_triggered_runs,
     expire_claims,
     fail_timed_out,
     fail_zombies,
+    instance_marks,
     needs_scheduling,
     queue_scheduled,
     return_unconfirmed,
@@ -124,6 +129,8 @@ class Scheduler:
         self._last_housekeeping = -1e9
         self._started = False
         self._seen: tuple[object, ...] | None = None
+        #: Runs the last pass found nothing to do in, with their instances' marks then.
+        self._quiet: dict[int, tuple[object, ...]] = {}
         #: When a batch window or debounce of an asset-scheduled DAG next comes due.
         self._asset_due: dt.datetime | None = None
 
@@ -175,6 +182,7 @@ class Scheduler:
             self._last_confirm_check = time.monotonic()
         if time.monotonic() - self._last_housekeeping >= self._housekeeping_interval_s:
             self._housekeeping(report, now)
+            self._quiet.clear()  # the next pass reads every run's rows again
             self._last_housekeeping = time.monotonic()
         return report
 
@@ -187,8 +195,8 @@ class Scheduler:
 
     def _examine_runs(self, report: LoopReport, now: dt.datetime | None) -> None:
         with self._sessions() as session:
-            run_ids = session.scalars(
-                select(DagRun.id)
+            runs = session.scalars(
+                select(DagRun)
                 .join(Dag, Dag.dag_id == DagRun.dag_id)
                 .where(
                     DagRun.state.in_([DagRunState.QUEUED, DagRunState.RUNNING]),
@@ -197,13 +205,18 @@ class Scheduler:
                 .order_by(DagRun.last_scheduling_decision.asc().nulls_first(), DagRun.id)
                 .limit(self._max_runs)
             ).all()
+            marks = instance_marks(session, [run.id for run in runs])
+            run_ids = self._not_quiet(session, runs, marks, now or _utcnow())
         for run_id in run_ids:
+            mark = marks.get(run_id)
             with self._sessions() as session:
                 try:
                     run = session.get(DagRun, run_id)
-                    if run is None or not needs_scheduling(
-                        session, run, self.cache, now or _utcnow()
-                    ):
+                    if run is None:
+                        continue
+                    if not needs_scheduling(session, run, self.cache, now or _utcnow()):
+                        if mark is not None:
+                            self._quiet[run_id] = mark
                         continue
                     session.rollback()  # end the read; lock and decide on fresh data
                     run = try_lock_run(session, run_id)
@@ -225,6 +238,29 @@ class Scheduler:
             report.runs_finished += result.finished
             report.tis_changed += result.changed
             report.tis_waiting += result.waiting
+
+    def _not_quiet(
+        self,
+        session: Session,
+        runs: Sequence[DagRun],
+        marks: dict[int, tuple[object, ...]],
+        now: dt.datetime,
+    ) -> list[int]:
+        """The runs to examine: all but those the last pass found quiet whose instances kept
+        their marks and whose timeout has not come (those stay quiet, unread)."""
+        quiet, self._quiet = self._quiet, {}
+        examine: list[int] = []
+        for run in runs:
+            mark = marks.get(run.id)
+            if mark is not None and quiet.get(run.id) == mark:
+                try:
+                    if not needs_scheduling(session, run, self.cache, now, unchanged=True):
+                        self._quiet[run.id] = mark
+                        continue
+                except BadDagVersion:
+                    pass  # examined below, where it is logged
+            examine.append(run.id)
+        return examine
 
     def _housekeeping(self, report: LoopReport, now: dt.datetime | None) -> None:
         with self._sessions() as session:
