@@ -34,6 +34,7 @@ def test_exported_names() -> None:
         "create_asset_event",
         "create_asset_triggered_runs",
         "create_dag_run",
+        "create_task_instances_in_batches",
         "decide",
         "drop_backlog",
         "expire_claims",
