@@ -78,7 +78,7 @@ def setup_telemetry(
     if endpoint:
         _install_tracing(resource, endpoint, protocol)
     _install_metrics(settings, resource, endpoint, protocol)
-    _instrument_libraries(sql=settings.zone == "control")
+    _instrument_libraries(sql=settings.zone == "control" and telemetry.sql_spans)
     add_trace_ids_to_logs()
     log.info(
         "telemetry on for %s: OTLP %s, Prometheus %s",
@@ -191,11 +191,12 @@ def _install_metrics(
 
 def _instrument_libraries(*, sql: bool) -> None:
     """The maintained instrumentations: every httpx request carries ``traceparent`` and is a
-    client span; every SQL statement is a span (the Litestar plugin is added by ``build_app``)."""
+    client span; with ``sql``, every SQL statement is a span (the Litestar plugin is added by
+    ``build_app``)."""
     from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 
     HTTPXClientInstrumentor().instrument()
-    if not sql:  # only the control zone has a database
+    if not sql:  # [telemetry] sql_spans, and only the control zone has a database
         return
     from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
 
