@@ -264,8 +264,9 @@ class TelemetrySettings(_Section):
     #: Cardinality guard: distinct attribute sets one metric keeps; more fold into one
     #: ``otel.metric.overflow`` series.
     max_series_per_metric: int = 500
-    #: A span per SQL statement in the control zone (SQLAlchemy's instrumentation). Off by
-    #: default: on a 200-task run it costs more than every other span together (README).
+    #: A span per SQL statement in the control zone (SQLAlchemy's OpenTelemetry
+    #: instrumentation), for debugging; a service refuses to start when that instrumentation
+    #: does not support the installed SQLAlchemy.
     sql_spans: bool = False
 
 

@@ -198,6 +198,14 @@ def _instrument_libraries(*, sql: bool) -> None:
     HTTPXClientInstrumentor().instrument()
     if not sql:  # [telemetry] sql_spans, and only the control zone has a database
         return
+    from opentelemetry.instrumentation.dependencies import DependencyConflictError
     from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
 
-    SQLAlchemyInstrumentor().instrument()
+    try:
+        SQLAlchemyInstrumentor().instrument(raise_exception_on_conflict=True)
+    except DependencyConflictError as exc:
+        # Left alone it would log this and record no SQL span at all.
+        raise TelemetryError(
+            f"[telemetry] sql_spans = true, but SQLAlchemy's OpenTelemetry instrumentation "
+            f"cannot run here: {exc}; unset sql_spans or install versions that match"
+        ) from None
