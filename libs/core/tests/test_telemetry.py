@@ -103,6 +103,21 @@ SCRIPT = textwrap.dedent("""
 """)
 
 
+def in_a_child(script: str, *args: str) -> str:
+    """Run ``script`` in a fresh interpreter (providers are installed once per process); what it
+    printed, once it exited 0."""
+    done = subprocess.run(
+        [sys.executable, "-c", script, *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
 def test_sql_spans_are_opt_in_and_refused_when_the_instrumentation_cannot_run() -> None:
     script = textwrap.dedent("""
         from importlib.metadata import version
@@ -125,25 +140,14 @@ def test_sql_spans_are_opt_in_and_refused_when_the_instrumentation_cannot_run() 
             assert SQLAlchemyInstrumentor().is_instrumented_by_opentelemetry
             print("instrumented")
     """)
-    done = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=60
-    )
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.startswith(("refused:", "instrumented")), done.stdout
+    said = in_a_child(script)
+    assert said.startswith(("refused:", "instrumented")), said
 
 
 def test_spans_are_exported_with_the_runs_ids() -> None:
     receiver = OtlpReceiver()
     try:
-        done = subprocess.run(
-            [sys.executable, "-c", SCRIPT, receiver.url],
-            capture_output=True,
-            text=True,
-            cwd=ROOT,
-            timeout=60,
-            check=False,
-        )
-        assert done.returncode == 0, done.stderr
+        in_a_child(SCRIPT, receiver.url)
         run = RunTrace.of("etl", "manual__1")
         spans = {span.name: span for span in receiver.trace(f"{run.trace_id:032x}")}
     finally:

@@ -1,20 +1,17 @@
-"""The triggerer's metrics (ADR 0024): the triggers it runs, and its runner's event-loop lag.
+"""The triggerer's metrics (ADR 0024): how many triggers it runs, and how late its runner's
+event loop runs what is due (the runner measures that itself and reports it every second).
 
-Each function returns at once unless this process exports metrics
-(:func:`~airlock.sdk.execution_time.metrics.metrics_on`), so a triggerer without telemetry, or a
-slim install without OpenTelemetry's SDK, pays one dictionary lookup per report.
+Like the worker's, they go through the OpenTelemetry API only and cost a dictionary lookup when
+no meter provider is installed (:mod:`airlock.sdk.execution_time.metrics`).
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
-from airlock.sdk.execution_time.metrics import metrics_on
-
-if TYPE_CHECKING:
-    from opentelemetry.metrics import CallbackOptions, Observation
+from airlock.sdk.execution_time.metrics import metrics_on, observe_gauge
 
 
 @functools.cache
@@ -31,17 +28,10 @@ def _loop_lag() -> Any:
 
 def observe_triggers(running: Callable[[], int]) -> None:
     """Report ``running()`` as ``airlock.triggerer.triggers.running`` at each collection."""
-    if not metrics_on():
-        return
-    from opentelemetry import metrics
-    from opentelemetry.metrics import Observation
-
-    def observe(options: CallbackOptions) -> Iterable[Observation]:
-        return [Observation(running())]
-
-    metrics.get_meter("airlock.triggerer").create_observable_gauge(
+    observe_gauge(
+        "airlock.triggerer",
         "airlock.triggerer.triggers.running",
-        [observe],
+        lambda: [(running(), {})],
         unit="{trigger}",
         description="Triggers this triggerer holds and runs",
     )

@@ -8,14 +8,10 @@ slim install without OpenTelemetry's SDK, pays one dictionary lookup per poll.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from types import SimpleNamespace
-from typing import TYPE_CHECKING
 
-from airlock.sdk.execution_time.metrics import metrics_on
-
-if TYPE_CHECKING:
-    from opentelemetry.metrics import CallbackOptions, Observation
+from airlock.sdk.execution_time.metrics import metrics_on, observe_gauge
 
 
 @functools.cache
@@ -45,20 +41,17 @@ def _instruments() -> SimpleNamespace:
 
 def observe_slots(slots: Callable[[], tuple[int, int]]) -> None:
     """Report ``slots()`` — (used, open) — as ``airlock.worker.slots`` at each collection."""
-    if not metrics_on():
-        return
-    from opentelemetry import metrics
-    from opentelemetry.metrics import Observation
 
-    def observe(options: CallbackOptions) -> Iterable[Observation]:
+    def read() -> list[tuple[int, dict[str, str]]]:
         used, free = slots()
-        return [
-            Observation(used, {"airlock.state": "used"}),
-            Observation(free, {"airlock.state": "open"}),
-        ]
+        return [(used, {"airlock.state": "used"}), (free, {"airlock.state": "open"})]
 
-    metrics.get_meter("airlock.worker").create_observable_gauge(
-        "airlock.worker.slots", [observe], unit="{slot}", description="Task slots, used and open"
+    observe_gauge(
+        "airlock.worker",
+        "airlock.worker.slots",
+        read,
+        unit="{slot}",
+        description="Task slots, used and open",
     )
 
 

@@ -10,6 +10,7 @@ installed in this process (by ``airlock.core.telemetry.setup_telemetry``) — as
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Iterable, Mapping
 
 
 def metrics_on() -> bool:
@@ -21,3 +22,26 @@ def metrics_on() -> bool:
     from opentelemetry.sdk.metrics import MeterProvider
 
     return isinstance(metrics.get_meter_provider(), MeterProvider)
+
+
+def observe_gauge(
+    meter: str,
+    name: str,
+    read: Callable[[], Iterable[tuple[int | float, Mapping[str, str]]]],
+    *,
+    unit: str,
+    description: str,
+) -> None:
+    """Register the gauge ``name``, whose (value, attributes) pairs ``read()`` gives at each
+    collection; nothing when this process exports no metrics."""
+    if not metrics_on():
+        return
+    from opentelemetry import metrics
+    from opentelemetry.metrics import CallbackOptions, Observation
+
+    def observe(options: CallbackOptions) -> Iterable[Observation]:
+        return [Observation(value, dict(attributes)) for value, attributes in read()]
+
+    metrics.get_meter(meter).create_observable_gauge(
+        name, [observe], unit=unit, description=description
+    )
