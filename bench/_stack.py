@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -149,6 +150,41 @@ def service_cpu_s(pid: int) -> dict[str, float]:
                 times = process.cpu_times()
                 used[name] = used.get(name, 0.0) + times.user + times.system
     return used
+
+
+class OtlpSink(ThreadingHTTPServer):
+    """A stand-in OpenTelemetry Collector on loopback: it takes every OTLP/HTTP export, counts
+    its bytes and drops it (a collector's own work is not Airlock's cost)."""
+
+    received_bytes = 0
+
+
+class _OtlpHandler(BaseHTTPRequestHandler):
+    server: OtlpSink
+
+    def do_POST(self) -> None:
+        size = int(self.headers.get("Content-Length", 0))
+        self.server.received_bytes += len(self.rfile.read(size))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-protobuf")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@contextmanager
+def otlp_sink() -> Iterator[OtlpSink]:
+    """An :class:`OtlpSink` serving at ``http://127.0.0.1:<its port>`` until the block ends."""
+    sink = OtlpSink(("127.0.0.1", 0), _OtlpHandler)
+    thread = threading.Thread(target=sink.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield sink
+    finally:
+        sink.shutdown()
+        sink.server_close()
 
 
 def median(values: list[float]) -> float:

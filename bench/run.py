@@ -9,7 +9,11 @@ Each on SQLite and, when reachable, PostgreSQL; medians over --runs runs. Memory
 pages split between the processes that map them) summed over the whole stack, from
 /proc/<pid>/smaps_rollup: idle, at the peak of (a), and one running task's own.
 Idle memory is also given per process (the ``airlock`` subcommand or module each runs), to
-see where it goes. The last line is one JSON object: {"sqlite": {...}, "postgres": {...}}.
+see where it goes.
+With --telemetry on, every service exports traces and metrics over OTLP to a stand-in collector
+on loopback (``_stack.otlp_sink``); --telemetry sql also records a span per SQL statement
+(``[telemetry] sql_spans``).
+The last line is one JSON object: {"sqlite": {...}, "postgres": {...}}.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from typing import Any
 
 import httpx
 import psutil
-from _stack import free_port
+from _stack import free_port, otlp_sink
 
 #: Apache Airflow 3.3.2 on this machine (../shared/bench/airflow/RESULTS.md, SQLite medians).
 AIRFLOW = {
@@ -128,7 +132,7 @@ def tree(pid: int) -> list[int]:
 
 
 class Stack:
-    def __init__(self, db_url: str | None) -> None:
+    def __init__(self, db_url: str | None, telemetry: dict[str, str]) -> None:
         self.home = Path(tempfile.mkdtemp(prefix="airlock-bench-run-"))
         self.dags = self.home / "dags"
         self.dags.mkdir()
@@ -146,6 +150,7 @@ class Stack:
         )
         if db_url:
             env["AIRLOCK_DATABASE__URL"] = db_url
+        env.update(telemetry)
         self.process = subprocess.Popen(
             [sys.executable, "-m", "airlock.cli", "run-all", "--port", str(self.port)],
             env=env,
@@ -224,8 +229,8 @@ def handoffs_ms(listing: dict[str, Any]) -> list[float]:
     return out
 
 
-def measure(db_url: str | None, runs: int) -> dict[str, Any]:
-    stack = Stack(db_url)
+def measure(db_url: str | None, runs: int, telemetry: dict[str, str]) -> dict[str, Any]:
+    stack = Stack(db_url, telemetry)
     try:
         stack.run("bench_single")  # warm-up
         time.sleep(IDLE_SETTLE_S)
@@ -306,19 +311,32 @@ def drop_database(url: str) -> None:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def measure_all(db: str, runs: int, telemetry: dict[str, str]) -> dict[str, dict[str, Any]]:
+    results: dict[str, dict[str, Any]] = {}
+    if db in ("sqlite", "both"):
+        results["sqlite"] = measure(None, runs, telemetry)
+    if db in ("postgres", "both") and (url := postgres_url()):
+        try:
+            results["postgres"] = measure(url, runs, telemetry)
+        finally:
+            drop_database(url)
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--db", choices=["sqlite", "postgres", "both"], default="both")
+    parser.add_argument("--telemetry", choices=["off", "on", "sql"], default="off")
     args = parser.parse_args()
-    results: dict[str, dict[str, Any]] = {}
-    if args.db in ("sqlite", "both"):
-        results["sqlite"] = measure(None, args.runs)
-    if args.db in ("postgres", "both") and (url := postgres_url()):
-        try:
-            results["postgres"] = measure(url, args.runs)
-        finally:
-            drop_database(url)
+    with otlp_sink() as sink:
+        telemetry = {}
+        if args.telemetry != "off":
+            telemetry["AIRLOCK_TELEMETRY__OTLP_ENDPOINT"] = f"http://127.0.0.1:{sink.server_port}"
+            telemetry["AIRLOCK_TELEMETRY__SQL_SPANS"] = str(args.telemetry == "sql").lower()
+        results = measure_all(args.db, args.runs, telemetry)
+        if args.telemetry != "off":
+            print(f"telemetry {args.telemetry}: {sink.received_bytes / 2**20:.1f} MB of OTLP sent")
     for db, figures in results.items():
         print(
             f"[{db}] (a) 200 parallel: {figures['parallel_200_s']} s, {figures['tasks_per_s']} tasks/s "

@@ -32,22 +32,43 @@ ALERTS = ROOT / "deploy" / "prometheus" / "airlock-alerts.yml"
 #: Services run-all starts, each serving metrics on its own port (run_all._spread_prometheus_ports).
 SERVICES = ["api", "scheduler", "worker", "triggerer", "callback-processor", "dag-processor"]
 DAG_FILE = textwrap.dedent("""
-    from datetime import datetime
-    from airlock.sdk import dag, task
+    from datetime import datetime, timedelta, timezone
+    from airlock.sdk import Asset, dag, task
+    from airlock.sdk.sensors import DateTimeSensorAsync
+
+    MEASURED = Asset("measured", uri="file://measured")
 
     @task
     def extract():
         return 21
 
-    @task
+    @task(outlets=[MEASURED])
     def double(value):
         return value * 2
 
-    @dag(schedule="@once", start_date=datetime(2026, 1, 1), catchup=False)
+    def note(context):
+        print("measured succeeded")
+
+    # A trigger (triggerer metrics), an asset event and its consumer's run (event metrics), a
+    # callback (callback metrics), besides the tasks.
+    @dag(
+        schedule="@once",
+        start_date=datetime(2026, 1, 1),
+        catchup=False,
+        on_success_callback=note,
+    )
     def measured():
-        double(extract())
+        # Seconds after the file is parsed: the run's sensor defers.
+        soon = datetime.now(timezone.utc) + timedelta(seconds=6)
+        wait = DateTimeSensorAsync(task_id="wait", target_time=soon)
+        wait >> double(extract())
+
+    @dag(schedule=[MEASURED], start_date=datetime(2026, 1, 1))
+    def on_measured():
+        extract()
 
     measured()
+    on_measured()
 """)
 
 

@@ -84,9 +84,15 @@ SCRIPT = textwrap.dedent("""
     from airlock.core.telemetry import RunTrace, setup_telemetry, tracing_on
     from opentelemetry import trace
 
+    from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+    from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
+
     settings = load_settings(environ={"AIRLOCK_TELEMETRY__OTLP_ENDPOINT": sys.argv[1]})
     assert setup_telemetry(settings, "scheduler")
     assert tracing_on()
+    # HTTP client spans carry the trace between processes; SQL spans are opt-in (sql_spans)
+    assert HTTPXClientInstrumentor().is_instrumented_by_opentelemetry
+    assert not SQLAlchemyInstrumentor().is_instrumented_by_opentelemetry
     run = RunTrace.of("etl", "manual__1")
     start = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
     run.record("task t", start, start + dt.timedelta(seconds=3), span_id=run.try_span_id("t", -1, 1))
@@ -97,18 +103,51 @@ SCRIPT = textwrap.dedent("""
 """)
 
 
+def in_a_child(script: str, *args: str) -> str:
+    """Run ``script`` in a fresh interpreter (providers are installed once per process); what it
+    printed, once it exited 0."""
+    done = subprocess.run(
+        [sys.executable, "-c", script, *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_sql_spans_are_opt_in_and_refused_when_the_instrumentation_cannot_run() -> None:
+    script = textwrap.dedent("""
+        from importlib.metadata import version
+        from airlock.core.settings import load_settings
+        from airlock.core.telemetry import TelemetryError, setup_telemetry
+        from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
+
+        settings = load_settings(environ={
+            "AIRLOCK_TELEMETRY__OTLP_ENDPOINT": "http://127.0.0.1:9",
+            "AIRLOCK_TELEMETRY__SQL_SPANS": "true",
+        })
+        conflict = SQLAlchemyInstrumentor()._check_dependency_conflicts()
+        try:
+            setup_telemetry(settings, "scheduler")
+        except TelemetryError as exc:
+            assert conflict is not None and "sql_spans" in str(exc), exc
+            print("refused:", version("sqlalchemy"))
+        else:
+            assert conflict is None
+            assert SQLAlchemyInstrumentor().is_instrumented_by_opentelemetry
+            print("instrumented")
+    """)
+    said = in_a_child(script)
+    assert said.startswith(("refused:", "instrumented")), said
+
+
 def test_spans_are_exported_with_the_runs_ids() -> None:
     receiver = OtlpReceiver()
     try:
-        done = subprocess.run(
-            [sys.executable, "-c", SCRIPT, receiver.url],
-            capture_output=True,
-            text=True,
-            cwd=ROOT,
-            timeout=60,
-            check=False,
-        )
-        assert done.returncode == 0, done.stderr
+        in_a_child(SCRIPT, receiver.url)
         run = RunTrace.of("etl", "manual__1")
         spans = {span.name: span for span in receiver.trace(f"{run.trace_id:032x}")}
     finally:

@@ -1,6 +1,7 @@
 """The trigger runner as the triggerer drives it: a real supervised child, spoken to over its
 channel. It fires a trigger's first event, reports a trigger that raises or cannot be imported
-with its traceback, names a trigger that blocks its loop, and runs ``cleanup()`` only when told."""
+with its traceback, names a trigger that blocks its loop, reports its loop's lag every second,
+and runs ``cleanup()`` only when told."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from airlock.sdk.execution_time.supervised import (
 from airlock.triggerer.protocol import (
     MAX_FRAME,
     LoopBlocked,
+    LoopLag,
     RunTrigger,
     StopTrigger,
     TriggerFailedMessage,
@@ -95,13 +97,20 @@ def _run(child: Child, trigger_id: int, classpath: str, bundle: Path, **kwargs: 
     )
 
 
-def _next(child: Child, timeout_s: float = 10) -> object:
+def _next(child: Child, timeout_s: float = 10, *, lags: list[LoopLag] | None = None) -> object:
+    """The runner's next report but the loop's lag (sent every second), which goes to ``lags``."""
     assert child.stdout is not None
-    with selectors.DefaultSelector() as selector:
-        selector.register(child.stdout, selectors.EVENT_READ)
-        assert selector.select(timeout_s), "the runner said nothing"
-    payload = read_frame(child.stdout, max_frame=MAX_FRAME)
-    return decode_message(from_runner_decoder, payload, sender="the runner")
+    deadline = time.monotonic() + timeout_s
+    while True:
+        with selectors.DefaultSelector() as selector:
+            selector.register(child.stdout, selectors.EVENT_READ)
+            assert selector.select(deadline - time.monotonic()), "the runner said nothing"
+        payload = read_frame(child.stdout, max_frame=MAX_FRAME)
+        message = decode_message(from_runner_decoder, payload, sender="the runner")
+        if not isinstance(message, LoopLag):
+            return message
+        if lags is not None:
+            lags.append(message)
 
 
 def test_triggers_fire_and_clean_up_only_when_told(runner: Child, tmp_path: Path) -> None:
@@ -154,3 +163,16 @@ def test_a_trigger_blocking_the_loop_is_named_and_the_others_still_fire(
     ]
     assert blocked[0].seconds >= 0.5
     assert {m.id for m in messages if isinstance(m, TriggerFiredMessage)} == {1, 2}
+
+
+def test_the_loops_lag_is_reported_every_second(runner: Child, tmp_path: Path) -> None:
+    lags: list[LoopLag] = []
+    _run(runner, 1, "mytriggers.Sleepy", tmp_path, seconds=0, marker="x", block=1.5)
+    # It fires after its block; meanwhile the probe due every second woke late.
+    fired = _next(runner, lags=lags)
+    while not isinstance(fired, TriggerFiredMessage):  # the watchdog's LoopBlocked reports
+        fired = _next(runner, lags=lags)
+    _run(runner, 2, "mytriggers.Sleepy", tmp_path, seconds=1.5, marker="x")
+    assert isinstance(_next(runner, lags=lags), TriggerFiredMessage)
+    assert len(lags) >= 2, lags
+    assert max(lag.seconds for lag in lags) >= 0.25, lags

@@ -17,6 +17,8 @@ from airlock.scheduling import DagCache, create_asset_triggered_runs
 ORDERS = AssetRef(name="orders", uri="s3://warehouse/orders.parquet")
 CUSTOMERS = AssetRef(name="customers", uri="s3://warehouse/customers.parquet")
 SECRET = AssetRef(name="payroll", uri="s3://hr/payroll_100%_secret")
+#: A W3C traceparent a caller sends with its event.
+CALLER_TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 
 
 def add_asset_dag(
@@ -113,6 +115,7 @@ def test_push_an_event_and_its_consumer_runs(web: Any, expect_problem: Any) -> N
         "/assets/events",
         op,
         json={"uri": ORDERS.uri, "extra": {"rows": 7}, "dedup_key": "batch-1"},
+        headers={"traceparent": CALLER_TRACEPARENT},
     )
     assert created.status_code == 201, created.text
     event = created.json()
@@ -134,6 +137,8 @@ def test_push_an_event_and_its_consumer_runs(web: Any, expect_problem: Any) -> N
             "asset",
             "running",
         )
+        # and the run continues the caller's trace (ADR 0024)
+        assert run.trace_parent == CALLER_TRACEPARENT
         run_id = run.run_id
     events = web.call(
         "GET", "/assets/events", web.token("viewer"), params={"asset_id": orders}

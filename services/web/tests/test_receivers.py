@@ -22,7 +22,7 @@ from airlock.models.dag import AssetRef, AssetSchedule
 from airlock.scheduling import DagCache, create_asset_triggered_runs
 from airlock.web.receivers import DeliveryLimiter
 
-from .test_assets import add_asset_dag
+from .test_assets import CALLER_TRACEPARENT, add_asset_dag
 
 PUSHES = AssetRef(name="pushes", uri="github://acme/shop/pushes")
 SECRET = "s3cret-shared-with-the-sender"
@@ -150,7 +150,11 @@ def test_only_admins_of_the_right_team_manage_receivers(web: Any, expect_problem
 def test_hmac_delivery_makes_one_event_and_its_consumer_runs(web: Any, expect_problem: Any) -> None:
     add_asset_dag(web, "on_push", "team-a", schedule=AssetSchedule(condition=PUSHES))
     create(web)
-    headers = {"X-Hub-Signature-256": hub_signature(PUSH), "X-GitHub-Delivery": "d-1"}
+    headers = {
+        "X-Hub-Signature-256": hub_signature(PUSH),
+        "X-GitHub-Delivery": "d-1",
+        "traceparent": CALLER_TRACEPARENT,
+    }
     first = deliver(web, "github", PUSH, headers)
     assert first.status_code == 201, first.text
     made = first.json()
@@ -164,9 +168,11 @@ def test_hmac_delivery_makes_one_event_and_its_consumer_runs(web: Any, expect_pr
     assert again.json()["event_id"] == made["event_id"]
     assert events(web) == 1
 
-    with web.session() as session:  # the delivery started the run itself
+    with web.session() as session:  # the delivery started the run itself, in the sender's trace
         assert create_asset_triggered_runs(session, DagCache(), dt.datetime.now(dt.UTC)) == []
-        assert session.scalars(select(DagRun.dag_id)).all() == ["on_push"]
+        assert session.execute(select(DagRun.dag_id, DagRun.trace_parent)).tuples().all() == [
+            ("on_push", CALLER_TRACEPARENT)
+        ]
     viewer = web.token("viewer")
     listed = web.call("GET", "/assets/events", viewer, params={"source": "receiver:"}).json()
     (event,) = listed["asset_events"]

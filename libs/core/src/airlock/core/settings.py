@@ -264,6 +264,10 @@ class TelemetrySettings(_Section):
     #: Cardinality guard: distinct attribute sets one metric keeps; more fold into one
     #: ``otel.metric.overflow`` series.
     max_series_per_metric: int = 500
+    #: A span per SQL statement in the control zone (SQLAlchemy's OpenTelemetry
+    #: instrumentation), for debugging; a service refuses to start when that instrumentation
+    #: does not support the installed SQLAlchemy.
+    sql_spans: bool = False
 
 
 class ZoneError(RuntimeError):

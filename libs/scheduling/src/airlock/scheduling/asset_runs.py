@@ -69,6 +69,7 @@ from airlock.models.states import DagRunState, DagRunType
 from airlock.scheduling.dag_cache import DagCache
 from airlock.scheduling.errors import SchedulingError
 from airlock.scheduling.runs import create_dag_run
+from airlock.scheduling.telemetry import asset_run_created
 
 log = logging.getLogger(__name__)
 
@@ -217,11 +218,14 @@ def create_asset_triggered_runs(
     limit: int = 50,
     dag_ids: Collection[str] | None = None,
     due: list[dt.datetime] | None = None,
+    trace_parent: str | None = None,
 ) -> list[DagRun]:
     """Create the runs whose asset conditions and run policies the queued events satisfy (of
     ``dag_ids`` only, when given: an API that just stored an event starts its consumers' runs
     without waiting for the scheduler); the caller commits. ``due`` collects when the waiting
-    time-based policies (window, quiet, max wait) come due, so the scheduler wakes then."""
+    time-based policies (window, quiet, max wait) come due, so the scheduler wakes then.
+    ``trace_parent``, the ``traceparent`` of the request that stored the event, makes the runs
+    continue its trace (ADR 0024)."""
     created: list[DagRun] = []
     for dag_id, waiting in sorted(_waiting(session, dag_ids).items()):
         if len(created) >= limit:
@@ -243,7 +247,7 @@ def create_asset_triggered_runs(
                 if due is not None and when is not None:
                     due.append(when)
                 break
-            run, consumed = _create_run(session, cache, dag_id, take, now)
+            run, consumed = _create_run(session, cache, dag_id, take, now, trace_parent)
             if run is None:
                 break
             created.append(run)
@@ -289,7 +293,12 @@ def _to_consume(dag_id: str, take: int) -> ColumnElement[bool]:
 
 
 def _create_run(
-    session: Session, cache: DagCache, dag_id: str, take: int, now: dt.datetime
+    session: Session,
+    cache: DagCache,
+    dag_id: str,
+    take: int,
+    now: dt.datetime,
+    trace_parent: str | None,
 ) -> tuple[DagRun | None, dict[str, int]]:
     try:
         with session.begin_nested():
@@ -300,7 +309,7 @@ def _create_run(
             rows = connection.execute(
                 delete(QUEUE)
                 .where(_to_consume(dag_id, take))
-                .returning(QUEUE.c.event_id, QUEUE.c.asset_id)
+                .returning(QUEUE.c.event_id, QUEUE.c.asset_id, QUEUE.c.created_at)
             ).all()
             if not rows:
                 return None, {}  # another scheduler consumed them first
@@ -313,10 +322,11 @@ def _create_run(
                 triggered_by=TRIGGERED_BY,
                 dag_cache=cache,
                 now=now,
+                trace_parent=trace_parent,
             )
             _record_consumed(connection, run.id, consumed)
             by_asset: dict[int, int] = defaultdict(int)
-            for _, asset_id in rows:
+            for _, asset_id, _ in rows:
                 by_asset[asset_id] += 1
             uris = dict(
                 session.execute(select(Asset.id, Asset.uri).where(Asset.id.in_(by_asset))).all()
@@ -325,6 +335,7 @@ def _create_run(
         log.warning("not creating an asset-triggered run of %s: %s", dag_id, exc)
         return None, {}
     log.info("created asset-triggered run %s of %s (%d events)", run.run_id, dag_id, len(consumed))
+    asset_run_created(dag_id, min(row.created_at for row in rows), now)
     return run, {uris[asset_id]: count for asset_id, count in by_asset.items()}
 
 

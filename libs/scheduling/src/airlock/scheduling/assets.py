@@ -43,6 +43,7 @@ from airlock.db.assets import ensure_assets
 from airlock.models.dag import AssetAliasRef, AssetRef, SerializedTask
 from airlock.models.execution import AssetEventOut
 from airlock.scheduling.tables import AnyRow
+from airlock.scheduling.telemetry import asset_events_stored
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +112,7 @@ def store_events(session: Session, rows: list[dict[str, Any]], now: dt.datetime)
         )
     )
     queue_for_consumers(session, event_ids, now)
+    asset_events_stored(row["source"] for row in rows)
     return event_ids
 
 

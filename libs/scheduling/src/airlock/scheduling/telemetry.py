@@ -11,7 +11,8 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import functools
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Iterable, Iterator
 from types import SimpleNamespace
 from typing import Any
 
@@ -59,6 +60,17 @@ def _instruments() -> SimpleNamespace:
             "airlock.task.queued.duration",
             unit="s",
             description="From a task's queueing to its hand-out to a worker (hand-off latency)",
+        ),
+        asset_events=meter.create_counter(
+            "airlock.asset_events.received",
+            unit="{event}",
+            description="Asset events stored, by source kind (api, receiver, watcher, task, "
+            "completion)",
+        ),
+        event_to_run=meter.create_histogram(
+            "airlock.asset_event.to_run.duration",
+            unit="s",
+            description="From the oldest asset event a run consumes to the run's creation",
         ),
     )
 
@@ -202,4 +214,22 @@ def task_handed_out(queued_at: dt.datetime | None, queue: str, now: dt.datetime)
         return
     _instruments().queued_duration.record(
         (now - queued_at).total_seconds(), {"airlock.queue": queue}
+    )
+
+
+def asset_events_stored(sources: Iterable[str]) -> None:
+    """New asset events, by the kind of their ``source`` (``receiver:github`` counts as
+    ``receiver``: the names would make a series per receiver, watcher and API user)."""
+    if not telemetry_installed():
+        return
+    for kind, count in Counter(source.partition(":")[0] for source in sources).items():
+        _instruments().asset_events.add(count, {"airlock.source": kind})
+
+
+def asset_run_created(dag_id: str, oldest_event: dt.datetime, now: dt.datetime) -> None:
+    """Event → run latency of an asset-triggered run of ``dag_id``."""
+    if not telemetry_installed():
+        return
+    _instruments().event_to_run.record(
+        max(0.0, (now - oldest_event).total_seconds()), {"airlock.dag_id": dag_id}
     )

@@ -40,6 +40,7 @@ from airlock.models.internal_watchers import EventResult, WatcherStatus
 from airlock.scheduling.assets import queue_for_consumers
 from airlock.scheduling.leases import Held, LeasedTable, acquire, give_back, lease_params, sort_held
 from airlock.scheduling.tables import DAG
+from airlock.scheduling.telemetry import asset_events_stored
 
 WATCHER = cast(Table, AssetWatcher.__table__)
 ASSET = cast(Table, Asset.__table__)
@@ -326,6 +327,7 @@ def store_watcher_events(
         else:
             results[i] = "duplicate"
     queue_for_consumers(session, sorted(new.values()), now)
+    asset_events_stored(SOURCE_PREFIX for _ in new)
     for watcher_id, count in stored_by_watcher.items():
         connection.execute(
             update(WATCHER)

@@ -7,8 +7,8 @@ its stdout. The triggerer sends :class:`RunTrigger` for each trigger it leased a
 task stopped waiting, false when its lease moved to another triggerer (the other one now
 watches the same external job; cleaning up here would undo its wait). The runner answers with
 :class:`TriggerFiredMessage` (the first event) or :class:`TriggerFailedMessage`, and reports
-:class:`LoopBlocked` when a trigger held its event loop too long. The runner never holds the
-token: it reports, and the triggerer decides.
+:class:`LoopBlocked` when a trigger held its event loop too long, and :class:`LoopLag` every
+``LAG_PROBE_S``. The runner never holds the token: it reports, and the triggerer decides.
 """
 
 from __future__ import annotations
@@ -61,8 +61,14 @@ class LoopBlocked(Message, frozen=True, tag="blocked"):
     ongoing: bool = False
 
 
+class LoopLag(Message, frozen=True, tag="lag"):
+    """How late the loop ran a callback due now: the wait every trigger's next step had."""
+
+    seconds: float
+
+
 ToRunner = RunTrigger | StopTrigger
-FromRunner = TriggerFiredMessage | TriggerFailedMessage | LoopBlocked
+FromRunner = TriggerFiredMessage | TriggerFailedMessage | LoopBlocked | LoopLag
 
 to_runner_decoder = msgspec.msgpack.Decoder(ToRunner)
 from_runner_decoder = msgspec.msgpack.Decoder(FromRunner)

@@ -15,7 +15,8 @@ Triggers share one loop, so a trigger that blocks it (a synchronous call in ``ru
 all the others. Each step of each trigger is timed: one that holds the loop for more than
 ``BLOCKED_AFTER_S`` is reported by name and duration, and a watchdog thread reports one that is
 still holding it (a trigger stuck for good), so the triggerer can name it while its own
-heartbeats, which never depend on this loop, carry on.
+heartbeats, which never depend on this loop, carry on. Every ``LAG_PROBE_S`` the loop's lag
+(how late a sleep that should have ended wakes) is reported too, for the triggerer's metrics.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ from airlock.sdk.execution_time.supervised import (
 from airlock.triggerer.protocol import (
     MAX_FRAME,
     LoopBlocked,
+    LoopLag,
     RunTrigger,
     StopTrigger,
     TriggerFailedMessage,
@@ -55,6 +57,8 @@ from airlock.triggerer.protocol import (
 
 #: A trigger step longer than this is a blocked loop.
 BLOCKED_AFTER_S = 0.2
+#: How often the loop's lag is measured and reported.
+LAG_PROBE_S = 1.0
 #: Longest traceback sent with a failure (the task log shows it).
 MAX_TRACEBACK = 50_000
 
@@ -193,6 +197,14 @@ class Runner:
                 )
             )
 
+    async def probe_lag(self) -> None:
+        """Report the loop's lag every ``LAG_PROBE_S``, for as long as the runner lives."""
+        while True:
+            asleep = time.monotonic()
+            await asyncio.sleep(LAG_PROBE_S)
+            late = time.monotonic() - asleep - LAG_PROBE_S
+            self.channel.send(LoopLag(seconds=round(max(0.0, late), 4)))
+
     def watch(self) -> None:
         """The watchdog thread: report a trigger that has held the loop past the budget."""
         while True:
@@ -265,6 +277,7 @@ def serve() -> None:
         runner.loop.call_soon_threadsafe(runner.loop.stop)
 
     threading.Thread(target=read, name="reader", daemon=True).start()
+    runner.loop.create_task(runner.probe_lag(), name="lag-probe")
     runner.loop.run_forever()
     os._exit(0)
 

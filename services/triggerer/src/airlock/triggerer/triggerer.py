@@ -42,9 +42,11 @@ from airlock.sdk.execution_time.supervised import (
     Confinement,
     prepare_folder,
 )
+from airlock.triggerer import metrics
 from airlock.triggerer.protocol import (
     MAX_FRAME,
     LoopBlocked,
+    LoopLag,
     RunTrigger,
     StopTrigger,
     TriggerFailedMessage,
@@ -164,7 +166,9 @@ class Triggerer:
             report = self._reports.get()
             if report is None:
                 return
-            if isinstance(report, LoopBlocked):
+            if isinstance(report, LoopLag):
+                metrics.loop_lag(report.seconds)
+            elif isinstance(report, LoopBlocked):
                 self._on_blocked(report)
             elif isinstance(report, TriggerFiredMessage):
                 self._fired_queue.put(report)
@@ -339,6 +343,7 @@ class Triggerer:
 
     def run_forever(self, stop: threading.Event) -> None:
         log.info("triggerer %s started (capacity %d)", self.name, self.capacity)
+        metrics.observe_triggers(lambda: len(self.held))
         threading.Thread(target=self._dispatch, name="dispatch", daemon=True).start()
         for poster in self._event_posters:
             poster.start()

@@ -29,6 +29,7 @@ from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import Session
 
 from airlock.core.http import OFF_LOOP, Problem, claims_of, require_aware, require_user_role
+from airlock.core.telemetry import caller_traceparent
 from airlock.core.tokens import UserRole
 from airlock.db import (
     Asset,
@@ -382,6 +383,8 @@ class AssetController(Controller):
         )
         session.commit()
         if created:
-            start_consumer_runs(session, asset.id, event.timestamp)
+            start_consumer_runs(
+                session, asset.id, event.timestamp, caller_traceparent(request.headers)
+            )
         (view,) = _event_views(session, [(event, asset)], _bundles(request))
         return Response(view, status_code=201 if created else 200)

@@ -6,7 +6,8 @@ the consumers of its asset whose run policy is due at once (one run per event, a
 full batch) get their runs created and scheduled here, as a manual trigger's run is, instead of
 on the scheduler's next look: that look is up to ``poll_s`` away, most of a webhook's latency.
 Anything this step does not do (a policy waiting for a window, a failure) the scheduler does,
-from the same queue, exactly once (``airlock.scheduling.asset_runs``).
+from the same queue, exactly once (``airlock.scheduling.asset_runs``). A run created here
+continues the request's trace (its ``traceparent``); one the scheduler creates starts its own.
 """
 
 from __future__ import annotations
@@ -24,8 +25,11 @@ from airlock.web.runs import request_dag_cache
 log = logging.getLogger(__name__)
 
 
-def start_consumer_runs(session: Session, asset_id: int, now: dt.datetime) -> int:
-    """Create and schedule the due runs of ``asset_id``'s consumers; how many. Never raises."""
+def start_consumer_runs(
+    session: Session, asset_id: int, now: dt.datetime, trace_parent: str | None = None
+) -> int:
+    """Create and schedule the due runs of ``asset_id``'s consumers, in the trace of
+    ``trace_parent`` (the request's, see ``caller_traceparent``); how many. Never raises."""
     try:
         consumers = session.scalars(
             select(DagScheduleAsset.dag_id).where(DagScheduleAsset.asset_id == asset_id)
@@ -33,7 +37,9 @@ def start_consumer_runs(session: Session, asset_id: int, now: dt.datetime) -> in
         if not consumers:
             return 0
         cache = request_dag_cache()
-        runs = create_asset_triggered_runs(session, cache, now, dag_ids=consumers)
+        runs = create_asset_triggered_runs(
+            session, cache, now, dag_ids=consumers, trace_parent=trace_parent
+        )
         for run in runs:
             schedule_run(session, run, cache, now)
         session.commit()

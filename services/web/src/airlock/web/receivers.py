@@ -33,6 +33,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from airlock.core.http import OFF_LOOP, Problem, claims_of, problems, require_user_role
+from airlock.core.telemetry import caller_traceparent
 from airlock.core.tokens import UserRole
 from airlock.db import EventReceiver, ReceiverDelivery, SecretBox
 from airlock.db.assets import ensure_assets
@@ -353,7 +354,9 @@ class ReceiverDeliveryController(Controller):
         )
         session.commit()
         if created:
-            start_consumer_runs(session, ids[row.asset_uri], now)
+            start_consumer_runs(
+                session, ids[row.asset_uri], now, caller_traceparent(request.headers)
+            )
         delivered = ReceiverDelivered(
             receiver=name,
             asset_uri=row.asset_uri,

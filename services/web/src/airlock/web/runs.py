@@ -25,7 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from airlock.core.http import OFF_LOOP, Problem, claims_of, require_aware, require_user_role
-from airlock.core.telemetry import current_traceparent
+from airlock.core.telemetry import caller_traceparent
 from airlock.core.tokens import UserRole
 from airlock.db import Dag, DagRun, DagVersion, TaskInstance
 from airlock.models.states import DagRunState, DagRunType
@@ -224,7 +224,7 @@ class DagRunController(Controller):
                 run_id=data.run_id,
                 note=data.note,
                 triggered_by=claims_of(request).sub,
-                trace_parent=current_traceparent() or request.headers.get("traceparent"),
+                trace_parent=caller_traceparent(request.headers),
                 dag_cache=cache,
                 task_instances=not in_batches,
             )

@@ -39,6 +39,7 @@ import httpx
 
 from airlock.models.execution import Workload, WorkloadBatch, WorkloadRequest
 from airlock.sdk.api import ApiError, ExecutionClient, shared_http_client
+from airlock.worker import metrics
 from airlock.worker.start_confirmation import PollStarts
 from airlock.worker.task_run import TaskRun, TaskRunConfig
 from airlock.worker.zygote_client import ZygoteClient
@@ -140,6 +141,7 @@ class Worker:
     def run(self, stop: threading.Event) -> None:
         """Serve workloads until ``stop`` is set, then shut down; raises :class:`WorkerRefused`."""
         self.zygote.start()
+        metrics.observe_slots(self.slots)
         log.info(
             "worker %s polling %s for queues %s with %d slots",
             self.name,
@@ -188,6 +190,7 @@ class Worker:
                     pid=os.getpid(),
                 )
                 batch = None
+                polled = time.monotonic()
                 try:
                     batch = client.next_workloads(request)
                 except ApiError as exc:
@@ -205,6 +208,9 @@ class Worker:
                     error = exc
                 finally:
                     started = self._take(batch, slots)
+                    metrics.poll_done(
+                        time.monotonic() - polled, None if batch is None else len(batch.workloads)
+                    )
                 if batch is not None:
                     if outage_since is not None:
                         log.info(
@@ -254,6 +260,11 @@ class Worker:
             self._backlog.extend(w for w in batch.workloads if w.context is None)
             self._dispatch()
             return []
+
+    def slots(self) -> tuple[int, int]:
+        """Task slots (used, open) now."""
+        with self._cond:
+            return self.concurrency - self._free, self._free
 
     def _soon_free(self) -> int:
         """Free slots and slots whose task has given its outcome (its process is exiting; the

@@ -14,13 +14,20 @@ from airlock.core.telemetry._setup import (
 )
 from airlock.core.telemetry.ids import format_traceparent, parse_traceparent
 from airlock.core.telemetry.logs import TraceIdFormatter, add_trace_ids_to_logs
-from airlock.core.telemetry.runs import RunTrace, current_traceparent, record_span, tracing_on
+from airlock.core.telemetry.runs import (
+    RunTrace,
+    caller_traceparent,
+    current_traceparent,
+    record_span,
+    tracing_on,
+)
 
 __all__ = [
     "RunTrace",
     "TelemetryError",
     "TraceIdFormatter",
     "add_trace_ids_to_logs",
+    "caller_traceparent",
     "current_traceparent",
     "format_traceparent",
     "otlp_endpoint",

@@ -80,7 +80,7 @@ def setup_telemetry(
     if endpoint:
         _install_tracing(resource, endpoint, protocol)
     _install_metrics(settings, resource, endpoint, protocol)
-    _instrument_libraries(sql=settings.zone == "control")
+    _instrument_libraries(sql=settings.zone == "control" and telemetry.sql_spans)
     add_trace_ids_to_logs()
     log.info(
         "telemetry on for %s: OTLP %s, Prometheus %s",
@@ -193,12 +193,21 @@ def _install_metrics(
 
 def _instrument_libraries(*, sql: bool) -> None:
     """The maintained instrumentations: every httpx request carries ``traceparent`` and is a
-    client span; every SQL statement is a span (the Litestar plugin is added by ``build_app``)."""
+    client span; with ``sql``, every SQL statement is a span (the Litestar plugin is added by
+    ``build_app``)."""
     from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 
     HTTPXClientInstrumentor().instrument()
-    if not sql:  # only the control zone has a database
+    if not sql:  # [telemetry] sql_spans, and only the control zone has a database
         return
+    from opentelemetry.instrumentation.dependencies import DependencyConflictError
     from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
 
-    SQLAlchemyInstrumentor().instrument()
+    try:
+        SQLAlchemyInstrumentor().instrument(raise_exception_on_conflict=True)
+    except DependencyConflictError as exc:
+        # Left alone it would log this and record no SQL span at all.
+        raise TelemetryError(
+            f"[telemetry] sql_spans = true, but SQLAlchemy's OpenTelemetry instrumentation "
+            f"cannot run here: {exc}; unset sql_spans or install versions that match"
+        ) from None

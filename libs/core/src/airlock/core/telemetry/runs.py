@@ -65,6 +65,12 @@ def current_traceparent() -> str | None:
     return format_traceparent(context.trace_id, context.span_id) if context.is_valid else None
 
 
+def caller_traceparent(headers: Mapping[str, str]) -> str | None:
+    """The ``traceparent`` a run created by a request continues: the request's server span when
+    this process traces, else the caller's own header (kept with the run all the same)."""
+    return current_traceparent() or headers.get("traceparent")
+
+
 @dataclass(frozen=True, slots=True)
 class RunTrace:
     """Where a DAG run's spans go: its trace, its root span and that span's parent (if any)."""
