@@ -131,8 +131,8 @@ class Stack(RunAll):
             time.sleep(0.3)
 
     def worker(self) -> psutil.Process:
-        for child in psutil.Process(self.process.pid).children():
-            if "worker" in child.cmdline():
+        for child, command in self.processes(recursive=False):
+            if "worker" in command:
                 return child
         raise AssertionError("run-all has no worker")
 

@@ -213,17 +213,12 @@ def test_the_triggerer_holds_no_db_url_and_its_runner_no_token(stack: RunAll) ->
     import psutil
 
     def runners() -> list[psutil.Process]:
-        return [
-            p
-            for p in psutil.Process(stack.process.pid).children(recursive=True)
-            if "airlock.triggerer.runner" in p.cmdline()
-        ]
+        return [p for p, command in stack.processes() if "airlock.triggerer.runner" in command]
 
     # The runner starts when the triggerer leases its first trigger: park a task on one.
     _trigger(_client(stack), "parked")
     assert wait_until(lambda: len(runners()) == 1, 60), "the runner started"
-    processes = psutil.Process(stack.process.pid).children(recursive=True)
-    (triggerer,) = [p for p in processes if p.cmdline()[-1:] == ["triggerer"]]
+    (triggerer,) = [p for p, command in stack.processes() if command[-1:] == ["triggerer"]]
     (runner,) = runners()
     assert runner.ppid() == triggerer.pid
     # What /proc shows: the environment run-all's fork server started with (no setting at all);

@@ -8,7 +8,6 @@ subprocess when the worker is back."""
 
 from __future__ import annotations
 
-import contextlib
 import textwrap
 import time
 from collections.abc import Iterator
@@ -84,21 +83,17 @@ def stack(tmp_path: Path) -> Iterator[RunAll]:
 
 def service(stack: RunAll, name: str) -> psutil.Process:
     """The stack's process running ``airlock <name>`` (the current incarnation)."""
-    for process in psutil.Process(stack.process.pid).children(recursive=True):
-        try:
-            if process.cmdline()[-1:] == [name]:
-                return process
-        except psutil.NoSuchProcess:
-            continue
+    for process, command in stack.processes():
+        if command[-1:] == [name]:
+            return process
     raise AssertionError(f"run-all runs no {name}")
 
 
 def sleeper(stack: RunAll, argument: str) -> int | None:
     """The stack's ``sleep <argument>`` (not another stack's, on a shared machine)."""
-    for process in psutil.Process(stack.process.pid).children(recursive=True):
-        with contextlib.suppress(psutil.NoSuchProcess):
-            if process.cmdline() == ["sleep", argument]:
-                return process.pid
+    for process, command in stack.processes():
+        if command == ["sleep", argument]:
+            return process.pid
     return None
 
 

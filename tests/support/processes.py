@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Self
 
 import httpx
+import psutil
 
 from airlock.core.tokens import TokenKind
 from airlock.core.tokens.keys import load_private_key
@@ -228,6 +229,17 @@ class RunAll:
                 except httpx.TransportError:
                     pass
             time.sleep(0.3)
+
+    def processes(self, *, recursive: bool = True) -> list[tuple[psutil.Process, list[str]]]:
+        """The stack's live processes under ``run-all`` with their command lines; one that has
+        just exited (a zombie until reaped, or gone) is left out."""
+        found = []
+        for process in psutil.Process(self.process.pid).children(recursive=recursive):
+            try:
+                found.append((process, process.cmdline()))
+            except psutil.Error:
+                continue
+        return found
 
     def admin_password(self) -> str:
         return (self.home / "admin-password.txt").read_text().strip()
