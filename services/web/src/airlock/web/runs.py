@@ -55,6 +55,7 @@ from airlock.scheduling import (
     mark_run,
     record_reasons,
     schedule_run,
+    schedule_run_in_turns,
 )
 from airlock.web.access import visible_dag
 from airlock.web.listing import Offset, Sorting, page_of
@@ -233,7 +234,9 @@ class DagRunController(Controller):
                 create_task_instances_in_batches(
                     session, run, cache, now, batch=TASK_INSTANCE_BATCH
                 )
-            schedule_run(session, run, cache, now)
+                schedule_run_in_turns(session, run, cache, now, turn=TASK_INSTANCE_BATCH)
+            else:
+                schedule_run(session, run, cache, now)
             session.commit()
         return load_run_view(session, run)
 
