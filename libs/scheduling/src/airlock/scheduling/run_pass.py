@@ -194,11 +194,12 @@ def schedule_run_in_turns(
                 started=started or result.started,
                 finished=result.finished,
             )
-        if locked.state is DagRunState.QUEUED:
-            limits = dag_limits(session, locked.dag_id, graph, lock=True)
-            if limits.is_paused or not _may_start(session, locked, limits.max_active_runs):
+        current: DagRun = locked
+        if current.state is DagRunState.QUEUED:
+            limits = dag_limits(session, current.dag_id, graph, lock=True)
+            if limits.is_paused or not _may_start(session, current, limits.max_active_runs):
                 return ScheduleResult(run_state=DagRunState.QUEUED)
-            _start(session, locked, now)
+            _start(session, current, now)
             started = True
         if start == len(moves):
             break
@@ -208,14 +209,14 @@ def schedule_run_in_turns(
     queued: list[str] = []
     if not limits.is_paused:
         if candidates and candidates[0].max_active_tasks != limits.max_active_tasks:
-            candidates = _candidates(locked, graph, rows, limits.max_active_tasks)
-        queued = _queue_run(session, locked, rows, candidates, now)
+            candidates = _candidates(current, graph, rows, limits.max_active_tasks)
+        queued = _queue_run(session, current, rows, candidates, now)
     finished = False
     decided = decide_run_state(graph, rows)
     if decided is not None:
-        finished = end_run(session, locked, graph, decided[0], decided[1], now)
+        finished = end_run(session, current, graph, decided[0], decided[1], now)
     return ScheduleResult(
-        run_state=locked.state,
+        run_state=current.state,
         queued=tuple(queued),
         changed=changed + len(queued),
         waiting=sum(1 for row in rows if row.state is TIS.SCHEDULED),
