@@ -11,6 +11,9 @@ creating a run (so its first tasks are queued at once), and by ``finish_task`` a
 when the incremental scheduling of :mod:`airlock.scheduling.incremental` cannot decide (the run's
 end, a mapped task to expand, ``fail_fast``…). Runs of a paused DAG are evaluated (their end
 state still gets decided) but not started and not queued.
+
+:func:`schedule_run_in_turns` is the same pass for a big run on SQLite, written in short
+transactions so that it never holds the one write lock for long (ADR 0018).
 """
 
 from __future__ import annotations

@@ -208,7 +208,8 @@ class DagRunController(Controller):
         now = dt.datetime.now(dt.UTC)
         with scheduling_problems(session):
             # Decoded before the first write: on SQLite, other writers wait while this one holds
-            # the write lock, so it is taken only for the inserts, in short transactions.
+            # the write lock, so it is taken only for the inserts and for the first pass's
+            # writes, in short transactions.
             graph = cache.graph(session, dag.latest_version_id)
             in_batches = (
                 session.get_bind().dialect.name == "sqlite"
