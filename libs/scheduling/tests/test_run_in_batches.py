@@ -76,7 +76,20 @@ def _first_pass_in_turns(env: Env, run: DagRun) -> None:
 
 def test_a_first_pass_in_turns_decides_as_one_pass(env: Env) -> None:
     run = _run_alone(env)
-    _first_pass_in_turns(env, run)
+    with env.sessions() as session:
+        create_task_instances_in_batches(session, run, env.cache, T0, batch=7)
+        commits: list[object] = []
+
+        def count(connection: object) -> None:
+            commits.append(connection)
+
+        event.listen(env.engine, "commit", count)
+        try:
+            schedule_run_in_turns(session, run, env.cache, T0, turn=4)
+            session.commit()
+        finally:
+            event.remove(env.engine, "commit", count)
+    assert len(commits) == 8  # 25 states 4 at a time, then the queueing
     in_turns = env.states(run)
     assert in_turns["last"] is None
     assert {in_turns[f"t{i:03d}"] for i in range(25)} <= {TIS.SCHEDULED, TIS.QUEUED}
