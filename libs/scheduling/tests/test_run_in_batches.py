@@ -5,9 +5,11 @@ first pass written in turns, and handed to one full pass when the run changed be
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy.orm import Session
 
 from airlock.db import DagRun
 from airlock.models.states import DagRunState, DagRunType
@@ -16,6 +18,7 @@ from airlock.scheduling import (
     create_dag_run,
     create_task_instances_in_batches,
     mark_task_instances,
+    queue_scheduled,
     schedule_run,
     schedule_run_in_turns,
 )
@@ -97,37 +100,59 @@ def test_a_first_pass_in_turns_decides_as_one_pass(env: Env) -> None:
     assert env.run_state(run) is DagRunState.RUNNING
 
 
-def test_a_task_marked_between_turns_is_seen_by_the_rest_of_the_pass(sqlite_env: Env) -> None:
-    env = sqlite_env
-    run = _run_alone(env)
-    marked: list[str] = []
+def _in_turns_with(env: Env, run: DagRun, between: Callable[[Session], object]) -> None:
+    """The first pass in turns, with ``between`` done in a session of its own (committed) once
+    the pass's first turn is written."""
+    done: list[bool] = []
     looking: list[bool] = []  # the hook's own reads check connections in too
 
-    # An op marks t000 a success once the pass's first turn is written: the pass read t000
-    # without a state and decided `last` must wait, which no longer holds.
-    @event.listens_for(env.engine, "checkin")
-    def _mark_after_first_turn(*_: Any) -> None:
-        if marked or looking:
+    def _after_first_turn(*_: Any) -> None:
+        if done or looking:
             return
         looking.append(True)
         first_turn_written = TIS.SCHEDULED in env.states(run).values()
         looking.clear()
-        if not first_turn_written:
-            return
-        marked.append("t000")
-        with env.sessions() as session:
-            later = T0 + dt.timedelta(seconds=1)
-            mark_task_instances(
-                session, "wide", run.run_id, TIS.SUCCESS, env.cache, later, task_ids=marked
-            )
-            session.commit()
+        if first_turn_written:
+            done.append(True)
+            with env.sessions() as session:
+                between(session)
+                session.commit()
 
+    event.listen(env.engine, "checkin", _after_first_turn)
     try:
         _first_pass_in_turns(env, run)
     finally:
-        event.remove(env.engine, "checkin", _mark_after_first_turn)
-    assert marked == ["t000"]
+        event.remove(env.engine, "checkin", _after_first_turn)
+    assert done
+
+
+def test_a_task_marked_between_turns_is_seen_by_the_rest_of_the_pass(sqlite_env: Env) -> None:
+    env = sqlite_env
+    run = _run_alone(env)
+    # An op marks t000 a success: the pass read t000 without a state and decided `last` must
+    # wait, which no longer holds.
+    later = T0 + dt.timedelta(seconds=1)
+    _in_turns_with(
+        env,
+        run,
+        lambda session: mark_task_instances(
+            session, "wide", run.run_id, TIS.SUCCESS, env.cache, later, task_ids=["t000"]
+        ),
+    )
     states = env.states(run)
     assert states["t000"] is TIS.SUCCESS
     assert states["last"] in (TIS.SCHEDULED, TIS.QUEUED)
     assert {states[f"t{i:03d}"] for i in range(1, 25)} <= {TIS.SCHEDULED, TIS.QUEUED}
+
+
+def test_instances_the_scheduler_queued_between_turns_count_against_the_run_limit(
+    sqlite_env: Env,
+) -> None:
+    env = sqlite_env
+    run = _run_alone(env)
+    scheduler_queued: list[str] = []
+    _in_turns_with(
+        env, run, lambda session: scheduler_queued.extend(queue_scheduled(session, env.cache, T0))
+    )
+    assert scheduler_queued
+    assert len(env.queued(run)) == 16  # the DAG's max_active_tasks, not more

@@ -23,7 +23,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import func, select, tuple_
+from sqlalchemy import bindparam, func, select, tuple_
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -38,6 +38,7 @@ from airlock.scheduling.locking import lock_run, lock_run_if_unchanged
 from airlock.scheduling.mapping import MapLengthResolver
 from airlock.scheduling.queueing import Candidate, activity_of, queue_candidates
 from airlock.scheduling.run_state import decide_run_state, end_run, skip_unfinished, timed_out
+from airlock.scheduling.tables import TI, connection
 from airlock.scheduling.ti_rows import (
     CHUNK,
     TiRow,
@@ -147,6 +148,13 @@ def schedule_locked_run(
     )
 
 
+_SCHEDULED_OF_RUN = select(TI.c.id).where(
+    TI.c.dag_id == bindparam("dag_id"),
+    TI.c.run_id == bindparam("run_id"),
+    TI.c.state == TIS.SCHEDULED,
+)
+
+
 def schedule_run_in_turns(
     session: Session, run: DagRun, dag_cache: DagCache, now: dt.datetime, *, turn: int = CHUNK
 ) -> ScheduleResult:
@@ -213,7 +221,11 @@ def schedule_run_in_turns(
     if not limits.is_paused:
         if candidates and candidates[0].max_active_tasks != limits.max_active_tasks:
             candidates = _candidates(current, graph, rows, limits.max_active_tasks)
-        queued = _queue_run(session, current, rows, candidates, now)
+        # Read before the turns: the scheduler may have queued some of them since.
+        key = {"dag_id": current.dag_id, "run_id": current.run_id}
+        still = set(connection(session).scalars(_SCHEDULED_OF_RUN, key))
+        candidates = [c for c in candidates if c.ti_id in still]
+        queued = _queue_run(session, current, rows, candidates, now, rows_are_fresh=False)
     finished = False
     decided = decide_run_state(graph, rows)
     if decided is not None:
@@ -326,8 +338,15 @@ def _queue_run(
     rows: list[TiRow],
     candidates: list[Candidate],
     now: dt.datetime,
+    *,
+    rows_are_fresh: bool = True,
 ) -> list[str]:
-    activity = activity_of((run.dag_id, run.run_id, row.task_id, row.state) for row in rows)
+    """Queue what ``candidates`` the limits allow; ``rows_are_fresh``: ``rows`` are the run's
+    instances as this transaction read them under the run's lock (else the instances that take
+    the run's slots are counted in the database)."""
+    activity = None
+    if rows_are_fresh:
+        activity = activity_of((run.dag_id, run.run_id, row.task_id, row.state) for row in rows)
     queued = queue_candidates(session, candidates, now, activity=activity)
     done = set(queued)
     for row in rows:
