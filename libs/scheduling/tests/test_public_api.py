@@ -54,6 +54,7 @@ def test_exported_names() -> None:
         "retry_delay_s",
         "return_unconfirmed",
         "schedule_run",
+        "schedule_run_in_turns",
         "try_lock_run",
     ]
     for name in airlock.scheduling.__all__:

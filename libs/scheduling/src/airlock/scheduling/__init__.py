@@ -77,6 +77,7 @@ from airlock.scheduling.run_pass import (
     instance_marks,
     needs_scheduling,
     schedule_run,
+    schedule_run_in_turns,
 )
 from airlock.scheduling.runs import create_dag_run, create_task_instances_in_batches
 from airlock.scheduling.schedules import DataInterval, NextRun, next_run_info
@@ -130,5 +131,6 @@ __all__ = [
     "retry_delay_s",
     "return_unconfirmed",
     "schedule_run",
+    "schedule_run_in_turns",
     "try_lock_run",
 ]

@@ -93,6 +93,17 @@ def lock_run(session: Session, run_pk: int, now: dt.datetime) -> DagRun | None:
     return _lock(session, DagRun.id == run_pk, now)
 
 
+def lock_run_if_unchanged(
+    session: Session, run_pk: int, seen: dt.datetime | None, now: dt.datetime
+) -> DagRun | None:
+    """:func:`lock_run` unless another transaction locked the run since its
+    ``last_scheduling_decision`` was ``seen`` (then None): every writer that changes what a
+    scheduling pass decides from (a task's end, a clear, a mark, another pass) locks the run first.
+    """
+    unchanged = DagRun.last_scheduling_decision.is_not_distinct_from(seen)
+    return _lock(session, (DagRun.id == run_pk) & unchanged, now)
+
+
 def lock_run_of_task_instance(session: Session, ti_id: str, now: dt.datetime) -> DagRun | None:
     """Lock the run a task instance belongs to, as :func:`lock_run`; None if there is none."""
     of_ti = select(TaskInstance.dag_id, TaskInstance.run_id).where(TaskInstance.id == ti_id)

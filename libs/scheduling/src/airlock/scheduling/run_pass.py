@@ -11,6 +11,9 @@ creating a run (so its first tasks are queued at once), and by ``finish_task`` a
 when the incremental scheduling of :mod:`airlock.scheduling.incremental` cannot decide (the run's
 end, a mapped task to expand, ``fail_fast``…). Runs of a paused DAG are evaluated (their end
 state still gets decided) but not started and not queued.
+
+:func:`schedule_run_in_turns` is the same pass for a big run on SQLite, written in short
+transactions so that it never holds the one write lock for long (ADR 0018).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import func, select, tuple_
+from sqlalchemy import bindparam, func, select, tuple_
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -31,11 +34,19 @@ from airlock.scheduling import telemetry
 from airlock.scheduling.dag_cache import DagCache
 from airlock.scheduling.evaluation import evaluate, group_by_task
 from airlock.scheduling.graph import DagGraph
-from airlock.scheduling.locking import lock_run
+from airlock.scheduling.locking import lock_run, lock_run_if_unchanged
 from airlock.scheduling.mapping import MapLengthResolver
 from airlock.scheduling.queueing import Candidate, activity_of, queue_candidates
 from airlock.scheduling.run_state import decide_run_state, end_run, skip_unfinished, timed_out
-from airlock.scheduling.ti_rows import TiRow, insert_rows, load_rows, new_row, write_changes
+from airlock.scheduling.tables import TI, connection
+from airlock.scheduling.ti_rows import (
+    CHUNK,
+    TiRow,
+    insert_rows,
+    load_rows,
+    new_row,
+    write_changes,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +129,8 @@ def schedule_locked_run(
 
     queued: list[str] = []
     if queue and not limits.is_paused:
-        queued = _queue_run(session, run, graph, rows, limits, now)
+        candidates = _candidates(run, graph, rows, limits.max_active_tasks)
+        queued = _queue_run(session, run, rows, candidates, now)
         changed += len(queued)
     finished = False
     if run.state is DagRunState.RUNNING:
@@ -131,6 +143,98 @@ def schedule_locked_run(
         queued=tuple(queued),
         changed=changed,
         waiting=waiting,
+        started=started,
+        finished=finished,
+    )
+
+
+_SCHEDULED_OF_RUN = select(TI.c.id).where(
+    TI.c.dag_id == bindparam("dag_id"),
+    TI.c.run_id == bindparam("run_id"),
+    TI.c.state == TIS.SCHEDULED,
+)
+
+
+def schedule_run_in_turns(
+    session: Session, run: DagRun, dag_cache: DagCache, now: dt.datetime, *, turn: int = CHUNK
+) -> ScheduleResult:
+    """:func:`schedule_run` for a big run on SQLite, holding the write lock in short turns
+    (ADR 0018). ``run`` is committed and ``session`` holds nothing pending: every turn but the
+    last commits, and the caller commits the last.
+
+    The pass reads the run and decides every instance in a read transaction (no write lock),
+    then writes the decided states ``turn`` instances per transaction, and queues in a last one.
+    Each turn first locks the run again, on the condition that no other transaction locked it
+    since this pass read it or wrote its previous turn (:func:`lock_run_if_unchanged`): whatever
+    can make a decision stale — a task's end, a clear, a mark, another pass — locks the run
+    first, so every turn written was decided on data that still held. When another did lock the
+    run, or when the pass has more to do than moving states (instances to create, a run that
+    timed out), the rest is :func:`schedule_run`'s, in one transaction. The states are written
+    conditionally on the state read (:func:`~airlock.scheduling.ti_rows.write_changes`), so one
+    that moved meanwhile without locking the run (a worker starting a queued instance) is kept.
+    """
+    run_pk = run.id
+    seen = session.scalar(select(DagRun.last_scheduling_decision).where(DagRun.id == run_pk))
+    graph = dag_cache.graph(session, run.dag_version_id)
+    rows = load_rows(session, run.dag_id, run.run_id)
+    by_task = group_by_task(rows)
+    resolver = MapLengthResolver(session, run.dag_id, run.run_id, graph, by_task)
+    decidable = all(tid in by_task for tid in graph.tasks)
+    if decidable and evaluate(graph, rows, now, resolver, by_task):
+        decidable = False  # an expansion: instances to create
+    limits = dag_limits(session, run.dag_id, graph, lock=False)
+    candidates = _candidates(run, graph, rows, limits.max_active_tasks)
+    moves = [row for row in rows if row.changed]
+    session.rollback()  # the reading is over: each turn is a transaction of its own
+    started = False
+    changed = 0
+    for start in [*range(0, len(moves), turn), len(moves)]:
+        locked = lock_run_if_unchanged(session, run_pk, seen, now) if decidable else None
+        if (
+            locked is None
+            or locked.state not in (DagRunState.QUEUED, DagRunState.RUNNING)
+            or timed_out(graph, locked, now)
+        ):
+            session.rollback()
+            result = schedule_run(session, run, dag_cache, now)
+            return ScheduleResult(
+                run_state=result.run_state,
+                queued=result.queued,
+                changed=changed + result.changed,
+                waiting=result.waiting,
+                started=started or result.started,
+                finished=result.finished,
+            )
+        current: DagRun = locked
+        if current.state is DagRunState.QUEUED:
+            limits = dag_limits(session, current.dag_id, graph, lock=True)
+            if limits.is_paused or not _may_start(session, current, limits.max_active_runs):
+                return ScheduleResult(run_state=DagRunState.QUEUED)
+            _start(session, current, now)
+            started = True
+        if start == len(moves):
+            break
+        changed += write_changes(session, moves[start : start + turn], now)
+        session.commit()
+        seen = now
+    queued: list[str] = []
+    if not limits.is_paused:
+        if candidates and candidates[0].max_active_tasks != limits.max_active_tasks:
+            candidates = _candidates(current, graph, rows, limits.max_active_tasks)
+        # Read before the turns: the scheduler may have queued some of them since.
+        key = {"dag_id": current.dag_id, "run_id": current.run_id}
+        still = set(connection(session).scalars(_SCHEDULED_OF_RUN, key))
+        candidates = [c for c in candidates if c.ti_id in still]
+        queued = _queue_run(session, current, rows, candidates, now, rows_are_fresh=False)
+    finished = False
+    decided = decide_run_state(graph, rows)
+    if decided is not None:
+        finished = end_run(session, current, graph, decided[0], decided[1], now)
+    return ScheduleResult(
+        run_state=current.state,
+        queued=tuple(queued),
+        changed=changed + len(queued),
+        waiting=sum(1 for row in rows if row.state is TIS.SCHEDULED),
         started=started,
         finished=finished,
     )
@@ -218,20 +322,31 @@ def _start(session: Session, run: DagRun, now: dt.datetime) -> None:
     telemetry.run_started(run, now)
 
 
-def _queue_run(
-    session: Session,
-    run: DagRun,
-    graph: DagGraph,
-    rows: list[TiRow],
-    limits: DagLimits,
-    now: dt.datetime,
-) -> list[str]:
-    candidates = [
-        Candidate.of(run, row, graph.tasks[row.task_id], limits.max_active_tasks)
+def _candidates(
+    run: DagRun, graph: DagGraph, rows: list[TiRow], max_active_tasks: int
+) -> list[Candidate]:
+    return [
+        Candidate.of(run, row, graph.tasks[row.task_id], max_active_tasks)
         for row in rows
         if row.state is TIS.SCHEDULED
     ]
-    activity = activity_of((run.dag_id, run.run_id, row.task_id, row.state) for row in rows)
+
+
+def _queue_run(
+    session: Session,
+    run: DagRun,
+    rows: list[TiRow],
+    candidates: list[Candidate],
+    now: dt.datetime,
+    *,
+    rows_are_fresh: bool = True,
+) -> list[str]:
+    """Queue what ``candidates`` the limits allow; ``rows_are_fresh``: ``rows`` are the run's
+    instances as this transaction read them under the run's lock (else the instances that take
+    the run's slots are counted in the database)."""
+    activity = None
+    if rows_are_fresh:
+        activity = activity_of((run.dag_id, run.run_id, row.task_id, row.state) for row in rows)
     queued = queue_candidates(session, candidates, now, activity=activity)
     done = set(queued)
     for row in rows:

@@ -55,6 +55,7 @@ from airlock.scheduling import (
     mark_run,
     record_reasons,
     schedule_run,
+    schedule_run_in_turns,
 )
 from airlock.web.access import visible_dag
 from airlock.web.listing import Offset, Sorting, page_of
@@ -207,7 +208,8 @@ class DagRunController(Controller):
         now = dt.datetime.now(dt.UTC)
         with scheduling_problems(session):
             # Decoded before the first write: on SQLite, other writers wait while this one holds
-            # the write lock, so it is taken only for the inserts, in short transactions.
+            # the write lock, so it is taken only for the inserts and for the first pass's
+            # writes, in short transactions.
             graph = cache.graph(session, dag.latest_version_id)
             in_batches = (
                 session.get_bind().dialect.name == "sqlite"
@@ -233,7 +235,9 @@ class DagRunController(Controller):
                 create_task_instances_in_batches(
                     session, run, cache, now, batch=TASK_INSTANCE_BATCH
                 )
-            schedule_run(session, run, cache, now)
+                schedule_run_in_turns(session, run, cache, now, turn=TASK_INSTANCE_BATCH)
+            else:
+                schedule_run(session, run, cache, now)
             session.commit()
         return load_run_view(session, run)
 
